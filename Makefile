@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench experiment clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) main.py
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra
+	$(PY) -m ruff check core workbench tests benchmarks main.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check core workbench tests benchmarks main.py
+	$(PY) -m ruff format --check core workbench tests benchmarks main.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

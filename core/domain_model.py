@@ -1,0 +1,217 @@
+"""One domain = one Keras model over the shared trunk plus its own adapters, BNs and head.
+
+``build_domain_model`` reads as trunk + adapters + head: each trunk conv is the shared layer
+object, every other layer is created here with the domain's name as prefix
+(``<domain>_<position>_<part>``). What belongs to a domain is decided by ownership (every
+layer of its model that the trunk does not hold), never by matching names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from core.config import DomainSpec, ModelConfig
+from core.layers import ChannelZeroPad, batch_norm, conv_initializer
+from core.trunk import BlockPosition, ConvPosition, SharedTrunk
+
+
+@dataclasses.dataclass(frozen=True)
+class _L2Terms:
+    """(variable, coefficient) pairs; a plain holder so Keras does not track the variables."""
+
+    pairs: tuple[tuple[keras.Variable, float], ...] = ()
+
+
+class DomainClassifier(keras.Model):
+    """A functional model that adds L2 weight decay on the kernels chosen by the trainer.
+
+    The decay is ``sum(wd / 2 * ||w||^2)`` added to the loss (PyTorch's ``weight_decay``),
+    so trunk and domain kernels can carry different coefficients.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._l2 = _L2Terms()
+
+    def set_l2_terms(self, pairs: Sequence[tuple[keras.Variable, float]]) -> None:
+        self._l2 = _L2Terms(tuple((v, float(c)) for v, c in pairs if c > 0))
+
+    @property
+    def l2_terms(self) -> tuple[tuple[keras.Variable, float], ...]:
+        return self._l2.pairs
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        if training and self._l2.pairs:
+            penalty = ops.sum(
+                ops.stack(
+                    [0.5 * c * ops.sum(ops.square(ops.cast(v, "float32")))
+                     for v, c in self._l2.pairs]
+                )
+            )
+            loss = loss + ops.cast(penalty, loss.dtype)
+        return loss
+
+
+class _DomainBuilder:
+    """Creates one domain's layers and wires them around the shared trunk."""
+
+    def __init__(self, trunk: SharedTrunk, spec: DomainSpec) -> None:
+        self.trunk = trunk
+        self.spec = spec
+        self.config: ModelConfig = trunk.config
+        self.dtype = self.config.precision
+
+    def name(self, *parts: str) -> str:
+        return "_".join((self.spec.name, *parts))
+
+    def bn(self, *parts: str) -> keras.layers.BatchNormalization:
+        return batch_norm(self.name(*parts), self.dtype)
+
+    def adapter_conv(self, position: ConvPosition, filters: int, stride: int) -> keras.layers.Conv2D:
+        return keras.layers.Conv2D(
+            filters, 1, strides=stride, padding="same", use_bias=False,
+            kernel_initializer=conv_initializer(), name=self.name(position.name, "adapter"),
+            dtype=self.dtype,
+        )
+
+    def conv_task(self, x, position: ConvPosition):
+        """Shared 3x3 conv followed (or paralleled) by this domain's adapter and BN."""
+        conv = self.trunk.convs[position.name]
+        kind = self.config.adapter_kind
+        if kind == "series" and position.adapted:
+            y = conv(x)
+            a = self.bn(position.name, "bn_a")(y)
+            a = self.adapter_conv(position, position.out_channels, 1)(a)
+            y = keras.layers.Add(name=self.name(position.name, "adapter_add"),
+                                 dtype=self.dtype)([y, a])
+            return self.bn(position.name, "bn_b")(y)
+        if kind == "parallel" and position.adapted:
+            y = conv(x)
+            p = self.adapter_conv(position, position.out_channels, position.stride)(x)
+            y = keras.layers.Add(name=self.name(position.name, "adapter_add"),
+                                 dtype=self.dtype)([y, p])
+            return self.bn(position.name, "bn")(y)
+        return self.bn(position.name, "bn")(conv(x))
+
+    def shortcut(self, x, block: BlockPosition):
+        if not block.needs_projection:
+            return x
+        if block.name in self.trunk.shortcuts:
+            return self.trunk.shortcuts[block.name](x)
+        if block.stride != 1:
+            x = keras.layers.AveragePooling2D(block.stride, name=self.name(block.name, "pool"),
+                                              dtype=self.dtype)(x)
+        extra = block.out_channels - block.in_channels
+        return ChannelZeroPad(extra, name=self.name(block.name, "zero_pad"), dtype=self.dtype)(x)
+
+    def block(self, x, block: BlockPosition):
+        y = self.conv_task(x, block.conv1)
+        y = keras.layers.ReLU(name=self.name(block.name, "relu1"), dtype=self.dtype)(y)
+        y = self.conv_task(y, block.conv2)
+        y = keras.layers.Add(name=self.name(block.name, "add"), dtype=self.dtype)(
+            [y, self.shortcut(x, block)]
+        )
+        return keras.layers.ReLU(name=self.name(block.name, "relu2"), dtype=self.dtype)(y)
+
+    def head(self, x):
+        x = self.bn("head", "bn")(x)
+        x = keras.layers.ReLU(name=self.name("head", "relu"), dtype=self.dtype)(x)
+        x = keras.layers.GlobalAveragePooling2D(name=self.name("head", "pool"),
+                                                dtype=self.dtype)(x)
+        # The classifier runs in float32 so logits and the loss keep full precision.
+        return keras.layers.Dense(self.spec.num_classes, name=self.name("head", "fc"),
+                                  dtype="float32")(x)
+
+    def build(self) -> DomainClassifier:
+        inputs = keras.Input(shape=(None, None, 3), name=self.name("input"))
+        x = self.conv_task(inputs, self.trunk.stem)  # no ReLU after the stem's BN
+        for block in self.trunk.blocks:
+            x = self.block(x, block)
+        logits = self.head(x)
+        return DomainClassifier(inputs=inputs, outputs=logits, name=self.spec.name)
+
+
+def build_domain_model(trunk: SharedTrunk, spec: DomainSpec) -> DomainClassifier:
+    return _DomainBuilder(trunk, spec).build()
+
+
+class DomainModel:
+    """A domain's spec, its Keras model and the layers it owns (everything but the trunk)."""
+
+    def __init__(self, trunk: SharedTrunk, spec: DomainSpec) -> None:
+        self.spec = spec
+        self.trunk = trunk
+        self.model = build_domain_model(trunk, spec)
+        trunk_ids = {id(layer) for layer in trunk.layers}
+        self.own_layers: list[keras.layers.Layer] = [
+            layer for layer in self.model.layers
+            if id(layer) not in trunk_ids and not isinstance(layer, keras.layers.InputLayer)
+        ]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def head_layer(self) -> keras.layers.Dense:
+        return self.model.get_layer(f"{self.spec.name}_head_fc")
+
+    def own_weights(self) -> list[keras.Variable]:
+        """Every variable of the domain, BN moving statistics included."""
+        return [w for layer in self.own_layers for w in layer.weights]
+
+    def weight_arrays(self) -> dict[str, np.ndarray]:
+        """Domain weights by position-stable key ``<layer without domain prefix>/<var>``."""
+        prefix = self.spec.name + "_"
+        out = {}
+        for layer in self.own_layers:
+            for w in layer.weights:
+                out[f"{layer.name[len(prefix):]}/{w.name}"] = np.asarray(w.numpy(), np.float32)
+        return out
+
+    def load_weight_arrays(self, arrays: dict[str, np.ndarray], *, strict: bool = True) -> None:
+        """Assign domain weights by position key; refuses mismatches before changing anything.
+
+        With ``strict=False`` only keys present on both sides with equal shapes are copied
+        (initialising a new domain from another; heads of another size are skipped).
+        """
+        prefix = self.spec.name + "_"
+        own = {f"{layer.name[len(prefix):]}/{w.name}": w
+               for layer in self.own_layers for w in layer.weights}
+        if strict:
+            missing = sorted(set(own) - set(arrays))
+            extra = sorted(set(arrays) - set(own))
+            if missing or extra:
+                raise ValueError(
+                    f"Weights do not match domain '{self.spec.name}'. "
+                    f"Received: missing={missing[:5]}, unexpected={extra[:5]}"
+                )
+            for key, variable in own.items():
+                if tuple(arrays[key].shape) != tuple(variable.shape):
+                    raise ValueError(
+                        f"Weight '{key}' has the wrong shape. Expected: {tuple(variable.shape)}"
+                        f". Received: {tuple(arrays[key].shape)}"
+                    )
+        for key, variable in own.items():
+            if key in arrays and tuple(arrays[key].shape) == tuple(variable.shape):
+                variable.assign(arrays[key])
+
+    def set_train_mode(self, mode: str) -> None:
+        """``adapters``: trunk frozen; ``full``: all trainable; ``linear_probe``: head only."""
+        self.trunk.set_trainable(mode == "full")
+        head = self.head_layer
+        for layer in self.own_layers:
+            layer.trainable = mode != "linear_probe" or layer is head
+
+    def l2_kernels(self) -> list[tuple[keras.Variable, str]]:
+        """Kernels that take weight decay, tagged ``trunk`` or ``domain`` (no BN, no bias)."""
+        pairs = [(layer.kernel, "trunk") for layer in self.trunk.layers]
+        pairs += [(layer.kernel, "domain") for layer in self.own_layers
+                  if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+        return pairs
