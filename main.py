@@ -4,10 +4,12 @@
 (train, eval, classify, export, import, info, ...). The window paints before TensorFlow loads.
 """
 
+import os
 import sys
 
 
 def main(argv: list[str]) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     if not argv or argv[0] in ("gui", "--gui"):
         from workbench.app import run
 

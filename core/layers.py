@@ -41,5 +41,58 @@ def conv_initializer() -> keras.initializers.Initializer:
 
 
 def batch_norm(name: str, dtype: str) -> keras.layers.BatchNormalization:
-    """PyTorch's BN defaults (momentum 0.1 there is 0.9 here, eps 1e-5)."""
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name, dtype=dtype)
+    """PyTorch's BN defaults (momentum 0.1 there is 0.9 here, eps 1e-5), fused kernel."""
+    return FusedBatchNorm(momentum=0.9, epsilon=1e-5, name=name, dtype=dtype)
+
+
+@keras.saving.register_keras_serializable(package="ram")
+class FusedBatchNorm(keras.layers.BatchNormalization):
+    """``BatchNormalization`` computed by TensorFlow's fused kernel (one op each way).
+
+    Keras 3's own layer builds BN from a dozen element-wise ops in float32 (with casts
+    around them under mixed precision); in this network (two BNs per conv) that cost more
+    than the convolutions. The fused kernel (``FusedBatchNormV3``: oneDNN on CPU, cuDNN on
+    GPU) reads bfloat16/float16 activations directly and keeps its statistics in float32.
+    Semantics are Keras's: batch statistics in training, moving statistics otherwise (or
+    when the layer is frozen), and the moving variance tracks the biased batch variance.
+    Other backends, masks and non-channels-last inputs use the stock implementation.
+    """
+
+    def _can_fuse(self, inputs, mask) -> bool:
+        return (
+            mask is None
+            and keras.backend.backend() == "tensorflow"
+            and len(inputs.shape) == 4
+            and self.axis in (3, -1)
+            and self.scale
+            and self.center
+            and not self.renorm
+            and not self.synchronized
+            and keras.backend.standardize_dtype(inputs.dtype)
+            in ("float32", "bfloat16", "float16")
+        )
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._can_fuse(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        gamma = tf.convert_to_tensor(self.gamma.value, tf.float32)
+        beta = tf.convert_to_tensor(self.beta.value, tf.float32)
+        if training and self.trainable:
+            y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                inputs, gamma, beta, epsilon=self.epsilon, data_format="NHWC",
+                is_training=True)
+            # The kernel returns the unbiased (n / (n - 1)) variance; Keras tracks the biased.
+            shape = tf.shape(inputs)
+            n = tf.cast(shape[0] * shape[1] * shape[2], tf.float32)
+            variance = variance * tf.maximum(n - 1.0, 0.0) / tf.maximum(n, 1.0)
+            m = self.momentum
+            self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
+            self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
+        else:
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                inputs, gamma, beta, mean=tf.convert_to_tensor(self.moving_mean.value),
+                variance=tf.convert_to_tensor(self.moving_variance.value),
+                epsilon=self.epsilon, data_format="NHWC", is_training=False)
+        return tf.cast(y, self.compute_dtype)

@@ -47,7 +47,7 @@ def network_layout(config: ModelConfig) -> tuple[ConvPosition, tuple[BlockPositi
     stem = ConvPosition("stem", 3, config.stem_width, 1, config.adapt_stem)
     blocks = []
     channels = config.stem_width
-    for s, (width, count) in enumerate(zip(config.stage_widths, config.blocks_per_stage), 1):
+    for s, (width, count) in enumerate(zip(config.stage_widths, config.blocks_per_stage, strict=True), 1):
         for b in range(1, count + 1):
             stride = 2 if b == 1 else 1
             name = f"stage{s}_block{b}"

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from core.config import (
@@ -72,7 +74,7 @@ def test_training_config_validation_and_dict_round_trip():
 
 def test_configs_are_frozen_and_round_trip():
     model = ModelConfig(adapter_kind="parallel")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         model.width_factor = 2  # type: ignore[misc]
     assert ModelConfig.from_dict(model.to_dict()) == model
     spec = DomainSpec(name="d", class_names=("a", "b"), mean=(0.1, 0.2, 0.3))

@@ -1,0 +1,508 @@
+"""The command line: the same engine as the window, on a server without a display.
+
+``python main.py <command> --help`` (or ``ram <command>``) for each command's options.
+Heavy imports (TensorFlow) happen inside the commands so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.config import (
+    ADAPTER_KINDS,
+    PRECISIONS,
+    SHORTCUT_KINDS,
+    TRAIN_MODES,
+    ConfigError,
+    ModelConfig,
+    TrainingConfig,
+    format_stages,
+    parse_stages,
+)
+from core.presets import PRESETS, get_preset
+
+EPILOG = """\
+Run without a command to open the window. Typical session:
+  main.py domains                                  # what data is there
+  main.py train --domain digits_street --mode full --preset cpu   # the trunk, from scratch
+  main.py train --domain digits_hand                # adapters on the frozen trunk
+  main.py eval --domain digits_hand
+  main.py classify --domain digits_hand some.png more_images/
+  main.py export --domain digits_hand --out hand.adapter.safetensors
+  main.py import hand.adapter.safetensors --name hand_copy
+"""
+
+
+# === Parser ===
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model (for a new workspace; must match an existing one)")
+    g.add_argument("--preset", choices=sorted(PRESETS), help="named configuration")
+    g.add_argument("--adapter", choices=ADAPTER_KINDS, help="adapter kind")
+    g.add_argument("--width-factor", type=float, help="width factor (1 = the paper)")
+    g.add_argument("--image-size", type=int, help="input side in pixels")
+    g.add_argument("--shortcut", choices=SHORTCUT_KINDS)
+    g.add_argument("--precision", choices=PRECISIONS)
+    g.add_argument("--fresh", action="store_true",
+                   help="start a new workspace (forget the saved trunk and domains)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py", description="RAM Workbench: residual adapters for many visual domains.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--root", type=Path, default=None,
+                        help="data folder (default: the user data folder or $RAM_WORKBENCH_HOME)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+
+    sub.add_parser("domains", help="list the catalogue of domains and whether data is present")
+
+    p = sub.add_parser("info", help="print the parameter table (shared trunk vs each domain)")
+    _add_model_options(p)
+    p.add_argument("--classes", type=int, default=10,
+                   help="classes of the example domain when the workspace has none")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("train", help="train a domain (adapters on the frozen trunk by default)")
+    p.add_argument("--domain", required=True)
+    p.add_argument("--mode", choices=TRAIN_MODES, default=None,
+                   help="adapters (trunk frozen), full (trunk too), linear_probe (head only)")
+    p.add_argument("--stages", help="LR stages, e.g. 0.1x5,0.01x3,0.001x2")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--nesterov", action="store_true", default=None)
+    p.add_argument("--weight-decay", type=float, help="L2 on trunk kernels (mode full)")
+    p.add_argument("--domain-weight-decay", type=float, help="L2 on this domain's kernels")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-validation", action="store_true")
+    p.add_argument("--steps-per-execution", type=int)
+    p.add_argument("--jit", action="store_true", default=None, help="XLA-compile the train step")
+    p.add_argument("--init-from", help="start this domain's adapters/BN from another domain")
+    p.add_argument("--resume", type=Path, help="continue the run in this run folder")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multi_worker"),
+                   default="default", help="tf.distribute strategy (multi_worker reads TF_CONFIG)")
+    _add_model_options(p)
+
+    p = sub.add_parser("eval", help="accuracy of a trained domain on a split")
+    p.add_argument("--domain", required=True)
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+
+    p = sub.add_parser("classify", help="top-k classes of image files or folders")
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("--domain", help="a trained domain (default: every trained domain)")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("export", help="write a domain's adapters to one .adapter.safetensors")
+    p.add_argument("--domain", required=True)
+    p.add_argument("--out", type=Path, required=True)
+
+    p = sub.add_parser("import", help="add a domain from an exported adapter file")
+    p.add_argument("file", type=Path)
+    p.add_argument("--name", help="domain name to use (default: the file's)")
+    p.add_argument("--replace", action="store_true", help="replace a domain of that name")
+
+    p = sub.add_parser("save-trunk", help="write the shared trunk to a .safetensors file")
+    p.add_argument("file", type=Path)
+    p = sub.add_parser("load-trunk", help="replace the shared trunk from a .safetensors file")
+    p.add_argument("file", type=Path)
+    p = sub.add_parser("save-model", help="write the whole multi-domain model as .keras")
+    p.add_argument("file", type=Path)
+
+    sub.add_parser("runs", help="list past training runs")
+
+    p = sub.add_parser("add-folder", help="add an image folder (one sub-folder per class)")
+    p.add_argument("path", type=Path)
+    p.add_argument("--name")
+    p = sub.add_parser("add-decathlon", help="add the Visual Decathlon archive (folder or .tar)")
+    p.add_argument("path", type=Path)
+    p = sub.add_parser("svhn", help="use existing SVHN .mat files, or download them")
+    p.add_argument("--dir", type=Path, help="folder holding train_32x32.mat, test_32x32.mat")
+    p.add_argument("--download", action="store_true")
+
+    p = sub.add_parser("experiment", help="the mini-decathlon table (see --help)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    p.add_argument("--out", type=Path, default=Path("experiment_results"))
+    p.add_argument("--quick", action="store_true", help="tiny smoke version")
+    p.add_argument("--source", default=None, help="source domain for the trunk")
+    p.add_argument("--domains", nargs="*", help="target domains (default: every built-in one)")
+    return parser
+
+
+# === Helpers ===
+
+
+def _model_config(args: argparse.Namespace) -> ModelConfig | None:
+    """The model asked for on the command line, or None to use the workspace's."""
+    overrides = {
+        "adapter_kind": args.adapter, "width_factor": args.width_factor,
+        "image_size": args.image_size, "shortcut": args.shortcut, "precision": args.precision,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.preset is None and not overrides:
+        return None
+    base = get_preset(args.preset).model if args.preset else ModelConfig()
+    return dataclasses.replace(base, **overrides)
+
+
+def _workspace(args: argparse.Namespace, model_config: ModelConfig | None = None,
+               fresh: bool = False, strategy: Any = None):
+    from core.workspace import Workspace
+
+    return Workspace(args.root, model_config, fresh=fresh, strategy=strategy)
+
+
+def _training_config(args: argparse.Namespace, preset_name: str | None) -> TrainingConfig:
+    base = get_preset(preset_name).training if preset_name else get_preset("cpu").training
+    changes: dict[str, Any] = {}
+    if args.stages:
+        changes["stages"] = parse_stages(args.stages)
+    for field, value in (("batch_size", args.batch_size), ("momentum", args.momentum),
+                         ("nesterov", args.nesterov), ("weight_decay", args.weight_decay),
+                         ("seed", args.seed), ("mode", args.mode),
+                         ("steps_per_execution", args.steps_per_execution),
+                         ("jit_compile", args.jit)):
+        if value is not None:
+            changes[field] = value
+    if args.no_validation:
+        changes["validation"] = False
+    return dataclasses.replace(base, **changes)
+
+
+class _ProgressPrinter:
+    """Turns training events into a tqdm bar per epoch and one line per epoch."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self._bar = None
+        self._steps = 0
+        self._total_epochs = 0
+
+    def __call__(self, event: Any) -> None:
+        from core import events as ev
+
+        if isinstance(event, ev.TrainingStarted):
+            self._steps = event.steps_per_epoch
+            self._total_epochs = event.total_epochs
+            what = "resuming" if event.resumed else "training"
+            print(f"{what} '{event.domain}' ({event.mode}), epochs {event.initial_epoch + 1}.."
+                  f"{event.total_epochs}, {event.steps_per_epoch} steps/epoch, batch "
+                  f"{event.batch_size}, {event.trainable_parameters:,} trainable parameters"
+                  + (f"\nrun folder: {event.run_dir}" if event.run_dir else ""))
+        elif isinstance(event, ev.StageStarted):
+            print(f"stage {event.stage_index + 1}: lr {event.learning_rate:g} for "
+                  f"{event.epochs} epoch(s) from epoch {event.first_epoch + 1}")
+        elif isinstance(event, ev.BatchEnded):
+            if self._bar is None:
+                self._bar = self._tqdm(total=self._steps, leave=False, dynamic_ncols=True, disable=None,
+                                       desc=f"epoch {event.epoch + 1}/{self._total_epochs}")
+            self._bar.update(1)
+            if event.step % 5 == 0:
+                self._bar.set_postfix(loss=f"{event.loss:.3f}", acc=f"{event.accuracy:.3f}",
+                                      ips=f"{event.images_per_second:.0f}")
+        elif isinstance(event, ev.EpochEnded):
+            self._close_bar()
+            val = ("" if event.val_accuracy is None else
+                   f", val loss {event.val_loss:.4f} acc {event.val_accuracy:.4f}")
+            print(f"epoch {event.epoch + 1}: loss {event.train_loss:.4f} acc "
+                  f"{event.train_accuracy:.4f}{val}, lr {event.learning_rate:g}, "
+                  f"{event.seconds:.1f} s, {event.images_per_second:.1f} images/s")
+        elif isinstance(event, ev.LogMessage):
+            self._close_bar()
+            print(f"[{event.level}] {event.text}")
+        elif isinstance(event, ev.TrainingFinished):
+            self._close_bar()
+            print(f"finished: {event.reason} after {event.epochs_completed} epoch(s) in "
+                  f"{event.seconds:.1f} s" + (f" ({event.message})" if event.message else ""))
+        elif isinstance(event, ev.TrainingFailed):
+            self._close_bar()
+            print(f"FAILED: {event.error}", file=sys.stderr)
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _expand_images(paths: Sequence[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.is_file())
+        else:
+            out.append(path)
+    return out
+
+
+# === Commands ===
+
+
+def cmd_domains(args: argparse.Namespace) -> int:
+    from core.data import Catalogue
+
+    catalogue = Catalogue(args.root)
+    print(f"data folder: {catalogue.data_root}")
+    print(f"{'domain':<22} {'source':<10} {'present':<8} {'classes':>7} {'train':>7} "
+          f"{'val':>6} {'test':>6}  description")
+    for e in catalogue.entries():
+        mark = "*" if e.default_source else " "
+        sizes = e.sizes or {}
+        print(f"{e.name + mark:<22} {e.source:<10} {'yes' if e.present else 'no':<8} "
+              f"{e.num_classes:>7} {sizes.get('train', 0):>7} {sizes.get('val', 0):>6} "
+              f"{sizes.get('test', 0):>6}  {e.description[:60]}")
+    print("* default source domain for training the trunk")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from core.config import DomainSpec
+    from core.engine import AdapterEngine
+
+    config = _model_config(args)
+    if config is not None:
+        engine = AdapterEngine(config)
+        names = tuple(f"class_{i}" for i in range(args.classes))
+        engine.add_domain(DomainSpec(name="example", class_names=names))
+        title = f"model {config.to_dict()} with one {args.classes}-class example domain"
+    else:
+        ws = _workspace(args)
+        engine = ws.engine
+        if not engine.domain_names:
+            names = tuple(f"class_{i}" for i in range(args.classes))
+            engine.add_domain(DomainSpec(name="example", class_names=names))
+        config = ws.model_config
+        title = f"workspace {ws.dir} ({config.adapter_kind} adapters)"
+    report = engine.parameter_report()
+    if args.json:
+        print(json.dumps({"title": title, "rows": report.as_rows()}, indent=2))
+    else:
+        print(title)
+        print(report.to_markdown())
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.control import TrainingControl
+    from core.distribute import make_strategy
+
+    strategy = None if args.strategy == "default" else make_strategy(args.strategy)
+    model_config = _model_config(args)
+    ws = _workspace(args, model_config, fresh=args.fresh, strategy=strategy)
+    preset_name = args.preset
+    config = _training_config(args, preset_name)
+    control = TrainingControl()
+
+    def on_sigint(signum, frame):  # first Ctrl+C stops cleanly, the second one kills
+        print("\nstopping after this batch (Ctrl+C again to abort)...", file=sys.stderr)
+        control.request_stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        print(f"recipe: {format_stages(config.stages)}, batch {config.batch_size}, momentum "
+              f"{config.momentum}, mode {config.mode}")
+        result = ws.train(args.domain, config, on_event=_ProgressPrinter(), control=control,
+                          weight_decay=args.domain_weight_decay, init_from=args.init_from,
+                          resume_run=args.resume)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    status = ws.status.get(args.domain)
+    if status is not None and status.test_accuracy is not None:
+        print(f"test accuracy of '{args.domain}': {status.test_accuracy:.4f}")
+    stale = [d for d in ws.stale_domains() if d != args.domain]
+    if stale:
+        print(f"note: the trunk changed; domains trained on the old trunk need retraining: "
+              f"{', '.join(stale)}")
+    return 0 if result.reason in ("completed", "stopped_after_epoch", "stopped") else 3
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from core.training import evaluate
+
+    ws = _workspace(args)
+    if not ws.engine.has_domain(args.domain):
+        print(f"error: no trained domain '{args.domain}'. Trained: {ws.trained_domains()}",
+              file=sys.stderr)
+        return 2
+    data = ws.load_data(args.domain)
+    result = evaluate(ws.engine, args.domain, data, args.split)
+    print(f"{args.domain} {args.split}: accuracy {result.accuracy:.4f}, loss {result.loss:.4f} "
+          f"on {result.examples} images")
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from core.inference import classify
+
+    ws = _workspace(args)
+    domains = [args.domain] if args.domain else ws.engine.domain_names
+    if not domains:
+        print("error: the workspace has no trained domain yet", file=sys.stderr)
+        return 2
+    images = _expand_images(args.images)
+    results: dict[str, list[Any]] = {d: classify(ws.engine, d, images, top_k=args.top_k)
+                                     for d in domains}
+    if args.json:
+        print(json.dumps({d: [dataclasses.asdict(p) for p in preds]
+                          for d, preds in results.items()}, indent=2))
+        return 0
+    for i, image in enumerate(images):
+        print(image)
+        for d in domains:
+            p = results[d][i]
+            text = p.error if p.error else ", ".join(f"{c} {prob:.3f}" for c, prob in p.top)
+            print(f"  {d}: {text}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.export import export_domain
+
+    ws = _workspace(args)
+    report = export_domain(ws.engine, args.domain, args.out)
+    print(f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} parameters); "
+          f"verified: max logit difference {report.max_abs_logit_diff:.2e}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from core.export import import_domain
+
+    ws = _workspace(args)
+    domain = import_domain(ws.engine, args.file, name=args.name, replace=args.replace)
+    from core.workspace import DomainStatus, _now
+
+    ws.status[domain.name] = DomainStatus(
+        name=domain.name, mode="imported", epochs=0, val_accuracy=None, test_accuracy=None,
+        run_dir=None, updated=_now(), trunk_fingerprint=ws.engine.trunk_fingerprint())
+    ws.save()
+    print(f"imported domain '{domain.name}' ({domain.spec.num_classes} classes)")
+    return 0
+
+
+def cmd_save_trunk(args: argparse.Namespace) -> int:
+    from core.model_io import save_trunk
+
+    ws = _workspace(args)
+    save_trunk(ws.engine, args.file)
+    print(f"wrote {args.file}")
+    return 0
+
+
+def cmd_load_trunk(args: argparse.Namespace) -> int:
+    from core.model_io import load_trunk
+
+    ws = _workspace(args)
+    load_trunk(ws.engine, args.file)
+    ws.save()
+    print(f"loaded trunk from {args.file}; fingerprint {ws.engine.trunk_fingerprint()[:12]}")
+    return 0
+
+
+def cmd_save_model(args: argparse.Namespace) -> int:
+    from core.model_io import save_engine
+
+    ws = _workspace(args)
+    save_engine(ws.engine, args.file)
+    print(f"wrote {args.file} ({len(ws.engine.domain_names)} domains)")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from core.data import default_data_root
+    from core.run_log import list_runs
+
+    runs_root = (Path(args.root) if args.root else default_data_root()) / "runs"
+    runs = list_runs(runs_root)
+    if not runs:
+        print(f"no runs in {runs_root}")
+    for run in runs:
+        print(run.summary())
+    return 0
+
+
+def cmd_add_folder(args: argparse.Namespace) -> int:
+    from core.data import Catalogue
+
+    entry = Catalogue(args.root).add_folder(args.path, name=args.name)
+    print(f"added '{entry.name}': {entry.num_classes} classes, {entry.sizes}")
+    return 0
+
+
+def cmd_add_decathlon(args: argparse.Namespace) -> int:
+    from core.data import Catalogue
+
+    for entry in Catalogue(args.root).add_decathlon(args.path):
+        print(f"added '{entry.name}': {entry.num_classes} classes, {entry.sizes}")
+    return 0
+
+
+def cmd_svhn(args: argparse.Namespace) -> int:
+    from core.data import Catalogue
+
+    catalogue = Catalogue(args.root)
+    if args.dir:
+        catalogue.set_svhn_dir(args.dir)
+        print(f"SVHN files registered from {args.dir}")
+    elif args.download:
+        from tqdm import tqdm
+
+        with tqdm(total=100, unit="%") as bar:
+            def progress(fraction: float, message: str) -> None:
+                bar.n = round(100 * fraction)
+                bar.set_description(message[:40])
+                bar.refresh()
+
+            catalogue.download_svhn(progress=progress)
+        print("SVHN downloaded and verified")
+    else:
+        print("give --dir with the .mat files or --download", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from core.experiment import run_experiment_cli
+
+    return run_experiment_cli(args)
+
+
+COMMANDS = {
+    "domains": cmd_domains, "info": cmd_info, "train": cmd_train, "eval": cmd_eval,
+    "classify": cmd_classify, "export": cmd_export, "import": cmd_import,
+    "save-trunk": cmd_save_trunk, "load-trunk": cmd_load_trunk, "save-model": cmd_save_model,
+    "runs": cmd_runs, "add-folder": cmd_add_folder, "add-decathlon": cmd_add_decathlon,
+    "svhn": cmd_svhn, "experiment": cmd_experiment,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, KeyError, ValueError, FileNotFoundError) as exc:
+        if args.debug:
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

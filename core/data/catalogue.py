@@ -1,0 +1,391 @@
+"""The catalogue of visual domains: built-in, SVHN, the Visual Decathlon and user folders.
+
+One place answers "which domains can I train, is their data here, how big are they" and
+turns a domain name into a ``DomainData``. User-added sources persist in
+``<data_root>/sources.json``; built-in domains are built on first use and cached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.config import DomainSpec
+from core.data import decathlon as dec
+from core.data.builtin import BUILTIN_DOMAINS, DEFAULT_SEED, BuiltinDomain
+from core.data.builtin import cache as builtin_cache
+from core.data.download import download_svhn as _download_svhn
+from core.data.entries import (
+    DomainEntry,
+    builtin_entry,
+    folder_entry,
+    resized_spec,
+    svhn_entry,
+)
+from core.data.folders import folder_spec, sanitize_name, scan_folder
+from core.data.paths import default_data_root
+from core.data.pipeline import DataError, FileDomainData
+from core.data.registry import FolderSource, Sources, load_sources, save_sources
+from core.data.svhn import NAME as SVHN_NAME
+from core.data.svhn import OFFICIAL_URL, load_svhn, svhn_present
+from core.data.tar_safety import safe_extract
+from core.datasource import ArrayDomainData, DomainData
+from core.progress import ProgressFn, check_cancel, no_progress
+
+
+class DomainNotAvailable(DataError):
+    """The domain is catalogued but its data is not here; the message says how to get it."""
+
+
+class Catalogue:
+    """Domains by name. ``builtin_scale`` < 1 builds smaller built-in domains (tests)."""
+
+    def __init__(
+        self,
+        data_root: Path | None = None,
+        *,
+        builtin_scale: float = 1.0,
+        builtin_seed: int = DEFAULT_SEED,
+        memory_budget: int | None = None,
+    ) -> None:
+        self._root = Path(data_root) if data_root is not None else default_data_root()
+        self._scale = builtin_scale
+        self._seed = builtin_seed
+        self._budget = memory_budget
+        self._lock = threading.Lock()
+        self._sources, problem = load_sources(self._root)
+        self._warnings = [problem] if problem else []
+        self._summaries: dict[tuple, tuple[tuple[str, ...], dict[str, int]]] = {}
+
+    @property
+    def data_root(self) -> Path:
+        return self._root
+
+    def warnings(self) -> Sequence[str]:
+        return tuple(self._warnings)
+
+    # --- listing ---
+
+    def entries(self) -> list[DomainEntry]:
+        out = [
+            builtin_entry(self._root, d, self._seed, self._scale) for d in BUILTIN_DOMAINS.values()
+        ]
+        out.append(svhn_entry(self._svhn_dir()))
+        out += self._decathlon_entries()
+        out += [folder_entry(f) for f in self._sources.folders]
+        return out
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.entries()]
+
+    def entry(self, name: str) -> DomainEntry:
+        for e in self.entries():
+            if e.name == name:
+                return e
+        raise KeyError(f"Unknown domain. Known domains: {self.names()}. Received: {name!r}")
+
+    def default_source(self) -> DomainEntry:
+        return next(e for e in self.entries() if e.default_source)
+
+    def _svhn_dir(self) -> Path:
+        if self._sources.svhn_dir:
+            return Path(self._sources.svhn_dir)
+        return self._root / "svhn"
+
+    def _decathlon_root(self) -> Path | None:
+        if not self._sources.decathlon_root:
+            return None
+        try:
+            return dec.find_root(Path(self._sources.decathlon_root))
+        except DataError:
+            return None
+
+    def _decathlon_summary(self, root: Path, key: str):
+        paths = [
+            dec.annotation_path(root, key, s) for s in ("train", "val", "test", "test_stripped")
+        ]
+        stamp = tuple(
+            (str(p), p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else None for p in paths
+        )
+        if stamp not in self._summaries:
+            data = dec.load_decathlon(root, key)
+            sizes = data.listed_sizes()
+            self._summaries[stamp] = (data.spec.class_names, sizes)
+        return self._summaries[stamp]
+
+    def _decathlon_entries(self) -> list[DomainEntry]:
+        root = self._decathlon_root()
+        keys = set(dec.available_keys(root)) if root else set()
+        out = []
+        for key, info in dec.DECATHLON.items():
+            present = key in keys and (root / "data" / key).is_dir()
+            class_names: tuple[str, ...] = ()
+            sizes = dict(zip(("train", "val", "test"), info.sizes, strict=True))
+            description = f"Visual Decathlon domain {info.number}: {info.title}."
+            if key in keys:
+                try:
+                    class_names, sizes = self._decathlon_summary(root, key)
+                except DataError as exc:
+                    present = False
+                    description += f" Its annotations cannot be used: {exc}"
+            if not present and not description.endswith("."):
+                description += "."
+            if not present:
+                description += " Not here: add the Visual Decathlon archive (folder or .tar)."
+            out.append(
+                DomainEntry(
+                    name=info.name,
+                    title=info.title,
+                    source="decathlon",
+                    present=present,
+                    num_classes=len(class_names) or info.num_classes,
+                    class_names=class_names,
+                    sizes=sizes,
+                    description=description,
+                    location=str(root / "data" / key) if root and key in keys else None,
+                )
+            )
+        return out
+
+    # --- loading ---
+
+    def load(
+        self,
+        name: str,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        image_size: int | None = None,
+    ) -> DomainData:
+        """The domain's data, ready for training (built, checked and cached as needed).
+
+        ``image_size`` overrides the crop the network sees (``resize_shorter`` keeps its
+        ratio), e.g. 16 for the ``tiny`` preset.
+        """
+        progress = progress or no_progress
+        if name in BUILTIN_DOMAINS:
+            return self._load_builtin(BUILTIN_DOMAINS[name], progress, cancel, image_size)
+        entry = self.entry(name)  # KeyError listing the known names
+        if not entry.present:
+            raise DomainNotAvailable(f"The data of '{name}' is not here. {entry.description}")
+        check_cancel(cancel)
+        if entry.source == "svhn":
+            progress(0.0, "Reading SVHN .mat files")
+            data = load_svhn(self._svhn_dir(), image_size=image_size)
+            progress(1.0, "SVHN ready")
+            return data
+        if entry.source == "decathlon":
+            key = next(k for k, i in dec.DECATHLON.items() if i.name == name)
+            data = dec.load_decathlon(
+                self._decathlon_root(), key, image_size=image_size, memory_budget=self._budget
+            )
+            return data.prepare(progress, cancel)
+        source = next(f for f in self._sources.folders if f.name == name)
+        scan = scan_folder(Path(source.path))
+        spec = folder_spec(
+            name, scan.class_names, random_crop=source.random_crop, allow_flip=source.allow_flip
+        )
+        spec = resized_spec(spec, image_size)
+        data = FileDomainData(
+            spec,
+            scan.splits,
+            warnings=scan.warnings,
+            compute_stats=True,
+            memory_budget=self._budget,
+        )
+        return data.prepare(progress, cancel)
+
+    def _load_builtin(
+        self, domain: BuiltinDomain, progress: ProgressFn, cancel, image_size: int | None
+    ) -> ArrayDomainData:
+        with self._lock:
+            splits, meta = builtin_cache.load_or_build(
+                self._root,
+                domain,
+                seed=self._seed,
+                scale=self._scale,
+                progress=progress,
+                cancel=cancel,
+            )
+        spec = DomainSpec(
+            name=domain.name,
+            class_names=domain.class_names,
+            mean=tuple(meta["mean"]),
+            std=tuple(meta["std"]),
+            image_size=domain.crop,
+            resize_shorter=domain.native_size,
+            random_crop=domain.random_crop,
+            allow_flip=domain.allow_flip,
+        )
+        return ArrayDomainData(resized_spec(spec, image_size), splits)
+
+    def build_builtin(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, float]:
+        """Build (or find cached) built-in domains; returns each one's build seconds."""
+        progress = progress or no_progress
+        names = list(names or BUILTIN_DOMAINS)
+        out = {}
+        for k, name in enumerate(names):
+
+            def sub(frac: float, msg: str, k: int = k) -> None:
+                progress((k + frac) / len(names), msg)
+
+            with self._lock:
+                _, meta = builtin_cache.load_or_build(
+                    self._root,
+                    BUILTIN_DOMAINS[name],
+                    seed=self._seed,
+                    scale=self._scale,
+                    progress=sub,
+                    cancel=cancel,
+                )
+            out[name] = float(meta["build_seconds"])
+        return out
+
+    # --- adding sources ---
+
+    def _save(self, sources: Sources) -> None:
+        save_sources(self._root, sources)
+        self._sources = sources
+
+    def add_folder(
+        self,
+        path: Path | str,
+        name: str | None = None,
+        *,
+        random_crop: bool = True,
+        allow_flip: bool = True,
+    ) -> DomainEntry:
+        """Register a class-per-sub-folder image folder as a domain (checked now)."""
+        path = Path(path).expanduser().resolve()
+        scan_folder(path)  # refuse a folder that cannot be a domain
+        for existing in self._sources.folders:
+            if Path(existing.path) == path and (name is None or name == existing.name):
+                return self.entry(existing.name)
+        taken = set(self.names())
+        if name is not None:
+            if sanitize_name(name) != name:
+                raise ValueError(
+                    "A domain name holds only a-z, 0-9 and '_' and starts with a letter. "
+                    f"Received: name={name!r}"
+                )
+            if name in taken:
+                raise ValueError(f"A domain named {name!r} exists already. Received: {name!r}")
+        else:
+            base = sanitize_name(path.name)
+            name, k = base, 2
+            while name in taken:
+                name, k = f"{base[:44]}_{k}", k + 1
+        source = FolderSource(name, str(path), random_crop, allow_flip)
+        with self._lock:
+            self._save(
+                dataclasses.replace(self._sources, folders=self._sources.folders + (source,))
+            )
+        return self.entry(name)
+
+    def remove_source(self, name: str) -> None:
+        """Forget a user folder (its files are not touched)."""
+        folders = tuple(f for f in self._sources.folders if f.name != name)
+        if len(folders) == len(self._sources.folders):
+            raise KeyError(f"No user folder named {name!r}. Received: {name!r}")
+        with self._lock:
+            self._save(dataclasses.replace(self._sources, folders=folders))
+
+    def add_decathlon(
+        self,
+        root_or_tar: Path | str | Sequence[Path | str],
+        *,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[DomainEntry]:
+        """Use a Visual Decathlon archive: its folder, or the .tar files (unpacked safely
+        into ``<data_root>/decathlon``). Returns the decathlon entries found."""
+        progress = progress or no_progress
+        items = [root_or_tar] if isinstance(root_or_tar, (str, Path)) else list(root_or_tar)
+        paths = [Path(p).expanduser().resolve() for p in items]
+        tars: list[Path] = []
+        root: Path | None = None
+        for path in paths:
+            if path.is_file():
+                tars.append(path)
+            elif path.is_dir():
+                try:
+                    root = dec.find_root(path)
+                except DataError:
+                    found = sorted(p for p in path.iterdir() if _is_tar_name(p.name))
+                    if not found:
+                        raise
+                    tars += found
+            else:
+                raise DataError(f"No such file or folder: {path}")
+        if tars:
+            target = self._root / "decathlon"
+            for k, tar in enumerate(tars):
+                check_cancel(cancel)
+                safe_extract(
+                    tar,
+                    target,
+                    cancel=cancel,
+                    progress=lambda f, m, k=k: progress((k + f) / len(tars) * 0.9, m),
+                )
+            root = dec.find_root(target)
+            self._unpack_domain_tars(root, progress, cancel)
+        assert root is not None
+        if not dec.available_keys(root):
+            raise DataError(f"{root}/annotations holds no <domain>_train.json file.")
+        with self._lock:
+            self._save(dataclasses.replace(self._sources, decathlon_root=str(root)))
+        progress(1.0, "Visual Decathlon added")
+        return [e for e in self.entries() if e.source == "decathlon" and e.location]
+
+    def _unpack_domain_tars(self, root: Path, progress: ProgressFn, cancel) -> None:
+        """The data archive holds one .tar per domain inside ``data/``: unpack those too."""
+        data = root / "data"
+        if not data.is_dir():
+            return
+        for tar in sorted(p for p in data.iterdir() if p.is_file() and _is_tar_name(p.name)):
+            safe_extract(tar, data, cancel=cancel, progress=lambda f, m: progress(0.9 + 0.1 * f, m))
+            tar.unlink()  # our own unpacked copy; the domain folder replaces it
+
+    def set_svhn_dir(self, path: Path | str) -> DomainEntry:
+        """Use existing official SVHN .mat files in ``path``."""
+        path = Path(path).expanduser().resolve()
+        if not svhn_present(path):
+            raise DataError(
+                f"{path} needs train_32x32.mat and test_32x32.mat (the official SVHN files)."
+            )
+        with self._lock:
+            self._save(dataclasses.replace(self._sources, svhn_dir=str(path)))
+        return self.entry(SVHN_NAME)
+
+    def download_svhn(
+        self,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        base_url: str = OFFICIAL_URL,
+        *,
+        md5s: dict[str, str] | None = None,
+        include_extra: bool = False,
+    ) -> DomainEntry:
+        """Download the official SVHN files into ``<data_root>/svhn`` and use them."""
+        splits = ("train", "test", "extra") if include_extra else ("train", "test")
+        folder = _download_svhn(
+            self._root / "svhn",
+            base_url=base_url,
+            splits=splits,
+            md5s=md5s,
+            progress=progress,
+            cancel=cancel,
+        )
+        return self.set_svhn_dir(folder)
+
+
+def _is_tar_name(name: str) -> bool:
+    return name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz"))

@@ -1,0 +1,259 @@
+"""A workspace: one engine, its data catalogue and its runs, kept on disk between sessions.
+
+The command line is run many times (train the trunk, then adapters, then export); the window
+restarts. Both go through a ``Workspace`` so the trunk and every trained domain survive:
+``<root>/workspace/`` holds ``workspace.json`` (model config, source domain, per-domain
+status), ``trunk.safetensors`` and one ``domains/<name>.adapter.safetensors`` per domain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.config import DomainSpec, ModelConfig, TrainingConfig
+from core.control import TrainingControl
+from core.data import Catalogue, default_data_root
+from core.datasource import DomainData
+from core.engine import AdapterEngine
+from core.events import EventSink, LogMessage, ignore_events
+from core.progress import ProgressFn
+
+STATE_FILE = "workspace.json"
+TRUNK_FILE = "trunk.safetensors"
+DOMAINS_DIR = "domains"
+ADAPTER_SUFFIX = ".adapter.safetensors"
+
+
+class WorkspaceError(ValueError):
+    """The workspace on disk does not fit what was asked (another model config, say)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainStatus:
+    """What the workspace knows of a trained domain."""
+
+    name: str
+    mode: str
+    epochs: int
+    val_accuracy: float | None
+    test_accuracy: float | None
+    run_dir: str | None
+    updated: str
+    trunk_fingerprint: str = ""
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return _dt.datetime.now().isoformat(timespec="seconds")
+
+
+class Workspace:
+    """The engine plus where its data, weights and runs live.
+
+    Args:
+        root: data folder (``default_data_root()`` when None): ``datasets/``, ``runs/``,
+            ``workspace/`` below it.
+        model_config: the network. When the workspace already holds a trunk built with
+            another config, this raises ``WorkspaceError`` unless ``fresh=True``.
+        fresh: start an empty workspace (the saved one is replaced at the next save).
+        strategy: an optional ``tf.distribute.Strategy``; the engine is built in its scope.
+    """
+
+    def __init__(
+        self,
+        root: Path | str | None = None,
+        model_config: ModelConfig | None = None,
+        *,
+        fresh: bool = False,
+        strategy: Any = None,
+    ) -> None:
+        self.root = Path(root) if root is not None else default_data_root()
+        self.dir = self.root / "workspace"
+        self.runs_root = self.root / "runs"
+        self.catalogue = Catalogue(self.root)
+        self.strategy = strategy
+        self._lock = threading.RLock()
+        saved = None if fresh else self._read_state()
+        if saved is not None:
+            saved_config = ModelConfig.from_dict(saved["model_config"])
+            if model_config is not None and model_config != saved_config:
+                raise WorkspaceError(
+                    f"The workspace in {self.dir} holds a trunk built with another model "
+                    "config; pass fresh=True (CLI: --fresh) to start over, or use its config. "
+                    f"Received: model_config={model_config.to_dict()}, "
+                    f"saved={saved_config.to_dict()}"
+                )
+            model_config = saved_config
+        self.model_config = model_config or ModelConfig()
+        self.engine = self._new_engine(self.model_config)
+        self.source_domain: str | None = None
+        self.status: dict[str, DomainStatus] = {}
+        if saved is not None:
+            self._load_weights(saved)
+
+    # === Engine and persistence ===
+
+    def _new_engine(self, config: ModelConfig) -> AdapterEngine:
+        if self.strategy is None:
+            return AdapterEngine(config)
+        with self.strategy.scope():
+            return AdapterEngine(config)
+
+    def _read_state(self) -> dict[str, Any] | None:
+        path = self.dir / STATE_FILE
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise WorkspaceError(f"Cannot read {path}: {exc}") from None
+
+    def _load_weights(self, saved: dict[str, Any]) -> None:
+        from core.export import import_domain
+        from core.model_io import load_trunk
+
+        trunk_path = self.dir / TRUNK_FILE
+        if trunk_path.exists():
+            load_trunk(self.engine, trunk_path)
+        self.source_domain = saved.get("source_domain")
+        for name, info in saved.get("domains", {}).items():
+            path = self.dir / DOMAINS_DIR / f"{name}{ADAPTER_SUFFIX}"
+            if not path.exists():
+                continue
+            import_domain(self.engine, path, replace=True, allow_other_trunk=True)
+            self.status[name] = DomainStatus(**info)
+
+    def save(self) -> None:
+        """Write trunk, every domain and the state file (each file atomically)."""
+        from core.export import export_domain
+        from core.model_io import save_trunk
+
+        with self._lock:
+            (self.dir / DOMAINS_DIR).mkdir(parents=True, exist_ok=True)
+            save_trunk(self.engine, self.dir / TRUNK_FILE)
+            for name in self.engine.domain_names:
+                export_domain(self.engine, name, self.dir / DOMAINS_DIR / f"{name}{ADAPTER_SUFFIX}",
+                              verify=False)
+            for stale in (self.dir / DOMAINS_DIR).glob(f"*{ADAPTER_SUFFIX}"):
+                if stale.name[: -len(ADAPTER_SUFFIX)] not in self.engine.domain_names:
+                    stale.unlink()
+            state = {
+                "schema_version": 1,
+                "model_config": self.model_config.to_dict(),
+                "source_domain": self.source_domain,
+                "trunk_fingerprint": self.engine.trunk_fingerprint(),
+                "domains": {n: dataclasses.asdict(s) for n, s in self.status.items()
+                            if self.engine.has_domain(n)},
+            }
+            _atomic_write_text(self.dir / STATE_FILE, json.dumps(state, indent=2))
+
+    # === Domains ===
+
+    def load_data(
+        self, name: str, *, progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> DomainData:
+        """The domain's data, at the model's image size for built-in domains."""
+        return self.catalogue.load(name, image_size=self.model_config.image_size,
+                                   progress=progress, cancel=cancel)
+
+    def ensure_domain(self, spec: DomainSpec, *, init_from: str | None = None):
+        """The engine's domain for ``spec``: added, or rebuilt when its classes changed."""
+        with self._lock:
+            if not self.engine.has_domain(spec.name):
+                return self.engine.add_domain(spec, init_from=init_from)
+            domain = self.engine.domain(spec.name)
+            if domain.spec != spec:
+                return self.engine.replace_domain_spec(spec)
+            return domain
+
+    def new_run_dir(self, domain: str, mode: str) -> Path:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = self.runs_root / f"{stamp}_{domain}_{mode}"
+        path, n = base, 1
+        while path.exists():
+            n += 1
+            path = base.with_name(f"{base.name}_{n}")
+        return path
+
+    def train(
+        self,
+        name: str,
+        config: TrainingConfig,
+        *,
+        on_event: EventSink = ignore_events,
+        control: TrainingControl | None = None,
+        data: DomainData | None = None,
+        weight_decay: float | None = None,
+        init_from: str | None = None,
+        resume_run: Path | None = None,
+        save: bool = True,
+    ):
+        """Train domain ``name`` from the catalogue; returns core.training's TrainingResult.
+
+        A linear probe starts from the source domain's BN statistics (the frozen features
+        of the paper's "feature extractor" row) unless ``init_from`` says otherwise.
+        """
+        from core.training import evaluate, train
+
+        data = data if data is not None else self.load_data(name)
+        spec = data.spec
+        if weight_decay is not None:
+            spec = dataclasses.replace(spec, weight_decay=weight_decay)
+        if (init_from is None and config.mode == "linear_probe" and self.source_domain
+                and self.source_domain != name and not self.engine.has_domain(name)):
+            init_from = self.source_domain
+            on_event(LogMessage("info", f"Linear probe: features from '{init_from}'."))
+        self.ensure_domain(spec, init_from=init_from)
+        run_dir = Path(resume_run) if resume_run is not None else self.new_run_dir(name, config.mode)
+        result = train(self.engine, name, data, config, on_event=on_event, control=control,
+                       run_dir=run_dir, resume=resume_run is not None, strategy=self.strategy)
+        test_acc = None
+        if result.epochs_completed and data.has_split("test") and data.num_examples("test"):
+            test_acc = evaluate(self.engine, name, data, "test").accuracy
+        last = result.history[-1] if result.history else None
+        with self._lock:
+            if config.mode == "full":
+                self.source_domain = name
+            self.status[name] = DomainStatus(
+                name=name, mode=config.mode, epochs=result.epochs_completed,
+                val_accuracy=None if last is None else last.val_accuracy,
+                test_accuracy=test_acc, run_dir=str(run_dir), updated=_now(),
+                trunk_fingerprint=self.engine.trunk_fingerprint(),
+            )
+        if save:
+            self.save()
+        return result
+
+    def remove_domain(self, name: str) -> None:
+        with self._lock:
+            self.engine.remove_domain(name)
+            self.status.pop(name, None)
+            if self.source_domain == name:
+                self.source_domain = None
+
+    def trained_domains(self) -> list[str]:
+        return [n for n in self.engine.domain_names if n in self.status]
+
+    def stale_domains(self) -> list[str]:
+        """Domains trained on an earlier trunk (the trunk was retrained since)."""
+        current = self.engine.trunk_fingerprint()
+        return [n for n, s in self.status.items()
+                if s.trunk_fingerprint and s.trunk_fingerprint != current]
+
+    def classify(self, name: str, images: Sequence[Any], top_k: int = 5):
+        from core.inference import classify
+
+        return classify(self.engine, name, images, top_k=top_k)

@@ -1,0 +1,46 @@
+"""The benchmark suite's ``--quick`` run, so that it cannot rot (the numbers mean nothing)."""
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def test_quick_benchmark_reports_every_variant(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run_all", "--quick", "--out", str(out),
+         "--markdown", str(tmp_path / "bench.md")],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert "| quick | engine | fp32 | frozen |" in (tmp_path / "bench.md").read_text()
+    assert {"machine", "device", "settings", "results", "ratios", "skipped",
+            "svhn_epoch_estimates"} <= set(report)
+    impls = {"engine", "keras"} | ({"torch"} if HAS_TORCH else set())
+    if not HAS_TORCH:
+        assert "torch" in report["skipped"]
+    expected = {(impl, precision, trunk) for impl in impls for precision in ("fp32", "bf16")
+                for trunk in ("frozen", "full")}
+    if report["device"] == "gpu":  # fp16 instead of bf16; the CPU-only torch is skipped
+        expected = {(i, "fp16" if p == "bf16" else p, t) for i, p, t in expected if i != "torch"}
+    seen = {(r["impl"], r["precision"], r["trunk"]) for r in report["results"].values()}
+    assert seen == expected
+    for result in report["results"].values():
+        for key in ("train_images_per_s", "infer_images_per_s", "rss_peak_mb"):
+            assert result[key] > 0 and math.isfinite(result[key]), (key, result)
+        settings = report["settings"]
+        assert result["timed_steps"] == settings["rounds"] * settings["steps_per_round"]
+        assert math.isfinite(result["final_loss"])
+    ratios = report["ratios"]["quick"]
+    assert ratios["frozen_vs_full/engine/fp32"] > 0
+    assert ratios["engine_vs_keras/fp32/frozen"] > 0
+    if HAS_TORCH:
+        assert ratios["target/engine_frozen_best_vs_torch_frozen_best"] > 0

@@ -1,0 +1,300 @@
+"""The window over the fake engine: controls, training, jobs, files, runs, preferences."""
+
+import json
+import threading
+
+from core.config import LrStage, TrainingConfig
+from core.events import TrainingFinished
+from workbench.dialogs import ScriptedDialogs
+from workbench.jobs import JobError
+from workbench.testing import FakeBackend
+
+from .conftest import open_window
+
+ONE_EPOCH = TrainingConfig(stages=(LrStage(0.1, 1),), batch_size=8)
+
+
+def run_to_end(qtbot, window, config=ONE_EPOCH, domain="digits_street"):
+    window.domains.select(domain)
+    with qtbot.waitSignal(window.catalogue.refreshed, timeout=10_000):
+        with qtbot.waitSignal(window.training_ended, timeout=10_000) as blocker:
+            assert window.start_training(config=config)
+    return blocker.args[0]
+
+
+def test_window_opens_on_the_catalogue_with_controls_in_the_right_state(window):
+    names = [d.name for d in window.domains.states()]
+    assert names[:3] == ["digits_street", "digits_hand", "shapes"]
+    assert window.domains.selected_domain() == "digits_street"  # the default source
+    assert window.status_label.text().startswith("Ready")
+    assert window.train_action.isEnabled()
+    assert not any(a.isEnabled() for a in (window.pause_action, window.stop_action,
+                                           window.stop_epoch_action))
+    assert not window.domains.svhn_banner.isHidden()
+    assert window.train_action.shortcuts()[0].toString() == "F5"
+
+
+def test_engine_widgets_wait_for_the_backend(qtbot, home, prefs):
+    gate = threading.Event()
+    backend = FakeBackend(home)
+
+    def slow_factory(model_config):
+        gate.wait(10)
+        return backend
+
+    from workbench.main_window import MainWindow
+
+    w = MainWindow(slow_factory, prefs, ScriptedDialogs())
+    qtbot.addWidget(w)
+    w.show()
+    w.start_loading()
+    assert w.status_label.text() == "Loading TensorFlow…"
+    assert not w.train_action.isEnabled() and not w.domains.isEnabled()
+    assert w.jobs_bar.isVisibleTo(w) or w.jobs_bar.current() is None
+    with qtbot.waitSignal(w.catalogue.refreshed, timeout=10_000):
+        gate.set()
+    assert w.domains.isEnabled() and w.train_action.isEnabled()
+    w.shutdown()
+
+
+def test_training_streams_events_to_curves_progress_and_domains(qtbot, window):
+    config = TrainingConfig(stages=(LrStage(0.1, 2), LrStage(0.01, 1)), batch_size=8,
+                            mode="full")
+    outcome = run_to_end(qtbot, window, config)
+    assert outcome.reason == "completed" and outcome.epochs_completed == 3
+    assert len(window.curves.history.series("batch_loss")) == 30
+    assert len(window.curves.history.series("val_accuracy")) == 3
+    assert window.curves.stage_band_count == 2
+    assert window.progress.bar.value() == 1000
+    assert "Training finished after 3 epoch(s)" in window.progress.log_text()
+    state = window.domains.state("digits_street")
+    assert state.trained and state.is_trunk_source and state.mode == "full"
+    assert window.domains.table.item(0, 0).text() == "★ digits_street"
+    assert window.classify.chosen_domains() == ["digits_street"]
+    assert len(window.runs.runs()) == 1
+    assert [r.part for r in window.parameters.rows()] == ["shared trunk", "domain digits_street"]
+    assert window.train_action.isEnabled() and not window.stop_action.isEnabled()
+
+
+def test_pause_resume_stop_and_no_second_run(qtbot, window, fake_backend):
+    fake_backend.step_delay = 0.01
+    window.domains.select("digits_street")
+    config = TrainingConfig(stages=(LrStage(0.1, 50),), batch_size=8)
+    assert window.start_training(config=config)
+    assert not window.train_action.isEnabled() and not window.start_training(config=config)
+    assert window.stop_action.isEnabled() and window.pause_action.isEnabled()
+    assert not window.recipe.isEnabled() and not window.export_adapters_action.isEnabled()
+    qtbot.waitUntil(lambda: len(window.curves.history.series("batch_loss")) > 3, timeout=5000)
+    window.pause_action.trigger()
+    assert window.pause_action.text() == "Resume" and window.session.paused
+    qtbot.wait(150)
+    count = len(window.curves.history.series("batch_loss"))
+    qtbot.wait(200)
+    assert len(window.curves.history.series("batch_loss")) <= count + 1
+    window.pause_action.trigger()
+    assert window.pause_action.text() == "Pause"
+    qtbot.waitUntil(lambda: len(window.curves.history.series("batch_loss")) > count + 2,
+                    timeout=5000)
+    with qtbot.waitSignal(window.training_ended, timeout=10_000) as blocker:
+        window.stop_action.trigger()
+    assert blocker.args[0].reason == "stopped"
+    assert window.train_action.isEnabled() and window.recipe.isEnabled()
+
+
+def test_stop_after_this_epoch(qtbot, window, fake_backend):
+    fake_backend.step_delay = 0.005
+    window.domains.select("shapes")
+    assert window.start_training(config=TrainingConfig(stages=(LrStage(0.1, 20),)))
+    qtbot.waitUntil(lambda: len(window.curves.history.series("batch_loss")) > 0, timeout=5000)
+    with qtbot.waitSignal(window.training_ended, timeout=10_000) as blocker:
+        window.stop_epoch_action.trigger()
+    outcome = blocker.args[0]
+    assert outcome.reason == "stopped_after_epoch" and 1 <= outcome.epochs_completed < 20
+
+
+def test_closing_during_training_asks_then_stops_cleanly(qtbot, home, prefs):
+    backend = FakeBackend(home, step_delay=0.01)
+    dialogs = ScriptedDialogs()
+    w = open_window(qtbot, home, prefs, backend=backend, dialogs=dialogs)
+    assert w.start_training(config=TrainingConfig(stages=(LrStage(0.1, 100),)))
+    qtbot.waitUntil(lambda: len(w.curves.history.series("batch_loss")) > 0, timeout=5000)
+    dialogs.queue(False)
+    assert not w.close()  # the user said no: still training
+    assert w.session.training_active and ("confirm", "Quit") in dialogs.asked
+    dialogs.queue(True)
+    with qtbot.waitSignal(w.training_ended, timeout=10_000):
+        w.close()
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=5000)
+    assert not w.session.engine_jobs.thread.isRunning()
+    assert not w.session.side_jobs.thread.isRunning()
+
+
+def test_a_failing_run_is_reported_not_raised(qtbot, window, fake_backend, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(fake_backend, "train", boom)
+    outcome = run_to_end(qtbot, window)
+    assert isinstance(outcome, JobError) and outcome.message == "disk full"
+    assert "Training failed: disk full" in window.progress.log_text()
+    assert window.train_action.isEnabled()
+
+
+def test_invalid_recipe_disables_train_with_the_reason(window):
+    window.recipe.batch_size.setText("-3")
+    assert not window.train_action.isEnabled()
+    assert "batch_size" in window.train_action.toolTip()
+    window.recipe.batch_size.setText("16")
+    assert window.train_action.isEnabled()
+
+
+def test_export_and_import_adapters_and_trunk_mismatch(qtbot, window, fake_backend, tmp_path):
+    run_to_end(qtbot, window)
+    out = tmp_path / "digits.adapter.safetensors"
+    window.dialogs.queue(str(out))
+    with qtbot.waitSignal(window.files.done, timeout=5000):
+        window.export_adapters_action.trigger()
+    assert json.loads(out.read_text())["domain"] == "digits_street"
+    window.dialogs.queue(str(out), True)  # file, then "replace the existing domain?" -> yes
+    with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
+        window.import_adapters_action.trigger()
+    assert "imported domain 'digits_street'" in window.progress.log_text()
+    fake_backend.set_trunk_fingerprint("another-trunk")
+    window.dialogs.queue(str(out), True)
+    with qtbot.waitSignal(window.files.failed, timeout=5000) as blocker:
+        window.import_adapters_action.trigger()
+    assert "another trunk" in blocker.args[0]
+    assert any(kind == "warn" and "another trunk" in text
+               for kind, text in window.dialogs.asked)
+
+
+def test_trunk_files_and_whole_model(qtbot, window, tmp_path):
+    run_to_end(qtbot, window)
+    window.dialogs.queue(str(tmp_path / "t.safetensors"))
+    with qtbot.waitSignal(window.files.done, timeout=5000):
+        window.save_trunk_action.trigger()
+    window.dialogs.queue(str(tmp_path / "t.safetensors"), True)
+    with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
+        window.load_trunk_action.trigger()
+    window.dialogs.queue(str(tmp_path / "m.keras"))
+    with qtbot.waitSignal(window.files.done, timeout=5000):
+        window.export_model_action.trigger()
+    assert (tmp_path / "m.keras").exists() and (tmp_path / "t.safetensors").exists()
+
+
+def test_svhn_offline_says_so_and_offers_the_builtin_domain(qtbot, window):
+    with qtbot.waitSignal(window.catalogue.failed, timeout=5000):
+        window.domains.svhn_download_button.click()
+    text = window.domains.svhn_message.text()
+    assert text.startswith("Offline: No network") and "built-in street-digits" in text
+    window.domains.select("shapes")
+    with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
+        window.domains.builtin_button.click()
+    assert window.domains.selected_domain() == "digits_street"
+
+
+def test_svhn_download_shows_progress_and_can_be_cancelled(qtbot, window, fake_backend):
+    fake_backend.svhn_online = True
+    fake_backend.step_delay = 0.05
+    window.domains.svhn_download_button.click()
+    qtbot.waitUntil(lambda: window.jobs_bar.current() is not None
+                    and window.jobs_bar.current().fraction > 0, timeout=5000)
+    assert window.jobs_bar.label.text().startswith("Downloading SVHN: downloading")
+    assert window.jobs_bar.cancel_button.isEnabled()
+    window.jobs_bar.cancel_button.click()
+    qtbot.waitUntil(lambda: window.jobs_bar.current() is None, timeout=5000)
+    assert "Download paused" in window.domains.svhn_message.text()
+    fake_backend.step_delay = 0.0
+    with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
+        window.domains.svhn_download_button.click()
+    assert window.domains.state("svhn").present and window.domains.svhn_banner.isHidden()
+
+
+def test_locate_svhn_files(qtbot, window, tmp_path):
+    for name in ("train_32x32.mat", "test_32x32.mat"):
+        (tmp_path / name).write_bytes(b"x")
+    window.dialogs.queue(str(tmp_path))
+    with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
+        window.domains.svhn_locate_button.click()
+    assert window.domains.state("svhn").present
+
+
+def test_prepare_and_evaluate_are_background_jobs(qtbot, window):
+    window.domains.select("shapes")
+    with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
+        window.domains.prepare_button.click()
+    assert "Domain 'shapes' is ready" in window.progress.log_text()
+    assert not window.domains.evaluate_button.isEnabled()
+    run_to_end(qtbot, window, domain="shapes")
+    assert window.domains.evaluate_button.isEnabled()
+    with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
+        window.domains.evaluate_button.click()
+    assert "shapes test: accuracy" in window.progress.log_text()
+
+
+def test_past_runs_overlay_and_resume(qtbot, window, fake_backend):
+    run_to_end(qtbot, window)  # completed: nothing to resume
+    window.runs.select_path(window.runs.runs()[0].path)
+    assert not window.runs.resume_button.isEnabled()
+    window.domains.select("shapes")
+    with qtbot.waitSignal(window.catalogue.refreshed, timeout=10_000):
+        with qtbot.waitSignal(window.training_ended, timeout=10_000):
+            window.start_training(config=TrainingConfig(stages=(LrStage(0.1, 1),
+                                                                LrStage(0.01, 2))))
+            window.session.stop_after_epoch()
+    stopped = next(r for r in window.runs.runs() if r.domain == "shapes")
+    assert stopped.epochs == 1 and stopped.can_resume
+    window.runs.select_path(stopped.path)
+    window.runs.overlay_button.click()
+    qtbot.waitUntil(lambda: window.curves.overlay_keys == [stopped.path], timeout=5000)
+    window.recipe.momentum.setText("0.5")  # the resume uses the run's recipe, not this one
+    with qtbot.waitSignal(window.training_ended, timeout=10_000) as blocker:
+        window.runs.resume_button.click()
+    assert "Resumed run" in window.progress.log_text()
+    assert blocker.args[0].reason == "completed" and blocker.args[0].epochs_completed == 2
+    assert len(window.curves.history.series("train_loss")) == 3  # 1 from the run + 2 new
+    assert window.domains.selected_domain() == "shapes"
+    assert fake_backend.calls[-1].startswith("train shapes adapters momentum=0.9 ")
+
+
+def test_model_change_with_trained_domains_asks_first(qtbot, window):
+    run_to_end(qtbot, window)
+    window.recipe.width.setText("0.5")
+    window.dialogs.queue(False)
+    assert not window.start_training(config=ONE_EPOCH)
+    assert ("confirm", "New model") in window.dialogs.asked
+    window.dialogs.queue(True)
+    with qtbot.waitSignal(window.training_ended, timeout=10_000):
+        assert window.start_training(config=ONE_EPOCH)
+
+
+def test_curves_export_through_the_window(qtbot, window, tmp_path):
+    run_to_end(qtbot, window)
+    for kind, action in (("png", window.curves.png_action), ("svg", window.curves.svg_action),
+                         ("csv", window.curves.csv_action)):
+        window.dialogs.queue(str(tmp_path / f"c.{kind}"))
+        action.trigger()
+        assert (tmp_path / f"c.{kind}").stat().st_size > 100
+
+
+def test_preferences_survive_a_restart(qtbot, home, prefs):
+    w = open_window(qtbot, home, prefs)
+    w.resize(1500, 1000)
+    w.recipe.apply_preset("cpu")
+    w.recipe.momentum.setText("0.85")
+    w.curves.smoothing_slider.setValue(30)
+    w.close()
+    w2 = open_window(qtbot, home, prefs)
+    assert w2.recipe.preset.currentData() == "cpu"
+    assert w2.recipe.training_config().momentum == 0.85
+    assert w2.curves.smoothing == 0.3
+    # The offscreen screen is 800x800, so Qt clamps the restored geometry; the default
+    # (no stored geometry) would be 1400x900.
+    assert prefs.get_bytes("window/geometry") is not None
+    assert (w2.width(), w2.height()) != (1400, 900)
+    w2.close()
+
+
+def test_finished_event_with_nan_is_a_warning(window):
+    window.progress.on_event(TrainingFinished("nan", 1, None, None, 1.0))
+    assert "WARNING: Training stopped: the loss became NaN" in window.progress.log_text()

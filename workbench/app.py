@@ -1,0 +1,87 @@
+"""Start the window: paint first, then load TensorFlow and the engine in the background.
+
+Nothing imported here pulls in TensorFlow (``import tensorflow`` costs seconds); the real
+backend module is imported inside the factory, which runs on the engine thread after the
+first paint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication
+
+from core.config import ModelConfig
+from workbench.backend import Backend
+from workbench.main_window import MainWindow
+from workbench.preferences import APPLICATION, ORGANISATION, Preferences, open_settings
+from workbench.session import BackendFactory
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="main.py gui", description="RAM Workbench window")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="data folder (default: $RAM_WORKBENCH_HOME or the user data folder)")
+    parser.add_argument("--settings", type=Path, default=None, help="preferences INI file")
+    parser.add_argument("--fake", action="store_true",
+                        help="demo the window with a fake engine (no TensorFlow, made-up curves)")
+    return parser.parse_args(list(argv))
+
+
+def default_root(root: Path | None) -> Path:
+    """The data folder, as ``core.data.default_data_root`` (which would import TensorFlow)."""
+    if root is not None:
+        return root
+    if os.environ.get("RAM_WORKBENCH_HOME"):
+        return Path(os.environ["RAM_WORKBENCH_HOME"])
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("ram-workbench", appauthor=False))
+
+
+def backend_factory(root: Path | None, *, fake: bool = False) -> BackendFactory:
+    """A callable run on the engine thread that builds the backend (imports TF there)."""
+
+    def make(model_config: ModelConfig | None) -> Backend:
+        if fake:
+            from workbench.testing import FakeBackend
+
+            return FakeBackend(default_root(root), step_delay=0.02, steps_per_epoch=50)
+        from workbench.core_backend import CoreBackend
+
+        return CoreBackend(root, model_config)
+
+    return make
+
+
+def application(argv: Sequence[str] = ()) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0] if sys.argv else "ram-workbench", *argv])
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("RAM Workbench")
+    return app
+
+
+def build(argv: Sequence[str] = ()) -> tuple[QApplication, MainWindow]:
+    """The application and a shown window; the engine starts loading after the first paint."""
+    args = parse_args(argv)
+    app = application()
+    prefs = Preferences(open_settings(args.settings))
+    window = MainWindow(backend_factory(args.root, fake=args.fake), prefs)
+    window.first_painted.connect(window.start_loading, Qt.ConnectionType.QueuedConnection)
+    window.show()
+    QTimer.singleShot(1000, window.start_loading)  # in case no paint event comes (no screen)
+    return app, window
+
+
+def run(argv: Sequence[str] = ()) -> int:
+    app, window = build(argv)
+    app.aboutToQuit.connect(window.shutdown)
+    return app.exec()

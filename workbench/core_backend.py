@@ -1,0 +1,315 @@
+"""The real engine behind the window: core's ``Workspace`` and its modules.
+
+This is the only workbench module that imports core's TensorFlow modules, and it is
+imported on the engine thread after the window has painted. It answers the ``Backend``
+protocol with the same ``Workspace`` the command line uses, so a run from the window and
+one from ``main.py train`` do the same work and leave the same run folders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.config import ModelConfig, TrainingConfig
+from core.control import TrainingControl
+from core.data import Catalogue, default_data_root
+from core.events import EventSink, LogMessage
+from core.export import export_domain, import_domain
+from core.inference import classify
+from core.model_io import copy_engine, load_trunk, save_engine, save_trunk
+from core.progress import ProgressFn
+from core.run_log import list_runs, read_run
+from core.training import evaluate
+from core.workspace import STATE_FILE, DomainStatus, Workspace
+from workbench.backend import (
+    DomainState,
+    EvalOutcome,
+    ParameterRow,
+    PredictionView,
+    RunCurves,
+    RunSummary,
+    TrainOutcome,
+)
+
+
+class _StopAsCancel:
+    """Lets a data job (which polls ``cancel.is_set()``) see the run's Stop button."""
+
+    def __init__(self, control: TrainingControl) -> None:
+        self._control = control
+
+    def is_set(self) -> bool:
+        return self._control.stop_requested
+
+
+class CoreBackend:
+    """``Backend`` over a ``core.workspace.Workspace`` (engine + catalogue + runs on disk).
+
+    Args:
+        root: data folder; None = ``$RAM_WORKBENCH_HOME`` or the user data folder.
+        model_config: the model for a new workspace; a saved workspace keeps its own.
+        builtin_scale: size of the built-in domains (1 = full; tests use ~0.03).
+    """
+
+    def __init__(self, root: Path | None = None, model_config: ModelConfig | None = None,
+                 *, builtin_scale: float = 1.0) -> None:
+        self._root = Path(root) if root is not None else default_data_root()
+        self._scale = builtin_scale
+        if (self._root / "workspace" / STATE_FILE).exists():
+            self._ws = self._workspace(None, fresh=False)  # the saved trunk and domains
+            if model_config is not None and not self._ws.trained_domains() and (
+                    model_config != self._ws.model_config):
+                self._ws = self._workspace(model_config, fresh=True)
+        else:
+            self._ws = self._workspace(model_config, fresh=True)
+        self._training = threading.Event()
+
+    def _workspace(self, model_config: ModelConfig | None, *, fresh: bool) -> Workspace:
+        ws = Workspace(self._root, model_config, fresh=fresh)
+        if self._scale != 1.0:
+            ws.catalogue = Catalogue(ws.root, builtin_scale=self._scale)
+        return ws
+
+    @property
+    def workspace(self) -> Workspace:
+        return self._ws
+
+    @property
+    def data_root(self) -> Path:
+        return self._ws.root
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self._ws.model_config
+
+    # === Catalogue ===
+
+    def domains(self) -> list[DomainState]:
+        ws = self._ws
+        report = {d.name: d for d in ws.engine.parameter_report().domains}
+        stale = set(ws.stale_domains())
+        status = dict(ws.status)
+        out = []
+        seen = set()
+        for e in ws.catalogue.entries():
+            out.append(self._state(e.name, e.title, e.source, e.present, e.num_classes,
+                                   dict(e.sizes or {}), e.description, e.default_source,
+                                   status.get(e.name), report.get(e.name), e.name in stale))
+            seen.add(e.name)
+        for name, s in status.items():
+            if name not in seen and ws.engine.has_domain(name):
+                classes = ws.engine.domain(name).spec.num_classes
+                out.append(self._state(name, name, "imported", False, classes, {}, "", False,
+                                       s, report.get(name), name in stale))
+        return out
+
+    def _state(self, name: str, title: str, source: str, present: bool, num_classes: int,
+               sizes: dict[str, int], description: str, default_source: bool,
+               status: DomainStatus | None, params: Any, stale: bool) -> DomainState:
+        return DomainState(
+            name=name, title=title, source=source, present=present, num_classes=num_classes,
+            sizes=sizes, description=description, default_source=default_source,
+            trained=status is not None and self._ws.engine.has_domain(name),
+            mode=None if status is None else status.mode,
+            val_accuracy=None if status is None else status.val_accuracy,
+            test_accuracy=None if status is None else status.test_accuracy,
+            parameters=None if params is None else params.domain_parameters,
+            export_bytes=None if params is None else params.export_bytes,
+            is_trunk_source=self._ws.source_domain == name, stale=stale,
+        )
+
+    def _state_of(self, name: str) -> DomainState:
+        for state in self.domains():
+            if state.name == name:
+                return state
+        raise KeyError(f"No domain named '{name}'. Received: {name!r}")
+
+    def would_discard(self, model_config: ModelConfig) -> list[str]:
+        if model_config == self._ws.model_config:
+            return []
+        return self._ws.trained_domains()
+
+    def configure(self, model_config: ModelConfig) -> bool:
+        if model_config == self._ws.model_config:
+            return False
+        self._ws = self._workspace(model_config, fresh=True)
+        return True
+
+    def prepare_domain(self, name: str, progress: ProgressFn,
+                       cancel: threading.Event) -> DomainState:
+        data = self._ws.load_data(name, progress=progress, cancel=cancel)
+        progress(1.0, f"{name}: {data.num_examples('train')} training images")
+        return self._state_of(name)
+
+    def add_folder(self, path: Path, name: str | None = None) -> DomainState:
+        entry = self._ws.catalogue.add_folder(Path(path), name=name)
+        return self._state_of(entry.name)
+
+    def add_archive(self, path: Path, progress: ProgressFn,
+                    cancel: threading.Event) -> list[DomainState]:
+        entries = self._ws.catalogue.add_decathlon(Path(path), progress=progress, cancel=cancel)
+        names = {e.name for e in entries}
+        return [s for s in self.domains() if s.name in names]
+
+    def set_svhn_dir(self, path: Path) -> DomainState:
+        self._ws.catalogue.set_svhn_dir(Path(path))
+        return next(s for s in self.domains() if s.source == "svhn")
+
+    def download_svhn(self, progress: ProgressFn, cancel: threading.Event) -> DomainState:
+        self._ws.catalogue.download_svhn(progress=progress, cancel=cancel)
+        return next(s for s in self.domains() if s.source == "svhn")
+
+    # === Training ===
+
+    def train(
+        self,
+        domain: str,
+        config: TrainingConfig,
+        *,
+        domain_weight_decay: float | None,
+        on_event: EventSink,
+        control: TrainingControl,
+        resume_run: Path | None = None,
+    ) -> TrainOutcome:
+        ws = self._ws
+        last = [-1.0]
+
+        def progress(fraction: float, message: str) -> None:
+            if fraction >= last[0] + 0.25 or fraction >= 1.0 > last[0]:
+                last[0] = fraction
+                on_event(LogMessage("info", f"Preparing {domain}: {message} "
+                                            f"({100 * fraction:.0f}%)"))
+
+        data = ws.load_data(domain, progress=progress, cancel=_StopAsCancel(control))
+        for warning in data.warnings():
+            on_event(LogMessage("warning", warning))
+        self._training.set()
+        try:
+            result = ws.train(domain, config, on_event=on_event, control=control, data=data,
+                              weight_decay=domain_weight_decay, resume_run=resume_run)
+        finally:
+            self._training.clear()
+        status = ws.status.get(domain)
+        return TrainOutcome(
+            domain=domain, reason=result.reason, epochs_completed=result.epochs_completed,
+            run_dir=None if result.run_dir is None else str(result.run_dir),
+            seconds=result.seconds,
+            test_accuracy=None if status is None else status.test_accuracy)
+
+    def evaluate(self, domain: str, split: str, progress: ProgressFn,
+                 cancel: threading.Event) -> EvalOutcome:
+        ws = self._ws
+        data = ws.load_data(domain, progress=progress, cancel=cancel)
+        progress(0.5, f"evaluating {domain} on {data.num_examples(split)} images")
+        result = evaluate(ws.engine, domain, data, split)
+        status = ws.status.get(domain)
+        if status is not None and split == "test":
+            ws.status[domain] = dataclasses.replace(status, test_accuracy=result.accuracy)
+            ws.save()
+        return EvalOutcome(domain, split, float(result.loss), float(result.accuracy),
+                           int(result.examples))
+
+    # === Classification ===
+
+    def classify(self, domains: Sequence[str], paths: Sequence[Path],
+                 top_k: int = 5) -> dict[str, list[PredictionView]]:
+        """While a run trains, classify on a copy of the weights taken now."""
+        engine = self._ws.engine
+        if self._training.is_set():
+            engine = copy_engine(engine, list(domains))
+        images = [str(p) for p in paths]
+        out: dict[str, list[PredictionView]] = {}
+        for d in domains:
+            predictions = classify(engine, d, images, top_k=top_k)
+            out[d] = [PredictionView(p.source, d, tuple(p.top), p.error) for p in predictions]
+        return out
+
+    # === Files ===
+
+    def export_adapters(self, domain: str, path: Path) -> str:
+        report = export_domain(self._ws.engine, domain, Path(path))
+        return (f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} "
+                f"parameters; reloaded and checked: max logit difference "
+                f"{report.max_abs_logit_diff:.1e})")
+
+    def import_adapters(self, path: Path, *, replace: bool = False) -> str:
+        ws = self._ws
+        domain = import_domain(ws.engine, Path(path), replace=replace)
+        ws.status[domain.name] = DomainStatus(
+            name=domain.name, mode="imported", epochs=0, val_accuracy=None,
+            test_accuracy=None, run_dir=None, updated=_now(),
+            trunk_fingerprint=ws.engine.trunk_fingerprint())
+        ws.save()
+        return domain.name
+
+    def save_trunk(self, path: Path) -> str:
+        info = save_trunk(self._ws.engine, Path(path))
+        return f"wrote {info.path} ({info.parameters:,} parameters)"
+
+    def load_trunk(self, path: Path) -> str:
+        fingerprint = load_trunk(self._ws.engine, Path(path))
+        self._ws.save()
+        return f"loaded {Path(path).name}; trunk fingerprint {fingerprint[:12]}"
+
+    def export_model(self, path: Path) -> str:
+        written = save_engine(self._ws.engine, Path(path))
+        return f"wrote {written} ({len(self._ws.engine.domain_names)} domains)"
+
+    # === Runs and parameters ===
+
+    def list_runs(self) -> list[RunSummary]:
+        return [_summary(info) for info in list_runs(self._ws.runs_root)]
+
+    def read_run(self, path: Path) -> RunCurves:
+        info = read_run(Path(path))
+        epochs = info.epochs
+        epoch = {
+            "epoch": tuple(float(e.epoch + 1) for e in epochs),
+            "train_loss": tuple(e.train_loss for e in epochs),
+            "train_accuracy": tuple(e.train_accuracy for e in epochs),
+            "val_loss": tuple(e.val_loss for e in epochs),
+            "val_accuracy": tuple(e.val_accuracy for e in epochs),
+            "learning_rate": tuple(e.learning_rate for e in epochs),
+        }
+        b = info.batches
+        batch: dict[str, tuple[float, ...]] = {}
+        if len(b.get("step", ())):
+            steps = max(1, int(b["step"].max()) + 1)
+            x = b["epoch"] + (b["step"] + 1) / steps
+            batch = {"x": tuple(x.tolist()), "loss": tuple(b["loss"].tolist()),
+                     "accuracy": tuple(b["accuracy"].tolist()),
+                     "learning_rate": tuple(b["learning_rate"].tolist())}
+        return RunCurves(_summary(info), epoch, batch)
+
+    def parameter_rows(self) -> list[ParameterRow]:
+        report = self._ws.engine.parameter_report()
+        rows = [ParameterRow("shared trunk", report.trunk_parameters, 100.0,
+                             report.trunk_bytes)]
+        for d in report.domains:
+            rows.append(ParameterRow(f"{d.name} ({d.num_classes} classes)", d.domain_parameters,
+                                     d.percent_of_trunk, d.export_bytes))
+        return rows
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now().isoformat(timespec="seconds")
+
+
+def _summary(info: Any) -> RunSummary:
+    training = info.configs.get("training", {})
+    vals = [e.val_accuracy for e in info.epochs if e.val_accuracy is not None]
+    try:
+        starts = info.training_config().stage_start_epochs()
+    except (KeyError, ValueError, TypeError):
+        starts = ()
+    return RunSummary(
+        path=str(info.run_dir), domain=info.domain, mode=str(training.get("mode", "")),
+        started=info.started, epochs=info.epochs_completed, reason=info.status,
+        best_val_accuracy=max(vals) if vals else None, stage_start_epochs=tuple(starts),
+        can_resume=info.can_resume, configs=dict(info.configs))

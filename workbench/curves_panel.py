@@ -1,0 +1,291 @@
+"""Live training curves: loss, accuracy and learning rate, per batch and per epoch.
+
+Curves are created once. Events only append to ``MetricHistory`` buffers; a 10 Hz timer
+calls ``setData`` on the curves whose data changed, so a flood of batch events costs the
+GUI thread almost nothing and 100k points per curve stay smooth (peak downsampling and
+clip-to-view). The x axis is in epochs for every curve: batch points sit at fractional
+epochs, so the per-batch and per-epoch curves and the LR stage bands share one axis.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QPainter
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.events import BatchEnded, EpochEnded, TrainingStarted
+from workbench.backend import RunCurves
+from workbench.metric_history import EmaCache, MetricHistory
+
+REDRAW_INTERVAL_MS = 100
+BLUE, ORANGE, GREEN, GREY = (31, 119, 180), (255, 127, 14), (44, 160, 44), (120, 120, 120)
+OVERLAY_COLOURS = ((148, 103, 189), (140, 86, 75), (227, 119, 194), (23, 190, 207),
+                   (188, 189, 34))
+BAND_BRUSHES = ((80, 120, 200, 28), (200, 150, 60, 28))
+
+
+class CurvesPanel(QWidget):
+    """Plots of the current run, overlays of earlier runs, and plot/data export.
+
+    Signals:
+        redrawn(): after a timer tick that changed at least one curve (tests wait on it).
+    """
+
+    redrawn = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.history = MetricHistory()
+        self._drawn_version = -1
+        self._steps_per_epoch = 1
+        self._bands: list[tuple[pg.LinearRegionItem, pg.PlotItem]] = []
+        self._overlays: dict[str, list[pg.PlotDataItem]] = {}
+        self._smoothed = {"batch_loss": EmaCache(), "batch_accuracy": EmaCache()}
+        self.smoothing = 0.6
+
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setBackground("w")
+        self.loss_plot = self._add_plot(0, "loss")
+        self.acc_plot = self._add_plot(1, "accuracy")
+        self.lr_plot = self._add_plot(2, "learning rate")
+        self.lr_plot.setLabel("bottom", "epoch")
+        self.lr_plot.setLogMode(y=True)  # stages are usually decades apart
+        self.acc_plot.setXLink(self.loss_plot)
+        self.lr_plot.setXLink(self.loss_plot)
+        self.plots.ci.layout.setRowStretchFactor(2, 1)
+        self.plots.ci.layout.setRowStretchFactor(0, 3)
+        self.plots.ci.layout.setRowStretchFactor(1, 3)
+
+        faint = {"pen": pg.mkPen((*BLUE, 70), width=1)}
+        self.curves: dict[str, pg.PlotDataItem] = {
+            "batch_loss": self.loss_plot.plot(name="batch (raw)", **faint),
+            "batch_loss_smooth": self.loss_plot.plot(name="batch (smoothed)",
+                                                     pen=pg.mkPen(BLUE, width=2)),
+            "train_loss": self.loss_plot.plot(name="epoch train", pen=pg.mkPen(ORANGE, width=2),
+                                              symbol="o", symbolSize=6, symbolBrush=ORANGE),
+            "val_loss": self.loss_plot.plot(name="epoch validation",
+                                            pen=pg.mkPen(GREEN, width=2), symbol="s",
+                                            symbolSize=6, symbolBrush=GREEN),
+            "batch_accuracy": self.acc_plot.plot(**faint),
+            "batch_accuracy_smooth": self.acc_plot.plot(pen=pg.mkPen(BLUE, width=2)),
+            "train_accuracy": self.acc_plot.plot(pen=pg.mkPen(ORANGE, width=2), symbol="o",
+                                                 symbolSize=6, symbolBrush=ORANGE),
+            "val_accuracy": self.acc_plot.plot(pen=pg.mkPen(GREEN, width=2), symbol="s",
+                                               symbolSize=6, symbolBrush=GREEN),
+            "learning_rate": self.lr_plot.plot(pen=pg.mkPen(GREY, width=2), stepMode=None),
+        }
+
+        self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing_slider.setRange(0, 99)
+        self.smoothing_slider.setValue(round(self.smoothing * 100))
+        self.smoothing_slider.setMaximumWidth(100)
+        self.smoothing_label = QLabel()
+        self.smoothing_slider.valueChanged.connect(self._smoothing_changed)
+        self.show_raw = QCheckBox("raw batches")
+        self.show_raw.setChecked(True)
+        self.show_raw.toggled.connect(self._raw_toggled)
+        self.export_button = QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.export_button)
+        self.png_action = menu.addAction("Plots as PNG…")
+        self.svg_action = menu.addAction("Plots as SVG…")
+        self.csv_action = menu.addAction("Data as CSV…")
+        self.export_button.setMenu(menu)
+        self.clear_overlays_button = QPushButton("Clear overlays")
+        self.clear_overlays_button.clicked.connect(self.clear_overlays)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Smoothing"))
+        bar.addWidget(self.smoothing_slider)
+        bar.addWidget(self.smoothing_label)
+        bar.addWidget(self.show_raw)
+        bar.addStretch(1)
+        bar.addWidget(self.clear_overlays_button)
+        bar.addWidget(self.export_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(self.plots, 1)
+        self._smoothing_changed(self.smoothing_slider.value())
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_INTERVAL_MS)
+        self.timer.timeout.connect(self.redraw)
+        self.timer.start()
+
+    def _add_plot(self, row: int, label: str) -> pg.PlotItem:
+        plot = self.plots.addPlot(row=row, col=0)
+        plot.setLabel("left", label)
+        plot.getAxis("left").enableAutoSIPrefix(False)  # 0.15, not "150 (x0.001)"
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+        if row == 0:
+            plot.addLegend(offset=(-10, 10), labelTextColor=(40, 40, 40))
+        return plot
+
+    # === Events ===
+
+    def on_event(self, event: Any) -> None:
+        """Append a core event's numbers; drawing happens on the next timer tick."""
+        h = self.history
+        if isinstance(event, BatchEnded):
+            x = event.epoch + (event.step + 1) / self._steps_per_epoch
+            h.append("batch_loss", x, event.loss)
+            h.append("batch_accuracy", x, event.accuracy)
+            h.append("learning_rate", x, event.learning_rate)
+        elif isinstance(event, EpochEnded):
+            x = event.epoch + 1
+            h.append("train_loss", x, event.train_loss)
+            h.append("train_accuracy", x, event.train_accuracy)
+            if event.val_loss is not None:
+                h.append("val_loss", x, event.val_loss)
+            if event.val_accuracy is not None:
+                h.append("val_accuracy", x, event.val_accuracy)
+        elif isinstance(event, TrainingStarted):
+            self._steps_per_epoch = max(1, event.steps_per_epoch)
+            if not event.resumed:
+                h.clear()
+            self.set_stage_bands(event.stage_start_epochs, event.total_epochs)
+
+    def load_run(self, curves: RunCurves) -> None:
+        """Make a past run the current curves (before resuming it)."""
+        self.history.clear()
+        for key in ("loss", "accuracy", "learning_rate"):
+            name = key if key == "learning_rate" else f"batch_{key}"
+            if key in curves.batch and "x" in curves.batch:
+                self.history.series(name).extend(curves.batch["x"], curves.batch[key])
+        epochs = curves.epoch.get("epoch", ())
+        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            if key in curves.epoch:
+                self.history.series(key).extend(epochs, curves.epoch[key])
+        self.history.version += 1
+
+    # === Drawing ===
+
+    @Slot()
+    def redraw(self, force: bool = False) -> None:
+        if not force and (self.history.version == self._drawn_version or not self.isVisible()):
+            return  # nothing new, or another tab is showing: the next tick catches up
+        self._drawn_version = self.history.version
+        h = self.history
+        for name in ("batch_loss", "batch_accuracy", "learning_rate", "train_loss",
+                     "train_accuracy", "val_loss", "val_accuracy"):
+            s = h.series(name)
+            self.curves[name].setData(s.x, s.y)
+        for base in ("batch_loss", "batch_accuracy"):
+            s = h.series(base)
+            smoothed = self._smoothed[base].update(s.y, self.smoothing, s.generation)
+            self.curves[f"{base}_smooth"].setData(s.x, smoothed)
+        self.redrawn.emit()
+
+    def set_stage_bands(self, starts: tuple[int, ...], total_epochs: int) -> None:
+        """Shade each LR stage (alternating colours) on every plot."""
+        for band, plot in self._bands:
+            plot.removeItem(band)
+        self._bands = []
+        ends = (*starts[1:], total_epochs)
+        for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+            for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+                band = pg.LinearRegionItem((a, b), movable=False,
+                                           brush=pg.mkBrush(BAND_BRUSHES[i % 2]),
+                                           pen=pg.mkPen(None))
+                band.setZValue(-100)
+                plot.addItem(band)
+                self._bands.append((band, plot))
+
+    @property
+    def stage_band_count(self) -> int:
+        return len(self._bands) // 3
+
+    @Slot(int)
+    def _smoothing_changed(self, value: int) -> None:
+        self.smoothing = value / 100.0
+        self.smoothing_label.setText(f"{self.smoothing:.2f}")
+        self.redraw(force=True)
+
+    @Slot(bool)
+    def _raw_toggled(self, checked: bool) -> None:
+        self.curves["batch_loss"].setVisible(checked)
+        self.curves["batch_accuracy"].setVisible(checked)
+
+    # === Overlays ===
+
+    def add_overlay(self, curves: RunCurves) -> None:
+        """Draw an earlier run's per-epoch curves (dashed) for comparison."""
+        key = curves.summary.path
+        self.remove_overlay(key)
+        colour = OVERLAY_COLOURS[len(self._overlays) % len(OVERLAY_COLOURS)]
+        label = Path(key).name
+        x = np.asarray(curves.epoch.get("epoch", ()), dtype=float)
+        items = []
+        for plot, metric in ((self.loss_plot, "loss"), (self.acc_plot, "accuracy")):
+            for split, style in (("train", Qt.PenStyle.DashLine), ("val", Qt.PenStyle.DotLine)):
+                values = curves.epoch.get(f"{split}_{metric}")
+                if values is None or len(values) != len(x):
+                    continue
+                y = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+                item = plot.plot(x, y, pen=pg.mkPen(colour, width=2, style=style),
+                                 name=f"{label} {split}" if metric == "loss" else None)
+                items.append(item)
+        self._overlays[key] = items
+
+    def remove_overlay(self, key: str) -> None:
+        for item in self._overlays.pop(key, []):
+            for plot in (self.loss_plot, self.acc_plot):
+                if item in plot.listDataItems():
+                    plot.removeItem(item)
+
+    @Slot()
+    def clear_overlays(self) -> None:
+        for key in list(self._overlays):
+            self.remove_overlay(key)
+
+    @property
+    def overlay_keys(self) -> list[str]:
+        return list(self._overlays)
+
+    # === Export ===
+
+    def export_png(self, path: Path | str) -> None:
+        self.redraw(force=True)
+        if not self.plots.grab().save(str(path), "PNG"):
+            raise OSError(f"Could not write the PNG. Received: {path}")
+
+    def export_svg(self, path: Path | str) -> None:
+        """Render the plots into an SVG (pyqtgraph's SVGExporter fails with Qt 6.11)."""
+        self.redraw(force=True)
+        size = self.plots.size()
+        if size.isEmpty():
+            size = QSize(900, 600)
+        generator = QSvgGenerator()
+        generator.setFileName(str(path))
+        generator.setSize(size)
+        generator.setViewBox(QRectF(0, 0, size.width(), size.height()))
+        generator.setTitle("RAM Workbench curves")
+        painter = QPainter()
+        if not painter.begin(generator):
+            raise OSError(f"Could not write the SVG. Received: {path}")
+        try:
+            self.plots.render(painter)
+        finally:
+            painter.end()
+
+    def export_csv(self, path: Path | str) -> int:
+        return self.history.write_csv(path)

@@ -1,0 +1,135 @@
+"""Model files: export / import a domain's adapters, save / load the trunk, the whole model.
+
+These change or read the engine, so they run on the engine thread (after any training).
+A refused import (another trunk, a broken file) is shown with core's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from workbench.backend import Backend
+from workbench.dialogs import Dialogs
+from workbench.jobs import JobContext, JobError
+from workbench.preferences import Preferences
+from workbench.session import WorkbenchSession
+
+ADAPTER_FILTER = "Adapter files (*.adapter.safetensors *.safetensors);;All files (*)"
+TRUNK_FILTER = "Trunk files (*.safetensors);;All files (*)"
+MODEL_FILTER = "Keras model (*.keras)"
+
+
+class FileActions(QObject):
+    """File menu jobs.
+
+    Signals:
+        done(str): a job finished (its summary).
+        failed(str): a job failed (its reason).
+        engine_changed(): domains or the trunk changed; panels should refresh.
+    """
+
+    done = Signal(str)
+    failed = Signal(str)
+    engine_changed = Signal()
+
+    def __init__(self, session: WorkbenchSession, dialogs: Dialogs, prefs: Preferences,
+                 log: Callable[[str, str], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session, self.dialogs, self.prefs, self.log = session, dialogs, prefs, log
+
+    def _run(self, title: str, fn: Callable[[Backend], str], *, changes_engine: bool) -> None:
+        def work(backend: Backend, ctx: JobContext) -> str:
+            return fn(backend)
+
+        def ok(summary: str) -> None:
+            self.log("info", f"{title}: {summary}")
+            self.done.emit(summary)
+            if changes_engine:
+                self.engine_changed.emit()
+
+        def bad(error: JobError) -> None:
+            self.log("error", f"{title} failed: {error.message}")
+            self.dialogs.warn(title, error.message)
+            self.failed.emit(error.message)
+
+        self.session.run_engine_job(title, work, on_done=ok, on_error=bad, cancellable=False)
+
+    def _save_path(self, title: str, purpose: str, name: str, filters: str) -> Path | None:
+        start = str(Path(self.prefs.last_dir(purpose)) / name)
+        path = self.dialogs.save_file(title, start, filters)
+        if not path:
+            return None
+        self.prefs.remember_dir(purpose, path)
+        return Path(path)
+
+    def _open_path(self, title: str, purpose: str, filters: str) -> Path | None:
+        path = self.dialogs.open_file(title, self.prefs.last_dir(purpose), filters)
+        if not path:
+            return None
+        self.prefs.remember_dir(purpose, path)
+        return Path(path)
+
+    # === Actions ===
+
+    def export_adapters(self, domain: str | None) -> None:
+        if not domain:
+            self.dialogs.warn("Export adapters", "Select a trained domain first.")
+            return
+        path = self._save_path(f"Export the adapters of {domain}", "adapters",
+                               f"{domain}.adapter.safetensors", ADAPTER_FILTER)
+        if path is not None:
+            self._run(f"Export of {domain}", lambda b: b.export_adapters(domain, path),
+                      changes_engine=False)
+
+    def import_adapters(self, path: Path | None = None, *, replace: bool = False) -> None:
+        """Import a domain; when one of that name exists, ask before replacing it."""
+        path = path or self._open_path("Import adapters", "adapters", ADAPTER_FILTER)
+        if path is None:
+            return
+
+        def work(backend: Backend, ctx: JobContext) -> str:
+            name = backend.import_adapters(path, replace=replace)
+            return f"imported domain '{name}' from {path.name}"
+
+        def ok(summary: str) -> None:
+            self.log("info", summary)
+            self.done.emit(summary)
+            self.engine_changed.emit()
+
+        def bad(error: JobError) -> None:
+            if not replace and "exist" in error.message and self.dialogs.confirm(
+                    "Import adapters", f"{error.message}\n\nReplace the existing domain?"):
+                self.import_adapters(path, replace=True)
+                return
+            self.log("error", f"Import of adapters refused: {error.message}")
+            self.dialogs.warn("Import adapters", error.message)
+            self.failed.emit(error.message)
+
+        self.session.run_engine_job("Import of adapters", work, on_done=ok, on_error=bad,
+                                    cancellable=False)
+
+    def save_trunk(self) -> None:
+        path = self._save_path("Save the shared trunk", "trunk", "trunk.safetensors",
+                               TRUNK_FILTER)
+        if path is not None:
+            self._run("Save trunk", lambda b: b.save_trunk(path), changes_engine=False)
+
+    def load_trunk(self) -> None:
+        path = self._open_path("Load a shared trunk", "trunk", TRUNK_FILTER)
+        if path is None:
+            return
+        if not self.dialogs.confirm(
+                "Load trunk", "Domains trained on the current trunk will need retraining "
+                "(their adapters fit this trunk only). Load the trunk?"):
+            return
+        self._run("Load trunk", lambda b: b.load_trunk(path), changes_engine=True)
+
+    def export_model(self) -> None:
+        path = self._save_path("Export the whole model", "model", "ram_model.keras",
+                               MODEL_FILTER)
+        if path is not None:
+            self._run("Export of the model", lambda b: b.export_model(path),
+                      changes_engine=False)

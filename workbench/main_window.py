@@ -1,0 +1,426 @@
+"""The main window: panels in docks and tabs, the run controls, and closing cleanly.
+
+It wires panels to the session and to the action objects; it holds no ML logic. The
+window is shown before the engine loads: until ``backend_ready`` the panels that need the
+engine are disabled and the status bar says "Loading TensorFlow…".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from core.config import ModelConfig, TrainingConfig
+from core.events import TrainingFinished
+from workbench.backend import Backend, TrainOutcome
+from workbench.catalogue_actions import CatalogueActions
+from workbench.classify_panel import ClassifyPanel
+from workbench.curves_panel import CurvesPanel
+from workbench.dialogs import Dialogs
+from workbench.domains_panel import DomainsPanel
+from workbench.file_actions import FileActions
+from workbench.jobs import JobError
+from workbench.jobs_bar import JobsBar
+from workbench.parameters_panel import ParametersPanel
+from workbench.preferences import Preferences
+from workbench.progress_panel import ProgressPanel
+from workbench.recipe_panel import RecipePanel
+from workbench.runs_panel import RunsPanel
+from workbench.session import BackendFactory, WorkbenchSession
+
+TITLE = "RAM Workbench"
+
+
+class MainWindow(QMainWindow):
+    """The workbench window.
+
+    Signals:
+        first_painted(): the window painted for the first time (startup benchmark).
+        training_ended(object): a run ended (``TrainOutcome`` or ``JobError``).
+    """
+
+    first_painted = Signal()
+    training_ended = Signal(object)
+
+    def __init__(self, factory: BackendFactory, prefs: Preferences,
+                 dialogs: Dialogs | None = None) -> None:
+        self._painted = False
+        super().__init__()
+        self.setWindowTitle(TITLE)
+        self.prefs = prefs
+        self.dialogs = dialogs or Dialogs(self)
+        self.session = WorkbenchSession(factory, self)
+        self._close_when_stopped = False
+        self._shut_down = False
+
+        self.domains = DomainsPanel()
+        self.recipe = RecipePanel()
+        self.curves = CurvesPanel()
+        self.progress = ProgressPanel()
+        self.classify = ClassifyPanel()
+        self.runs = RunsPanel()
+        self.parameters = ParametersPanel()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.curves, "Curves")
+        self.tabs.addTab(self.classify, "Classify")
+        self.tabs.addTab(self.runs, "Runs")
+        self.tabs.addTab(self.parameters, "Parameters")
+        self.setCentralWidget(self.tabs)
+        recipe_scroll = QScrollArea()
+        recipe_scroll.setWidgetResizable(True)
+        recipe_scroll.setWidget(self.recipe)
+        recipe_scroll.setMinimumWidth(360)
+        domains_dock = self._dock("Domains", self.domains, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Model and recipe", recipe_scroll, Qt.DockWidgetArea.RightDockWidgetArea)
+        progress_dock = self._dock("Progress and log", self.progress,
+                                   Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.resizeDocks([domains_dock], [470], Qt.Orientation.Horizontal)
+        self.resizeDocks([progress_dock], [190], Qt.Orientation.Vertical)
+
+        self.log = self.progress.log
+        self.catalogue = CatalogueActions(self.session, self.dialogs, prefs, self.log,
+                                          self.domains, self.runs, self.parameters,
+                                          self.classify, self)
+        self.files = FileActions(self.session, self.dialogs, prefs, self.log, self)
+        self.files.engine_changed.connect(self.catalogue.refresh)
+        self._build_actions()
+        self.status_label = QLabel("Loading TensorFlow…")
+        self.statusBar().addWidget(self.status_label, 1)
+        self.jobs_bar = JobsBar(self.session.engine_jobs, self.session.side_jobs)
+        self.statusBar().addPermanentWidget(self.jobs_bar)
+
+        self.session.backend_ready.connect(self._backend_ready)
+        self.session.backend_failed.connect(self._backend_failed)
+        self.session.training_event.connect(self._training_event)
+        self.session.training_ended.connect(self._training_ended)
+        self.session.paused_changed.connect(self._paused_changed)
+        self.recipe.changed.connect(self._update_controls)
+        self.domains.domain_selected.connect(self._domain_selected)
+        self.runs.overlay_requested.connect(self._overlay_run)
+        self.runs.resume_requested.connect(self._resume_run)
+        self.curves.png_action.triggered.connect(lambda: self._export_plot("png"))
+        self.curves.svg_action.triggered.connect(lambda: self._export_plot("svg"))
+        self.curves.csv_action.triggered.connect(lambda: self._export_plot("csv"))
+        self._restore_preferences()
+        self._set_engine_widgets_enabled(False)
+        self._update_controls()
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_"))
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, text: str, slot: Any, *shortcuts: str | QKeySequence.StandardKey,
+                tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcuts:
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        action.setToolTip(f"{tip or text} ({', '.join(QKeySequence(s).toString() for s in shortcuts)})"
+                          if shortcuts else tip or text)
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        s = self.session
+        self.train_action = self._action("Train", self.start_training, "F5", "Ctrl+R",
+                                         tip="Train the selected domain with this recipe")
+        self.pause_action = self._action("Pause", self.toggle_pause, "F6", "Ctrl+P")
+        self.stop_action = self._action("Stop", s.stop, "Shift+F5", "Ctrl+.",
+                                        tip="Stop after the current batch")
+        self.stop_epoch_action = self._action("Stop after this epoch", s.stop_after_epoch,
+                                              "Ctrl+Shift+E")
+        toolbar = QToolBar("Run")
+        toolbar.setObjectName("run_toolbar")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for a in (self.train_action, self.pause_action, self.stop_action,
+                  self.stop_epoch_action):
+            toolbar.addAction(a)
+        self.addToolBar(toolbar)
+        f = self.files
+        self.export_adapters_action = self._action(
+            "Export adapters…", lambda: f.export_adapters(self.domains.selected_domain()))
+        self.import_adapters_action = self._action("Import adapters…", f.import_adapters)
+        self.save_trunk_action = self._action("Save trunk…", f.save_trunk)
+        self.load_trunk_action = self._action("Load trunk…", f.load_trunk)
+        self.export_model_action = self._action("Export whole model…", f.export_model)
+        self.engine_file_actions = (self.export_adapters_action, self.import_adapters_action,
+                                    self.save_trunk_action, self.load_trunk_action,
+                                    self.export_model_action)
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction(self._action("Add image folder…", self.catalogue.add_folder))
+        menu.addAction(self._action("Add decathlon archive…", self.catalogue.add_archive))
+        menu.addSeparator()
+        for a in self.engine_file_actions:
+            menu.addAction(a)
+        menu.addSeparator()
+        menu.addAction(self._action("Quit", self.close, QKeySequence.StandardKey.Quit))
+        run_menu = self.menuBar().addMenu("&Run")
+        for a in (self.train_action, self.pause_action, self.stop_action,
+                  self.stop_epoch_action):
+            run_menu.addAction(a)
+        for a in (*self.engine_file_actions, self.train_action):
+            a.setEnabled(False)
+
+    # === Loading ===
+
+    @Slot()
+    def start_loading(self) -> None:
+        """Load the engine in the background (once, after the window has painted)."""
+        if self.session.load_job is None and not self._shut_down:
+            try:
+                model_config = self.recipe.model_config()
+            except ValueError:
+                model_config = None
+            self.session.load(model_config)
+
+    def event(self, event: QEvent) -> bool:
+        """Emit ``first_painted`` once the first paint (and flush) has been done."""
+        handled = super().event(event)
+        if not getattr(self, "_painted", True) and event.type() in (QEvent.Type.Paint,
+                                                   QEvent.Type.UpdateRequest):
+            self._painted = True
+            self.first_painted.emit()
+        return handled
+
+    @Slot(object)
+    def _backend_ready(self, backend: Backend) -> None:
+        config = backend.model_config
+        self.status_label.setText(
+            f"Ready · data folder {backend.data_root} · {config.adapter_kind} adapters, "
+            f"width {config.width_factor:g}, {config.image_size} px")
+        self._set_engine_widgets_enabled(True)
+        self._update_controls()
+        self.catalogue.refresh()
+
+    @Slot(str)
+    def _backend_failed(self, message: str) -> None:
+        self.status_label.setText(f"The engine failed to load: {message}")
+        self.log("error", f"The engine failed to load: {message}")
+
+    def _set_engine_widgets_enabled(self, enabled: bool) -> None:
+        for w in (self.domains, self.classify, self.runs, self.parameters):
+            w.setEnabled(enabled)
+
+    # === Run controls ===
+
+    def _can_train(self) -> tuple[bool, str]:
+        if not self.session.ready:
+            return False, "The engine is still loading."
+        if self.session.training_active:
+            return False, "A run is active."
+        domain = self.domains.selected_domain()
+        if domain is None:
+            return False, "Select a domain."
+        state = self.domains.state(domain)
+        if state is not None and state.source == "imported":
+            return False, f"'{domain}' was imported and has no data to train on."
+        if state is not None and not state.present and state.source != "builtin":
+            return False, f"The data of '{domain}' is not on this machine."
+        errors = self.recipe.errors()
+        if errors:
+            return False, errors[0]
+        return True, ""
+
+    @Slot()
+    def _update_controls(self) -> None:
+        active = self.session.training_active
+        ok, why = self._can_train()
+        self.train_action.setEnabled(ok)
+        self.train_action.setStatusTip(why)
+        self.train_action.setToolTip("Train the selected domain (F5)" if ok else why)
+        for a in (self.pause_action, self.stop_action, self.stop_epoch_action):
+            a.setEnabled(active)
+        if not active:
+            self.pause_action.setText("Pause")
+        for a in self.engine_file_actions:
+            a.setEnabled(self.session.ready and not active)
+        self.domains.set_busy(active)
+        self.runs.set_can_resume(self.session.ready and not active)
+        self.recipe.setEnabled(not active)
+
+    @Slot(str)
+    def _domain_selected(self, name: str) -> None:
+        self.recipe.set_domain(name)
+        self._update_controls()
+
+    @Slot()
+    def start_training(self, resume_run: Path | None = None,
+                       config: TrainingConfig | None = None, domain: str | None = None,
+                       model_config: ModelConfig | None = None,
+                       domain_weight_decay: float | None = None) -> bool:
+        """Train the selected domain with the recipe (or the given configs, for a resume)."""
+        ok, why = self._can_train()
+        domain = domain or self.domains.selected_domain()
+        if not ok or domain is None:
+            self.log("warning", f"Cannot train: {why}")
+            return False
+        model_config = model_config or self.recipe.model_config()
+        backend = self.session.backend
+        assert backend is not None
+        lost = backend.would_discard(model_config)
+        if lost and not self.dialogs.confirm(
+                "New model", "This model differs from the one the trained domains use. "
+                f"Training starts a new workspace and forgets: {', '.join(lost)}. Continue?"):
+            return False
+        config = config or self.recipe.training_config()
+        self.prefs.set_json("recipe", self.recipe.to_dict())
+        self.tabs.setCurrentWidget(self.curves)
+        if domain_weight_decay is None:
+            domain_weight_decay = self.recipe.domain_weight_decay_value()
+        self.session.start_training(domain, model_config, config,
+                                    domain_weight_decay=domain_weight_decay,
+                                    resume_run=resume_run)
+        self.status_label.setText(f"Training {domain}…")
+        self._update_controls()
+        return True
+
+    @Slot()
+    def toggle_pause(self) -> None:
+        if self.session.paused:
+            self.session.resume()
+        else:
+            self.session.pause()
+
+    @Slot(bool)
+    def _paused_changed(self, paused: bool) -> None:
+        self.pause_action.setText("Resume" if paused else "Pause")
+        self.log("info", "Paused." if paused else "Resumed.")
+
+    @Slot(object)
+    def _training_event(self, event: Any) -> None:
+        self.curves.on_event(event)
+        self.progress.on_event(event)
+        if isinstance(event, TrainingFinished):
+            self.status_label.setText(f"Run ended: {event.reason}")
+
+    @Slot(object)
+    def _training_ended(self, outcome: TrainOutcome | JobError) -> None:
+        if isinstance(outcome, TrainOutcome):
+            acc = ("" if outcome.test_accuracy is None
+                   else f", test accuracy {outcome.test_accuracy:.4f}")
+            self.status_label.setText(f"{outcome.domain}: {outcome.reason} after "
+                                      f"{outcome.epochs_completed} epoch(s){acc}")
+        else:
+            self.status_label.setText(f"Training failed: {outcome.message}")
+        self.curves.redraw(force=True)
+        self._update_controls()
+        self.catalogue.refresh()
+        self.training_ended.emit(outcome)
+        if self._close_when_stopped:
+            self.close()
+
+    # === Runs and plots ===
+
+    @Slot(str)
+    def _overlay_run(self, path: str) -> None:
+        self.session.run_side_job("Reading run", lambda b, ctx: b.read_run(Path(path)),
+                                  on_done=self.curves.add_overlay,
+                                  on_error=lambda e: self.log("error", e.message), listed=False)
+        self.tabs.setCurrentWidget(self.curves)
+
+    @Slot(str)
+    def _resume_run(self, path: str) -> None:
+        def loaded(curves: Any) -> None:
+            summary = curves.summary
+            try:  # a resume must use the run's own configs (core checks they match)
+                configs = summary.configs
+                config = TrainingConfig.from_dict(configs["training"])
+                model = ModelConfig.from_dict(configs["model"]) if "model" in configs else None
+                decay = configs.get("domain_spec", {}).get("weight_decay")
+            except (KeyError, TypeError, ValueError) as exc:
+                self.log("error", f"Cannot resume {Path(path).name}: its configs are "
+                                  f"unreadable ({exc}).")
+                return
+            self.curves.load_run(curves)
+            self.domains.select(summary.domain)
+            self.start_training(resume_run=Path(path), domain=summary.domain, config=config,
+                                model_config=model, domain_weight_decay=decay)
+
+        self.session.run_side_job("Reading run", lambda b, ctx: b.read_run(Path(path)),
+                                  on_done=loaded, on_error=lambda e: self.log("error", e.message),
+                                  listed=False)
+
+    def _export_plot(self, kind: str) -> None:
+        filters = {"png": "PNG image (*.png)", "svg": "SVG image (*.svg)",
+                   "csv": "CSV data (*.csv)"}[kind]
+        start = str(Path(self.prefs.last_dir("plots")) / f"curves.{kind}")
+        path = self.dialogs.save_file(f"Export curves as {kind.upper()}", start, filters)
+        if not path:
+            return
+        self.prefs.remember_dir("plots", path)
+        try:
+            if kind == "png":
+                self.curves.export_png(path)
+            elif kind == "svg":
+                self.curves.export_svg(path)
+            else:
+                self.curves.export_csv(path)
+            self.log("info", f"Wrote {path}")
+        except OSError as exc:
+            self.log("error", f"Export failed: {exc}")
+            self.dialogs.warn("Export", str(exc))
+
+    # === Preferences and closing ===
+
+    def _restore_preferences(self) -> None:
+        geometry = self.prefs.get_bytes("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        state = self.prefs.get_bytes("window/state")
+        if state is not None:
+            self.restoreState(state)
+        recipe = self.prefs.get_json("recipe")
+        if isinstance(recipe, dict):
+            self.recipe.apply_dict(recipe)
+        smoothing = self.prefs.get_float("curves/smoothing", self.curves.smoothing)
+        if 0.0 <= smoothing < 1.0:
+            self.curves.smoothing_slider.setValue(round(smoothing * 100))
+
+    def save_preferences(self) -> None:
+        self.prefs.set_bytes("window/geometry", self.saveGeometry())
+        self.prefs.set_bytes("window/state", self.saveState())
+        self.prefs.set_json("recipe", self.recipe.to_dict())
+        self.prefs.set_float("curves/smoothing", self.curves.smoothing)
+        self.prefs.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt)
+        if self.session.training_active:
+            if not self._close_when_stopped and not self.dialogs.confirm(
+                    "Quit", "A training run is active. Stop it and quit?"):
+                event.ignore()
+                return
+            self._close_when_stopped = True
+            self.status_label.setText("Stopping the run before quitting…")
+            self.session.stop()
+            event.ignore()
+            return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Save preferences, stop every job and join the threads (idempotent)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.save_preferences()
+        self.curves.timer.stop()
+        self.progress.timer.stop()
+        self.session.shutdown()

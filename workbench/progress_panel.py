@@ -1,0 +1,171 @@
+"""Where a run stands (epoch, stage, progress, images/s, ETA) and the log of what happened.
+
+Batch events only update numbers; the labels refresh on a 5 Hz timer, so thousands of
+batches per second would not cost the GUI thread more than a few label updates.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from typing import Any
+
+from PySide6.QtCore import QTimer, Slot
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.events import (
+    BatchEnded,
+    EpochEnded,
+    LogMessage,
+    StageStarted,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingStarted,
+)
+
+LEVEL_COLOURS = {"info": "#303030", "warning": "#a05a00", "error": "#b3261e"}
+
+
+def format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class ProgressPanel(QWidget):
+    """Progress of the current run and the session's log."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.epoch_label = QLabel("Epoch –")
+        self.stage_label = QLabel("Stage –")
+        self.speed_label = QLabel("– images/s")
+        self.eta_label = QLabel("ETA –")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(0)
+        self.bar.setFormat("%p%")
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(5000)
+        grid = QGridLayout()
+        grid.addWidget(self.epoch_label, 0, 0)
+        grid.addWidget(self.stage_label, 0, 1)
+        grid.addWidget(self.speed_label, 0, 2)
+        grid.addWidget(self.eta_label, 0, 3)
+        grid.addWidget(self.bar, 1, 0, 1, 4)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(grid)
+        layout.addWidget(self.log_view, 1)
+        self._reset_numbers()
+        self._dirty = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(200)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+
+    def _reset_numbers(self) -> None:
+        self._total_epochs = 0
+        self._steps = 1
+        self._batch_size = 1
+        self._epoch = 0
+        self._step = 0
+        self._done_steps = 0
+        self._ips = math.nan
+        self._stage = ""
+        self._num_stages = 1
+        self._started = time.monotonic()
+
+    # === Log ===
+
+    def log(self, level: str, text: str) -> None:
+        colour = LEVEL_COLOURS.get(level, LEVEL_COLOURS["info"])
+        stamp = time.strftime("%H:%M:%S")
+        prefix = "" if level == "info" else f"{level.upper()}: "
+        self.log_view.appendHtml(
+            f'<span style="color:#888">{stamp}</span> '
+            f'<span style="color:{colour}">{html.escape(prefix + text)}</span>')
+
+    def log_text(self) -> str:
+        return self.log_view.toPlainText()
+
+    # === Events ===
+
+    def on_event(self, event: Any) -> None:
+        if isinstance(event, BatchEnded):
+            self._epoch, self._step = event.epoch, event.step
+            self._done_steps = event.epoch * self._steps + event.step + 1
+            ips = event.images_per_second
+            if math.isfinite(ips) and ips > 0:
+                self._ips = ips if not math.isfinite(self._ips) else 0.9 * self._ips + 0.1 * ips
+            self._dirty = True
+        elif isinstance(event, EpochEnded):
+            val = ("" if event.val_accuracy is None else
+                   f", validation loss {event.val_loss:.4f} accuracy {event.val_accuracy:.4f}")
+            self.log("info", f"epoch {event.epoch + 1}: loss {event.train_loss:.4f} accuracy "
+                             f"{event.train_accuracy:.4f}{val}, lr {event.learning_rate:g}, "
+                             f"{event.seconds:.1f} s, {event.images_per_second:.0f} images/s")
+            self._done_steps = (event.epoch + 1) * self._steps
+            self._dirty = True
+        elif isinstance(event, StageStarted):
+            self._stage = (f"Stage {event.stage_index + 1}/{self._num_stages} · "
+                           f"lr {event.learning_rate:g}")
+            self.log("info", f"stage {event.stage_index + 1}: lr {event.learning_rate:g} for "
+                             f"{event.epochs} epoch(s)")
+            self._dirty = True
+        elif isinstance(event, TrainingStarted):
+            self._reset_numbers()
+            self._total_epochs = event.total_epochs
+            self._steps = max(1, event.steps_per_epoch)
+            self._batch_size = max(1, event.batch_size)
+            self._num_stages = len(event.stage_start_epochs)
+            self._done_steps = event.initial_epoch * self._steps
+            what = "Resumed" if event.resumed else "Training"
+            self.log("warning" if event.resumed else "info",
+                     f"{what} '{event.domain}' ({event.mode}) at epoch {event.initial_epoch + 1}"
+                     f" of {event.total_epochs}, {event.steps_per_epoch} steps per epoch, "
+                     f"{event.trainable_parameters:,} trainable parameters"
+                     + (f"; run folder {event.run_dir}" if event.run_dir else ""))
+            self._dirty = True
+        elif isinstance(event, LogMessage):
+            self.log(event.level, event.text)
+        elif isinstance(event, TrainingFinished):
+            level = "warning" if event.reason == "nan" else "info"
+            words = {"completed": "finished", "stopped": "stopped",
+                     "stopped_after_epoch": "stopped after the epoch",
+                     "nan": "stopped: the loss became NaN"}
+            self.log(level, f"Training {words.get(event.reason, event.reason)} after "
+                            f"{event.epochs_completed} epoch(s) in {event.seconds:.1f} s"
+                     + (f" ({event.message})" if event.message else ""))
+            self._dirty = True
+            self.refresh()
+        elif isinstance(event, TrainingFailed):
+            self.log("error", f"Training failed: {event.error}")
+
+    @Slot()
+    def refresh(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        total_steps = max(1, self._total_epochs * self._steps)
+        self.bar.setValue(round(1000 * min(1.0, self._done_steps / total_steps)))
+        self.epoch_label.setText(
+            f"Epoch {min(self._epoch + 1, self._total_epochs)}/{self._total_epochs} · "
+            f"batch {self._step + 1}/{self._steps}")
+        self.stage_label.setText(self._stage or "Stage –")
+        if math.isfinite(self._ips):
+            self.speed_label.setText(f"{self._ips:,.0f} images/s")
+            remaining = (total_steps - self._done_steps) * self._batch_size / self._ips
+            self.eta_label.setText(f"ETA {format_duration(remaining)}")
