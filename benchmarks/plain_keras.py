@@ -37,7 +37,7 @@ def build_plain_keras(*, width_factor: float = 1.0, blocks=(4, 4, 4), num_classe
     inputs = keras.Input((None, None, 3))
     x = conv_task(inputs, int(32 * width_factor), 1, "stem")
     channels = int(32 * width_factor)
-    for s, (width, count) in enumerate(zip((64, 128, 256), blocks), 1):
+    for s, (width, count) in enumerate(zip((64, 128, 256), blocks, strict=True), 1):
         width = int(width * width_factor)
         for b in range(count):
             stride = 2 if b == 0 else 1

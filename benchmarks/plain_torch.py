@@ -68,7 +68,7 @@ class ResNet26(nn.Module):
         widths = [int(w * width_factor) for w in (64, 128, 256)]
         self.stem = ConvTask(3, stem, 1)
         layers, cin = [], stem
-        for width, count in zip(widths, blocks):
+        for width, count in zip(widths, blocks, strict=True):
             for b in range(count):
                 layers.append(Block(cin, width, 2 if b == 0 else 1))
                 cin = width

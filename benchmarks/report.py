@@ -27,7 +27,9 @@ def markdown_report(report: dict[str, Any]) -> str:
             f"| {res['size']} | {impl} | {res['precision']} | {res['trunk']} | "
             f"{_num(res['train_images_per_s'])} / {_num(res['train_images_per_s_best'])} | "
             f"{_num(res['infer_images_per_s'])} / {_num(res['infer_images_per_s_best'])} | "
-            f"{_num(res['rss_peak_mb'], 0)} | {_num(res['gpu_peak_mb'], 0)} |")
+            f"{_num(res.get('rss_peak_mb_alone', res['rss_peak_mb']), 0)} | "
+            f"{_num(res['gpu_peak_mb'], 0)} |")
+    lines.append("\nPeak RSS: " + report["settings"].get("memory", ""))
     lines += ["", "| size | ratio (training images/s) | from medians | from best steps |",
               "|---|---|---:|---:|"]
     for size, entries in report["ratios"].items():

@@ -169,6 +169,23 @@ def measure(variants: list[Variant], workers: dict[str, Worker], *, warmup: int,
     return results
 
 
+def memory_pass(variants: list[Variant], results: dict[str, dict[str, Any]]) -> None:
+    """Peak RSS of each variant alone: a fresh worker builds it, trains and infers 2 steps.
+
+    The timing workers hold several models at once, so their RSS is not one variant's.
+    """
+    for v in variants:
+        worker = Worker(v.impl)
+        try:
+            worker.call(op="build", key=v.key, spec=v.spec())
+            worker.call(op="train", key=v.key, steps=2)
+            worker.call(op="infer", key=v.key, steps=1)
+            results[v.key]["rss_peak_mb_alone"] = worker.call(op="peak")["rss_peak_mb"]
+        finally:
+            worker.close()
+        _log(f"memory {v.key}: {results[v.key]['rss_peak_mb_alone']:.0f} MiB")
+
+
 def ratios(results: dict[str, dict[str, Any]], statistic: str = "train_images_per_s",
            ) -> dict[str, Any]:
     """Engine vs plain Keras vs plain PyTorch, frozen vs full, per size and precision."""
@@ -244,6 +261,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="comma list of fp32,bf16,fp16 (default: fp32,bf16 on CPU; "
                         "fp32,fp16 on GPU)")
     p.add_argument("--trunk", default="frozen,full")
+    p.add_argument("--memory", choices=("alone", "shared"), default=None,
+                   help="alone: measure each variant's peak RSS in a fresh process (default; "
+                        "shared with --quick: only the timing workers' peaks)")
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="timed steps per round")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps (tracing included)")
@@ -267,6 +287,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         impls.remove("torch")
         skipped["torch"] = "torch is not installed (pip install -e '.[bench]')"
 
+    memory = args.memory or ("shared" if args.quick else "alone")
     started = time.time()
     workers: dict[str, Worker] = {}
     try:
@@ -300,6 +321,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             chosen = [v for v in variants if v.size == size]
             results.update(measure(chosen, workers, warmup=args.warmup, steps=steps,
                                    rounds=rounds, infer_steps=infer_steps))
+            if memory == "alone":
+                memory_pass(chosen, results)
     finally:
         for worker in workers.values():
             worker.close()
@@ -313,7 +336,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      "infer_steps_per_round": infer_steps,
                      "statistic": "median step time (best = fastest step, in *_best)",
                      "data": "one synthetic batch in memory",
-                     "interleaved": True},
+                     "interleaved": True,
+                     "memory": "rss_peak_mb: peak RSS of the timing worker, which holds all "
+                               "variants of one implementation; rss_peak_mb_alone: the "
+                               "variant alone in a fresh process" if memory == "alone" else
+                               "rss_peak_mb: peak RSS of the timing worker, which holds all "
+                               "variants of one implementation"},
         "skipped": skipped,
         "results": results,
         "ratios": ratios(results),

@@ -145,6 +145,10 @@ def serve(impl: str) -> None:
                     seconds = getattr(runner, op)(request["steps"])
                 reply = {"seconds": seconds, "rss_peak_mb": rss.peak, "gpu_peak_mb": gpu.peak_mb,
                          "loss": getattr(runner, "last_loss", None)}
+            elif op == "peak":
+                import resource
+
+                reply = {"rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
             elif op == "info":
                 reply = {"info": machine_info(impl)}
             elif op == "drop":

@@ -282,7 +282,7 @@ def plot_result(result: ExperimentResult, path: Path) -> Path:
     from matplotlib.figure import Figure
 
     domains, methods = result.domains, result.methods
-    fig = Figure(figsize=(max(6, 1.6 * len(domains) + 2), 4.2), dpi=110)
+    fig = Figure(figsize=(max(6, 1.6 * len(domains) + 2), 4.8), dpi=110)
     ax = fig.subplots()
     width = 0.8 / len(methods)
     x = np.arange(len(domains))
@@ -294,7 +294,7 @@ def plot_result(result: ExperimentResult, path: Path) -> Path:
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title(f"Mini-decathlon, trunk trained on '{result.source}'")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -20,16 +20,24 @@ from core.config import ModelConfig
 from workbench.backend import Backend
 from workbench.main_window import MainWindow
 from workbench.preferences import APPLICATION, ORGANISATION, Preferences, open_settings
+from workbench.resources import app_icon
 from workbench.session import BackendFactory
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="main.py gui", description="RAM Workbench window")
-    parser.add_argument("--root", type=Path, default=None,
-                        help="data folder (default: $RAM_WORKBENCH_HOME or the user data folder)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="data folder (default: $RAM_WORKBENCH_HOME or the user data folder)",
+    )
     parser.add_argument("--settings", type=Path, default=None, help="preferences INI file")
-    parser.add_argument("--fake", action="store_true",
-                        help="demo the window with a fake engine (no TensorFlow, made-up curves)")
+    parser.add_argument(
+        "--fake",
+        action="store_true",
+        help="demo the window with a fake engine (no TensorFlow, made-up curves)",
+    )
     return parser.parse_args(list(argv))
 
 
@@ -66,6 +74,7 @@ def application(argv: Sequence[str] = ()) -> QApplication:
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("RAM Workbench")
+    app.setWindowIcon(app_icon())
     return app
 
 

@@ -38,14 +38,26 @@ class CatalogueActions(QObject):
     classified = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, session: WorkbenchSession, dialogs: Dialogs, prefs: Preferences,
-                 log: LogFn, domains: DomainsPanel, runs: RunsPanel,
-                 parameters: ParametersPanel, classify: ClassifyPanel,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        session: WorkbenchSession,
+        dialogs: Dialogs,
+        prefs: Preferences,
+        log: LogFn,
+        domains: DomainsPanel,
+        runs: RunsPanel,
+        parameters: ParametersPanel,
+        classify: ClassifyPanel,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.session, self.dialogs, self.prefs, self.log = session, dialogs, prefs, log
         self.domains, self.runs, self.parameters, self.classify_panel = (
-            domains, runs, parameters, classify)
+            domains,
+            runs,
+            parameters,
+            classify,
+        )
         domains.prepare_requested.connect(self.prepare)
         domains.evaluate_requested.connect(self.evaluate)
         domains.add_folder_requested.connect(self.add_folder)
@@ -66,6 +78,7 @@ class CatalogueActions(QObject):
             else:
                 self.log("error", f"{title}: {error.message}")
                 self.failed.emit(error.message)
+
         return report
 
     # === Refresh ===
@@ -75,11 +88,20 @@ class CatalogueActions(QObject):
             return
 
         def work(backend: Backend, ctx: JobContext) -> tuple[Any, Any, Any, str]:
-            return (backend.domains(), backend.list_runs(), backend.parameter_rows(),
-                    str(Path(backend.data_root) / "runs"))
+            return (
+                backend.domains(),
+                backend.list_runs(),
+                backend.parameter_rows(),
+                str(Path(backend.data_root) / "runs"),
+            )
 
-        self.session.run_side_job("Refreshing", work, on_done=self._refreshed,
-                                  on_error=self._fail("Refresh"), listed=False)
+        self.session.run_side_job(
+            "Refreshing",
+            work,
+            on_done=self._refreshed,
+            on_error=self._fail("Refresh"),
+            listed=False,
+        )
 
     def _refreshed(self, result: tuple[list[DomainState], Any, Any, str]) -> None:
         domains, runs, params, runs_root = result
@@ -95,29 +117,44 @@ class CatalogueActions(QObject):
         def work(backend: Backend, ctx: JobContext) -> DomainState:
             return backend.prepare_domain(name, ctx.progress, ctx.cancel)
 
-        self.session.run_side_job(f"Preparing {name}", work, on_done=self._prepared,
-                                  on_error=self._fail(f"Preparing {name}"))
+        self.session.run_side_job(
+            f"Preparing {name}",
+            work,
+            on_done=self._prepared,
+            on_error=self._fail(f"Preparing {name}"),
+        )
 
     def _prepared(self, state: DomainState) -> None:
-        self.log("info", f"Domain '{state.name}' is ready: {state.num_classes} classes, "
-                         f"{dict(state.sizes)} images.")
+        self.log(
+            "info",
+            f"Domain '{state.name}' is ready: {state.num_classes} classes, "
+            f"{dict(state.sizes)} images.",
+        )
         self.refresh()
 
     def evaluate(self, name: str) -> None:
         def work(backend: Backend, ctx: JobContext) -> EvalOutcome:
             return backend.evaluate(name, "test", ctx.progress, ctx.cancel)
 
-        self.session.run_engine_job(f"Evaluating {name}", work, on_done=self._evaluated,
-                                    on_error=self._fail(f"Evaluating {name}"))
+        self.session.run_engine_job(
+            f"Evaluating {name}",
+            work,
+            on_done=self._evaluated,
+            on_error=self._fail(f"Evaluating {name}"),
+        )
 
     def _evaluated(self, out: EvalOutcome) -> None:
-        self.log("info", f"{out.domain} {out.split}: accuracy {out.accuracy:.4f}, loss "
-                         f"{out.loss:.4f} on {out.examples} images.")
+        self.log(
+            "info",
+            f"{out.domain} {out.split}: accuracy {out.accuracy:.4f}, loss "
+            f"{out.loss:.4f} on {out.examples} images.",
+        )
         self.refresh()
 
     def add_folder(self) -> None:
-        path = self.dialogs.choose_dir("Image folder (one sub-folder per class)",
-                                       self.prefs.last_dir("data"))
+        path = self.dialogs.choose_dir(
+            "Image folder (one sub-folder per class)", self.prefs.last_dir("data")
+        )
         if not path:
             return
         self.prefs.remember_dir("data", path)
@@ -125,12 +162,19 @@ class CatalogueActions(QObject):
         def work(backend: Backend, ctx: JobContext) -> DomainState:
             return backend.add_folder(Path(path))
 
-        self.session.run_side_job(f"Adding {Path(path).name}", work, on_done=self._added,
-                                  on_error=self._fail("Adding the folder"))
+        self.session.run_side_job(
+            f"Adding {Path(path).name}",
+            work,
+            on_done=self._added,
+            on_error=self._fail("Adding the folder"),
+        )
 
     def add_archive(self) -> None:
-        path = self.dialogs.open_file("Visual Decathlon archive", self.prefs.last_dir("data"),
-                                      "Archives (*.tar *.tar.gz *.tgz);;All files (*)")
+        path = self.dialogs.open_file(
+            "Visual Decathlon archive",
+            self.prefs.last_dir("data"),
+            "Archives (*.tar *.tar.gz *.tgz);;All files (*)",
+        )
         if not path:
             return
         self.prefs.remember_dir("data", path)
@@ -138,8 +182,12 @@ class CatalogueActions(QObject):
         def work(backend: Backend, ctx: JobContext) -> list[DomainState]:
             return backend.add_archive(Path(path), ctx.progress, ctx.cancel)
 
-        self.session.run_side_job("Reading the decathlon archive", work, on_done=self._added,
-                                  on_error=self._fail("Adding the archive"))
+        self.session.run_side_job(
+            "Reading the decathlon archive",
+            work,
+            on_done=self._added,
+            on_error=self._fail("Adding the archive"),
+        )
 
     def _added(self, result: DomainState | list[DomainState]) -> None:
         states = result if isinstance(result, list) else [result]
@@ -155,20 +203,23 @@ class CatalogueActions(QObject):
         def work(backend: Backend, ctx: JobContext) -> DomainState:
             return backend.download_svhn(ctx.progress, ctx.cancel)
 
-        self.session.run_side_job("Downloading SVHN", work, on_done=self._svhn_ready,
-                                  on_error=self._svhn_failed)
+        self.session.run_side_job(
+            "Downloading SVHN", work, on_done=self._svhn_ready, on_error=self._svhn_failed
+        )
 
     def locate_svhn(self) -> None:
-        path = self.dialogs.choose_dir("Folder with train_32x32.mat and test_32x32.mat",
-                                       self.prefs.last_dir("data"))
+        path = self.dialogs.choose_dir(
+            "Folder with train_32x32.mat and test_32x32.mat", self.prefs.last_dir("data")
+        )
         if not path:
             return
 
         def work(backend: Backend, ctx: JobContext) -> DomainState:
             return backend.set_svhn_dir(Path(path))
 
-        self.session.run_side_job("Registering SVHN files", work, on_done=self._svhn_ready,
-                                  on_error=self._svhn_failed)
+        self.session.run_side_job(
+            "Registering SVHN files", work, on_done=self._svhn_ready, on_error=self._svhn_failed
+        )
 
     def _svhn_ready(self, state: DomainState) -> None:
         self.log("info", "SVHN is ready.")
@@ -176,14 +227,19 @@ class CatalogueActions(QObject):
 
     def _svhn_failed(self, error: JobError) -> None:
         if error.cancelled:
-            text = ("Download paused: run it again to resume where it stopped. The built-in "
-                    "street-digits domain needs no download.")
+            text = (
+                "Download paused: run it again to resume where it stopped. The built-in "
+                "street-digits domain needs no download."
+            )
             self.log("warning", "SVHN download cancelled.")
         else:
-            offline = any(w in error.message.lower() for w in (
-                "network", "resolve", "connection", "offline", "unreachable", "timed out"))
-            text = ((f"Offline: {error.message} " if offline else f"{error.message} ")
-                    + "The built-in street-digits domain trains without a download.")
+            offline = any(
+                w in error.message.lower()
+                for w in ("network", "resolve", "connection", "offline", "unreachable", "timed out")
+            )
+            text = (
+                f"Offline: {error.message} " if offline else f"{error.message} "
+            ) + "The built-in street-digits domain trains without a download."
             self.log("error", f"SVHN: {error.message}")
             self.failed.emit(error.message)
         self.domains.set_svhn_message(text)
@@ -196,9 +252,11 @@ class CatalogueActions(QObject):
     # === Classification ===
 
     def open_images(self) -> None:
-        paths = self.dialogs.open_files("Images to classify", self.prefs.last_dir("images"),
-                                        "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff "
-                                        "*.webp);;All files (*)")
+        paths = self.dialogs.open_files(
+            "Images to classify",
+            self.prefs.last_dir("images"),
+            "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)",
+        )
         if paths:
             self.prefs.remember_dir("images", paths[0])
             self.classify_panel.request(paths)
@@ -222,18 +280,24 @@ class CatalogueActions(QObject):
         def work(backend: Backend, ctx: JobContext) -> dict[str, Any]:
             thumbs = {str(p): make_thumbnail(p) for p in files}
             results = backend.classify(list(domains), files)
-            return {"paths": [str(p) for p in files], "thumbs": thumbs, "results": results,
-                    "left_out": left_out}
+            return {
+                "paths": [str(p) for p in files],
+                "thumbs": thumbs,
+                "results": results,
+                "left_out": left_out,
+            }
 
         def done(out: dict[str, Any]) -> None:
             note = "Classified on a snapshot of the weights taken during training" if during else ""
-            self.classify_panel.show_results(out["paths"], out["thumbs"], out["results"],
-                                             left_out=out["left_out"], note=note)
+            self.classify_panel.show_results(
+                out["paths"], out["thumbs"], out["results"], left_out=out["left_out"], note=note
+            )
             self.classified.emit(out)
 
         def failed(error: JobError) -> None:
             self.classify_panel.show_error(f"Classification failed: {error.message}")
             self._fail("Classification")(error)
 
-        self.session.run_side_job(f"Classifying {len(files)} image(s)", work, on_done=done,
-                                  on_error=failed)
+        self.session.run_side_job(
+            f"Classifying {len(files)} image(s)", work, on_done=done, on_error=failed
+        )

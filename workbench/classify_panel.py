@@ -31,8 +31,9 @@ from PySide6.QtWidgets import (
 
 from workbench.backend import PredictionView
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
-                            ".ppm", ".pgm"})
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+)
 MAX_IMAGES = 200
 THUMBNAIL_SIDE = 96
 ALL_DOMAINS = "__all__"
@@ -47,8 +48,9 @@ def expand_paths(paths: Sequence[str | Path], limit: int = MAX_IMAGES) -> tuple[
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            out += sorted(p for p in path.rglob("*")
-                          if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            out += sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
         else:
             out.append(path)
     return out[:limit], max(0, len(out) - limit)
@@ -210,8 +212,9 @@ class ClassifyPanel(QWidget):
             text += f"; {left_out} more left out (at most {MAX_IMAGES} at once)"
         self.status.setText(text + (f". {note}" if note else "."))
 
-    def _card(self, path: str, thumb: np.ndarray | None,
-              per_domain: Mapping[str, PredictionView]) -> QFrame:
+    def _card(
+        self, path: str, thumb: np.ndarray | None, per_domain: Mapping[str, PredictionView]
+    ) -> QFrame:
         frame = QFrame()
         frame.setFrameShape(QFrame.Shape.StyledPanel)
         frame.setObjectName("card")
@@ -234,11 +237,14 @@ class ClassifyPanel(QWidget):
             text.setWordWrap(True)
             text.setTextFormat(Qt.TextFormat.RichText)
             if prediction.error:
-                text.setText(f'<b>{html.escape(domain)}</b><br><span style="color:#b3261e">'
-                             f"{html.escape(prediction.error)}</span>")
+                text.setText(
+                    f'<b>{html.escape(domain)}</b><br><span style="color:#b3261e">'
+                    f"{html.escape(prediction.error)}</span>"
+                )
             else:
-                lines = "<br>".join(f"{html.escape(c)}&nbsp;&nbsp;{100 * p:.1f}%"
-                                    for c, p in prediction.top)
+                lines = "<br>".join(
+                    f"{html.escape(c)}&nbsp;&nbsp;{100 * p:.1f}%" for c, p in prediction.top
+                )
                 text.setText(f"<b>{html.escape(domain)}</b><br>{lines}")
             text.setMinimumWidth(200)
             box.addWidget(text)

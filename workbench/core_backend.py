@@ -55,14 +55,22 @@ class CoreBackend:
         builtin_scale: size of the built-in domains (1 = full; tests use ~0.03).
     """
 
-    def __init__(self, root: Path | None = None, model_config: ModelConfig | None = None,
-                 *, builtin_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        model_config: ModelConfig | None = None,
+        *,
+        builtin_scale: float = 1.0,
+    ) -> None:
         self._root = Path(root) if root is not None else default_data_root()
         self._scale = builtin_scale
         if (self._root / "workspace" / STATE_FILE).exists():
             self._ws = self._workspace(None, fresh=False)  # the saved trunk and domains
-            if model_config is not None and not self._ws.trained_domains() and (
-                    model_config != self._ws.model_config):
+            if (
+                model_config is not None
+                and not self._ws.trained_domains()
+                and (model_config != self._ws.model_config)
+            ):
                 self._ws = self._workspace(model_config, fresh=True)
         else:
             self._ws = self._workspace(model_config, fresh=True)
@@ -96,30 +104,73 @@ class CoreBackend:
         out = []
         seen = set()
         for e in ws.catalogue.entries():
-            out.append(self._state(e.name, e.title, e.source, e.present, e.num_classes,
-                                   dict(e.sizes or {}), e.description, e.default_source,
-                                   status.get(e.name), report.get(e.name), e.name in stale))
+            out.append(
+                self._state(
+                    e.name,
+                    e.title,
+                    e.source,
+                    e.present,
+                    e.num_classes,
+                    dict(e.sizes or {}),
+                    e.description,
+                    e.default_source,
+                    status.get(e.name),
+                    report.get(e.name),
+                    e.name in stale,
+                )
+            )
             seen.add(e.name)
         for name, s in status.items():
             if name not in seen and ws.engine.has_domain(name):
                 classes = ws.engine.domain(name).spec.num_classes
-                out.append(self._state(name, name, "imported", False, classes, {}, "", False,
-                                       s, report.get(name), name in stale))
+                out.append(
+                    self._state(
+                        name,
+                        name,
+                        "imported",
+                        False,
+                        classes,
+                        {},
+                        "",
+                        False,
+                        s,
+                        report.get(name),
+                        name in stale,
+                    )
+                )
         return out
 
-    def _state(self, name: str, title: str, source: str, present: bool, num_classes: int,
-               sizes: dict[str, int], description: str, default_source: bool,
-               status: DomainStatus | None, params: Any, stale: bool) -> DomainState:
+    def _state(
+        self,
+        name: str,
+        title: str,
+        source: str,
+        present: bool,
+        num_classes: int,
+        sizes: dict[str, int],
+        description: str,
+        default_source: bool,
+        status: DomainStatus | None,
+        params: Any,
+        stale: bool,
+    ) -> DomainState:
         return DomainState(
-            name=name, title=title, source=source, present=present, num_classes=num_classes,
-            sizes=sizes, description=description, default_source=default_source,
+            name=name,
+            title=title,
+            source=source,
+            present=present,
+            num_classes=num_classes,
+            sizes=sizes,
+            description=description,
+            default_source=default_source,
             trained=status is not None and self._ws.engine.has_domain(name),
             mode=None if status is None else status.mode,
             val_accuracy=None if status is None else status.val_accuracy,
             test_accuracy=None if status is None else status.test_accuracy,
             parameters=None if params is None else params.domain_parameters,
             export_bytes=None if params is None else params.export_bytes,
-            is_trunk_source=self._ws.source_domain == name, stale=stale,
+            is_trunk_source=self._ws.source_domain == name,
+            stale=stale,
         )
 
     def _state_of(self, name: str) -> DomainState:
@@ -139,8 +190,9 @@ class CoreBackend:
         self._ws = self._workspace(model_config, fresh=True)
         return True
 
-    def prepare_domain(self, name: str, progress: ProgressFn,
-                       cancel: threading.Event) -> DomainState:
+    def prepare_domain(
+        self, name: str, progress: ProgressFn, cancel: threading.Event
+    ) -> DomainState:
         data = self._ws.load_data(name, progress=progress, cancel=cancel)
         progress(1.0, f"{name}: {data.num_examples('train')} training images")
         return self._state_of(name)
@@ -149,8 +201,9 @@ class CoreBackend:
         entry = self._ws.catalogue.add_folder(Path(path), name=name)
         return self._state_of(entry.name)
 
-    def add_archive(self, path: Path, progress: ProgressFn,
-                    cancel: threading.Event) -> list[DomainState]:
+    def add_archive(
+        self, path: Path, progress: ProgressFn, cancel: threading.Event
+    ) -> list[DomainState]:
         entries = self._ws.catalogue.add_decathlon(Path(path), progress=progress, cancel=cancel)
         names = {e.name for e in entries}
         return [s for s in self.domains() if s.name in names]
@@ -181,27 +234,39 @@ class CoreBackend:
         def progress(fraction: float, message: str) -> None:
             if fraction >= last[0] + 0.25 or fraction >= 1.0 > last[0]:
                 last[0] = fraction
-                on_event(LogMessage("info", f"Preparing {domain}: {message} "
-                                            f"({100 * fraction:.0f}%)"))
+                on_event(
+                    LogMessage("info", f"Preparing {domain}: {message} ({100 * fraction:.0f}%)")
+                )
 
         data = ws.load_data(domain, progress=progress, cancel=_StopAsCancel(control))
         for warning in data.warnings():
             on_event(LogMessage("warning", warning))
         self._training.set()
         try:
-            result = ws.train(domain, config, on_event=on_event, control=control, data=data,
-                              weight_decay=domain_weight_decay, resume_run=resume_run)
+            result = ws.train(
+                domain,
+                config,
+                on_event=on_event,
+                control=control,
+                data=data,
+                weight_decay=domain_weight_decay,
+                resume_run=resume_run,
+            )
         finally:
             self._training.clear()
         status = ws.status.get(domain)
         return TrainOutcome(
-            domain=domain, reason=result.reason, epochs_completed=result.epochs_completed,
+            domain=domain,
+            reason=result.reason,
+            epochs_completed=result.epochs_completed,
             run_dir=None if result.run_dir is None else str(result.run_dir),
             seconds=result.seconds,
-            test_accuracy=None if status is None else status.test_accuracy)
+            test_accuracy=None if status is None else status.test_accuracy,
+        )
 
-    def evaluate(self, domain: str, split: str, progress: ProgressFn,
-                 cancel: threading.Event) -> EvalOutcome:
+    def evaluate(
+        self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
+    ) -> EvalOutcome:
         ws = self._ws
         data = ws.load_data(domain, progress=progress, cancel=cancel)
         progress(0.5, f"evaluating {domain} on {data.num_examples(split)} images")
@@ -210,13 +275,15 @@ class CoreBackend:
         if status is not None and split == "test":
             ws.status[domain] = dataclasses.replace(status, test_accuracy=result.accuracy)
             ws.save()
-        return EvalOutcome(domain, split, float(result.loss), float(result.accuracy),
-                           int(result.examples))
+        return EvalOutcome(
+            domain, split, float(result.loss), float(result.accuracy), int(result.examples)
+        )
 
     # === Classification ===
 
-    def classify(self, domains: Sequence[str], paths: Sequence[Path],
-                 top_k: int = 5) -> dict[str, list[PredictionView]]:
+    def classify(
+        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
+    ) -> dict[str, list[PredictionView]]:
         """While a run trains, classify on a copy of the weights taken now."""
         engine = self._ws.engine
         if self._training.is_set():
@@ -232,17 +299,25 @@ class CoreBackend:
 
     def export_adapters(self, domain: str, path: Path) -> str:
         report = export_domain(self._ws.engine, domain, Path(path))
-        return (f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} "
-                f"parameters; reloaded and checked: max logit difference "
-                f"{report.max_abs_logit_diff:.1e})")
+        return (
+            f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} "
+            f"parameters; reloaded and checked: max logit difference "
+            f"{report.max_abs_logit_diff:.1e})"
+        )
 
     def import_adapters(self, path: Path, *, replace: bool = False) -> str:
         ws = self._ws
         domain = import_domain(ws.engine, Path(path), replace=replace)
         ws.status[domain.name] = DomainStatus(
-            name=domain.name, mode="imported", epochs=0, val_accuracy=None,
-            test_accuracy=None, run_dir=None, updated=_now(),
-            trunk_fingerprint=ws.engine.trunk_fingerprint())
+            name=domain.name,
+            mode="imported",
+            epochs=0,
+            val_accuracy=None,
+            test_accuracy=None,
+            run_dir=None,
+            updated=_now(),
+            trunk_fingerprint=ws.engine.trunk_fingerprint(),
+        )
         ws.save()
         return domain.name
 
@@ -280,18 +355,26 @@ class CoreBackend:
         if len(b.get("step", ())):
             steps = max(1, int(b["step"].max()) + 1)
             x = b["epoch"] + (b["step"] + 1) / steps
-            batch = {"x": tuple(x.tolist()), "loss": tuple(b["loss"].tolist()),
-                     "accuracy": tuple(b["accuracy"].tolist()),
-                     "learning_rate": tuple(b["learning_rate"].tolist())}
+            batch = {
+                "x": tuple(x.tolist()),
+                "loss": tuple(b["loss"].tolist()),
+                "accuracy": tuple(b["accuracy"].tolist()),
+                "learning_rate": tuple(b["learning_rate"].tolist()),
+            }
         return RunCurves(_summary(info), epoch, batch)
 
     def parameter_rows(self) -> list[ParameterRow]:
         report = self._ws.engine.parameter_report()
-        rows = [ParameterRow("shared trunk", report.trunk_parameters, 100.0,
-                             report.trunk_bytes)]
+        rows = [ParameterRow("shared trunk", report.trunk_parameters, 100.0, report.trunk_bytes)]
         for d in report.domains:
-            rows.append(ParameterRow(f"{d.name} ({d.num_classes} classes)", d.domain_parameters,
-                                     d.percent_of_trunk, d.export_bytes))
+            rows.append(
+                ParameterRow(
+                    f"{d.name} ({d.num_classes} classes)",
+                    d.domain_parameters,
+                    d.percent_of_trunk,
+                    d.export_bytes,
+                )
+            )
         return rows
 
 
@@ -309,7 +392,14 @@ def _summary(info: Any) -> RunSummary:
     except (KeyError, ValueError, TypeError):
         starts = ()
     return RunSummary(
-        path=str(info.run_dir), domain=info.domain, mode=str(training.get("mode", "")),
-        started=info.started, epochs=info.epochs_completed, reason=info.status,
-        best_val_accuracy=max(vals) if vals else None, stage_start_epochs=tuple(starts),
-        can_resume=info.can_resume, configs=dict(info.configs))
+        path=str(info.run_dir),
+        domain=info.domain,
+        mode=str(training.get("mode", "")),
+        started=info.started,
+        epochs=info.epochs_completed,
+        reason=info.status,
+        best_val_accuracy=max(vals) if vals else None,
+        stage_start_epochs=tuple(starts),
+        can_resume=info.can_resume,
+        configs=dict(info.configs),
+    )

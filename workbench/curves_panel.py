@@ -35,8 +35,7 @@ from workbench.metric_history import EmaCache, MetricHistory
 
 REDRAW_INTERVAL_MS = 100
 BLUE, ORANGE, GREEN, GREY = (31, 119, 180), (255, 127, 14), (44, 160, 44), (120, 120, 120)
-OVERLAY_COLOURS = ((148, 103, 189), (140, 86, 75), (227, 119, 194), (23, 190, 207),
-                   (188, 189, 34))
+OVERLAY_COLOURS = ((148, 103, 189), (140, 86, 75), (227, 119, 194), (23, 190, 207), (188, 189, 34))
 BAND_BRUSHES = ((80, 120, 200, 28), (200, 150, 60, 28))
 
 
@@ -65,7 +64,6 @@ class CurvesPanel(QWidget):
         self.acc_plot = self._add_plot(1, "accuracy")
         self.lr_plot = self._add_plot(2, "learning rate")
         self.lr_plot.setLabel("bottom", "epoch")
-        self.lr_plot.setLogMode(y=True)  # stages are usually decades apart
         self.acc_plot.setXLink(self.loss_plot)
         self.lr_plot.setXLink(self.loss_plot)
         self.plots.ci.layout.setRowStretchFactor(2, 1)
@@ -75,19 +73,31 @@ class CurvesPanel(QWidget):
         faint = {"pen": pg.mkPen((*BLUE, 70), width=1)}
         self.curves: dict[str, pg.PlotDataItem] = {
             "batch_loss": self.loss_plot.plot(name="batch (raw)", **faint),
-            "batch_loss_smooth": self.loss_plot.plot(name="batch (smoothed)",
-                                                     pen=pg.mkPen(BLUE, width=2)),
-            "train_loss": self.loss_plot.plot(name="epoch train", pen=pg.mkPen(ORANGE, width=2),
-                                              symbol="o", symbolSize=6, symbolBrush=ORANGE),
-            "val_loss": self.loss_plot.plot(name="epoch validation",
-                                            pen=pg.mkPen(GREEN, width=2), symbol="s",
-                                            symbolSize=6, symbolBrush=GREEN),
+            "batch_loss_smooth": self.loss_plot.plot(
+                name="batch (smoothed)", pen=pg.mkPen(BLUE, width=2)
+            ),
+            "train_loss": self.loss_plot.plot(
+                name="epoch train",
+                pen=pg.mkPen(ORANGE, width=2),
+                symbol="o",
+                symbolSize=6,
+                symbolBrush=ORANGE,
+            ),
+            "val_loss": self.loss_plot.plot(
+                name="epoch validation",
+                pen=pg.mkPen(GREEN, width=2),
+                symbol="s",
+                symbolSize=6,
+                symbolBrush=GREEN,
+            ),
             "batch_accuracy": self.acc_plot.plot(**faint),
             "batch_accuracy_smooth": self.acc_plot.plot(pen=pg.mkPen(BLUE, width=2)),
-            "train_accuracy": self.acc_plot.plot(pen=pg.mkPen(ORANGE, width=2), symbol="o",
-                                                 symbolSize=6, symbolBrush=ORANGE),
-            "val_accuracy": self.acc_plot.plot(pen=pg.mkPen(GREEN, width=2), symbol="s",
-                                               symbolSize=6, symbolBrush=GREEN),
+            "train_accuracy": self.acc_plot.plot(
+                pen=pg.mkPen(ORANGE, width=2), symbol="o", symbolSize=6, symbolBrush=ORANGE
+            ),
+            "val_accuracy": self.acc_plot.plot(
+                pen=pg.mkPen(GREEN, width=2), symbol="s", symbolSize=6, symbolBrush=GREEN
+            ),
             "learning_rate": self.lr_plot.plot(pen=pg.mkPen(GREY, width=2), stepMode=None),
         }
 
@@ -163,6 +173,8 @@ class CurvesPanel(QWidget):
             if not event.resumed:
                 h.clear()
             self.set_stage_bands(event.stage_start_epochs, event.total_epochs)
+            if event.stage_learning_rates:  # a flat LR line would auto-range to +-0.5
+                self.lr_plot.setYRange(0.0, 1.1 * max(event.stage_learning_rates), padding=0)
 
     def load_run(self, curves: RunCurves) -> None:
         """Make a past run the current curves (before resuming it)."""
@@ -185,8 +197,15 @@ class CurvesPanel(QWidget):
             return  # nothing new, or another tab is showing: the next tick catches up
         self._drawn_version = self.history.version
         h = self.history
-        for name in ("batch_loss", "batch_accuracy", "learning_rate", "train_loss",
-                     "train_accuracy", "val_loss", "val_accuracy"):
+        for name in (
+            "batch_loss",
+            "batch_accuracy",
+            "learning_rate",
+            "train_loss",
+            "train_accuracy",
+            "val_loss",
+            "val_accuracy",
+        ):
             s = h.series(name)
             self.curves[name].setData(s.x, s.y)
         for base in ("batch_loss", "batch_accuracy"):
@@ -203,9 +222,9 @@ class CurvesPanel(QWidget):
         ends = (*starts[1:], total_epochs)
         for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
             for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
-                band = pg.LinearRegionItem((a, b), movable=False,
-                                           brush=pg.mkBrush(BAND_BRUSHES[i % 2]),
-                                           pen=pg.mkPen(None))
+                band = pg.LinearRegionItem(
+                    (a, b), movable=False, brush=pg.mkBrush(BAND_BRUSHES[i % 2]), pen=pg.mkPen(None)
+                )
                 band.setZValue(-100)
                 plot.addItem(band)
                 self._bands.append((band, plot))
@@ -241,8 +260,12 @@ class CurvesPanel(QWidget):
                 if values is None or len(values) != len(x):
                     continue
                 y = np.asarray([np.nan if v is None else v for v in values], dtype=float)
-                item = plot.plot(x, y, pen=pg.mkPen(colour, width=2, style=style),
-                                 name=f"{label} {split}" if metric == "loss" else None)
+                item = plot.plot(
+                    x,
+                    y,
+                    pen=pg.mkPen(colour, width=2, style=style),
+                    name=f"{label} {split}" if metric == "loss" else None,
+                )
                 items.append(item)
         self._overlays[key] = items
 

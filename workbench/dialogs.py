@@ -33,9 +33,12 @@ class Dialogs:
 
     def confirm(self, title: str, text: str) -> bool:
         answer = QMessageBox.question(
-            self.parent, title, text,
+            self.parent,
+            title,
+            text,
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
+            QMessageBox.StandardButton.No,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def warn(self, title: str, text: str) -> None:

@@ -26,8 +26,18 @@ from PySide6.QtWidgets import (
 
 from workbench.backend import DomainState, describe_bytes
 
-COLUMNS = ("Domain", "Source", "Data", "Classes", "Train/val/test", "Trained", "Val acc",
-           "Test acc", "Parameters", "Export")
+COLUMNS = (
+    "Domain",
+    "Source",
+    "Data",
+    "Classes",
+    "Train/val/test",
+    "Trained",
+    "Val acc",
+    "Test acc",
+    "Parameters",
+    "Export",
+)
 BUILTIN_DIGITS = "digits_street"
 
 
@@ -63,8 +73,7 @@ class DomainsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._selection_changed)
 
         self.prepare_button = QPushButton("Prepare data")
@@ -80,8 +89,14 @@ class DomainsPanel(QWidget):
         self.add_folder_button.clicked.connect(self.add_folder_requested)
         self.add_archive_button.clicked.connect(self.add_archive_requested)
         buttons = QGridLayout()
-        for i, b in enumerate((self.prepare_button, self.evaluate_button,
-                               self.add_folder_button, self.add_archive_button)):
+        for i, b in enumerate(
+            (
+                self.prepare_button,
+                self.evaluate_button,
+                self.add_folder_button,
+                self.add_archive_button,
+            )
+        ):
             buttons.addWidget(b, i // 2, i % 2)
 
         self.svhn_banner = QFrame()
@@ -89,7 +104,8 @@ class DomainsPanel(QWidget):
         self.svhn_message = QLabel(
             "SVHN is not on this machine. Download it (about 240 MB, checksummed, resumable), "
             "or point at existing train_32x32.mat / test_32x32.mat files. The built-in "
-            "street-digits domain needs no download.")
+            "street-digits domain needs no download."
+        )
         self.svhn_message.setWordWrap(True)
         self.svhn_download_button = QPushButton("Download SVHN")
         self.svhn_locate_button = QPushButton("Locate .mat files…")
@@ -128,18 +144,32 @@ class DomainsPanel(QWidget):
         bold.setBold(True)
         for r, d in enumerate(self._states):
             sizes = "/".join(str(d.sizes.get(k, 0)) for k in ("train", "val", "test"))
-            trained = ("" if not d.trained else
-                       {"full": "trunk + domain", "adapters": "adapters",
-                        "linear_probe": "head only"}.get(d.mode or "", d.mode or "yes"))
+            trained = (
+                ""
+                if not d.trained
+                else {
+                    "full": "trunk + domain",
+                    "adapters": "adapters",
+                    "linear_probe": "head only",
+                }.get(d.mode or "", d.mode or "yes")
+            )
             if d.stale:
                 trained += " (trunk changed: retrain)"
             name = f"★ {d.name}" if d.is_trunk_source else d.name
-            cells = (name, d.source, "present" if d.present else
-                     ("built on first use" if d.source == "builtin" else "absent"),
-                     str(d.num_classes), sizes if d.sizes else "", trained,
-                     _pct(d.val_accuracy), _pct(d.test_accuracy),
-                     "" if d.parameters is None else f"{d.parameters:,}",
-                     describe_bytes(d.export_bytes))
+            cells = (
+                name,
+                d.source,
+                "present"
+                if d.present
+                else ("built on first use" if d.source == "builtin" else "absent"),
+                str(d.num_classes),
+                sizes if d.sizes else "",
+                trained,
+                _pct(d.val_accuracy),
+                _pct(d.test_accuracy),
+                "" if d.parameters is None else f"{d.parameters:,}",
+                describe_bytes(d.export_bytes),
+            )
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, d.name)
@@ -195,7 +225,8 @@ class DomainsPanel(QWidget):
         state = self.state(self.selected_domain() or "")
         self.prepare_button.setEnabled(state is not None and state.source != "imported")
         self.evaluate_button.setEnabled(
-            state is not None and state.trained and not self._engine_busy)
+            state is not None and state.trained and not self._engine_busy
+        )
 
     # === Slots ===
 

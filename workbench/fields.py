@@ -28,8 +28,14 @@ class CheckedField(QLineEdit):
 
     checked = Signal()
 
-    def __init__(self, parse: Callable[[str], Any], text: str = "", *, hint: str = "",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        parse: Callable[[str], Any],
+        text: str = "",
+        *,
+        hint: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(text, parent)
         self._parse = parse
         self._hint = hint

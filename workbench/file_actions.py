@@ -35,8 +35,14 @@ class FileActions(QObject):
     failed = Signal(str)
     engine_changed = Signal()
 
-    def __init__(self, session: WorkbenchSession, dialogs: Dialogs, prefs: Preferences,
-                 log: Callable[[str, str], None], parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        session: WorkbenchSession,
+        dialogs: Dialogs,
+        prefs: Preferences,
+        log: Callable[[str, str], None],
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.session, self.dialogs, self.prefs, self.log = session, dialogs, prefs, log
 
@@ -78,11 +84,18 @@ class FileActions(QObject):
         if not domain:
             self.dialogs.warn("Export adapters", "Select a trained domain first.")
             return
-        path = self._save_path(f"Export the adapters of {domain}", "adapters",
-                               f"{domain}.adapter.safetensors", ADAPTER_FILTER)
+        path = self._save_path(
+            f"Export the adapters of {domain}",
+            "adapters",
+            f"{domain}.adapter.safetensors",
+            ADAPTER_FILTER,
+        )
         if path is not None:
-            self._run(f"Export of {domain}", lambda b: b.export_adapters(domain, path),
-                      changes_engine=False)
+            self._run(
+                f"Export of {domain}",
+                lambda b: b.export_adapters(domain, path),
+                changes_engine=False,
+            )
 
     def import_adapters(self, path: Path | None = None, *, replace: bool = False) -> None:
         """Import a domain; when one of that name exists, ask before replacing it."""
@@ -100,20 +113,25 @@ class FileActions(QObject):
             self.engine_changed.emit()
 
         def bad(error: JobError) -> None:
-            if not replace and "exist" in error.message and self.dialogs.confirm(
-                    "Import adapters", f"{error.message}\n\nReplace the existing domain?"):
+            if (
+                not replace
+                and "exist" in error.message
+                and self.dialogs.confirm(
+                    "Import adapters", f"{error.message}\n\nReplace the existing domain?"
+                )
+            ):
                 self.import_adapters(path, replace=True)
                 return
             self.log("error", f"Import of adapters refused: {error.message}")
             self.dialogs.warn("Import adapters", error.message)
             self.failed.emit(error.message)
 
-        self.session.run_engine_job("Import of adapters", work, on_done=ok, on_error=bad,
-                                    cancellable=False)
+        self.session.run_engine_job(
+            "Import of adapters", work, on_done=ok, on_error=bad, cancellable=False
+        )
 
     def save_trunk(self) -> None:
-        path = self._save_path("Save the shared trunk", "trunk", "trunk.safetensors",
-                               TRUNK_FILTER)
+        path = self._save_path("Save the shared trunk", "trunk", "trunk.safetensors", TRUNK_FILTER)
         if path is not None:
             self._run("Save trunk", lambda b: b.save_trunk(path), changes_engine=False)
 
@@ -122,14 +140,14 @@ class FileActions(QObject):
         if path is None:
             return
         if not self.dialogs.confirm(
-                "Load trunk", "Domains trained on the current trunk will need retraining "
-                "(their adapters fit this trunk only). Load the trunk?"):
+            "Load trunk",
+            "Domains trained on the current trunk will need retraining "
+            "(their adapters fit this trunk only). Load the trunk?",
+        ):
             return
         self._run("Load trunk", lambda b: b.load_trunk(path), changes_engine=True)
 
     def export_model(self) -> None:
-        path = self._save_path("Export the whole model", "model", "ram_model.keras",
-                               MODEL_FILTER)
+        path = self._save_path("Export the whole model", "model", "ram_model.keras", MODEL_FILTER)
         if path is not None:
-            self._run("Export of the model", lambda b: b.export_model(path),
-                      changes_engine=False)
+            self._run("Export of the model", lambda b: b.export_model(path), changes_engine=False)

@@ -1,25 +1,33 @@
 """Long jobs on a worker thread, reported back to the GUI thread through queued signals.
 
-A ``JobRunner`` owns one ``QThread`` and a worker ``QObject`` moved onto it; jobs run one
-after another there. Job code is plain Python: it gets a ``JobContext`` with
-``progress(fraction, message)``, a ``cancel`` event and ``emit(event)`` (training events).
-The worker re-emits everything as ``Signal(object)`` connected to bound slots of the
-runner, which lives on the GUI thread, so callbacks (``on_done``, ``on_error``, ...) always
-run on the GUI thread and may touch widgets. Signals connected to plain functions would run
-in the emitting thread (see docs/platform facts), hence the bound slots.
+A ``JobRunner`` owns one worker thread; jobs run one after another there. Job code is plain
+Python: it gets a ``JobContext`` with ``progress(fraction, message)``, a ``cancel`` event
+and ``emit(event)`` (training events). Results and events travel as ``Signal(object)``
+connected to bound slots of the runner, which lives on the GUI thread, so callbacks
+(``on_done``, ``on_error``, ...) always run on the GUI thread and may touch widgets.
+Signals connected to plain functions would run in the emitting thread (platform facts),
+hence the bound slots.
+
+The worker is a Python ``threading.Thread``, not a ``QThread``: TensorFlow's pybind11 code
+acquires the GIL on its own, and in a thread that Python did not create (a QThread) that
+crashed the process here, at the first random-initialiser op of a model build (segfault
+or "take_gil: PyMUTEX_LOCK(gil->mutex) failed", about every other run; compare
+pytorch/pytorch#150548). In a Python-created thread the same runs were clean. Qt sees the
+thread as an adopted thread; queued signals to GUI objects work as from any thread.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import queue
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from core.progress import Cancelled
 
@@ -81,14 +89,13 @@ class Job:
 
 
 class _Worker(QObject):
-    """Lives on the runner's thread; runs each job it is handed."""
+    """Runs each job on the worker thread and emits what happens (queued to the GUI)."""
 
     progressed = Signal(object)
     event_emitted = Signal(object)
     started = Signal(object)
     finished = Signal(object)
 
-    @Slot(object)
     def run(self, job: Job) -> None:
         if job.cancel.is_set():
             self.finished.emit((job, None, JobError("cancelled before it started", cancelled=True)))
@@ -119,24 +126,29 @@ class JobRunner(QObject):
     job_started = Signal(object)
     job_progressed = Signal(object)
     job_ended = Signal(object)
-    _submitted = Signal(object)
 
     def __init__(self, name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.name = name
         self._ids = itertools.count(1)
         self._pending: list[Job] = []
-        self._thread = QThread()
-        self._thread.setObjectName(name)
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._worker = _Worker()
-        self._worker.moveToThread(self._thread)
-        self._submitted.connect(self._worker.run)
         self._worker.started.connect(self._on_started)
         self._worker.progressed.connect(self._on_progress)
         self._worker.event_emitted.connect(self._on_event)
         self._worker.finished.connect(self._on_finished)
+        self._thread = threading.Thread(target=self._loop, name=f"workbench-{name}", daemon=True)
         self._thread.start()
         self._closed = False
+
+    def _loop(self) -> None:
+        """The worker thread: run queued jobs until the shutdown sentinel."""
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            self._worker.run(job)
 
     # === API (GUI thread) ===
 
@@ -154,10 +166,19 @@ class JobRunner(QObject):
     ) -> Job:
         if self._closed:
             raise RuntimeError(f"The '{self.name}' runner is shut down. Received: {title!r}")
-        job = Job(next(self._ids), title, fn, cancellable, listed, on_done, on_error, on_event,
-                  on_progress)
+        job = Job(
+            next(self._ids),
+            title,
+            fn,
+            cancellable,
+            listed,
+            on_done,
+            on_error,
+            on_event,
+            on_progress,
+        )
         self._pending.append(job)
-        self._submitted.emit(job)
+        self._queue.put(job)
         return job
 
     @property
@@ -177,12 +198,13 @@ class JobRunner(QObject):
             return
         self._closed = True
         self.cancel_all()
-        self._thread.quit()
-        self._thread.wait()
+        self._queue.put(None)
+        self._thread.join()
 
     @property
-    def thread(self) -> QThread:
-        return self._thread
+    def alive(self) -> bool:
+        """Whether the worker thread still runs (False after ``shutdown``)."""
+        return self._thread.is_alive()
 
     # === Slots (GUI thread) ===
 

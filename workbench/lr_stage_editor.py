@@ -90,8 +90,10 @@ class LrStageEditor(QWidget):
         errors = self.errors()
         if errors:
             raise ValueError(errors[0])
-        return tuple(LrStage(self._cell(r, 0).value(), self._cell(r, 1).value())
-                     for r in range(self.table.rowCount()))
+        return tuple(
+            LrStage(self._cell(r, 0).value(), self._cell(r, 1).value())
+            for r in range(self.table.rowCount())
+        )
 
     def errors(self) -> list[str]:
         if self.table.rowCount() == 0:
@@ -105,8 +107,9 @@ class LrStageEditor(QWidget):
         return out
 
     def row_texts(self) -> list[tuple[str, str]]:
-        return [(self._cell(r, 0).text(), self._cell(r, 1).text())
-                for r in range(self.table.rowCount())]
+        return [
+            (self._cell(r, 0).text(), self._cell(r, 1).text()) for r in range(self.table.rowCount())
+        ]
 
     def _cell(self, row: int, column: int) -> CheckedField:
         widget = self.table.cellWidget(row, column)

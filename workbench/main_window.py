@@ -31,12 +31,14 @@ from workbench.curves_panel import CurvesPanel
 from workbench.dialogs import Dialogs
 from workbench.domains_panel import DomainsPanel
 from workbench.file_actions import FileActions
+from workbench.gc_guard import GuiThreadCollector
 from workbench.jobs import JobError
 from workbench.jobs_bar import JobsBar
 from workbench.parameters_panel import ParametersPanel
 from workbench.preferences import Preferences
 from workbench.progress_panel import ProgressPanel
 from workbench.recipe_panel import RecipePanel
+from workbench.run_actions import RunActions
 from workbench.runs_panel import RunsPanel
 from workbench.session import BackendFactory, WorkbenchSession
 
@@ -54,14 +56,17 @@ class MainWindow(QMainWindow):
     first_painted = Signal()
     training_ended = Signal(object)
 
-    def __init__(self, factory: BackendFactory, prefs: Preferences,
-                 dialogs: Dialogs | None = None) -> None:
+    def __init__(
+        self, factory: BackendFactory, prefs: Preferences, dialogs: Dialogs | None = None
+    ) -> None:
         self._painted = False
         super().__init__()
         self.setWindowTitle(TITLE)
         self.prefs = prefs
         self.dialogs = dialogs or Dialogs(self)
         self.session = WorkbenchSession(factory, self)
+        self.collector = GuiThreadCollector(parent=self)
+        self.collector.start()
         self._close_when_stopped = False
         self._shut_down = False
 
@@ -83,16 +88,31 @@ class MainWindow(QMainWindow):
         recipe_scroll.setWidget(self.recipe)
         recipe_scroll.setMinimumWidth(360)
         domains_dock = self._dock("Domains", self.domains, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Model and recipe", recipe_scroll, Qt.DockWidgetArea.RightDockWidgetArea)
-        progress_dock = self._dock("Progress and log", self.progress,
-                                   Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.resizeDocks([domains_dock], [470], Qt.Orientation.Horizontal)
+        recipe_dock = self._dock(
+            "Model and recipe", recipe_scroll, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        progress_dock = self._dock(
+            "Progress and log", self.progress, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.resizeDocks(
+            [domains_dock, recipe_dock],
+            [470, self.recipe.sizeHint().width() + 30],
+            Qt.Orientation.Horizontal,
+        )
         self.resizeDocks([progress_dock], [190], Qt.Orientation.Vertical)
 
         self.log = self.progress.log
-        self.catalogue = CatalogueActions(self.session, self.dialogs, prefs, self.log,
-                                          self.domains, self.runs, self.parameters,
-                                          self.classify, self)
+        self.catalogue = CatalogueActions(
+            self.session,
+            self.dialogs,
+            prefs,
+            self.log,
+            self.domains,
+            self.runs,
+            self.parameters,
+            self.classify,
+            self,
+        )
         self.files = FileActions(self.session, self.dialogs, prefs, self.log, self)
         self.files.engine_changed.connect(self.catalogue.refresh)
         self._build_actions()
@@ -108,11 +128,7 @@ class MainWindow(QMainWindow):
         self.session.paused_changed.connect(self._paused_changed)
         self.recipe.changed.connect(self._update_controls)
         self.domains.domain_selected.connect(self._domain_selected)
-        self.runs.overlay_requested.connect(self._overlay_run)
-        self.runs.resume_requested.connect(self._resume_run)
-        self.curves.png_action.triggered.connect(lambda: self._export_plot("png"))
-        self.curves.svg_action.triggered.connect(lambda: self._export_plot("svg"))
-        self.curves.csv_action.triggered.connect(lambda: self._export_plot("csv"))
+        self.run_actions = RunActions(self)
         self._restore_preferences()
         self._set_engine_widgets_enabled(False)
         self._update_controls()
@@ -121,47 +137,64 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(title.replace(" ", "_"))
         dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         self.addDockWidget(area, dock)
         return dock
 
-    def _action(self, text: str, slot: Any, *shortcuts: str | QKeySequence.StandardKey,
-                tip: str = "") -> QAction:
+    def _action(
+        self, text: str, slot: Any, *shortcuts: str | QKeySequence.StandardKey, tip: str = ""
+    ) -> QAction:
         action = QAction(text, self)
         if shortcuts:
             action.setShortcuts([QKeySequence(s) for s in shortcuts])
-        action.setToolTip(f"{tip or text} ({', '.join(QKeySequence(s).toString() for s in shortcuts)})"
-                          if shortcuts else tip or text)
+        action.setToolTip(
+            f"{tip or text} ({', '.join(QKeySequence(s).toString() for s in shortcuts)})"
+            if shortcuts
+            else tip or text
+        )
         action.triggered.connect(slot)
         return action
 
     def _build_actions(self) -> None:
         s = self.session
-        self.train_action = self._action("Train", self.start_training, "F5", "Ctrl+R",
-                                         tip="Train the selected domain with this recipe")
+        self.train_action = self._action(
+            "Train",
+            self.start_training,
+            "F5",
+            "Ctrl+R",
+            tip="Train the selected domain with this recipe",
+        )
         self.pause_action = self._action("Pause", self.toggle_pause, "F6", "Ctrl+P")
-        self.stop_action = self._action("Stop", s.stop, "Shift+F5", "Ctrl+.",
-                                        tip="Stop after the current batch")
-        self.stop_epoch_action = self._action("Stop after this epoch", s.stop_after_epoch,
-                                              "Ctrl+Shift+E")
+        self.stop_action = self._action(
+            "Stop", s.stop, "Shift+F5", "Ctrl+.", tip="Stop after the current batch"
+        )
+        self.stop_epoch_action = self._action(
+            "Stop after this epoch", s.stop_after_epoch, "Ctrl+Shift+E"
+        )
         toolbar = QToolBar("Run")
         toolbar.setObjectName("run_toolbar")
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for a in (self.train_action, self.pause_action, self.stop_action,
-                  self.stop_epoch_action):
+        for a in (self.train_action, self.pause_action, self.stop_action, self.stop_epoch_action):
             toolbar.addAction(a)
         self.addToolBar(toolbar)
         f = self.files
         self.export_adapters_action = self._action(
-            "Export adapters…", lambda: f.export_adapters(self.domains.selected_domain()))
+            "Export adapters…", lambda: f.export_adapters(self.domains.selected_domain())
+        )
         self.import_adapters_action = self._action("Import adapters…", f.import_adapters)
         self.save_trunk_action = self._action("Save trunk…", f.save_trunk)
         self.load_trunk_action = self._action("Load trunk…", f.load_trunk)
         self.export_model_action = self._action("Export whole model…", f.export_model)
-        self.engine_file_actions = (self.export_adapters_action, self.import_adapters_action,
-                                    self.save_trunk_action, self.load_trunk_action,
-                                    self.export_model_action)
+        self.engine_file_actions = (
+            self.export_adapters_action,
+            self.import_adapters_action,
+            self.save_trunk_action,
+            self.load_trunk_action,
+            self.export_model_action,
+        )
         menu = self.menuBar().addMenu("&File")
         menu.addAction(self._action("Add image folder…", self.catalogue.add_folder))
         menu.addAction(self._action("Add decathlon archive…", self.catalogue.add_archive))
@@ -171,8 +204,7 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(self._action("Quit", self.close, QKeySequence.StandardKey.Quit))
         run_menu = self.menuBar().addMenu("&Run")
-        for a in (self.train_action, self.pause_action, self.stop_action,
-                  self.stop_epoch_action):
+        for a in (self.train_action, self.pause_action, self.stop_action, self.stop_epoch_action):
             run_menu.addAction(a)
         for a in (*self.engine_file_actions, self.train_action):
             a.setEnabled(False)
@@ -192,8 +224,10 @@ class MainWindow(QMainWindow):
     def event(self, event: QEvent) -> bool:
         """Emit ``first_painted`` once the first paint (and flush) has been done."""
         handled = super().event(event)
-        if not getattr(self, "_painted", True) and event.type() in (QEvent.Type.Paint,
-                                                   QEvent.Type.UpdateRequest):
+        if not getattr(self, "_painted", True) and event.type() in (
+            QEvent.Type.Paint,
+            QEvent.Type.UpdateRequest,
+        ):
             self._painted = True
             self.first_painted.emit()
         return handled
@@ -203,10 +237,12 @@ class MainWindow(QMainWindow):
         config = backend.model_config
         self.status_label.setText(
             f"Ready · data folder {backend.data_root} · {config.adapter_kind} adapters, "
-            f"width {config.width_factor:g}, {config.image_size} px")
+            f"width {config.width_factor:g}, {config.image_size} px"
+        )
         self._set_engine_widgets_enabled(True)
         self._update_controls()
         self.catalogue.refresh()
+        self.collector.settle()
 
     @Slot(str)
     def _backend_failed(self, message: str) -> None:
@@ -260,10 +296,14 @@ class MainWindow(QMainWindow):
         self._update_controls()
 
     @Slot()
-    def start_training(self, resume_run: Path | None = None,
-                       config: TrainingConfig | None = None, domain: str | None = None,
-                       model_config: ModelConfig | None = None,
-                       domain_weight_decay: float | None = None) -> bool:
+    def start_training(
+        self,
+        resume_run: Path | None = None,
+        config: TrainingConfig | None = None,
+        domain: str | None = None,
+        model_config: ModelConfig | None = None,
+        domain_weight_decay: float | None = None,
+    ) -> bool:
         """Train the selected domain with the recipe (or the given configs, for a resume)."""
         ok, why = self._can_train()
         domain = domain or self.domains.selected_domain()
@@ -275,17 +315,23 @@ class MainWindow(QMainWindow):
         assert backend is not None
         lost = backend.would_discard(model_config)
         if lost and not self.dialogs.confirm(
-                "New model", "This model differs from the one the trained domains use. "
-                f"Training starts a new workspace and forgets: {', '.join(lost)}. Continue?"):
+            "New model",
+            "This model differs from the one the trained domains use. "
+            f"Training starts a new workspace and forgets: {', '.join(lost)}. Continue?",
+        ):
             return False
         config = config or self.recipe.training_config()
         self.prefs.set_json("recipe", self.recipe.to_dict())
         self.tabs.setCurrentWidget(self.curves)
         if domain_weight_decay is None:
             domain_weight_decay = self.recipe.domain_weight_decay_value()
-        self.session.start_training(domain, model_config, config,
-                                    domain_weight_decay=domain_weight_decay,
-                                    resume_run=resume_run)
+        self.session.start_training(
+            domain,
+            model_config,
+            config,
+            domain_weight_decay=domain_weight_decay,
+            resume_run=resume_run,
+        )
         self.status_label.setText(f"Training {domain}…")
         self._update_controls()
         return True
@@ -312,69 +358,23 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _training_ended(self, outcome: TrainOutcome | JobError) -> None:
         if isinstance(outcome, TrainOutcome):
-            acc = ("" if outcome.test_accuracy is None
-                   else f", test accuracy {outcome.test_accuracy:.4f}")
-            self.status_label.setText(f"{outcome.domain}: {outcome.reason} after "
-                                      f"{outcome.epochs_completed} epoch(s){acc}")
+            acc = (
+                ""
+                if outcome.test_accuracy is None
+                else f", test accuracy {outcome.test_accuracy:.4f}"
+            )
+            self.status_label.setText(
+                f"{outcome.domain}: {outcome.reason} after {outcome.epochs_completed} epoch(s){acc}"
+            )
         else:
             self.status_label.setText(f"Training failed: {outcome.message}")
         self.curves.redraw(force=True)
         self._update_controls()
         self.catalogue.refresh()
+        self.collector.settle()
         self.training_ended.emit(outcome)
         if self._close_when_stopped:
             self.close()
-
-    # === Runs and plots ===
-
-    @Slot(str)
-    def _overlay_run(self, path: str) -> None:
-        self.session.run_side_job("Reading run", lambda b, ctx: b.read_run(Path(path)),
-                                  on_done=self.curves.add_overlay,
-                                  on_error=lambda e: self.log("error", e.message), listed=False)
-        self.tabs.setCurrentWidget(self.curves)
-
-    @Slot(str)
-    def _resume_run(self, path: str) -> None:
-        def loaded(curves: Any) -> None:
-            summary = curves.summary
-            try:  # a resume must use the run's own configs (core checks they match)
-                configs = summary.configs
-                config = TrainingConfig.from_dict(configs["training"])
-                model = ModelConfig.from_dict(configs["model"]) if "model" in configs else None
-                decay = configs.get("domain_spec", {}).get("weight_decay")
-            except (KeyError, TypeError, ValueError) as exc:
-                self.log("error", f"Cannot resume {Path(path).name}: its configs are "
-                                  f"unreadable ({exc}).")
-                return
-            self.curves.load_run(curves)
-            self.domains.select(summary.domain)
-            self.start_training(resume_run=Path(path), domain=summary.domain, config=config,
-                                model_config=model, domain_weight_decay=decay)
-
-        self.session.run_side_job("Reading run", lambda b, ctx: b.read_run(Path(path)),
-                                  on_done=loaded, on_error=lambda e: self.log("error", e.message),
-                                  listed=False)
-
-    def _export_plot(self, kind: str) -> None:
-        filters = {"png": "PNG image (*.png)", "svg": "SVG image (*.svg)",
-                   "csv": "CSV data (*.csv)"}[kind]
-        start = str(Path(self.prefs.last_dir("plots")) / f"curves.{kind}")
-        path = self.dialogs.save_file(f"Export curves as {kind.upper()}", start, filters)
-        if not path:
-            return
-        self.prefs.remember_dir("plots", path)
-        try:
-            if kind == "png":
-                self.curves.export_png(path)
-            elif kind == "svg":
-                self.curves.export_svg(path)
-            else:
-                self.curves.export_csv(path)
-            self.log("info", f"Wrote {path}")
-        except OSError as exc:
-            self.log("error", f"Export failed: {exc}")
-            self.dialogs.warn("Export", str(exc))
 
     # === Preferences and closing ===
 
@@ -404,7 +404,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt)
         if self.session.training_active:
             if not self._close_when_stopped and not self.dialogs.confirm(
-                    "Quit", "A training run is active. Stop it and quit?"):
+                "Quit", "A training run is active. Stop it and quit?"
+            ):
                 event.ignore()
                 return
             self._close_when_stopped = True
@@ -424,3 +425,4 @@ class MainWindow(QMainWindow):
         self.curves.timer.stop()
         self.progress.timer.stop()
         self.session.shutdown()
+        self.collector.stop()

@@ -57,8 +57,12 @@ class ParametersPanel(QWidget):
         self.table.setRowCount(len(self._rows))
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         for r, row in enumerate(self._rows):
-            cells = (row.part, f"{row.parameters:,}", f"{row.percent_of_trunk:.2f}",
-                     describe_bytes(row.file_bytes))
+            cells = (
+                row.part,
+                f"{row.parameters:,}",
+                f"{row.percent_of_trunk:.2f}",
+                describe_bytes(row.file_bytes),
+            )
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c:
@@ -73,8 +77,10 @@ class ParametersPanel(QWidget):
             self.summary.setText(
                 f"{len(domains)} domain(s) share one trunk: {total:,} parameters in all "
                 f"({total / max(1, trunk):.2f}x the trunk), against {single:,} for one "
-                "separate network per domain." if domains else
-                f"Shared trunk: {trunk:,} parameters. Train a domain to see what it adds.")
+                "separate network per domain."
+                if domains
+                else f"Shared trunk: {trunk:,} parameters. Train a domain to see what it adds."
+            )
         else:
             self.summary.setText("")
 

@@ -96,7 +96,8 @@ class ProgressPanel(QWidget):
         prefix = "" if level == "info" else f"{level.upper()}: "
         self.log_view.appendHtml(
             f'<span style="color:#888">{stamp}</span> '
-            f'<span style="color:{colour}">{html.escape(prefix + text)}</span>')
+            f'<span style="color:{colour}">{html.escape(prefix + text)}</span>'
+        )
 
     def log_text(self) -> str:
         return self.log_view.toPlainText()
@@ -112,18 +113,28 @@ class ProgressPanel(QWidget):
                 self._ips = ips if not math.isfinite(self._ips) else 0.9 * self._ips + 0.1 * ips
             self._dirty = True
         elif isinstance(event, EpochEnded):
-            val = ("" if event.val_accuracy is None else
-                   f", validation loss {event.val_loss:.4f} accuracy {event.val_accuracy:.4f}")
-            self.log("info", f"epoch {event.epoch + 1}: loss {event.train_loss:.4f} accuracy "
-                             f"{event.train_accuracy:.4f}{val}, lr {event.learning_rate:g}, "
-                             f"{event.seconds:.1f} s, {event.images_per_second:.0f} images/s")
+            val = (
+                ""
+                if event.val_accuracy is None
+                else f", validation loss {event.val_loss:.4f} accuracy {event.val_accuracy:.4f}"
+            )
+            self.log(
+                "info",
+                f"epoch {event.epoch + 1}: loss {event.train_loss:.4f} accuracy "
+                f"{event.train_accuracy:.4f}{val}, lr {event.learning_rate:g}, "
+                f"{event.seconds:.1f} s, {event.images_per_second:.0f} images/s",
+            )
             self._done_steps = (event.epoch + 1) * self._steps
             self._dirty = True
         elif isinstance(event, StageStarted):
-            self._stage = (f"Stage {event.stage_index + 1}/{self._num_stages} · "
-                           f"lr {event.learning_rate:g}")
-            self.log("info", f"stage {event.stage_index + 1}: lr {event.learning_rate:g} for "
-                             f"{event.epochs} epoch(s)")
+            self._stage = (
+                f"Stage {event.stage_index + 1}/{self._num_stages} · lr {event.learning_rate:g}"
+            )
+            self.log(
+                "info",
+                f"stage {event.stage_index + 1}: lr {event.learning_rate:g} for "
+                f"{event.epochs} epoch(s)",
+            )
             self._dirty = True
         elif isinstance(event, TrainingStarted):
             self._reset_numbers()
@@ -133,22 +144,30 @@ class ProgressPanel(QWidget):
             self._num_stages = len(event.stage_start_epochs)
             self._done_steps = event.initial_epoch * self._steps
             what = "Resumed" if event.resumed else "Training"
-            self.log("warning" if event.resumed else "info",
-                     f"{what} '{event.domain}' ({event.mode}) at epoch {event.initial_epoch + 1}"
-                     f" of {event.total_epochs}, {event.steps_per_epoch} steps per epoch, "
-                     f"{event.trainable_parameters:,} trainable parameters"
-                     + (f"; run folder {event.run_dir}" if event.run_dir else ""))
+            self.log(
+                "warning" if event.resumed else "info",
+                f"{what} '{event.domain}' ({event.mode}) at epoch {event.initial_epoch + 1}"
+                f" of {event.total_epochs}, {event.steps_per_epoch} steps per epoch, "
+                f"{event.trainable_parameters:,} trainable parameters"
+                + (f"; run folder {event.run_dir}" if event.run_dir else ""),
+            )
             self._dirty = True
         elif isinstance(event, LogMessage):
             self.log(event.level, event.text)
         elif isinstance(event, TrainingFinished):
             level = "warning" if event.reason == "nan" else "info"
-            words = {"completed": "finished", "stopped": "stopped",
-                     "stopped_after_epoch": "stopped after the epoch",
-                     "nan": "stopped: the loss became NaN"}
-            self.log(level, f"Training {words.get(event.reason, event.reason)} after "
-                            f"{event.epochs_completed} epoch(s) in {event.seconds:.1f} s"
-                     + (f" ({event.message})" if event.message else ""))
+            words = {
+                "completed": "finished",
+                "stopped": "stopped",
+                "stopped_after_epoch": "stopped after the epoch",
+                "nan": "stopped: the loss became NaN",
+            }
+            self.log(
+                level,
+                f"Training {words.get(event.reason, event.reason)} after "
+                f"{event.epochs_completed} epoch(s) in {event.seconds:.1f} s"
+                + (f" ({event.message})" if event.message else ""),
+            )
             self._dirty = True
             self.refresh()
         elif isinstance(event, TrainingFailed):
@@ -163,7 +182,8 @@ class ProgressPanel(QWidget):
         self.bar.setValue(round(1000 * min(1.0, self._done_steps / total_steps)))
         self.epoch_label.setText(
             f"Epoch {min(self._epoch + 1, self._total_epochs)}/{self._total_epochs} · "
-            f"batch {self._step + 1}/{self._steps}")
+            f"batch {self._step + 1}/{self._steps}"
+        )
         self.stage_label.setText(self._stage or "Stage –")
         if math.isfinite(self._ips):
             self.speed_label.setText(f"{self._ips:,.0f} images/s")

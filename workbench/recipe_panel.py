@@ -107,8 +107,9 @@ class RecipePanel(QWidget):
         self.preset = QComboBox()
         for name, preset in PRESETS.items():
             self.preset.addItem(name, name)
-            self.preset.setItemData(self.preset.count() - 1, preset.description,
-                                     Qt.ItemDataRole.ToolTipRole)
+            self.preset.setItemData(
+                self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole
+            )
         self.adapter_kind = QComboBox()
         for kind in ADAPTER_KINDS:
             self.adapter_kind.addItem({"bn_only": "BN only"}.get(kind, kind), kind)
@@ -121,8 +122,9 @@ class RecipePanel(QWidget):
         self.batch_size = CheckedField(_batch)
         self.momentum = CheckedField(_momentum)
         self.weight_decay = CheckedField(_weight_decay, hint="L2 on trunk kernels (mode full)")
-        self.domain_weight_decay = CheckedField(_domain_weight_decay,
-                                                hint="L2 on this domain's own kernels")
+        self.domain_weight_decay = CheckedField(
+            _domain_weight_decay, hint="L2 on this domain's own kernels"
+        )
         self.seed = CheckedField(_seed)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -161,8 +163,15 @@ class RecipePanel(QWidget):
         self._emit_changed()
 
     def _fields(self) -> list[CheckedField]:
-        return [self.width, self.image_size, self.batch_size, self.momentum,
-                self.weight_decay, self.domain_weight_decay, self.seed]
+        return [
+            self.width,
+            self.image_size,
+            self.batch_size,
+            self.momentum,
+            self.weight_decay,
+            self.domain_weight_decay,
+            self.seed,
+        ]
 
     # === Presets ===
 
@@ -207,7 +216,8 @@ class RecipePanel(QWidget):
         if name is not None and name in self._domain_decay:
             self.domain_weight_decay.setText(self._domain_decay[name])
         self.domain_decay_label.setText(
-            f"Weight decay of {name}" if name else "Domain weight decay")
+            f"Weight decay of {name}" if name else "Domain weight decay"
+        )
 
     def set_mode(self, mode: str) -> None:
         self.mode.setCurrentIndex(self.mode.findData(mode))
@@ -215,9 +225,23 @@ class RecipePanel(QWidget):
     # === Values ===
 
     def errors(self) -> list[str]:
-        out = [f"{name}: {f.error}" for name, f in zip(
-            ("Width factor", "Image size", "Batch size", "Momentum", "Trunk weight decay",
-             "Domain weight decay", "Seed"), self._fields(), strict=True) if not f.valid]
+        out = [
+            f"{name}: {f.error}"
+            for name, f in zip(
+                (
+                    "Width factor",
+                    "Image size",
+                    "Batch size",
+                    "Momentum",
+                    "Trunk weight decay",
+                    "Domain weight decay",
+                    "Seed",
+                ),
+                self._fields(),
+                strict=True,
+            )
+            if not f.valid
+        ]
         out += self.stages.errors()
         if not out:
             try:
@@ -230,15 +254,23 @@ class RecipePanel(QWidget):
     def model_config(self) -> ModelConfig:
         base = get_preset(self.preset.currentData()).model
         return dataclasses.replace(
-            base, adapter_kind=self.adapter_kind.currentData(), width_factor=self.width.value(),
-            image_size=self.image_size.value())
+            base,
+            adapter_kind=self.adapter_kind.currentData(),
+            width_factor=self.width.value(),
+            image_size=self.image_size.value(),
+        )
 
     def training_config(self) -> TrainingConfig:
         base = get_preset(self.preset.currentData()).training
         return dataclasses.replace(
-            base, stages=self.stages.stages(), batch_size=self.batch_size.value(),
-            momentum=self.momentum.value(), weight_decay=self.weight_decay.value(),
-            mode=self.mode.currentData(), seed=self.seed.value())
+            base,
+            stages=self.stages.stages(),
+            batch_size=self.batch_size.value(),
+            momentum=self.momentum.value(),
+            weight_decay=self.weight_decay.value(),
+            mode=self.mode.currentData(),
+            seed=self.seed.value(),
+        )
 
     def domain_weight_decay_value(self) -> float:
         return self.domain_weight_decay.value()
@@ -257,14 +289,18 @@ class RecipePanel(QWidget):
         if self._domain is not None:
             self._domain_decay[self._domain] = self.domain_weight_decay.text()
         return {
-            "preset": self.preset.currentData(), "adapter_kind": self.adapter_kind.currentData(),
-            "width": self.width.text(), "image_size": self.image_size.text(),
+            "preset": self.preset.currentData(),
+            "adapter_kind": self.adapter_kind.currentData(),
+            "width": self.width.text(),
+            "image_size": self.image_size.text(),
             "mode": self.mode.currentData(),
             "stages": [list(row) for row in self.stages.row_texts()],
-            "batch_size": self.batch_size.text(), "momentum": self.momentum.text(),
+            "batch_size": self.batch_size.text(),
+            "momentum": self.momentum.text(),
             "weight_decay": self.weight_decay.text(),
             "domain_weight_decay": self.domain_weight_decay.text(),
-            "domain_decays": dict(self._domain_decay), "seed": self.seed.text(),
+            "domain_decays": dict(self._domain_decay),
+            "seed": self.seed.text(),
         }
 
     def apply_dict(self, data: dict[str, Any]) -> None:
@@ -279,16 +315,23 @@ class RecipePanel(QWidget):
             mode = self.mode.findData(data.get("mode"))
             if mode >= 0:
                 self.mode.setCurrentIndex(mode)
-            for key, field in (("width", self.width), ("image_size", self.image_size),
-                               ("batch_size", self.batch_size), ("momentum", self.momentum),
-                               ("weight_decay", self.weight_decay),
-                               ("domain_weight_decay", self.domain_weight_decay),
-                               ("seed", self.seed)):
+            for key, field in (
+                ("width", self.width),
+                ("image_size", self.image_size),
+                ("batch_size", self.batch_size),
+                ("momentum", self.momentum),
+                ("weight_decay", self.weight_decay),
+                ("domain_weight_decay", self.domain_weight_decay),
+                ("seed", self.seed),
+            ):
                 if isinstance(data.get(key), str):
                     field.setText(data[key])
             rows = data.get("stages")
-            if isinstance(rows, list) and rows and all(
-                    isinstance(r, list) and len(r) == 2 for r in rows):
+            if (
+                isinstance(rows, list)
+                and rows
+                and all(isinstance(r, list) and len(r) == 2 for r in rows)
+            ):
                 self.stages.set_row_texts([(str(a), str(b)) for a, b in rows])
             decays = data.get("domain_decays")
             if isinstance(decays, dict):

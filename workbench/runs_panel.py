@@ -42,8 +42,7 @@ class RunsPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.refresh_button = QPushButton("Refresh")
         self.overlay_button = QPushButton("Overlay on curves")
@@ -70,8 +69,15 @@ class RunsPanel(QWidget):
         self.table.setRowCount(len(self._runs))
         for r, run in enumerate(self._runs):
             acc = "" if run.best_val_accuracy is None else f"{100 * run.best_val_accuracy:.1f}%"
-            cells = (Path(run.path).name, run.domain, run.mode, run.started, str(run.epochs),
-                     run.reason, acc)
+            cells = (
+                Path(run.path).name,
+                run.domain,
+                run.mode,
+                run.started,
+                str(run.epochs),
+                run.reason,
+                acc,
+            )
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, run.path)
@@ -102,11 +108,14 @@ class RunsPanel(QWidget):
         selected = self.selected_paths()
         self.overlay_button.setEnabled(bool(selected))
         resumable = {r.path for r in self._runs if r.can_resume}
-        self.resume_button.setEnabled(len(selected) == 1 and self._can_resume
-                                      and selected[0] in resumable)
+        self.resume_button.setEnabled(
+            len(selected) == 1 and self._can_resume and selected[0] in resumable
+        )
         self.resume_button.setToolTip(
-            "Continue this run from its last checkpoint" if not selected or selected[0] in
-            resumable else "This run finished (or has no checkpoint): nothing to resume")
+            "Continue this run from its last checkpoint"
+            if not selected or selected[0] in resumable
+            else "This run finished (or has no checkpoint): nothing to resume"
+        )
 
     @Slot()
     def _overlay(self) -> None:

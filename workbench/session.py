@@ -59,8 +59,11 @@ class WorkbenchSession(QObject):
         """Build the backend on the engine thread (imports TensorFlow there)."""
         factory = self._factory
         self.load_job = self.engine_jobs.submit(
-            "Loading TensorFlow…", lambda ctx: factory(model_config), on_done=self._loaded,
-            on_error=self._load_failed, cancellable=False,
+            "Loading TensorFlow…",
+            lambda ctx: factory(model_config),
+            on_done=self._loaded,
+            on_error=self._load_failed,
+            cancellable=False,
         )
 
     def _loaded(self, backend: Backend) -> None:
@@ -80,13 +83,15 @@ class WorkbenchSession(QObject):
 
     # === Jobs ===
 
-    def run_engine_job(self, title: str, fn: Callable[[Backend, JobContext], Any],
-                       **callbacks: Any) -> Job:
+    def run_engine_job(
+        self, title: str, fn: Callable[[Backend, JobContext], Any], **callbacks: Any
+    ) -> Job:
         """A job that changes the engine (evaluate, export, import, trunk files)."""
         return self.engine_jobs.submit(title, self._bind(fn), **callbacks)
 
-    def run_side_job(self, title: str, fn: Callable[[Backend, JobContext], Any],
-                     **callbacks: Any) -> Job:
+    def run_side_job(
+        self, title: str, fn: Callable[[Backend, JobContext], Any], **callbacks: Any
+    ) -> Job:
         """A job that only reads the engine or touches data (runs during training)."""
         return self.side_jobs.submit(title, self._bind(fn), **callbacks)
 
@@ -121,13 +126,23 @@ class WorkbenchSession(QObject):
 
         def work(backend: Backend, ctx: JobContext) -> TrainOutcome:
             backend.configure(model_config)
-            return backend.train(domain, config, domain_weight_decay=domain_weight_decay,
-                                 on_event=ctx.emit, control=control, resume_run=resume_run)
+            return backend.train(
+                domain,
+                config,
+                domain_weight_decay=domain_weight_decay,
+                on_event=ctx.emit,
+                control=control,
+                resume_run=resume_run,
+            )
 
         self._control = control
         self._training_job = self.run_engine_job(
-            f"Training {domain}", work, on_done=self._training_done,
-            on_error=self._training_error, on_event=self._forward_event, listed=False,
+            f"Training {domain}",
+            work,
+            on_done=self._training_done,
+            on_error=self._training_error,
+            on_event=self._forward_event,
+            listed=False,
         )
         self.training_started.emit()
         return self._training_job

@@ -71,8 +71,7 @@ class FakeBackend:
         self._fingerprint = "fake-trunk-1"
         self._source: str | None = None
         self._trained: dict[str, dict] = {}
-        self._present = {"digits_street": True, "digits_hand": True, "shapes": True,
-                         "svhn": False}
+        self._present = {"digits_street": True, "digits_hand": True, "shapes": True, "svhn": False}
         self._runs: dict[str, RunCurves] = {}
         self.calls: list[str] = []
 
@@ -91,27 +90,43 @@ class FakeBackend:
             out = []
             for name, classes in self._classes.items():
                 info = self._trained.get(name, {})
-                out.append(DomainState(
-                    name=name, title=name.replace("_", " "),
-                    source="svhn" if name == "svhn" else "builtin",
-                    present=self._present.get(name, True), num_classes=len(classes),
-                    sizes={"train": 600, "val": 100, "test": 200},
-                    description=f"fake {name}", default_source=name == "digits_street",
-                    trained=bool(info), mode=info.get("mode"),
-                    val_accuracy=info.get("val_accuracy"), test_accuracy=info.get("test"),
-                    parameters=1000 + 10 * len(classes) if info else None,
-                    export_bytes=4000 + 40 * len(classes) if info else None,
-                    is_trunk_source=name == self._source,
-                    stale=bool(info) and info.get("trunk") != self._fingerprint,
-                ))
+                out.append(
+                    DomainState(
+                        name=name,
+                        title=name.replace("_", " "),
+                        source="svhn" if name == "svhn" else "builtin",
+                        present=self._present.get(name, True),
+                        num_classes=len(classes),
+                        sizes={"train": 600, "val": 100, "test": 200},
+                        description=f"fake {name}",
+                        default_source=name == "digits_street",
+                        trained=bool(info),
+                        mode=info.get("mode"),
+                        val_accuracy=info.get("val_accuracy"),
+                        test_accuracy=info.get("test"),
+                        parameters=1000 + 10 * len(classes) if info else None,
+                        export_bytes=4000 + 40 * len(classes) if info else None,
+                        is_trunk_source=name == self._source,
+                        stale=bool(info) and info.get("trunk") != self._fingerprint,
+                    )
+                )
             for name in self._trained:
                 if name not in self._classes:
                     info = self._trained[name]
-                    out.append(DomainState(
-                        name=name, title=name, source="imported", present=False,
-                        num_classes=len(info["classes"]), sizes={}, trained=True,
-                        mode=info.get("mode"), parameters=1000, export_bytes=4000,
-                    ))
+                    out.append(
+                        DomainState(
+                            name=name,
+                            title=name,
+                            source="imported",
+                            present=False,
+                            num_classes=len(info["classes"]),
+                            sizes={},
+                            trained=True,
+                            mode=info.get("mode"),
+                            parameters=1000,
+                            export_bytes=4000,
+                        )
+                    )
             return out
 
     def _state(self, name: str) -> DomainState:
@@ -121,7 +136,8 @@ class FakeBackend:
         if model_config == self._config:
             return False
         rebuilt = model_config.trunk_signature() != self._config.trunk_signature() or (
-            model_config.adapter_kind != self._config.adapter_kind)
+            model_config.adapter_kind != self._config.adapter_kind
+        )
         self._config = model_config
         if rebuilt:
             with self._lock:
@@ -134,8 +150,9 @@ class FakeBackend:
             return []
         return sorted(self._trained)
 
-    def prepare_domain(self, name: str, progress: ProgressFn,
-                       cancel: threading.Event) -> DomainState:
+    def prepare_domain(
+        self, name: str, progress: ProgressFn, cancel: threading.Event
+    ) -> DomainState:
         self._known(name)
         for i in range(5):
             check_cancel(cancel)
@@ -149,19 +166,23 @@ class FakeBackend:
         path = Path(path)
         classes = sorted(p.name for p in path.iterdir() if p.is_dir())
         if len(classes) < 2:
-            raise ValueError(f"A domain folder needs one sub-folder per class (at least two). "
-                             f"Received: {path}")
+            raise ValueError(
+                f"A domain folder needs one sub-folder per class (at least two). Received: {path}"
+            )
         name = name or path.name.lower()
         self._classes.setdefault(name, tuple(classes))
         self._present[name] = True
         return self._state(name)
 
-    def add_archive(self, path: Path, progress: ProgressFn,
-                    cancel: threading.Event) -> list[DomainState]:
+    def add_archive(
+        self, path: Path, progress: ProgressFn, cancel: threading.Event
+    ) -> list[DomainState]:
         raise ValueError(f"The fake engine reads no archives. Received: {path}")
 
     def set_svhn_dir(self, path: Path) -> DomainState:
-        missing = [n for n in ("train_32x32.mat", "test_32x32.mat") if not (Path(path) / n).exists()]
+        missing = [
+            n for n in ("train_32x32.mat", "test_32x32.mat") if not (Path(path) / n).exists()
+        ]
         if missing:
             raise FileNotFoundError(f"{path} lacks {', '.join(missing)}. Received: {path}")
         self._present["svhn"] = True
@@ -169,8 +190,10 @@ class FakeBackend:
 
     def download_svhn(self, progress: ProgressFn, cancel: threading.Event) -> DomainState:
         if not self.svhn_online:
-            raise OSError("No network: cannot reach ufldl.stanford.edu. Use the built-in "
-                          "'digits_street' domain, or point at existing .mat files.")
+            raise OSError(
+                "No network: cannot reach ufldl.stanford.edu. Use the built-in "
+                "'digits_street' domain, or point at existing .mat files."
+            )
         for i in range(20):
             check_cancel(cancel)
             progress(i / 20, f"downloading train_32x32.mat {i * 9} MB")
@@ -195,8 +218,9 @@ class FakeBackend:
         resume_run: Path | None = None,
     ) -> TrainOutcome:
         self._known(domain)
-        self.calls.append(f"train {domain} {config.mode} momentum={config.momentum:g} "
-                          f"wd={domain_weight_decay}")
+        self.calls.append(
+            f"train {domain} {config.mode} momentum={config.momentum:g} wd={domain_weight_decay}"
+        )
         start = time.monotonic()
         steps = self.steps_per_epoch
         run_dir = str(resume_run or self._root / "runs" / f"fake-{len(self._runs) + 1}-{domain}")
@@ -204,18 +228,33 @@ class FakeBackend:
         if resume_run is not None and str(resume_run) in self._runs:
             first = len(self._runs[str(resume_run)].epoch.get("epoch", ()))
             on_event(LogMessage("warning", f"Resumed run {resume_run} at epoch {first + 1}."))
-        on_event(TrainingStarted(
-            domain=domain, mode=config.mode, total_epochs=config.total_epochs,
-            initial_epoch=first, steps_per_epoch=steps, batch_size=config.batch_size,
-            stage_start_epochs=config.stage_start_epochs(),
-            stage_learning_rates=tuple(s.learning_rate for s in config.stages),
-            trainable_parameters=1234, resumed=resume_run is not None, run_dir=run_dir,
-        ))
-        epochs: dict[str, list[float]] = {k: [] for k in (
-            "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-            "learning_rate")}
-        batch: dict[str, list[float]] = {k: [] for k in ("x", "loss", "accuracy",
-                                                          "learning_rate")}
+        on_event(
+            TrainingStarted(
+                domain=domain,
+                mode=config.mode,
+                total_epochs=config.total_epochs,
+                initial_epoch=first,
+                steps_per_epoch=steps,
+                batch_size=config.batch_size,
+                stage_start_epochs=config.stage_start_epochs(),
+                stage_learning_rates=tuple(s.learning_rate for s in config.stages),
+                trainable_parameters=1234,
+                resumed=resume_run is not None,
+                run_dir=run_dir,
+            )
+        )
+        epochs: dict[str, list[float]] = {
+            k: []
+            for k in (
+                "epoch",
+                "train_loss",
+                "train_accuracy",
+                "val_loss",
+                "val_accuracy",
+                "learning_rate",
+            )
+        }
+        batch: dict[str, list[float]] = {k: [] for k in ("x", "loss", "accuracy", "learning_rate")}
         reason = "completed"
         stage = -1
         epoch = first
@@ -223,9 +262,14 @@ class FakeBackend:
         for epoch in range(first, config.total_epochs):
             if config.stage_index_at(epoch) != stage:
                 stage = config.stage_index_at(epoch)
-                on_event(StageStarted(stage, config.stages[stage].learning_rate,
-                                      config.stage_start_epochs()[stage],
-                                      config.stages[stage].epochs))
+                on_event(
+                    StageStarted(
+                        stage,
+                        config.stages[stage].learning_rate,
+                        config.stage_start_epochs()[stage],
+                        config.stages[stage].epochs,
+                    )
+                )
             lr = config.lr_at(epoch)
             for step in range(steps):
                 control.wait_while_paused()
@@ -247,12 +291,18 @@ class FakeBackend:
             train_loss = float(sum(batch["loss"][-steps:]) / steps)
             train_acc = float(sum(batch["accuracy"][-steps:]) / steps)
             val_acc = min(1.0, train_acc * 0.95)
-            for key, value in (("epoch", epoch + 1), ("train_loss", train_loss),
-                               ("train_accuracy", train_acc), ("val_loss", train_loss * 1.1),
-                               ("val_accuracy", val_acc), ("learning_rate", lr)):
+            for key, value in (
+                ("epoch", epoch + 1),
+                ("train_loss", train_loss),
+                ("train_accuracy", train_acc),
+                ("val_loss", train_loss * 1.1),
+                ("val_accuracy", val_acc),
+                ("learning_rate", lr),
+            ):
                 epochs[key].append(value)
-            on_event(EpochEnded(epoch, train_loss, train_acc, train_loss * 1.1, val_acc, lr,
-                                0.1, 1000.0))
+            on_event(
+                EpochEnded(epoch, train_loss, train_acc, train_loss * 1.1, val_acc, lr, 0.1, 1000.0)
+            )
             done += 1
             if control.stop_after_epoch_requested:
                 reason = "stopped_after_epoch"
@@ -262,23 +312,41 @@ class FakeBackend:
         on_event(TrainingFinished(reason, done, None, final_val, seconds))
         with self._lock:
             if done:
-                self._trained[domain] = {"mode": config.mode, "val_accuracy": final_val,
-                                         "test": final_val, "trunk": self._fingerprint,
-                                         "classes": self._classes.get(domain, ("a", "b"))}
+                self._trained[domain] = {
+                    "mode": config.mode,
+                    "val_accuracy": final_val,
+                    "test": final_val,
+                    "trunk": self._fingerprint,
+                    "classes": self._classes.get(domain, ("a", "b")),
+                }
                 if config.mode == "full":
                     self._source = domain
             summary = RunSummary(
-                run_dir, domain, config.mode, "now", done, reason, final_val,
-                config.stage_start_epochs(), can_resume=done < config.total_epochs,
-                configs={"model": self._config.to_dict(), "training": config.to_dict(),
-                         "domain_spec": {"weight_decay": domain_weight_decay}})
+                run_dir,
+                domain,
+                config.mode,
+                "now",
+                done,
+                reason,
+                final_val,
+                config.stage_start_epochs(),
+                can_resume=done < config.total_epochs,
+                configs={
+                    "model": self._config.to_dict(),
+                    "training": config.to_dict(),
+                    "domain_spec": {"weight_decay": domain_weight_decay},
+                },
+            )
             self._runs[run_dir] = RunCurves(
-                summary, {k: tuple(v) for k, v in epochs.items()},
-                {k: tuple(v) for k, v in batch.items()})
+                summary,
+                {k: tuple(v) for k, v in epochs.items()},
+                {k: tuple(v) for k, v in batch.items()},
+            )
         return TrainOutcome(domain, reason, done, run_dir, seconds, final_val)
 
-    def evaluate(self, domain: str, split: str, progress: ProgressFn,
-                 cancel: threading.Event) -> EvalOutcome:
+    def evaluate(
+        self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
+    ) -> EvalOutcome:
         self._known(domain)
         for i in range(4):
             check_cancel(cancel)
@@ -289,8 +357,9 @@ class FakeBackend:
 
     # === Classification ===
 
-    def classify(self, domains: Sequence[str], paths: Sequence[Path],
-                 top_k: int = 5) -> dict[str, list[PredictionView]]:
+    def classify(
+        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
+    ) -> dict[str, list[PredictionView]]:
         out: dict[str, list[PredictionView]] = {d: [] for d in domains}
         for path in paths:
             try:
@@ -307,8 +376,9 @@ class FakeBackend:
                 classes = self._trained.get(d, {}).get("classes") or self._classes[d]
                 weights = [digest[i % len(digest)] + 1.0 for i in range(len(classes))]
                 total = sum(weights)
-                ranked = sorted(zip(classes, (w / total for w in weights), strict=True),
-                                key=lambda t: -t[1])
+                ranked = sorted(
+                    zip(classes, (w / total for w in weights), strict=True), key=lambda t: -t[1]
+                )
                 out[d].append(PredictionView(str(path), d, tuple(ranked[:top_k])))
         return out
 
@@ -318,9 +388,16 @@ class FakeBackend:
         if domain not in self._trained:
             raise ValueError(f"Domain '{domain}' is not trained yet. Received: {domain!r}")
         info = self._trained[domain]
-        Path(path).write_text(json.dumps({"domain": domain, "trunk": self._fingerprint,
-                                          "classes": list(info["classes"]),
-                                          "mode": info["mode"]}))
+        Path(path).write_text(
+            json.dumps(
+                {
+                    "domain": domain,
+                    "trunk": self._fingerprint,
+                    "classes": list(info["classes"]),
+                    "mode": info["mode"],
+                }
+            )
+        )
         return f"wrote {path}"
 
     def import_adapters(self, path: Path, *, replace: bool = False) -> str:
@@ -331,13 +408,17 @@ class FakeBackend:
         if data["trunk"] != self._fingerprint:
             raise ValueError(
                 f"The adapters were trained on another trunk (fingerprint {data['trunk']}, "
-                f"this one is {self._fingerprint}). Received: {path}")
+                f"this one is {self._fingerprint}). Received: {path}"
+            )
         if data["domain"] in self._trained and not replace:
             raise ValueError(f"Domain '{data['domain']}' exists; replace it? Received: {path}")
         with self._lock:
-            self._trained[data["domain"]] = {"mode": "imported", "val_accuracy": None,
-                                             "trunk": self._fingerprint,
-                                             "classes": tuple(data["classes"])}
+            self._trained[data["domain"]] = {
+                "mode": "imported",
+                "val_accuracy": None,
+                "trunk": self._fingerprint,
+                "classes": tuple(data["classes"]),
+            }
         return data["domain"]
 
     def save_trunk(self, path: Path) -> str:
@@ -374,7 +455,12 @@ class FakeBackend:
         rows = [ParameterRow("shared trunk", 100_000, 100.0, 400_000)]
         for d in self.domains():
             if d.trained and d.parameters is not None:
-                rows.append(ParameterRow(f"domain {d.name}", d.parameters,
-                                         100.0 * d.parameters / 100_000, d.export_bytes or 0))
+                rows.append(
+                    ParameterRow(
+                        f"domain {d.name}",
+                        d.parameters,
+                        100.0 * d.parameters / 100_000,
+                        d.export_bytes or 0,
+                    )
+                )
         return rows
-

@@ -27,8 +27,14 @@ def prefs(tmp_path: Path) -> Preferences:
     return Preferences(open_settings(tmp_path / "settings.ini"))
 
 
-def open_window(qtbot, home: Path, prefs: Preferences, *, backend: FakeBackend | None = None,
-                dialogs: ScriptedDialogs | None = None) -> MainWindow:
+def open_window(
+    qtbot,
+    home: Path,
+    prefs: Preferences,
+    *,
+    backend: FakeBackend | None = None,
+    dialogs: ScriptedDialogs | None = None,
+) -> MainWindow:
     backend = backend or FakeBackend(home)
     window = MainWindow(lambda model_config: backend, prefs, dialogs or ScriptedDialogs())
     qtbot.addWidget(window)

@@ -11,8 +11,9 @@ from workbench.curves_panel import CurvesPanel
 
 
 def started(steps=10, starts=(0, 2), total=3, resumed=False):
-    return TrainingStarted("d", "adapters", total, 0, steps, 32, starts, (0.1, 0.01), 100,
-                           resumed, None)
+    return TrainingStarted(
+        "d", "adapters", total, 0, steps, 32, starts, (0.1, 0.01), 100, resumed, None
+    )
 
 
 @pytest.fixture
@@ -29,8 +30,7 @@ def feed(panel, epochs=2, steps=10):
     for e in range(epochs):
         for s in range(steps):
             panel.on_event(BatchEnded(e, s, e * steps + s, 2.0 - 0.01 * s, 0.1 * e, 0.1, 500.0))
-        panel.on_event(EpochEnded(e, 1.5 - e, 0.5 + e / 10, 1.6 - e, 0.4 + e / 10, 0.1, 1.0,
-                                  500.0))
+        panel.on_event(EpochEnded(e, 1.5 - e, 0.5 + e / 10, 1.6 - e, 0.4 + e / 10, 0.1, 1.0, 500.0))
 
 
 def test_events_reach_the_curves_on_the_next_timer_tick(qtbot, panel):
@@ -78,9 +78,17 @@ def test_hundred_thousand_points_per_curve_are_drawn(qtbot, panel):
 
 
 def test_overlays_add_and_clear(panel):
-    curves = RunCurves(RunSummary("/runs/r1", "d", "adapters", "t", 2, "completed", 0.5),
-                       {"epoch": (1.0, 2.0), "train_loss": (1.0, 0.5), "val_loss": (1.1, None),
-                        "train_accuracy": (0.5, 0.6), "val_accuracy": (0.4, 0.5)}, {})
+    curves = RunCurves(
+        RunSummary("/runs/r1", "d", "adapters", "t", 2, "completed", 0.5),
+        {
+            "epoch": (1.0, 2.0),
+            "train_loss": (1.0, 0.5),
+            "val_loss": (1.1, None),
+            "train_accuracy": (0.5, 0.6),
+            "val_accuracy": (0.4, 0.5),
+        },
+        {},
+    )
     panel.add_overlay(curves)
     assert panel.overlay_keys == ["/runs/r1"]
     assert len(panel.loss_plot.listDataItems()) == 4 + 2
@@ -89,10 +97,11 @@ def test_overlays_add_and_clear(panel):
 
 
 def test_load_run_makes_past_curves_current(panel):
-    curves = RunCurves(RunSummary("/runs/r1", "d", "adapters", "t", 1, "stopped", None),
-                       {"epoch": (1.0,), "train_loss": (1.0,), "train_accuracy": (0.5,)},
-                       {"x": (0.5, 1.0), "loss": (2.0, 1.0), "accuracy": (0.1, 0.2),
-                        "learning_rate": (0.1, 0.1)})
+    curves = RunCurves(
+        RunSummary("/runs/r1", "d", "adapters", "t", 1, "stopped", None),
+        {"epoch": (1.0,), "train_loss": (1.0,), "train_accuracy": (0.5,)},
+        {"x": (0.5, 1.0), "loss": (2.0, 1.0), "accuracy": (0.1, 0.2), "learning_rate": (0.1, 0.1)},
+    )
     panel.load_run(curves)
     panel.redraw()
     assert list(panel.curves["batch_loss"].getData()[1]) == [2.0, 1.0]

@@ -78,6 +78,19 @@ def test_train_classify_export_import_for_real(qtbot, real_window, tmp_path):
     assert "broken.jpg" in w.classify.card_texts()[3]
     assert ARTIFACTS.exists() and w.grab().save(str(ARTIFACTS / "classify.png"))
 
+    # A second run: classification meanwhile works on a snapshot of the weights.
+    w.recipe.stages.set_stages((LrStage(0.01, 30),))
+    assert w.start_training()
+    qtbot.waitUntil(lambda: len(w.curves.history.series("batch_loss")) > 0, timeout=60_000)
+    with qtbot.waitSignal(w.catalogue.classified, timeout=60_000) as during:
+        assert drop(w.classify, images[:1])
+    assert w.session.training_active, "the run ended before the classification: lengthen it"
+    assert during.args[0]["results"]["digits_street"][0].error is None
+    assert "snapshot of the weights" in w.classify.status.text()
+    with qtbot.waitSignal(w.training_ended, timeout=60_000) as stopped:
+        w.stop_action.trigger()
+    assert stopped.args[0].reason == "stopped"
+
     exported = tmp_path / "digits_street.adapter.safetensors"
     w.dialogs.queue(str(exported))
     with qtbot.waitSignal(w.files.done, timeout=60_000):
@@ -89,3 +102,9 @@ def test_train_classify_export_import_for_real(qtbot, real_window, tmp_path):
     assert "imported domain 'digits_street'" in w.progress.log_text()
     assert ("confirm", "Import adapters") in w.dialogs.asked
     assert w.domains.state("digits_street").trained
+
+    model_file = tmp_path / "model.keras"
+    w.dialogs.queue(str(model_file))
+    with qtbot.waitSignal(w.files.done, timeout=120_000):
+        w.export_model_action.trigger()
+    assert model_file.stat().st_size > 1000

@@ -28,8 +28,9 @@ def test_window_opens_on_the_catalogue_with_controls_in_the_right_state(window):
     assert window.domains.selected_domain() == "digits_street"  # the default source
     assert window.status_label.text().startswith("Ready")
     assert window.train_action.isEnabled()
-    assert not any(a.isEnabled() for a in (window.pause_action, window.stop_action,
-                                           window.stop_epoch_action))
+    assert not any(
+        a.isEnabled() for a in (window.pause_action, window.stop_action, window.stop_epoch_action)
+    )
     assert not window.domains.svhn_banner.isHidden()
     assert window.train_action.shortcuts()[0].toString() == "F5"
 
@@ -58,8 +59,7 @@ def test_engine_widgets_wait_for_the_backend(qtbot, home, prefs):
 
 
 def test_training_streams_events_to_curves_progress_and_domains(qtbot, window):
-    config = TrainingConfig(stages=(LrStage(0.1, 2), LrStage(0.01, 1)), batch_size=8,
-                            mode="full")
+    config = TrainingConfig(stages=(LrStage(0.1, 2), LrStage(0.01, 1)), batch_size=8, mode="full")
     outcome = run_to_end(qtbot, window, config)
     assert outcome.reason == "completed" and outcome.epochs_completed == 3
     assert len(window.curves.history.series("batch_loss")) == 30
@@ -93,8 +93,9 @@ def test_pause_resume_stop_and_no_second_run(qtbot, window, fake_backend):
     assert len(window.curves.history.series("batch_loss")) <= count + 1
     window.pause_action.trigger()
     assert window.pause_action.text() == "Pause"
-    qtbot.waitUntil(lambda: len(window.curves.history.series("batch_loss")) > count + 2,
-                    timeout=5000)
+    qtbot.waitUntil(
+        lambda: len(window.curves.history.series("batch_loss")) > count + 2, timeout=5000
+    )
     with qtbot.waitSignal(window.training_ended, timeout=10_000) as blocker:
         window.stop_action.trigger()
     assert blocker.args[0].reason == "stopped"
@@ -125,8 +126,7 @@ def test_closing_during_training_asks_then_stops_cleanly(qtbot, home, prefs):
     with qtbot.waitSignal(w.training_ended, timeout=10_000):
         w.close()
     qtbot.waitUntil(lambda: not w.isVisible(), timeout=5000)
-    assert not w.session.engine_jobs.thread.isRunning()
-    assert not w.session.side_jobs.thread.isRunning()
+    assert not w.session.engine_jobs.alive and not w.session.side_jobs.alive
 
 
 def test_a_failing_run_is_reported_not_raised(qtbot, window, fake_backend, monkeypatch):
@@ -164,8 +164,7 @@ def test_export_and_import_adapters_and_trunk_mismatch(qtbot, window, fake_backe
     with qtbot.waitSignal(window.files.failed, timeout=5000) as blocker:
         window.import_adapters_action.trigger()
     assert "another trunk" in blocker.args[0]
-    assert any(kind == "warn" and "another trunk" in text
-               for kind, text in window.dialogs.asked)
+    assert any(kind == "warn" and "another trunk" in text for kind, text in window.dialogs.asked)
 
 
 def test_trunk_files_and_whole_model(qtbot, window, tmp_path):
@@ -197,8 +196,10 @@ def test_svhn_download_shows_progress_and_can_be_cancelled(qtbot, window, fake_b
     fake_backend.svhn_online = True
     fake_backend.step_delay = 0.05
     window.domains.svhn_download_button.click()
-    qtbot.waitUntil(lambda: window.jobs_bar.current() is not None
-                    and window.jobs_bar.current().fraction > 0, timeout=5000)
+    qtbot.waitUntil(
+        lambda: window.jobs_bar.current() is not None and window.jobs_bar.current().fraction > 0,
+        timeout=5000,
+    )
     assert window.jobs_bar.label.text().startswith("Downloading SVHN: downloading")
     assert window.jobs_bar.cancel_button.isEnabled()
     window.jobs_bar.cancel_button.click()
@@ -237,10 +238,10 @@ def test_past_runs_overlay_and_resume(qtbot, window, fake_backend):
     window.runs.select_path(window.runs.runs()[0].path)
     assert not window.runs.resume_button.isEnabled()
     window.domains.select("shapes")
+    fake_backend.step_delay = 0.01  # slow enough that the stop request lands in epoch 1
     with qtbot.waitSignal(window.catalogue.refreshed, timeout=10_000):
         with qtbot.waitSignal(window.training_ended, timeout=10_000):
-            window.start_training(config=TrainingConfig(stages=(LrStage(0.1, 1),
-                                                                LrStage(0.01, 2))))
+            window.start_training(config=TrainingConfig(stages=(LrStage(0.1, 1), LrStage(0.01, 2))))
             window.session.stop_after_epoch()
     stopped = next(r for r in window.runs.runs() if r.domain == "shapes")
     assert stopped.epochs == 1 and stopped.can_resume
@@ -248,6 +249,7 @@ def test_past_runs_overlay_and_resume(qtbot, window, fake_backend):
     window.runs.overlay_button.click()
     qtbot.waitUntil(lambda: window.curves.overlay_keys == [stopped.path], timeout=5000)
     window.recipe.momentum.setText("0.5")  # the resume uses the run's recipe, not this one
+    fake_backend.step_delay = 0.0
     with qtbot.waitSignal(window.training_ended, timeout=10_000) as blocker:
         window.runs.resume_button.click()
     assert "Resumed run" in window.progress.log_text()
@@ -270,8 +272,11 @@ def test_model_change_with_trained_domains_asks_first(qtbot, window):
 
 def test_curves_export_through_the_window(qtbot, window, tmp_path):
     run_to_end(qtbot, window)
-    for kind, action in (("png", window.curves.png_action), ("svg", window.curves.svg_action),
-                         ("csv", window.curves.csv_action)):
+    for kind, action in (
+        ("png", window.curves.png_action),
+        ("svg", window.curves.svg_action),
+        ("csv", window.curves.csv_action),
+    ):
         window.dialogs.queue(str(tmp_path / f"c.{kind}"))
         action.trigger()
         assert (tmp_path / f"c.{kind}").stat().st_size > 100

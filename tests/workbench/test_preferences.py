@@ -28,3 +28,10 @@ def test_values_keep_their_types_in_a_new_settings_object(tmp_path, qapp):
 def test_settings_go_under_the_workbench_home(monkeypatch, tmp_path, qapp):
     monkeypatch.setenv("RAM_WORKBENCH_HOME", str(tmp_path))
     assert Preferences(open_settings()).path == str(tmp_path / "workbench.ini")
+
+
+def test_the_window_icon_resource_loads(qapp):
+    from workbench.resources import app_icon, resource_path
+
+    assert resource_path("icon.svg").is_file()
+    assert not app_icon().pixmap(32, 32).isNull()

@@ -45,14 +45,23 @@ print("RESULT " + json.dumps(seen))
 
 
 def test_first_paint_comes_before_tensorflow_then_the_engine_loads(tmp_path):
-    env = {"QT_QPA_PLATFORM": "offscreen", "TF_CPP_MIN_LOG_LEVEL": "2",
-           "RAM_WORKBENCH_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {
+        "QT_QPA_PLATFORM": "offscreen",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "RAM_WORKBENCH_HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, "--settings", str(tmp_path / "s.ini")], cwd=ROOT,
-        env=env, capture_output=True, text=True, timeout=300)
+        [sys.executable, "-c", SCRIPT, "--settings", str(tmp_path / "s.ini")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
     assert line is not None, out.stderr[-3000:]
-    seen = json.loads(line[len("RESULT "):])
+    seen = json.loads(line[len("RESULT ") :])
     assert seen.get("tf_at_paint") is False and seen.get("keras_at_paint") is False, seen
     assert seen["status_at_paint"] == "Loading TensorFlow…"
     assert seen["train_enabled_at_paint"] is False

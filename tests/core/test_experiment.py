@@ -1,0 +1,48 @@
+"""The mini-decathlon experiment, smoke-sized: every method runs and the table adds up."""
+
+import dataclasses
+import json
+
+import pytest
+
+from core.config import ConfigError
+from core.data import Catalogue
+from core.experiment import (
+    METHODS,
+    ExperimentConfig,
+    plot_result,
+    quick_config,
+    run_experiment,
+)
+
+
+def test_experiment_config_refuses_bad_methods():
+    with pytest.raises(ConfigError, match="methods"):
+        ExperimentConfig(methods=("series", "magic"))
+    with pytest.raises(ConfigError, match="baseline"):
+        ExperimentConfig(methods=("series",))
+
+
+def test_quick_experiment_runs_every_method(tmp_path):
+    catalogue = Catalogue(tmp_path / "data", builtin_scale=0.05)
+    config = dataclasses.replace(quick_config(), targets=("digits_hand",),
+                                 max_train_examples=128, max_eval_examples=64)
+    logs = []
+    result = run_experiment(config, catalogue, log=logs.append)
+    assert result.domains == ["digits_hand"]
+    assert result.methods == list(METHODS)
+    by_method = {r.method: r for r in result.results}
+    # Parameters per domain grow from the probe to the full network.
+    assert (by_method["linear_probe"].domain_parameters < by_method["bn_only"].domain_parameters
+            < by_method["series"].domain_parameters
+            < by_method["finetune"].domain_parameters)
+    assert by_method["finetune"].percent_of_network == pytest.approx(100.0)
+    assert all(0.0 <= r.test_accuracy <= 1.0 for r in result.results)
+    # Fine-tuning is the baseline: 250 points per domain by construction.
+    assert result.scores["finetune"] == pytest.approx(250.0)
+    table = result.to_markdown()
+    assert "Series adapters" in table and "| S |" in table
+    json.dumps(result.to_json())
+    png = plot_result(result, tmp_path / "out" / "results.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any("source trunk" in line for line in logs)
