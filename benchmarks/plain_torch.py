@@ -3,7 +3,8 @@
 A short, self-contained port of the reference code's structure (conv_task = shared 3x3 conv,
 then ``y + conv1x1(BN_a(y))`` and ``BN_b``; avg-pool + zero-pad shortcuts; BN-ReLU-pool-linear
 head), written the way a PyTorch user would: NCHW, ``torch.optim.SGD``, optional
-``torch.autocast("cpu", torch.bfloat16)``. It is the peer the engine's speed is compared with.
+``torch.autocast("cpu", torch.bfloat16)``; the ``channels_last`` option is the NHWC memory
+format a tuning PyTorch user would add. It is the peer the engine's speed is compared with.
 Needs the optional ``bench`` extra (``pip install torch==2.13.0``, CPU build).
 """
 
@@ -89,7 +90,11 @@ class TorchRunner:
     """Times training and inference steps of one configuration on synthetic data."""
 
     def __init__(self, *, width_factor: float, blocks, image_size: int, batch_size: int,
-                 frozen: bool, precision: str, num_classes: int = 10, seed: int = 0) -> None:
+                 frozen: bool, precision: str, num_classes: int = 10, seed: int = 0,
+                 options: tuple[str, ...] = ()) -> None:
+        unknown = [o for o in options if o != "channels_last"]
+        if unknown:
+            raise ValueError(f"Unknown torch option(s). Received: {unknown}")
         torch.manual_seed(seed)
         self.model = ResNet26(width_factor, tuple(blocks), num_classes)
         if frozen:
@@ -101,6 +106,9 @@ class TorchRunner:
         self.x = torch.from_numpy(
             rng.normal(size=(batch_size, 3, image_size, image_size)).astype("float32"))
         self.y = torch.from_numpy(rng.integers(0, num_classes, batch_size).astype("int64"))
+        if "channels_last" in options:  # NHWC memory: oneDNN's preferred layout on CPU
+            self.model = self.model.to(memory_format=torch.channels_last)
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.bf16 = precision == "bf16"
         self.batch_size = batch_size
         self.last_loss = float("nan")

@@ -56,7 +56,7 @@ class Variant:
     precision: str  # fp32 | bf16 | fp16
     frozen: bool
     size: Size
-    options: tuple[str, ...] = ()  # engine only: xla, spe<k>, stockbn (an ablation)
+    options: tuple[str, ...] = ()  # engine: xla, spe<k>, stockbn (ablation); torch: channels_last
 
     @property
     def key(self) -> str:
@@ -69,7 +69,7 @@ class Variant:
             width_factor=self.size.width_factor, blocks=list(self.size.blocks),
             image_size=self.size.image_size, batch_size=self.size.batch_size,
             frozen=self.frozen, precision=self.precision)
-        if self.impl == "engine":
+        if self.impl in ("engine", "torch"):
             spec["options"] = list(self.options)
         return spec
 
@@ -145,6 +145,8 @@ def measure(variants: list[Variant], workers: dict[str, Worker], *, warmup: int,
         order = variants[r % len(variants):] + variants[:r % len(variants)]
         for v in order:
             res = results[v.key]
+            if r == 0:  # the other variants ran since this one's warm-up: one more step
+                workers[v.impl].call(op="train", key=v.key, steps=1)
             reply = workers[v.impl].call(op="train", key=v.key, steps=steps)
             res["train_step_seconds_all"] += reply["seconds"]
             res["rss_peak_mb"] = max(res["rss_peak_mb"], reply["rss_peak_mb"])
@@ -217,17 +219,22 @@ def ratios(results: dict[str, dict[str, Any]], statistic: str = "train_images_pe
         torch_best = max((find(size, "torch", p, "frozen") or 0 for p in precisions), default=0)
         if engine_best and torch_best:
             entry["target/engine_frozen_best_vs_torch_frozen_best"] = engine_best / torch_best
+        torch_tuned = max((r[statistic] for r in results.values() if r["size"] == size
+                           and r["impl"] == "torch" and r["trunk"] == "frozen"), default=0)
+        if engine_best and torch_tuned and torch_tuned != torch_best:
+            entry["engine_frozen_best_vs_torch_frozen_best_incl_channels_last"] = (
+                engine_best / torch_tuned)
         for precision in precisions:
             frozen, full = find(size, "engine", precision, "frozen"), find(
                 size, "engine", precision, "full")
             if frozen and full:
                 entry[f"target/engine_frozen_vs_full/{precision}"] = frozen / full
-        for res in results.values():  # engine option variants vs the plain engine
-            if res["size"] == size and res["impl"] == "engine" and res["options"]:
-                base = find(size, "engine", res["precision"], res["trunk"])
+        for res in results.values():  # option variants vs the same implementation without
+            if res["size"] == size and res["options"]:
+                base = find(size, res["impl"], res["precision"], res["trunk"])
                 if base:
                     name = "+".join(res["options"])
-                    entry[f"option/{name}/{res['precision']}/{res['trunk']}"] = (
+                    entry[f"option/{res['impl']}+{name}/{res['precision']}/{res['trunk']}"] = (
                         res[statistic] / base)
         out[size] = entry
     return out
@@ -266,8 +273,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "shared with --quick: only the timing workers' peaks)")
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="timed steps per round")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps (tracing included)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps (tracing included)")
     p.add_argument("--infer-steps", type=int, default=None)
+    p.add_argument("--torch-extra", default=None,
+                   help="extra PyTorch variants (default: channels_last; '' for none)")
     p.add_argument("--engine-extra", default="",
                    help="extra engine variants, comma-separated, options joined by '+', e.g. "
                         "'xla,spe4,stockbn' (jit_compile, steps_per_execution=4, Keras's "
@@ -305,6 +314,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         precisions = (args.precisions or ("fp32,fp16" if on_gpu else "fp32,bf16")).split(",")
         trunks = [t == "frozen" for t in args.trunk.split(",")]
         extras = [e for e in args.engine_extra.split(",") if e]
+        torch_default = "" if args.quick else "channels_last"
+        torch_extras = [e for e in (args.torch_extra if args.torch_extra is not None
+                                    else torch_default).split(",") if e]
         variants = []
         for size in sizes:
             for precision in precisions:
@@ -316,6 +328,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     for extra in extras:
                         variants.append(Variant("engine", precision, frozen, size,
                                                 options=tuple(extra.split("+"))))
+                    if "torch" in impls and precision in ("fp32", "bf16"):
+                        for extra in torch_extras:
+                            variants.append(Variant("torch", precision, frozen, size,
+                                                    options=tuple(extra.split("+"))))
         results: dict[str, dict[str, Any]] = {}
         for size in sizes:
             chosen = [v for v in variants if v.size == size]

@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--no-validation", action="store_true")
     p.add_argument("--steps-per-execution", type=int)
-    p.add_argument("--jit", action="store_true", default=None, help="XLA-compile the train step")
+    p.add_argument("--jit", choices=("auto", "on", "off"), default=None,
+                   help="XLA-compile the train step (auto: on a GPU only)")
     p.add_argument("--init-from", help="start this domain's adapters/BN from another domain")
     p.add_argument("--resume", type=Path, help="continue the run in this run folder")
     p.add_argument("--strategy", choices=("default", "mirrored", "multi_worker"),
@@ -143,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     p.add_argument("--out", type=Path, default=Path("experiment_results"))
     p.add_argument("--quick", action="store_true", help="tiny smoke version")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="override the preset's precision (e.g. mixed_bfloat16)")
     p.add_argument("--source", default=None, help="source domain for the trunk")
     p.add_argument("--domains", nargs="*", help="target domains (default: every built-in one)")
     return parser

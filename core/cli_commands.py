@@ -46,7 +46,7 @@ def _training_config(args: argparse.Namespace, preset_name: str | None) -> Train
                          ("nesterov", args.nesterov), ("weight_decay", args.weight_decay),
                          ("seed", args.seed), ("mode", args.mode),
                          ("steps_per_execution", args.steps_per_execution),
-                         ("jit_compile", args.jit)):
+                         ("jit_compile", {"on": True, "off": False}.get(args.jit, args.jit))):
         if value is not None:
             changes[field] = value
     if args.no_validation:

@@ -287,7 +287,8 @@ class TrainingConfig:
         label_smoothing: cross-entropy label smoothing (0 in the paper).
         validation: run the validation split after every epoch.
         steps_per_execution: Keras ``steps_per_execution`` (speed; events come per chunk).
-        jit_compile: compile the train step with XLA.
+        jit_compile: compile the train step with XLA: ``"auto"`` (Keras's choice: on a GPU,
+            not on a CPU, where it measured slower), True or False.
     """
 
     stages: tuple[LrStage, ...] = (LrStage(0.1, 2),)
@@ -300,7 +301,7 @@ class TrainingConfig:
     label_smoothing: float = 0.0
     validation: bool = True
     steps_per_execution: int = 1
-    jit_compile: bool = False
+    jit_compile: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         stages = self.stages
@@ -325,9 +326,10 @@ class TrainingConfig:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             _fail("`seed` must be a non-negative integer.", seed=self.seed)
         _check_finite("label_smoothing", self.label_smoothing, low=0.0, high=0.5)
-        for flag in ("validation", "jit_compile"):
-            if not isinstance(getattr(self, flag), bool):
-                _fail(f"`{flag}` must be a bool.", **{flag: getattr(self, flag)})
+        if not isinstance(self.validation, bool):
+            _fail("`validation` must be a bool.", validation=self.validation)
+        if not isinstance(self.jit_compile, bool) and self.jit_compile != "auto":
+            _fail("`jit_compile` must be True, False or 'auto'.", jit_compile=self.jit_compile)
         _check_positive_int("steps_per_execution", self.steps_per_execution)
 
     @property

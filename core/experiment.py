@@ -38,6 +38,7 @@ class ExperimentConfig:
     """What the experiment runs; every run with the same config gives the same table."""
 
     preset: str = "cpu"
+    precision: str | None = None  # None: the preset's
     source: str = "digits_street"
     targets: tuple[str, ...] | None = None
     methods: tuple[str, ...] = METHODS
@@ -156,6 +157,8 @@ def run_experiment(
 
     preset = get_preset(config.preset)
     model_config: ModelConfig = preset.model
+    if config.precision is not None:
+        model_config = dataclasses.replace(model_config, precision=config.precision)
     seed_everything(config.seed)
 
     def load(name: str) -> DomainData:
@@ -171,7 +174,8 @@ def run_experiment(
     if targets is None:
         targets = tuple(e.name for e in catalogue.entries()
                         if e.source == "builtin" and e.name != config.source)
-    log(f"source '{config.source}', targets {list(targets)}, preset '{config.preset}'")
+    log(f"source '{config.source}', targets {list(targets)}, preset '{config.preset}', "
+        f"precision {model_config.precision}")
 
     # === The trunk, from scratch on the source domain ===
     source_engine = AdapterEngine(model_config)
@@ -321,7 +325,7 @@ def run_experiment_cli(args: Any) -> int:
         targets = tuple(args.domains or [n for n in entries if n != source][:2])
         config = dataclasses.replace(config, source=source, targets=targets)
     else:
-        config = ExperimentConfig(preset=args.preset)
+        config = ExperimentConfig(preset=args.preset, precision=args.precision)
         if args.source:
             config = dataclasses.replace(config, source=args.source)
         if args.domains:

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -146,6 +147,12 @@ def train(
     """
     started = time.perf_counter()
     run_dir = Path(run_dir) if run_dir is not None else None
+    scratch = False
+    if run_dir is not None and strategy is not None:
+        # Multi-worker: every worker saves (a collective op), only the chief's copy is kept.
+        from core.distribute import checkpoint_dir
+
+        run_dir, scratch = checkpoint_dir(run_dir, strategy)
     session = _Session()
     try:
         return _train(engine, domain_name, data, config, on_event=on_event, control=control,
@@ -161,6 +168,9 @@ def train(
                 session.log.finish("failed", epochs_completed=done,
                                    message=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        if scratch and run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @dataclasses.dataclass

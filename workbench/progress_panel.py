@@ -72,7 +72,7 @@ class ProgressPanel(QWidget):
         self._reset_numbers()
         self._dirty = False
         self.timer = QTimer(self)
-        self.timer.setInterval(200)
+        self.timer.setInterval(500)  # numbers and ETA: 2 Hz is plenty
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
 

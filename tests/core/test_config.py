@@ -70,6 +70,9 @@ def test_training_config_validation_and_dict_round_trip():
         TrainingConfig(momentum=0.0, nesterov=True)
     with pytest.raises(ConfigError, match="stages"):
         TrainingConfig(stages=())
+    assert TrainingConfig().jit_compile == "auto"
+    with pytest.raises(ConfigError, match="jit_compile"):
+        TrainingConfig(jit_compile="yes")
 
 
 def test_configs_are_frozen_and_round_trip():
