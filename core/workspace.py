@@ -8,6 +8,7 @@ status), ``trunk.safetensors`` and one ``domains/<name>.adapter.safetensors`` pe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -105,10 +106,12 @@ class Workspace:
 
     # === Engine and persistence ===
 
+    def _scope(self) -> contextlib.AbstractContextManager:
+        """Variables made under a strategy must be made in its scope (domains too)."""
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
     def _new_engine(self, config: ModelConfig) -> AdapterEngine:
-        if self.strategy is None:
-            return AdapterEngine(config)
-        with self.strategy.scope():
+        with self._scope():
             return AdapterEngine(config)
 
     def _read_state(self) -> dict[str, Any] | None:
@@ -132,7 +135,8 @@ class Workspace:
             path = self.dir / DOMAINS_DIR / f"{name}{ADAPTER_SUFFIX}"
             if not path.exists():
                 continue
-            import_domain(self.engine, path, replace=True, allow_other_trunk=True)
+            with self._scope():
+                import_domain(self.engine, path, replace=True, allow_other_trunk=True)
             self.status[name] = DomainStatus(**info)
 
     def save(self) -> None:
@@ -171,7 +175,7 @@ class Workspace:
 
     def ensure_domain(self, spec: DomainSpec, *, init_from: str | None = None):
         """The engine's domain for ``spec``: added, or rebuilt when its classes changed."""
-        with self._lock:
+        with self._lock, self._scope():
             if not self.engine.has_domain(spec.name):
                 return self.engine.add_domain(spec, init_from=init_from)
             domain = self.engine.domain(spec.name)

@@ -125,6 +125,10 @@ class Backend(Protocol):
         """Use this model; returns True when the engine was rebuilt (domains forgotten)."""
         ...
 
+    def set_strategy(self, kind: str) -> str:
+        """Train on this device (``default``) or every local device (``mirrored``)."""
+        ...
+
     def would_discard(self, model_config: ModelConfig) -> list[str]:
         """The trained domains that ``configure(model_config)`` would forget."""
         ...

@@ -64,6 +64,8 @@ class CoreBackend:
     ) -> None:
         self._root = Path(root) if root is not None else default_data_root()
         self._scale = builtin_scale
+        self._strategy_kind = "default"
+        self._strategy = None
         if (self._root / "workspace" / STATE_FILE).exists():
             self._ws = self._workspace(None, fresh=False)  # the saved trunk and domains
             if (
@@ -77,7 +79,7 @@ class CoreBackend:
         self._training = threading.Event()
 
     def _workspace(self, model_config: ModelConfig | None, *, fresh: bool) -> Workspace:
-        ws = Workspace(self._root, model_config, fresh=fresh)
+        ws = Workspace(self._root, model_config, fresh=fresh, strategy=self._strategy)
         if self._scale != 1.0:
             ws.catalogue = Catalogue(ws.root, builtin_scale=self._scale)
         return ws
@@ -183,6 +185,21 @@ class CoreBackend:
         if model_config == self._ws.model_config:
             return []
         return self._ws.trained_domains()
+
+    def set_strategy(self, kind: str) -> str:
+        """Rebuild the engine under a ``tf.distribute`` strategy, keeping trunk and domains."""
+        from core.distribute import make_strategy, replicas_of
+
+        if kind != self._strategy_kind:
+            config = self._ws.model_config
+            self._ws.save()  # the engine is rebuilt in the strategy's scope from these files
+            self._strategy = None if kind == "default" else make_strategy(kind)
+            self._strategy_kind = kind
+            self._ws = self._workspace(config, fresh=False)
+        if self._strategy is None:
+            return "training on this device"
+        return (f"{type(self._strategy).__name__} over {replicas_of(self._strategy)} "
+                "replica(s); the batch size is the global batch")
 
     def configure(self, model_config: ModelConfig) -> bool:
         if model_config == self._ws.model_config:

@@ -63,6 +63,10 @@ class FileActions(QObject):
 
         self.session.run_engine_job(title, work, on_done=ok, on_error=bad, cancellable=False)
 
+    def set_devices(self, kind: str) -> None:
+        """``default``: this device; ``mirrored``: every local GPU (or CPU) as replicas."""
+        self._run("Devices", lambda backend: backend.set_strategy(kind), changes_engine=True)
+
     def _save_path(self, title: str, purpose: str, name: str, filters: str) -> Path | None:
         start = str(Path(self.prefs.last_dir(purpose)) / name)
         path = self.dialogs.save_file(title, start, filters)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -188,12 +188,20 @@ class MainWindow(QMainWindow):
         self.save_trunk_action = self._action("Save trunk…", f.save_trunk)
         self.load_trunk_action = self._action("Load trunk…", f.load_trunk)
         self.export_model_action = self._action("Export whole model…", f.export_model)
+        self.device_actions = QActionGroup(self)
+        for kind, text in (("default", "This device"),
+                           ("mirrored", "All local devices (MirroredStrategy)")):
+            action = self._action(text, lambda _checked=False, k=kind: f.set_devices(k))
+            action.setCheckable(True)
+            action.setChecked(kind == "default")
+            self.device_actions.addAction(action)
         self.engine_file_actions = (
             self.export_adapters_action,
             self.import_adapters_action,
             self.save_trunk_action,
             self.load_trunk_action,
             self.export_model_action,
+            *self.device_actions.actions(),
         )
         menu = self.menuBar().addMenu("&File")
         menu.addAction(self._action("Add image folder…", self.catalogue.add_folder))
@@ -206,6 +214,9 @@ class MainWindow(QMainWindow):
         run_menu = self.menuBar().addMenu("&Run")
         for a in (self.train_action, self.pause_action, self.stop_action, self.stop_epoch_action):
             run_menu.addAction(a)
+        devices = run_menu.addMenu("Devices (tf.distribute)")
+        for a in self.device_actions.actions():
+            devices.addAction(a)
         for a in (*self.engine_file_actions, self.train_action):
             a.setEnabled(False)
 

@@ -132,6 +132,12 @@ class FakeBackend:
     def _state(self, name: str) -> DomainState:
         return next(d for d in self.domains() if d.name == name)
 
+    def set_strategy(self, kind: str) -> str:
+        if kind not in ("default", "mirrored"):
+            raise ValueError(f"Unknown strategy. Received: kind={kind!r}")
+        self.strategy = kind
+        return "training on this device" if kind == "default" else "MirroredStrategy (fake)"
+
     def configure(self, model_config: ModelConfig) -> bool:
         if model_config == self._config:
             return False

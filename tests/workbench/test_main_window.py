@@ -303,3 +303,14 @@ def test_preferences_survive_a_restart(qtbot, home, prefs):
 def test_finished_event_with_nan_is_a_warning(window):
     window.progress.on_event(TrainingFinished("nan", 1, None, None, 1.0))
     assert "WARNING: Training stopped: the loss became NaN" in window.progress.log_text()
+
+
+def test_devices_menu_switches_the_strategy(qtbot, window, fake_backend):
+    mirrored = [a for a in window.device_actions.actions() if "Mirrored" in a.text()][0]
+    assert mirrored.isEnabled() and not mirrored.isChecked()
+    with qtbot.waitSignal(window.files.done, timeout=5000) as blocker:
+        mirrored.trigger()
+    assert fake_backend.strategy == "mirrored"
+    assert "Mirrored" in blocker.args[0] and mirrored.isChecked()
+    run_to_end(qtbot, window)
+    assert all(a.isEnabled() for a in window.device_actions.actions())
