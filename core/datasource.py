@@ -104,16 +104,24 @@ class ArrayDomainData:
         ds = tf.data.Dataset.from_tensor_slices((images, labels))
         if training:
             ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-            seeds = tf.data.Dataset.random(seed=seed).batch(2)
-            ds = tf.data.Dataset.zip((ds, seeds)).map(
-                lambda pair, s: (train_transform(pair[0], spec, s), pair[1]),
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True,
-            )
-        else:
-            ds = ds.map(
-                lambda x, y: (eval_transform(x, spec), y),
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True,
-            )
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return batch_transform(ds, spec, training=training, seed=seed, batch_size=batch_size)
+
+
+def batch_transform(
+    ds: tf.data.Dataset, spec: DomainSpec, *, training: bool, seed: int, batch_size: int
+) -> tf.data.Dataset:
+    """(uint8 image, target) elements -> batches of normalised crops, augmented in training."""
+    if training:
+        seeds = tf.data.Dataset.random(seed=seed).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda pair, s: (train_transform(pair[0], spec, s), pair[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    else:
+        ds = ds.map(
+            lambda x, y: (eval_transform(x, spec), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

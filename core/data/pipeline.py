@@ -22,8 +22,8 @@ from PIL import Image
 
 from core.config import DomainSpec
 from core.data.stats import RunningStats
+from core.datasource import batch_transform
 from core.images import pil_to_rgb
-from core.preprocess import eval_transform, train_transform
 from core.progress import ProgressFn, check_cancel, no_progress
 
 SPLITS = ("train", "val", "test")
@@ -334,23 +334,3 @@ def _numpy_image(fn, index: tf.Tensor) -> tf.Tensor:
     image = tf.numpy_function(fn, [index], tf.uint8, stateful=False)
     image.set_shape((None, None, 3))
     return image
-
-
-def batch_transform(
-    ds: tf.data.Dataset, spec: DomainSpec, *, training: bool, seed: int, batch_size: int
-) -> tf.data.Dataset:
-    """(uint8 image, target) elements -> batches of normalised crops, augmented in training."""
-    if training:
-        seeds = tf.data.Dataset.random(seed=seed).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda pair, s: (train_transform(pair[0], spec, s), pair[1]),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-    else:
-        ds = ds.map(
-            lambda x, y: (eval_transform(x, spec), y),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
