@@ -39,7 +39,7 @@ def open_window(
     window = MainWindow(lambda model_config: backend, prefs, dialogs or ScriptedDialogs())
     qtbot.addWidget(window)
     window.show()
-    with qtbot.waitSignal(window.catalogue.refreshed, timeout=10_000):
+    with qtbot.waitSignal(window.catalogue.refreshed, timeout=60_000):
         window.start_loading()
     return window
 
@@ -55,7 +55,7 @@ def window(qtbot, home: Path, prefs: Preferences, fake_backend: FakeBackend):
     yield w
     if w.session.training_active:
         w.session.stop()
-        qtbot.waitUntil(lambda: not w.session.training_active, timeout=10_000)
+        qtbot.waitUntil(lambda: not w.session.training_active, timeout=60_000)
     w.shutdown()
 
 
