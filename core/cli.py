@@ -53,7 +53,8 @@ Run without a command to open the window. Typical session:
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model (for a new workspace; must match an existing one)")
+    g = p.add_argument_group(
+        "model (for a new workspace, default preset cpu; must match an existing one)")
     g.add_argument("--preset", choices=sorted(PRESETS), help="named configuration")
     g.add_argument("--adapter", choices=ADAPTER_KINDS, help="adapter kind")
     g.add_argument("--width-factor", type=float, help="width factor (1 = the paper)")

@@ -24,6 +24,7 @@ from core.data import Catalogue, default_data_root
 from core.datasource import DomainData
 from core.engine import AdapterEngine
 from core.events import EventSink, LogMessage, ignore_events
+from core.presets import get_preset
 from core.progress import ProgressFn
 
 STATE_FILE = "workspace.json"
@@ -97,7 +98,8 @@ class Workspace:
                     f"saved={saved_config.to_dict()}"
                 )
             model_config = saved_config
-        self.model_config = model_config or ModelConfig()
+        # A new workspace without a config gets the CPU-sized preset; `paper` is for GPUs.
+        self.model_config = model_config or get_preset("cpu").model
         self.engine = self._new_engine(self.model_config)
         self.source_domain: str | None = None
         self.status: dict[str, DomainStatus] = {}
