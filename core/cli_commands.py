@@ -253,16 +253,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from core.export import import_domain
-
     ws = _workspace(args)
-    domain = import_domain(ws.engine, args.file, name=args.name, replace=args.replace)
-    from core.workspace import DomainStatus, _now
-
-    ws.status[domain.name] = DomainStatus(
-        name=domain.name, mode="imported", epochs=0, val_accuracy=None, test_accuracy=None,
-        run_dir=None, updated=_now(), trunk_fingerprint=ws.engine.trunk_fingerprint())
-    ws.save()
+    domain = ws.import_adapters(args.file, name=args.name, replace=args.replace)
     print(f"imported domain '{domain.name}' ({domain.spec.num_classes} classes)")
     return 0
 
@@ -277,12 +269,9 @@ def cmd_save_trunk(args: argparse.Namespace) -> int:
 
 
 def cmd_load_trunk(args: argparse.Namespace) -> int:
-    from core.model_io import load_trunk
-
     ws = _workspace(args)
-    load_trunk(ws.engine, args.file)
-    ws.save()
-    print(f"loaded trunk from {args.file}; fingerprint {ws.engine.trunk_fingerprint()[:12]}")
+    fingerprint = ws.load_trunk(args.file)
+    print(f"loaded trunk from {args.file}; fingerprint {fingerprint[:12]}")
     return 0
 
 

@@ -243,6 +243,30 @@ class Workspace:
             self.save()
         return result
 
+    def import_adapters(self, path: Path, *, name: str | None = None,
+                        replace: bool = False):
+        """Add a domain from an exported adapter file, record it and save the workspace."""
+        from core.export import import_domain
+
+        with self._lock, self._scope():
+            domain = import_domain(self.engine, Path(path), name=name, replace=replace)
+            self.status[domain.name] = DomainStatus(
+                name=domain.name, mode="imported", epochs=0, val_accuracy=None,
+                test_accuracy=None, run_dir=None, updated=_now(),
+                trunk_fingerprint=self.engine.trunk_fingerprint(),
+            )
+        self.save()
+        return domain
+
+    def load_trunk(self, path: Path) -> str:
+        """Replace the shared trunk from a file and save; returns the new fingerprint."""
+        from core.model_io import load_trunk
+
+        with self._lock:
+            fingerprint = load_trunk(self.engine, Path(path))
+        self.save()
+        return fingerprint
+
     def remove_domain(self, name: str) -> None:
         with self._lock:
             self.engine.remove_domain(name)

@@ -18,9 +18,9 @@ from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.data import Catalogue, default_data_root
 from core.events import EventSink, LogMessage
-from core.export import export_domain, import_domain
+from core.export import export_domain
 from core.inference import classify
-from core.model_io import copy_engine, load_trunk, save_engine, save_trunk
+from core.model_io import copy_engine, save_engine, save_trunk
 from core.progress import ProgressFn
 from core.run_log import list_runs, read_run
 from core.training import evaluate
@@ -323,28 +323,14 @@ class CoreBackend:
         )
 
     def import_adapters(self, path: Path, *, replace: bool = False) -> str:
-        ws = self._ws
-        domain = import_domain(ws.engine, Path(path), replace=replace)
-        ws.status[domain.name] = DomainStatus(
-            name=domain.name,
-            mode="imported",
-            epochs=0,
-            val_accuracy=None,
-            test_accuracy=None,
-            run_dir=None,
-            updated=_now(),
-            trunk_fingerprint=ws.engine.trunk_fingerprint(),
-        )
-        ws.save()
-        return domain.name
+        return self._ws.import_adapters(Path(path), replace=replace).name
 
     def save_trunk(self, path: Path) -> str:
         info = save_trunk(self._ws.engine, Path(path))
         return f"wrote {info.path} ({info.parameters:,} parameters)"
 
     def load_trunk(self, path: Path) -> str:
-        fingerprint = load_trunk(self._ws.engine, Path(path))
-        self._ws.save()
+        fingerprint = self._ws.load_trunk(Path(path))
         return f"loaded {Path(path).name}; trunk fingerprint {fingerprint[:12]}"
 
     def export_model(self, path: Path) -> str:
@@ -393,12 +379,6 @@ class CoreBackend:
                 )
             )
         return rows
-
-
-def _now() -> str:
-    import datetime as dt
-
-    return dt.datetime.now().isoformat(timespec="seconds")
 
 
 def _summary(info: Any) -> RunSummary:

@@ -8,6 +8,7 @@ domain's own kernels is remembered per domain (the paper uses a decay per datase
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -39,54 +40,28 @@ MODES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _check_model(**fields: Any) -> None:
-    ModelConfig(**fields)
+def _checked(parse: Callable[[str], Any], config: Callable[..., Any], field: str):
+    """A field parser that lets the config class itself refuse a bad value (its message)."""
+
+    def parse_and_check(text: str) -> Any:
+        value = parse(text)
+        config(**{field: value})
+        return value
+
+    return parse_and_check
 
 
-def _check_training(**fields: Any) -> None:
-    TrainingConfig(**fields)
+def _domain_spec(weight_decay: float) -> DomainSpec:
+    return DomainSpec(name="check", class_names=("a", "b"), weight_decay=weight_decay)
 
 
-def _width(text: str) -> float:
-    v = parse_float(text)
-    _check_model(width_factor=v)
-    return v
-
-
-def _image_size(text: str) -> int:
-    v = parse_int(text)
-    _check_model(image_size=v)
-    return v
-
-
-def _batch(text: str) -> int:
-    v = parse_int(text)
-    _check_training(batch_size=v)
-    return v
-
-
-def _momentum(text: str) -> float:
-    v = parse_float(text)
-    _check_training(momentum=v)
-    return v
-
-
-def _weight_decay(text: str) -> float:
-    v = parse_float(text)
-    _check_training(weight_decay=v)
-    return v
-
-
-def _domain_weight_decay(text: str) -> float:
-    v = parse_float(text)
-    DomainSpec(name="check", class_names=("a", "b"), weight_decay=v)
-    return v
-
-
-def _seed(text: str) -> int:
-    v = parse_int(text)
-    _check_training(seed=v)
-    return v
+_width = _checked(parse_float, ModelConfig, "width_factor")
+_image_size = _checked(parse_int, ModelConfig, "image_size")
+_batch = _checked(parse_int, TrainingConfig, "batch_size")
+_momentum = _checked(parse_float, TrainingConfig, "momentum")
+_weight_decay = _checked(parse_float, TrainingConfig, "weight_decay")
+_domain_weight_decay = _checked(parse_float, _domain_spec, "weight_decay")
+_seed = _checked(parse_int, TrainingConfig, "seed")
 
 
 class RecipePanel(QWidget):
