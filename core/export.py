@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +27,29 @@ from core.config import ConfigError, DomainSpec, ModelConfig
 from core.domain_model import DomainModel
 from core.engine import AdapterEngine
 from core.model_io import atomic_target, copy_engine, library_versions, utc_now
+from core.progress import ProgressFn, check_cancel, no_progress
 
 FORMAT_NAME = "ram-workbench-adapter"
 FORMAT_VERSION = 1
 SUFFIX = ".adapter.safetensors"
 VERIFY_TOLERANCE = 1e-5
-_REQUIRED_KEYS = ("format", "format_version", "domain_spec", "model_config",
-                  "trunk_fingerprint", "parameters")
+_REQUIRED_KEYS = (
+    "format",
+    "format_version",
+    "domain_spec",
+    "model_config",
+    "trunk_fingerprint",
+    "parameters",
+)
 # Model-config fields that decide the shapes and wiring of a domain's variables.
-_STRUCTURE_FIELDS = ("adapter_kind", "width_factor", "blocks_per_stage", "adapt_stem",
-                     "adapter_positions", "shortcut")
+_STRUCTURE_FIELDS = (
+    "adapter_kind",
+    "width_factor",
+    "blocks_per_stage",
+    "adapt_stem",
+    "adapter_positions",
+    "shortcut",
+)
 
 
 class AdapterImportError(ValueError):
@@ -110,8 +124,13 @@ def _counts(engine: AdapterEngine, name: str) -> dict[str, int]:
 
 def _metadata(engine: AdapterEngine, domain: DomainModel, fingerprint: str) -> dict[str, str]:
     spec = domain.spec
-    preprocessing = {"image_size": spec.image_size, "resize_shorter": spec.resize_shorter,
-                     "mean": list(spec.mean), "std": list(spec.std), "crop": "center"}
+    preprocessing = {
+        "image_size": spec.image_size,
+        "resize_shorter": spec.resize_shorter,
+        "mean": list(spec.mean),
+        "std": list(spec.std),
+        "crop": "center",
+    }
     meta: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": str(FORMAT_VERSION),
@@ -123,12 +142,12 @@ def _metadata(engine: AdapterEngine, domain: DomainModel, fingerprint: str) -> d
         "created": utc_now(),
         **library_versions(),
     }
-    return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
-            for k, v in meta.items()}
+    return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in meta.items()}
 
 
-def _verify(engine: AdapterEngine, written: Path, fingerprint: str, batch: np.ndarray,
-            expected: np.ndarray) -> float:
+def _verify(
+    engine: AdapterEngine, written: Path, fingerprint: str, batch: np.ndarray, expected: np.ndarray
+) -> float:
     """Reload ``written`` into a fresh copy of the engine; the max abs logit difference."""
     info = read_adapter_info(written)
     probe = copy_engine(engine)  # a fresh copy: temporary models over the live trunk leak
@@ -150,7 +169,13 @@ def _verify(engine: AdapterEngine, written: Path, fingerprint: str, batch: np.nd
 
 
 def export_domain(
-    engine: AdapterEngine, domain_name: str, path: str | Path, *, verify: bool = True
+    engine: AdapterEngine,
+    domain_name: str,
+    path: str | Path,
+    *,
+    verify: bool = True,
+    progress: ProgressFn = no_progress,
+    cancel: threading.Event | None = None,
 ) -> ExportReport:
     """Write one domain to ``path`` (``*.adapter.safetensors``), then prove the file.
 
@@ -160,22 +185,30 @@ def export_domain(
     older file there is kept. Export a domain that is not training right now (or
     export ``snapshot_domain(...).engine``), else its weights move during the check.
     ``verify=False`` skips the check (a workspace's frequent saves); the report's
-    ``max_abs_logit_diff`` is then NaN.
+    ``max_abs_logit_diff`` is then NaN. ``cancel`` is checked between the steps; a
+    cancelled export leaves ``path`` as it was (``Cancelled``).
     """
     path = Path(path)
     _check_suffix(path)
     domain = engine.domain(domain_name)
+    progress(0.0, f"Reading the weights of {domain_name}")
     arrays = {k: np.ascontiguousarray(v) for k, v in domain.weight_arrays().items()}
     fingerprint = engine.trunk_fingerprint()
     metadata = _metadata(engine, domain, fingerprint)
     batch = _verification_batch(domain.spec)
     expected = _logits(domain, batch) if verify else None
     diff = float("nan")
+    check_cancel(cancel)
     with atomic_target(path) as tmp:
+        progress(0.2, f"Writing {path.name}")
         safetensors.numpy.save_file(arrays, str(tmp), metadata=metadata)
         if expected is not None:
+            check_cancel(cancel)
+            progress(0.4, f"Reloading {path.name} into a fresh model to check it")
             # Prove the temporary file before it replaces anything under the real name.
             diff = _verify(engine, tmp, fingerprint, batch, expected)
+        check_cancel(cancel)  # last chance: nothing has replaced ``path`` yet
+    progress(1.0, f"Wrote {path.name}")
     parameters = json.loads(metadata["parameters"])
     return ExportReport(
         path=path,
@@ -212,12 +245,16 @@ def _read_metadata(path: Path) -> dict[str, str]:
             f"format '{FORMAT_NAME}'. Received: path={str(path)!r}"
         )
     if metadata.get("format") != FORMAT_NAME:
-        raise _fail(f"Not a RAM Workbench adapter file. Expected format '{FORMAT_NAME}'. "
-                    f"Received: format={metadata.get('format')!r}")
+        raise _fail(
+            f"Not a RAM Workbench adapter file. Expected format '{FORMAT_NAME}'. "
+            f"Received: format={metadata.get('format')!r}"
+        )
     missing = [k for k in _REQUIRED_KEYS if k not in metadata]
     if missing:
-        raise _fail(f"The adapter file lacks metadata. Expected keys {list(_REQUIRED_KEYS)}. "
-                    f"Received: missing={missing}")
+        raise _fail(
+            f"The adapter file lacks metadata. Expected keys {list(_REQUIRED_KEYS)}. "
+            f"Received: missing={missing}"
+        )
     if metadata["format_version"] != str(FORMAT_VERSION):
         raise _fail(
             f"Unknown adapter format version (a newer RAM Workbench wrote it?). Expected: "
@@ -230,8 +267,9 @@ def _json_field(metadata: dict[str, str], key: str) -> Any:
     try:
         return json.loads(metadata[key])
     except (json.JSONDecodeError, TypeError):
-        raise _fail(f"Metadata '{key}' is not valid JSON. Received: {metadata[key][:200]!r}") \
-            from None
+        raise _fail(
+            f"Metadata '{key}' is not valid JSON. Received: {metadata[key][:200]!r}"
+        ) from None
 
 
 def read_adapter_info(path: str | Path) -> AdapterInfo:
@@ -242,30 +280,41 @@ def read_adapter_info(path: str | Path) -> AdapterInfo:
         spec = DomainSpec.from_dict(_json_field(metadata, "domain_spec"))
         config = ModelConfig.from_dict(_json_field(metadata, "model_config"))
     except (ConfigError, TypeError) as exc:
-        raise _fail(f"The adapter file's domain spec or model config is invalid: {exc}") \
-            from None
+        raise _fail(f"The adapter file's domain spec or model config is invalid: {exc}") from None
     parameters = _json_field(metadata, "parameters")
     if not isinstance(parameters, dict):
         raise _fail(f"Metadata 'parameters' must be a mapping. Received: {parameters!r}")
-    versions = {k: metadata[k] for k in ("keras_version", "tensorflow_version",
-                                         "numpy_version", "workbench_version")
-                if k in metadata}
+    versions = {
+        k: metadata[k]
+        for k in ("keras_version", "tensorflow_version", "numpy_version", "workbench_version")
+        if k in metadata
+    }
     return AdapterInfo(
-        path=path, bytes=path.stat().st_size, format_version=int(metadata["format_version"]),
-        spec=spec, model_config=config, trunk_fingerprint=metadata["trunk_fingerprint"],
+        path=path,
+        bytes=path.stat().st_size,
+        format_version=int(metadata["format_version"]),
+        spec=spec,
+        model_config=config,
+        trunk_fingerprint=metadata["trunk_fingerprint"],
         parameters={k: int(v) for k, v in parameters.items()},
-        created=metadata.get("created", ""), versions=versions,
+        created=metadata.get("created", ""),
+        versions=versions,
     )
 
 
 def _check_structure(expected: ModelConfig, found: ModelConfig) -> None:
-    diffs = [(f, getattr(expected, f), getattr(found, f)) for f in _STRUCTURE_FIELDS
-             if getattr(expected, f) != getattr(found, f)]
+    diffs = [
+        (f, getattr(expected, f), getattr(found, f))
+        for f in _STRUCTURE_FIELDS
+        if getattr(expected, f) != getattr(found, f)
+    ]
     if diffs:
         expected_text = ", ".join(f"{f}={e!r}" for f, e, _ in diffs)
         found_text = ", ".join(f"{f}={g!r}" for f, _, g in diffs)
-        raise _fail(f"The adapters were made for another model. Expected: {expected_text}. "
-                    f"Received: {found_text}")
+        raise _fail(
+            f"The adapters were made for another model. Expected: {expected_text}. "
+            f"Received: {found_text}"
+        )
 
 
 def import_domain(
@@ -308,15 +357,15 @@ def import_domain(
     try:
         arrays = safetensors.numpy.load_file(str(path))
     except Exception as exc:  # noqa: BLE001
-        raise _fail(f"Cannot read the adapter weights ({exc}). Received: path={str(path)!r}") \
-            from None
+        raise _fail(
+            f"Cannot read the adapter weights ({exc}). Received: path={str(path)!r}"
+        ) from None
     bad = sorted(k for k, v in arrays.items() if not np.all(np.isfinite(v)))
     if bad:
         raise _fail(f"The adapter file holds non-finite weights. Received: {bad[:5]}")
     # Validate keys and shapes on a throwaway engine (random trunk): the engine is not touched.
     try:
-        AdapterEngine(engine.model_config).add_domain(spec).load_weight_arrays(arrays,
-                                                                               strict=True)
+        AdapterEngine(engine.model_config).add_domain(spec).load_weight_arrays(arrays, strict=True)
     except ValueError as exc:
         raise _fail(f"The adapter weights do not fit this model: {exc}") from None
     if replace and engine.has_domain(spec.name):

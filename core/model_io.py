@@ -16,6 +16,7 @@ import datetime as _dt
 import json
 import os
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ import safetensors.numpy
 
 from core.config import ConfigError, DomainSpec, ModelConfig
 from core.engine import AdapterEngine
+from core.progress import ProgressFn, check_cancel, no_progress
 
 TRUNK_FORMAT = "ram-workbench-trunk"
 TRUNK_SUFFIX = ".safetensors"  # e.g. trunk.safetensors or shared.trunk.safetensors
@@ -52,8 +54,11 @@ def utc_now() -> str:
 def library_versions() -> dict[str, str]:
     import tensorflow as tf
 
-    return {"keras_version": keras.__version__, "tensorflow_version": tf.__version__,
-            "numpy_version": np.__version__}
+    return {
+        "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+        "numpy_version": np.__version__,
+    }
 
 
 @contextlib.contextmanager
@@ -65,8 +70,9 @@ def atomic_target(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}",
-                                    dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -132,25 +138,33 @@ def read_trunk_info(path: str | Path) -> TrunkFileInfo:
         with safetensors.safe_open(str(path), framework="numpy") as handle:
             meta = handle.metadata() or {}
     except Exception as exc:  # noqa: BLE001 - the library raises several kinds
-        raise ModelFileError(f"Not a safetensors file, or a truncated one ({exc}). "
-                             f"Received: path={str(path)!r}") from None
+        raise ModelFileError(
+            f"Not a safetensors file, or a truncated one ({exc}). Received: path={str(path)!r}"
+        ) from None
     if meta.get("format") != TRUNK_FORMAT:
-        raise ModelFileError(f"Not a RAM Workbench trunk file. Expected format "
-                             f"'{TRUNK_FORMAT}'. Received: format={meta.get('format')!r}")
+        raise ModelFileError(
+            f"Not a RAM Workbench trunk file. Expected format "
+            f"'{TRUNK_FORMAT}'. Received: format={meta.get('format')!r}"
+        )
     if meta.get("format_version") != str(FORMAT_VERSION):
-        raise ModelFileError(f"Unknown trunk format version. Expected: {FORMAT_VERSION}. "
-                             f"Received: format_version={meta.get('format_version')!r}")
+        raise ModelFileError(
+            f"Unknown trunk format version. Expected: {FORMAT_VERSION}. "
+            f"Received: format_version={meta.get('format_version')!r}"
+        )
     try:
         config = ModelConfig.from_dict(json.loads(meta["model_config"]))
         return TrunkFileInfo(
-            path=path, model_config=config,
+            path=path,
+            model_config=config,
             trunk_signature=json.loads(meta["trunk_signature"]),
-            fingerprint=meta["trunk_fingerprint"], parameters=int(meta["parameters"]),
+            fingerprint=meta["trunk_fingerprint"],
+            parameters=int(meta["parameters"]),
             created=meta.get("created", ""),
         )
     except (KeyError, ValueError, TypeError) as exc:
-        raise ModelFileError(f"The trunk file's metadata is incomplete or invalid: {exc!r}") \
-            from None
+        raise ModelFileError(
+            f"The trunk file's metadata is incomplete or invalid: {exc!r}"
+        ) from None
 
 
 def load_trunk(engine: AdapterEngine, path: str | Path) -> str:
@@ -164,13 +178,16 @@ def load_trunk(engine: AdapterEngine, path: str | Path) -> str:
     info = read_trunk_info(path)
     expected = engine.model_config.trunk_signature()
     if info.trunk_signature != expected:
-        raise ModelFileError(f"The trunk file has another structure. Expected: {expected}. "
-                             f"Received: {info.trunk_signature}")
+        raise ModelFileError(
+            f"The trunk file has another structure. Expected: {expected}. "
+            f"Received: {info.trunk_signature}"
+        )
     try:
         arrays = safetensors.numpy.load_file(str(path))
     except Exception as exc:  # noqa: BLE001
-        raise ModelFileError(f"Cannot read the trunk weights ({exc}). "
-                             f"Received: path={str(path)!r}") from None
+        raise ModelFileError(
+            f"Cannot read the trunk weights ({exc}). Received: path={str(path)!r}"
+        ) from None
     probe = AdapterEngine(engine.model_config)
     try:
         probe.trunk.load_weight_arrays(arrays)
@@ -196,28 +213,41 @@ def build_multi_output_model(engine: AdapterEngine) -> keras.Model:
     (``copy_engine``) unless the model is meant to live as long as the engine.
     """
     if not engine.domain_names:
-        raise ValueError("The engine has no domain, so there is no output to save. "
-                         "Received: domain_names=[]")
+        raise ValueError(
+            "The engine has no domain, so there is no output to save. Received: domain_names=[]"
+        )
     inputs = keras.Input(shape=(None, None, 3), name=INPUT_NAME)
     outputs = {}
     for name in engine.domain_names:
-        clone = keras.models.clone_model(engine.domain(name).model, input_tensors=inputs,
-                                         clone_function=lambda layer: layer)
+        clone = keras.models.clone_model(
+            engine.domain(name).model, input_tensors=inputs, clone_function=lambda layer: layer
+        )
         outputs[name] = clone.outputs[0]
     return keras.Model(inputs=inputs, outputs=outputs, name="ram_engine")
 
 
-def save_engine(engine: AdapterEngine, path: str | Path) -> Path:
+def save_engine(
+    engine: AdapterEngine,
+    path: str | Path,
+    *,
+    progress: ProgressFn = no_progress,
+    cancel: threading.Event | None = None,
+) -> Path:
     """Save every domain in one ``.keras`` model that plain Keras can load (safe mode).
 
     The model's outputs are a dict keyed by domain name; the engine's ``ModelConfig``,
     every ``DomainSpec`` and the trunk fingerprint ride along as an extra zip member
-    (``ram_engine.json``) so ``load_engine`` rebuilds the engine.
+    (``ram_engine.json``) so ``load_engine`` rebuilds the engine. ``cancel`` is checked
+    between the steps; a cancelled save leaves ``path`` as it was (``Cancelled``).
     """
     path = Path(path)
     _check_suffix(path, ENGINE_SUFFIX, "model")
+    progress(0.0, f"Copying {len(engine.domain_names)} domains")
     copy = copy_engine(engine, engine.domain_names)
+    check_cancel(cancel)
+    progress(0.3, "Building the multi-domain model")
     model = build_multi_output_model(copy)
+    check_cancel(cancel)
     description = {
         "format": ENGINE_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -228,9 +258,12 @@ def save_engine(engine: AdapterEngine, path: str | Path) -> Path:
         **library_versions(),
     }
     with atomic_target(path) as tmp:
+        progress(0.5, f"Writing {path.name}")
         keras.saving.save_model(model, str(tmp))
         with zipfile.ZipFile(tmp, "a") as archive:
             archive.writestr(ENGINE_MEMBER, json.dumps(description, indent=1))
+        check_cancel(cancel)  # last chance: nothing has replaced ``path`` yet
+    progress(1.0, f"Wrote {path.name}")
     return path
 
 
@@ -242,14 +275,18 @@ def read_engine_description(path: str | Path) -> dict[str, Any]:
         with zipfile.ZipFile(path) as archive:
             description = json.loads(archive.read(ENGINE_MEMBER))
     except KeyError:
-        raise ModelFileError(f"The .keras file was not saved by RAM Workbench (no "
-                             f"{ENGINE_MEMBER}). Received: path={str(path)!r}") from None
+        raise ModelFileError(
+            f"The .keras file was not saved by RAM Workbench (no "
+            f"{ENGINE_MEMBER}). Received: path={str(path)!r}"
+        ) from None
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise ModelFileError(f"Not a .keras file, or a damaged one ({exc}). "
-                             f"Received: path={str(path)!r}") from None
-    if description.get("format") != ENGINE_FORMAT or description.get(
-        "format_version"
-    ) != FORMAT_VERSION:
+        raise ModelFileError(
+            f"Not a .keras file, or a damaged one ({exc}). Received: path={str(path)!r}"
+        ) from None
+    if (
+        description.get("format") != ENGINE_FORMAT
+        or description.get("format_version") != FORMAT_VERSION
+    ):
         raise ModelFileError(
             f"Unknown engine file format. Expected: {ENGINE_FORMAT} v{FORMAT_VERSION}. "
             f"Received: {description.get('format')!r} v{description.get('format_version')!r}"
@@ -269,8 +306,9 @@ def load_engine(path: str | Path) -> AdapterEngine:
     try:
         saved = keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - Keras raises many kinds on a bad file
-        raise ModelFileError(f"Keras cannot load the model ({exc}). "
-                             f"Received: path={str(path)!r}") from None
+        raise ModelFileError(
+            f"Keras cannot load the model ({exc}). Received: path={str(path)!r}"
+        ) from None
     engine = AdapterEngine(config)
     for spec in specs:
         engine.add_domain(spec)
@@ -282,25 +320,30 @@ def load_engine(path: str | Path) -> AdapterEngine:
         try:
             source = saved.get_layer(layer.name)
         except ValueError:
-            raise ModelFileError(f"The saved model lacks layer '{layer.name}'. "
-                                 f"Received: path={str(path)!r}") from None
+            raise ModelFileError(
+                f"The saved model lacks layer '{layer.name}'. Received: path={str(path)!r}"
+            ) from None
         values = source.get_weights()
         shapes = [tuple(w.shape) for w in layer.weights]
         if [tuple(v.shape) for v in values] != shapes:
-            raise ModelFileError(f"Layer '{layer.name}' has other shapes. Expected: {shapes}. "
-                                 f"Received: {[tuple(v.shape) for v in values]}")
+            raise ModelFileError(
+                f"Layer '{layer.name}' has other shapes. Expected: {shapes}. "
+                f"Received: {[tuple(v.shape) for v in values]}"
+            )
         layer.set_weights(values)
         used.add(layer.name)
     unused = sorted(
-        layer.name for layer in saved.layers
-        if layer.weights and layer.name not in used
+        layer.name for layer in saved.layers if layer.weights and layer.name not in used
     )
     if unused:
-        raise ModelFileError(f"The saved model holds layers this engine does not know. "
-                             f"Received: {unused[:5]}")
+        raise ModelFileError(
+            f"The saved model holds layers this engine does not know. Received: {unused[:5]}"
+        )
     expected = description.get("trunk_fingerprint")
     if expected and engine.trunk_fingerprint() != expected:
-        raise ModelFileError("The loaded trunk does not match the file's fingerprint. "
-                             f"Expected: {expected[:12]}. "
-                             f"Received: {engine.trunk_fingerprint()[:12]}")
+        raise ModelFileError(
+            "The loaded trunk does not match the file's fingerprint. "
+            f"Expected: {expected[:12]}. "
+            f"Received: {engine.trunk_fingerprint()[:12]}"
+        )
     return engine

@@ -21,7 +21,7 @@ from core.events import EventSink, LogMessage
 from core.export import export_domain
 from core.inference import classify
 from core.model_io import copy_engine, save_engine, save_trunk
-from core.progress import ProgressFn
+from core.progress import ProgressFn, check_cancel
 from core.run_log import list_runs, read_run
 from core.training import evaluate
 from core.workspace import STATE_FILE, DomainStatus, Workspace
@@ -198,8 +198,10 @@ class CoreBackend:
             self._ws = self._workspace(config, fresh=False)
         if self._strategy is None:
             return "training on this device"
-        return (f"{type(self._strategy).__name__} over {replicas_of(self._strategy)} "
-                "replica(s); the batch size is the global batch")
+        return (
+            f"{type(self._strategy).__name__} over {replicas_of(self._strategy)} "
+            "replica(s); the batch size is the global batch"
+        )
 
     def configure(self, model_config: ModelConfig) -> bool:
         if model_config == self._ws.model_config:
@@ -286,8 +288,10 @@ class CoreBackend:
     ) -> EvalOutcome:
         ws = self._ws
         data = ws.load_data(domain, progress=progress, cancel=cancel)
-        progress(0.5, f"evaluating {domain} on {data.num_examples(split)} images")
-        result = evaluate(ws.engine, domain, data, split)
+        check_cancel(cancel)
+        result = evaluate(
+            ws.engine, domain, data, split, progress=_within(progress, 0.5, 1.0), cancel=cancel
+        )
         status = ws.status.get(domain)
         if status is not None and split == "test":
             ws.status[domain] = dataclasses.replace(status, test_accuracy=result.accuracy)
@@ -314,8 +318,12 @@ class CoreBackend:
 
     # === Files ===
 
-    def export_adapters(self, domain: str, path: Path) -> str:
-        report = export_domain(self._ws.engine, domain, Path(path))
+    def export_adapters(
+        self, domain: str, path: Path, progress: ProgressFn, cancel: threading.Event
+    ) -> str:
+        report = export_domain(
+            self._ws.engine, domain, Path(path), progress=progress, cancel=cancel
+        )
         return (
             f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} "
             f"parameters; reloaded and checked: max logit difference "
@@ -333,8 +341,8 @@ class CoreBackend:
         fingerprint = self._ws.load_trunk(Path(path))
         return f"loaded {Path(path).name}; trunk fingerprint {fingerprint[:12]}"
 
-    def export_model(self, path: Path) -> str:
-        written = save_engine(self._ws.engine, Path(path))
+    def export_model(self, path: Path, progress: ProgressFn, cancel: threading.Event) -> str:
+        written = save_engine(self._ws.engine, Path(path), progress=progress, cancel=cancel)
         return f"wrote {written} ({len(self._ws.engine.domain_names)} domains)"
 
     # === Runs and parameters ===
@@ -379,6 +387,11 @@ class CoreBackend:
                 )
             )
         return rows
+
+
+def _within(progress: ProgressFn, start: float, end: float) -> ProgressFn:
+    """Map a sub-job's progress in [0, 1] onto [start, end] of the whole job."""
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)
 
 
 def _summary(info: Any) -> RunSummary:

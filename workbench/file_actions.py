@@ -28,11 +28,13 @@ class FileActions(QObject):
     Signals:
         done(str): a job finished (its summary).
         failed(str): a job failed (its reason).
+        cancelled(str): a job was cancelled by the user (its title).
         engine_changed(): domains or the trunk changed; panels should refresh.
     """
 
     done = Signal(str)
     failed = Signal(str)
+    cancelled = Signal(str)
     engine_changed = Signal()
 
     def __init__(
@@ -46,9 +48,18 @@ class FileActions(QObject):
         super().__init__(parent)
         self.session, self.dialogs, self.prefs, self.log = session, dialogs, prefs, log
 
-    def _run(self, title: str, fn: Callable[[Backend], str], *, changes_engine: bool) -> None:
+    def _run(
+        self,
+        title: str,
+        fn: Callable[[Backend, JobContext], str],
+        *,
+        changes_engine: bool,
+        cancellable: bool = False,
+    ) -> None:
+        """Run ``fn(backend, ctx)`` on the engine thread; ``cancellable`` ones honour ctx.cancel."""
+
         def work(backend: Backend, ctx: JobContext) -> str:
-            return fn(backend)
+            return fn(backend, ctx)
 
         def ok(summary: str) -> None:
             self.log("info", f"{title}: {summary}")
@@ -57,15 +68,19 @@ class FileActions(QObject):
                 self.engine_changed.emit()
 
         def bad(error: JobError) -> None:
+            if error.cancelled:  # nothing was written; not worth a dialog
+                self.log("warning", f"{title}: cancelled, the file was left as it was.")
+                self.cancelled.emit(title)
+                return
             self.log("error", f"{title} failed: {error.message}")
             self.dialogs.warn(title, error.message)
             self.failed.emit(error.message)
 
-        self.session.run_engine_job(title, work, on_done=ok, on_error=bad, cancellable=False)
+        self.session.run_engine_job(title, work, on_done=ok, on_error=bad, cancellable=cancellable)
 
     def set_devices(self, kind: str) -> None:
         """``default``: this device; ``mirrored``: every local GPU (or CPU) as replicas."""
-        self._run("Devices", lambda backend: backend.set_strategy(kind), changes_engine=True)
+        self._run("Devices", lambda b, ctx: b.set_strategy(kind), changes_engine=True)
 
     def _save_path(self, title: str, purpose: str, name: str, filters: str) -> Path | None:
         start = str(Path(self.prefs.last_dir(purpose)) / name)
@@ -97,8 +112,9 @@ class FileActions(QObject):
         if path is not None:
             self._run(
                 f"Export of {domain}",
-                lambda b: b.export_adapters(domain, path),
+                lambda b, ctx: b.export_adapters(domain, path, ctx.progress, ctx.cancel),
                 changes_engine=False,
+                cancellable=True,
             )
 
     def import_adapters(self, path: Path | None = None, *, replace: bool = False) -> None:
@@ -137,7 +153,7 @@ class FileActions(QObject):
     def save_trunk(self) -> None:
         path = self._save_path("Save the shared trunk", "trunk", "trunk.safetensors", TRUNK_FILTER)
         if path is not None:
-            self._run("Save trunk", lambda b: b.save_trunk(path), changes_engine=False)
+            self._run("Save trunk", lambda b, ctx: b.save_trunk(path), changes_engine=False)
 
     def load_trunk(self) -> None:
         path = self._open_path("Load a shared trunk", "trunk", TRUNK_FILTER)
@@ -149,9 +165,14 @@ class FileActions(QObject):
             "(their adapters fit this trunk only). Load the trunk?",
         ):
             return
-        self._run("Load trunk", lambda b: b.load_trunk(path), changes_engine=True)
+        self._run("Load trunk", lambda b, ctx: b.load_trunk(path), changes_engine=True)
 
     def export_model(self) -> None:
         path = self._save_path("Export the whole model", "model", "ram_model.keras", MODEL_FILTER)
         if path is not None:
-            self._run("Export of the model", lambda b: b.export_model(path), changes_engine=False)
+            self._run(
+                "Export of the model",
+                lambda b, ctx: b.export_model(path, ctx.progress, ctx.cancel),
+                changes_engine=False,
+                cancellable=True,
+            )

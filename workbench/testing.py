@@ -354,12 +354,17 @@ class FakeBackend:
         self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
     ) -> EvalOutcome:
         self._known(domain)
-        for i in range(4):
-            check_cancel(cancel)
-            progress(i / 4, f"evaluating {domain}")
-            time.sleep(self.step_delay)
+        self._steps(cancel, progress, f"evaluating {domain}")
         acc = self._trained.get(domain, {}).get("val_accuracy") or 0.1
         return EvalOutcome(domain, split, 1.0, float(acc), 200)
+
+    def _steps(self, cancel: threading.Event, progress: ProgressFn, message: str) -> None:
+        """Four cancellable steps of ``step_delay`` (a long job in miniature)."""
+        for i in range(4):
+            check_cancel(cancel)
+            progress(i / 4, message)
+            time.sleep(self.step_delay)
+        check_cancel(cancel)
 
     # === Classification ===
 
@@ -390,7 +395,10 @@ class FakeBackend:
 
     # === Files ===
 
-    def export_adapters(self, domain: str, path: Path) -> str:
+    def export_adapters(
+        self, domain: str, path: Path, progress: ProgressFn, cancel: threading.Event
+    ) -> str:
+        self._steps(cancel, progress, f"exporting {domain}")
         if domain not in self._trained:
             raise ValueError(f"Domain '{domain}' is not trained yet. Received: {domain!r}")
         info = self._trained[domain]
@@ -436,7 +444,8 @@ class FakeBackend:
         self._fingerprint = data["trunk"]
         return f"loaded trunk {self._fingerprint}"
 
-    def export_model(self, path: Path) -> str:
+    def export_model(self, path: Path, progress: ProgressFn, cancel: threading.Event) -> str:
+        self._steps(cancel, progress, "exporting the model")
         Path(path).write_text(json.dumps({"domains": sorted(self._trained)}))
         return f"wrote {path} ({len(self._trained)} domains)"
 

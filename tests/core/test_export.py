@@ -2,6 +2,7 @@
 exactly as it was."""
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from core.export import (
     read_adapter_info,
 )
 from core.presets import get_preset
+from core.progress import Cancelled
 
 TINY = get_preset("tiny").model
 SPEC = DomainSpec(name="signs", class_names=("stop", "yield", "left"), image_size=16,
@@ -265,3 +267,29 @@ def test_refuses_existing_name_and_bad_name(exported, target):
     import_domain(target, exported.path)
     _refused(target, exported.path, "'signs' exists already")
     _refused(target, exported.path, "Invalid domain name", name="Bad Name")
+
+
+@pytest.mark.parametrize("cancel_at", ["Reading", "Writing", "Reloading"])
+def test_cancelled_export_keeps_the_older_file(source, tmp_path, cancel_at):
+    path = tmp_path / adapter_filename("signs")
+    path.write_bytes(b"older export")
+    cancel = threading.Event()
+    seen = []
+
+    def progress(fraction, message):
+        seen.append(message)
+        if message.startswith(cancel_at):
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        export_domain(source, "signs", path, progress=progress, cancel=cancel)
+    assert path.read_bytes() == b"older export"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    assert not any(m.startswith("Wrote") for m in seen)
+
+
+def test_export_reports_progress_to_the_end(source, tmp_path):
+    seen = []
+    export_domain(source, "signs", tmp_path / adapter_filename("signs"),
+                  progress=lambda f, m: seen.append(f), cancel=threading.Event())
+    assert seen == sorted(seen) and seen[0] == 0.0 and seen[-1] == 1.0

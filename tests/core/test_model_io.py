@@ -1,6 +1,7 @@
 """Trunk files (safetensors) and whole-engine .keras files: round trips and refusals."""
 
 import json
+import threading
 import zipfile
 
 import keras
@@ -21,6 +22,7 @@ from core.model_io import (
     save_trunk,
 )
 from core.presets import get_preset
+from core.progress import Cancelled
 
 TINY = get_preset("tiny").model
 
@@ -162,3 +164,19 @@ def test_atomic_target_keeps_old_file_on_error(tmp_path):
         tmp.write_text("new")
     assert path.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["a.keras"]
+
+
+@pytest.mark.parametrize("cancel_at", ["Copying", "Building", "Writing"])
+def test_cancelled_engine_save_keeps_the_older_file(engine, tmp_path, cancel_at):
+    path = tmp_path / "all.keras"
+    path.write_bytes(b"older model")
+    cancel = threading.Event()
+
+    def progress(fraction, message):
+        if message.startswith(cancel_at):
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        save_engine(engine, path, progress=progress, cancel=cancel)
+    assert path.read_bytes() == b"older model"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]

@@ -18,6 +18,7 @@ from core.events import (
     TrainingFinished,
     TrainingStarted,
 )
+from core.progress import Cancelled
 from core.recipe import prepare_model
 from core.run_log import TENSORBOARD_DIR, read_run
 from core.training import evaluate, train
@@ -323,3 +324,19 @@ def test_training_under_a_distribution_strategy(small_data):
                    strategy=strategy)
     assert result.reason == "completed" and result.history[0].val_accuracy is not None
     assert not _changed(trunk_before, engine.trunk.weight_arrays())
+
+
+def test_evaluate_reports_progress_and_stops_on_cancel(small_data):
+    engine = tiny_engine(small_data)
+    seen = []
+    result = evaluate(engine, "blobs", small_data, "val", batch_size=32,
+                      progress=lambda f, m: seen.append(f), cancel=threading.Event())
+    assert result.examples == 96 and seen == pytest.approx([1 / 3, 2 / 3, 1.0])
+    cancel = threading.Event()
+
+    def cancel_after_first(fraction, message):
+        cancel.set()
+
+    with pytest.raises(Cancelled):
+        evaluate(engine, "blobs", small_data, "val", batch_size=32,
+                 progress=cancel_after_first, cancel=cancel)

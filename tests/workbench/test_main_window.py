@@ -314,3 +314,36 @@ def test_devices_menu_switches_the_strategy(qtbot, window, fake_backend):
     assert "Mirrored" in blocker.args[0] and mirrored.isChecked()
     run_to_end(qtbot, window)
     assert all(a.isEnabled() for a in window.device_actions.actions())
+
+
+def _cancel_current_job(qtbot, window, title_start):
+    qtbot.waitUntil(
+        lambda: window.jobs_bar.current() is not None and window.jobs_bar.current().fraction > 0,
+        timeout=5000,
+    )
+    assert window.jobs_bar.label.text().startswith(title_start)
+    assert window.jobs_bar.cancel_button.isEnabled()
+    window.jobs_bar.cancel_button.click()
+
+
+def test_export_and_evaluate_can_be_cancelled_midway(qtbot, window, fake_backend, tmp_path):
+    run_to_end(qtbot, window)
+    fake_backend.step_delay = 0.2
+    out = tmp_path / "digits.adapter.safetensors"
+    window.dialogs.queue(str(out))
+    with qtbot.waitSignal(window.files.cancelled, timeout=5000):
+        window.export_adapters_action.trigger()
+        _cancel_current_job(qtbot, window, "Export of digits_street")
+    assert not out.exists()
+    assert "cancelled, the file was left as it was" in window.progress.log_text()
+    window.dialogs.queue(str(tmp_path / "m.keras"))
+    with qtbot.waitSignal(window.files.cancelled, timeout=5000):
+        window.export_model_action.trigger()
+        _cancel_current_job(qtbot, window, "Export of the model")
+    assert not (tmp_path / "m.keras").exists()
+    window.domains.select("digits_street")
+    window.domains.evaluate_button.click()
+    _cancel_current_job(qtbot, window, "Evaluating digits_street")
+    qtbot.waitUntil(lambda: window.jobs_bar.current() is None, timeout=5000)
+    assert "Evaluating digits_street: cancelled." in window.progress.log_text()
+    assert not any(kind == "warn" for kind, _ in window.dialogs.asked)
