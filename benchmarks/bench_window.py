@@ -25,6 +25,7 @@ Prints JSON (also written to benchmarks/results/window.json) and a markdown tabl
 from __future__ import annotations
 
 import argparse
+import cProfile
 import csv
 import json
 import os
@@ -122,13 +123,20 @@ def child_gui_train(args: argparse.Namespace) -> None:
             marks["error"] = f"the window refused to train: {window.train_action.statusTip()}"
             window.close()
 
+    profiler = cProfile.Profile() if args.profile else None
+
     def on_event(event) -> None:  # runs on the GUI thread: thread_time() is its CPU time
         if isinstance(event, EpochEnded) and "warm" not in marks:
             marks["warm"] = time.perf_counter()
             marks["warm_cpu"] = time.thread_time()
+            if profiler is not None:
+                profiler.enable()  # the GUI thread only: where its CPU time goes
         elif isinstance(event, TrainingFinished):
             marks["end"] = time.perf_counter()
             marks["end_cpu"] = time.thread_time()
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(str(args.profile))
 
     def ended(outcome) -> None:
         probe.timer.stop()
@@ -219,6 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         default=PROBE_INTERVAL_MS,
         help="stall probe interval; 0 = no probe (GUI/CLI speed only)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="write cProfile stats of the GUI thread (after warm-up) of the last window run here",
+    )
     parser.add_argument("--child", choices=("paint", "gui-train"), help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--t0", type=float, help=argparse.SUPPRESS)
@@ -293,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                             args.tab,
                             "--probe-ms",
                             str(args.probe_ms),
+                            *(["--profile", str(args.profile)] if args.profile else []),
                         ],
                         env,
                         args.timeout + 300,

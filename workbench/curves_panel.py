@@ -19,6 +19,7 @@ from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QCheckBox,
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -36,6 +37,7 @@ from workbench.metric_history import EmaCache, MetricHistory
 REDRAW_INTERVAL_MS = 200  # 5 Hz: live enough, and on 2 cores every GUI cycle is taken from training
 BLUE, ORANGE, GREEN, GREY = (31, 119, 180), (255, 127, 14), (44, 160, 44), (120, 120, 120)
 OVERLAY_COLOURS = ((148, 103, 189), (140, 86, 75), (227, 119, 194), (23, 190, 207), (188, 189, 34))
+AXIS_CACHE = QGraphicsItem.CacheMode.DeviceCoordinateCache
 BAND_BRUSHES = ((80, 120, 200, 28), (200, 150, 60, 28))
 
 
@@ -144,6 +146,11 @@ class CurvesPanel(QWidget):
         plot.setLabel("left", label)
         plot.getAxis("left").enableAutoSIPrefix(False)  # 0.15, not "150 (x0.001)"
         plot.showGrid(x=True, y=True, alpha=0.2)
+        for name in ("left", "bottom"):
+            # The axes draw the grid across the whole plot: replaying that on every redraw
+            # was most of a repaint's cost. Cached, they are redrawn only when their range
+            # (and so their ticks) changes.
+            plot.getAxis(name).setCacheMode(AXIS_CACHE)
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
         if row == 0:
@@ -221,13 +228,16 @@ class CurvesPanel(QWidget):
         self._bands = []
         ends = (*starts[1:], total_epochs)
         for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
-            for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            for plot in self._plots():
                 band = pg.LinearRegionItem(
                     (a, b), movable=False, brush=pg.mkBrush(BAND_BRUSHES[i % 2]), pen=pg.mkPen(None)
                 )
                 band.setZValue(-100)
                 plot.addItem(band)
                 self._bands.append((band, plot))
+
+    def _plots(self) -> tuple[pg.PlotItem, ...]:
+        return (self.loss_plot, self.acc_plot, self.lr_plot)
 
     @property
     def stage_band_count(self) -> int:
@@ -305,10 +315,15 @@ class CurvesPanel(QWidget):
         painter = QPainter()
         if not painter.begin(generator):
             raise OSError(f"Could not write the SVG. Received: {path}")
+        axes = [plot.getAxis(name) for plot in self._plots() for name in ("left", "bottom")]
+        for axis in axes:  # vectors in the SVG, not the cached pixmaps
+            axis.setCacheMode(QGraphicsItem.CacheMode.NoCache)
         try:
             self.plots.render(painter)
         finally:
             painter.end()
+            for axis in axes:
+                axis.setCacheMode(AXIS_CACHE)
 
     def export_csv(self, path: Path | str) -> int:
         return self.history.write_csv(path)

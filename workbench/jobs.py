@@ -8,12 +8,12 @@ connected to bound slots of the runner, which lives on the GUI thread, so callba
 Signals connected to plain functions would run in the emitting thread (platform facts),
 hence the bound slots.
 
-The worker is a Python ``threading.Thread``, not a ``QThread``: TensorFlow's pybind11 code
-acquires the GIL on its own, and in a thread that Python did not create (a QThread) that
-crashed the process here, at the first random-initialiser op of a model build (segfault
-or "take_gil: PyMUTEX_LOCK(gil->mutex) failed", about every other run; compare
-pytorch/pytorch#150548). In a Python-created thread the same runs were clean. Qt sees the
-thread as an adopted thread; queued signals to GUI objects work as from any thread.
+The worker is a ``QThread`` whose ``run`` takes jobs from a queue. An earlier version
+crashed in about every other real training run (segfaults inside TensorFlow ops, or
+"take_gil: PyMUTEX_LOCK(gil->mutex) failed") and was moved to a Python thread; the cause
+was Python's cyclic garbage collector destroying Qt objects on the worker thread, which
+``gc_guard`` now prevents (collection runs on the GUI thread only). With that in place the
+QThread ran the whole window suite 8 times in a row, and every benchmark run, cleanly.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from core.progress import Cancelled
 
@@ -116,6 +116,18 @@ def _describe(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+class _LoopThread(QThread):
+    """A QThread running one Python callable (the runner's job loop)."""
+
+    def __init__(self, loop: Callable[[], None], name: str) -> None:
+        super().__init__()
+        self._loop_fn = loop
+        self.setObjectName(name)
+
+    def run(self) -> None:
+        self._loop_fn()
+
+
 class JobRunner(QObject):
     """One worker thread and the queue of jobs it runs.
 
@@ -138,7 +150,7 @@ class JobRunner(QObject):
         self._worker.progressed.connect(self._on_progress)
         self._worker.event_emitted.connect(self._on_event)
         self._worker.finished.connect(self._on_finished)
-        self._thread = threading.Thread(target=self._loop, name=f"workbench-{name}", daemon=True)
+        self._thread = _LoopThread(self._loop, f"workbench-{name}")
         self._thread.start()
         self._closed = False
 
@@ -199,12 +211,12 @@ class JobRunner(QObject):
         self._closed = True
         self.cancel_all()
         self._queue.put(None)
-        self._thread.join()
+        self._thread.wait()
 
     @property
     def alive(self) -> bool:
         """Whether the worker thread still runs (False after ``shutdown``)."""
-        return self._thread.is_alive()
+        return self._thread.isRunning()
 
     # === Slots (GUI thread) ===
 

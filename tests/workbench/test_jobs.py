@@ -1,0 +1,59 @@
+"""The job runner: a QThread runs the jobs, callbacks come back on the GUI thread."""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QThread
+
+from core.progress import check_cancel
+from workbench.jobs import JobRunner
+
+
+def test_jobs_run_on_the_runners_qthread_and_report_on_the_gui_thread(qtbot):
+    runner = JobRunner("test")
+    gui = QThread.currentThread()
+    seen: dict = {}
+
+    def work(ctx):
+        seen["worker"] = QThread.currentThread()
+        seen["python_thread"] = threading.current_thread() is not threading.main_thread()
+        ctx.progress(1.0, "done")
+        return 42
+
+    def progressed(fraction, message):
+        seen["progress_thread"] = QThread.currentThread()
+
+    with qtbot.waitSignal(runner.job_ended, timeout=5000):
+        runner.submit(
+            "answer",
+            work,
+            on_done=lambda r: seen.update(result=r, done_thread=QThread.currentThread()),
+            on_progress=progressed,
+        )
+    assert seen["result"] == 42
+    assert isinstance(seen["worker"], QThread) and seen["worker"] is not gui
+    assert seen["worker"] is runner._thread and seen["python_thread"]
+    assert seen["done_thread"] is gui and seen["progress_thread"] is gui
+    runner.shutdown()
+    assert not runner.alive
+
+
+def test_cancel_reaches_a_running_job_and_shutdown_waits(qtbot):
+    runner = JobRunner("test")
+    started = threading.Event()
+    errors = []
+
+    def loop(ctx):
+        started.set()
+        while True:
+            check_cancel(ctx.cancel)
+            ctx.cancel.wait(0.01)
+
+    job = runner.submit("loop", loop, on_error=errors.append)
+    assert started.wait(5)
+    with qtbot.waitSignal(runner.job_ended, timeout=5000):
+        job.request_cancel()
+    assert errors and errors[0].cancelled
+    runner.shutdown()
+    assert not runner.alive
