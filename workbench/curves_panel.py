@@ -1,14 +1,18 @@
 """Live training curves: loss, accuracy and learning rate, per batch and per epoch.
 
-Curves are created once. Events only append to ``MetricHistory`` buffers; a 10 Hz timer
-calls ``setData`` on the curves whose data changed, so a flood of batch events costs the
-GUI thread almost nothing and 100k points per curve stay smooth (peak downsampling and
-clip-to-view). The x axis is in epochs for every curve: batch points sit at fractional
+Curves are created once. Events only append to ``MetricHistory`` buffers; a timer calls
+``setData`` on the curves whose data changed, so a flood of batch events costs the GUI
+thread almost nothing and 100k points per curve stay smooth (peak downsampling and
+clip-to-view). On 2 cores every millisecond the GUI thread spends is taken from training,
+so the timer keeps the curves' own CPU time (``setData`` plus painting the plots) under
+``CPU_BUDGET`` of one core: it ticks every ``REDRAW_MIN_MS`` while redraws are cheap and
+slows down (up to ``REDRAW_MAX_MS``) when they get expensive. The x axis is in epochs for every curve: batch points sit at fractional
 epochs, so the per-batch and per-epoch curves and the LR stage bands share one axis.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +36,33 @@ from PySide6.QtWidgets import (
 
 from core.events import BatchEnded, EpochEnded, TrainingStarted
 from workbench.backend import RunCurves
-from workbench.metric_history import EmaCache, MetricHistory
+from workbench.metric_history import EmaCache, MetricHistory, MetricSeries
 
-REDRAW_INTERVAL_MS = 200  # 5 Hz: live enough, and on 2 cores every GUI cycle is taken from training
+REDRAW_MIN_MS = 250  # 4 Hz at most: live enough for curves that move once per batch
+REDRAW_MAX_MS = 2000  # and at least every 2 s, however slow the painting
+CPU_BUDGET = 0.01  # the curves' share of one core (redraw + paint), averaged over ticks
 BLUE, ORANGE, GREEN, GREY = (31, 119, 180), (255, 127, 14), (44, 160, 44), (120, 120, 120)
 OVERLAY_COLOURS = ((148, 103, 189), (140, 86, 75), (227, 119, 194), (23, 190, 207), (188, 189, 34))
 AXIS_CACHE = QGraphicsItem.CacheMode.DeviceCoordinateCache
 BAND_BRUSHES = ((80, 120, 200, 28), (200, 150, 60, 28))
+
+
+class _MeteredLayoutWidget(pg.GraphicsLayoutWidget):
+    """The plots' view, adding up the GUI thread's CPU time spent painting it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._paint_cpu_s = 0.0
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        started = time.thread_time()
+        super().paintEvent(event)
+        self._paint_cpu_s += time.thread_time() - started
+
+    def take_paint_cpu(self) -> float:
+        """CPU seconds spent painting since the last call."""
+        spent, self._paint_cpu_s = self._paint_cpu_s, 0.0
+        return spent
 
 
 class CurvesPanel(QWidget):
@@ -54,13 +78,18 @@ class CurvesPanel(QWidget):
         super().__init__(parent)
         self.history = MetricHistory()
         self._drawn_version = -1
+        self._drawn: dict[str, tuple[int, int]] = {}  # curve -> (generation, length) shown
+        self._cost_s = 0.0  # smoothed CPU seconds per redraw, painting included
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_MIN_MS)
+        self.timer.timeout.connect(self.redraw)
         self._steps_per_epoch = 1
         self._bands: list[tuple[pg.LinearRegionItem, pg.PlotItem]] = []
         self._overlays: dict[str, list[pg.PlotDataItem]] = {}
         self._smoothed = {"batch_loss": EmaCache(), "batch_accuracy": EmaCache()}
         self.smoothing = 0.6
 
-        self.plots = pg.GraphicsLayoutWidget()
+        self.plots = _MeteredLayoutWidget()
         self.plots.setBackground("w")
         self.loss_plot = self._add_plot(0, "loss")
         self.acc_plot = self._add_plot(1, "accuracy")
@@ -136,9 +165,6 @@ class CurvesPanel(QWidget):
         layout.addWidget(self.plots, 1)
         self._smoothing_changed(self.smoothing_slider.value())
 
-        self.timer = QTimer(self)
-        self.timer.setInterval(REDRAW_INTERVAL_MS)
-        self.timer.timeout.connect(self.redraw)
         self.timer.start()
 
     def _add_plot(self, row: int, label: str) -> pg.PlotItem:
@@ -202,6 +228,7 @@ class CurvesPanel(QWidget):
     def redraw(self, force: bool = False) -> None:
         if not force and (self.history.version == self._drawn_version or not self.isVisible()):
             return  # nothing new, or another tab is showing: the next tick catches up
+        started = time.thread_time()
         self._drawn_version = self.history.version
         h = self.history
         for name in (
@@ -214,12 +241,33 @@ class CurvesPanel(QWidget):
             "val_accuracy",
         ):
             s = h.series(name)
-            self.curves[name].setData(s.x, s.y)
+            if self._changed(name, s, force):
+                self.curves[name].setData(s.x, s.y)
         for base in ("batch_loss", "batch_accuracy"):
             s = h.series(base)
-            smoothed = self._smoothed[base].update(s.y, self.smoothing, s.generation)
-            self.curves[f"{base}_smooth"].setData(s.x, smoothed)
+            if self._changed(f"{base}_smooth", s, force):
+                smoothed = self._smoothed[base].update(s.y, self.smoothing, s.generation)
+                self.curves[f"{base}_smooth"].setData(s.x, smoothed)
+        self._pace(time.thread_time() - started + self.plots.take_paint_cpu())
         self.redrawn.emit()
+
+    def _changed(self, curve: str, series: MetricSeries, force: bool) -> bool:
+        """Whether ``curve`` shows other data than ``series`` holds (and note that it will not)."""
+        now = (series.generation, len(series))
+        if not force and self._drawn.get(curve) == now:
+            return False  # e.g. the epoch curves between epochs: their symbols cost the most
+        self._drawn[curve] = now
+        return True
+
+    def _pace(self, cost_s: float) -> None:
+        """Space the ticks so that redrawing stays within ``CPU_BUDGET`` of one core."""
+        self._cost_s = cost_s if self._cost_s == 0.0 else 0.7 * self._cost_s + 0.3 * cost_s
+        interval = round(1000 * self._cost_s / CPU_BUDGET)
+        self.timer.setInterval(min(REDRAW_MAX_MS, max(REDRAW_MIN_MS, interval)))
+
+    @property
+    def redraw_interval_ms(self) -> int:
+        return self.timer.interval()
 
     def set_stage_bands(self, starts: tuple[int, ...], total_epochs: int) -> None:
         """Shade each LR stage (alternating colours) on every plot."""

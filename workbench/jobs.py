@@ -18,12 +18,14 @@ QThread ran the whole window suite 8 times in a row, and every benchmark run, cl
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import itertools
 import queue
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -116,6 +118,12 @@ def _describe(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _shutdown_if_alive(runner: weakref.ref[JobRunner]) -> None:
+    live = runner()
+    if live is not None:
+        live.shutdown()
+
+
 class _LoopThread(QThread):
     """A QThread running one Python callable (the runner's job loop)."""
 
@@ -153,6 +161,9 @@ class JobRunner(QObject):
         self._thread = _LoopThread(self._loop, f"workbench-{name}")
         self._thread.start()
         self._closed = False
+        # A QThread must not be destroyed while it runs (Qt aborts the process): if the
+        # owner never called shutdown (an exception while building the window), do it at exit.
+        atexit.register(_shutdown_if_alive, weakref.ref(self))
 
     def _loop(self) -> None:
         """The worker thread: run queued jobs until the shutdown sentinel."""

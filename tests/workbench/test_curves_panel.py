@@ -120,3 +120,54 @@ def test_export_png_svg_csv(tmp_path, panel):
         table = list(csv.reader(f))
     assert rows == len(table) - 1 == 3 * 20 + 4 * 2
     assert {r[0] for r in table[1:]} >= {"batch_loss", "val_accuracy", "learning_rate"}
+
+
+def test_curves_that_did_not_grow_are_not_set_again(panel, monkeypatch):
+    feed(panel, epochs=1)
+    panel.redraw(force=True)
+    calls = []
+    for name, curve in panel.curves.items():
+        real = curve.setData
+        monkeypatch.setattr(
+            curve, "setData", lambda *a, _n=name, _r=real, **k: (calls.append(_n), _r(*a, **k))
+        )
+    panel.on_event(BatchEnded(1, 0, 10, 1.0, 0.5, 0.1, 500.0))
+    panel.redraw()
+    assert sorted(calls) == sorted(
+        [
+            "batch_loss",
+            "batch_accuracy",
+            "learning_rate",
+            "batch_loss_smooth",
+            "batch_accuracy_smooth",
+        ]
+    )
+    calls.clear()
+    panel.on_event(EpochEnded(1, 1.0, 0.6, 1.1, 0.5, 0.1, 1.0, 500.0))
+    panel.redraw()
+    assert sorted(calls) == ["train_accuracy", "train_loss", "val_accuracy", "val_loss"]
+    calls.clear()
+    panel.redraw()  # nothing new: nothing set
+    panel.history.version += 1
+    panel.redraw()
+    assert calls == []
+    panel.on_event(started())  # a new run clears the buffers: every curve is set again
+    panel.redraw()
+    assert len(calls) == len(panel.curves)
+
+
+def test_redraw_interval_follows_the_cpu_budget(panel, monkeypatch):
+    from workbench import curves_panel as cp
+
+    panel._pace(0.001)  # 1 ms a redraw: as often as allowed
+    assert panel.redraw_interval_ms == cp.REDRAW_MIN_MS
+    for _ in range(30):  # redraws that cost 8 ms: 8 ms / 1% = 800 ms between them
+        panel._pace(0.008)
+    assert panel.redraw_interval_ms == pytest.approx(round(0.008 / cp.CPU_BUDGET * 1000), abs=2)
+    for _ in range(30):  # very slow painting: capped, the curves still move
+        panel._pace(1.0)
+    assert panel.redraw_interval_ms == cp.REDRAW_MAX_MS
+    # a real redraw measures itself: painting included, the interval stays within bounds
+    feed(panel)
+    panel.redraw(force=True)
+    assert cp.REDRAW_MIN_MS <= panel.redraw_interval_ms <= cp.REDRAW_MAX_MS

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 from PySide6.QtCore import QThread
 
@@ -57,3 +61,24 @@ def test_cancel_reaches_a_running_job_and_shutdown_waits(qtbot):
     assert errors and errors[0].cancelled
     runner.shutdown()
     assert not runner.alive
+
+
+def test_a_runner_never_shut_down_does_not_abort_the_process_at_exit():
+    code = (
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from workbench.jobs import JobRunner\n"
+        "runner = JobRunner('forgotten')\n"
+        "runner.submit('wait', lambda ctx: ctx.cancel.wait(30))\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Destroyed while thread" not in done.stderr
