@@ -6,8 +6,9 @@ thread almost nothing and 100k points per curve stay smooth (peak downsampling a
 clip-to-view). On 2 cores every millisecond the GUI thread spends is taken from training,
 so the timer keeps the curves' own CPU time (``setData`` plus painting the plots) under
 ``CPU_BUDGET`` of one core: it ticks every ``REDRAW_MIN_MS`` while redraws are cheap and
-slows down (up to ``REDRAW_MAX_MS``) when they get expensive. The x axis is in epochs for every curve: batch points sit at fractional
-epochs, so the per-batch and per-epoch curves and the LR stage bands share one axis.
+slows down (up to ``REDRAW_MAX_MS``) when they get expensive. The x axis is in epochs for
+every curve: batch points sit at fractional epochs, so the per-batch and per-epoch curves
+and the LR stage bands share one axis.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from workbench.backend import RunCurves
 from workbench.metric_history import EmaCache, MetricHistory, MetricSeries
 
 REDRAW_MIN_MS = 250  # 4 Hz at most: live enough for curves that move once per batch
-REDRAW_MAX_MS = 2000  # and at least every 2 s, however slow the painting
+REDRAW_MAX_MS = 1000  # and at least once a second, however slow the painting
 CPU_BUDGET = 0.01  # the curves' share of one core (redraw + paint), averaged over ticks
 BLUE, ORANGE, GREEN, GREY = (31, 119, 180), (255, 127, 14), (44, 160, 44), (120, 120, 120)
 OVERLAY_COLOURS = ((148, 103, 189), (140, 86, 75), (227, 119, 194), (23, 190, 207), (188, 189, 34))
