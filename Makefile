@@ -20,6 +20,7 @@ run: $(STAMP)
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra
 	$(PY) -m ruff check core workbench tests benchmarks main.py
+	$(PY) -m ruff format --check core workbench tests benchmarks main.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check core workbench tests benchmarks main.py

@@ -27,9 +27,18 @@ def _stock_bn(name: str, dtype: str) -> keras.layers.BatchNormalization:
     return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name, dtype=dtype)
 
 
-def build_engine_runner(*, width_factor: float, blocks, image_size: int, batch_size: int,
-                        frozen: bool, precision: str, num_classes: int = 10,
-                        options: Sequence[str] = (), seed: int = 0) -> KerasRunner:
+def build_engine_runner(
+    *,
+    width_factor: float,
+    blocks,
+    image_size: int,
+    batch_size: int,
+    frozen: bool,
+    precision: str,
+    num_classes: int = 10,
+    options: Sequence[str] = (),
+    seed: int = 0,
+) -> KerasRunner:
     from core.training import prepare_model
 
     unknown = [o for o in options if o not in ENGINE_OPTIONS and not o.startswith("spe")]
@@ -38,39 +47,73 @@ def build_engine_runner(*, width_factor: float, blocks, image_size: int, batch_s
     spe = next((int(o[3:]) for o in options if o.startswith("spe")), 1)
     keras.utils.set_random_seed(seed)
     policy = PRECISION_POLICIES[precision]
-    patch = (mock.patch("core.domain_model.batch_norm", _stock_bn) if "stockbn" in options
-             else contextlib.nullcontext())
+    patch = (
+        mock.patch("core.domain_model.batch_norm", _stock_bn)
+        if "stockbn" in options
+        else contextlib.nullcontext()
+    )
     with patch:
-        engine = AdapterEngine(ModelConfig(width_factor=width_factor,
-                                           blocks_per_stage=tuple(blocks),
-                                           image_size=image_size, precision=policy))
-        spec = DomainSpec(name="bench", class_names=tuple(f"c{i}" for i in range(num_classes)),
-                          image_size=image_size, resize_shorter=image_size)
+        engine = AdapterEngine(
+            ModelConfig(
+                width_factor=width_factor,
+                blocks_per_stage=tuple(blocks),
+                image_size=image_size,
+                precision=policy,
+            )
+        )
+        spec = DomainSpec(
+            name="bench",
+            class_names=tuple(f"c{i}" for i in range(num_classes)),
+            image_size=image_size,
+            resize_shorter=image_size,
+        )
         domain = engine.add_domain(spec)
-    config = TrainingConfig(batch_size=batch_size, mode="adapters" if frozen else "full",
-                            jit_compile="xla" in options, steps_per_execution=spe,
-                            seed=seed, weight_decay=5e-4)
+    config = TrainingConfig(
+        batch_size=batch_size,
+        mode="adapters" if frozen else "full",
+        jit_compile="xla" in options,
+        steps_per_execution=spe,
+        seed=seed,
+        weight_decay=5e-4,
+    )
     prepare_model(domain, config, policy, 0.01)
-    return KerasRunner(domain.model, image_size=image_size, batch_size=batch_size,
-                       num_classes=num_classes, steps_per_execution=spe, seed=seed)
+    return KerasRunner(
+        domain.model,
+        image_size=image_size,
+        batch_size=batch_size,
+        num_classes=num_classes,
+        steps_per_execution=spe,
+        seed=seed,
+    )
 
 
-def build_plain_keras_runner(*, width_factor: float, blocks, image_size: int, batch_size: int,
-                             frozen: bool, precision: str, num_classes: int = 10,
-                             seed: int = 0) -> KerasRunner:
+def build_plain_keras_runner(
+    *,
+    width_factor: float,
+    blocks,
+    image_size: int,
+    batch_size: int,
+    frozen: bool,
+    precision: str,
+    num_classes: int = 10,
+    seed: int = 0,
+) -> KerasRunner:
     from benchmarks.plain_keras import build_plain_keras
 
     keras.utils.set_random_seed(seed)
     policy = PRECISION_POLICIES[precision]
-    model, trunk = build_plain_keras(width_factor=width_factor, blocks=tuple(blocks),
-                                     num_classes=num_classes, dtype=policy)
+    model, trunk = build_plain_keras(
+        width_factor=width_factor, blocks=tuple(blocks), num_classes=num_classes, dtype=policy
+    )
     if frozen:
         for layer in trunk:
             layer.trainable = False
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     if policy == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    model.compile(optimizer=optimizer,
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return KerasRunner(model, image_size=image_size, batch_size=batch_size,
-                       num_classes=num_classes, seed=seed)
+    model.compile(
+        optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    return KerasRunner(
+        model, image_size=image_size, batch_size=batch_size, num_classes=num_classes, seed=seed
+    )

@@ -24,17 +24,23 @@ from core.engine import AdapterEngine
 SVHN_TRAIN_IMAGES = 73_257  # the paper's SVHN recipe: train + extra crops are not used
 
 
-def keras_images_per_second(mode: str, precision: str, *, width: float, size: int, batch: int,
-                            steps: int, warmup: int) -> dict[str, float]:
+def keras_images_per_second(
+    mode: str, precision: str, *, width: float, size: int, batch: int, steps: int, warmup: int
+) -> dict[str, float]:
     keras.utils.set_random_seed(0)
     engine = AdapterEngine(ModelConfig(width_factor=width, image_size=size, precision=precision))
-    domain = engine.add_domain(DomainSpec(name="svhn", class_names=tuple("0123456789"),
-                                          image_size=size, resize_shorter=size))
+    domain = engine.add_domain(
+        DomainSpec(
+            name="svhn", class_names=tuple("0123456789"), image_size=size, resize_shorter=size
+        )
+    )
     domain.set_train_mode(mode)
     model = domain.model
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["sparse_categorical_accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["sparse_categorical_accuracy"],
+    )
     rng = np.random.default_rng(0)
     x = keras.ops.convert_to_tensor(rng.normal(size=(batch, size, size, 3)).astype("float32"))
     y = keras.ops.convert_to_tensor(rng.integers(0, 10, batch).astype("int32"))
@@ -50,13 +56,16 @@ def keras_images_per_second(mode: str, precision: str, *, width: float, size: in
         out = model.predict_on_batch(x)
     float(np.sum(out))
     infer_s = time.perf_counter() - start
-    return {"train_images_per_s": batch * steps / train_s,
-            "infer_images_per_s": batch * steps / infer_s,
-            "loss": float(np.asarray(loss[0] if isinstance(loss, list) else loss))}
+    return {
+        "train_images_per_s": batch * steps / train_s,
+        "infer_images_per_s": batch * steps / infer_s,
+        "loss": float(np.asarray(loss[0] if isinstance(loss, list) else loss)),
+    }
 
 
-def torch_images_per_second(frozen: bool, precision: str, *, width: float, size: int,
-                            batch: int, steps: int, warmup: int) -> dict[str, float] | None:
+def torch_images_per_second(
+    frozen: bool, precision: str, *, width: float, size: int, batch: int, steps: int, warmup: int
+) -> dict[str, float] | None:
     try:
         import torch
         from torch.nn import functional as F
@@ -70,8 +79,9 @@ def torch_images_per_second(frozen: bool, precision: str, *, width: float, size:
     if frozen:
         for p in model.trunk_parameters():
             p.requires_grad_(False)
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01,
-                          momentum=0.9, weight_decay=5e-4)
+    opt = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9, weight_decay=5e-4
+    )
     x = torch.randn(batch, 3, size, size, device=device).to(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch,), device=device)
     bf16 = precision == "bf16"
@@ -92,8 +102,7 @@ def torch_images_per_second(frozen: bool, precision: str, *, width: float, size:
     for _ in range(steps):
         loss = step()
     float(loss)
-    return {"train_images_per_s": batch * steps / (time.perf_counter() - start),
-            "device": device}
+    return {"train_images_per_s": batch * steps / (time.perf_counter() - start), "device": device}
 
 
 def main() -> int:
@@ -106,21 +115,34 @@ def main() -> int:
     parser.add_argument("--precisions", default="float32,mixed_bfloat16,mixed_float16")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    shape = dict(width=args.width, size=args.size, batch=args.batch, steps=args.steps,
-                 warmup=args.warmup)
+    shape = dict(
+        width=args.width, size=args.size, batch=args.batch, steps=args.steps, warmup=args.warmup
+    )
     rows = []
     for precision in args.precisions.split(","):
         for mode in ("full", "adapters"):
             r = keras_images_per_second(mode, precision, **shape)
-            rows.append({"impl": f"engine (Keras/{keras.backend.backend()})",
-                         "precision": precision, "mode": mode, **r})
+            rows.append(
+                {
+                    "impl": f"engine (Keras/{keras.backend.backend()})",
+                    "precision": precision,
+                    "mode": mode,
+                    **r,
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     for precision in ("fp32", "bf16"):
         for frozen in (False, True):
             r = torch_images_per_second(frozen, precision, **shape)
             if r is not None:
-                rows.append({"impl": "plain PyTorch", "precision": precision,
-                             "mode": "adapters" if frozen else "full", **r})
+                rows.append(
+                    {
+                        "impl": "plain PyTorch",
+                        "precision": precision,
+                        "mode": "adapters" if frozen else "full",
+                        **r,
+                    }
+                )
                 print(json.dumps(rows[-1]), flush=True)
     steps_per_epoch = -(-SVHN_TRAIN_IMAGES // args.batch)
     for row in rows:
@@ -132,14 +154,21 @@ def main() -> int:
         device = str(jax.devices()[0].device_kind)
     except Exception:  # noqa: BLE001 - another backend: describe what we can
         device = platform.processor() or "cpu"
-    result = {"device": device, "backend": keras.backend.backend(), "shape": shape,
-              "svhn_steps_per_epoch": steps_per_epoch, "rows": rows,
-              "note": "SVHN epoch time is extrapolated from the timed steps (synthetic data)"}
+    result = {
+        "device": device,
+        "backend": keras.backend.backend(),
+        "shape": shape,
+        "svhn_steps_per_epoch": steps_per_epoch,
+        "rows": rows,
+        "note": "SVHN epoch time is extrapolated from the timed steps (synthetic data)",
+    }
     print("| implementation | precision | mode | train img/s | SVHN epoch (s, extrap.) |")
     print("|---|---|---|---:|---:|")
     for row in rows:
-        print(f"| {row['impl']} | {row['precision']} | {row['mode']} | "
-              f"{row['train_images_per_s']:.0f} | {row['svhn_epoch_s_extrapolated']:.1f} |")
+        print(
+            f"| {row['impl']} | {row['precision']} | {row['mode']} | "
+            f"{row['train_images_per_s']:.0f} | {row['svhn_epoch_s_extrapolated']:.1f} |"
+        )
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(result, fh, indent=2)

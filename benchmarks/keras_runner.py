@@ -30,8 +30,16 @@ class _StepClock(keras.callbacks.Callback):
 class KerasRunner:
     """Holds a compiled model and a synthetic batch (already in memory, as a tensor)."""
 
-    def __init__(self, model: keras.Model, *, image_size: int, batch_size: int,
-                 num_classes: int, steps_per_execution: int = 1, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        *,
+        image_size: int,
+        batch_size: int,
+        num_classes: int,
+        steps_per_execution: int = 1,
+        seed: int = 0,
+    ) -> None:
         rng = np.random.default_rng(seed)
         x = rng.normal(size=(batch_size, image_size, image_size, 3)).astype("float32")
         y = rng.integers(0, num_classes, batch_size).astype("int32")
@@ -48,8 +56,7 @@ class KerasRunner:
         k = self.steps_per_execution
         steps = max(k, (steps + k - 1) // k * k)
         clock = _StepClock()
-        self.model.fit(self.dataset, steps_per_epoch=steps, epochs=1, verbose=0,
-                       callbacks=[clock])
+        self.model.fit(self.dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
         self.last_loss = clock.loss
         return [d / k for d in clock.durations for _ in range(k)]
 

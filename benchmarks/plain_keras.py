@@ -13,16 +13,25 @@ import keras
 
 def _conv(filters: int, kernel: int, stride: int, name: str, dtype: str):
     init = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
-    return keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
-                               kernel_initializer=init, name=name, dtype=dtype)
+    return keras.layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=init,
+        name=name,
+        dtype=dtype,
+    )
 
 
 def _bn(name: str, dtype: str):
     return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name, dtype=dtype)
 
 
-def build_plain_keras(*, width_factor: float = 1.0, blocks=(4, 4, 4), num_classes: int = 10,
-                      dtype: str = "float32") -> tuple[keras.Model, list[keras.layers.Layer]]:
+def build_plain_keras(
+    *, width_factor: float = 1.0, blocks=(4, 4, 4), num_classes: int = 10, dtype: str = "float32"
+) -> tuple[keras.Model, list[keras.layers.Layer]]:
     """ResNet-26 with series adapters; returns the model and its 3x3 (trunk) conv layers."""
     trunk: list[keras.layers.Layer] = []
 

@@ -57,8 +57,10 @@ class Block(nn.Module):
         if self.stride != 1:
             shortcut = F.avg_pool2d(shortcut, self.stride)
         if self.extra:
-            shortcut = torch.cat([shortcut, shortcut.new_zeros(
-                shortcut.shape[0], self.extra, *shortcut.shape[2:])], 1)
+            shortcut = torch.cat(
+                [shortcut, shortcut.new_zeros(shortcut.shape[0], self.extra, *shortcut.shape[2:])],
+                1,
+            )
         return F.relu(y + shortcut)
 
 
@@ -89,9 +91,19 @@ class ResNet26(nn.Module):
 class TorchRunner:
     """Times training and inference steps of one configuration on synthetic data."""
 
-    def __init__(self, *, width_factor: float, blocks, image_size: int, batch_size: int,
-                 frozen: bool, precision: str, num_classes: int = 10, seed: int = 0,
-                 options: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        width_factor: float,
+        blocks,
+        image_size: int,
+        batch_size: int,
+        frozen: bool,
+        precision: str,
+        num_classes: int = 10,
+        seed: int = 0,
+        options: tuple[str, ...] = (),
+    ) -> None:
         unknown = [o for o in options if o != "channels_last"]
         if unknown:
             raise ValueError(f"Unknown torch option(s). Received: {unknown}")
@@ -104,7 +116,8 @@ class TorchRunner:
         self.optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
         rng = np.random.default_rng(seed)
         self.x = torch.from_numpy(
-            rng.normal(size=(batch_size, 3, image_size, image_size)).astype("float32"))
+            rng.normal(size=(batch_size, 3, image_size, image_size)).astype("float32")
+        )
         self.y = torch.from_numpy(rng.integers(0, num_classes, batch_size).astype("int64"))
         if "channels_last" in options:  # NHWC memory: oneDNN's preferred layout on CPU
             self.model = self.model.to(memory_format=torch.channels_last)

@@ -28,21 +28,32 @@ def markdown_report(report: dict[str, Any]) -> str:
             f"{_num(res['train_images_per_s'])} / {_num(res['train_images_per_s_best'])} | "
             f"{_num(res['infer_images_per_s'])} / {_num(res['infer_images_per_s_best'])} | "
             f"{_num(res.get('rss_peak_mb_alone', res['rss_peak_mb']), 0)} | "
-            f"{_num(res['gpu_peak_mb'], 0)} |")
+            f"{_num(res['gpu_peak_mb'], 0)} |"
+        )
     lines.append("\nPeak RSS: " + report["settings"].get("memory", ""))
-    lines += ["", "| size | ratio (training images/s) | from medians | from best steps |",
-              "|---|---|---:|---:|"]
+    lines += [
+        "",
+        "| size | ratio (training images/s) | from medians | from best steps |",
+        "|---|---|---:|---:|",
+    ]
     for size, entries in report["ratios"].items():
         best = report.get("ratios_best", {}).get(size, {})
         for name, value in entries.items():
             lines.append(f"| {size} | {name} | {value:.2f} | {_num(best.get(name), 2)} |")
     if report.get("svhn_epoch_estimates"):
-        lines += ["", "SVHN recipe epoch (73,257 images, 64 px, batch 64 = 1145 steps; "
-                  "**extrapolated** from the timed steps, pipeline excluded):", "",
-                  "| variant | seconds per epoch | minutes |", "|---|---:|---:|"]
+        lines += [
+            "",
+            "SVHN recipe epoch (73,257 images, 64 px, batch 64 = 1145 steps; "
+            "**extrapolated** from the timed steps, pipeline excluded):",
+            "",
+            "| variant | seconds per epoch | minutes |",
+            "|---|---:|---:|",
+        ]
         for row in report["svhn_epoch_estimates"]:
-            lines.append(f"| {row['variant']} | {row['seconds_per_epoch']:,.0f} | "
-                         f"{row['seconds_per_epoch'] / 60:,.1f} |")
+            lines.append(
+                f"| {row['variant']} | {row['seconds_per_epoch']:,.0f} | "
+                f"{row['seconds_per_epoch'] / 60:,.1f} |"
+            )
     for impl, why in report.get("skipped", {}).items():
         lines.append(f"\nSkipped {impl}: {why}")
     lines.append("\nVariants were interleaved round by round; compare ratios within one run.")

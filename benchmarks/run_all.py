@@ -66,9 +66,13 @@ class Variant:
 
     def spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = dict(
-            width_factor=self.size.width_factor, blocks=list(self.size.blocks),
-            image_size=self.size.image_size, batch_size=self.size.batch_size,
-            frozen=self.frozen, precision=self.precision)
+            width_factor=self.size.width_factor,
+            blocks=list(self.size.blocks),
+            image_size=self.size.image_size,
+            batch_size=self.size.batch_size,
+            frozen=self.frozen,
+            precision=self.precision,
+        )
         if self.impl in ("engine", "torch"):
             spec["options"] = list(self.options)
         return spec
@@ -83,9 +87,14 @@ class Worker:
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
         self.impl = impl
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.worker", impl], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=None if os.environ.get("BENCH_VERBOSE") else
-            subprocess.DEVNULL, text=True, cwd=root, env=env)
+            [sys.executable, "-m", "benchmarks.worker", impl],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,
+            text=True,
+            cwd=root,
+            env=env,
+        )
 
     def call(self, **request: Any) -> dict[str, Any]:
         assert self.process.stdin and self.process.stdout
@@ -93,8 +102,10 @@ class Worker:
         self.process.stdin.flush()
         line = self.process.stdout.readline()
         if not line:
-            raise RuntimeError(f"The {self.impl} worker died (exit code "
-                               f"{self.process.poll()}). Rerun with BENCH_VERBOSE=1.")
+            raise RuntimeError(
+                f"The {self.impl} worker died (exit code "
+                f"{self.process.poll()}). Rerun with BENCH_VERBOSE=1."
+            )
         reply = json.loads(line)
         if not reply.get("ok"):
             raise RuntimeError(f"{self.impl} worker: {reply.get('error')}")
@@ -119,8 +130,15 @@ def _log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def measure(variants: list[Variant], workers: dict[str, Worker], *, warmup: int, steps: int,
-            rounds: int, infer_steps: int) -> dict[str, dict[str, Any]]:
+def measure(
+    variants: list[Variant],
+    workers: dict[str, Worker],
+    *,
+    warmup: int,
+    steps: int,
+    rounds: int,
+    infer_steps: int,
+) -> dict[str, dict[str, Any]]:
     """Build, warm up, then time all variants interleaved round by round.
 
     Every step is timed; ``median`` is the typical step under the machine's current load,
@@ -133,16 +151,23 @@ def measure(variants: list[Variant], workers: dict[str, Worker], *, warmup: int,
         warm = workers[v.impl].call(op="train", key=v.key, steps=max(1, warmup))
         workers[v.impl].call(op="infer", key=v.key, steps=1)
         results[v.key] = {
-            "impl": v.impl, "precision": v.precision, "trunk": "frozen" if v.frozen else "full",
-            "size": v.size.name, "options": list(v.options), "batch_size": v.size.batch_size,
-            "image_size": v.size.image_size, "width_factor": v.size.width_factor,
+            "impl": v.impl,
+            "precision": v.precision,
+            "trunk": "frozen" if v.frozen else "full",
+            "size": v.size.name,
+            "options": list(v.options),
+            "batch_size": v.size.batch_size,
+            "image_size": v.size.image_size,
+            "width_factor": v.size.width_factor,
             "build_seconds": round(built["seconds"], 2),
-            "warmup_seconds": round(sum(warm["seconds"]), 2), "train_step_seconds_all": [],
-            "infer_step_seconds_all": [], "rss_peak_mb": warm["rss_peak_mb"],
+            "warmup_seconds": round(sum(warm["seconds"]), 2),
+            "train_step_seconds_all": [],
+            "infer_step_seconds_all": [],
+            "rss_peak_mb": warm["rss_peak_mb"],
             "gpu_peak_mb": warm["gpu_peak_mb"],
         }
     for r in range(rounds):
-        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        order = variants[r % len(variants) :] + variants[: r % len(variants)]
         for v in order:
             res = results[v.key]
             if r == 0:  # the other variants ran since this one's warm-up: one more step
@@ -188,13 +213,20 @@ def memory_pass(variants: list[Variant], results: dict[str, dict[str, Any]]) -> 
         _log(f"memory {v.key}: {results[v.key]['rss_peak_mb_alone']:.0f} MiB")
 
 
-def ratios(results: dict[str, dict[str, Any]], statistic: str = "train_images_per_s",
-           ) -> dict[str, Any]:
+def ratios(
+    results: dict[str, dict[str, Any]],
+    statistic: str = "train_images_per_s",
+) -> dict[str, Any]:
     """Engine vs plain Keras vs plain PyTorch, frozen vs full, per size and precision."""
+
     def find(size, impl, precision, trunk):
         for res in results.values():
             if (res["size"], res["impl"], res["precision"], res["trunk"]) == (
-                    size, impl, precision, trunk) and not res["options"]:
+                size,
+                impl,
+                precision,
+                trunk,
+            ) and not res["options"]:
                 return res[statistic]
         return None
 
@@ -211,22 +243,33 @@ def ratios(results: dict[str, dict[str, Any]], statistic: str = "train_images_pe
                     if engine and other:
                         entry[f"engine_vs_{peer}/{precision}/{trunk}"] = engine / other
             for impl in ("engine", "keras", "torch"):
-                frozen, full = find(size, impl, precision, "frozen"), find(
-                    size, impl, precision, "full")
+                frozen, full = (
+                    find(size, impl, precision, "frozen"),
+                    find(size, impl, precision, "full"),
+                )
                 if frozen and full:
                     entry[f"frozen_vs_full/{impl}/{precision}"] = frozen / full
         engine_best = max((find(size, "engine", p, "frozen") or 0 for p in precisions), default=0)
         torch_best = max((find(size, "torch", p, "frozen") or 0 for p in precisions), default=0)
         if engine_best and torch_best:
             entry["target/engine_frozen_best_vs_torch_frozen_best"] = engine_best / torch_best
-        torch_tuned = max((r[statistic] for r in results.values() if r["size"] == size
-                           and r["impl"] == "torch" and r["trunk"] == "frozen"), default=0)
+        torch_tuned = max(
+            (
+                r[statistic]
+                for r in results.values()
+                if r["size"] == size and r["impl"] == "torch" and r["trunk"] == "frozen"
+            ),
+            default=0,
+        )
         if engine_best and torch_tuned and torch_tuned != torch_best:
             entry["engine_frozen_best_vs_torch_frozen_best_incl_channels_last"] = (
-                engine_best / torch_tuned)
+                engine_best / torch_tuned
+            )
         for precision in precisions:
-            frozen, full = find(size, "engine", precision, "frozen"), find(
-                size, "engine", precision, "full")
+            frozen, full = (
+                find(size, "engine", precision, "frozen"),
+                find(size, "engine", precision, "full"),
+            )
             if frozen and full:
                 entry[f"target/engine_frozen_vs_full/{precision}"] = frozen / full
         for res in results.values():  # option variants vs the same implementation without
@@ -235,7 +278,8 @@ def ratios(results: dict[str, dict[str, Any]], statistic: str = "train_images_pe
                 if base:
                     name = "+".join(res["options"])
                     entry[f"option/{res['impl']}+{name}/{res['precision']}/{res['trunk']}"] = (
-                        res[statistic] / base)
+                        res[statistic] / base
+                    )
         out[size] = entry
     return out
 
@@ -246,41 +290,62 @@ def svhn_epoch_estimates(results: dict[str, dict[str, Any]]) -> list[dict[str, A
     for key, res in results.items():
         if res["size"] != "paper" or res["impl"] != "engine" or res["batch_size"] != SVHN_BATCH:
             continue
-        rows.append({
-            "variant": key, "seconds_per_epoch": res["train_step_seconds"] * SVHN_STEPS_PER_EPOCH,
-            "extrapolated": True,
-            "note": f"extrapolated from {res['timed_steps']} timed steps (median step time) to "
-                    f"{SVHN_STEPS_PER_EPOCH} steps/epoch; data pipeline not included",
-        })
+        rows.append(
+            {
+                "variant": key,
+                "seconds_per_epoch": res["train_step_seconds"] * SVHN_STEPS_PER_EPOCH,
+                "extrapolated": True,
+                "note": f"extrapolated from {res['timed_steps']} timed steps (median step time) to "
+                f"{SVHN_STEPS_PER_EPOCH} steps/epoch; data pipeline not included",
+            }
+        )
     return rows
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.run_all", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="tiny network, 2 steps: a smoke run for CI (numbers mean nothing)")
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.run_all",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny network, 2 steps: a smoke run for CI (numbers mean nothing)",
+    )
     p.add_argument("--out", type=Path, help="also write the JSON here")
     p.add_argument("--markdown", type=Path, help="also write the markdown table here")
     p.add_argument("--sizes", default=None, help="comma list of paper,cpu,quick")
     p.add_argument("--impls", default="engine,keras,torch")
-    p.add_argument("--precisions", default=None,
-                   help="comma list of fp32,bf16,fp16 (default: fp32,bf16 on CPU; "
-                        "fp32,fp16 on GPU)")
+    p.add_argument(
+        "--precisions",
+        default=None,
+        help="comma list of fp32,bf16,fp16 (default: fp32,bf16 on CPU; fp32,fp16 on GPU)",
+    )
     p.add_argument("--trunk", default="frozen,full")
-    p.add_argument("--memory", choices=("alone", "shared"), default=None,
-                   help="alone: measure each variant's peak RSS in a fresh process (default; "
-                        "shared with --quick: only the timing workers' peaks)")
+    p.add_argument(
+        "--memory",
+        choices=("alone", "shared"),
+        default=None,
+        help="alone: measure each variant's peak RSS in a fresh process (default; "
+        "shared with --quick: only the timing workers' peaks)",
+    )
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="timed steps per round")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps (tracing included)")
     p.add_argument("--infer-steps", type=int, default=None)
-    p.add_argument("--torch-extra", default=None,
-                   help="extra PyTorch variants (default: channels_last; '' for none)")
-    p.add_argument("--engine-extra", default="",
-                   help="extra engine variants, comma-separated, options joined by '+', e.g. "
-                        "'xla,spe4,stockbn' (jit_compile, steps_per_execution=4, Keras's "
-                        "unfused BN as an ablation)")
+    p.add_argument(
+        "--torch-extra",
+        default=None,
+        help="extra PyTorch variants (default: channels_last; '' for none)",
+    )
+    p.add_argument(
+        "--engine-extra",
+        default="",
+        help="extra engine variants, comma-separated, options joined by '+', e.g. "
+        "'xla,spe4,stockbn' (jit_compile, steps_per_execution=4, Keras's "
+        "unfused BN as an ablation)",
+    )
     return p.parse_args(argv)
 
 
@@ -315,8 +380,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         trunks = [t == "frozen" for t in args.trunk.split(",")]
         extras = [e for e in args.engine_extra.split(",") if e]
         torch_default = "" if args.quick else "channels_last"
-        torch_extras = [e for e in (args.torch_extra if args.torch_extra is not None
-                                    else torch_default).split(",") if e]
+        torch_extras = [
+            e
+            for e in (args.torch_extra if args.torch_extra is not None else torch_default).split(
+                ","
+            )
+            if e
+        ]
         variants = []
         for size in sizes:
             for precision in precisions:
@@ -326,17 +396,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             continue
                         variants.append(Variant(impl, precision, frozen, size))
                     for extra in extras:
-                        variants.append(Variant("engine", precision, frozen, size,
-                                                options=tuple(extra.split("+"))))
+                        variants.append(
+                            Variant(
+                                "engine", precision, frozen, size, options=tuple(extra.split("+"))
+                            )
+                        )
                     if "torch" in impls and precision in ("fp32", "bf16"):
                         for extra in torch_extras:
-                            variants.append(Variant("torch", precision, frozen, size,
-                                                    options=tuple(extra.split("+"))))
+                            variants.append(
+                                Variant(
+                                    "torch",
+                                    precision,
+                                    frozen,
+                                    size,
+                                    options=tuple(extra.split("+")),
+                                )
+                            )
         results: dict[str, dict[str, Any]] = {}
         for size in sizes:
             chosen = [v for v in variants if v.size == size]
-            results.update(measure(chosen, workers, warmup=args.warmup, steps=steps,
-                                   rounds=rounds, infer_steps=infer_steps))
+            results.update(
+                measure(
+                    chosen,
+                    workers,
+                    warmup=args.warmup,
+                    steps=steps,
+                    rounds=rounds,
+                    infer_steps=infer_steps,
+                )
+            )
             if memory == "alone":
                 memory_pass(chosen, results)
     finally:
@@ -348,16 +436,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": info,
         "device": "gpu" if on_gpu else "cpu",
         "quick": bool(args.quick),
-        "settings": {"rounds": rounds, "steps_per_round": steps, "warmup_steps": args.warmup,
-                     "infer_steps_per_round": infer_steps,
-                     "statistic": "median step time (best = fastest step, in *_best)",
-                     "data": "one synthetic batch in memory",
-                     "interleaved": True,
-                     "memory": "rss_peak_mb: peak RSS of the timing worker, which holds all "
-                               "variants of one implementation; rss_peak_mb_alone: the "
-                               "variant alone in a fresh process" if memory == "alone" else
-                               "rss_peak_mb: peak RSS of the timing worker, which holds all "
-                               "variants of one implementation"},
+        "settings": {
+            "rounds": rounds,
+            "steps_per_round": steps,
+            "warmup_steps": args.warmup,
+            "infer_steps_per_round": infer_steps,
+            "statistic": "median step time (best = fastest step, in *_best)",
+            "data": "one synthetic batch in memory",
+            "interleaved": True,
+            "memory": "rss_peak_mb: peak RSS of the timing worker, which holds all "
+            "variants of one implementation; rss_peak_mb_alone: the "
+            "variant alone in a fresh process"
+            if memory == "alone"
+            else "rss_peak_mb: peak RSS of the timing worker, which holds all "
+            "variants of one implementation",
+        },
         "skipped": skipped,
         "results": results,
         "ratios": ratios(results),

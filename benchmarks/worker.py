@@ -85,10 +85,12 @@ def machine_info(impl: str) -> dict[str, Any]:
     try:
         with open("/proc/cpuinfo") as f:
             text = f.read()
-        model = [ln.split(":", 1)[1].strip() for ln in text.splitlines()
-                 if ln.startswith("model name")]
-        flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines()
-                      if ln.startswith("flags")), [])
+        model = [
+            ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")
+        ]
+        flags = next(
+            (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []
+        )
         info["cpu"] = model[0] if model else platform.processor()
         info["cpu_bf16"] = sorted(f for f in flags if f in ("avx512_bf16", "amx_bf16", "amx_tile"))
     except OSError:
@@ -104,8 +106,9 @@ def machine_info(impl: str) -> dict[str, Any]:
         info["tensorflow"] = tf.__version__
         info["keras"] = keras.__version__
         gpus = tf.config.list_physical_devices("GPU")
-        info["gpus"] = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
-                        for g in gpus]
+        info["gpus"] = [
+            tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus
+        ]
     return info
 
 
@@ -143,8 +146,12 @@ def serve(impl: str) -> None:
                 runner = runners[request["key"]]
                 with RssSampler() as rss, GpuMemory(impl) as gpu:
                     seconds = getattr(runner, op)(request["steps"])
-                reply = {"seconds": seconds, "rss_peak_mb": rss.peak, "gpu_peak_mb": gpu.peak_mb,
-                         "loss": getattr(runner, "last_loss", None)}
+                reply = {
+                    "seconds": seconds,
+                    "rss_peak_mb": rss.peak,
+                    "gpu_peak_mb": gpu.peak_mb,
+                    "loss": getattr(runner, "last_loss", None),
+                }
             elif op == "peak":
                 import resource
 

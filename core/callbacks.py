@@ -47,8 +47,14 @@ class StageLearningRate(keras.callbacks.Callback):
         index = self._config.stage_index_at(epoch)
         if epoch == self._starts[index] or epoch == self._initial_epoch:
             stage = self._config.stages[index]
-            self._on_event(StageStarted(stage_index=index, learning_rate=stage.learning_rate,
-                                        first_epoch=self._starts[index], epochs=stage.epochs))
+            self._on_event(
+                StageStarted(
+                    stage_index=index,
+                    learning_rate=stage.learning_rate,
+                    first_epoch=self._starts[index],
+                    epochs=stage.epochs,
+                )
+            )
 
 
 @dataclasses.dataclass
@@ -155,9 +161,12 @@ class TrainingMonitor(keras.callbacks.Callback):
         e.mark = now
         epoch = self._epoch_index
         event = BatchEnded(
-            epoch=epoch, step=batch, global_step=self.global_step,
+            epoch=epoch,
+            step=batch,
+            global_step=self.global_step,
             loss=loss if math.isfinite(mean_loss) else mean_loss,
-            accuracy=accuracy, learning_rate=self._config.lr_at(epoch),
+            accuracy=accuracy,
+            learning_rate=self._config.lr_at(epoch),
             images_per_second=new_images / seconds,
         )
         if self._run_log is not None:
@@ -229,8 +238,11 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.last_good = state
         if self._checkpoint_path is not None:
             save_checkpoint(
-                self._checkpoint_path, state, epochs_completed=self.epochs_completed,
-                configs=self._configs, history=[dataclasses.asdict(h) for h in self.history],
+                self._checkpoint_path,
+                state,
+                epochs_completed=self.epochs_completed,
+                configs=self._configs,
+                history=[dataclasses.asdict(h) for h in self.history],
                 trunk_fingerprint=self._domain.trunk.fingerprint(),
             )
         if self._run_log is not None:

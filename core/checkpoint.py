@@ -177,11 +177,13 @@ def read_checkpoint(path: Path) -> Checkpoint:
         )
     names = json.loads(metadata["optimizer_names"])
     shapes = json.loads(metadata["optimizer_shapes"])
-    optimizer = tuple((name, tensors[f"optimizer/{i:05d}"].reshape(shape))
-                      for i, (name, shape) in enumerate(zip(names, shapes, strict=True)))
+    optimizer = tuple(
+        (name, tensors[f"optimizer/{i:05d}"].reshape(shape))
+        for i, (name, shape) in enumerate(zip(names, shapes, strict=True))
+    )
     state = WeightState(
-        trunk={k[len("trunk/"):]: v for k, v in tensors.items() if k.startswith("trunk/")},
-        domain={k[len("domain/"):]: v for k, v in tensors.items() if k.startswith("domain/")},
+        trunk={k[len("trunk/") :]: v for k, v in tensors.items() if k.startswith("trunk/")},
+        domain={k[len("domain/") :]: v for k, v in tensors.items() if k.startswith("domain/")},
         optimizer=optimizer,
     )
     return Checkpoint(

@@ -54,24 +54,34 @@ Run without a command to open the window. Typical session:
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
-        "model (for a new workspace, default preset cpu; must match an existing one)")
+        "model (for a new workspace, default preset cpu; must match an existing one)"
+    )
     g.add_argument("--preset", choices=sorted(PRESETS), help="named configuration")
     g.add_argument("--adapter", choices=ADAPTER_KINDS, help="adapter kind")
     g.add_argument("--width-factor", type=float, help="width factor (1 = the paper)")
     g.add_argument("--image-size", type=int, help="input side in pixels")
     g.add_argument("--shortcut", choices=SHORTCUT_KINDS)
     g.add_argument("--precision", choices=PRECISIONS)
-    g.add_argument("--fresh", action="store_true",
-                   help="start a new workspace (forget the saved trunk and domains)")
+    g.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start a new workspace (forget the saved trunk and domains)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="main.py", description="RAM Workbench: residual adapters for many visual domains.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="main.py",
+        description="RAM Workbench: residual adapters for many visual domains.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--root", type=Path, default=None,
-                        help="data folder (default: the user data folder or $RAM_WORKBENCH_HOME)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="data folder (default: the user data folder or $RAM_WORKBENCH_HOME)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="command")
 
@@ -79,14 +89,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="print the parameter table (shared trunk vs each domain)")
     _add_model_options(p)
-    p.add_argument("--classes", type=int, default=10,
-                   help="classes of the example domain when the workspace has none")
+    p.add_argument(
+        "--classes",
+        type=int,
+        default=10,
+        help="classes of the example domain when the workspace has none",
+    )
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("train", help="train a domain (adapters on the frozen trunk by default)")
     p.add_argument("--domain", required=True)
-    p.add_argument("--mode", choices=TRAIN_MODES, default=None,
-                   help="adapters (trunk frozen), full (trunk too), linear_probe (head only)")
+    p.add_argument(
+        "--mode",
+        choices=TRAIN_MODES,
+        default=None,
+        help="adapters (trunk frozen), full (trunk too), linear_probe (head only)",
+    )
     p.add_argument("--stages", help="LR stages, e.g. 0.1x5,0.01x3,0.001x2")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--momentum", type=float)
@@ -96,12 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--no-validation", action="store_true")
     p.add_argument("--steps-per-execution", type=int)
-    p.add_argument("--jit", choices=("auto", "on", "off"), default=None,
-                   help="XLA-compile the train step (auto: on a GPU only)")
+    p.add_argument(
+        "--jit",
+        choices=("auto", "on", "off"),
+        default=None,
+        help="XLA-compile the train step (auto: on a GPU only)",
+    )
     p.add_argument("--init-from", help="start this domain's adapters/BN from another domain")
     p.add_argument("--resume", type=Path, help="continue the run in this run folder")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multi_worker"),
-                   default="default", help="tf.distribute strategy (multi_worker reads TF_CONFIG)")
+    p.add_argument(
+        "--strategy",
+        choices=("default", "mirrored", "multi_worker"),
+        default="default",
+        help="tf.distribute strategy (multi_worker reads TF_CONFIG)",
+    )
     _add_model_options(p)
 
     p = sub.add_parser("eval", help="accuracy of a trained domain on a split")
@@ -145,19 +171,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     p.add_argument("--out", type=Path, default=Path("experiment_results"))
     p.add_argument("--quick", action="store_true", help="tiny smoke version")
-    p.add_argument("--precision", choices=PRECISIONS, default=None,
-                   help="override the preset's precision (e.g. mixed_bfloat16)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="override the preset's precision (e.g. mixed_bfloat16)",
+    )
     p.add_argument("--source", default=None, help="source domain for the trunk")
     p.add_argument("--domains", nargs="*", help="target domains (default: every built-in one)")
     return parser
 
 
 COMMANDS = {
-    "domains": cmd_domains, "info": cmd_info, "train": cmd_train, "eval": cmd_eval,
-    "classify": cmd_classify, "export": cmd_export, "import": cmd_import,
-    "save-trunk": cmd_save_trunk, "load-trunk": cmd_load_trunk, "save-model": cmd_save_model,
-    "runs": cmd_runs, "add-folder": cmd_add_folder, "add-decathlon": cmd_add_decathlon,
-    "svhn": cmd_svhn, "experiment": cmd_experiment,
+    "domains": cmd_domains,
+    "info": cmd_info,
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "classify": cmd_classify,
+    "export": cmd_export,
+    "import": cmd_import,
+    "save-trunk": cmd_save_trunk,
+    "load-trunk": cmd_load_trunk,
+    "save-model": cmd_save_model,
+    "runs": cmd_runs,
+    "add-folder": cmd_add_folder,
+    "add-decathlon": cmd_add_decathlon,
+    "svhn": cmd_svhn,
+    "experiment": cmd_experiment,
 }
 
 

@@ -20,8 +20,11 @@ from core.presets import get_preset
 def _model_config(args: argparse.Namespace) -> ModelConfig | None:
     """The model asked for on the command line, or None to use the workspace's."""
     overrides = {
-        "adapter_kind": args.adapter, "width_factor": args.width_factor,
-        "image_size": args.image_size, "shortcut": args.shortcut, "precision": args.precision,
+        "adapter_kind": args.adapter,
+        "width_factor": args.width_factor,
+        "image_size": args.image_size,
+        "shortcut": args.shortcut,
+        "precision": args.precision,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.preset is None and not overrides:
@@ -30,8 +33,12 @@ def _model_config(args: argparse.Namespace) -> ModelConfig | None:
     return dataclasses.replace(base, **overrides)
 
 
-def _workspace(args: argparse.Namespace, model_config: ModelConfig | None = None,
-               fresh: bool = False, strategy: Any = None):
+def _workspace(
+    args: argparse.Namespace,
+    model_config: ModelConfig | None = None,
+    fresh: bool = False,
+    strategy: Any = None,
+):
     from core.workspace import Workspace
 
     return Workspace(args.root, model_config, fresh=fresh, strategy=strategy)
@@ -42,11 +49,16 @@ def _training_config(args: argparse.Namespace, preset_name: str | None) -> Train
     changes: dict[str, Any] = {}
     if args.stages:
         changes["stages"] = parse_stages(args.stages)
-    for field, value in (("batch_size", args.batch_size), ("momentum", args.momentum),
-                         ("nesterov", args.nesterov), ("weight_decay", args.weight_decay),
-                         ("seed", args.seed), ("mode", args.mode),
-                         ("steps_per_execution", args.steps_per_execution),
-                         ("jit_compile", {"on": True, "off": False}.get(args.jit, args.jit))):
+    for field, value in (
+        ("batch_size", args.batch_size),
+        ("momentum", args.momentum),
+        ("nesterov", args.nesterov),
+        ("weight_decay", args.weight_decay),
+        ("seed", args.seed),
+        ("mode", args.mode),
+        ("steps_per_execution", args.steps_per_execution),
+        ("jit_compile", {"on": True, "off": False}.get(args.jit, args.jit)),
+    ):
         if value is not None:
             changes[field] = value
     if args.no_validation:
@@ -72,35 +84,54 @@ class _ProgressPrinter:
             self._steps = event.steps_per_epoch
             self._total_epochs = event.total_epochs
             what = "resuming" if event.resumed else "training"
-            print(f"{what} '{event.domain}' ({event.mode}), epochs {event.initial_epoch + 1}.."
-                  f"{event.total_epochs}, {event.steps_per_epoch} steps/epoch, batch "
-                  f"{event.batch_size}, {event.trainable_parameters:,} trainable parameters"
-                  + (f"\nrun folder: {event.run_dir}" if event.run_dir else ""))
+            print(
+                f"{what} '{event.domain}' ({event.mode}), epochs {event.initial_epoch + 1}.."
+                f"{event.total_epochs}, {event.steps_per_epoch} steps/epoch, batch "
+                f"{event.batch_size}, {event.trainable_parameters:,} trainable parameters"
+                + (f"\nrun folder: {event.run_dir}" if event.run_dir else "")
+            )
         elif isinstance(event, ev.StageStarted):
-            print(f"stage {event.stage_index + 1}: lr {event.learning_rate:g} for "
-                  f"{event.epochs} epoch(s) from epoch {event.first_epoch + 1}")
+            print(
+                f"stage {event.stage_index + 1}: lr {event.learning_rate:g} for "
+                f"{event.epochs} epoch(s) from epoch {event.first_epoch + 1}"
+            )
         elif isinstance(event, ev.BatchEnded):
             if self._bar is None:
-                self._bar = self._tqdm(total=self._steps, leave=False, dynamic_ncols=True, disable=None,
-                                       desc=f"epoch {event.epoch + 1}/{self._total_epochs}")
+                self._bar = self._tqdm(
+                    total=self._steps,
+                    leave=False,
+                    dynamic_ncols=True,
+                    disable=None,
+                    desc=f"epoch {event.epoch + 1}/{self._total_epochs}",
+                )
             self._bar.update(1)
             if event.step % 5 == 0:
-                self._bar.set_postfix(loss=f"{event.loss:.3f}", acc=f"{event.accuracy:.3f}",
-                                      ips=f"{event.images_per_second:.0f}")
+                self._bar.set_postfix(
+                    loss=f"{event.loss:.3f}",
+                    acc=f"{event.accuracy:.3f}",
+                    ips=f"{event.images_per_second:.0f}",
+                )
         elif isinstance(event, ev.EpochEnded):
             self._close_bar()
-            val = ("" if event.val_accuracy is None else
-                   f", val loss {event.val_loss:.4f} acc {event.val_accuracy:.4f}")
-            print(f"epoch {event.epoch + 1}: loss {event.train_loss:.4f} acc "
-                  f"{event.train_accuracy:.4f}{val}, lr {event.learning_rate:g}, "
-                  f"{event.seconds:.1f} s, {event.images_per_second:.1f} images/s")
+            val = (
+                ""
+                if event.val_accuracy is None
+                else f", val loss {event.val_loss:.4f} acc {event.val_accuracy:.4f}"
+            )
+            print(
+                f"epoch {event.epoch + 1}: loss {event.train_loss:.4f} acc "
+                f"{event.train_accuracy:.4f}{val}, lr {event.learning_rate:g}, "
+                f"{event.seconds:.1f} s, {event.images_per_second:.1f} images/s"
+            )
         elif isinstance(event, ev.LogMessage):
             self._close_bar()
             print(f"[{event.level}] {event.text}")
         elif isinstance(event, ev.TrainingFinished):
             self._close_bar()
-            print(f"finished: {event.reason} after {event.epochs_completed} epoch(s) in "
-                  f"{event.seconds:.1f} s" + (f" ({event.message})" if event.message else ""))
+            print(
+                f"finished: {event.reason} after {event.epochs_completed} epoch(s) in "
+                f"{event.seconds:.1f} s" + (f" ({event.message})" if event.message else "")
+            )
         elif isinstance(event, ev.TrainingFailed):
             self._close_bar()
             print(f"FAILED: {event.error}", file=sys.stderr)
@@ -129,14 +160,18 @@ def cmd_domains(args: argparse.Namespace) -> int:
 
     catalogue = Catalogue(args.root)
     print(f"data folder: {catalogue.data_root}")
-    print(f"{'domain':<22} {'source':<10} {'present':<8} {'classes':>7} {'train':>7} "
-          f"{'val':>6} {'test':>6}  description")
+    print(
+        f"{'domain':<22} {'source':<10} {'present':<8} {'classes':>7} {'train':>7} "
+        f"{'val':>6} {'test':>6}  description"
+    )
     for e in catalogue.entries():
         mark = "*" if e.default_source else " "
         sizes = e.sizes or {}
-        print(f"{e.name + mark:<22} {e.source:<10} {'yes' if e.present else 'no':<8} "
-              f"{e.num_classes:>7} {sizes.get('train', 0):>7} {sizes.get('val', 0):>6} "
-              f"{sizes.get('test', 0):>6}  {e.description[:60]}")
+        print(
+            f"{e.name + mark:<22} {e.source:<10} {'yes' if e.present else 'no':<8} "
+            f"{e.num_classes:>7} {sizes.get('train', 0):>7} {sizes.get('val', 0):>6} "
+            f"{sizes.get('test', 0):>6}  {e.description[:60]}"
+        )
     print("* default source domain for training the trunk")
     return 0
 
@@ -186,11 +221,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        print(f"recipe: {format_stages(config.stages)}, batch {config.batch_size}, momentum "
-              f"{config.momentum}, mode {config.mode}")
-        result = ws.train(args.domain, config, on_event=_ProgressPrinter(), control=control,
-                          weight_decay=args.domain_weight_decay, init_from=args.init_from,
-                          resume_run=args.resume)
+        print(
+            f"recipe: {format_stages(config.stages)}, batch {config.batch_size}, momentum "
+            f"{config.momentum}, mode {config.mode}"
+        )
+        result = ws.train(
+            args.domain,
+            config,
+            on_event=_ProgressPrinter(),
+            control=control,
+            weight_decay=args.domain_weight_decay,
+            init_from=args.init_from,
+            resume_run=args.resume,
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
     status = ws.status.get(args.domain)
@@ -198,8 +241,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"test accuracy of '{args.domain}': {status.test_accuracy:.4f}")
     stale = [d for d in ws.stale_domains() if d != args.domain]
     if stale:
-        print(f"note: the trunk changed; domains trained on the old trunk need retraining: "
-              f"{', '.join(stale)}")
+        print(
+            f"note: the trunk changed; domains trained on the old trunk need retraining: "
+            f"{', '.join(stale)}"
+        )
     return 0 if result.reason in ("completed", "stopped_after_epoch", "stopped") else 3
 
 
@@ -208,13 +253,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     ws = _workspace(args)
     if not ws.engine.has_domain(args.domain):
-        print(f"error: no trained domain '{args.domain}'. Trained: {ws.trained_domains()}",
-              file=sys.stderr)
+        print(
+            f"error: no trained domain '{args.domain}'. Trained: {ws.trained_domains()}",
+            file=sys.stderr,
+        )
         return 2
     data = ws.load_data(args.domain)
     result = evaluate(ws.engine, args.domain, data, args.split)
-    print(f"{args.domain} {args.split}: accuracy {result.accuracy:.4f}, loss {result.loss:.4f} "
-          f"on {result.examples} images")
+    print(
+        f"{args.domain} {args.split}: accuracy {result.accuracy:.4f}, loss {result.loss:.4f} "
+        f"on {result.examples} images"
+    )
     return 0
 
 
@@ -227,11 +276,16 @@ def cmd_classify(args: argparse.Namespace) -> int:
         print("error: the workspace has no trained domain yet", file=sys.stderr)
         return 2
     images = _expand_images(args.images)
-    results: dict[str, list[Any]] = {d: classify(ws.engine, d, images, top_k=args.top_k)
-                                     for d in domains}
+    results: dict[str, list[Any]] = {
+        d: classify(ws.engine, d, images, top_k=args.top_k) for d in domains
+    }
     if args.json:
-        print(json.dumps({d: [dataclasses.asdict(p) for p in preds]
-                          for d, preds in results.items()}, indent=2))
+        print(
+            json.dumps(
+                {d: [dataclasses.asdict(p) for p in preds] for d, preds in results.items()},
+                indent=2,
+            )
+        )
         return 0
     for i, image in enumerate(images):
         print(image)
@@ -247,8 +301,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     ws = _workspace(args)
     report = export_domain(ws.engine, args.domain, args.out)
-    print(f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} parameters); "
-          f"verified: max logit difference {report.max_abs_logit_diff:.2e}")
+    print(
+        f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} parameters); "
+        f"verified: max logit difference {report.max_abs_logit_diff:.2e}"
+    )
     return 0
 
 
@@ -324,6 +380,7 @@ def cmd_svhn(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         with tqdm(total=100, unit="%") as bar:
+
             def progress(fraction: float, message: str) -> None:
                 bar.n = round(100 * fraction)
                 bar.set_description(message[:40])

@@ -121,8 +121,10 @@ class ModelConfig:
         if self.precision not in PRECISIONS:
             _fail(f"`precision` must be one of {PRECISIONS}.", precision=self.precision)
         if self.stage_widths[0] < 1:
-            _fail("`width_factor` is too small: a stage would have no channel.",
-                  width_factor=self.width_factor)
+            _fail(
+                "`width_factor` is too small: a stage would have no channel.",
+                width_factor=self.width_factor,
+            )
 
     @property
     def stem_width(self) -> int:
@@ -236,8 +238,10 @@ class LrStage:
     epochs: int
 
     def __post_init__(self) -> None:
-        if not _is_number(self.learning_rate) or not math.isfinite(self.learning_rate) or (
-            self.learning_rate <= 0 or self.learning_rate > 10
+        if (
+            not _is_number(self.learning_rate)
+            or not math.isfinite(self.learning_rate)
+            or (self.learning_rate <= 0 or self.learning_rate > 10)
         ):
             _fail("`learning_rate` must be a number in (0, 10].", learning_rate=self.learning_rate)
         _check_positive_int("epochs", self.epochs)

@@ -40,7 +40,8 @@ def read_tf_config(environ: dict[str, str] | None = None) -> dict[str, Any]:
         raise ConfigError(
             "`multi_worker` needs the TF_CONFIG environment variable, e.g. "
             '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-            '"task": {"type": "worker", "index": 0}}. Received: TF_CONFIG unset')
+            '"task": {"type": "worker", "index": 0}}. Received: TF_CONFIG unset'
+        )
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -48,20 +49,24 @@ def read_tf_config(environ: dict[str, str] | None = None) -> dict[str, Any]:
     cluster = config.get("cluster") if isinstance(config, dict) else None
     task = config.get("task") if isinstance(config, dict) else None
     if not isinstance(cluster, dict) or not any(
-            isinstance(v, list) and v for v in cluster.values()):
+        isinstance(v, list) and v for v in cluster.values()
+    ):
         raise ConfigError(f"TF_CONFIG needs a non-empty 'cluster'. Received: {text!r}")
     if not isinstance(task, dict) or task.get("type") not in cluster:
         raise ConfigError(
-            f"TF_CONFIG 'task.type' must name a job of the cluster. Received: {text!r}")
+            f"TF_CONFIG 'task.type' must name a job of the cluster. Received: {text!r}"
+        )
     index = task.get("index")
     if not isinstance(index, int) or not 0 <= index < len(cluster[task["type"]]):
         raise ConfigError(
-            f"TF_CONFIG 'task.index' must index the task's job list. Received: {text!r}")
+            f"TF_CONFIG 'task.index' must index the task's job list. Received: {text!r}"
+        )
     return config
 
 
-def make_strategy(kind: StrategyKind = "default",
-                  devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
+def make_strategy(
+    kind: StrategyKind = "default", devices: Sequence[str] | None = None
+) -> tf.distribute.Strategy:
     """Build a strategy.
 
     ``mirrored`` uses ``devices`` when given, else every GPU, else every logical CPU device
@@ -73,8 +78,10 @@ def make_strategy(kind: StrategyKind = "default",
     if kind == "default":
         if devices:
             if len(devices) != 1:
-                raise ConfigError("`default` runs on one device; use `mirrored` for several. "
-                                  f"Received: devices={list(devices)!r}")
+                raise ConfigError(
+                    "`default` runs on one device; use `mirrored` for several. "
+                    f"Received: devices={list(devices)!r}"
+                )
             return tf.distribute.OneDeviceStrategy(devices[0])
         return tf.distribute.get_strategy()
     if kind == "mirrored":
@@ -82,14 +89,18 @@ def make_strategy(kind: StrategyKind = "default",
             gpus = tf.config.list_logical_devices("GPU")
             devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
         if not devices:
-            raise ConfigError(f"`mirrored` needs at least one device. Received: devices={devices!r}")
+            raise ConfigError(
+                f"`mirrored` needs at least one device. Received: devices={devices!r}"
+            )
         cross = None
         if not any("GPU" in d.upper() for d in devices):
             cross = tf.distribute.ReductionToOneDevice(reduce_to_device=devices[0])
         return tf.distribute.MirroredStrategy(devices=list(devices), cross_device_ops=cross)
     if devices:
-        raise ConfigError("`multi_worker` takes its devices from TF_CONFIG and the machine. "
-                          f"Received: devices={list(devices)!r}")
+        raise ConfigError(
+            "`multi_worker` takes its devices from TF_CONFIG and the machine. "
+            f"Received: devices={list(devices)!r}"
+        )
     read_tf_config()
     return tf.distribute.MultiWorkerMirroredStrategy()
 
@@ -103,8 +114,9 @@ def replicas_of(strategy: tf.distribute.Strategy | None) -> int:
     return 1 if strategy is None else int(strategy.num_replicas_in_sync)
 
 
-def is_chief(strategy: tf.distribute.Strategy | None = None,
-             environ: dict[str, str] | None = None) -> bool:
+def is_chief(
+    strategy: tf.distribute.Strategy | None = None, environ: dict[str, str] | None = None
+) -> bool:
     """Whether this process writes checkpoints and run files (the chief, or worker 0)."""
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return True
@@ -115,8 +127,11 @@ def is_chief(strategy: tf.distribute.Strategy | None = None,
     return task["type"] == "worker" and task["index"] == 0 and "chief" not in cluster
 
 
-def checkpoint_dir(run_dir: Path, strategy: tf.distribute.Strategy | None = None,
-                   environ: dict[str, str] | None = None) -> tuple[Path, bool]:
+def checkpoint_dir(
+    run_dir: Path,
+    strategy: tf.distribute.Strategy | None = None,
+    environ: dict[str, str] | None = None,
+) -> tuple[Path, bool]:
     """Where this process saves: ``run_dir`` on the chief, else a per-worker scratch folder.
 
     Saving a distributed model is a collective operation, so every worker must save, but
@@ -141,14 +156,17 @@ class ReplicaPlan:
     notes: tuple[str, ...]
 
     def describe(self) -> str:
-        lines = [f"{self.replicas} replica(s): global batch {self.global_batch} = "
-                 f"{self.per_replica_batch} per replica; learning rates x"
-                 f"{self.learning_rate_factor:g} (rule: {self.rule})."]
+        lines = [
+            f"{self.replicas} replica(s): global batch {self.global_batch} = "
+            f"{self.per_replica_batch} per replica; learning rates x"
+            f"{self.learning_rate_factor:g} (rule: {self.rule})."
+        ]
         return " ".join(lines + list(self.notes))
 
 
-def scale_for_replicas(config: TrainingConfig, replicas: int,
-                       rule: ScalingRule = "none") -> ReplicaPlan:
+def scale_for_replicas(
+    config: TrainingConfig, replicas: int, rule: ScalingRule = "none"
+) -> ReplicaPlan:
     """Plan a run on ``replicas`` replicas; returns a NEW config, the caller decides.
 
     ``none``: keep the global batch (each replica gets ``batch_size / replicas``) and the
@@ -169,18 +187,32 @@ def scale_for_replicas(config: TrainingConfig, replicas: int,
         factor = float(replicas)
         top = max(s.learning_rate for s in config.stages) * factor
         if top > 10:
-            raise ConfigError("The linear rule would raise a learning rate above 10. "
-                              f"Received: replicas={replicas}, highest_lr={top:g}")
+            raise ConfigError(
+                "The linear rule would raise a learning rate above 10. "
+                f"Received: replicas={replicas}, highest_lr={top:g}"
+            )
         new = dataclasses.replace(
-            config, batch_size=config.batch_size * replicas,
-            stages=tuple(LrStage(s.learning_rate * factor, s.epochs) for s in config.stages))
+            config,
+            batch_size=config.batch_size * replicas,
+            stages=tuple(LrStage(s.learning_rate * factor, s.epochs) for s in config.stages),
+        )
     per_replica, remainder = divmod(new.batch_size, replicas)
     if per_replica == 0:
-        raise ConfigError("The global batch is smaller than the number of replicas. "
-                          f"Received: batch_size={new.batch_size}, replicas={replicas}")
+        raise ConfigError(
+            "The global batch is smaller than the number of replicas. "
+            f"Received: batch_size={new.batch_size}, replicas={replicas}"
+        )
     if remainder:
-        notes.append(f"The global batch {new.batch_size} does not divide by {replicas}: "
-                     "replicas get uneven batches; prefer a multiple.")
-    return ReplicaPlan(replicas=replicas, rule=rule, global_batch=new.batch_size,
-                       per_replica_batch=per_replica, learning_rate_factor=factor, config=new,
-                       notes=tuple(notes))
+        notes.append(
+            f"The global batch {new.batch_size} does not divide by {replicas}: "
+            "replicas get uneven batches; prefer a multiple."
+        )
+    return ReplicaPlan(
+        replicas=replicas,
+        rule=rule,
+        global_batch=new.batch_size,
+        per_replica_batch=per_replica,
+        learning_rate_factor=factor,
+        config=new,
+        notes=tuple(notes),
+    )

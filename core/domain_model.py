@@ -50,8 +50,10 @@ class DomainClassifier(keras.Model):
         if training and self._l2.pairs:
             penalty = ops.sum(
                 ops.stack(
-                    [0.5 * c * ops.sum(ops.square(ops.cast(v, "float32")))
-                     for v, c in self._l2.pairs]
+                    [
+                        0.5 * c * ops.sum(ops.square(ops.cast(v, "float32")))
+                        for v, c in self._l2.pairs
+                    ]
                 )
             )
             loss = loss + ops.cast(penalty, loss.dtype)
@@ -73,10 +75,17 @@ class _DomainBuilder:
     def bn(self, *parts: str) -> keras.layers.BatchNormalization:
         return batch_norm(self.name(*parts), self.dtype)
 
-    def adapter_conv(self, position: ConvPosition, filters: int, stride: int) -> keras.layers.Conv2D:
+    def adapter_conv(
+        self, position: ConvPosition, filters: int, stride: int
+    ) -> keras.layers.Conv2D:
         return keras.layers.Conv2D(
-            filters, 1, strides=stride, padding="same", use_bias=False,
-            kernel_initializer=conv_initializer(), name=self.name(position.name, "adapter"),
+            filters,
+            1,
+            strides=stride,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=conv_initializer(),
+            name=self.name(position.name, "adapter"),
             dtype=self.dtype,
         )
 
@@ -88,14 +97,16 @@ class _DomainBuilder:
             y = conv(x)
             a = self.bn(position.name, "bn_a")(y)
             a = self.adapter_conv(position, position.out_channels, 1)(a)
-            y = keras.layers.Add(name=self.name(position.name, "adapter_add"),
-                                 dtype=self.dtype)([y, a])
+            y = keras.layers.Add(name=self.name(position.name, "adapter_add"), dtype=self.dtype)(
+                [y, a]
+            )
             return self.bn(position.name, "bn_b")(y)
         if kind == "parallel" and position.adapted:
             y = conv(x)
             p = self.adapter_conv(position, position.out_channels, position.stride)(x)
-            y = keras.layers.Add(name=self.name(position.name, "adapter_add"),
-                                 dtype=self.dtype)([y, p])
+            y = keras.layers.Add(name=self.name(position.name, "adapter_add"), dtype=self.dtype)(
+                [y, p]
+            )
             return self.bn(position.name, "bn")(y)
         return self.bn(position.name, "bn")(conv(x))
 
@@ -105,8 +116,9 @@ class _DomainBuilder:
         if block.name in self.trunk.shortcuts:
             return self.trunk.shortcuts[block.name](x)
         if block.stride != 1:
-            x = keras.layers.AveragePooling2D(block.stride, name=self.name(block.name, "pool"),
-                                              dtype=self.dtype)(x)
+            x = keras.layers.AveragePooling2D(
+                block.stride, name=self.name(block.name, "pool"), dtype=self.dtype
+            )(x)
         extra = block.out_channels - block.in_channels
         return ChannelZeroPad(extra, name=self.name(block.name, "zero_pad"), dtype=self.dtype)(x)
 
@@ -122,11 +134,11 @@ class _DomainBuilder:
     def head(self, x):
         x = self.bn("head", "bn")(x)
         x = keras.layers.ReLU(name=self.name("head", "relu"), dtype=self.dtype)(x)
-        x = keras.layers.GlobalAveragePooling2D(name=self.name("head", "pool"),
-                                                dtype=self.dtype)(x)
+        x = keras.layers.GlobalAveragePooling2D(name=self.name("head", "pool"), dtype=self.dtype)(x)
         # The classifier runs in float32 so logits and the loss keep full precision.
-        return keras.layers.Dense(self.spec.num_classes, name=self.name("head", "fc"),
-                                  dtype="float32")(x)
+        return keras.layers.Dense(
+            self.spec.num_classes, name=self.name("head", "fc"), dtype="float32"
+        )(x)
 
     def build(self) -> DomainClassifier:
         inputs = keras.Input(shape=(None, None, 3), name=self.name("input"))
@@ -150,7 +162,8 @@ class DomainModel:
         self.model = build_domain_model(trunk, spec)
         trunk_ids = {id(layer) for layer in trunk.layers}
         self.own_layers: list[keras.layers.Layer] = [
-            layer for layer in self.model.layers
+            layer
+            for layer in self.model.layers
             if id(layer) not in trunk_ids and not isinstance(layer, keras.layers.InputLayer)
         ]
 
@@ -172,7 +185,7 @@ class DomainModel:
         out = {}
         for layer in self.own_layers:
             for w in layer.weights:
-                out[f"{layer.name[len(prefix):]}/{w.name}"] = np.asarray(w.numpy(), np.float32)
+                out[f"{layer.name[len(prefix) :]}/{w.name}"] = np.asarray(w.numpy(), np.float32)
         return out
 
     def load_weight_arrays(self, arrays: dict[str, np.ndarray], *, strict: bool = True) -> None:
@@ -182,8 +195,11 @@ class DomainModel:
         (initialising a new domain from another; heads of another size are skipped).
         """
         prefix = self.spec.name + "_"
-        own = {f"{layer.name[len(prefix):]}/{w.name}": w
-               for layer in self.own_layers for w in layer.weights}
+        own = {
+            f"{layer.name[len(prefix) :]}/{w.name}": w
+            for layer in self.own_layers
+            for w in layer.weights
+        }
         if strict:
             missing = sorted(set(own) - set(arrays))
             extra = sorted(set(arrays) - set(own))
@@ -212,6 +228,9 @@ class DomainModel:
     def l2_kernels(self) -> list[tuple[keras.Variable, str]]:
         """Kernels that take weight decay, tagged ``trunk`` or ``domain`` (no BN, no bias)."""
         pairs = [(layer.kernel, "trunk") for layer in self.trunk.layers]
-        pairs += [(layer.kernel, "domain") for layer in self.own_layers
-                  if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+        pairs += [
+            (layer.kernel, "domain")
+            for layer in self.own_layers
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
+        ]
         return pairs

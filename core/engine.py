@@ -43,23 +43,32 @@ class ParameterReport:
     domains: tuple[DomainParameters, ...]
 
     def as_rows(self) -> list[dict[str, object]]:
-        rows: list[dict[str, object]] = [{
-            "part": "shared trunk", "parameters": self.trunk_parameters,
-            "percent_of_trunk": 100.0, "bytes": self.trunk_bytes,
-        }]
+        rows: list[dict[str, object]] = [
+            {
+                "part": "shared trunk",
+                "parameters": self.trunk_parameters,
+                "percent_of_trunk": 100.0,
+                "bytes": self.trunk_bytes,
+            }
+        ]
         for d in self.domains:
-            rows.append({
-                "part": f"domain {d.name} ({d.num_classes} classes)",
-                "parameters": d.domain_parameters, "percent_of_trunk": d.percent_of_trunk,
-                "bytes": d.export_bytes,
-            })
+            rows.append(
+                {
+                    "part": f"domain {d.name} ({d.num_classes} classes)",
+                    "parameters": d.domain_parameters,
+                    "percent_of_trunk": d.percent_of_trunk,
+                    "bytes": d.export_bytes,
+                }
+            )
         return rows
 
     def to_markdown(self) -> str:
-        lines = ["| part | parameters | % of trunk | % of model | in model | float32 bytes |",
-                 "|---|---:|---:|---:|---:|---:|",
-                 f"| shared trunk | {self.trunk_parameters:,} | 100.00 | | "
-                 f"{self.trunk_parameters:,} | {self.trunk_bytes:,} |"]
+        lines = [
+            "| part | parameters | % of trunk | % of model | in model | float32 bytes |",
+            "|---|---:|---:|---:|---:|---:|",
+            f"| shared trunk | {self.trunk_parameters:,} | 100.00 | | "
+            f"{self.trunk_parameters:,} | {self.trunk_bytes:,} |",
+        ]
         for d in self.domains:
             lines.append(
                 f"| {d.name} ({d.num_classes} classes; head {d.head_parameters:,}, "
@@ -135,12 +144,18 @@ class AdapterEngine:
                     else:
                         params += size
             head = int(sum(np.prod(w.shape) for w in domain.head_layer.weights))
-            rows.append(DomainParameters(
-                name=domain.name, num_classes=domain.spec.num_classes,
-                domain_parameters=params, head_parameters=head, moving_statistics=stats,
-                model_parameters=trunk + params, percent_of_trunk=100.0 * params / trunk,
-                export_bytes=4 * (params + stats),
-            ))
+            rows.append(
+                DomainParameters(
+                    name=domain.name,
+                    num_classes=domain.spec.num_classes,
+                    domain_parameters=params,
+                    head_parameters=head,
+                    moving_statistics=stats,
+                    model_parameters=trunk + params,
+                    percent_of_trunk=100.0 * params / trunk,
+                    export_bytes=4 * (params + stats),
+                )
+            )
         return ParameterReport(trunk_parameters=trunk, trunk_bytes=4 * trunk, domains=tuple(rows))
 
     def trunk_fingerprint(self) -> str:

@@ -53,16 +53,21 @@ class ExperimentConfig:
         get_preset(self.preset)
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
-            raise ConfigError(f"`methods` must be a non-empty subset of {METHODS}. "
-                              f"Received: methods={self.methods}")
+            raise ConfigError(
+                f"`methods` must be a non-empty subset of {METHODS}. "
+                f"Received: methods={self.methods}"
+            )
         if "finetune" not in self.methods:
-            raise ConfigError("The score needs the fine-tuning baseline in `methods`. "
-                              f"Received: methods={self.methods}")
+            raise ConfigError(
+                "The score needs the fine-tuning baseline in `methods`. "
+                f"Received: methods={self.methods}"
+            )
         for name in ("max_train_examples", "max_eval_examples"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 16):
-                raise ConfigError(f"`{name}` must be None or an int >= 16. "
-                                  f"Received: {name}={value!r}")
+                raise ConfigError(
+                    f"`{name}` must be None or an int >= 16. Received: {name}={value!r}"
+                )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,8 +107,11 @@ class ExperimentResult:
 
     def to_markdown(self) -> str:
         domains = self.domains
-        head = ("| method | " + " | ".join(domains) +
-                " | mean acc | params/domain (% of net) | train time (s) | S |")
+        head = (
+            "| method | "
+            + " | ".join(domains)
+            + " | mean acc | params/domain (% of net) | train time (s) | S |"
+        )
         lines = [head, "|---" * (len(domains) + 5) + "|"]
         for method in self.methods:
             rows = [r for r in self.results if r.method == method]
@@ -113,8 +121,10 @@ class ExperimentResult:
             params = int(np.mean([r.domain_parameters for r in rows]))
             secs = sum(r.seconds for r in rows)
             cells = " | ".join("-" if a is None else f"{100 * a:.1f}" for a in accs)
-            lines.append(f"| {METHOD_TITLES[method]} | {cells} | {100 * mean_acc:.1f} | "
-                         f"{params:,} ({pct:.1f}%) | {secs:.0f} | {self.scores[method]:.0f} |")
+            lines.append(
+                f"| {METHOD_TITLES[method]} | {cells} | {100 * mean_acc:.1f} | "
+                f"{params:,} ({pct:.1f}%) | {secs:.0f} | {self.scores[method]:.0f} |"
+            )
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -166,16 +176,24 @@ def run_experiment(
         return _cap(data, config.max_train_examples, config.max_eval_examples, config.seed)
 
     def recipe(stages: Sequence[LrStage], mode: str) -> TrainingConfig:
-        return dataclasses.replace(preset.training, stages=tuple(stages), mode=mode,
-                                   batch_size=config.batch_size, seed=config.seed,
-                                   validation=False)
+        return dataclasses.replace(
+            preset.training,
+            stages=tuple(stages),
+            mode=mode,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            validation=False,
+        )
 
     targets = config.targets
     if targets is None:
-        targets = tuple(e.name for e in catalogue.entries()
-                        if e.source == "builtin" and e.name != config.source)
-    log(f"source '{config.source}', targets {list(targets)}, preset '{config.preset}', "
-        f"precision {model_config.precision}")
+        targets = tuple(
+            e.name for e in catalogue.entries() if e.source == "builtin" and e.name != config.source
+        )
+    log(
+        f"source '{config.source}', targets {list(targets)}, preset '{config.preset}', "
+        f"precision {model_config.precision}"
+    )
 
     # === The trunk, from scratch on the source domain ===
     source_engine = AdapterEngine(model_config)
@@ -204,13 +222,17 @@ def run_experiment(
                 mode = "full"
             elif method == "linear_probe":
                 engine = source_engine
-                engine.add_domain(dataclasses.replace(data.spec, name=f"{name}_probe"),
-                                  init_from=config.source)
+                engine.add_domain(
+                    dataclasses.replace(data.spec, name=f"{name}_probe"), init_from=config.source
+                )
                 mode = "linear_probe"
             else:
                 engine = engines[method]
-                engine.add_domain(data.spec if method != "series" else
-                                  dataclasses.replace(data.spec, name=f"{name}_series"))
+                engine.add_domain(
+                    data.spec
+                    if method != "series"
+                    else dataclasses.replace(data.spec, name=f"{name}_series")
+                )
                 mode = "adapters"
             domain_name = engine.domain_names[-1]
             domain_data = data if domain_name == name else _renamed(data, domain_name)
@@ -226,10 +248,13 @@ def run_experiment(
             else:
                 params = report.domain_parameters
             pct = 100.0 * params / report.model_parameters
-            results.append(MethodResult(name, method, acc, params, pct, seconds,
-                                        run.epochs_completed))
-            log(f"{name:<16} {method:<13} test acc {acc:.4f}  params {params:>10,} "
-                f"({pct:5.1f}%)  {seconds:6.1f} s")
+            results.append(
+                MethodResult(name, method, acc, params, pct, seconds, run.epochs_completed)
+            )
+            log(
+                f"{name:<16} {method:<13} test acc {acc:.4f}  params {params:>10,} "
+                f"({pct:5.1f}%)  {seconds:6.1f} s"
+            )
             if method != "finetune":  # the fine-tuned copy is dropped with its engine
                 engine.remove_domain(domain_name)
 
@@ -240,13 +265,17 @@ def run_experiment(
         accs = {r.domain: r.test_accuracy for r in results if r.method == method}
         # A perfect fine-tune on a small test set would make E_max zero: floor the baseline
         # error at one test image.
-        scores[method] = decathlon_score(accs, baseline=baseline, percent=False,
-                                         min_baseline_error=min_error).total
+        scores[method] = decathlon_score(
+            accs, baseline=baseline, percent=False, min_baseline_error=min_error
+        ).total
     return ExperimentResult(
-        config=_config_dict(config), source=config.source, source_test_accuracy=source_acc,
+        config=_config_dict(config),
+        source=config.source,
+        source_test_accuracy=source_acc,
         source_seconds=source_seconds,
         network_parameters=source_engine.parameter_report().trunk_parameters,
-        results=tuple(results), scores=scores,
+        results=tuple(results),
+        scores=scores,
     )
 
 
@@ -254,8 +283,9 @@ def _renamed(data: DomainData, name: str) -> DomainData:
     """The same data under another domain name (two methods share one engine)."""
     spec = dataclasses.replace(data.spec, name=name)
     if isinstance(data, ArrayDomainData):
-        return ArrayDomainData(spec, {s: data.arrays(s) for s in ("train", "val", "test")
-                                      if data.has_split(s)})
+        return ArrayDomainData(
+            spec, {s: data.arrays(s) for s in ("train", "val", "test") if data.has_split(s)}
+        )
     return _SpecOverride(data, spec)
 
 
@@ -292,8 +322,12 @@ def plot_result(result: ExperimentResult, path: Path) -> Path:
     x = np.arange(len(domains))
     for i, method in enumerate(methods):
         accs = [100 * (result.accuracy(d, method) or 0.0) for d in domains]
-        ax.bar(x + i * width - 0.4 + width / 2, accs, width,
-               label=f"{METHOD_TITLES[method]} (S={result.scores[method]:.0f})")
+        ax.bar(
+            x + i * width - 0.4 + width / 2,
+            accs,
+            width,
+            label=f"{METHOD_TITLES[method]} (S={result.scores[method]:.0f})",
+        )
     ax.set_xticks(x, domains)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
@@ -308,8 +342,12 @@ def plot_result(result: ExperimentResult, path: Path) -> Path:
 def quick_config() -> ExperimentConfig:
     """The CI smoke version: tiny network, few images, one epoch each."""
     return ExperimentConfig(
-        preset="tiny", targets=None, source_stages=(LrStage(0.1, 1),),
-        target_stages=(LrStage(0.05, 1),), batch_size=32, max_train_examples=256,
+        preset="tiny",
+        targets=None,
+        source_stages=(LrStage(0.1, 1),),
+        target_stages=(LrStage(0.05, 1),),
+        batch_size=32,
+        max_train_examples=256,
         max_eval_examples=128,
     )
 
@@ -338,6 +376,8 @@ def run_experiment_cli(args: Any) -> int:
     (out / "results.md").write_text(result.to_markdown() + "\n")
     plot_result(result, out / "results.png")
     print(result.to_markdown())
-    print(f"source '{result.source}' test accuracy {result.source_test_accuracy:.4f}; "
-          f"total {time.perf_counter() - start:.0f} s; written to {out}/results.{{json,md,png}}")
+    print(
+        f"source '{result.source}' test accuracy {result.source_test_accuracy:.4f}; "
+        f"total {time.perf_counter() - start:.0f} s; written to {out}/results.{{json,md,png}}"
+    )
     return 0

@@ -74,8 +74,9 @@ def snapshot_domain(engine: AdapterEngine, domain_name: str) -> InferenceSnapsho
     weights of some step (variables are read one by one, between optimizer updates).
     """
     copy = copy_engine(engine, [domain_name])
-    return InferenceSnapshot(engine=copy, name=domain_name,
-                             trunk_fingerprint=copy.trunk_fingerprint())
+    return InferenceSnapshot(
+        engine=copy, name=domain_name, trunk_fingerprint=copy.trunk_fingerprint()
+    )
 
 
 def describe_source(image: ImageSource, index: int) -> str:

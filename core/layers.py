@@ -69,8 +69,7 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
             and self.center
             and not self.renorm
             and not self.synchronized
-            and keras.backend.standardize_dtype(inputs.dtype)
-            in ("float32", "bfloat16", "float16")
+            and keras.backend.standardize_dtype(inputs.dtype) in ("float32", "bfloat16", "float16")
         )
 
     def call(self, inputs, training=None, mask=None):
@@ -82,8 +81,8 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
         beta = tf.convert_to_tensor(self.beta.value, tf.float32)
         if training and self.trainable:
             y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                inputs, gamma, beta, epsilon=self.epsilon, data_format="NHWC",
-                is_training=True)
+                inputs, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
+            )
             # The kernel returns the unbiased (n / (n - 1)) variance; Keras tracks the biased.
             shape = tf.shape(inputs)
             n = tf.cast(shape[0] * shape[1] * shape[2], tf.float32)
@@ -93,7 +92,13 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
             self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
         else:
             y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                inputs, gamma, beta, mean=tf.convert_to_tensor(self.moving_mean.value),
+                inputs,
+                gamma,
+                beta,
+                mean=tf.convert_to_tensor(self.moving_mean.value),
                 variance=tf.convert_to_tensor(self.moving_variance.value),
-                epsilon=self.epsilon, data_format="NHWC", is_training=False)
+                epsilon=self.epsilon,
+                data_format="NHWC",
+                is_training=False,
+            )
         return tf.cast(y, self.compute_dtype)

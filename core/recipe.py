@@ -24,8 +24,9 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
     encodes the labels and uses the categorical loss.
     """
 
-    def __init__(self, num_classes: int, label_smoothing: float, name: str = "smoothed_ce",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, num_classes: int, label_smoothing: float, name: str = "smoothed_ce", **kwargs: Any
+    ) -> None:
         super().__init__(name=name, **kwargs)
         self.num_classes = int(num_classes)
         self.label_smoothing = float(label_smoothing)
@@ -39,8 +40,11 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
         )
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "num_classes": self.num_classes,
-                "label_smoothing": self.label_smoothing}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "label_smoothing": self.label_smoothing,
+        }
 
 
 def make_loss(num_classes: int, label_smoothing: float) -> keras.losses.Loss:

@@ -68,8 +68,9 @@ def _scalar(tag: str, value: float, step: int) -> None:
 
     metadata = tf.compat.v1.SummaryMetadata()
     metadata.plugin_data.plugin_name = "scalars"
-    tf.summary.write(tag, tf.constant(value, tf.float32), step=step,
-                     metadata=metadata.SerializeToString())
+    tf.summary.write(
+        tag, tf.constant(value, tf.float32), step=step, metadata=metadata.SerializeToString()
+    )
 
 
 def new_run_dir(runs_root: Path, domain_name: str) -> Path:
@@ -86,8 +87,9 @@ def new_run_dir(runs_root: Path, domain_name: str) -> Path:
 class RunLog:
     """Writes one run folder while training; batch rows are buffered and flushed per epoch."""
 
-    def __init__(self, run_dir: Path, *, domain: str, configs: dict[str, Any],
-                 total_epochs: int) -> None:
+    def __init__(
+        self, run_dir: Path, *, domain: str, configs: dict[str, Any], total_epochs: int
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._domain = domain
@@ -109,11 +111,19 @@ class RunLog:
 
     # --- status ---
     def write_status(self, status: str, *, epochs_completed: int, message: str = "") -> None:
-        _write_json(self.run_dir / STATUS_NAME, {
-            "status": status, "epochs_completed": int(epochs_completed),
-            "total_epochs": self._total_epochs, "message": message, "pid": os.getpid(),
-            "host": socket.gethostname(), "started": self._started, "updated": _now(),
-        })
+        _write_json(
+            self.run_dir / STATUS_NAME,
+            {
+                "status": status,
+                "epochs_completed": int(epochs_completed),
+                "total_epochs": self._total_epochs,
+                "message": message,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": self._started,
+                "updated": _now(),
+            },
+        )
 
     # --- resuming ---
     def rewind(self, history: Sequence[EpochEnded]) -> None:
@@ -134,8 +144,9 @@ class RunLog:
             writer.writerow(BATCH_FIELDS)
             for row in kept:
                 writer.writerow([row.get(f, "") for f in BATCH_FIELDS])
-        self.write_status("running", epochs_completed=completed,
-                          message=f"resumed from epoch {completed}")
+        self.write_status(
+            "running", epochs_completed=completed, message=f"resumed from epoch {completed}"
+        )
 
     # --- rows ---
     def add_batch(self, event: BatchEnded) -> None:
@@ -221,10 +232,13 @@ def _epoch_from_row(row: dict[str, str]) -> EpochEnded | None:
         return EpochEnded(
             epoch=int(row["epoch"]),
             train_loss=values["train_loss"] if values["train_loss"] is not None else math.nan,
-            train_accuracy=(values["train_accuracy"]
-                            if values["train_accuracy"] is not None else math.nan),
-            val_loss=values["val_loss"], val_accuracy=values["val_accuracy"],
-            learning_rate=values["learning_rate"] or 0.0, seconds=values["seconds"] or 0.0,
+            train_accuracy=(
+                values["train_accuracy"] if values["train_accuracy"] is not None else math.nan
+            ),
+            val_loss=values["val_loss"],
+            val_accuracy=values["val_accuracy"],
+            learning_rate=values["learning_rate"] or 0.0,
+            seconds=values["seconds"] or 0.0,
             images_per_second=values["images_per_second"] or 0.0,
         )
     except (KeyError, ValueError):
@@ -268,8 +282,11 @@ class RunInfo:
 
     @property
     def can_resume(self) -> bool:
-        return (self.has_checkpoint and self.status != "running"
-                and self.epochs_completed < self.total_epochs)
+        return (
+            self.has_checkpoint
+            and self.status != "running"
+            and self.epochs_completed < self.total_epochs
+        )
 
     @property
     def best_val_accuracy(self) -> float | None:
@@ -281,8 +298,10 @@ class RunInfo:
         mode = self.configs.get("training", {}).get("mode", "?")
         best = self.best_val_accuracy
         val = f"best val {best:.4f}" if best is not None else "no validation"
-        return (f"{self.name}  {self.domain}  {mode}  {self.status}  "
-                f"{self.epochs_completed}/{self.total_epochs} epochs  {val}")
+        return (
+            f"{self.name}  {self.domain}  {mode}  {self.status}  "
+            f"{self.epochs_completed}/{self.total_epochs} epochs  {val}"
+        )
 
     def model_config(self) -> ModelConfig:
         return ModelConfig.from_dict(self.configs["model"])
@@ -313,8 +332,10 @@ class RunInfo:
                     for f, v in zip(BATCH_FIELDS, values, strict=True):
                         columns[f].append(v)
         ints = ("epoch", "step", "global_step")
-        return {f: np.asarray(v, dtype=np.int64 if f in ints else np.float64)
-                for f, v in columns.items()}
+        return {
+            f: np.asarray(v, dtype=np.int64 if f in ints else np.float64)
+            for f, v in columns.items()
+        }
 
 
 def read_run(run_dir: Path) -> RunInfo:

@@ -13,22 +13,41 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 DECATHLON_KEYS: tuple[str, ...] = (
-    "imagenet12", "aircraft", "cifar100", "daimlerpedcls", "dtd",
-    "gtsrb", "vgg-flowers", "omniglot", "svhn", "ucf101",
+    "imagenet12",
+    "aircraft",
+    "cifar100",
+    "daimlerpedcls",
+    "dtd",
+    "gtsrb",
+    "vgg-flowers",
+    "omniglot",
+    "svhn",
+    "ucf101",
 )
 """The ten domains, in the column order of the papers' tables."""
 
-SHORT_NAMES: MappingProxyType[str, str] = MappingProxyType({
-    "ImNet": "imagenet12", "Airc": "aircraft", "C100": "cifar100", "DPed": "daimlerpedcls",
-    "DTD": "dtd", "GTSR": "gtsrb", "Flwr": "vgg-flowers", "OGlt": "omniglot",
-    "SVHN": "svhn", "UCF": "ucf101",
-})
+SHORT_NAMES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "ImNet": "imagenet12",
+        "Airc": "aircraft",
+        "C100": "cifar100",
+        "DPed": "daimlerpedcls",
+        "DTD": "dtd",
+        "GTSR": "gtsrb",
+        "Flwr": "vgg-flowers",
+        "OGlt": "omniglot",
+        "SVHN": "svhn",
+        "UCF": "ucf101",
+    }
+)
 """The tables' short column names -> decathlon keys."""
 
 _ALIASES: dict[str, str] = {
     **{short.lower(): key for short, key in SHORT_NAMES.items()},
     **{key: key for key in DECATHLON_KEYS},
-    "vgg_flowers": "vgg-flowers", "flowers": "vgg-flowers", "imagenet": "imagenet12",
+    "vgg_flowers": "vgg-flowers",
+    "flowers": "vgg-flowers",
+    "imagenet": "imagenet12",
 }
 
 
@@ -51,15 +70,27 @@ class PublishedRow:
 
 
 PUBLISHED_ROWS: tuple[PublishedRow, ...] = (
-    PublishedRow("Feature extractor",
-                 _row("59.67 23.31 63.11 80.33 45.37 68.16 73.69 58.79 43.54 26.80"), 544),
+    PublishedRow(
+        "Feature extractor",
+        _row("59.67 23.31 63.11 80.33 45.37 68.16 73.69 58.79 43.54 26.80"),
+        544,
+    ),
     PublishedRow("Finetune (baseline)", PUBLISHED_BASELINE, 2500),
-    PublishedRow("Res. adapt. (NeurIPS'17)",
-                 _row("59.67 56.68 81.20 93.88 50.85 97.05 66.24 89.62 96.13 47.45"), 2118),
-    PublishedRow("Res. adapt. finetune all",
-                 _row("59.23 63.73 81.31 93.30 57.02 97.47 83.43 89.82 96.17 50.28"), 2643),
-    PublishedRow("Parallel adapters (CVPR'18)",
-                 _row("60.32 64.21 81.91 94.73 58.83 99.38 84.68 89.21 96.54 50.94"), 3412),
+    PublishedRow(
+        "Res. adapt. (NeurIPS'17)",
+        _row("59.67 56.68 81.20 93.88 50.85 97.05 66.24 89.62 96.13 47.45"),
+        2118,
+    ),
+    PublishedRow(
+        "Res. adapt. finetune all",
+        _row("59.23 63.73 81.31 93.30 57.02 97.47 83.43 89.82 96.17 50.28"),
+        2643,
+    ),
+    PublishedRow(
+        "Parallel adapters (CVPR'18)",
+        _row("60.32 64.21 81.91 94.73 58.83 99.38 84.68 89.21 96.54 50.94"),
+        3412,
+    ),
 )
 """Rows of the papers' tables, as published (accuracies rounded to two decimals)."""
 
@@ -89,8 +120,9 @@ def _normalise(values: Mapping[str, float], what: str) -> dict[str, float]:
     for name, value in values.items():
         key = canonical_domain(name)
         if key in out:
-            raise ValueError(f"Domain '{key}' is given twice in the {what}. Received: "
-                             f"{sorted(values)}")
+            raise ValueError(
+                f"Domain '{key}' is given twice in the {what}. Received: {sorted(values)}"
+            )
         out[key] = float(value)
     return out
 
@@ -110,8 +142,9 @@ def decathlon_score(
     (a fraction, e.g. one test image's share) floors the baseline's error.
     """
     if not 0.0 <= min_baseline_error < 0.5:
-        raise ValueError(f"`min_baseline_error` must lie in [0, 0.5). "
-                         f"Received: {min_baseline_error!r}")
+        raise ValueError(
+            f"`min_baseline_error` must lie in [0, 0.5). Received: {min_baseline_error!r}"
+        )
     scale = 100.0 if percent else 1.0
     acc = _normalise(accuracies, "accuracies")
     base = _normalise(baseline, "baseline")
@@ -128,13 +161,17 @@ def decathlon_score(
     for key, base_acc in base.items():
         for what, value in (("accuracy", acc[key]), ("baseline accuracy", base_acc)):
             if not 0.0 <= value <= scale:
-                raise ValueError(f"The {what} of '{key}' must lie in [0, {scale:g}]. "
-                                 f"Received: {value!r}")
+                raise ValueError(
+                    f"The {what} of '{key}' must lie in [0, {scale:g}]. Received: {value!r}"
+                )
         e_max = 2.0 * max(1.0 - base_acc / scale, min_baseline_error)
         if e_max <= 0:
-            raise ValueError(f"The baseline of '{key}' has no error, so E_max is 0 (pass "
-                             f"`min_baseline_error`). Received: {base_acc!r}")
+            raise ValueError(
+                f"The baseline of '{key}' has no error, so E_max is 0 (pass "
+                f"`min_baseline_error`). Received: {base_acc!r}"
+            )
         error = 1.0 - acc[key] / scale
         points[key] = 1000.0 * max(0.0, e_max - error) ** 2 / e_max**2
-    return ScoreResult(points=MappingProxyType(points), total=sum(points.values()),
-                       max_total=1000.0 * len(points))
+    return ScoreResult(
+        points=MappingProxyType(points), total=sum(points.values()), max_total=1000.0 * len(points)
+    )

@@ -73,8 +73,11 @@ class EvalResult:
 
 
 def _configs(engine: Any, domain: Any, config: TrainingConfig) -> dict[str, Any]:
-    return {"model": engine.model_config.to_dict(), "domain_spec": domain.spec.to_dict(),
-            "training": config.to_dict()}
+    return {
+        "model": engine.model_config.to_dict(),
+        "domain_spec": domain.spec.to_dict(),
+        "training": config.to_dict(),
+    }
 
 
 def _check_data(domain: Any, data: DomainData) -> int:
@@ -85,16 +88,19 @@ def _check_data(domain: Any, data: DomainData) -> int:
             f"{spec.num_classes}. Received: data classes={data.spec.num_classes}"
         )
     if not data.has_split("train") or data.num_examples("train") == 0:
-        raise ValueError(f"Domain '{spec.name}' has no training images. Received: "
-                         f"train examples={data.num_examples('train')}")
+        raise ValueError(
+            f"Domain '{spec.name}' has no training images. Received: "
+            f"train examples={data.num_examples('train')}"
+        )
     return data.num_examples("train")
 
 
 def _check_run_dir(run_dir: Path | None, resume: bool, configs: dict[str, Any]) -> None:
     if run_dir is None:
         if resume:
-            raise ValueError("`resume=True` needs the `run_dir` of the run to continue. "
-                             "Received: run_dir=None")
+            raise ValueError(
+                "`resume=True` needs the `run_dir` of the run to continue. Received: run_dir=None"
+            )
         return
     config_path = run_dir / CONFIG_NAME
     if not resume:
@@ -155,18 +161,32 @@ def train(
         run_dir, scratch = checkpoint_dir(run_dir, strategy)
     session = _Session()
     try:
-        return _train(engine, domain_name, data, config, on_event=on_event, control=control,
-                      run_dir=run_dir, resume=resume, strategy=strategy, started=started,
-                      session=session)
+        return _train(
+            engine,
+            domain_name,
+            data,
+            config,
+            on_event=on_event,
+            control=control,
+            run_dir=run_dir,
+            resume=resume,
+            strategy=strategy,
+            started=started,
+            session=session,
+        )
     except Exception as exc:
         with contextlib.suppress(Exception):
-            on_event(TrainingFailed(error=f"{type(exc).__name__}: {exc}",
-                                    traceback=traceback.format_exc()))
+            on_event(
+                TrainingFailed(
+                    error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
+                )
+            )
         if session.log is not None:
             done = session.monitor.epochs_completed if session.monitor is not None else 0
             with contextlib.suppress(Exception):
-                session.log.finish("failed", epochs_completed=done,
-                                   message=f"{type(exc).__name__}: {exc}")
+                session.log.finish(
+                    "failed", epochs_completed=done, message=f"{type(exc).__name__}: {exc}"
+                )
         raise
     finally:
         if scratch and run_dir is not None:
@@ -181,17 +201,33 @@ class _Session:
     monitor: TrainingMonitor | None = None
 
 
-def _train(engine: Any, domain_name: str, data: DomainData, config: TrainingConfig, *,
-           on_event: EventSink, control: TrainingControl | None, run_dir: Path | None,
-           resume: bool, strategy: Any, started: float, session: _Session) -> TrainingResult:
+def _train(
+    engine: Any,
+    domain_name: str,
+    data: DomainData,
+    config: TrainingConfig,
+    *,
+    on_event: EventSink,
+    control: TrainingControl | None,
+    run_dir: Path | None,
+    resume: bool,
+    strategy: Any,
+    started: float,
+    session: _Session,
+) -> TrainingResult:
     domain = engine.domain(domain_name)
     num_train = _check_data(domain, data)
     configs = _configs(engine, domain, config)
     _check_run_dir(run_dir, resume, configs)
     messages: list[LogMessage] = [LogMessage("warning", w) for w in data.warnings()]
     if data.spec.image_size != domain.spec.image_size:
-        messages.append(LogMessage("warning", f"The data's crop size ({data.spec.image_size} px)"
-                                   f" differs from the domain's ({domain.spec.image_size} px)."))
+        messages.append(
+            LogMessage(
+                "warning",
+                f"The data's crop size ({data.spec.image_size} px)"
+                f" differs from the domain's ({domain.spec.image_size} px).",
+            )
+        )
 
     checkpoint = None
     checkpoint_path = run_dir / CHECKPOINT_NAME if run_dir is not None else None
@@ -199,15 +235,26 @@ def _train(engine: Any, domain_name: str, data: DomainData, config: TrainingConf
         checkpoint = read_checkpoint(checkpoint_path)
         differences = config_differences(checkpoint.configs, configs)
         if differences:
-            raise ValueError("Cannot resume: the configs differ from the checkpoint's. "
-                             "Received: " + "; ".join(differences))
+            raise ValueError(
+                "Cannot resume: the configs differ from the checkpoint's. "
+                "Received: " + "; ".join(differences)
+            )
         if config.mode != "full" and checkpoint.trunk_fingerprint != engine.trunk_fingerprint():
-            messages.append(LogMessage(
-                "warning", "The trunk in memory differs from the one this run was trained on; "
-                "the run's trunk was restored (every domain of this engine sees it)."))
+            messages.append(
+                LogMessage(
+                    "warning",
+                    "The trunk in memory differs from the one this run was trained on; "
+                    "the run's trunk was restored (every domain of this engine sees it).",
+                )
+            )
     elif resume:
-        messages.append(LogMessage("info", "No checkpoint in the run folder yet: starting "
-                                   "from epoch 0 with the weights in memory."))
+        messages.append(
+            LogMessage(
+                "info",
+                "No checkpoint in the run folder yet: starting "
+                "from epoch 0 with the weights in memory.",
+            )
+        )
     history = [EpochEnded(**h) for h in checkpoint.history] if checkpoint else []
     initial_epoch = checkpoint.epochs_completed if checkpoint else 0
     if checkpoint is not None:
@@ -226,8 +273,9 @@ def _train(engine: Any, domain_name: str, data: DomainData, config: TrainingConf
         if checkpoint is not None:
             restore_optimizer(optimizer, checkpoint.state.optimizer)
 
-    train_ds = data.dataset("train", batch_size=config.batch_size, training=True,
-                            seed=config.seed + initial_epoch)
+    train_ds = data.dataset(
+        "train", batch_size=config.batch_size, training=True, seed=config.seed + initial_epoch
+    )
     val_ds = None
     if config.validation:
         if data.has_split("val") and data.num_examples("val") > 0:
@@ -237,33 +285,52 @@ def _train(engine: Any, domain_name: str, data: DomainData, config: TrainingConf
 
     log = None
     if run_dir is not None:
-        log = session.log = RunLog(run_dir, domain=domain_name, configs=configs,
-                                   total_epochs=config.total_epochs)
+        log = session.log = RunLog(
+            run_dir, domain=domain_name, configs=configs, total_epochs=config.total_epochs
+        )
         if resume:
             log.rewind(history)
 
     monitor = TrainingMonitor(
-        domain=domain, config=config, on_event=on_event, control=control, num_train=num_train,
-        initial_epoch=initial_epoch, history=history, run_log=log,
-        checkpoint_path=checkpoint_path, configs=configs,
+        domain=domain,
+        config=config,
+        on_event=on_event,
+        control=control,
+        num_train=num_train,
+        initial_epoch=initial_epoch,
+        history=history,
+        run_log=log,
+        checkpoint_path=checkpoint_path,
+        configs=configs,
     )
     session.monitor = monitor
-    on_event(TrainingStarted(
-        domain=domain_name, mode=config.mode, total_epochs=config.total_epochs,
-        initial_epoch=initial_epoch, steps_per_epoch=monitor.steps_per_epoch,
-        batch_size=config.batch_size, stage_start_epochs=config.stage_start_epochs(),
-        stage_learning_rates=tuple(s.learning_rate for s in config.stages),
-        trainable_parameters=int(sum(np.prod(v.shape) for v in model.trainable_variables)),
-        resumed=checkpoint is not None, run_dir=str(run_dir) if run_dir else None,
-    ))
+    on_event(
+        TrainingStarted(
+            domain=domain_name,
+            mode=config.mode,
+            total_epochs=config.total_epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=monitor.steps_per_epoch,
+            batch_size=config.batch_size,
+            stage_start_epochs=config.stage_start_epochs(),
+            stage_learning_rates=tuple(s.learning_rate for s in config.stages),
+            trainable_parameters=int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+            resumed=checkpoint is not None,
+            run_dir=str(run_dir) if run_dir else None,
+        )
+    )
     for message in messages:
         on_event(message)
 
     if initial_epoch < config.total_epochs:
         with scope():
             model.fit(
-                train_ds, validation_data=val_ds, epochs=config.total_epochs,
-                initial_epoch=initial_epoch, verbose=0, shuffle=False,
+                train_ds,
+                validation_data=val_ds,
+                epochs=config.total_epochs,
+                initial_epoch=initial_epoch,
+                verbose=0,
+                shuffle=False,
                 callbacks=[StageLearningRate(config, on_event, initial_epoch), monitor],
             )
 
@@ -275,15 +342,25 @@ def _train(engine: Any, domain_name: str, data: DomainData, config: TrainingConf
     if log is not None:
         log.finish(reason, epochs_completed=monitor.epochs_completed, message=message)
     last = history[-1] if history else None
-    on_event(TrainingFinished(
-        reason=reason, epochs_completed=monitor.epochs_completed,
-        final_train_accuracy=last.train_accuracy if last else None,
-        final_val_accuracy=last.val_accuracy if last else None,
-        seconds=seconds, message=message,
-    ))
-    return TrainingResult(domain=domain_name, reason=reason,
-                          epochs_completed=monitor.epochs_completed, history=tuple(history),
-                          run_dir=run_dir, seconds=seconds, message=message)
+    on_event(
+        TrainingFinished(
+            reason=reason,
+            epochs_completed=monitor.epochs_completed,
+            final_train_accuracy=last.train_accuracy if last else None,
+            final_val_accuracy=last.val_accuracy if last else None,
+            seconds=seconds,
+            message=message,
+        )
+    )
+    return TrainingResult(
+        domain=domain_name,
+        reason=reason,
+        epochs_completed=monitor.epochs_completed,
+        history=tuple(history),
+        run_dir=run_dir,
+        seconds=seconds,
+        message=message,
+    )
 
 
 def _finish_reason(monitor: TrainingMonitor, config: TrainingConfig) -> tuple[FinishReason, str]:
@@ -316,8 +393,9 @@ def evaluate(
     """
     domain = engine.domain(domain_name)
     if not data.has_split(split) or data.num_examples(split) == 0:
-        raise ValueError(f"Domain '{domain_name}' has no '{split}' images. Received: "
-                         f"split={split!r}")
+        raise ValueError(
+            f"Domain '{domain_name}' has no '{split}' images. Received: split={split!r}"
+        )
     model = domain.model
     total = data.num_examples(split)
 
@@ -338,5 +416,8 @@ def evaluate(
         correct_sum += float(correct)
         seen += int(y.shape[0])
         progress(seen / total, f"Evaluating {domain_name} ({split}): {seen}/{total}")
-    return EvalResult(loss=loss_sum / seen if seen else math.nan,
-                      accuracy=correct_sum / seen if seen else math.nan, examples=seen)
+    return EvalResult(
+        loss=loss_sum / seen if seen else math.nan,
+        accuracy=correct_sum / seen if seen else math.nan,
+        examples=seen,
+    )

@@ -47,12 +47,15 @@ def network_layout(config: ModelConfig) -> tuple[ConvPosition, tuple[BlockPositi
     stem = ConvPosition("stem", 3, config.stem_width, 1, config.adapt_stem)
     blocks = []
     channels = config.stem_width
-    for s, (width, count) in enumerate(zip(config.stage_widths, config.blocks_per_stage, strict=True), 1):
+    for s, (width, count) in enumerate(
+        zip(config.stage_widths, config.blocks_per_stage, strict=True), 1
+    ):
         for b in range(1, count + 1):
             stride = 2 if b == 1 else 1
             name = f"stage{s}_block{b}"
-            conv1 = ConvPosition(f"{name}_conv1", channels, width, stride,
-                                 config.adapter_positions[0])
+            conv1 = ConvPosition(
+                f"{name}_conv1", channels, width, stride, config.adapter_positions[0]
+            )
             conv2 = ConvPosition(f"{name}_conv2", width, width, 1, config.adapter_positions[1])
             blocks.append(BlockPosition(name, conv1, conv2, channels, width, stride))
             channels = width
@@ -123,8 +126,11 @@ class SharedTrunk:
 
     def weight_arrays(self) -> dict[str, np.ndarray]:
         """Trunk weights by stable name (``<layer>/<variable>``), float32 numpy copies."""
-        return {f"{layer.name}/{w.name}": np.asarray(w.numpy(), dtype=np.float32)
-                for layer in self.layers for w in layer.weights}
+        return {
+            f"{layer.name}/{w.name}": np.asarray(w.numpy(), dtype=np.float32)
+            for layer in self.layers
+            for w in layer.weights
+        }
 
     def load_weight_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Assign trunk weights by name; refuses missing, extra or misshaped entries."""

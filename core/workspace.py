@@ -150,8 +150,12 @@ class Workspace:
             (self.dir / DOMAINS_DIR).mkdir(parents=True, exist_ok=True)
             save_trunk(self.engine, self.dir / TRUNK_FILE)
             for name in self.engine.domain_names:
-                export_domain(self.engine, name, self.dir / DOMAINS_DIR / f"{name}{ADAPTER_SUFFIX}",
-                              verify=False)
+                export_domain(
+                    self.engine,
+                    name,
+                    self.dir / DOMAINS_DIR / f"{name}{ADAPTER_SUFFIX}",
+                    verify=False,
+                )
             for stale in (self.dir / DOMAINS_DIR).glob(f"*{ADAPTER_SUFFIX}"):
                 if stale.name[: -len(ADAPTER_SUFFIX)] not in self.engine.domain_names:
                     stale.unlink()
@@ -160,20 +164,27 @@ class Workspace:
                 "model_config": self.model_config.to_dict(),
                 "source_domain": self.source_domain,
                 "trunk_fingerprint": self.engine.trunk_fingerprint(),
-                "domains": {n: dataclasses.asdict(s) for n, s in self.status.items()
-                            if self.engine.has_domain(n)},
+                "domains": {
+                    n: dataclasses.asdict(s)
+                    for n, s in self.status.items()
+                    if self.engine.has_domain(n)
+                },
             }
             _atomic_write_text(self.dir / STATE_FILE, json.dumps(state, indent=2))
 
     # === Domains ===
 
     def load_data(
-        self, name: str, *, progress: ProgressFn | None = None,
+        self,
+        name: str,
+        *,
+        progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
     ) -> DomainData:
         """The domain's data, at the model's image size for built-in domains."""
-        return self.catalogue.load(name, image_size=self.model_config.image_size,
-                                   progress=progress, cancel=cancel)
+        return self.catalogue.load(
+            name, image_size=self.model_config.image_size, progress=progress, cancel=cancel
+        )
 
     def ensure_domain(self, spec: DomainSpec, *, init_from: str | None = None):
         """The engine's domain for ``spec``: added, or rebuilt when its classes changed."""
@@ -218,14 +229,30 @@ class Workspace:
         spec = data.spec
         if weight_decay is not None:
             spec = dataclasses.replace(spec, weight_decay=weight_decay)
-        if (init_from is None and config.mode == "linear_probe" and self.source_domain
-                and self.source_domain != name and not self.engine.has_domain(name)):
+        if (
+            init_from is None
+            and config.mode == "linear_probe"
+            and self.source_domain
+            and self.source_domain != name
+            and not self.engine.has_domain(name)
+        ):
             init_from = self.source_domain
             on_event(LogMessage("info", f"Linear probe: features from '{init_from}'."))
         self.ensure_domain(spec, init_from=init_from)
-        run_dir = Path(resume_run) if resume_run is not None else self.new_run_dir(name, config.mode)
-        result = train(self.engine, name, data, config, on_event=on_event, control=control,
-                       run_dir=run_dir, resume=resume_run is not None, strategy=self.strategy)
+        run_dir = (
+            Path(resume_run) if resume_run is not None else self.new_run_dir(name, config.mode)
+        )
+        result = train(
+            self.engine,
+            name,
+            data,
+            config,
+            on_event=on_event,
+            control=control,
+            run_dir=run_dir,
+            resume=resume_run is not None,
+            strategy=self.strategy,
+        )
         test_acc = None
         if result.epochs_completed and data.has_split("test") and data.num_examples("test"):
             test_acc = evaluate(self.engine, name, data, "test").accuracy
@@ -234,25 +261,33 @@ class Workspace:
             if config.mode == "full":
                 self.source_domain = name
             self.status[name] = DomainStatus(
-                name=name, mode=config.mode, epochs=result.epochs_completed,
+                name=name,
+                mode=config.mode,
+                epochs=result.epochs_completed,
                 val_accuracy=None if last is None else last.val_accuracy,
-                test_accuracy=test_acc, run_dir=str(run_dir), updated=_now(),
+                test_accuracy=test_acc,
+                run_dir=str(run_dir),
+                updated=_now(),
                 trunk_fingerprint=self.engine.trunk_fingerprint(),
             )
         if save:
             self.save()
         return result
 
-    def import_adapters(self, path: Path, *, name: str | None = None,
-                        replace: bool = False):
+    def import_adapters(self, path: Path, *, name: str | None = None, replace: bool = False):
         """Add a domain from an exported adapter file, record it and save the workspace."""
         from core.export import import_domain
 
         with self._lock, self._scope():
             domain = import_domain(self.engine, Path(path), name=name, replace=replace)
             self.status[domain.name] = DomainStatus(
-                name=domain.name, mode="imported", epochs=0, val_accuracy=None,
-                test_accuracy=None, run_dir=None, updated=_now(),
+                name=domain.name,
+                mode="imported",
+                epochs=0,
+                val_accuracy=None,
+                test_accuracy=None,
+                run_dir=None,
+                updated=_now(),
                 trunk_fingerprint=self.engine.trunk_fingerprint(),
             )
         self.save()
@@ -280,8 +315,11 @@ class Workspace:
     def stale_domains(self) -> list[str]:
         """Domains trained on an earlier trunk (the trunk was retrained since)."""
         current = self.engine.trunk_fingerprint()
-        return [n for n, s in self.status.items()
-                if s.trunk_fingerprint and s.trunk_fingerprint != current]
+        return [
+            n
+            for n, s in self.status.items()
+            if s.trunk_fingerprint and s.trunk_fingerprint != current
+        ]
 
     def classify(self, name: str, images: Sequence[Any], top_k: int = 5):
         from core.inference import classify

@@ -21,8 +21,9 @@ def test_core_imports_no_qt():
         "('PySide6', 'pyqtgraph', 'shiboken6', 'workbench'))\n"
         "print(','.join(bad))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "", f"core imported Qt/workbench modules: {out.stdout}"
 

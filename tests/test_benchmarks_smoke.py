@@ -15,20 +15,43 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 def test_quick_benchmark_reports_every_variant(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run_all", "--quick", "--out", str(out),
-         "--markdown", str(tmp_path / "bench.md")],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)})
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.run_all",
+            "--quick",
+            "--out",
+            str(out),
+            "--markdown",
+            str(tmp_path / "bench.md"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert "| quick | engine | fp32 | frozen |" in (tmp_path / "bench.md").read_text()
-    assert {"machine", "device", "settings", "results", "ratios", "skipped",
-            "svhn_epoch_estimates"} <= set(report)
+    assert {
+        "machine",
+        "device",
+        "settings",
+        "results",
+        "ratios",
+        "skipped",
+        "svhn_epoch_estimates",
+    } <= set(report)
     impls = {"engine", "keras"} | ({"torch"} if HAS_TORCH else set())
     if not HAS_TORCH:
         assert "torch" in report["skipped"]
-    expected = {(impl, precision, trunk) for impl in impls for precision in ("fp32", "bf16")
-                for trunk in ("frozen", "full")}
+    expected = {
+        (impl, precision, trunk)
+        for impl in impls
+        for precision in ("fp32", "bf16")
+        for trunk in ("frozen", "full")
+    }
     if report["device"] == "gpu":  # fp16 instead of bf16; the CPU-only torch is skipped
         expected = {(i, "fp16" if p == "bf16" else p, t) for i, p, t in expected if i != "torch"}
     seen = {(r["impl"], r["precision"], r["trunk"]) for r in report["results"].values()}

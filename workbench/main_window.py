@@ -189,8 +189,10 @@ class MainWindow(QMainWindow):
         self.load_trunk_action = self._action("Load trunk…", f.load_trunk)
         self.export_model_action = self._action("Export whole model…", f.export_model)
         self.device_actions = QActionGroup(self)
-        for kind, text in (("default", "This device"),
-                           ("mirrored", "All local devices (MirroredStrategy)")):
+        for kind, text in (
+            ("default", "This device"),
+            ("mirrored", "All local devices (MirroredStrategy)"),
+        ):
             action = self._action(text, lambda _checked=False, k=kind: f.set_devices(k))
             action.setCheckable(True)
             action.setChecked(kind == "default")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import threading
 import time
 from collections.abc import Sequence
@@ -22,11 +21,8 @@ from PIL import Image
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import (
-    BatchEnded,
-    EpochEnded,
     EventSink,
     LogMessage,
-    StageStarted,
     TrainingFinished,
     TrainingStarted,
 )
@@ -41,6 +37,7 @@ from workbench.backend import (
     RunSummary,
     TrainOutcome,
 )
+from workbench.fake_run import simulate_epochs
 
 _BUILTIN_CLASSES = {
     "digits_street": tuple(str(i) for i in range(10)),
@@ -249,70 +246,9 @@ class FakeBackend:
                 run_dir=run_dir,
             )
         )
-        epochs: dict[str, list[float]] = {
-            k: []
-            for k in (
-                "epoch",
-                "train_loss",
-                "train_accuracy",
-                "val_loss",
-                "val_accuracy",
-                "learning_rate",
-            )
-        }
-        batch: dict[str, list[float]] = {k: [] for k in ("x", "loss", "accuracy", "learning_rate")}
-        reason = "completed"
-        stage = -1
-        epoch = first
-        done = 0
-        for epoch in range(first, config.total_epochs):
-            if config.stage_index_at(epoch) != stage:
-                stage = config.stage_index_at(epoch)
-                on_event(
-                    StageStarted(
-                        stage,
-                        config.stages[stage].learning_rate,
-                        config.stage_start_epochs()[stage],
-                        config.stages[stage].epochs,
-                    )
-                )
-            lr = config.lr_at(epoch)
-            for step in range(steps):
-                control.wait_while_paused()
-                if control.stop_requested:
-                    reason = "stopped"
-                    break
-                g = epoch * steps + step
-                loss = 2.3 * math.exp(-0.05 * g) + 0.1 * math.sin(g)
-                acc = min(1.0, 1.0 - loss / 2.5)
-                batch["x"].append(epoch + (step + 1) / steps)
-                batch["loss"].append(loss)
-                batch["accuracy"].append(acc)
-                batch["learning_rate"].append(lr)
-                on_event(BatchEnded(epoch, step, g, loss, acc, lr, 1000.0))
-                if self.step_delay:
-                    time.sleep(self.step_delay)
-            if reason == "stopped":
-                break
-            train_loss = float(sum(batch["loss"][-steps:]) / steps)
-            train_acc = float(sum(batch["accuracy"][-steps:]) / steps)
-            val_acc = min(1.0, train_acc * 0.95)
-            for key, value in (
-                ("epoch", epoch + 1),
-                ("train_loss", train_loss),
-                ("train_accuracy", train_acc),
-                ("val_loss", train_loss * 1.1),
-                ("val_accuracy", val_acc),
-                ("learning_rate", lr),
-            ):
-                epochs[key].append(value)
-            on_event(
-                EpochEnded(epoch, train_loss, train_acc, train_loss * 1.1, val_acc, lr, 0.1, 1000.0)
-            )
-            done += 1
-            if control.stop_after_epoch_requested:
-                reason = "stopped_after_epoch"
-                break
+        reason, done, epochs, batch = simulate_epochs(
+            config, first, steps, on_event, control, self.step_delay
+        )
         seconds = time.monotonic() - start
         final_val = epochs["val_accuracy"][-1] if epochs["val_accuracy"] else None
         on_event(TrainingFinished(reason, done, None, final_val, seconds))

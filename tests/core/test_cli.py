@@ -21,13 +21,17 @@ def run(capsys, *argv):
 
 
 def test_help_answers_without_tensorflow():
-    code = ("import sys; from core.cli import build_parser; build_parser().format_help(); "
-            "print('tensorflow' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+    code = (
+        "import sys; from core.cli import build_parser; build_parser().format_help(); "
+        "print('tensorflow' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.stdout.strip() == "False"
-    help_text = subprocess.run([sys.executable, "main.py", "--help"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=120).stdout
+    help_text = subprocess.run(
+        [sys.executable, "main.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    ).stdout
     for command in ("train", "eval", "classify", "export", "import", "info", "experiment"):
         assert command in help_text
 
@@ -41,11 +45,31 @@ def test_info_prints_the_reference_parameter_table(capsys):
 
 
 def test_bad_values_are_refused_with_a_reason(capsys, tmp_path):
-    code, _, err = run(capsys, "--root", tmp_path, "train", "--domain", "digits_hand",
-                       "--preset", "tiny", "--stages", "0.1x")
+    code, _, err = run(
+        capsys,
+        "--root",
+        tmp_path,
+        "train",
+        "--domain",
+        "digits_hand",
+        "--preset",
+        "tiny",
+        "--stages",
+        "0.1x",
+    )
     assert code == 2 and "LRxEPOCHS" in err
-    code, _, err = run(capsys, "--root", tmp_path, "train", "--domain", "nope",
-                       "--preset", "tiny", "--stages", "0.1x1")
+    code, _, err = run(
+        capsys,
+        "--root",
+        tmp_path,
+        "train",
+        "--domain",
+        "nope",
+        "--preset",
+        "tiny",
+        "--stages",
+        "0.1x1",
+    )
     assert code == 2 and "nope" in err
 
 
@@ -54,16 +78,31 @@ def test_cli_session(capsys, tmp_path):
     base = ["--root", root]
     code, out, _ = run(capsys, *base, "domains")
     assert code == 0 and "digits_street*" in out
-    code, out, _ = run(capsys, *base, "train", "--domain", "digits_hand", "--mode", "full",
-                       "--preset", "tiny", "--stages", "0.1x1", "--batch-size", "64")
+    code, out, _ = run(
+        capsys,
+        *base,
+        "train",
+        "--domain",
+        "digits_hand",
+        "--mode",
+        "full",
+        "--preset",
+        "tiny",
+        "--stages",
+        "0.1x1",
+        "--batch-size",
+        "64",
+    )
     assert code == 0, out
     assert "epoch 1:" in out and "test accuracy of 'digits_hand'" in out
     # A different model config is refused while the workspace holds this trunk.
-    code, _, err = run(capsys, *base, "train", "--domain", "glyphs", "--preset", "cpu",
-                       "--stages", "0.1x1")
+    code, _, err = run(
+        capsys, *base, "train", "--domain", "glyphs", "--preset", "cpu", "--stages", "0.1x1"
+    )
     assert code == 2 and "fresh" in err
-    code, out, _ = run(capsys, *base, "train", "--domain", "glyphs", "--stages", "0.1x1",
-                       "--batch-size", "64")
+    code, out, _ = run(
+        capsys, *base, "train", "--domain", "glyphs", "--stages", "0.1x1", "--batch-size", "64"
+    )
     assert code == 0 and "(adapters)" in out
     code, out, _ = run(capsys, *base, "eval", "--domain", "glyphs", "--split", "val")
     assert code == 0 and "glyphs val: accuracy" in out

@@ -27,8 +27,9 @@ def _tf_config(task_type="worker", index=0, chief=False):
     cluster = {"worker": ["a:1", "b:1"]}
     if chief:
         cluster["chief"] = ["c:1"]
-    return {"TF_CONFIG": json.dumps({"cluster": cluster,
-                                     "task": {"type": task_type, "index": index}})}
+    return {
+        "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})
+    }
 
 
 def test_scale_none_keeps_global_batch_and_lr():
@@ -135,13 +136,20 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 
 def test_mirrored_strategy_trains_on_two_logical_cpus():
     # Through core.training.train(..., strategy=): the engine is built in the scope.
-    done = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], cwd=ROOT, text=True,
-                          capture_output=True, timeout=300,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-                               "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    results = [json.loads(ln[len("RESULT "):]) for ln in done.stdout.splitlines()
-               if ln.startswith("RESULT ")]
+    results = [
+        json.loads(ln[len("RESULT ") :])
+        for ln in done.stdout.splitlines()
+        if ln.startswith("RESULT ")
+    ]
     assert [r["mode"] for r in results] == ["adapters", "full"], done.stdout[-2000:]
     for result in results:
         assert result["replicas"] == 2 and "Mirrored" in result["mirrored"], result

@@ -25,17 +25,21 @@ def test_experiment_config_refuses_bad_methods():
 
 def test_quick_experiment_runs_every_method(tmp_path):
     catalogue = Catalogue(tmp_path / "data", builtin_scale=0.05)
-    config = dataclasses.replace(quick_config(), targets=("digits_hand",),
-                                 max_train_examples=128, max_eval_examples=64)
+    config = dataclasses.replace(
+        quick_config(), targets=("digits_hand",), max_train_examples=128, max_eval_examples=64
+    )
     logs = []
     result = run_experiment(config, catalogue, log=logs.append)
     assert result.domains == ["digits_hand"]
     assert result.methods == list(METHODS)
     by_method = {r.method: r for r in result.results}
     # Parameters per domain grow from the probe to the full network.
-    assert (by_method["linear_probe"].domain_parameters < by_method["bn_only"].domain_parameters
-            < by_method["series"].domain_parameters
-            < by_method["finetune"].domain_parameters)
+    assert (
+        by_method["linear_probe"].domain_parameters
+        < by_method["bn_only"].domain_parameters
+        < by_method["series"].domain_parameters
+        < by_method["finetune"].domain_parameters
+    )
     assert by_method["finetune"].percent_of_network == pytest.approx(100.0)
     assert all(0.0 <= r.test_accuracy <= 1.0 for r in result.results)
     # Fine-tuning is the baseline: 250 points per domain by construction.

@@ -24,8 +24,14 @@ from core.presets import get_preset
 from core.progress import Cancelled
 
 TINY = get_preset("tiny").model
-SPEC = DomainSpec(name="signs", class_names=("stop", "yield", "left"), image_size=16,
-                  resize_shorter=18, mean=(0.3, 0.3, 0.3), std=(0.2, 0.25, 0.3))
+SPEC = DomainSpec(
+    name="signs",
+    class_names=("stop", "yield", "left"),
+    image_size=16,
+    resize_shorter=18,
+    mean=(0.3, 0.3, 0.3),
+    std=(0.2, 0.25, 0.3),
+)
 
 
 def _randomise(domain, seed):
@@ -64,8 +70,12 @@ def target(source):
     """A fresh engine on the same trunk, with one other domain, for import tests."""
     engine = AdapterEngine(TINY)
     engine.trunk.load_weight_arrays(source.trunk.weight_arrays())
-    _randomise(engine.add_domain(DomainSpec(name="other", class_names=("a", "b"),
-                                            image_size=16, resize_shorter=16)), seed=9)
+    _randomise(
+        engine.add_domain(
+            DomainSpec(name="other", class_names=("a", "b"), image_size=16, resize_shorter=16)
+        ),
+        seed=9,
+    )
     return engine
 
 
@@ -116,16 +126,14 @@ def test_import_round_trip_reproduces_logits(source, exported, target):
     domain = import_domain(target, exported.path)
     assert target.domain_names == ["other", "signs"]
     x = _batch()
-    np.testing.assert_allclose(_logits(domain, x), _logits(source.domain("signs"), x),
-                               atol=1e-6)
+    np.testing.assert_allclose(_logits(domain, x), _logits(source.domain("signs"), x), atol=1e-6)
     renamed = import_domain(target, exported.path, name="signs_copy")
     assert renamed.spec.class_names == SPEC.class_names and renamed.name == "signs_copy"
     np.testing.assert_allclose(_logits(renamed, x), _logits(domain, x), atol=1e-6)
     # replace=True swaps the domain in.
     _randomise(target.domain("signs"), seed=11)
     replaced = import_domain(target, exported.path, replace=True)
-    np.testing.assert_allclose(_logits(replaced, x), _logits(source.domain("signs"), x),
-                               atol=1e-6)
+    np.testing.assert_allclose(_logits(replaced, x), _logits(source.domain("signs"), x), atol=1e-6)
 
 
 def test_export_refuses_other_suffix(source, tmp_path):
@@ -185,8 +193,9 @@ def test_refuses_truncated_random_and_foreign_files(exported, target, tmp_path):
     safetensors.numpy.save_file({"w": np.zeros(3, np.float32)}, str(plain))
     _refused(target, plain, "no metadata")
     foreign = tmp_path / ("foreign" + SUFFIX)
-    safetensors.numpy.save_file({"w": np.zeros(3, np.float32)}, str(foreign),
-                                metadata={"format": "pt"})
+    safetensors.numpy.save_file(
+        {"w": np.zeros(3, np.float32)}, str(foreign), metadata={"format": "pt"}
+    )
     _refused(target, foreign, r"Expected format 'ram-workbench-adapter'. Received: format='pt'")
     _refused(target, tmp_path / ("absent" + SUFFIX), "not found")
     with pytest.raises(AdapterImportError, match="truncated"):
@@ -225,8 +234,10 @@ def test_refuses_other_trunk(source, exported, tmp_path):
     copy = AdapterEngine(TINY)
     copy.trunk.load_weight_arrays(source.trunk.weight_arrays())
     domain = import_domain(copy, report.path, allow_other_trunk=True)
-    np.testing.assert_array_equal(domain.weight_arrays()["head_fc/kernel"],
-                                  other.domain("signs").weight_arrays()["head_fc/kernel"])
+    np.testing.assert_array_equal(
+        domain.weight_arrays()["head_fc/kernel"],
+        other.domain("signs").weight_arrays()["head_fc/kernel"],
+    )
 
 
 def test_export_without_verification(source, tmp_path):
@@ -290,6 +301,11 @@ def test_cancelled_export_keeps_the_older_file(source, tmp_path, cancel_at):
 
 def test_export_reports_progress_to_the_end(source, tmp_path):
     seen = []
-    export_domain(source, "signs", tmp_path / adapter_filename("signs"),
-                  progress=lambda f, m: seen.append(f), cancel=threading.Event())
+    export_domain(
+        source,
+        "signs",
+        tmp_path / adapter_filename("signs"),
+        progress=lambda f, m: seen.append(f),
+        cancel=threading.Event(),
+    )
     assert seen == sorted(seen) and seen[0] == 0.0 and seen[-1] == 1.0

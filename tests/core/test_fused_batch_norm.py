@@ -34,16 +34,21 @@ def test_training_step_matches_keras(dtype, tol):
             y = layer(xt, training=True)
             loss = tf.reduce_sum(tf.cast(y, tf.float32) * weights)
         outputs.append(np.asarray(tf.cast(y, tf.float32)))
-        grads.append([np.asarray(tf.cast(g, tf.float32)) for g in tape.gradient(
-            loss, [xt, layer.gamma.value, layer.beta.value])])
+        grads.append(
+            [
+                np.asarray(tf.cast(g, tf.float32))
+                for g in tape.gradient(loss, [xt, layer.gamma.value, layer.beta.value])
+            ]
+        )
     assert outputs[1].dtype == np.float32 and str(fused(x).dtype) == str(stock(x).dtype)
     np.testing.assert_allclose(outputs[1], outputs[0], atol=tol * 10)
     for ours, theirs in zip(grads[1], grads[0], strict=True):
         np.testing.assert_allclose(ours, theirs, atol=tol * np.abs(theirs).max())
     # Moving statistics: same update (the biased batch variance, as Keras).
     np.testing.assert_allclose(fused.moving_mean.numpy(), stock.moving_mean.numpy(), atol=1e-5)
-    np.testing.assert_allclose(fused.moving_variance.numpy(), stock.moving_variance.numpy(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        fused.moving_variance.numpy(), stock.moving_variance.numpy(), rtol=1e-5
+    )
     assert not np.allclose(fused.moving_mean.numpy(), 0.0)
 
 

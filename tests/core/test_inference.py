@@ -27,10 +27,14 @@ def _randomise(domain, rng):
 def engine():
     engine = AdapterEngine(get_preset("tiny").model)
     rng = np.random.default_rng(1)
-    a = engine.add_domain(DomainSpec(name="a", class_names=CLASSES, image_size=16,
-                                     resize_shorter=20, mean=(0.4, 0.5, 0.6)))
-    b = engine.add_domain(DomainSpec(name="b", class_names=("x", "y", "z"), image_size=16,
-                                     resize_shorter=16))
+    a = engine.add_domain(
+        DomainSpec(
+            name="a", class_names=CLASSES, image_size=16, resize_shorter=20, mean=(0.4, 0.5, 0.6)
+        )
+    )
+    b = engine.add_domain(
+        DomainSpec(name="b", class_names=("x", "y", "z"), image_size=16, resize_shorter=16)
+    )
     _randomise(a, rng)
     _randomise(b, rng)
     return engine
@@ -39,8 +43,10 @@ def engine():
 @pytest.fixture(scope="module")
 def images():
     rng = np.random.default_rng(2)
-    return [rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
-            for h, w in ((30, 40), (16, 16), (50, 21), (24, 24), (33, 17))]
+    return [
+        rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+        for h, w in ((30, 40), (16, 16), (50, 21), (24, 24), (33, 17))
+    ]
 
 
 def _reference_probs(engine, name, images):

@@ -40,17 +40,21 @@ def test_parallel_and_bn_only_counts():
     engine = AdapterEngine(ModelConfig(adapter_kind="parallel"))
     engine.add_domain(spec)
     # parallel 1x1: in -> out per conv_task; one BN per conv_task.
-    one_by_one = 3 * 32 + (32 * 64 + 64 * 64 + 3 * 2 * 64 * 64) + (
-        64 * 128 + 128 * 128 + 3 * 2 * 128 * 128) + (128 * 256 + 256 * 256 + 3 * 2 * 256 * 256)
+    one_by_one = (
+        3 * 32
+        + (32 * 64 + 64 * 64 + 3 * 2 * 64 * 64)
+        + (64 * 128 + 128 * 128 + 3 * 2 * 128 * 128)
+        + (128 * 256 + 256 * 256 + 3 * 2 * 256 * 256)
+    )
     assert engine.parameter_report().domains[0].domain_parameters == one_by_one + expected_bn
 
 
 def test_domains_share_trunk_layer_objects_and_own_the_rest():
     engine = AdapterEngine(get_preset("tiny").model)
-    a = engine.add_domain(DomainSpec(name="a", class_names=TEN, image_size=16,
-                                     resize_shorter=16))
-    b = engine.add_domain(DomainSpec(name="b", class_names=("x", "y"), image_size=16,
-                                     resize_shorter=16))
+    a = engine.add_domain(DomainSpec(name="a", class_names=TEN, image_size=16, resize_shorter=16))
+    b = engine.add_domain(
+        DomainSpec(name="b", class_names=("x", "y"), image_size=16, resize_shorter=16)
+    )
     conv = engine.trunk.convs["stage2_block1_conv1"]
     assert a.model.get_layer("stage2_block1_conv1") is conv
     assert b.model.get_layer("stage2_block1_conv1") is conv
@@ -74,8 +78,7 @@ def test_trunk_change_through_one_domain_is_seen_by_every_domain():
     layer = a.model.get_layer("stem")
     layer.kernel.assign(layer.kernel.numpy() * 2.0)
     assert engine.trunk.convs["stem"].kernel is b.model.get_layer("stem").kernel
-    np.testing.assert_array_equal(b.model.get_layer("stem").kernel.numpy(),
-                                  layer.kernel.numpy())
+    np.testing.assert_array_equal(b.model.get_layer("stem").kernel.numpy(), layer.kernel.numpy())
     assert not np.allclose(np.asarray(b.model(x, training=False)), before)
     assert engine.trunk_fingerprint() != fingerprint
 
@@ -86,8 +89,7 @@ def test_init_from_copies_domain_weights_and_keeps_own_head():
     src = engine.add_domain(DomainSpec(name="src", class_names=TEN, **spec))
     bn = src.model.get_layer("src_stem_bn_b")
     bn.gamma.assign(np.full(bn.gamma.shape, 3.0, "float32"))
-    new = engine.add_domain(DomainSpec(name="new", class_names=("a", "b"), **spec),
-                            init_from="src")
+    new = engine.add_domain(DomainSpec(name="new", class_names=("a", "b"), **spec), init_from="src")
     np.testing.assert_array_equal(new.model.get_layer("new_stem_bn_b").gamma.numpy(), 3.0)
     assert new.head_layer.kernel.shape[-1] == 2
 
@@ -106,12 +108,16 @@ def test_domain_management_errors():
 @pytest.mark.parametrize("shortcut", ["avgpool_zero_pad", "conv1x1"])
 @pytest.mark.parametrize("kind", ["series", "parallel", "bn_only"])
 def test_every_variant_runs_at_64_and_72_px(kind, shortcut):
-    engine = AdapterEngine(ModelConfig(width_factor=0.25, blocks_per_stage=(1, 1, 1),
-                                       adapter_kind=kind, shortcut=shortcut))
+    engine = AdapterEngine(
+        ModelConfig(
+            width_factor=0.25, blocks_per_stage=(1, 1, 1), adapter_kind=kind, shortcut=shortcut
+        )
+    )
     domain = engine.add_domain(DomainSpec(name="d", class_names=("a", "b", "c")))
     for size in (64, 72):
         out = domain.model(np.zeros((2, size, size, 3), "float32"), training=False)
         assert tuple(out.shape) == (2, 3)
     if shortcut == "conv1x1":
         assert engine.trunk.shortcuts and all(
-            s in engine.trunk.layers for s in engine.trunk.shortcuts.values())
+            s in engine.trunk.layers for s in engine.trunk.shortcuts.values()
+        )

@@ -37,8 +37,12 @@ def _randomise(domain, seed):
 
 
 def _spec(name, classes, size=16):
-    return DomainSpec(name=name, class_names=tuple(f"c{i}" for i in range(classes)),
-                      image_size=size, resize_shorter=size)
+    return DomainSpec(
+        name=name,
+        class_names=tuple(f"c{i}" for i in range(classes)),
+        image_size=size,
+        resize_shorter=size,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,21 +64,25 @@ def test_trunk_round_trip_and_refusals(engine, tmp_path):
     assert info.parameters == engine.trunk.parameter_count()
     assert read_trunk_info(path).model_config == TINY
     other = AdapterEngine(TINY)
-    other.add_domain(_spec("alpha", 3)).load_weight_arrays(
-        engine.domain("alpha").weight_arrays())
+    other.add_domain(_spec("alpha", 3)).load_weight_arrays(engine.domain("alpha").weight_arrays())
     assert other.trunk_fingerprint() != engine.trunk_fingerprint()
     assert load_trunk(other, path) == engine.trunk_fingerprint()
     x = _x()
-    np.testing.assert_allclose(other.domain("alpha").model(x, training=False),
-                               engine.domain("alpha").model(x, training=False), atol=1e-6)
+    np.testing.assert_allclose(
+        other.domain("alpha").model(x, training=False),
+        engine.domain("alpha").model(x, training=False),
+        atol=1e-6,
+    )
 
     with pytest.raises(ValueError, match=r"must end in '\.safetensors'"):
         save_trunk(engine, tmp_path / "shared.trunk")
-    wide = AdapterEngine(ModelConfig(width_factor=0.5, blocks_per_stage=(1, 1, 1),
-                                     image_size=16))
+    wide = AdapterEngine(ModelConfig(width_factor=0.5, blocks_per_stage=(1, 1, 1), image_size=16))
     before = wide.trunk_fingerprint()
-    with pytest.raises(ModelFileError, match=r"another structure. Expected: .*0\.5.*"
-                                             r"Received: .*0\.25"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"another structure. Expected: .*0\.5.*"
+        r"Received: .*0\.25",
+    ):
         load_trunk(wide, path)
     assert wide.trunk_fingerprint() == before
     # Weights that do not match the file's own fingerprint: refused before any assignment.
@@ -107,16 +115,20 @@ def test_engine_keras_round_trip(engine, tmp_path):
     for name in engine.domain_names:
         np.testing.assert_array_equal(
             np.asarray(loaded.domain(name).model(x, training=False)),
-            np.asarray(engine.domain(name).model(x, training=False)), err_msg=name)
+            np.asarray(engine.domain(name).model(x, training=False)),
+            err_msg=name,
+        )
         for key, value in engine.domain(name).weight_arrays().items():
             np.testing.assert_array_equal(loaded.domain(name).weight_arrays()[key], value)
     # Plain Keras in safe mode loads the same file: one input, one output per domain.
     plain = keras.saving.load_model(str(path), safe_mode=True, compile=False)
     outputs = plain(x, training=False)
     assert sorted(outputs) == ["alpha", "beta"]
-    np.testing.assert_allclose(np.asarray(outputs["beta"]),
-                               np.asarray(engine.domain("beta").model(x, training=False)),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(outputs["beta"]),
+        np.asarray(engine.domain("beta").model(x, training=False)),
+        atol=1e-6,
+    )
     # The shared trunk is stored once, not once per domain.
     assert sum(layer.name == "stem" for layer in plain.layers) == 1
 

@@ -61,8 +61,13 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     script = tmp_path / "train_then_die.py"
     script.write_text(TRAIN_SCRIPT)
     run_dir = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, str(script), str(run_dir)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(run_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         for line in process.stdout:
@@ -98,8 +103,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
             restored["optimizer"] = [(v.name, v.numpy()) for v in domain.model.optimizer.variables]
 
     config = tiny_config(STAGES, mode="full", seed=5)
-    result = train(engine, "blobs", data, config, on_event=on_event, run_dir=run_dir,
-                   resume=True)
+    result = train(engine, "blobs", data, config, on_event=on_event, run_dir=run_dir, resume=True)
 
     for key, array in checkpoint.state.trunk.items():
         np.testing.assert_array_equal(restored["trunk"][key], array)
@@ -129,8 +133,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
 
     # Resuming a finished run trains nothing more.
     events.clear()
-    again = train(engine, "blobs", data, config, on_event=events.append, run_dir=run_dir,
-                  resume=True)
+    again = train(
+        engine, "blobs", data, config, on_event=events.append, run_dir=run_dir, resume=True
+    )
     assert again.reason == "completed" and again.epochs_completed == 3
     assert not _of(events, BatchEnded)
 
@@ -149,8 +154,15 @@ def stopped_run(tmp_path_factory):
             control.request_stop_after_epoch()
 
     run_dir = tmp_path_factory.mktemp("stopped") / "run"
-    result = train(engine, "blobs", data, tiny_config(STAGES), on_event=on_event,
-                   control=control, run_dir=run_dir)
+    result = train(
+        engine,
+        "blobs",
+        data,
+        tiny_config(STAGES),
+        on_event=on_event,
+        control=control,
+        run_dir=run_dir,
+    )
     return engine, data, run_dir, result, events
 
 
@@ -166,11 +178,18 @@ def test_stop_after_epoch_finishes_the_epoch_with_validation(stopped_run):
 def test_resume_refuses_other_configs_and_reuse_without_resume(stopped_run):
     engine, data, run_dir, _, _ = stopped_run
     with pytest.raises(ValueError, match=r"training\.batch_size: run has 32, given 16"):
-        train(engine, "blobs", data, tiny_config(STAGES, batch_size=16), run_dir=run_dir,
-              resume=True)
+        train(
+            engine, "blobs", data, tiny_config(STAGES, batch_size=16), run_dir=run_dir, resume=True
+        )
     with pytest.raises(ValueError, match=r"training\.mode.*training\.stages"):
-        train(engine, "blobs", data, tiny_config(((0.1, 5),), mode="full"), run_dir=run_dir,
-              resume=True)
+        train(
+            engine,
+            "blobs",
+            data,
+            tiny_config(((0.1, 5),), mode="full"),
+            run_dir=run_dir,
+            resume=True,
+        )
     with pytest.raises(ValueError, match="holds a run already"):
         train(engine, "blobs", data, tiny_config(STAGES), run_dir=run_dir)
     with pytest.raises(ValueError, match="needs the `run_dir`"):
@@ -188,8 +207,14 @@ def test_checkpoint_round_trip_restores_weights_and_momentum(tmp_path):
         variable.assign(rng.normal(size=variable.shape).astype("float32"))
     state = capture_state(domain, optimizer)
     path = tmp_path / CHECKPOINT_NAME
-    save_checkpoint(path, state, epochs_completed=3, configs={"training": {"a": 1}},
-                    history=[{"epoch": 0}], trunk_fingerprint=engine.trunk_fingerprint())
+    save_checkpoint(
+        path,
+        state,
+        epochs_completed=3,
+        configs={"training": {"a": 1}},
+        history=[{"epoch": 0}],
+        trunk_fingerprint=engine.trunk_fingerprint(),
+    )
     loaded = read_checkpoint(path)
     assert loaded.epochs_completed == 3 and loaded.history == ({"epoch": 0},)
     assert loaded.trunk_fingerprint == engine.trunk_fingerprint()

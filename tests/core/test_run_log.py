@@ -28,15 +28,28 @@ CONFIGS = {
 
 
 def _batch(epoch: int, step: int, steps: int = 3) -> BatchEnded:
-    return BatchEnded(epoch=epoch, step=step, global_step=epoch * steps + step + 1,
-                      loss=2.0 - 0.1 * step, accuracy=0.1 * step, learning_rate=0.1,
-                      images_per_second=100.0 + step)
+    return BatchEnded(
+        epoch=epoch,
+        step=step,
+        global_step=epoch * steps + step + 1,
+        loss=2.0 - 0.1 * step,
+        accuracy=0.1 * step,
+        learning_rate=0.1,
+        images_per_second=100.0 + step,
+    )
 
 
 def _epoch(epoch: int, val: bool = True) -> EpochEnded:
-    return EpochEnded(epoch=epoch, train_loss=1.5 - epoch, train_accuracy=0.5 + 0.1 * epoch,
-                      val_loss=1.2 if val else None, val_accuracy=0.6 if val else None,
-                      learning_rate=0.1, seconds=1.25, images_per_second=123.5)
+    return EpochEnded(
+        epoch=epoch,
+        train_loss=1.5 - epoch,
+        train_accuracy=0.5 + 0.1 * epoch,
+        val_loss=1.2 if val else None,
+        val_accuracy=0.6 if val else None,
+        learning_rate=0.1,
+        seconds=1.25,
+        images_per_second=123.5,
+    )
 
 
 def _write_run(run_dir, epochs=2, finish="completed"):
@@ -125,8 +138,12 @@ def test_dead_running_run_reads_as_interrupted_and_list_runs(tmp_path):
     b = new_run_dir(tmp_path, "d")
     assert b != a
     _write_run(b, epochs=1, finish=None)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     status = json.loads((b / STATUS_NAME).read_text())
     status["pid"] = int(dead.stdout)  # that process has exited
     (b / STATUS_NAME).write_text(json.dumps(status))

@@ -54,8 +54,7 @@ def test_short_names_are_accepted():
 
 def test_generic_baseline_of_mini_decathlon():
     baseline = {"digits_street": 90.0, "digits_hand": 95.0, "shapes": 70.0}
-    result = decathlon_score({"digits_street": 90.0, "digits_hand": 97.5, "shapes": 40.0},
-                             baseline)
+    result = decathlon_score({"digits_street": 90.0, "digits_hand": 97.5, "shapes": 40.0}, baseline)
     assert list(result.points) == list(baseline)
     assert result.points["digits_street"] == pytest.approx(250.0)
     # E = 0.025, E_max = 0.1 -> 1000 * 0.075^2 / 0.01 = 562.5
@@ -78,8 +77,9 @@ def test_refusals_name_the_problem():
     with pytest.raises(ValueError, match="no error"):
         decathlon_score({"a": 100.0}, {"a": 100.0})
     # A floor on the baseline error makes a perfect baseline usable: E_max = 2 x 0.01.
-    floored = decathlon_score({"a": 99.0, "b": 100.0}, {"a": 100.0, "b": 100.0},
-                              min_baseline_error=0.01)
+    floored = decathlon_score(
+        {"a": 99.0, "b": 100.0}, {"a": 100.0, "b": 100.0}, min_baseline_error=0.01
+    )
     assert floored.points == {"a": pytest.approx(250.0), "b": pytest.approx(1000.0)}
     with pytest.raises(ValueError, match="names no domain"):
         decathlon_score({}, {})

@@ -64,7 +64,9 @@ def test_tiny_preset_learns_well_above_chance(tmp_path):
     assert events[0].steps_per_epoch == 10 and events[0].stage_start_epochs == (0, 3)
     stages = _of(events, StageStarted)
     assert [(s.stage_index, s.learning_rate, s.first_epoch) for s in stages] == [
-        (0, 0.1, 0), (1, 0.01, 3)]
+        (0, 0.1, 0),
+        (1, 0.01, 3),
+    ]
     batches = _of(events, BatchEnded)
     assert [b.global_step for b in batches] == list(range(1, 41))
     assert [b.learning_rate for b in batches[::10]] == [0.1, 0.1, 0.1, 0.01]
@@ -90,14 +92,24 @@ def test_adapters_mode_is_reproducible_and_keeps_the_trunk_bit_identical(small_d
         domain = engine.domain("blobs")
         trunk_before, domain_before = engine.trunk.weight_arrays(), domain.weight_arrays()
         events = []
-        result = train(engine, "blobs", small_data, tiny_config(seed=3, stages=((0.1, 1),)),
-                       on_event=events.append)
+        result = train(
+            engine,
+            "blobs",
+            small_data,
+            tiny_config(seed=3, stages=((0.1, 1),)),
+            on_event=events.append,
+        )
         trunk_after = engine.trunk.weight_arrays()
         for key, array in trunk_before.items():
             assert np.array_equal(array, trunk_after[key]), key
         changed = _changed(domain_before, domain.weight_arrays())
-        assert {"stem_adapter/kernel", "stem_bn_a/gamma", "stem_bn_b/moving_mean",
-                "head_fc/kernel", "head_fc/bias"} <= changed
+        assert {
+            "stem_adapter/kernel",
+            "stem_bn_a/gamma",
+            "stem_bn_b/moving_mean",
+            "head_fc/kernel",
+            "head_fc/bias",
+        } <= changed
         report = engine.parameter_report().domains[0]
         assert events[0].trainable_parameters == report.domain_parameters
         runs.append((result, [b.loss for b in _of(events, BatchEnded)]))
@@ -111,8 +123,9 @@ def test_linear_probe_changes_only_the_head(small_data):
     domain = engine.domain("blobs")
     trunk_before, domain_before = engine.trunk.weight_arrays(), domain.weight_arrays()
     events = []
-    config = tiny_config(stages=((0.1, 1),), mode="linear_probe", steps_per_execution=2,
-                         label_smoothing=0.1)
+    config = tiny_config(
+        stages=((0.1, 1),), mode="linear_probe", steps_per_execution=2, label_smoothing=0.1
+    )
     train(engine, "blobs", small_data, config, on_event=events.append)
     assert _changed(domain_before, domain.weight_arrays()) == {"head_fc/kernel", "head_fc/bias"}
     assert not _changed(trunk_before, engine.trunk.weight_arrays())
@@ -174,6 +187,7 @@ def test_pause_resume_and_stop_while_paused_cut_validation(small_data, monkeypat
             time.sleep(0.4)
             seen_while_paused.append(len(events))
             action()
+
         thread = threading.Thread(target=run)
         threads.append(thread)
         thread.start()
@@ -187,8 +201,14 @@ def test_pause_resume_and_stop_while_paused_cut_validation(small_data, monkeypat
             control.pause()
             later(control.request_stop)
 
-    result = train(engine, "blobs", small_data, tiny_config(stages=((0.1, 3),)),
-                   on_event=on_event, control=control)
+    result = train(
+        engine,
+        "blobs",
+        small_data,
+        tiny_config(stages=((0.1, 3),)),
+        on_event=on_event,
+        control=control,
+    )
     for thread in threads:
         thread.join()
     # Nothing happened while paused: the count seen by the other thread is where it paused.
@@ -216,8 +236,7 @@ def test_stop_now_mid_epoch_keeps_no_partial_epoch(small_data, monkeypatch):
         if isinstance(event, BatchEnded) and event.step == 1:
             control.request_stop()
 
-    result = train(engine, "blobs", small_data, tiny_config(), on_event=on_event,
-                   control=control)
+    result = train(engine, "blobs", small_data, tiny_config(), on_event=on_event, control=control)
     assert result.reason == "stopped" and result.epochs_completed == 0
     assert len(_of(events, BatchEnded)) == 2 and not _of(events, EpochEnded)
     # Keras checks ``stop_evaluating`` after a batch: one validation batch at most, not 3.
@@ -257,9 +276,13 @@ class _PoisonedData:
 
         size = self.spec.image_size
         steps = -(-self.num_examples("train") // batch_size)
-        return tf.data.Dataset.from_generator(batches, output_signature=(
-            tf.TensorSpec((None, size, size, 3), tf.float32), tf.TensorSpec((None,), tf.int32),
-        )).apply(tf.data.experimental.assert_cardinality(steps))
+        return tf.data.Dataset.from_generator(
+            batches,
+            output_signature=(
+                tf.TensorSpec((None, size, size, 3), tf.float32),
+                tf.TensorSpec((None,), tf.int32),
+            ),
+        ).apply(tf.data.experimental.assert_cardinality(steps))
 
 
 def test_nan_loss_stops_and_restores_the_last_good_epoch(small_data, tmp_path):
@@ -273,8 +296,9 @@ def test_nan_loss_stops_and_restores_the_last_good_epoch(small_data, tmp_path):
             after_epoch.update(domain.weight_arrays())
 
     data = _PoisonedData(small_data, poison_epoch=1, poison_step=1)
-    result = train(engine, "blobs", data, tiny_config(mode="full"), on_event=on_event,
-                   run_dir=tmp_path)
+    result = train(
+        engine, "blobs", data, tiny_config(mode="full"), on_event=on_event, run_dir=tmp_path
+    )
     assert result.reason == "nan" and result.epochs_completed == 1
     assert "nan" in result.message.lower() and "epoch 1" in result.message
     assert not _changed(after_epoch, domain.weight_arrays())
@@ -320,8 +344,7 @@ def test_training_under_a_distribution_strategy(small_data):
     with strategy.scope():
         engine = tiny_engine(small_data)
     trunk_before = engine.trunk.weight_arrays()
-    result = train(engine, "blobs", small_data, tiny_config(stages=((0.1, 1),)),
-                   strategy=strategy)
+    result = train(engine, "blobs", small_data, tiny_config(stages=((0.1, 1),)), strategy=strategy)
     assert result.reason == "completed" and result.history[0].val_accuracy is not None
     assert not _changed(trunk_before, engine.trunk.weight_arrays())
 
@@ -329,8 +352,15 @@ def test_training_under_a_distribution_strategy(small_data):
 def test_evaluate_reports_progress_and_stops_on_cancel(small_data):
     engine = tiny_engine(small_data)
     seen = []
-    result = evaluate(engine, "blobs", small_data, "val", batch_size=32,
-                      progress=lambda f, m: seen.append(f), cancel=threading.Event())
+    result = evaluate(
+        engine,
+        "blobs",
+        small_data,
+        "val",
+        batch_size=32,
+        progress=lambda f, m: seen.append(f),
+        cancel=threading.Event(),
+    )
     assert result.examples == 96 and seen == pytest.approx([1 / 3, 2 / 3, 1.0])
     cancel = threading.Event()
 
@@ -338,5 +368,12 @@ def test_evaluate_reports_progress_and_stops_on_cancel(small_data):
         cancel.set()
 
     with pytest.raises(Cancelled):
-        evaluate(engine, "blobs", small_data, "val", batch_size=32,
-                 progress=cancel_after_first, cancel=cancel)
+        evaluate(
+            engine,
+            "blobs",
+            small_data,
+            "val",
+            batch_size=32,
+            progress=cancel_after_first,
+            cancel=cancel,
+        )

@@ -35,7 +35,8 @@ def test_trunk_and_domains_survive_a_restart(tmp_path, use_strategy):
     assert again.model_config == ws.model_config
     assert again.engine.trunk_fingerprint() == ws.engine.trunk_fingerprint()
     np.testing.assert_allclose(
-        np.asarray(again.engine.domain("glyphs").model(x, training=False)), before, atol=1e-5)
+        np.asarray(again.engine.domain("glyphs").model(x, training=False)), before, atol=1e-5
+    )
     assert again.status["glyphs"].mode == "adapters"
     # Retraining the trunk marks domains trained on the old one as stale.
     again.train("digits_street", dataclasses.replace(RECIPE, mode="full"))

@@ -10,10 +10,21 @@ from core.engine import AdapterEngine
 from core.presets import get_preset
 from core.seeding import seed_everything
 
-PALETTE = np.array([
-    [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
-    [145, 30, 180], [70, 240, 240], [240, 50, 230], [250, 250, 250], [128, 128, 0],
-], dtype=np.float32)
+PALETTE = np.array(
+    [
+        [230, 25, 75],
+        [60, 180, 75],
+        [255, 225, 25],
+        [0, 130, 200],
+        [245, 130, 48],
+        [145, 30, 180],
+        [70, 240, 240],
+        [240, 50, 230],
+        [250, 250, 250],
+        [128, 128, 0],
+    ],
+    dtype=np.float32,
+)
 
 
 def blob_images(n: int, num_classes: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -33,18 +44,32 @@ def blob_images(n: int, num_classes: int, size: int, seed: int) -> tuple[np.ndar
 
 
 def blob_spec(name: str = "blobs", num_classes: int = 10, size: int = 16) -> DomainSpec:
-    return DomainSpec(name=name, class_names=tuple(f"c{i}" for i in range(num_classes)),
-                      image_size=size, resize_shorter=size, weight_decay=1e-4)
+    return DomainSpec(
+        name=name,
+        class_names=tuple(f"c{i}" for i in range(num_classes)),
+        image_size=size,
+        resize_shorter=size,
+        weight_decay=1e-4,
+    )
 
 
-def blob_data(n_train: int = 320, n_val: int = 160, num_classes: int = 10, size: int = 16,
-              seed: int = 0, name: str = "blobs") -> ArrayDomainData:
+def blob_data(
+    n_train: int = 320,
+    n_val: int = 160,
+    num_classes: int = 10,
+    size: int = 16,
+    seed: int = 0,
+    name: str = "blobs",
+) -> ArrayDomainData:
     spec = blob_spec(name, num_classes, size)
-    return ArrayDomainData(spec, {
-        "train": blob_images(n_train, num_classes, size, seed),
-        "val": blob_images(n_val, num_classes, size, seed + 1),
-        "test": blob_images(n_val, num_classes, size, seed + 2),
-    })
+    return ArrayDomainData(
+        spec,
+        {
+            "train": blob_images(n_train, num_classes, size, seed),
+            "val": blob_images(n_val, num_classes, size, seed + 1),
+            "test": blob_images(n_val, num_classes, size, seed + 2),
+        },
+    )
 
 
 def tiny_engine(data: ArrayDomainData, seed: int = 0) -> AdapterEngine:
@@ -56,7 +81,13 @@ def tiny_engine(data: ArrayDomainData, seed: int = 0) -> AdapterEngine:
 
 
 def tiny_config(stages: str | tuple = ((0.1, 2),), **overrides) -> TrainingConfig:
-    values = dict(stages=tuple(LrStage(lr, ep) for lr, ep in stages), batch_size=32,
-                  momentum=0.9, weight_decay=1e-4, mode="adapters", seed=0)
+    values = dict(
+        stages=tuple(LrStage(lr, ep) for lr, ep in stages),
+        batch_size=32,
+        momentum=0.9,
+        weight_decay=1e-4,
+        mode="adapters",
+        seed=0,
+    )
     values.update(overrides)
     return TrainingConfig(**values)
