@@ -67,3 +67,32 @@ def test_quick_benchmark_reports_every_variant(tmp_path):
     assert ratios["engine_vs_keras/fp32/frozen"] > 0
     if HAS_TORCH:
         assert ratios["target/engine_frozen_best_vs_torch_frozen_best"] > 0
+
+
+def test_curves_benchmark_measures_each_size(tmp_path):
+    out = tmp_path / "curves.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/bench_curves.py",
+            "--points",
+            "500",
+            "5000",
+            "--frames",
+            "2",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["points_per_curve"] for r in rows] == [500, 5000]
+    for r in rows:
+        assert r["live_frame_ms_median"] > 0 and r["pan_frame_ms_median"] > 0
+        assert 250 <= r["redraw_interval_ms"] <= 1000
+    assert "| 5,000 |" in done.stdout
