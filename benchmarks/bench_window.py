@@ -1,6 +1,6 @@
 """The window's performance targets: first paint, event-loop stalls, GUI vs CLI speed.
 
-    .venv/bin/python benchmarks/bench_window.py [--preset cpu] [--epochs 3] [--repeats 3]
+    .venv/bin/python benchmarks/bench_window.py [--preset cpu] [--epochs 5] [--repeats 3]
     .venv/bin/python benchmarks/bench_window.py --quick      # smoke run: tiny, 2 epochs, 1 repeat
 
 Run it on a quiet machine: every number here is wall-clock and shares the CPU. The default
@@ -16,8 +16,11 @@ Measures, each in a fresh interpreter (offscreen Qt unless QT_QPA_PLATFORM is se
   the built-in street digits; after warm-up (the first epoch, which traces the graphs) the
   largest lateness of a tick is the longest the window was unresponsive (target: 50 ms).
 - GUI vs CLI: the same run (preset, stages, data) from ``main.py train`` and from the
-  window; training images/s per epoch from each run folder's epochs.csv, first epoch
-  excluded (target: the window reaches 97% of the command line).
+  window, in alternating order; training images/s per epoch from each run folder's
+  epochs.csv, first epoch excluded (target: the window reaches 97% of the command line).
+  This VM has dips that halve one epoch's speed now and then, in either kind of run, so
+  the verdict uses medians: the median epoch of all window runs over the median epoch of
+  all command-line runs. Per-repeat ratios (median epochs) and best-epoch ratios are shown.
 
 Prints JSON (also written to benchmarks/results/window.json) and a markdown table.
 """
@@ -28,6 +31,7 @@ import argparse
 import cProfile
 import csv
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -209,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--preset", default="cpu")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per training run (>= 2)")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per training run (>= 2)")
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--repeats", type=int, default=3, help="first-paint and GUI/CLI pairs")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 repeat, 2 epochs")
@@ -337,9 +341,14 @@ def main(argv: list[str] | None = None) -> int:
                         capture_output=True,
                     )
                     pair["cli_speeds"] = _epoch_speeds(_latest_run(cli_root))
-            gui_ips = statistics.mean(pair["gui_speeds"][1:])
-            cli_ips = statistics.mean(pair["cli_speeds"][1:])
-            pair.update(gui_images_per_s=gui_ips, cli_images_per_s=cli_ips, ratio=gui_ips / cli_ips)
+            gui_ips = statistics.median(pair["gui_speeds"][1:])
+            cli_ips = statistics.median(pair["cli_speeds"][1:])
+            pair.update(
+                gui_images_per_s=gui_ips,
+                cli_images_per_s=cli_ips,
+                ratio=gui_ips / cli_ips,
+                best_epoch_ratio=max(pair["gui_speeds"][1:]) / max(pair["cli_speeds"][1:]),
+            )
             pairs.append(pair)
         report["training"] = pairs
 
@@ -359,6 +368,12 @@ def main(argv: list[str] | None = None) -> int:
         if stalls
         else None,
         "gui_over_cli_median": statistics.median(p["ratio"] for p in pairs),
+        "gui_over_cli_pooled": statistics.median(s for p in pairs for s in p["gui_speeds"][1:])
+        / statistics.median(s for p in pairs for s in p["cli_speeds"][1:]),
+        "gui_over_cli_best_epoch_median": statistics.median(p["best_epoch_ratio"] for p in pairs),
+        "gui_thread_cpu_share_median": statistics.median(
+            p["gui"].get("gui_thread_cpu_share", math.nan) for p in pairs
+        ),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
@@ -379,7 +394,7 @@ def markdown(report: dict) -> str:
     fp, stall, ratio = (
         s["first_paint_s_median"],
         s["stall_max_ms_worst"],
-        s["gui_over_cli_median"],
+        s["gui_over_cli_pooled"],
     )
     lines = [
         f"Window benchmark, {report['created']}, {report['cpu_count']} CPU cores, "
@@ -399,17 +414,23 @@ def markdown(report: dict) -> str:
         f"| longest event-loop stall during training, after warm-up | {fmt(stall, ' ms', 1)} "
         f"| <= 50 ms | {verdict(None if stall is None else stall <= 50)} |",
         f"| p99 timer lateness during training | {fmt(s['stall_p99_ms_median'], ' ms', 1)} | | |",
-        f"| training images/s, window / command line | {fmt(ratio)} | >= 0.97 | "
-        f"{verdict(ratio >= 0.97)} |",
+        f"| training images/s, window / command line (median epochs, pooled) | {fmt(ratio)} "
+        f"| >= 0.97 | {verdict(ratio >= 0.97)} |",
+        f"| same, median of per-repeat ratios / of best-epoch ratios | "
+        f"{fmt(s['gui_over_cli_median'])} / {fmt(s['gui_over_cli_best_epoch_median'])} | | |",
+        f"| GUI thread CPU during training (share of one core) | "
+        f"{fmt(100 * s['gui_thread_cpu_share_median'], ' %', 1)} | | |",
         "",
-        "| repeat | CLI images/s | window images/s | ratio | max stall ms |",
-        "|---|---:|---:|---:|---:|",
+        "| repeat | CLI images/s per epoch | window images/s per epoch | ratio (medians) "
+        "| best-epoch ratio | max stall ms |",
+        "|---|---|---|---:|---:|---:|",
     ]
     for i, p in enumerate(report["training"]):
+        cli = ", ".join(f"{v:,.0f}" for v in p["cli_speeds"][1:])
+        gui = ", ".join(f"{v:,.0f}" for v in p["gui_speeds"][1:])
         lines.append(
-            f"| {i + 1} ({' then '.join(p['order'])}) | {p['cli_images_per_s']:,.0f} "
-            f"| {p['gui_images_per_s']:,.0f} | {p['ratio']:.3f} | "
-            f"{fmt(p['gui'].get('stall_max_ms'), '', 1)} |"
+            f"| {i + 1} ({' then '.join(p['order'])}) | {cli} | {gui} | {p['ratio']:.3f} "
+            f"| {p['best_epoch_ratio']:.3f} | {fmt(p['gui'].get('stall_max_ms'), '', 1)} |"
         )
     return "\n".join(lines)
 
