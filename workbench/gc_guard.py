@@ -10,8 +10,11 @@ interpreter's own thresholds.
 
 A full (generation 2) collection walks every object TensorFlow and Keras made, which took
 150-330 ms here: a visible freeze. So full collections run at most once a minute, and
-``settle()`` (called when the engine has loaded and after each run) collects once and then
-freezes the surviving objects (``gc.freeze``) so later collections skip them.
+``settle()`` collects once and then freezes the surviving objects (``gc.freeze``) so later
+collections skip them. The window settles when the engine has loaded, when a run's first
+epoch ends (the graphs are traced: the objects tracing made would otherwise be walked by
+the next collections, a 25-65 ms stall measured mid-run), and after each run, where
+``release=True`` first unfreezes everything so a finished run's garbage can go.
 """
 
 from __future__ import annotations
@@ -65,8 +68,11 @@ class GuiThreadCollector(QObject):
         gc.collect(generation)
         self.collections[generation] += 1
 
-    def settle(self) -> None:
-        """Collect everything now (a quiet moment) and freeze what survives."""
+    def settle(self, release: bool = False) -> None:
+        """Collect now (a quiet moment) and freeze what survives; ``release`` first thaws
+        what earlier settles froze, so that it can be collected too (a full walk)."""
+        if release:
+            gc.unfreeze()
         gc.collect()
         gc.freeze()
         self._last_full = time.monotonic()

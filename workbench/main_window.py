@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.config import ModelConfig, TrainingConfig
-from core.events import TrainingFinished
+from core.events import EpochEnded, TrainingFinished, TrainingStarted
 from workbench.backend import Backend, TrainOutcome
 from workbench.catalogue_actions import CatalogueActions
 from workbench.classify_panel import ClassifyPanel
@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self.session = WorkbenchSession(factory, self)
         self.collector = GuiThreadCollector(parent=self)
         self.collector.start()
+        self._warm = False  # whether the current run has finished its first (tracing) epoch
         self._close_when_stopped = False
         self._shut_down = False
 
@@ -365,7 +366,12 @@ class MainWindow(QMainWindow):
     def _training_event(self, event: Any) -> None:
         self.curves.on_event(event)
         self.progress.on_event(event)
-        if isinstance(event, TrainingFinished):
+        if isinstance(event, TrainingStarted):
+            self._warm = False
+        elif isinstance(event, EpochEnded) and not self._warm:
+            self._warm = True  # the first epoch traced the graphs: settle their objects now
+            self.collector.settle()
+        elif isinstance(event, TrainingFinished):
             self.status_label.setText(f"Run ended: {event.reason}")
 
     @Slot(object)
@@ -384,7 +390,7 @@ class MainWindow(QMainWindow):
         self.curves.redraw(force=True)
         self._update_controls()
         self.catalogue.refresh()
-        self.collector.settle()
+        self.collector.settle(release=True)
         self.training_ended.emit(outcome)
         if self._close_when_stopped:
             self.close()

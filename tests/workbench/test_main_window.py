@@ -347,3 +347,14 @@ def test_export_and_evaluate_can_be_cancelled_midway(qtbot, window, fake_backend
     qtbot.waitUntil(lambda: window.jobs_bar.current() is None, timeout=5000)
     assert "Evaluating digits_street: cancelled." in window.progress.log_text()
     assert not any(kind == "warn" for kind, _ in window.dialogs.asked)
+
+
+def test_garbage_is_settled_after_the_tracing_epoch_and_released_after_the_run(
+    qtbot, window, monkeypatch
+):
+    calls = []
+    monkeypatch.setattr(window.collector, "settle", lambda release=False: calls.append(release))
+    config = TrainingConfig(stages=(LrStage(0.1, 3),), batch_size=32)
+    for _ in range(2):  # each run settles once after its first epoch, once at its end
+        run_to_end(qtbot, window, config=config)
+    assert calls == [False, True, False, True]
