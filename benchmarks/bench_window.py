@@ -16,7 +16,8 @@ Measures, each in a fresh interpreter (offscreen Qt unless QT_QPA_PLATFORM is se
   the built-in street digits; after warm-up (the first epoch, which traces the graphs) the
   largest lateness of a tick is the longest the window was unresponsive (target: 50 ms).
 - GUI vs CLI: the same run (preset, stages, data) from ``main.py train`` and from the
-  window, in alternating order; training images/s per epoch from each run folder's
+  window (without the probe: its 100 wakeups a second belong to the instrument), in a
+  rotating order with the probe run; training images/s per epoch from each run folder's
   epochs.csv, first epoch excluded (target: the window reaches 97% of the command line).
   This VM has dips that halve one epoch's speed now and then, in either kind of run, so
   the verdict uses medians: the median epoch of all window runs over the median epoch of
@@ -279,68 +280,60 @@ def main(argv: list[str] | None = None) -> int:
             )
         report["first_paint"] = paints
 
+        def gui_run(root: Path, probe_ms: int) -> dict:
+            env["RAM_WORKBENCH_HOME"] = str(root)
+            profile = ["--profile", str(args.profile)] if args.profile and probe_ms == 0 else []
+            return _run_child(
+                [
+                    script,
+                    *("--child", "gui-train", "--root", str(root), "--preset", args.preset),
+                    *("--epochs", str(args.epochs), "--lr", repr(args.lr)),
+                    *("--timeout", str(args.timeout), "--tab", args.tab),
+                    *("--probe-ms", str(probe_ms), *profile),
+                ],
+                env,
+                args.timeout + 300,
+            )
+
+        def cli_run(root: Path) -> list[float]:
+            env["RAM_WORKBENCH_HOME"] = str(root)
+            subprocess.run(
+                [
+                    sys.executable,
+                    *("main.py", "--root", str(root), "train", "--domain", DOMAIN),
+                    *("--preset", args.preset, "--fresh", "--stages", f"{args.lr:g}x{args.epochs}"),
+                ],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                timeout=args.timeout + 300,
+                capture_output=True,
+            )
+            return _epoch_speeds(_latest_run(root))
+
+        # Per repeat: the command line, the window (speed), and the window with the stall
+        # probe (its 100 wakeups a second are the instrument's, not the window's), in a
+        # rotating order.
+        kinds = ("cli", "gui", "probe") if args.probe_ms else ("cli", "gui")
         pairs = []
         for i in range(args.repeats):
-            gui_root, cli_root = tmp_path / f"gui{i}", tmp_path / f"cli{i}"
-            for root in (gui_root, cli_root):
+            roots = {kind: tmp_path / f"{kind}{i}" for kind in kinds}
+            for root in roots.values():
                 root.mkdir()
                 env["RAM_WORKBENCH_HOME"] = str(root)
                 _prepare_root(root, env)
-            order = ("cli", "gui") if i % 2 == 0 else ("gui", "cli")
+            order = kinds[i % len(kinds) :] + kinds[: i % len(kinds)]
             pair: dict = {"order": order}
             for which in order:
-                if which == "gui":
-                    env["RAM_WORKBENCH_HOME"] = str(gui_root)
-                    gui = _run_child(
-                        [
-                            script,
-                            "--child",
-                            "gui-train",
-                            "--root",
-                            str(gui_root),
-                            "--preset",
-                            args.preset,
-                            "--epochs",
-                            str(args.epochs),
-                            "--lr",
-                            repr(args.lr),
-                            "--timeout",
-                            str(args.timeout),
-                            "--tab",
-                            args.tab,
-                            "--probe-ms",
-                            str(args.probe_ms),
-                            *(["--profile", str(args.profile)] if args.profile else []),
-                        ],
-                        env,
-                        args.timeout + 300,
-                    )
-                    pair["gui"] = gui
-                    pair["gui_speeds"] = _epoch_speeds(Path(gui["run_dir"]))
+                if which == "cli":
+                    pair["cli_speeds"] = cli_run(roots["cli"])
+                elif which == "gui":
+                    pair["gui_run"] = gui_run(roots["gui"], 0)
+                    pair["gui_speeds"] = _epoch_speeds(Path(pair["gui_run"]["run_dir"]))
                 else:
-                    env["RAM_WORKBENCH_HOME"] = str(cli_root)
-                    subprocess.run(
-                        [
-                            sys.executable,
-                            "main.py",
-                            "--root",
-                            str(cli_root),
-                            "train",
-                            "--domain",
-                            DOMAIN,
-                            "--preset",
-                            args.preset,
-                            "--fresh",
-                            "--stages",
-                            f"{args.lr:g}x{args.epochs}",
-                        ],
-                        cwd=ROOT,
-                        env=env,
-                        check=True,
-                        timeout=args.timeout + 300,
-                        capture_output=True,
-                    )
-                    pair["cli_speeds"] = _epoch_speeds(_latest_run(cli_root))
+                    pair["gui"] = gui_run(roots["probe"], args.probe_ms)
+                    pair["probe_speeds"] = _epoch_speeds(Path(pair["gui"]["run_dir"]))
+            pair.setdefault("gui", pair["gui_run"])
             gui_ips = statistics.median(pair["gui_speeds"][1:])
             cli_ips = statistics.median(pair["cli_speeds"][1:])
             pair.update(
@@ -349,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                 ratio=gui_ips / cli_ips,
                 best_epoch_ratio=max(pair["gui_speeds"][1:]) / max(pair["cli_speeds"][1:]),
             )
+            if "probe_speeds" in pair:
+                pair["probe_ratio"] = statistics.median(pair["probe_speeds"][1:]) / cli_ips
             pairs.append(pair)
         report["training"] = pairs
 
@@ -372,8 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         / statistics.median(s for p in pairs for s in p["cli_speeds"][1:]),
         "gui_over_cli_best_epoch_median": statistics.median(p["best_epoch_ratio"] for p in pairs),
         "gui_thread_cpu_share_median": statistics.median(
-            p["gui"].get("gui_thread_cpu_share", math.nan) for p in pairs
+            p["gui_run"].get("gui_thread_cpu_share", math.nan) for p in pairs
         ),
+        "probe_run_over_cli_median": statistics.median(p["probe_ratio"] for p in pairs)
+        if all("probe_ratio" in p for p in pairs)
+        else None,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
@@ -418,6 +416,8 @@ def markdown(report: dict) -> str:
         f"| >= 0.97 | {verdict(ratio >= 0.97)} |",
         f"| same, median of per-repeat ratios / of best-epoch ratios | "
         f"{fmt(s['gui_over_cli_median'])} / {fmt(s['gui_over_cli_best_epoch_median'])} | | |",
+        f"| same, window runs with the stall probe (median of per-repeat ratios) | "
+        f"{fmt(s['probe_run_over_cli_median'])} | | |",
         f"| GUI thread CPU during training (share of one core) | "
         f"{fmt(100 * s['gui_thread_cpu_share_median'], ' %', 1)} | | |",
         "",
