@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QThread
 
 from core.progress import check_cancel
@@ -82,3 +83,21 @@ def test_a_runner_never_shut_down_does_not_abort_the_process_at_exit():
     )
     assert done.returncode == 0, done.stderr
     assert "Destroyed while thread" not in done.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_workers_run_below_the_gui_threads_priority(qtbot):
+    from workbench.jobs import BACKGROUND_NICE
+
+    gui_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    runner = JobRunner("test")
+    seen = []
+    with qtbot.waitSignal(runner.job_ended, timeout=5000):
+        runner.submit(
+            "nice",
+            lambda ctx: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),
+            on_done=seen.append,
+        )
+    runner.shutdown()
+    assert seen and seen[0] >= BACKGROUND_NICE
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == gui_nice
