@@ -20,6 +20,11 @@ def no_progress(fraction: float, message: str) -> None:
     """A ``progress`` that ignores reports."""
 
 
+def within(progress: ProgressFn, start: float, end: float) -> ProgressFn:
+    """Map a sub-job's progress in [0, 1] onto [start, end] of the whole job."""
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+
 def check_cancel(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("cancelled by the user")

@@ -21,7 +21,7 @@ from core.events import EventSink, LogMessage
 from core.export import export_domain
 from core.inference import classify
 from core.model_io import copy_engine, save_engine, save_trunk
-from core.progress import ProgressFn, check_cancel
+from core.progress import ProgressFn, within
 from core.run_log import list_runs, read_run
 from core.training import evaluate
 from core.workspace import STATE_FILE, DomainStatus, Workspace
@@ -288,9 +288,8 @@ class CoreBackend:
     ) -> EvalOutcome:
         ws = self._ws
         data = ws.load_data(domain, progress=progress, cancel=cancel)
-        check_cancel(cancel)
         result = evaluate(
-            ws.engine, domain, data, split, progress=_within(progress, 0.5, 1.0), cancel=cancel
+            ws.engine, domain, data, split, progress=within(progress, 0.5, 1.0), cancel=cancel
         )
         status = ws.status.get(domain)
         if status is not None and split == "test":
@@ -387,11 +386,6 @@ class CoreBackend:
                 )
             )
         return rows
-
-
-def _within(progress: ProgressFn, start: float, end: float) -> ProgressFn:
-    """Map a sub-job's progress in [0, 1] onto [start, end] of the whole job."""
-    return lambda fraction, message: progress(start + (end - start) * fraction, message)
 
 
 def _summary(info: Any) -> RunSummary:

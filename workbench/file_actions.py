@@ -58,9 +58,6 @@ class FileActions(QObject):
     ) -> None:
         """Run ``fn(backend, ctx)`` on the engine thread; ``cancellable`` ones honour ctx.cancel."""
 
-        def work(backend: Backend, ctx: JobContext) -> str:
-            return fn(backend, ctx)
-
         def ok(summary: str) -> None:
             self.log("info", f"{title}: {summary}")
             self.done.emit(summary)
@@ -76,7 +73,7 @@ class FileActions(QObject):
             self.dialogs.warn(title, error.message)
             self.failed.emit(error.message)
 
-        self.session.run_engine_job(title, work, on_done=ok, on_error=bad, cancellable=cancellable)
+        self.session.run_engine_job(title, fn, on_done=ok, on_error=bad, cancellable=cancellable)
 
     def set_devices(self, kind: str) -> None:
         """``default``: this device; ``mirrored``: every local GPU (or CPU) as replicas."""

@@ -32,7 +32,7 @@ from core.data.svhn import NAME as SVHN_NAME
 from core.data.svhn import OFFICIAL_URL, load_svhn, svhn_present
 from core.data.tar_safety import safe_extract
 from core.datasource import ArrayDomainData, DomainData
-from core.progress import ProgressFn, check_cancel, no_progress
+from core.progress import ProgressFn, check_cancel, no_progress, within
 
 
 class DomainNotAvailable(DataError):
@@ -351,7 +351,7 @@ class Catalogue:
         if not data.is_dir():
             return
         for tar in sorted(p for p in data.iterdir() if p.is_file() and _is_tar_name(p.name)):
-            safe_extract(tar, data, cancel=cancel, progress=lambda f, m: progress(0.9 + 0.1 * f, m))
+            safe_extract(tar, data, cancel=cancel, progress=within(progress, 0.9, 1.0))
             tar.unlink()  # our own unpacked copy; the domain folder replaces it
 
     def set_svhn_dir(self, path: Path | str) -> DomainEntry:

@@ -22,6 +22,7 @@ from core.export import (
 )
 from core.presets import get_preset
 from core.progress import Cancelled
+from tests.core.training_helpers import randomise_domain
 
 TINY = get_preset("tiny").model
 SPEC = DomainSpec(
@@ -32,15 +33,6 @@ SPEC = DomainSpec(
     mean=(0.3, 0.3, 0.3),
     std=(0.2, 0.25, 0.3),
 )
-
-
-def _randomise(domain, seed):
-    rng = np.random.default_rng(seed)
-    for w in domain.own_weights():
-        values = rng.normal(scale=0.3, size=w.shape)
-        if "variance" in w.name:
-            values = np.abs(values) + 0.5
-        w.assign(values.astype("float32"))
 
 
 def _batch(seed=0):
@@ -55,7 +47,7 @@ def _logits(domain, x):
 def source():
     """An engine with one domain whose weights (BN statistics included) are random."""
     engine = AdapterEngine(TINY)
-    _randomise(engine.add_domain(SPEC), seed=3)
+    randomise_domain(engine.add_domain(SPEC), seed=3)
     return engine
 
 
@@ -70,7 +62,7 @@ def target(source):
     """A fresh engine on the same trunk, with one other domain, for import tests."""
     engine = AdapterEngine(TINY)
     engine.trunk.load_weight_arrays(source.trunk.weight_arrays())
-    _randomise(
+    randomise_domain(
         engine.add_domain(
             DomainSpec(name="other", class_names=("a", "b"), image_size=16, resize_shorter=16)
         ),
@@ -131,7 +123,7 @@ def test_import_round_trip_reproduces_logits(source, exported, target):
     assert renamed.spec.class_names == SPEC.class_names and renamed.name == "signs_copy"
     np.testing.assert_allclose(_logits(renamed, x), _logits(domain, x), atol=1e-6)
     # replace=True swaps the domain in.
-    _randomise(target.domain("signs"), seed=11)
+    randomise_domain(target.domain("signs"), seed=11)
     replaced = import_domain(target, exported.path, replace=True)
     np.testing.assert_allclose(_logits(replaced, x), _logits(source.domain("signs"), x), atol=1e-6)
 
@@ -227,7 +219,7 @@ def test_refuses_other_trunk(source, exported, tmp_path):
     assert f"Expected trunk {other.trunk_fingerprint()[:12]}" in message
     assert f"Received: trunk {source.trunk_fingerprint()[:12]}" in message
     # An export made on a different trunk is refused by the source engine too.
-    _randomise(other.add_domain(SPEC), seed=4)
+    randomise_domain(other.add_domain(SPEC), seed=4)
     report = export_domain(other, "signs", tmp_path / adapter_filename("signs"))
     _refused(source, report.path, "another trunk")
     # Unless the caller accepts another trunk of the same structure (stale domains).

@@ -23,17 +23,9 @@ from core.model_io import (
 )
 from core.presets import get_preset
 from core.progress import Cancelled
+from tests.core.training_helpers import randomise_domain
 
 TINY = get_preset("tiny").model
-
-
-def _randomise(domain, seed):
-    rng = np.random.default_rng(seed)
-    for w in domain.own_weights():
-        values = rng.normal(scale=0.3, size=w.shape)
-        if "variance" in w.name:
-            values = np.abs(values) + 0.5
-        w.assign(values.astype("float32"))
 
 
 def _spec(name, classes, size=16):
@@ -48,8 +40,8 @@ def _spec(name, classes, size=16):
 @pytest.fixture(scope="module")
 def engine():
     engine = AdapterEngine(TINY)
-    _randomise(engine.add_domain(_spec("alpha", 3)), seed=1)
-    _randomise(engine.add_domain(_spec("beta", 5)), seed=2)
+    randomise_domain(engine.add_domain(_spec("alpha", 3)), seed=1)
+    randomise_domain(engine.add_domain(_spec("beta", 5)), seed=2)
     return engine
 
 

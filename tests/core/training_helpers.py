@@ -91,3 +91,14 @@ def tiny_config(stages: str | tuple = ((0.1, 2),), **overrides) -> TrainingConfi
     )
     values.update(overrides)
     return TrainingConfig(**values)
+
+
+def randomise_domain(domain, seed: int) -> None:
+    """Random weights for every variable a domain owns, BN statistics included (positive
+    variances), so a round trip that dropped any of them would show."""
+    rng = np.random.default_rng(seed)
+    for w in domain.own_weights():
+        values = rng.normal(scale=0.3, size=w.shape)
+        if "variance" in w.name:
+            values = np.abs(values) + 0.5
+        w.assign(values.astype("float32"))
