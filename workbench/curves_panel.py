@@ -83,7 +83,7 @@ class CurvesPanel(QWidget):
         self._cost_s = 0.0  # smoothed CPU seconds per redraw, painting included
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MIN_MS)
-        self.timer.timeout.connect(self.redraw)
+        self.timer.timeout.connect(self._tick)
         self._steps_per_epoch = 1
         self._bands: list[tuple[pg.LinearRegionItem, pg.PlotItem]] = []
         self._overlays: dict[str, list[pg.PlotDataItem]] = {}
@@ -226,6 +226,9 @@ class CurvesPanel(QWidget):
     # === Drawing ===
 
     @Slot()
+    def _tick(self) -> None:
+        self.redraw()
+
     def redraw(self, force: bool = False) -> None:
         if not force and (self.history.version == self._drawn_version or not self.isVisible()):
             return  # nothing new, or another tab is showing: the next tick catches up

@@ -41,6 +41,7 @@ from workbench.recipe_panel import RecipePanel
 from workbench.run_actions import RunActions
 from workbench.runs_panel import RunsPanel
 from workbench.session import BackendFactory, WorkbenchSession
+from workbench.wiring import no_args
 
 TITLE = "RAM Workbench"
 
@@ -156,7 +157,7 @@ class MainWindow(QMainWindow):
             if shortcuts
             else tip or text
         )
-        action.triggered.connect(slot)
+        action.triggered.connect(no_args(slot))  # triggered sends checked: bool
         return action
 
     def _build_actions(self) -> None:
@@ -194,7 +195,7 @@ class MainWindow(QMainWindow):
             ("default", "This device"),
             ("mirrored", "All local devices (MirroredStrategy)"),
         ):
-            action = self._action(text, lambda _checked=False, k=kind: f.set_devices(k))
+            action = self._action(text, lambda k=kind: f.set_devices(k))
             action.setCheckable(True)
             action.setChecked(kind == "default")
             self.device_actions.addAction(action)
