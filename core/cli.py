@@ -35,7 +35,9 @@ from core.config import (
     TRAIN_MODES,
     ConfigError,
 )
+from core.errors import one_line, write_crash_log
 from core.presets import PRESETS
+from core.quiet_start import import_tensorflow
 
 EPILOG = """\
 Run without a command to open the window. Typical session:
@@ -207,14 +209,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    import_tensorflow(debug=args.debug)  # quietly: no C++ start-up notices on a CPU
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, KeyError, ValueError, FileNotFoundError) as exc:
         if args.debug:
             raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - a command line answers in one line, not a dump
+        if args.debug:
+            raise
+        log = write_crash_log(getattr(args, "root", None), args.command)
+        print(
+            f"error: {type(exc).__name__}: {one_line(exc)}\n"
+            f"(the full traceback is in {log}; --debug shows it here)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

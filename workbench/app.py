@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication
 from core.config import ModelConfig
 from workbench.backend import Backend
 from workbench.main_window import MainWindow
+from workbench.platform_check import xcb_problem
 from workbench.preferences import APPLICATION, ORGANISATION, Preferences, open_settings
 from workbench.resources import app_icon
 from workbench.session import BackendFactory
@@ -33,6 +34,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="data folder (default: $RAM_WORKBENCH_HOME or the user data folder)",
     )
     parser.add_argument("--settings", type=Path, default=None, help="preferences INI file")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show TensorFlow's start-up messages and full tracebacks on the terminal",
+    )
     parser.add_argument(
         "--fake",
         action="store_true",
@@ -52,7 +58,9 @@ def default_root(root: Path | None) -> Path:
     return Path(platformdirs.user_data_dir("ram-workbench", appauthor=False))
 
 
-def backend_factory(root: Path | None, *, fake: bool = False) -> BackendFactory:
+def backend_factory(
+    root: Path | None, *, fake: bool = False, debug: bool = False
+) -> BackendFactory:
     """A callable run on the engine thread that builds the backend (imports TF there)."""
 
     def make(model_config: ModelConfig | None) -> Backend:
@@ -60,6 +68,9 @@ def backend_factory(root: Path | None, *, fake: bool = False) -> BackendFactory:
             from workbench.testing import FakeBackend
 
             return FakeBackend(default_root(root), step_delay=0.02, steps_per_epoch=50)
+        from core.quiet_start import import_tensorflow
+
+        import_tensorflow(debug=debug)
         from workbench.core_backend import CoreBackend
 
         return CoreBackend(root, model_config)
@@ -83,7 +94,7 @@ def build(argv: Sequence[str] = ()) -> tuple[QApplication, MainWindow]:
     args = parse_args(argv)
     app = application()
     prefs = Preferences(open_settings(args.settings))
-    window = MainWindow(backend_factory(args.root, fake=args.fake), prefs)
+    window = MainWindow(backend_factory(args.root, fake=args.fake, debug=args.debug), prefs)
     window.first_painted.connect(window.start_loading, Qt.ConnectionType.QueuedConnection)
     window.show()
     QTimer.singleShot(1000, window.start_loading)  # in case no paint event comes (no screen)
@@ -91,6 +102,10 @@ def build(argv: Sequence[str] = ()) -> tuple[QApplication, MainWindow]:
 
 
 def run(argv: Sequence[str] = ()) -> int:
+    problem = xcb_problem()
+    if problem:  # Qt would abort with a list of plugins; say what to install instead
+        print(problem, file=sys.stderr)
+        return 1
     app, window = build(argv)
     app.aboutToQuit.connect(window.shutdown)
     return app.exec()

@@ -73,6 +73,10 @@ def to_qimage(array: np.ndarray) -> QImage:
     return QImage(array.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
+NO_DOMAIN_TEXT = "Train a domain (or import adapters) to classify images."
+READY_TEXT = "Drop images or folders here, or open them, to see the top-5 classes."
+
+
 class ClassifyPanel(QWidget):
     """Drop zone, domain choice and result cards.
 
@@ -132,7 +136,9 @@ class ClassifyPanel(QWidget):
         enabled = bool(names)
         self.domain.setEnabled(enabled)
         if not enabled:
-            self.status.setText("Train a domain (or import adapters) to classify images.")
+            self.status.setText(NO_DOMAIN_TEXT)
+        elif self.status.text() in (NO_DOMAIN_TEXT, ""):
+            self.status.setText(READY_TEXT)
 
     def chosen_domains(self) -> list[str]:
         data = self.domain.currentData()

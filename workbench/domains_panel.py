@@ -26,18 +26,21 @@ from PySide6.QtWidgets import (
 
 from workbench.backend import DomainState, describe_bytes
 
+# What a person looks for first (is it trained, how well) comes first: it must be
+# readable without scrolling sideways in a narrow dock.
 COLUMNS = (
     "Domain",
-    "Source",
-    "Data",
-    "Classes",
-    "Train/val/test",
     "Trained",
-    "Val acc",
     "Test acc",
+    "Val acc",
+    "Classes",
+    "Data",
+    "Train/val/test",
+    "Source",
     "Parameters",
     "Export",
 )
+TRAINED_WORDS = {"full": "trunk", "adapters": "adapters", "linear_probe": "head only"}
 BUILTIN_DIGITS = "digits_street"
 
 
@@ -124,8 +127,12 @@ class DomainsPanel(QWidget):
 
         self.legend = QLabel("★ = source domain of the shared trunk")
         self.legend.setStyleSheet("color: #666;")
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #1f4e8c;")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.hint)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.svhn_banner)
@@ -144,29 +151,21 @@ class DomainsPanel(QWidget):
         bold.setBold(True)
         for r, d in enumerate(self._states):
             sizes = "/".join(str(d.sizes.get(k, 0)) for k in ("train", "val", "test"))
-            trained = (
-                ""
-                if not d.trained
-                else {
-                    "full": "trunk + domain",
-                    "adapters": "adapters",
-                    "linear_probe": "head only",
-                }.get(d.mode or "", d.mode or "yes")
-            )
+            trained = "" if not d.trained else TRAINED_WORDS.get(d.mode or "", d.mode or "yes")
             if d.stale:
-                trained += " (trunk changed: retrain)"
+                trained += " (stale)"
             name = f"★ {d.name}" if d.is_trunk_source else d.name
             cells = (
                 name,
-                d.source,
+                trained,
+                _pct(d.test_accuracy),
+                _pct(d.val_accuracy),
+                str(d.num_classes),
                 "present"
                 if d.present
                 else ("built on first use" if d.source == "builtin" else "absent"),
-                str(d.num_classes),
                 sizes if d.sizes else "",
-                trained,
-                _pct(d.val_accuracy),
-                _pct(d.test_accuracy),
+                d.source,
                 "" if d.parameters is None else f"{d.parameters:,}",
                 describe_bytes(d.export_bytes),
             )
@@ -178,6 +177,8 @@ class DomainsPanel(QWidget):
                     item.setToolTip("Source domain of the shared trunk")
                 elif c == 0:
                     item.setToolTip(d.description or d.title)
+                if c == 1 and d.stale:
+                    item.setToolTip("Trained on an earlier trunk: retrain it on this one")
                 self.table.setItem(r, c, item)
         self.table.blockSignals(False)
         names = [d.name for d in self._states]
@@ -189,6 +190,9 @@ class DomainsPanel(QWidget):
         svhn = next((d for d in self._states if d.source == "svhn"), None)
         self.svhn_banner.setVisible(svhn is not None and not svhn.present)
         self._update_buttons()
+
+    def set_hint(self, text: str) -> None:
+        self.hint.setText(text)
 
     def states(self) -> list[DomainState]:
         return list(self._states)

@@ -33,6 +33,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from core.errors import one_line
 from core.progress import Cancelled
 
 PROGRESS_INTERVAL_S = 0.05  # at most ~20 progress signals per second per job
@@ -116,8 +117,8 @@ class _Worker(QObject):
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-    return text or type(exc).__name__
+    """One line for the window (a TensorFlow message can hold whole tensors)."""
+    return one_line(exc)
 
 
 BACKGROUND_NICE = 5  # Linux: training yields the CPU to the GUI thread when both want it

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.config import ModelConfig, TrainingConfig
+from core.errors import write_crash_log
 from core.events import EpochEnded, TrainingFinished, TrainingStarted
 from workbench.backend import Backend, TrainOutcome
 from workbench.catalogue_actions import CatalogueActions
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         self._warm = False  # whether the current run has finished its first (tracing) epoch
         self._close_when_stopped = False
         self._shut_down = False
+        self._selected: str | None = None
 
         self.domains = DomainsPanel()
         self.recipe = RecipePanel()
@@ -117,9 +119,12 @@ class MainWindow(QMainWindow):
         )
         self.files = FileActions(self.session, self.dialogs, prefs, self.log, self)
         self.files.engine_changed.connect(self.catalogue.refresh)
+        self.catalogue.refreshed.connect(self._catalogue_refreshed)
         self._build_actions()
         self.status_label = QLabel("Loading TensorFlow…")
         self.statusBar().addWidget(self.status_label, 1)
+        self.model_label = QLabel()
+        self.statusBar().addPermanentWidget(self.model_label)
         self.jobs_bar = JobsBar(self.session.engine_jobs, self.session.side_jobs)
         self.statusBar().addPermanentWidget(self.jobs_bar)
 
@@ -249,15 +254,22 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _backend_ready(self, backend: Backend) -> None:
-        config = backend.model_config
-        self.status_label.setText(
-            f"Ready · data folder {backend.data_root} · {config.adapter_kind} adapters, "
-            f"width {config.width_factor:g}, {config.image_size} px"
-        )
+        # The recipe shows the model the workspace really has, not a preset's.
+        self.recipe.show_model(backend.model_config)
+        self.status_label.setText("Ready")
+        self.model_label.setText(self._describe_model(backend))
         self._set_engine_widgets_enabled(True)
         self._update_controls()
         self.catalogue.refresh()
         self.collector.settle()
+
+    @staticmethod
+    def _describe_model(backend: Backend) -> str:
+        config = backend.model_config
+        return (
+            f"data folder {backend.data_root} · {config.adapter_kind} adapters, "
+            f"width {config.width_factor:g}, {config.image_size} px"
+        )
 
     @Slot(str)
     def _backend_failed(self, message: str) -> None:
@@ -305,10 +317,51 @@ class MainWindow(QMainWindow):
         self.runs.set_can_resume(self.session.ready and not active)
         self.recipe.setEnabled(not active)
 
+    @Slot()
+    def _catalogue_refreshed(self) -> None:
+        self._update_hint()
+        if self.session.backend is not None:  # a run may have started another model
+            self.model_label.setText(self._describe_model(self.session.backend))
+
+    def _trunk_trained(self) -> bool:
+        return any(d.is_trunk_source for d in self.domains.states())
+
     @Slot(str)
     def _domain_selected(self, name: str) -> None:
+        if name != self._selected:
+            # A new domain starts from what fits the trunk: train the trunk while it is
+            # untrained, else adapters on it (the last run's mode does not carry over).
+            self._selected = name
+            self.recipe.set_mode("adapters" if self._trunk_trained() else "full")
         self.recipe.set_domain(name)
         self._update_controls()
+        self._update_hint()
+
+    def _update_hint(self) -> None:
+        """One line on what comes next for a newcomer."""
+        states = self.domains.states()
+        source = next((d for d in states if d.is_trunk_source), None)
+        adapted = [d.name for d in states if d.trained and not d.is_trunk_source]
+        if not self.session.ready:
+            text = "Loading the engine…"
+        elif source is None:
+            suggested = next((d.name for d in states if d.default_source), None)
+            text = (
+                "Next: train the shared trunk — select "
+                + (f"★ {suggested}" if suggested else "a source domain")
+                + " and press Train (F5) with “From scratch”."
+            )
+        elif not adapted:
+            text = (
+                f"Trunk trained on {source.name}. Next: select another domain and press Train: "
+                "adapters on the frozen trunk."
+            )
+        else:
+            text = (
+                "Next: drop images on the Classify tab to see predictions, or File > "
+                "Export adapters… to save a domain as one small file."
+            )
+        self.domains.set_hint(text)
 
     @Slot()
     def start_training(
@@ -335,7 +388,10 @@ class MainWindow(QMainWindow):
             f"Training starts a new workspace and forgets: {', '.join(lost)}. Continue?",
         ):
             return False
-        config = config or self.recipe.training_config()
+        if config is None:  # a run from the recipe (a resume brings its own configs)
+            if not self._confirm_mode(domain):
+                return False
+            config = self.recipe.training_config()
         self.prefs.set_json("recipe", self.recipe.to_dict())
         self.tabs.setCurrentWidget(self.curves)
         if domain_weight_decay is None:
@@ -349,6 +405,27 @@ class MainWindow(QMainWindow):
         )
         self.status_label.setText(f"Training {domain}…")
         self._update_controls()
+        return True
+
+    def _confirm_mode(self, domain: str) -> bool:
+        """Ask before a mode that does not fit the trunk: retraining it, or adapters on noise."""
+        mode = self.recipe.mode_value()
+        states = self.domains.states()
+        if mode == "full":
+            others = [d.name for d in states if d.trained and not d.stale and d.name != domain]
+            if others and not self.dialogs.confirm(
+                "Retrain the shared trunk",
+                f"“From scratch” retrains the shared trunk on {domain}. The domains trained "
+                f"on the current trunk ({', '.join(others)}) will need retraining. Continue?",
+            ):
+                return False
+        elif not self._trunk_trained() and self.dialogs.confirm(
+            "Untrained trunk",
+            "The shared trunk has not been trained yet (its weights are random), so adapters "
+            f"on it learn little. Train the whole network on {domain} instead (this trains "
+            "the trunk)?",
+        ):
+            self.recipe.set_mode("full")
         return True
 
     @Slot()
@@ -388,9 +465,16 @@ class MainWindow(QMainWindow):
             )
         else:
             self.status_label.setText(f"Training failed: {outcome.message}")
+            backend = self.session.backend
+            if outcome.traceback and not outcome.cancelled and backend is not None:
+                try:
+                    log = write_crash_log(backend.data_root, "training", outcome.traceback)
+                    self.log("info", f"The full traceback is in {log}")
+                except OSError as exc:
+                    self.log("warning", f"Could not write the traceback to a file: {exc}")
         self.curves.redraw(force=True)
         self._update_controls()
-        self.catalogue.refresh()
+        self.catalogue.refresh()  # then the hint and the mode of the next domain follow
         self.collector.settle(release=True)
         self.training_ended.emit(outcome)
         if self._close_when_stopped:

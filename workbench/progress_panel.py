@@ -145,7 +145,7 @@ class ProgressPanel(QWidget):
             self._done_steps = event.initial_epoch * self._steps
             what = "Resumed" if event.resumed else "Training"
             self.log(
-                "warning" if event.resumed else "info",
+                "info",
                 f"{what} '{event.domain}' ({event.mode}) at epoch {event.initial_epoch + 1}"
                 f" of {event.total_epochs}, {event.steps_per_epoch} steps per epoch, "
                 f"{event.trainable_parameters:,} trainable parameters"
@@ -170,8 +170,16 @@ class ProgressPanel(QWidget):
             )
             self._dirty = True
             self.refresh()
+            self._idle()
         elif isinstance(event, TrainingFailed):
             self.log("error", f"Training failed: {event.error}")
+            self._idle()
+
+    def _idle(self) -> None:
+        """Nothing runs any more: no speed and no time left to show."""
+        self._ips = math.nan
+        self.speed_label.setText("– images/s")
+        self.eta_label.setText("ETA –")
 
     @Slot()
     def refresh(self) -> None:

@@ -33,6 +33,9 @@ from core.presets import PRESETS, get_preset
 from workbench.fields import CheckedField, parse_float, parse_int
 from workbench.lr_stage_editor import LrStageEditor
 
+DEFAULT_PRESET = "cpu"  # what a new workspace gets (core.workspace), so the two agree
+WORKSPACE_MODEL = "__workspace__"  # the preset box's entry for a model no preset has
+
 MODES: tuple[tuple[str, str], ...] = (
     ("adapters", "Adapters on the frozen trunk"),
     ("full", "From scratch: whole network (trunk trainable)"),
@@ -78,6 +81,10 @@ class RecipePanel(QWidget):
         self._domain: str | None = None
         self._domain_decay: dict[str, str] = {}
         self._loading = False
+        # What the fields are laid over: a preset's configs, or the open workspace's model.
+        self._model_base: ModelConfig = get_preset(DEFAULT_PRESET).model
+        self._training_base: TrainingConfig = get_preset(DEFAULT_PRESET).training
+        self._workspace_model: ModelConfig = self._model_base
 
         self.preset = QComboBox()
         for name, preset in PRESETS.items():
@@ -128,7 +135,7 @@ class RecipePanel(QWidget):
         layout.addWidget(self.error_label)
         layout.addStretch(1)
 
-        self.apply_preset("tiny")
+        self.apply_preset(DEFAULT_PRESET)
         self.preset.currentIndexChanged.connect(self._preset_chosen)
         for combo in (self.adapter_kind, self.mode):
             combo.currentIndexChanged.connect(self._emit_changed)
@@ -155,6 +162,7 @@ class RecipePanel(QWidget):
         self._loading = True
         try:
             self.preset.setCurrentIndex(self.preset.findData(name))
+            self._model_base, self._training_base = preset.model, preset.training
             self._set_model(preset.model)
             self._set_training(preset.training)
             self.domain_weight_decay.setText(f"{preset.training.weight_decay:g}")
@@ -165,8 +173,41 @@ class RecipePanel(QWidget):
 
     @Slot(int)
     def _preset_chosen(self, index: int) -> None:
-        if not self._loading:
-            self.apply_preset(self.preset.itemData(index))
+        if self._loading:
+            return
+        name = self.preset.itemData(index)
+        if name == WORKSPACE_MODEL:
+            self._set_model(self._workspace_model)
+            self._model_base = self._workspace_model
+            self._emit_changed()
+        else:
+            self.apply_preset(name)
+
+    def show_model(self, config: ModelConfig) -> None:
+        """Show the open workspace's model: its preset when one has it, else as it is.
+
+        The training fields stay as they are (the user's, or the default preset's).
+        """
+        self._workspace_model = config
+        name = next((n for n, p in PRESETS.items() if p.model == config), None)
+        index = self.preset.findData(WORKSPACE_MODEL)
+        self._loading = True
+        try:
+            if name is None and index < 0:
+                self.preset.insertItem(0, "this workspace's model", WORKSPACE_MODEL)
+                self.preset.setItemData(
+                    0,
+                    "The model of the open workspace, which no preset has",
+                    Qt.ItemDataRole.ToolTipRole,
+                )
+            elif name is not None and index >= 0:
+                self.preset.removeItem(index)
+            self.preset.setCurrentIndex(self.preset.findData(name or WORKSPACE_MODEL))
+            self._model_base = config
+            self._set_model(config)
+        finally:
+            self._loading = False
+        self._emit_changed()
 
     def _set_model(self, model: ModelConfig) -> None:
         self.adapter_kind.setCurrentIndex(self.adapter_kind.findData(model.adapter_kind))
@@ -196,6 +237,9 @@ class RecipePanel(QWidget):
 
     def set_mode(self, mode: str) -> None:
         self.mode.setCurrentIndex(self.mode.findData(mode))
+
+    def mode_value(self) -> str:
+        return str(self.mode.currentData())
 
     # === Values ===
 
@@ -227,18 +271,16 @@ class RecipePanel(QWidget):
         return out
 
     def model_config(self) -> ModelConfig:
-        base = get_preset(self.preset.currentData()).model
         return dataclasses.replace(
-            base,
+            self._model_base,
             adapter_kind=self.adapter_kind.currentData(),
             width_factor=self.width.value(),
             image_size=self.image_size.value(),
         )
 
     def training_config(self) -> TrainingConfig:
-        base = get_preset(self.preset.currentData()).training
         return dataclasses.replace(
-            base,
+            self._training_base,
             stages=self.stages.stages(),
             batch_size=self.batch_size.value(),
             momentum=self.momentum.value(),
