@@ -92,15 +92,19 @@ class CurvesPanel(QWidget):
 
         self.plots = _MeteredLayoutWidget()
         self.plots.setBackground("w")
-        self.loss_plot = self._add_plot(0, "loss")
-        self.acc_plot = self._add_plot(1, "accuracy")
-        self.lr_plot = self._add_plot(2, "learning rate")
+        # The legend has a row of its own above the plots: inside a plot it covered the data.
+        self.legend = pg.LegendItem(colCount=4, labelTextColor=(40, 40, 40))
+        self.plots.addItem(self.legend, row=0, col=0)
+        self.loss_plot = self._add_plot(1, "loss")
+        self.acc_plot = self._add_plot(2, "accuracy")
+        self.lr_plot = self._add_plot(3, "learning rate")
         self.lr_plot.setLabel("bottom", "epoch")
         self.acc_plot.setXLink(self.loss_plot)
         self.lr_plot.setXLink(self.loss_plot)
-        self.plots.ci.layout.setRowStretchFactor(2, 1)
-        self.plots.ci.layout.setRowStretchFactor(0, 3)
+        self.plots.ci.layout.setRowStretchFactor(0, 0)
         self.plots.ci.layout.setRowStretchFactor(1, 3)
+        self.plots.ci.layout.setRowStretchFactor(2, 3)
+        self.plots.ci.layout.setRowStretchFactor(3, 1)
 
         faint = {"pen": pg.mkPen((*BLUE, 70), width=1)}
         self.curves: dict[str, pg.PlotDataItem] = {
@@ -132,6 +136,8 @@ class CurvesPanel(QWidget):
             ),
             "learning_rate": self.lr_plot.plot(pen=pg.mkPen(GREY, width=2), stepMode=None),
         }
+        for key in ("batch_loss", "batch_loss_smooth", "train_loss", "val_loss"):
+            self.legend.addItem(self.curves[key], self.curves[key].name())
 
         self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
         self.smoothing_slider.setRange(0, 99)
@@ -171,7 +177,8 @@ class CurvesPanel(QWidget):
     def _add_plot(self, row: int, label: str) -> pg.PlotItem:
         plot = self.plots.addPlot(row=row, col=0)
         plot.setLabel("left", label)
-        plot.getAxis("left").enableAutoSIPrefix(False)  # 0.15, not "150 (x0.001)"
+        for axis in ("left", "bottom"):  # 0.15, not "150 (x0.001)"
+            plot.getAxis(axis).enableAutoSIPrefix(False)
         plot.showGrid(x=True, y=True, alpha=0.2)
         for name in ("left", "bottom"):
             # The axes draw the grid across the whole plot: replaying that on every redraw
@@ -180,8 +187,6 @@ class CurvesPanel(QWidget):
             plot.getAxis(name).setCacheMode(AXIS_CACHE)
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
-        if row == 0:
-            plot.addLegend(offset=(-10, 10), labelTextColor=(40, 40, 40))
         return plot
 
     # === Events ===
@@ -326,13 +331,15 @@ class CurvesPanel(QWidget):
                     x,
                     y,
                     pen=pg.mkPen(colour, width=2, style=style),
-                    name=f"{label} {split}" if metric == "loss" else None,
                 )
+                if metric == "loss":
+                    self.legend.addItem(item, f"{label} {split}")
                 items.append(item)
         self._overlays[key] = items
 
     def remove_overlay(self, key: str) -> None:
         for item in self._overlays.pop(key, []):
+            self.legend.removeItem(item)
             for plot in (self.loss_plot, self.acc_plot):
                 if item in plot.listDataItems():
                     plot.removeItem(item)

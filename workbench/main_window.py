@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -45,6 +45,19 @@ from workbench.session import BackendFactory, WorkbenchSession
 from workbench.wiring import no_args
 
 TITLE = "RAM Workbench"
+
+
+PREFERRED_SIZE = QSize(1400, 900)
+
+
+def default_size(available: QSize | None) -> QSize:
+    """1400x900 where it fits; on a smaller screen, the screen less room for a frame."""
+    if available is None:
+        return PREFERRED_SIZE
+    return QSize(
+        min(PREFERRED_SIZE.width(), available.width() - 16),
+        min(PREFERRED_SIZE.height(), available.height() - 40),
+    )
 
 
 class MainWindow(QMainWindow):
@@ -90,7 +103,9 @@ class MainWindow(QMainWindow):
         recipe_scroll = QScrollArea()
         recipe_scroll.setWidgetResizable(True)
         recipe_scroll.setWidget(self.recipe)
-        recipe_scroll.setMinimumWidth(360)
+        recipe_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        recipe_scroll.setMinimumWidth(300)
+        self.recipe_scroll = recipe_scroll
         domains_dock = self._dock("Domains", self.domains, Qt.DockWidgetArea.LeftDockWidgetArea)
         recipe_dock = self._dock(
             "Model and recipe", recipe_scroll, Qt.DockWidgetArea.RightDockWidgetArea
@@ -103,7 +118,7 @@ class MainWindow(QMainWindow):
             [470, self.recipe.sizeHint().width() + 30],
             Qt.Orientation.Horizontal,
         )
-        self.resizeDocks([progress_dock], [190], Qt.Orientation.Vertical)
+        self.resizeDocks([progress_dock], [150], Qt.Orientation.Vertical)
 
         self.log = self.progress.log
         self.catalogue = CatalogueActions(
@@ -348,7 +363,7 @@ class MainWindow(QMainWindow):
             suggested = next((d.name for d in states if d.default_source), None)
             text = (
                 "Next: train the shared trunk — select "
-                + (f"★ {suggested}" if suggested else "a source domain")
+                + (f"{suggested} (the suggested source)" if suggested else "a source domain")
                 + " and press Train (F5) with “From scratch”."
             )
         elif not adapted:
@@ -486,8 +501,9 @@ class MainWindow(QMainWindow):
         geometry = self.prefs.get_bytes("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1400, 900)
+        screen = self.screen().availableGeometry() if self.screen() else None
+        if geometry is None or (screen is not None and not screen.contains(self.geometry())):
+            self.resize(default_size(screen.size() if screen is not None else None))
         state = self.prefs.get_bytes("window/state")
         if state is not None:
             self.restoreState(state)

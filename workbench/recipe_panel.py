@@ -100,6 +100,12 @@ class RecipePanel(QWidget):
         self.mode = QComboBox()
         for key, label in MODES:
             self.mode.addItem(label, key)
+        for combo in (self.preset, self.adapter_kind, self.mode):
+            # Long entries must not widen the dock past a small screen; they elide.
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(10)
         self.stages = LrStageEditor()
         self.batch_size = CheckedField(_batch)
         self.momentum = CheckedField(_momentum)
@@ -120,6 +126,7 @@ class RecipePanel(QWidget):
         form.addRow("Image size", self.image_size)
         recipe_box = QGroupBox("Recipe")
         form2 = QFormLayout(recipe_box)
+        form2.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form2.addRow("Training", self.mode)
         form2.addRow(QLabel("Learning-rate stages"))
         form2.addRow(self.stages)
