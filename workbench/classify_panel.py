@@ -123,6 +123,8 @@ class ClassifyPanel(QWidget):
 
     def set_trained_domains(self, names: Sequence[str]) -> None:
         current = self.domain.currentData()
+        if len(names) > 1 and len(self._trained) <= 1:
+            current = ALL_DOMAINS  # a second trained domain: show them side by side
         self._trained = list(names)
         self.domain.blockSignals(True)
         self.domain.clear()

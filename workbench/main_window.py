@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -77,6 +84,7 @@ class MainWindow(QMainWindow):
         self._painted = False
         super().__init__()
         self.setWindowTitle(TITLE)
+        self.setAcceptDrops(True)  # drop images anywhere: they are classified
         self.prefs = prefs
         self.dialogs = dialogs or Dialogs(self)
         self.session = WorkbenchSession(factory, self)
@@ -170,12 +178,15 @@ class MainWindow(QMainWindow):
         self, text: str, slot: Any, *shortcuts: str | QKeySequence.StandardKey, tip: str = ""
     ) -> QAction:
         action = QAction(text, self)
-        if shortcuts:
-            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        keys: list[QKeySequence] = []
+        for s in shortcuts:  # a platform may map a standard key to nothing (offscreen)
+            key = QKeySequence(s)
+            if not key.isEmpty() and key not in keys:
+                keys.append(key)
+        if keys:
+            action.setShortcuts(keys)
         action.setToolTip(
-            f"{tip or text} ({', '.join(QKeySequence(s).toString() for s in shortcuts)})"
-            if shortcuts
-            else tip or text
+            f"{tip or text} ({', '.join(k.toString() for k in keys)})" if keys else tip or text
         )
         action.triggered.connect(no_args(slot))  # triggered sends checked: bool
         return action
@@ -234,7 +245,7 @@ class MainWindow(QMainWindow):
         for a in self.engine_file_actions:
             menu.addAction(a)
         menu.addSeparator()
-        menu.addAction(self._action("Quit", self.close, QKeySequence.StandardKey.Quit))
+        menu.addAction(self._action("Quit", self.close, QKeySequence.StandardKey.Quit, "Ctrl+Q"))
         run_menu = self.menuBar().addMenu("&Run")
         for a in (self.train_action, self.pause_action, self.stop_action, self.stop_epoch_action):
             run_menu.addAction(a)
@@ -494,6 +505,24 @@ class MainWindow(QMainWindow):
         self.training_ended.emit(outcome)
         if self._close_when_stopped:
             self.close()
+
+    # === Drops anywhere on the window ===
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt)
+        """Images dropped on any panel are classified (the Classify tab comes forward)."""
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.tabs.setCurrentWidget(self.classify)
+        self.classify.request(paths)
 
     # === Preferences and closing ===
 

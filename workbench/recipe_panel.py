@@ -222,7 +222,7 @@ class RecipePanel(QWidget):
         self.image_size.setText(str(model.image_size))
 
     def _set_training(self, training: TrainingConfig) -> None:
-        self.mode.setCurrentIndex(self.mode.findData(training.mode))
+        # The mode is not the preset's to choose: it follows the trunk and the domain.
         self.stages.set_stages(training.stages)
         self.batch_size.setText(str(training.batch_size))
         self.momentum.setText(f"{training.momentum:g}")
