@@ -30,7 +30,7 @@ from core.events import (
     TrainingStarted,
 )
 from core.presets import get_preset
-from core.progress import ProgressFn, check_cancel
+from core.progress import Cancelled, ProgressFn, check_cancel
 from workbench.backend import (
     DomainState,
     EvalOutcome,
@@ -234,6 +234,9 @@ class FakeBackend:
         control: TrainingControl,
         resume_run: Path | None = None,
     ) -> TrainOutcome:
+        row = self._catalogue.get(domain)
+        if row is not None and not row.present and control.stop_requested:
+            raise Cancelled("cancelled by the user")  # Stop while its data is built, as core
         row = self._data(domain)
         spec = row.spec(self._config.image_size)
         if domain_weight_decay is not None:

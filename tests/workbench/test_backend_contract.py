@@ -31,6 +31,7 @@ from core.events import (
     TrainingStarted,
 )
 from core.presets import get_preset
+from core.progress import Cancelled
 from workbench.backend import (
     DomainState,
     EvalOutcome,
@@ -140,6 +141,11 @@ def story(request, tmp_path_factory) -> Story:
     d["runs_after_epoch"] = b.list_runs()
     d["resumed"] = train(
         b, "digits_street", TWO_STAGES, resume=Path(d["after_epoch"].outcome.run_dir)
+    )
+    d["stop_while_preparing"] = refusal(lambda: train(b, "textures", ONE_EPOCH, stop="now"))
+    d["prepare_messages"] = []
+    d["prepared"] = b.prepare_domain(
+        "signs", lambda f, m: d["prepare_messages"].append((f, m)), threading.Event()
     )
     d["stopped"] = train(b, "signs", ONE_EPOCH, stop="now")
     d["trained_rows"] = b.domains()
@@ -297,6 +303,16 @@ def test_a_resumed_run_completes_where_it_stopped(story):
     assert finished.message == "Completed 2 epochs."
     assert (run.outcome.reason, run.outcome.epochs_completed) == ("completed", 2)
     assert isinstance(run.outcome.test_accuracy, float)
+
+
+def test_prepare_and_stop_while_preparing(story):
+    assert isinstance(story["stop_while_preparing"], Cancelled)
+    prepared = story["prepared"]
+    assert (prepared.name, prepared.present, prepared.trained) == ("signs", True, False)
+    fraction, message = story["prepare_messages"][-1]
+    assert fraction == 1.0 and message == f"signs: {prepared.sizes['train']} training images"
+    rows = {r.name: r for r in story["trained_rows"]}
+    assert not rows["textures"].present and not rows["textures"].trained
 
 
 def test_stop_now_still_trains_one_batch(story):
