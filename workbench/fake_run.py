@@ -96,3 +96,13 @@ def simulate_epochs(
                 reason = "stopped_after_epoch"
                 break
     return reason, done, epochs, batch
+
+
+def finish_message(reason: str, done: int, config: TrainingConfig) -> str:
+    """``core.training._finish_reason``'s text for each reason."""
+    total = config.total_epochs
+    if reason == "completed":
+        return f"Completed {done} epochs."
+    if reason == "stopped_after_epoch":
+        return f"Stopped after epoch {done} of {total}, as asked."
+    return f"Stopped after {done} of {total} epochs."

@@ -2,8 +2,11 @@
 
 ``FakeBackend`` answers the ``Backend`` protocol without TensorFlow: training emits the
 same core event dataclasses the real trainer emits (with made-up, decreasing losses) and
-honours pause / stop / stop-after-epoch; classification opens the files with PIL (so
+honours pause / stop / stop-after-epoch as core does; its catalogue is the real one
+(``workbench.fake_catalogue``) and its adapter and trunk files are real safetensors files
+with core's metadata (``workbench.fake_files``); classification opens the files with PIL (so
 unreadable files fail like real ones) and returns deterministic made-up probabilities.
+``tests/workbench/test_backend_contract.py`` holds it to ``CoreBackend``'s behaviour.
 Nothing here claims to be a result: it exists to exercise the window.
 """
 
@@ -49,7 +52,7 @@ from workbench.fake_files import (
     write_adapter,
     write_trunk,
 )
-from workbench.fake_run import simulate_epochs
+from workbench.fake_run import finish_message, simulate_epochs
 
 
 class FakeBackend:
@@ -280,7 +283,7 @@ class FakeBackend:
         final_val = epochs["val_accuracy"][-1] if epochs["val_accuracy"] else None
         on_event(
             TrainingFinished(
-                reason, done, final_train, final_val, seconds, _finish_message(reason, done, config)
+                reason, done, final_train, final_val, seconds, finish_message(reason, done, config)
             )
         )
         test = final_val if done else None
@@ -462,13 +465,3 @@ class FakeBackend:
 
 
 _TRUNK_PARAMETERS = 100_000
-
-
-def _finish_message(reason: str, done: int, config: TrainingConfig) -> str:
-    """``core.training._finish_reason``'s text for each reason."""
-    total = config.total_epochs
-    if reason == "completed":
-        return f"Completed {done} epochs."
-    if reason == "stopped_after_epoch":
-        return f"Stopped after epoch {done} of {total}, as asked."
-    return f"Stopped after {done} of {total} epochs."
