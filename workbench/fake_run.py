@@ -21,10 +21,10 @@ def simulate_epochs(
     on_event: EventSink,
     control: TrainingControl,
     step_delay: float = 0.0,
-) -> tuple[str, int, dict[str, list[float]], dict[str, list[float]]]:
+) -> tuple[str, int, dict[str, list], dict[str, list[float]]]:
     """Run epochs ``first..total`` of fake batches; returns (reason, epochs done, per-epoch
     values, per-batch values), honouring pause, stop and stop-after-epoch like the engine."""
-    epochs: dict[str, list[float]] = {
+    epochs: dict[str, list] = {
         k: []
         for k in (
             "epoch",
@@ -53,10 +53,6 @@ def simulate_epochs(
             )
         lr = config.lr_at(epoch)
         for step in range(steps):
-            control.wait_while_paused()
-            if control.stop_requested:
-                reason = "stopped"
-                break
             g = epoch * steps + step
             loss = 2.3 * math.exp(-0.05 * g) + 0.1 * math.sin(g)
             acc = min(1.0, 1.0 - loss / 2.5)
@@ -67,25 +63,46 @@ def simulate_epochs(
             on_event(BatchEnded(epoch, step, g, loss, acc, lr, 1000.0))
             if step_delay:
                 time.sleep(step_delay)
+            # As core's monitor: pause and stop are seen after a batch (so a run stopped
+            # before it began still trains one batch), and a cut epoch is not kept.
+            if control.paused and not control.stop_requested:
+                control.wait_while_paused()
+            if control.stop_requested and step < steps - 1:
+                reason = "stopped"
+                break
         if reason == "stopped":
             break
+        cut = control.stop_requested  # core cuts the validation pass of a stopped epoch
         train_loss = float(sum(batch["loss"][-steps:]) / steps)
         train_acc = float(sum(batch["accuracy"][-steps:]) / steps)
-        val_acc = min(1.0, train_acc * 0.95)
+        val_acc = None if cut else min(1.0, train_acc * 0.95)
+        val_loss = None if cut else train_loss * 1.1
         for key, value in (
             ("epoch", epoch + 1),
             ("train_loss", train_loss),
             ("train_accuracy", train_acc),
-            ("val_loss", train_loss * 1.1),
+            ("val_loss", val_loss),
             ("val_accuracy", val_acc),
             ("learning_rate", lr),
         ):
             epochs[key].append(value)
-        on_event(
-            EpochEnded(epoch, train_loss, train_acc, train_loss * 1.1, val_acc, lr, 0.1, 1000.0)
-        )
+        on_event(EpochEnded(epoch, train_loss, train_acc, val_loss, val_acc, lr, 0.1, 1000.0))
         done += 1
-        if control.stop_after_epoch_requested:
-            reason = "stopped_after_epoch"
-            break
+        if epoch + 1 < config.total_epochs:  # after the last epoch a run has completed
+            if control.stop_requested:
+                reason = "stopped"
+                break
+            if control.stop_after_epoch_requested:
+                reason = "stopped_after_epoch"
+                break
     return reason, done, epochs, batch
+
+
+def finish_message(reason: str, done: int, config: TrainingConfig) -> str:
+    """``core.training._finish_reason``'s text for each reason."""
+    total = config.total_epochs
+    if reason == "completed":
+        return f"Completed {done} epochs."
+    if reason == "stopped_after_epoch":
+        return f"Stopped after epoch {done} of {total}, as asked."
+    return f"Stopped after {done} of {total} epochs."

@@ -2,15 +2,21 @@
 
 ``FakeBackend`` answers the ``Backend`` protocol without TensorFlow: training emits the
 same core event dataclasses the real trainer emits (with made-up, decreasing losses) and
-honours pause / stop / stop-after-epoch; classification opens the files with PIL (so
+honours pause / stop / stop-after-epoch as core does; its catalogue is the real one
+(``workbench.fake_catalogue``) and its adapter and trunk files are real safetensors files
+with core's metadata (``workbench.fake_files``); classification opens the files with PIL (so
 unreadable files fail like real ones) and returns deterministic made-up probabilities.
+``tests/workbench/test_backend_contract.py`` holds it to ``CoreBackend``'s behaviour.
 Nothing here claims to be a result: it exists to exercise the window.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as _dt
 import hashlib
 import json
+import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -27,7 +33,7 @@ from core.events import (
     TrainingStarted,
 )
 from core.presets import get_preset
-from core.progress import ProgressFn, check_cancel
+from core.progress import Cancelled, ProgressFn, check_cancel
 from workbench.backend import (
     DomainState,
     EvalOutcome,
@@ -37,38 +43,45 @@ from workbench.backend import (
     RunSummary,
     TrainOutcome,
 )
-from workbench.fake_run import simulate_epochs
-
-_BUILTIN_CLASSES = {
-    "digits_street": tuple(str(i) for i in range(10)),
-    "digits_hand": tuple(str(i) for i in range(10)),
-    "shapes": ("circle", "square", "triangle", "star"),
-    "svhn": tuple(str(i) for i in range(10)),
-}
+from workbench.fake_catalogue import SVHN_NAME, FakeDomain, catalogue_rows
+from workbench.fake_files import (
+    ADAPTER_SUFFIX,
+    check_adapter_fits,
+    read_adapter,
+    read_trunk,
+    write_adapter,
+    write_trunk,
+)
+from workbench.fake_run import finish_message, simulate_epochs
 
 
 class FakeBackend:
-    """Canned engine: instant data, synthetic curves, deterministic fake predictions."""
+    """Canned engine: the real catalogue's rows, synthetic curves, real-format files.
+
+    ``builtin_scale`` sizes the built-in domains as ``CoreBackend`` does; the trunk
+    fingerprint is random per instance, like a fresh engine's random trunk.
+    """
 
     def __init__(
         self,
         data_root: Path,
         *,
+        model_config: ModelConfig | None = None,
+        builtin_scale: float = 1.0,
         steps_per_epoch: int = 10,
         step_delay: float = 0.0,
         svhn_online: bool = False,
     ) -> None:
         self._root = Path(data_root)
-        self._config = get_preset("tiny").model
+        self._config = model_config or get_preset("tiny").model
         self.steps_per_epoch = steps_per_epoch
         self.step_delay = step_delay
         self.svhn_online = svhn_online
         self._lock = threading.Lock()
-        self._classes: dict[str, tuple[str, ...]] = dict(_BUILTIN_CLASSES)
-        self._fingerprint = "fake-trunk-1"
+        self._catalogue = {d.name: d for d in catalogue_rows(builtin_scale)}
+        self._fingerprint = secrets.token_hex(32)
         self._source: str | None = None
         self._trained: dict[str, dict] = {}
-        self._present = {"digits_street": True, "digits_hand": True, "shapes": True, "svhn": False}
         self._runs: dict[str, RunCurves] = {}
         self.calls: list[str] = []
 
@@ -84,47 +97,31 @@ class FakeBackend:
 
     def domains(self) -> list[DomainState]:
         with self._lock:
-            out = []
-            for name, classes in self._classes.items():
-                info = self._trained.get(name, {})
-                out.append(
-                    DomainState(
-                        name=name,
-                        title=name.replace("_", " "),
-                        source="svhn" if name == "svhn" else "builtin",
-                        present=self._present.get(name, True),
-                        num_classes=len(classes),
-                        sizes={"train": 600, "val": 100, "test": 200},
-                        description=f"fake {name}",
-                        default_source=name == "digits_street",
-                        trained=bool(info),
-                        mode=info.get("mode"),
-                        val_accuracy=info.get("val_accuracy"),
-                        test_accuracy=info.get("test"),
-                        parameters=1000 + 10 * len(classes) if info else None,
-                        export_bytes=4000 + 40 * len(classes) if info else None,
-                        is_trunk_source=name == self._source,
-                        stale=bool(info) and info.get("trunk") != self._fingerprint,
-                    )
-                )
-            for name in self._trained:
-                if name not in self._classes:
-                    info = self._trained[name]
-                    out.append(
-                        DomainState(
-                            name=name,
-                            title=name,
-                            source="imported",
-                            present=False,
-                            num_classes=len(info["classes"]),
-                            sizes={},
-                            trained=True,
-                            mode=info.get("mode"),
-                            parameters=1000,
-                            export_bytes=4000,
-                        )
-                    )
+            out = [self._row(d.name, d) for d in self._catalogue.values()]
+            out += [self._row(n, None) for n in self._trained if n not in self._catalogue]
             return out
+
+    def _row(self, name: str, d: FakeDomain | None) -> DomainState:
+        info = self._trained.get(name, {})
+        classes = len(info["spec"].class_names) if info else d.num_classes
+        return DomainState(
+            name=name,
+            title=d.title if d else name,
+            source=d.source if d else "imported",
+            present=d.present if d else False,
+            num_classes=d.num_classes if d else classes,
+            sizes=dict(d.sizes) if d else {},
+            description=d.description if d else "",
+            default_source=d.default_source if d else False,
+            trained=bool(info),
+            mode=info.get("mode"),
+            val_accuracy=info.get("val_accuracy"),
+            test_accuracy=info.get("test"),
+            parameters=1000 + 10 * classes if info else None,
+            export_bytes=4000 + 40 * classes if info else None,
+            is_trunk_source=name == self._source,
+            stale=bool(info) and info.get("trunk") != self._fingerprint,
+        )
 
     def _state(self, name: str) -> DomainState:
         return next(d for d in self.domains() if d.name == name)
@@ -136,34 +133,44 @@ class FakeBackend:
         return "training on this device" if kind == "default" else "MirroredStrategy (fake)"
 
     def configure(self, model_config: ModelConfig) -> bool:
+        """Like ``CoreBackend``: any other config is a new engine (random trunk, no domains)."""
         if model_config == self._config:
             return False
-        rebuilt = model_config.trunk_signature() != self._config.trunk_signature() or (
-            model_config.adapter_kind != self._config.adapter_kind
-        )
-        self._config = model_config
-        if rebuilt:
-            with self._lock:
-                self._trained.clear()
-                self._source = None
-        return rebuilt
+        with self._lock:
+            self._config = model_config
+            self._trained.clear()
+            self._source = None
+            self._fingerprint = secrets.token_hex(32)
+        return True
 
     def would_discard(self, model_config: ModelConfig) -> list[str]:
         if model_config == self._config:
             return []
-        return sorted(self._trained)
+        return list(self._trained)
 
     def prepare_domain(
         self, name: str, progress: ProgressFn, cancel: threading.Event
     ) -> DomainState:
-        self._known(name)
+        row = self._data(name)
         for i in range(5):
             check_cancel(cancel)
             progress(i / 5, f"building {name}")
             time.sleep(self.step_delay)
-        self._present[name] = True
-        progress(1.0, "done")
+        progress(1.0, f"{name}: {row.sizes.get('train', 0)} training images")
         return self._state(name)
+
+    def _data(self, name: str) -> FakeDomain:
+        """The domain's catalogue row, 'loaded' (built-in ones are built on first use)."""
+        row = self._catalogue.get(name)
+        if row is None:
+            raise KeyError(
+                f"Unknown domain. Known domains: {list(self._catalogue)}. Received: {name!r}"
+            )
+        if row.builtin is not None:
+            row.present = True
+        elif not row.present:
+            raise ValueError(f"The data of '{name}' is not here. {row.description}")
+        return row
 
     def add_folder(self, path: Path, name: str | None = None) -> DomainState:
         path = Path(path)
@@ -173,8 +180,13 @@ class FakeBackend:
                 f"A domain folder needs one sub-folder per class (at least two). Received: {path}"
             )
         name = name or path.name.lower()
-        self._classes.setdefault(name, tuple(classes))
-        self._present[name] = True
+        with self._lock:
+            self._catalogue.setdefault(
+                name,
+                FakeDomain(
+                    name, path.name, "folder", tuple(classes), {}, f"Image folder {path}.", True
+                ),
+            )
         return self._state(name)
 
     def add_archive(
@@ -188,8 +200,8 @@ class FakeBackend:
         ]
         if missing:
             raise FileNotFoundError(f"{path} lacks {', '.join(missing)}. Received: {path}")
-        self._present["svhn"] = True
-        return self._state("svhn")
+        self._catalogue[SVHN_NAME].present = True
+        return self._state(SVHN_NAME)
 
     def download_svhn(self, progress: ProgressFn, cancel: threading.Event) -> DomainState:
         if not self.svhn_online:
@@ -201,12 +213,17 @@ class FakeBackend:
             check_cancel(cancel)
             progress(i / 20, f"downloading train_32x32.mat {i * 9} MB")
             time.sleep(self.step_delay)
-        self._present["svhn"] = True
-        return self._state("svhn")
+        self._catalogue[SVHN_NAME].present = True
+        return self._state(SVHN_NAME)
 
-    def _known(self, name: str) -> None:
-        if name not in self._classes and name not in self._trained:
-            raise KeyError(f"No domain named '{name}'. Received: {name!r}")
+    def _trained_info(self, name: str) -> dict:
+        """A domain of the engine (trained or imported); KeyError as ``AdapterEngine.domain``."""
+        try:
+            return self._trained[name]
+        except KeyError:
+            raise KeyError(
+                f"No domain named '{name}'. Known domains: {list(self._trained)}"
+            ) from None
 
     # === Training ===
 
@@ -220,17 +237,23 @@ class FakeBackend:
         control: TrainingControl,
         resume_run: Path | None = None,
     ) -> TrainOutcome:
-        self._known(domain)
+        row = self._catalogue.get(domain)
+        if row is not None and not row.present and control.stop_requested:
+            raise Cancelled("cancelled by the user")  # Stop while its data is built, as core
+        row = self._data(domain)
+        spec = row.spec(self._config.image_size)
+        if domain_weight_decay is not None:
+            spec = dataclasses.replace(spec, weight_decay=domain_weight_decay)
         self.calls.append(
             f"train {domain} {config.mode} momentum={config.momentum:g} wd={domain_weight_decay}"
         )
         start = time.monotonic()
         steps = self.steps_per_epoch
-        run_dir = str(resume_run or self._root / "runs" / f"fake-{len(self._runs) + 1}-{domain}")
-        first = 0
-        if resume_run is not None and str(resume_run) in self._runs:
-            first = len(self._runs[str(resume_run)].epoch.get("epoch", ()))
-            on_event(LogMessage("warning", f"Resumed run {resume_run} at epoch {first + 1}."))
+        previous = None if resume_run is None else self._runs.get(str(resume_run))
+        run_dir = str(
+            resume_run or self._root / "runs" / f"fake-{len(self._runs) + 1}-{domain}_{config.mode}"
+        )
+        first = 0 if previous is None else len(previous.epoch.get("epoch", ()))
         on_event(
             TrainingStarted(
                 domain=domain,
@@ -242,57 +265,75 @@ class FakeBackend:
                 stage_start_epochs=config.stage_start_epochs(),
                 stage_learning_rates=tuple(s.learning_rate for s in config.stages),
                 trainable_parameters=1234,
-                resumed=resume_run is not None,
+                resumed=previous is not None,
                 run_dir=run_dir,
             )
         )
+        if previous is not None:
+            on_event(LogMessage("info", f"Resumed from epoch {first}."))
         reason, done, epochs, batch = simulate_epochs(
             config, first, steps, on_event, control, self.step_delay
         )
+        if previous is not None:  # the run folder holds the whole run, as core's run log
+            epochs = {k: [*previous.epoch.get(k, ()), *v] for k, v in epochs.items()}
+            batch = {k: [*previous.batch.get(k, ()), *v] for k, v in batch.items()}
+        done += first
         seconds = time.monotonic() - start
+        final_train = epochs["train_accuracy"][-1] if epochs["train_accuracy"] else None
         final_val = epochs["val_accuracy"][-1] if epochs["val_accuracy"] else None
-        on_event(TrainingFinished(reason, done, None, final_val, seconds))
+        on_event(
+            TrainingFinished(
+                reason, done, final_train, final_val, seconds, finish_message(reason, done, config)
+            )
+        )
+        test = final_val if done else None
         with self._lock:
-            if done:
-                self._trained[domain] = {
-                    "mode": config.mode,
-                    "val_accuracy": final_val,
-                    "test": final_val,
-                    "trunk": self._fingerprint,
-                    "classes": self._classes.get(domain, ("a", "b")),
-                }
-                if config.mode == "full":
-                    self._source = domain
+            if config.mode == "full":  # the trunk trained: every other domain is now stale
+                self._fingerprint = secrets.token_hex(32)
+                self._source = domain
+            # Recorded even when stopped in the first epoch: its weights moved (as core).
+            self._trained[domain] = {
+                "mode": config.mode,
+                "val_accuracy": final_val,
+                "test": test,
+                "trunk": self._fingerprint,
+                "spec": spec,
+            }
+            vals = [v for v in epochs["val_accuracy"] if v is not None]
             summary = RunSummary(
                 run_dir,
                 domain,
                 config.mode,
-                "now",
+                _dt.datetime.now().isoformat(timespec="seconds"),
                 done,
                 reason,
-                final_val,
+                max(vals) if vals else None,
                 config.stage_start_epochs(),
-                can_resume=done < config.total_epochs,
+                can_resume=0 < done < config.total_epochs,
                 configs={
                     "model": self._config.to_dict(),
+                    "domain_spec": spec.to_dict(),
                     "training": config.to_dict(),
-                    "domain_spec": {"weight_decay": domain_weight_decay},
                 },
             )
+            self._runs.pop(run_dir, None)
             self._runs[run_dir] = RunCurves(
                 summary,
                 {k: tuple(v) for k, v in epochs.items()},
                 {k: tuple(v) for k, v in batch.items()},
             )
-        return TrainOutcome(domain, reason, done, run_dir, seconds, final_val)
+        return TrainOutcome(domain, reason, done, run_dir, seconds, test)
 
     def evaluate(
         self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
     ) -> EvalOutcome:
-        self._known(domain)
+        row = self._data(domain)
+        info = self._trained_info(domain)
         self._steps(cancel, progress, f"evaluating {domain}")
-        acc = self._trained.get(domain, {}).get("val_accuracy") or 0.1
-        return EvalOutcome(domain, split, 1.0, float(acc), 200)
+        acc = float(info.get("val_accuracy") or 0.1)
+        if split == "test":
+            info["test"] = acc
+        return EvalOutcome(domain, split, 1.0, acc, int(row.sizes.get(split, 0)))
 
     def _steps(self, cancel: threading.Event, progress: ProgressFn, message: str) -> None:
         """Four cancellable steps of ``step_delay`` (a long job in miniature)."""
@@ -307,6 +348,7 @@ class FakeBackend:
     def classify(
         self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
     ) -> dict[str, list[PredictionView]]:
+        classes = {d: self._trained_info(d)["spec"].class_names for d in domains}
         out: dict[str, list[PredictionView]] = {d: [] for d in domains}
         for path in paths:
             try:
@@ -320,11 +362,11 @@ class FakeBackend:
                 if error is not None:
                     out[d].append(PredictionView(str(path), d, (), error))
                     continue
-                classes = self._trained.get(d, {}).get("classes") or self._classes[d]
-                weights = [digest[i % len(digest)] + 1.0 for i in range(len(classes))]
+                names = classes[d]
+                weights = [digest[i % len(digest)] + 1.0 for i in range(len(names))]
                 total = sum(weights)
                 ranked = sorted(
-                    zip(classes, (w / total for w in weights), strict=True), key=lambda t: -t[1]
+                    zip(names, (w / total for w in weights), strict=True), key=lambda t: -t[1]
                 )
                 out[d].append(PredictionView(str(path), d, tuple(ranked[:top_k])))
         return out
@@ -334,55 +376,58 @@ class FakeBackend:
     def export_adapters(
         self, domain: str, path: Path, progress: ProgressFn, cancel: threading.Event
     ) -> str:
-        self._steps(cancel, progress, f"exporting {domain}")
-        if domain not in self._trained:
-            raise ValueError(f"Domain '{domain}' is not trained yet. Received: {domain!r}")
-        info = self._trained[domain]
-        Path(path).write_text(
-            json.dumps(
-                {
-                    "domain": domain,
-                    "trunk": self._fingerprint,
-                    "classes": list(info["classes"]),
-                    "mode": info["mode"],
-                }
+        path = Path(path)
+        if not path.name.endswith(ADAPTER_SUFFIX) or path.name == ADAPTER_SUFFIX:
+            raise ValueError(
+                f"An adapter file name must end in '{ADAPTER_SUFFIX}'. Received: {str(path)!r}"
             )
+        info = self._trained_info(domain)
+        self._steps(cancel, progress, f"exporting {domain}")
+        params = self._state(domain).parameters or 0
+        size = write_adapter(
+            path,
+            info["spec"],
+            self._config,
+            info["trunk"],
+            {
+                "domain_parameters": params,
+                "head_parameters": 10 * info["spec"].num_classes,
+                "moving_statistics": 100,
+                "trunk_parameters": _TRUNK_PARAMETERS,
+            },
         )
-        return f"wrote {path}"
+        return f"wrote {path} ({size:,} bytes, {params:,} parameters)"
 
     def import_adapters(self, path: Path, *, replace: bool = False) -> str:
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"Not an adapter file: {exc}. Received: {path}") from None
-        if data["trunk"] != self._fingerprint:
+        found = read_adapter(Path(path))
+        check_adapter_fits(found, self._config, self._fingerprint)
+        name = found.spec.name
+        if name in self._trained and not replace:
             raise ValueError(
-                f"The adapters were trained on another trunk (fingerprint {data['trunk']}, "
-                f"this one is {self._fingerprint}). Received: {path}"
+                f"A domain named '{name}' exists already; import under another name or "
+                f"replace it. Received: name={name!r}"
             )
-        if data["domain"] in self._trained and not replace:
-            raise ValueError(f"Domain '{data['domain']}' exists; replace it? Received: {path}")
         with self._lock:
-            self._trained[data["domain"]] = {
+            self._trained[name] = {
                 "mode": "imported",
                 "val_accuracy": None,
+                "test": None,
                 "trunk": self._fingerprint,
-                "classes": tuple(data["classes"]),
+                "spec": found.spec,
             }
-        return data["domain"]
+        return name
 
     def save_trunk(self, path: Path) -> str:
-        Path(path).write_text(json.dumps({"trunk": self._fingerprint}))
-        return f"wrote {path}"
+        write_trunk(Path(path), self._config, self._fingerprint, _TRUNK_PARAMETERS)
+        return f"wrote {path} ({_TRUNK_PARAMETERS:,} parameters)"
 
     def load_trunk(self, path: Path) -> str:
-        data = json.loads(Path(path).read_text())
-        self._fingerprint = data["trunk"]
-        return f"loaded trunk {self._fingerprint}"
+        self._fingerprint = read_trunk(Path(path), self._config)
+        return f"loaded {Path(path).name}; trunk fingerprint {self._fingerprint[:12]}"
 
     def export_model(self, path: Path, progress: ProgressFn, cancel: threading.Event) -> str:
         self._steps(cancel, progress, "exporting the model")
-        Path(path).write_text(json.dumps({"domains": sorted(self._trained)}))
+        Path(path).write_text(json.dumps({"domains": list(self._trained)}))
         return f"wrote {path} ({len(self._trained)} domains)"
 
     def set_trunk_fingerprint(self, fingerprint: str) -> None:
@@ -392,8 +437,9 @@ class FakeBackend:
     # === Runs and parameters ===
 
     def list_runs(self) -> list[RunSummary]:
+        """Newest first, as ``core.run_log.list_runs``."""
         with self._lock:
-            return [c.summary for c in self._runs.values()]
+            return [c.summary for c in reversed(self._runs.values())]
 
     def read_run(self, path: Path) -> RunCurves:
         with self._lock:
@@ -403,15 +449,19 @@ class FakeBackend:
                 raise FileNotFoundError(f"No run folder {path}. Received: {path}") from None
 
     def parameter_rows(self) -> list[ParameterRow]:
-        rows = [ParameterRow("shared trunk", 100_000, 100.0, 400_000)]
+        """The trunk first, then each domain of the engine, labelled as ``CoreBackend`` does."""
+        rows = [ParameterRow("shared trunk", _TRUNK_PARAMETERS, 100.0, 4 * _TRUNK_PARAMETERS)]
         for d in self.domains():
             if d.trained and d.parameters is not None:
                 rows.append(
                     ParameterRow(
-                        f"domain {d.name}",
+                        f"{d.name} ({d.num_classes} classes)",
                         d.parameters,
-                        100.0 * d.parameters / 100_000,
+                        100.0 * d.parameters / _TRUNK_PARAMETERS,
                         d.export_bytes or 0,
                     )
                 )
         return rows
+
+
+_TRUNK_PARAMETERS = 100_000

@@ -69,7 +69,7 @@ def test_dropped_files_get_top5_cards_and_unreadable_ones_a_message(qtbot, windo
 
 def test_a_dropped_folder_is_expanded_and_all_domains_side_by_side(qtbot, window, tmp_path):
     train_fake(qtbot, window, "digits_street")
-    train_fake(qtbot, window, "shapes")
+    train_fake(qtbot, window, "signs")
     folder = tmp_path / "folder"
     write_images(folder / "sub", 3)
     (folder / "notes.txt").write_text("not an image")
@@ -79,8 +79,8 @@ def test_a_dropped_folder_is_expanded_and_all_domains_side_by_side(qtbot, window
         drop(window.classify, [folder])
     out = blocker.args[0]
     assert [Path(p).name for p in out["paths"]] == ["img_0.png", "img_1.png", "img_2.png"]
-    assert set(out["results"]) == {"digits_street", "shapes"}
-    assert "shapes" in window.classify.card_texts()[0]
+    assert set(out["results"]) == {"digits_street", "signs"}
+    assert "signs" in window.classify.card_texts()[0]
     assert out["thumbs"][out["paths"][0]].shape == (20, 20, 3)
 
 

@@ -3,6 +3,8 @@
 import json
 import threading
 
+import safetensors
+
 from core.config import LrStage, TrainingConfig
 from core.events import TrainingFinished
 from workbench.dialogs import ScriptedDialogs
@@ -24,7 +26,7 @@ def run_to_end(qtbot, window, config=ONE_EPOCH, domain="digits_street"):
 
 def test_window_opens_on_the_catalogue_with_controls_in_the_right_state(window):
     names = [d.name for d in window.domains.states()]
-    assert names[:3] == ["digits_street", "digits_hand", "shapes"]
+    assert names[:3] == ["digits_street", "digits_hand", "signs"]
     assert window.domains.selected_domain() == "digits_street"  # the default source
     assert window.status_label.text().startswith("Ready")
     assert window.train_action.isEnabled()
@@ -72,7 +74,10 @@ def test_training_streams_events_to_curves_progress_and_domains(qtbot, window):
     assert window.domains.table.item(0, 0).text() == "★ digits_street"
     assert window.classify.chosen_domains() == ["digits_street"]
     assert len(window.runs.runs()) == 1
-    assert [r.part for r in window.parameters.rows()] == ["shared trunk", "domain digits_street"]
+    assert [r.part for r in window.parameters.rows()] == [
+        "shared trunk",
+        "digits_street (10 classes)",
+    ]
     assert window.train_action.isEnabled() and not window.stop_action.isEnabled()
 
 
@@ -104,7 +109,7 @@ def test_pause_resume_stop_and_no_second_run(qtbot, window, fake_backend):
 
 def test_stop_after_this_epoch(qtbot, window, fake_backend):
     fake_backend.step_delay = 0.005
-    window.domains.select("shapes")
+    window.domains.select("signs")
     assert window.start_training(config=TrainingConfig(stages=(LrStage(0.1, 20),)))
     qtbot.waitUntil(lambda: len(window.curves.history.series("batch_loss")) > 0, timeout=5000)
     with qtbot.waitSignal(window.training_ended, timeout=10_000) as blocker:
@@ -154,7 +159,8 @@ def test_export_and_import_adapters_and_trunk_mismatch(qtbot, window, fake_backe
     window.dialogs.queue(str(out))
     with qtbot.waitSignal(window.files.done, timeout=5000):
         window.export_adapters_action.trigger()
-    assert json.loads(out.read_text())["domain"] == "digits_street"
+    with safetensors.safe_open(str(out), framework="numpy") as handle:
+        assert json.loads(handle.metadata()["domain_spec"])["name"] == "digits_street"
     window.dialogs.queue(str(out), True)  # file, then "replace the existing domain?" -> yes
     with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
         window.import_adapters_action.trigger()
@@ -186,7 +192,7 @@ def test_svhn_offline_says_so_and_offers_the_builtin_domain(qtbot, window):
         window.domains.svhn_download_button.click()
     text = window.domains.svhn_message.text()
     assert text.startswith("Offline: No network") and "built-in street-digits" in text
-    window.domains.select("shapes")
+    window.domains.select("signs")
     with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
         window.domains.builtin_button.click()
     assert window.domains.selected_domain() == "digits_street"
@@ -208,7 +214,7 @@ def test_svhn_download_shows_progress_and_can_be_cancelled(qtbot, window, fake_b
     fake_backend.step_delay = 0.0
     with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
         window.domains.svhn_download_button.click()
-    assert window.domains.state("svhn").present and window.domains.svhn_banner.isHidden()
+    assert window.domains.state("svhn_cropped").present and window.domains.svhn_banner.isHidden()
 
 
 def test_locate_svhn_files(qtbot, window, tmp_path):
@@ -217,33 +223,33 @@ def test_locate_svhn_files(qtbot, window, tmp_path):
     window.dialogs.queue(str(tmp_path))
     with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
         window.domains.svhn_locate_button.click()
-    assert window.domains.state("svhn").present
+    assert window.domains.state("svhn_cropped").present
 
 
 def test_prepare_and_evaluate_are_background_jobs(qtbot, window):
-    window.domains.select("shapes")
+    window.domains.select("signs")
     with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
         window.domains.prepare_button.click()
-    assert "Domain 'shapes' is ready" in window.progress.log_text()
+    assert "Domain 'signs' is ready" in window.progress.log_text()
     assert not window.domains.evaluate_button.isEnabled()
-    run_to_end(qtbot, window, domain="shapes")
+    run_to_end(qtbot, window, domain="signs")
     assert window.domains.evaluate_button.isEnabled()
     with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
         window.domains.evaluate_button.click()
-    assert "shapes test: accuracy" in window.progress.log_text()
+    assert "signs test: accuracy" in window.progress.log_text()
 
 
 def test_past_runs_overlay_and_resume(qtbot, window, fake_backend):
     run_to_end(qtbot, window)  # completed: nothing to resume
     window.runs.select_path(window.runs.runs()[0].path)
     assert not window.runs.resume_button.isEnabled()
-    window.domains.select("shapes")
+    window.domains.select("signs")
     fake_backend.step_delay = 0.01  # slow enough that the stop request lands in epoch 1
     with qtbot.waitSignal(window.catalogue.refreshed, timeout=10_000):
         with qtbot.waitSignal(window.training_ended, timeout=10_000):
             window.start_training(config=TrainingConfig(stages=(LrStage(0.1, 1), LrStage(0.01, 2))))
             window.session.stop_after_epoch()
-    stopped = next(r for r in window.runs.runs() if r.domain == "shapes")
+    stopped = next(r for r in window.runs.runs() if r.domain == "signs")
     assert stopped.epochs == 1 and stopped.can_resume
     window.runs.select_path(stopped.path)
     window.runs.overlay_button.click()
@@ -252,11 +258,12 @@ def test_past_runs_overlay_and_resume(qtbot, window, fake_backend):
     fake_backend.step_delay = 0.0
     with qtbot.waitSignal(window.training_ended, timeout=10_000) as blocker:
         window.runs.resume_button.click()
-    assert "Resumed run" in window.progress.log_text()
-    assert blocker.args[0].reason == "completed" and blocker.args[0].epochs_completed == 2
+    assert "Resumed from epoch 1." in window.progress.log_text()
+    # epochs_completed counts the whole run (core's monitor), the resumed epoch included
+    assert blocker.args[0].reason == "completed" and blocker.args[0].epochs_completed == 3
     assert len(window.curves.history.series("train_loss")) == 3  # 1 from the run + 2 new
-    assert window.domains.selected_domain() == "shapes"
-    assert fake_backend.calls[-1].startswith("train shapes adapters momentum=0.9 ")
+    assert window.domains.selected_domain() == "signs"
+    assert fake_backend.calls[-1].startswith("train signs adapters momentum=0.9 ")
 
 
 def test_model_change_with_trained_domains_asks_first(qtbot, window):
