@@ -25,6 +25,13 @@ from workbench.resources import app_icon
 from workbench.session import BackendFactory
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1]. Received: {text!r}")
+    return value
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="main.py gui", description="RAM Workbench window")
     parser.add_argument(
@@ -38,6 +45,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--debug",
         action="store_true",
         help="show TensorFlow's start-up messages and full tracebacks on the terminal",
+    )
+    parser.add_argument(
+        "--builtin-scale",
+        type=_fraction,
+        default=1.0,
+        help="size of the built-in domains, as a fraction (e.g. 0.03 for a quick demo)",
     )
     parser.add_argument(
         "--fake",
@@ -59,7 +72,7 @@ def default_root(root: Path | None) -> Path:
 
 
 def backend_factory(
-    root: Path | None, *, fake: bool = False, debug: bool = False
+    root: Path | None, *, fake: bool = False, debug: bool = False, builtin_scale: float = 1.0
 ) -> BackendFactory:
     """A callable run on the engine thread that builds the backend (imports TF there)."""
 
@@ -73,7 +86,7 @@ def backend_factory(
         import_tensorflow(debug=debug)
         from workbench.core_backend import CoreBackend
 
-        return CoreBackend(root, model_config)
+        return CoreBackend(root, model_config, builtin_scale=builtin_scale)
 
     return make
 
@@ -94,7 +107,12 @@ def build(argv: Sequence[str] = ()) -> tuple[QApplication, MainWindow]:
     args = parse_args(argv)
     app = application()
     prefs = Preferences(open_settings(args.settings))
-    window = MainWindow(backend_factory(args.root, fake=args.fake, debug=args.debug), prefs)
+    window = MainWindow(
+        backend_factory(
+            args.root, fake=args.fake, debug=args.debug, builtin_scale=args.builtin_scale
+        ),
+        prefs,
+    )
     window.first_painted.connect(window.start_loading, Qt.ConnectionType.QueuedConnection)
     window.show()
     QTimer.singleShot(1000, window.start_loading)  # in case no paint event comes (no screen)
