@@ -208,9 +208,7 @@ def test_a_stopped_sweep_resumes_without_retraining_finished_runs(capsys, tmp_pa
         if isinstance(event, ev.EpochEnded) and len(started) == 2:
             control.request_stop()  # during the second run, after its first epoch
 
-    result = run_sweep(
-        ws, "shapes", base, plan([1e-4, 1e-2]), on_event=on_event, control=control
-    )
+    result = run_sweep(ws, "shapes", base, plan([1e-4, 1e-2]), on_event=on_event, control=control)
     assert not result.complete
     first, second = result.runs
     assert first.done and not second.done and second.run_dir
