@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.config import CLASS_WEIGHTS, TrainingConfig, format_stages, parse_stages
+from core.config import CLASS_WEIGHTS, ConfigError, TrainingConfig, format_stages, parse_stages
 from core.presets import get_preset
 
 
@@ -131,7 +131,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     base = _sweep_config(args)
     runs = None
     if args.resume is None:
-        seeds = [int(v) for v in parse_values(args.seeds, "seeds")]
+        seed_values = parse_values(args.seeds, "seeds")
+        if any(v != int(v) for v in seed_values):
+            raise ConfigError(f"`seeds` are whole numbers. Received: {args.seeds!r}")
+        seeds = [int(v) for v in seed_values]
         lrs = parse_values(args.lr, "lr") if args.lr else None
         runs = plan(parse_values(args.weight_decay, "weight-decay"), lrs, seeds)
         print(
