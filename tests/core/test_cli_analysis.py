@@ -269,3 +269,35 @@ def test_decathlon_results_file_lists_every_stripped_test_image(capsys, tmp_path
     categories = {c["id"] for c in stripped["categories"]}
     assert all(set(r) == {"image_id", "category_id"} for r in rows)
     assert all(r["category_id"] in categories for r in rows)
+
+
+def test_baseline_run_sets_an_experiment_a_mapping_and_a_workspace(tmp_path):
+    from core.experiment import ExperimentResult, MethodResult
+    from core.results import load_baseline
+
+    experiment = ExperimentResult(
+        config={},
+        source="digits_street",
+        source_test_accuracy=0.9,
+        source_seconds=1.0,
+        network_parameters=10,
+        results=(
+            MethodResult("glyphs", "series", 0.5, 1, 1.0, 1.0, 1),
+            MethodResult("glyphs", "finetune", 0.7, 1, 1.0, 1.0, 1),
+            MethodResult("signs", "finetune", 0.9, 1, 1.0, 1.0, 1),
+        ),
+        scores={"series": 100.0, "finetune": 500.0},
+    )
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(experiment.to_json()))
+    assert load_baseline(path) == {"glyphs": 0.7, "signs": 0.9}
+    mapping = tmp_path / "map.json"
+    mapping.write_text(json.dumps({"glyphs": 62.5}))
+    assert load_baseline(mapping) == {"glyphs": 0.625}
+    state = tmp_path / "other" / "workspace" / "workspace.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"domains": {"glyphs": {"test_accuracy": 0.8}}}))
+    assert load_baseline(tmp_path / "other") == {"glyphs": 0.8}
+    mapping.write_text(json.dumps({"glyphs": "high"}))
+    with pytest.raises(ValueError, match="results.json"):
+        load_baseline(mapping)
