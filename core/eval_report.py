@@ -271,8 +271,9 @@ def plot_confusion(report: EvalReport, path: Path) -> Path:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(
-        f"{report.domain} {report.split}: accuracy {report.accuracy:.4f} "
-        f"on {report.examples} images (rows normalised)"
+        f"{report.domain} ({report.split}): accuracy {report.accuracy:.4f}\n"
+        f"{report.examples} images, rows normalised",
+        fontsize=10,
     )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
