@@ -11,12 +11,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from core import cli_analysis
 from core.cli_commands import (
     cmd_add_decathlon,
     cmd_add_folder,
     cmd_classify,
     cmd_domains,
-    cmd_eval,
     cmd_experiment,
     cmd_export,
     cmd_import,
@@ -30,6 +30,7 @@ from core.cli_commands import (
 )
 from core.config import (
     ADAPTER_KINDS,
+    CLASS_WEIGHTS,
     PRECISIONS,
     SHORTCUT_KINDS,
     TRAIN_MODES,
@@ -44,7 +45,9 @@ Run without a command to open the window. Typical session:
   main.py domains                                  # what data is there
   main.py train --domain digits_street --mode full --preset cpu   # the trunk, from scratch
   main.py train --domain digits_hand                # adapters on the frozen trunk
-  main.py eval --domain digits_hand
+  main.py eval --domain digits_hand --report report/   # confusion matrix, per class
+  main.py sweep --domain digits_hand --weight-decay 5e-4,2e-3,5e-3
+  main.py results
   main.py classify --domain digits_hand some.png more_images/
   main.py export --domain digits_hand --out hand.adapter.safetensors
   main.py import hand.adapter.safetensors --name hand_copy
@@ -115,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain-weight-decay", type=float, help="L2 on this domain's kernels")
     p.add_argument("--seed", type=int)
     p.add_argument("--no-validation", action="store_true")
+    p.add_argument(
+        "--class-weight",
+        choices=CLASS_WEIGHTS,
+        help="auto: weight the loss by inverse class frequency (imbalanced domains)",
+    )
     p.add_argument("--steps-per-execution", type=int)
     p.add_argument(
         "--jit",
@@ -132,9 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_options(p)
 
-    p = sub.add_parser("eval", help="accuracy of a trained domain on a split")
-    p.add_argument("--domain", required=True)
-    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    cli_analysis.add_parsers(sub, _add_model_options)
 
     p = sub.add_parser("classify", help="top-k classes of image files or folders")
     p.add_argument("images", nargs="+", type=Path)
@@ -188,7 +194,6 @@ COMMANDS = {
     "domains": cmd_domains,
     "info": cmd_info,
     "train": cmd_train,
-    "eval": cmd_eval,
     "classify": cmd_classify,
     "export": cmd_export,
     "import": cmd_import,
@@ -200,6 +205,7 @@ COMMANDS = {
     "add-decathlon": cmd_add_decathlon,
     "svhn": cmd_svhn,
     "experiment": cmd_experiment,
+    **cli_analysis.COMMANDS,
 }
 
 

@@ -58,6 +58,7 @@ def _training_config(args: argparse.Namespace, preset_name: str | None) -> Train
         ("mode", args.mode),
         ("steps_per_execution", args.steps_per_execution),
         ("jit_compile", {"on": True, "off": False}.get(args.jit, args.jit)),
+        ("class_weight", getattr(args, "class_weight", None)),
     ):
         if value is not None:
             changes[field] = value
@@ -246,25 +247,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{', '.join(stale)}"
         )
     return 0 if result.reason in ("completed", "stopped_after_epoch", "stopped") else 3
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from core.training import evaluate
-
-    ws = _workspace(args)
-    if not ws.engine.has_domain(args.domain):
-        print(
-            f"error: no trained domain '{args.domain}'. Trained: {ws.trained_domains()}",
-            file=sys.stderr,
-        )
-        return 2
-    data = ws.load_data(args.domain)
-    result = evaluate(ws.engine, args.domain, data, args.split)
-    print(
-        f"{args.domain} {args.split}: accuracy {result.accuracy:.4f}, loss {result.loss:.4f} "
-        f"on {result.examples} images"
-    )
-    return 0
 
 
 def cmd_classify(args: argparse.Namespace) -> int:

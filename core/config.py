@@ -22,6 +22,7 @@ ADAPTER_KINDS: tuple[str, ...] = ("series", "parallel", "bn_only")
 SHORTCUT_KINDS: tuple[str, ...] = ("avgpool_zero_pad", "conv1x1")
 PRECISIONS: tuple[str, ...] = ("float32", "mixed_bfloat16", "mixed_float16")
 TRAIN_MODES: tuple[str, ...] = ("adapters", "full", "linear_probe")
+CLASS_WEIGHTS: tuple[str, ...] = ("none", "auto")
 DOMAIN_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 SCHEMA_VERSION = 1
@@ -293,6 +294,8 @@ class TrainingConfig:
         steps_per_execution: Keras ``steps_per_execution`` (speed; events come per chunk).
         jit_compile: compile the train step with XLA: ``"auto"`` (Keras's choice: on a GPU,
             not on a CPU, where it measured slower), True or False.
+        class_weight: ``"auto"`` weights the loss by inverse class frequency of the training
+            split (``core.class_balance``); ``"none"`` leaves it plain.
     """
 
     stages: tuple[LrStage, ...] = (LrStage(0.1, 2),)
@@ -306,6 +309,7 @@ class TrainingConfig:
     validation: bool = True
     steps_per_execution: int = 1
     jit_compile: bool | Literal["auto"] = "auto"
+    class_weight: Literal["none", "auto"] = "none"
 
     def __post_init__(self) -> None:
         stages = self.stages
@@ -335,6 +339,8 @@ class TrainingConfig:
         if not isinstance(self.jit_compile, bool) and self.jit_compile != "auto":
             _fail("`jit_compile` must be True, False or 'auto'.", jit_compile=self.jit_compile)
         _check_positive_int("steps_per_execution", self.steps_per_execution)
+        if self.class_weight not in CLASS_WEIGHTS:
+            _fail(f"`class_weight` must be one of {CLASS_WEIGHTS}.", class_weight=self.class_weight)
 
     @property
     def train_trunk(self) -> bool:
@@ -368,6 +374,8 @@ class TrainingConfig:
     def to_dict(self) -> dict[str, Any]:
         data = _to_dict(self)
         data["stages"] = [[s.learning_rate, s.epochs] for s in self.stages]
+        if data["class_weight"] == "none":  # runs saved before the field existed still resume
+            del data["class_weight"]
         return data
 
     @classmethod

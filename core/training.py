@@ -35,6 +35,7 @@ from core.checkpoint import (
     read_checkpoint,
     restore_optimizer,
 )
+from core.class_balance import class_counts, inverse_frequency_weights
 from core.config import TrainingConfig
 from core.control import TrainingControl
 from core.datasource import DomainData
@@ -260,6 +261,21 @@ def _train(
     if checkpoint is not None:
         messages.append(LogMessage("info", f"Resumed from epoch {initial_epoch}."))
 
+    class_weights = None
+    if config.class_weight == "auto":
+        counts = class_counts(data, "train")
+        class_weights = inverse_frequency_weights(counts).tolist()
+        names = domain.spec.class_names
+        low, high = int(np.argmin(class_weights)), int(np.argmax(class_weights))
+        messages.append(
+            LogMessage(
+                "info",
+                f"Class weights (inverse frequency): from {class_weights[low]:.2f} "
+                f"('{names[low]}', {counts[low]} images) to {class_weights[high]:.2f} "
+                f"('{names[high]}', {counts[high]} images).",
+            )
+        )
+
     seed_everything(config.seed + initial_epoch)
 
     def scope():  # a strategy's scope object cannot be entered twice: make one per use
@@ -269,7 +285,9 @@ def _train(
         if checkpoint is not None:
             apply_state(domain, None, checkpoint.state)
         start_lr = config.lr_at(min(initial_epoch, config.total_epochs - 1))
-        model, optimizer = prepare_model(domain, config, engine.model_config.precision, start_lr)
+        model, optimizer = prepare_model(
+            domain, config, engine.model_config.precision, start_lr, class_weights
+        )
         if checkpoint is not None:
             restore_optimizer(optimizer, checkpoint.state.optimizer)
 
