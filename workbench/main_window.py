@@ -12,12 +12,9 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal, Slot
 from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
-    QKeySequence,
 )
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -25,7 +22,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QScrollArea,
     QTabWidget,
-    QToolBar,
     QWidget,
 )
 
@@ -40,6 +36,7 @@ from workbench.dialogs import Dialogs
 from workbench.domains_panel import DomainsPanel
 from workbench.file_actions import FileActions
 from workbench.gc_guard import GuiThreadCollector
+from workbench.guidance import default_mode, mode_question, next_step_hint
 from workbench.jobs import JobError
 from workbench.jobs_bar import JobsBar
 from workbench.parameters_panel import ParametersPanel
@@ -49,7 +46,7 @@ from workbench.recipe_panel import RecipePanel
 from workbench.run_actions import RunActions
 from workbench.runs_panel import RunsPanel
 from workbench.session import BackendFactory, WorkbenchSession
-from workbench.wiring import no_args
+from workbench.window_actions import build_actions
 
 TITLE = "RAM Workbench"
 
@@ -143,7 +140,7 @@ class MainWindow(QMainWindow):
         self.files = FileActions(self.session, self.dialogs, prefs, self.log, self)
         self.files.engine_changed.connect(self.catalogue.refresh)
         self.catalogue.refreshed.connect(self._catalogue_refreshed)
-        self._build_actions()
+        build_actions(self)
         self.status_label = QLabel("Loading TensorFlow…")
         self.statusBar().addWidget(self.status_label, 1)
         self.model_label = QLabel()
@@ -173,87 +170,6 @@ class MainWindow(QMainWindow):
         )
         self.addDockWidget(area, dock)
         return dock
-
-    def _action(
-        self, text: str, slot: Any, *shortcuts: str | QKeySequence.StandardKey, tip: str = ""
-    ) -> QAction:
-        action = QAction(text, self)
-        keys: list[QKeySequence] = []
-        for s in shortcuts:  # a platform may map a standard key to nothing (offscreen)
-            key = QKeySequence(s)
-            if not key.isEmpty() and key not in keys:
-                keys.append(key)
-        if keys:
-            action.setShortcuts(keys)
-        action.setToolTip(
-            f"{tip or text} ({', '.join(k.toString() for k in keys)})" if keys else tip or text
-        )
-        action.triggered.connect(no_args(slot))  # triggered sends checked: bool
-        return action
-
-    def _build_actions(self) -> None:
-        s = self.session
-        self.train_action = self._action(
-            "Train",
-            self.start_training,
-            "F5",
-            "Ctrl+R",
-            tip="Train the selected domain with this recipe",
-        )
-        self.pause_action = self._action("Pause", self.toggle_pause, "F6", "Ctrl+P")
-        self.stop_action = self._action(
-            "Stop", s.stop, "Shift+F5", "Ctrl+.", tip="Stop after the current batch"
-        )
-        self.stop_epoch_action = self._action(
-            "Stop after this epoch", s.stop_after_epoch, "Ctrl+Shift+E"
-        )
-        toolbar = QToolBar("Run")
-        toolbar.setObjectName("run_toolbar")
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for a in (self.train_action, self.pause_action, self.stop_action, self.stop_epoch_action):
-            toolbar.addAction(a)
-        self.addToolBar(toolbar)
-        f = self.files
-        self.export_adapters_action = self._action(
-            "Export adapters…", lambda: f.export_adapters(self.domains.selected_domain())
-        )
-        self.import_adapters_action = self._action("Import adapters…", f.import_adapters)
-        self.save_trunk_action = self._action("Save trunk…", f.save_trunk)
-        self.load_trunk_action = self._action("Load trunk…", f.load_trunk)
-        self.export_model_action = self._action("Export whole model…", f.export_model)
-        self.device_actions = QActionGroup(self)
-        for kind, text in (
-            ("default", "This device"),
-            ("mirrored", "All local devices (MirroredStrategy)"),
-        ):
-            action = self._action(text, lambda k=kind: f.set_devices(k))
-            action.setCheckable(True)
-            action.setChecked(kind == "default")
-            self.device_actions.addAction(action)
-        self.engine_file_actions = (
-            self.export_adapters_action,
-            self.import_adapters_action,
-            self.save_trunk_action,
-            self.load_trunk_action,
-            self.export_model_action,
-            *self.device_actions.actions(),
-        )
-        menu = self.menuBar().addMenu("&File")
-        menu.addAction(self._action("Add image folder…", self.catalogue.add_folder))
-        menu.addAction(self._action("Add decathlon archive…", self.catalogue.add_archive))
-        menu.addSeparator()
-        for a in self.engine_file_actions:
-            menu.addAction(a)
-        menu.addSeparator()
-        menu.addAction(self._action("Quit", self.close, QKeySequence.StandardKey.Quit, "Ctrl+Q"))
-        run_menu = self.menuBar().addMenu("&Run")
-        for a in (self.train_action, self.pause_action, self.stop_action, self.stop_epoch_action):
-            run_menu.addAction(a)
-        devices = run_menu.addMenu("Devices (tf.distribute)")
-        for a in self.device_actions.actions():
-            devices.addAction(a)
-        for a in (*self.engine_file_actions, self.train_action):
-            a.setEnabled(False)
 
     # === Loading ===
 
@@ -349,45 +265,19 @@ class MainWindow(QMainWindow):
         if self.session.backend is not None:  # a run may have started another model
             self.model_label.setText(self._describe_model(self.session.backend))
 
-    def _trunk_trained(self) -> bool:
-        return any(d.is_trunk_source for d in self.domains.states())
-
     @Slot(str)
     def _domain_selected(self, name: str) -> None:
         if name != self._selected:
             # A new domain starts from what fits the trunk: train the trunk while it is
             # untrained, else adapters on it (the last run's mode does not carry over).
             self._selected = name
-            self.recipe.set_mode("adapters" if self._trunk_trained() else "full")
+            self.recipe.set_mode(default_mode(self.domains.states()))
         self.recipe.set_domain(name)
         self._update_controls()
         self._update_hint()
 
     def _update_hint(self) -> None:
-        """One line on what comes next for a newcomer."""
-        states = self.domains.states()
-        source = next((d for d in states if d.is_trunk_source), None)
-        adapted = [d.name for d in states if d.trained and not d.is_trunk_source]
-        if not self.session.ready:
-            text = "Loading the engine…"
-        elif source is None:
-            suggested = next((d.name for d in states if d.default_source), None)
-            text = (
-                "Next: train the shared trunk — select "
-                + (f"{suggested} (the suggested source)" if suggested else "a source domain")
-                + " and press Train (F5) with “From scratch”."
-            )
-        elif not adapted:
-            text = (
-                f"Trunk trained on {source.name}. Next: select another domain and press Train: "
-                "adapters on the frozen trunk."
-            )
-        else:
-            text = (
-                "Next: drop images on the Classify tab to see predictions, or File > "
-                "Export adapters… to save a domain as one small file."
-            )
-        self.domains.set_hint(text)
+        self.domains.set_hint(next_step_hint(self.domains.states(), ready=self.session.ready))
 
     @Slot()
     def start_training(
@@ -435,24 +325,15 @@ class MainWindow(QMainWindow):
 
     def _confirm_mode(self, domain: str) -> bool:
         """Ask before a mode that does not fit the trunk: retraining it, or adapters on noise."""
-        mode = self.recipe.mode_value()
-        states = self.domains.states()
-        if mode == "full":
-            others = [d.name for d in states if d.trained and not d.stale and d.name != domain]
-            if others and not self.dialogs.confirm(
-                "Retrain the shared trunk",
-                f"“From scratch” retrains the shared trunk on {domain}. The domains trained "
-                f"on the current trunk ({', '.join(others)}) will need retraining. Continue?",
-            ):
-                return False
-        elif not self._trunk_trained() and self.dialogs.confirm(
-            "Untrained trunk",
-            "The shared trunk has not been trained yet (its weights are random), so adapters "
-            f"on it learn little. Train the whole network on {domain} instead (this trains "
-            "the trunk)?",
-        ):
-            self.recipe.set_mode("full")
-        return True
+        question = mode_question(self.recipe.mode_value(), domain, self.domains.states())
+        if question is None:
+            return True
+        answer = self.dialogs.confirm(question.title, question.text)
+        if question.switch_to_full:  # "train the trunk instead?" - yes switches, no goes on
+            if answer:
+                self.recipe.set_mode("full")
+            return True
+        return answer
 
     @Slot()
     def toggle_pause(self) -> None:

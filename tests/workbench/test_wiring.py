@@ -36,22 +36,30 @@ def _methods() -> dict[str, list[tuple[str, ast.FunctionDef]]]:
 
 
 def _optional_positionals(args: ast.arguments, *, method: bool) -> list[str]:
+    """Optional positional parameters; a leading ``_`` marks one that takes the signal's
+    value on purpose (``def export(self, _checked: bool = False)``)."""
     positional = [*args.posonlyargs, *args.args][1 if method else 0 :]
     with_default = positional[len(positional) - len(args.defaults) :] if args.defaults else []
-    return [a.arg for a in with_default]
+    return [a.arg for a in with_default if not a.arg.startswith("_")]
 
 
-def _connections() -> list[tuple[str, int, ast.expr]]:
+def _connections() -> list[tuple[str, int, str | None, ast.expr]]:
+    """(file, line, enclosing class, slot expression) of every ``.connect(slot)``."""
     out = []
     for path in sorted(WORKBENCH.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        owners = {}
+        for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+            for node in ast.walk(cls):
+                owners.setdefault(id(node), f"{path.name}:{cls.name}")
+        for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "connect"
                 and node.args
             ):
-                out.append((path.name, node.lineno, node.args[0]))
+                out.append((path.name, node.lineno, owners.get(id(node)), node.args[0]))
     return out
 
 
@@ -60,20 +68,24 @@ def test_the_audit_sees_the_window_connections() -> None:
     assert len(connections) > 50  # every module's wiring is parsed, not an empty walk
     assert any(
         isinstance(slot, ast.Attribute) and slot.attr == "_preset_chosen"
-        for _, _, slot in connections
+        for *_, slot in connections
     )
 
 
 def test_no_slot_with_optional_positional_parameters_is_connected_directly() -> None:
     methods = _methods()
     offenders = []
-    for where, line, slot in _connections():
+    for where, line, cls, slot in _connections():
         if isinstance(slot, ast.Lambda):
             optional = _optional_positionals(slot.args, method=False)
             if optional:
                 offenders.append(f"{where}:{line} lambda({', '.join(optional)}=...)")
         elif isinstance(slot, ast.Attribute):
-            for owner, fn in methods.get(slot.attr, []):
+            candidates = methods.get(slot.attr, [])
+            on_self = isinstance(slot.value, ast.Name) and slot.value.id == "self"
+            if on_self and any(owner == cls for owner, _ in candidates):
+                candidates = [(o, f) for o, f in candidates if o == cls]
+            for owner, fn in candidates:
                 optional = _optional_positionals(fn.args, method=True)
                 if optional:
                     offenders.append(f"{where}:{line} -> {owner}.{fn.name}({', '.join(optional)})")

@@ -1,0 +1,71 @@
+"""What a newcomer is told and asked: the next step, the mode a domain starts in, and the
+questions before a run that does not fit the trunk (pure functions of the domains shown).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from workbench.backend import DomainState
+
+
+def trunk_trained(states: Sequence[DomainState]) -> bool:
+    return any(d.is_trunk_source for d in states)
+
+
+def default_mode(states: Sequence[DomainState]) -> str:
+    """Train the trunk while it is untrained, else adapters on it (never the last run's)."""
+    return "adapters" if trunk_trained(states) else "full"
+
+
+def next_step_hint(states: Sequence[DomainState], *, ready: bool) -> str:
+    if not ready:
+        return "Loading the engine…"
+    source = next((d for d in states if d.is_trunk_source), None)
+    if source is None:
+        suggested = next((d.name for d in states if d.default_source), None)
+        return (
+            "Next: train the shared trunk — select "
+            + (f"{suggested} (the suggested source)" if suggested else "a source domain")
+            + " and press Train (F5) with “From scratch”."
+        )
+    if not any(d.trained and not d.is_trunk_source for d in states):
+        return (
+            f"Trunk trained on {source.name}. Next: select another domain and press Train: "
+            "adapters on the frozen trunk."
+        )
+    return (
+        "Next: drop images on the Classify tab to see predictions, or File > "
+        "Export adapters… to save a domain as one small file."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Question:
+    title: str
+    text: str
+    switch_to_full: bool  # yes = train the whole network instead; no = go on as chosen
+
+
+def mode_question(mode: str, domain: str, states: Sequence[DomainState]) -> Question | None:
+    """The question to ask before training ``domain`` in ``mode``, or None."""
+    if mode == "full":
+        others = [d.name for d in states if d.trained and not d.stale and d.name != domain]
+        if others:
+            return Question(
+                "Retrain the shared trunk",
+                f"“From scratch” retrains the shared trunk on {domain}. The domains trained "
+                f"on the current trunk ({', '.join(others)}) will need retraining. Continue?",
+                switch_to_full=False,
+            )
+        return None
+    if not trunk_trained(states):
+        return Question(
+            "Untrained trunk",
+            "The shared trunk has not been trained yet (its weights are random), so adapters "
+            f"on it learn little. Train the whole network on {domain} instead (this trains "
+            "the trunk)?",
+            switch_to_full=True,
+        )
+    return None

@@ -1,0 +1,104 @@
+"""The window's actions: toolbar, File and Run menus, their shortcuts and wiring.
+
+Every action connects through ``no_args`` (``triggered`` sends ``checked: bool``, which a
+slot with optional parameters would take for one of them: the Train button's first click
+failed that way).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QToolBar
+
+from workbench.wiring import no_args
+
+if TYPE_CHECKING:
+    from workbench.main_window import MainWindow
+
+
+def make_action(
+    w: MainWindow, text: str, slot: Any, *shortcuts: str | QKeySequence.StandardKey, tip: str = ""
+) -> QAction:
+    action = QAction(text, w)
+    keys: list[QKeySequence] = []
+    for s in shortcuts:  # a platform may map a standard key to nothing (offscreen)
+        key = QKeySequence(s)
+        if not key.isEmpty() and key not in keys:
+            keys.append(key)
+    if keys:
+        action.setShortcuts(keys)
+    action.setToolTip(
+        f"{tip or text} ({', '.join(k.toString() for k in keys)})" if keys else tip or text
+    )
+    action.triggered.connect(no_args(slot))  # triggered sends checked: bool
+    return action
+
+
+def build_actions(w: MainWindow) -> None:
+    """The window's actions, toolbar and menus, kept as the window's attributes."""
+    s = w.session
+    w.train_action = make_action(
+        w,
+        "Train",
+        w.start_training,
+        "F5",
+        "Ctrl+R",
+        tip="Train the selected domain with this recipe",
+    )
+    w.pause_action = make_action(w, "Pause", w.toggle_pause, "F6", "Ctrl+P")
+    w.stop_action = make_action(
+        w, "Stop", s.stop, "Shift+F5", "Ctrl+.", tip="Stop after the current batch"
+    )
+    w.stop_epoch_action = make_action(
+        w, "Stop after this epoch", s.stop_after_epoch, "Ctrl+Shift+E"
+    )
+    toolbar = QToolBar("Run")
+    toolbar.setObjectName("run_toolbar")
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    for a in (w.train_action, w.pause_action, w.stop_action, w.stop_epoch_action):
+        toolbar.addAction(a)
+    w.addToolBar(toolbar)
+    f = w.files
+    w.export_adapters_action = make_action(
+        w, "Export adapters…", lambda: f.export_adapters(w.domains.selected_domain())
+    )
+    w.import_adapters_action = make_action(w, "Import adapters…", f.import_adapters)
+    w.save_trunk_action = make_action(w, "Save trunk…", f.save_trunk)
+    w.load_trunk_action = make_action(w, "Load trunk…", f.load_trunk)
+    w.export_model_action = make_action(w, "Export whole model…", f.export_model)
+    w.device_actions = QActionGroup(w)
+    for kind, text in (
+        ("default", "This device"),
+        ("mirrored", "All local devices (MirroredStrategy)"),
+    ):
+        action = make_action(w, text, lambda k=kind: f.set_devices(k))
+        action.setCheckable(True)
+        action.setChecked(kind == "default")
+        w.device_actions.addAction(action)
+    w.engine_file_actions = (
+        w.export_adapters_action,
+        w.import_adapters_action,
+        w.save_trunk_action,
+        w.load_trunk_action,
+        w.export_model_action,
+        *w.device_actions.actions(),
+    )
+    menu = w.menuBar().addMenu("&File")
+    menu.addAction(make_action(w, "Add image folder…", w.catalogue.add_folder))
+    menu.addAction(make_action(w, "Add decathlon archive…", w.catalogue.add_archive))
+    menu.addSeparator()
+    for a in w.engine_file_actions:
+        menu.addAction(a)
+    menu.addSeparator()
+    menu.addAction(make_action(w, "Quit", w.close, QKeySequence.StandardKey.Quit, "Ctrl+Q"))
+    run_menu = w.menuBar().addMenu("&Run")
+    for a in (w.train_action, w.pause_action, w.stop_action, w.stop_epoch_action):
+        run_menu.addAction(a)
+    devices = run_menu.addMenu("Devices (tf.distribute)")
+    for a in w.device_actions.actions():
+        devices.addAction(a)
+    for a in (*w.engine_file_actions, w.train_action):
+        a.setEnabled(False)
