@@ -300,6 +300,30 @@ class Workspace:
         self.save()
         return domain
 
+    def import_reference(self, path: Path, name: str = "imagenet", *, replace: bool = False):
+        """Import an authors' pretrained checkpoint (srebuffi/residual_adapters): its 3x3
+        convs become the trunk, its ImageNet task domain ``name`` (when the adapter kind
+        fits), which becomes the source domain. Returns ``ReferenceImport``; refused files
+        leave the workspace as it was. Never executes code from the file."""
+        from core.reference_checkpoint import import_reference
+
+        with self._lock, self._scope():
+            result = import_reference(self.engine, Path(path), name=name, replace=replace)
+            if result.domain is not None:
+                self.source_domain = result.domain
+                self.status[result.domain] = DomainStatus(
+                    name=result.domain,
+                    mode="imported",
+                    epochs=0,
+                    val_accuracy=None,
+                    test_accuracy=None,
+                    run_dir=None,
+                    updated=_now(),
+                    trunk_fingerprint=result.trunk_fingerprint,
+                )
+        self.save()
+        return result
+
     def load_trunk(self, path: Path) -> str:
         """Replace the shared trunk from a file and save; returns the new fingerprint."""
         from core.model_io import load_trunk

@@ -178,3 +178,23 @@ def test_reading_needs_no_torch_and_maps_the_reference_names(tmp_path):
     np.testing.assert_array_equal(
         network.arrays[key], net.layer2[0].conv1.parallel_conv[0].conv.weight.detach().numpy()
     )
+
+
+def test_the_readme_command_imports_into_a_fresh_workspace(tmp_path, capsys, monkeypatch):
+    """``main.py import-reference imagenet.t7 --fresh`` as the README has it."""
+    from core.cli import main
+    from core.workspace import Workspace
+
+    net = _network("series", seed=6)
+    checkpoint = _save(net, tmp_path / "imagenet.t7", legacy=True, wrap=True)
+    root = tmp_path / "home"
+    monkeypatch.chdir(tmp_path)
+    assert main(["--root", str(root), "import-reference", "imagenet.t7", "--fresh"]) == 0
+    out = capsys.readouterr().out
+    assert "imported domain 'imagenet' (1000 classes, series)" in out
+    ws = Workspace(root)  # saved: the next command sees the imported trunk and domain
+    assert ws.source_domain == "imagenet" and ws.model_config.width_factor == WIDTH
+    _logits_equal(net, ws.engine)
+    assert main(["--root", str(root), "import-reference", str(tmp_path / "absent.t7")]) == 2
+    assert "File not found" in capsys.readouterr().err
+    assert checkpoint.exists()
