@@ -28,6 +28,8 @@ from core.cli_commands import (
     cmd_svhn,
     cmd_train,
 )
+from core.cli_reference import add_parser as add_import_reference_parser
+from core.cli_reference import cmd_import_reference
 from core.config import (
     ADAPTER_KINDS,
     CLASS_WEIGHTS,
@@ -51,6 +53,7 @@ Run without a command to open the window. Typical session:
   main.py classify --domain digits_hand some.png more_images/
   main.py export --domain digits_hand --out hand.adapter.safetensors
   main.py import hand.adapter.safetensors --name hand_copy
+  main.py import-reference imagenet.t7 --fresh       # the authors' pretrained ResNet-26
 """
 
 
@@ -157,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="domain name to use (default: the file's)")
     p.add_argument("--replace", action="store_true", help="replace a domain of that name")
 
+    add_import_reference_parser(sub)
+
     p = sub.add_parser("save-trunk", help="write the shared trunk to a .safetensors file")
     p.add_argument("file", type=Path)
     p = sub.add_parser("load-trunk", help="replace the shared trunk from a .safetensors file")
@@ -197,6 +202,7 @@ COMMANDS = {
     "classify": cmd_classify,
     "export": cmd_export,
     "import": cmd_import,
+    "import-reference": cmd_import_reference,
     "save-trunk": cmd_save_trunk,
     "load-trunk": cmd_load_trunk,
     "save-model": cmd_save_model,

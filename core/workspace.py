@@ -24,6 +24,7 @@ from core.data import Catalogue, default_data_root
 from core.datasource import DomainData
 from core.engine import AdapterEngine
 from core.events import EventSink, LogMessage, ignore_events
+from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
 from core.presets import get_preset
 from core.progress import ProgressFn
 
@@ -89,6 +90,12 @@ class Workspace:
         self._lock = threading.RLock()
         saved = None if fresh else self._read_state()
         if saved is not None:
+            problem = version_problem("workspace", saved.get("schema_version"))
+            if problem:
+                raise WorkspaceError(
+                    f"{problem}. The workspace is in {self.dir}; pass fresh=True "
+                    "(CLI: --fresh) to start over there"
+                )
             saved_config = ModelConfig.from_dict(saved["model_config"])
             if model_config is not None and model_config != saved_config:
                 raise WorkspaceError(
@@ -160,7 +167,7 @@ class Workspace:
                 if stale.name[: -len(ADAPTER_SUFFIX)] not in self.engine.domain_names:
                     stale.unlink()
             state = {
-                "schema_version": 1,
+                "schema_version": WEIGHTS_FORMAT_VERSION,
                 "model_config": self.model_config.to_dict(),
                 "source_domain": self.source_domain,
                 "trunk_fingerprint": self.engine.trunk_fingerprint(),
@@ -292,6 +299,30 @@ class Workspace:
             )
         self.save()
         return domain
+
+    def import_reference(self, path: Path, name: str = "imagenet", *, replace: bool = False):
+        """Import an authors' pretrained checkpoint (srebuffi/residual_adapters): its 3x3
+        convs become the trunk, its ImageNet task domain ``name`` (when the adapter kind
+        fits), which becomes the source domain. Returns ``ReferenceImport``; refused files
+        leave the workspace as it was. Never executes code from the file."""
+        from core.reference_checkpoint import import_reference
+
+        with self._lock, self._scope():
+            result = import_reference(self.engine, Path(path), name=name, replace=replace)
+            if result.domain is not None:
+                self.source_domain = result.domain
+                self.status[result.domain] = DomainStatus(
+                    name=result.domain,
+                    mode="imported",
+                    epochs=0,
+                    val_accuracy=None,
+                    test_accuracy=None,
+                    run_dir=None,
+                    updated=_now(),
+                    trunk_fingerprint=result.trunk_fingerprint,
+                )
+        self.save()
+        return result
 
     def load_trunk(self, path: Path) -> str:
         """Replace the shared trunk from a file and save; returns the new fingerprint."""
