@@ -35,6 +35,7 @@ from core.config import (
     TRAIN_MODES,
     ConfigError,
 )
+from core.deploy_formats import DEPLOY_FORMATS
 from core.presets import PRESETS
 
 EPILOG = """\
@@ -45,6 +46,7 @@ Run without a command to open the window. Typical session:
   main.py eval --domain digits_hand
   main.py classify --domain digits_hand some.png more_images/
   main.py export --domain digits_hand --out hand.adapter.safetensors
+  main.py export --domain digits_hand --format onnx --out hand.onnx   # standalone model
   main.py import hand.adapter.safetensors --name hand_copy
 """
 
@@ -140,9 +142,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("export", help="write a domain's adapters to one .adapter.safetensors")
+    p = sub.add_parser(
+        "export",
+        help="write a domain's adapters (.adapter.safetensors), or a standalone model",
+        description="adapters (default): the domain's own weights for this workbench. "
+        "saved_model (a directory), litert (.tflite), onnx (.onnx): one merged model with "
+        "the preprocessing inside (uint8 RGB of any size in, class probabilities out), "
+        "class names in its metadata, checked in its own runtime on the test split "
+        "(needs the 'deploy' extra: pip install -e \".[deploy]\").",
+    )
     p.add_argument("--domain", required=True)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--format", choices=("adapters", *DEPLOY_FORMATS), default="adapters", help="what to write"
+    )
+    p.add_argument(
+        "--max-test-images",
+        type=int,
+        default=None,
+        help="check a deployed model on at most this many test images (default: all)",
+    )
 
     p = sub.add_parser("import", help="add a domain from an exported adapter file")
     p.add_argument("file", type=Path)

@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,36 +36,32 @@ from typing import Any
 
 import numpy as np
 
+from core.deploy_check import compare, extra_images, run_in_fresh_process, workbench_probabilities
+from core.deploy_formats import (
+    DEPLOY_FORMATS,
+    SUFFIXES,
+    DeployError,
+    MissingDependencyError,
+    check_dependencies,
+    check_format,
+)
 from core.domain_model import DomainModel
 from core.engine import AdapterEngine
 from core.model_io import atomic_target, library_versions, utc_now
 from core.progress import Cancelled, ProgressFn, check_cancel, no_progress
 
-FORMATS: tuple[str, ...] = ("saved_model", "litert", "onnx")
-SUFFIXES = {"litert": ".tflite", "onnx": ".onnx"}
-EXTRA = "deploy"
+__all__ = [
+    "DEPLOY_FORMATS",
+    "DeployError",
+    "DeployReport",
+    "MissingDependencyError",
+    "build_deploy_model",
+    "export_deployable",
+]
 METADATA_FORMAT = "ram-workbench-deployment"
 METADATA_VERSION = 1
 SIDECAR_IN_SAVED_MODEL = "assets.extra/ram_deploy.json"
 MAX_PROBABILITY_DIFF = 1e-3  # float32 artifacts agree to ~1e-5; more means a broken export
-RUNNER = Path(__file__).with_name("deploy_runner.py")
-# The modules each format needs to be written and to be checked in its own runtime.
-_NEEDS = {
-    "saved_model": ("tensorflow",),
-    "litert": ("tensorflow", "ai_edge_litert"),
-    "onnx": ("tensorflow", "tf2onnx", "onnx", "onnxruntime"),
-}
-_PACKAGES = {"ai_edge_litert": "ai-edge-litert"}
-# Shapes of the extra, synthetic images every verification adds (non-square, up and down).
-_EXTRA_SHAPES = ((37, 80), (120, 45), (9, 13))
-
-
-class DeployError(ValueError):
-    """The domain cannot be exported for deployment; the message says why."""
-
-
-class MissingDependencyError(DeployError):
-    """A package the format needs is not installed; the message names the extra."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,33 +90,11 @@ class DeployReport:
 # === Checks before the work ===
 
 
-def missing_modules(fmt: str) -> list[str]:
-    check_format(fmt)
-    return [m for m in _NEEDS[fmt] if importlib.util.find_spec(m) is None]
-
-
-def check_dependencies(fmt: str) -> None:
-    missing = missing_modules(fmt)
-    if missing:
-        names = ", ".join(_PACKAGES.get(m, m) for m in missing)
-        raise MissingDependencyError(
-            f"Exporting to {fmt} needs packages that are not installed: {names}. Install "
-            f"the '{EXTRA}' extra: pip install -e \".[{EXTRA}]\". Received: missing={missing}"
-        )
-
-
-def check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise DeployError(f"Unknown deployment format. Expected one of {FORMATS}. Received: {fmt!r}")
-
-
 def check_target(path: Path, fmt: str) -> None:
     """Refuse a name of the wrong kind, or a place that cannot be written, before any work."""
     suffix = SUFFIXES.get(fmt)
     if suffix is not None and (path.suffix != suffix or path.name == suffix):
-        raise DeployError(
-            f"A {fmt} file name must end in '{suffix}'. Received: path={str(path)!r}"
-        )
+        raise DeployError(f"A {fmt} file name must end in '{suffix}'. Received: path={str(path)!r}")
     if fmt == "saved_model":
         if path.is_file():
             raise DeployError(
@@ -190,7 +161,10 @@ def deploy_metadata(engine: AdapterEngine, domain: DomainModel, fmt: str) -> dic
             "colour": "RGB",
             "note": "any height and width; one size per batch",
         },
-        "outputs": {"probabilities": ["batch", spec.num_classes], "logits": ["batch", spec.num_classes]},
+        "outputs": {
+            "probabilities": ["batch", spec.num_classes],
+            "logits": ["batch", spec.num_classes],
+        },
         "preprocessing": {
             "inside_the_model": True,
             "resize_shorter": spec.resize_shorter,
@@ -280,83 +254,6 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-# === Verification ===
-
-
-def _groups(images: Sequence[np.ndarray]) -> list[tuple[list[int], np.ndarray]]:
-    """Images of one shape stacked together: (indices, uint8 [n, H, W, 3])."""
-    by_shape: dict[tuple[int, ...], list[int]] = {}
-    for index, image in enumerate(images):
-        by_shape.setdefault(tuple(image.shape), []).append(index)
-    return [(idx, np.stack([images[i] for i in idx]).astype(np.uint8)) for idx in by_shape.values()]
-
-
-def workbench_probabilities(domain: DomainModel, images: Sequence[np.ndarray]) -> np.ndarray:
-    """What the workbench says: ``eval_transform`` per image, the unmerged model, softmax."""
-    import tensorflow as tf
-
-    from core.preprocess import eval_transform
-
-    out = np.zeros((len(images), domain.spec.num_classes), np.float32)
-    for start in range(0, len(images), 256):
-        chunk = images[start : start + 256]
-        batch = np.stack([eval_transform(tf.constant(im), domain.spec).numpy() for im in chunk])
-        logits = domain.model(batch, training=False)
-        out[start : start + len(chunk)] = tf.nn.softmax(tf.cast(logits, tf.float32)).numpy()
-    return out
-
-
-def run_in_fresh_process(
-    fmt: str,
-    artifact: Path,
-    images: Sequence[np.ndarray],
-    *,
-    cancel: threading.Event | None = None,
-    timeout: float = 600.0,
-) -> tuple[np.ndarray, str]:
-    """The artifact's probabilities for ``images``, computed by ``deploy_runner.py`` in a new
-    ``python -I`` process with the format's own runtime; and that runtime's name."""
-    groups = _groups(images)
-    with tempfile.TemporaryDirectory(prefix="ram-deploy-check-") as work:
-        inputs, outputs = Path(work) / "images.npz", Path(work) / "probabilities.npz"
-        np.savez(inputs, **{f"group_{i}": g for i, (_, g) in enumerate(groups)})
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-        command = [sys.executable, "-I", str(RUNNER), fmt, str(artifact), str(inputs), str(outputs)]
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )
-        deadline = time.monotonic() + timeout
-        while process.poll() is None:
-            if (cancel is not None and cancel.is_set()) or time.monotonic() > deadline:
-                process.kill()
-                process.communicate()
-                check_cancel(cancel)
-                raise DeployError(f"The {fmt} check did not finish within {timeout:.0f} s.")
-            time.sleep(0.05)
-        stdout, stderr = process.communicate()
-        if process.returncode != 0:
-            tail = "\n".join(stderr.strip().splitlines()[-8:])
-            raise DeployError(
-                f"The exported {fmt} artifact does not run in its own runtime; nothing was "
-                f"written. Received: exit {process.returncode}: {tail}"
-            )
-        info = json.loads(stdout.strip().splitlines()[-1])
-        probabilities = np.zeros((len(images), 0), np.float32)
-        with np.load(outputs) as result:
-            for i, (indices, _) in enumerate(groups):
-                values = result[f"group_{i}"]
-                if probabilities.shape[1] == 0:
-                    probabilities = np.zeros((len(images), values.shape[1]), np.float32)
-                probabilities[indices] = values
-    return probabilities, f"{info['runtime']} {info['version']}"
-
-
-def extra_images(seed: int = 13) -> list[np.ndarray]:
-    """A few random non-square images of several sizes (down- and up-sampled)."""
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, size=(*s, 3), dtype=np.uint8) for s in _EXTRA_SHAPES]
-
-
 # === Export ===
 
 
@@ -401,7 +298,7 @@ def export_deployable(
         check_cancel(cancel)
         progress(0.6, f"Loading {path.name} in a fresh process to check it")
         got, runtime = run_in_fresh_process(fmt, artifact, images, cancel=cancel)
-        agreement, diff = _compare(expected, got)
+        agreement, diff = compare(expected, got)
         if not np.isfinite(diff) or diff > MAX_PROBABILITY_DIFF:
             raise DeployError(
                 f"The {fmt} artifact does not reproduce domain '{domain_name}' (max probability "
@@ -472,10 +369,3 @@ def _write(model, artifact: Path, fmt: str, metadata: dict[str, Any]) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - converters raise many kinds
         raise DeployError(f"Writing the {fmt} artifact failed: {exc}") from exc
-
-
-def _compare(expected: np.ndarray, got: np.ndarray) -> tuple[float, float]:
-    if got.shape != expected.shape:
-        return 0.0, float("inf")
-    agreement = float(np.mean(np.argmax(got, axis=1) == np.argmax(expected, axis=1)))
-    return agreement, float(np.max(np.abs(got - expected)))

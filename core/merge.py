@@ -127,7 +127,10 @@ class _MergedBuilder:
         if kind == "series" and position.adapted:
             adapter = self.own(name, "adapter").kernel.numpy()
             return fold_series(
-                kernel, bn_affine(self.own(name, "bn_a")), adapter, bn_affine(self.own(name, "bn_b"))
+                kernel,
+                bn_affine(self.own(name, "bn_a")),
+                adapter,
+                bn_affine(self.own(name, "bn_b")),
             )
         if kind == "parallel" and position.adapted:
             self._check_parallel(position, conv)
