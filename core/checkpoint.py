@@ -21,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
+
 CHECKPOINT_NAME = "checkpoint.safetensors"
 FORMAT = "ram-workbench-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = WEIGHTS_FORMAT_VERSION
 
 
 class CheckpointError(ValueError):
@@ -175,6 +177,9 @@ def read_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(
             f"Not a RAM Workbench checkpoint. Received: format={metadata.get('format')!r}"
         )
+    problem = version_problem("checkpoint", metadata.get("format_version"))
+    if problem:
+        raise CheckpointError(problem)
     names = json.loads(metadata["optimizer_names"])
     shapes = json.loads(metadata["optimizer_shapes"])
     optimizer = tuple(

@@ -17,7 +17,7 @@ from keras import ops
 
 from core.config import DomainSpec, ModelConfig
 from core.layers import ChannelZeroPad, batch_norm, conv_initializer
-from core.trunk import BlockPosition, ConvPosition, SharedTrunk
+from core.trunk import BlockPosition, ConvPosition, SharedTrunk, needs_symmetric_pad
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,19 +82,28 @@ class _DomainBuilder:
             filters,
             1,
             strides=stride,
-            padding="same",
+            # A 1x1 with stride 2 samples input pixel 2i: the centre of the symmetrically
+            # padded 3x3's window (the reference's ``padding=0``).
+            padding="valid",
             use_bias=False,
             kernel_initializer=conv_initializer(),
             name=self.name(position.name, "adapter"),
             dtype=self.dtype,
         )
 
+    def trunk_conv(self, x, position: ConvPosition):
+        """The shared 3x3 conv; at stride 2 on an input padded 1 on every side (reference)."""
+        if needs_symmetric_pad(position):
+            x = keras.layers.ZeroPadding2D(
+                1, name=self.name(position.name, "pad"), dtype=self.dtype
+            )(x)
+        return self.trunk.convs[position.name](x)
+
     def conv_task(self, x, position: ConvPosition):
         """Shared 3x3 conv followed (or paralleled) by this domain's adapter and BN."""
-        conv = self.trunk.convs[position.name]
         kind = self.config.adapter_kind
         if kind == "series" and position.adapted:
-            y = conv(x)
+            y = self.trunk_conv(x, position)
             a = self.bn(position.name, "bn_a")(y)
             a = self.adapter_conv(position, position.out_channels, 1)(a)
             y = keras.layers.Add(name=self.name(position.name, "adapter_add"), dtype=self.dtype)(
@@ -102,13 +111,13 @@ class _DomainBuilder:
             )
             return self.bn(position.name, "bn_b")(y)
         if kind == "parallel" and position.adapted:
-            y = conv(x)
+            y = self.trunk_conv(x, position)
             p = self.adapter_conv(position, position.out_channels, position.stride)(x)
             y = keras.layers.Add(name=self.name(position.name, "adapter_add"), dtype=self.dtype)(
                 [y, p]
             )
             return self.bn(position.name, "bn")(y)
-        return self.bn(position.name, "bn")(conv(x))
+        return self.bn(position.name, "bn")(self.trunk_conv(x, position))
 
     def shortcut(self, x, block: BlockPosition):
         if not block.needs_projection:

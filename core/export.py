@@ -26,11 +26,12 @@ import safetensors.numpy
 from core.config import ConfigError, DomainSpec, ModelConfig
 from core.domain_model import DomainModel
 from core.engine import AdapterEngine
+from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
 from core.model_io import atomic_target, copy_engine, library_versions, utc_now
 from core.progress import ProgressFn, check_cancel, no_progress
 
 FORMAT_NAME = "ram-workbench-adapter"
-FORMAT_VERSION = 1
+FORMAT_VERSION = WEIGHTS_FORMAT_VERSION
 SUFFIX = ".adapter.safetensors"
 VERIFY_TOLERANCE = 1e-5
 _REQUIRED_KEYS = (
@@ -255,11 +256,9 @@ def _read_metadata(path: Path) -> dict[str, str]:
             f"The adapter file lacks metadata. Expected keys {list(_REQUIRED_KEYS)}. "
             f"Received: missing={missing}"
         )
-    if metadata["format_version"] != str(FORMAT_VERSION):
-        raise _fail(
-            f"Unknown adapter format version (a newer RAM Workbench wrote it?). Expected: "
-            f"{FORMAT_VERSION}. Received: format_version={metadata['format_version']!r}"
-        )
+    problem = version_problem("adapter file", metadata["format_version"])
+    if problem:
+        raise _fail(problem)
     return metadata
 
 

@@ -29,13 +29,14 @@ import safetensors.numpy
 
 from core.config import ConfigError, DomainSpec, ModelConfig
 from core.engine import AdapterEngine
+from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
 from core.progress import ProgressFn, check_cancel, no_progress
 
 TRUNK_FORMAT = "ram-workbench-trunk"
 TRUNK_SUFFIX = ".safetensors"  # e.g. trunk.safetensors or shared.trunk.safetensors
 ENGINE_FORMAT = "ram-workbench-engine"
 ENGINE_SUFFIX = ".keras"
-FORMAT_VERSION = 1
+FORMAT_VERSION = WEIGHTS_FORMAT_VERSION
 ENGINE_MEMBER = "ram_engine.json"  # extra zip member of the .keras file; Keras ignores it
 INPUT_NAME = "image"
 
@@ -146,11 +147,9 @@ def read_trunk_info(path: str | Path) -> TrunkFileInfo:
             f"Not a RAM Workbench trunk file. Expected format "
             f"'{TRUNK_FORMAT}'. Received: format={meta.get('format')!r}"
         )
-    if meta.get("format_version") != str(FORMAT_VERSION):
-        raise ModelFileError(
-            f"Unknown trunk format version. Expected: {FORMAT_VERSION}. "
-            f"Received: format_version={meta.get('format_version')!r}"
-        )
+    problem = version_problem("trunk file", meta.get("format_version"))
+    if problem:
+        raise ModelFileError(problem)
     try:
         config = ModelConfig.from_dict(json.loads(meta["model_config"]))
         return TrunkFileInfo(
@@ -283,14 +282,14 @@ def read_engine_description(path: str | Path) -> dict[str, Any]:
         raise ModelFileError(
             f"Not a .keras file, or a damaged one ({exc}). Received: path={str(path)!r}"
         ) from None
-    if (
-        description.get("format") != ENGINE_FORMAT
-        or description.get("format_version") != FORMAT_VERSION
-    ):
+    if description.get("format") != ENGINE_FORMAT:
         raise ModelFileError(
             f"Unknown engine file format. Expected: {ENGINE_FORMAT} v{FORMAT_VERSION}. "
             f"Received: {description.get('format')!r} v{description.get('format_version')!r}"
         )
+    problem = version_problem("model file", description.get("format_version"))
+    if problem:
+        raise ModelFileError(problem)
     return description
 
 

@@ -2,6 +2,9 @@
 
 Domain models call these same layer objects, so a weight changed through one domain is
 changed for all of them. Positions are named ``stem``, ``stage{s}_block{b}_conv{1,2}``.
+
+A stride-2 3x3 conv here is ``padding="valid"``: its caller pads the input by 1 on every
+side (``needs_symmetric_pad``), which is the reference network's ``padding=1``.
 """
 
 from __future__ import annotations
@@ -62,6 +65,11 @@ def network_layout(config: ModelConfig) -> tuple[ConvPosition, tuple[BlockPositi
     return stem, tuple(blocks)
 
 
+def needs_symmetric_pad(position: ConvPosition) -> bool:
+    """A stride-2 3x3 conv takes an explicitly padded input (1 on every side)."""
+    return position.stride != 1
+
+
 class SharedTrunk:
     """The shared layers: 3x3 convs (and 1x1 shortcut convs with ``shortcut='conv1x1'``)."""
 
@@ -75,7 +83,9 @@ class SharedTrunk:
                 position.out_channels,
                 3,
                 strides=position.stride,
-                padding="same",
+                # Stride 2: the domain model pads 1 on every side first (``ZeroPadding2D``),
+                # as the reference does; Keras 'same' would pad 0 before and 1 after.
+                padding="same" if position.stride == 1 else "valid",
                 use_bias=False,
                 kernel_initializer=conv_initializer(),
                 name=position.name,
@@ -88,7 +98,7 @@ class SharedTrunk:
                         block.out_channels,
                         1,
                         strides=block.stride,
-                        padding="same",
+                        padding="valid",
                         use_bias=False,
                         kernel_initializer=conv_initializer(),
                         name=f"{block.name}_shortcut",

@@ -24,6 +24,7 @@ from core.data import Catalogue, default_data_root
 from core.datasource import DomainData
 from core.engine import AdapterEngine
 from core.events import EventSink, LogMessage, ignore_events
+from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
 from core.presets import get_preset
 from core.progress import ProgressFn
 
@@ -89,6 +90,12 @@ class Workspace:
         self._lock = threading.RLock()
         saved = None if fresh else self._read_state()
         if saved is not None:
+            problem = version_problem("workspace", saved.get("schema_version"))
+            if problem:
+                raise WorkspaceError(
+                    f"{problem}. The workspace is in {self.dir}; pass fresh=True "
+                    "(CLI: --fresh) to start over there"
+                )
             saved_config = ModelConfig.from_dict(saved["model_config"])
             if model_config is not None and model_config != saved_config:
                 raise WorkspaceError(
@@ -160,7 +167,7 @@ class Workspace:
                 if stale.name[: -len(ADAPTER_SUFFIX)] not in self.engine.domain_names:
                     stale.unlink()
             state = {
-                "schema_version": 1,
+                "schema_version": WEIGHTS_FORMAT_VERSION,
                 "model_config": self.model_config.to_dict(),
                 "source_domain": self.source_domain,
                 "trunk_fingerprint": self.engine.trunk_fingerprint(),

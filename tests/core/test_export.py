@@ -197,7 +197,9 @@ def test_refuses_truncated_random_and_foreign_files(exported, target, tmp_path):
 def test_refuses_changed_metadata(exported, target, tmp_path):
     path = tmp_path / ("x" + SUFFIX)
     _rewrite(exported.path, path, metadata={"format_version": "99"})
-    _refused(target, path, r"Expected: 1. Received: format_version='99'")
+    _refused(target, path, r"Expected: 2. Received: format_version='99'")
+    _rewrite(exported.path, path, metadata={"format_version": "1"})
+    _refused(target, path, r"format version 1, .*padded the stride-2 3x3 convolutions")
     _rewrite(exported.path, path, metadata={"trunk_fingerprint": None})
     _refused(target, path, r"missing=\['trunk_fingerprint'\]")
     _rewrite(exported.path, path, metadata={"domain_spec": "{not json"})

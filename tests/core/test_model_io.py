@@ -7,6 +7,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+import safetensors
 import safetensors.numpy
 
 from core.config import DomainSpec, ModelConfig
@@ -26,6 +27,7 @@ from core.progress import Cancelled
 from tests.core.training_helpers import randomise_domain
 
 TINY = get_preset("tiny").model
+OLD_PADDING = r"format version 1, .*padded the stride-2 3x3 convolutions asymmetrically"
 
 
 def _spec(name, classes, size=16):
@@ -140,19 +142,33 @@ def test_engine_file_refusals(engine, tmp_path):
                 dst.writestr(item, src.read(item))
     with pytest.raises(ModelFileError, match="not saved by RAM Workbench"):
         load_engine(foreign)
-    newer = tmp_path / "newer.keras"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(newer, "w") as dst:
-        for item in src.namelist():
-            data = src.read(item)
-            if item == ENGINE_MEMBER:
-                data = json.dumps(json.loads(data) | {"format_version": 7}).encode()
-            dst.writestr(item, data)
-    with pytest.raises(ModelFileError, match="Unknown engine file format"):
-        load_engine(newer)
+    for version, match in ((7, "Unknown model file format version"), (1, OLD_PADDING)):
+        other = tmp_path / f"v{version}.keras"
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(other, "w") as dst:
+            for item in src.namelist():
+                data = src.read(item)
+                if item == ENGINE_MEMBER:
+                    data = json.dumps(json.loads(data) | {"format_version": version}).encode()
+                dst.writestr(item, data)
+        with pytest.raises(ModelFileError, match=match):
+            load_engine(other)
     junk = tmp_path / "junk.keras"
     junk.write_bytes(b"not a zip")
     with pytest.raises(ModelFileError, match="Not a .keras file"):
         load_engine(junk)
+
+
+def test_trunk_file_of_version_1_is_refused_with_the_reason(engine, tmp_path):
+    path = save_trunk(engine, tmp_path / "trunk.safetensors").path
+    arrays = safetensors.numpy.load_file(str(path))
+    with safetensors.safe_open(str(path), framework="numpy") as handle:
+        meta = handle.metadata() | {"format_version": "1"}
+    old = tmp_path / "old.safetensors"
+    safetensors.numpy.save_file(arrays, str(old), metadata=meta)
+    before = engine.trunk_fingerprint()
+    with pytest.raises(ModelFileError, match=OLD_PADDING):
+        load_trunk(engine, old)
+    assert engine.trunk_fingerprint() == before
 
 
 def test_atomic_target_keeps_old_file_on_error(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 
 from core.checkpoint import (
     CHECKPOINT_NAME,
+    CheckpointError,
     apply_state,
     capture_state,
     read_checkpoint,
@@ -240,3 +241,14 @@ def test_checkpoint_round_trip_restores_weights_and_momentum(tmp_path):
         write_atomically(path, broken)
     assert path.read_bytes() == original
     assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]
+
+    # A checkpoint of format version 1 (asymmetric stride-2 padding) is refused with why.
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    with safe_open(str(path), framework="numpy") as handle:
+        metadata = handle.metadata() | {"format_version": "1"}
+    old = tmp_path / "old.safetensors"
+    save_file(load_file(str(path)), str(old), metadata=metadata)
+    with pytest.raises(CheckpointError, match="format version 1, .*padded the stride-2"):
+        read_checkpoint(old)

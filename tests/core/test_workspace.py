@@ -1,6 +1,7 @@
 """The workspace keeps trunk and domains across restarts, also under a tf.distribute strategy."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -49,3 +50,15 @@ def test_another_model_config_is_refused_unless_fresh(tmp_path):
     with pytest.raises(WorkspaceError, match="fresh"):
         Workspace(tmp_path, get_preset("cpu").model)
     assert Workspace(tmp_path, get_preset("cpu").model, fresh=True).engine.domain_names == []
+
+
+def test_a_workspace_of_format_version_1_is_refused_with_the_reason(tmp_path):
+    ws = _workspace(tmp_path, model_config=get_preset("tiny").model)
+    ws.save()
+    state_file = tmp_path / "workspace" / "workspace.json"
+    state = json.loads(state_file.read_text())
+    assert state["schema_version"] == 2
+    state_file.write_text(json.dumps(state | {"schema_version": 1}))
+    with pytest.raises(WorkspaceError, match=r"format version 1, .*padded .* fresh"):
+        Workspace(tmp_path)
+    assert Workspace(tmp_path, fresh=True).engine.domain_names == []
