@@ -8,8 +8,9 @@ it folds into one 3x3 convolution with a bias:
   kernel becomes ``W M^T`` with ``M = diag(s_b) (I + A diag(s_a))`` and the bias
   ``s_b * (A t_a) + t_b``;
 - parallel (3x3 + strided 1x1 on the same input -> BN): the 1x1 kernel adds to the 3x3's
-  centre tap (exact when the centre tap samples the pixel the 1x1 reads, i.e. stride 1 or
-  symmetric padding), then the BN scales the kernel and gives the bias;
+  centre tap, then the BN scales the kernel and gives the bias. Exact because the centre
+  tap reads the pixel the 1x1 reads: stride 1 with 'same' padding, or stride 2 with the
+  input padded 1 on every side (``needs_symmetric_pad``) and a 'valid' 1x1;
 - BN only (and positions without an adapter): the BN scales the kernel and gives the bias.
 
 The head's BN (after the last residual add, before the ReLU) cannot fold into a conv; it
@@ -20,13 +21,16 @@ gives the same logits (``tests/core/test_merge.py``: <= 1e-4 relative).
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 from keras import ops
 
+from core.config import DomainSpec
 from core.domain_model import DomainModel
 from core.layers import ChannelZeroPad
-from core.trunk import BlockPosition, ConvPosition
+from core.trunk import BlockPosition, ConvPosition, needs_symmetric_pad
 
 
 class MergeError(ValueError):
@@ -111,12 +115,17 @@ class _MergedBuilder:
         return self.domain.model.get_layer("_".join((self.domain.spec.name, *parts)))
 
     def _check_parallel(self, position: ConvPosition, conv: keras.layers.Conv2D) -> None:
-        if position.stride != 1 and conv.padding == "same":
+        """The 1x1 must read the pixel under the 3x3's centre tap (symmetric padding)."""
+        adapter = self.own(position.name, "adapter")
+        symmetric = position.stride == 1 or (
+            needs_symmetric_pad(position) and conv.padding == "valid"
+        )
+        if not symmetric or adapter.padding != "valid" or adapter.strides != conv.strides:
             raise MergeError(
-                f"The parallel adapter of '{position.name}' cannot be folded exactly: its "
-                "stride-2 3x3 convolution uses TensorFlow's asymmetric 'same' padding, so "
-                "the 1x1 adapter does not read the centre tap's pixel. Received: "
-                f"stride={position.stride}, padding={conv.padding!r}"
+                f"The parallel adapter of '{position.name}' cannot be folded exactly: the 1x1 "
+                "does not read the pixel under the 3x3's centre tap. Received: "
+                f"stride={position.stride}, 3x3 padding={conv.padding!r}, 1x1 "
+                f"padding={adapter.padding!r}"
             )
 
     def folded_kernel(self, position: ConvPosition) -> tuple[np.ndarray, np.ndarray]:
@@ -145,6 +154,8 @@ class _MergedBuilder:
     def conv_task(self, x, position: ConvPosition):
         conv = self.trunk.convs[position.name]
         kernel, bias = self.folded_kernel(position)
+        if needs_symmetric_pad(position):  # as the domain model: pad 1 on every side
+            x = keras.layers.ZeroPadding2D(1, name=f"{position.name}_pad", dtype=self.dtype)(x)
         merged = keras.layers.Conv2D(
             position.out_channels,
             conv.kernel_size,
@@ -218,3 +229,25 @@ def merge_domain(domain: DomainModel, *, dtype: str = "float32") -> keras.Model:
     training of the domain does not change the merged model.
     """
     return _MergedBuilder(domain, dtype).build()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MergedDomain:
+    """A merged copy of one domain, for fast classification (``core.inference.classify``
+    takes it in place of an engine). Like an ``InferenceSnapshot`` it does not follow later
+    training; ``trunk_fingerprint`` says which trunk it was merged from."""
+
+    spec: DomainSpec
+    model: keras.Model
+    trunk_fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def merged_snapshot(engine, domain_name: str, *, dtype: str | None = None) -> MergedDomain:
+    """Merge ``domain_name`` of ``engine`` (in the engine's precision unless ``dtype``)."""
+    domain = engine.domain(domain_name)
+    model = merge_domain(domain, dtype=dtype or engine.model_config.precision)
+    return MergedDomain(domain.spec, model, engine.trunk_fingerprint())

@@ -2,6 +2,7 @@
 runtime and agrees with the workbench; bad requests are refused; a cancelled or failed
 export leaves the earlier artifact as it was."""
 
+import dataclasses
 import json
 import threading
 
@@ -188,3 +189,16 @@ def test_an_artifact_that_disagrees_is_not_written(engine, tmp_path, monkeypatch
         export_deployable(engine, "signs", path, "litert")
     assert path.read_bytes() == b"the earlier model"
     assert not path.with_name("m.tflite.json").exists()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"adapter_kind": "parallel"}, {"adapter_kind": "bn_only", "precision": "mixed_bfloat16"}],
+)
+def test_other_adapter_kinds_and_bf16_engines_deploy(tmp_path, changes):
+    """Parallel adapters fold into the centre tap (stride-2 convs padded symmetrically); a
+    bf16 engine is deployed (and compared) in float32."""
+    engine = AdapterEngine(dataclasses.replace(get_preset("tiny").model, **changes))
+    randomise_domain(engine.add_domain(SPEC), seed=5)
+    report = export_deployable(engine, "signs", tmp_path / "p.tflite", "litert")
+    assert report.top1_agreement == 1.0 and report.max_probability_diff < 1e-4

@@ -43,11 +43,13 @@ def _batch(size=16, n=4, seed=0):
     "changes",
     [
         {"adapter_kind": "series"},
+        {"adapter_kind": "parallel"},
+        {"adapter_kind": "parallel", "shortcut": "conv1x1"},
         {"adapter_kind": "bn_only"},
         {"adapter_kind": "series", "adapt_stem": False, "adapter_positions": (False, True)},
         {"adapter_kind": "series", "shortcut": "conv1x1"},
     ],
-    ids=["series", "bn_only", "series_partial", "series_conv1x1"],
+    ids=["series", "parallel", "parallel_conv1x1", "bn_only", "series_partial", "series_conv1x1"],
 )
 def test_merged_logits_equal_the_domain_model(changes):
     domain = _domain(**changes)
@@ -78,10 +80,28 @@ def test_merged_model_in_bfloat16_stays_close():
     assert _relative_error(domain, merged, _batch()) <= 0.1
 
 
-def test_parallel_fold_on_asymmetric_padding_is_refused():
+def test_parallel_fold_refuses_a_1x1_off_the_centre_tap(monkeypatch):
+    """With Keras 'same' padding at stride 2 the 1x1 would read another pixel than the 3x3's
+    centre tap; the fold must refuse rather than return a model that is wrong."""
     domain = _domain(adapter_kind="parallel")
-    strided = [b.conv1 for b in domain.trunk.blocks if b.conv1.stride == 2]
-    if all(domain.trunk.convs[p.name].padding == "valid" for p in strided):
-        pytest.skip("stride-2 convs are symmetric-padded: the parallel fold is exact")
+    position = next(b.conv1 for b in domain.trunk.blocks if b.conv1.stride == 2)
+    adapter = domain.model.get_layer(f"signs_{position.name}_adapter")
+    monkeypatch.setattr(adapter, "padding", "same")
     with pytest.raises(MergeError, match="centre tap"):
         merge_domain(domain)
+
+
+def test_the_parallel_fold_uses_the_centre_tap():
+    """Against numpy: the merged stem kernel is (W + P at the centre) * BN scale."""
+    domain = _domain(adapter_kind="parallel")
+    merged = merge_domain(domain)
+    w = domain.trunk.convs["stem"].kernel.numpy().astype(np.float64)
+    p = domain.model.get_layer("signs_stem_adapter").kernel.numpy().astype(np.float64)
+    bn = domain.model.get_layer("signs_stem_bn")
+    scale = bn.gamma.numpy() / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
+    w[1, 1] += p[0, 0]
+    kernel, bias = merged.get_layer("stem").get_weights()
+    np.testing.assert_allclose(kernel, w * scale, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        bias, bn.beta.numpy() - bn.moving_mean.numpy() * scale, rtol=1e-5, atol=1e-6
+    )
