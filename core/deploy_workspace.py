@@ -67,6 +67,12 @@ def export_workspace_domain(
     cancel: threading.Event | None = None,
 ) -> DeployReport:
     """Check, gather the test images and export (``core.deploy.export_deployable``)."""
+    if max_test_images is not None and (
+        not isinstance(max_test_images, int) or max_test_images < 1
+    ):
+        raise DeployError(
+            f"`max_test_images` must be a positive integer. Received: {max_test_images!r}"
+        )
     check_deployable(workspace, name)
     images: Sequence[np.ndarray] = ()
     try:

@@ -73,6 +73,10 @@ def _run_here(fmt, path, batch):
 @pytest.mark.parametrize("fmt", DEPLOY_FORMATS)
 def test_export_is_checked_in_its_own_runtime_and_agrees(engine, test_images, tmp_path, fmt):
     path = tmp_path / NAMES[fmt]
+    if fmt == "saved_model":  # an earlier SavedModel there is replaced as a whole
+        path.mkdir()
+        (path / "saved_model.pb").write_bytes(b"earlier graph")
+        (path / "stale_file").write_text("from the earlier export")
     steps = []
     report = export_deployable(
         engine, "signs", path, fmt, test_images=test_images, progress=lambda f, m: steps.append(f)
@@ -89,6 +93,7 @@ def test_export_is_checked_in_its_own_runtime_and_agrees(engine, test_images, tm
         }[fmt]
     )
     assert report.bytes > 10_000 and path.exists()
+    assert not (path / "stale_file").exists()
     meta = json.loads(_sidecar(path, fmt).read_text())
     assert meta["class_names"] == list(SPEC.class_names)
     assert meta["preprocessing"]["mean"] == list(SPEC.mean) and meta["input"]["dtype"] == "uint8"

@@ -53,6 +53,8 @@ def test_untrained_stale_and_unknown_domains_are_refused(workspace):
     assert current[:12] in str(info.value) and "000000000000" in str(info.value)
     workspace.status["blobs"] = _status("blobs", current)
     check_deployable(workspace, "blobs")
+    with pytest.raises(DeployError, match="max_test_images"):
+        export_workspace_domain(workspace, "blobs", "b.onnx", "onnx", max_test_images=0)
     workspace.status["blobs"] = _status("blobs", "", epochs=0, mode="imported")
     check_deployable(workspace, "blobs")  # imported adapters: no epochs, still deployable
 
