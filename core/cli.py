@@ -38,6 +38,7 @@ from core.config import (
     TRAIN_MODES,
     ConfigError,
 )
+from core.deploy_formats import DEPLOY_FORMATS
 from core.errors import one_line, write_crash_log
 from core.presets import PRESETS
 from core.quiet_start import import_tensorflow
@@ -52,6 +53,7 @@ Run without a command to open the window. Typical session:
   main.py results
   main.py classify --domain digits_hand some.png more_images/
   main.py export --domain digits_hand --out hand.adapter.safetensors
+  main.py export --domain digits_hand --format onnx --out hand.onnx   # standalone model
   main.py import hand.adapter.safetensors --name hand_copy
   main.py import-reference imagenet.t7 --fresh       # the authors' pretrained ResNet-26
 """
@@ -151,9 +153,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("export", help="write a domain's adapters to one .adapter.safetensors")
+    p = sub.add_parser(
+        "export",
+        help="write a domain's adapters (.adapter.safetensors), or a standalone model",
+        description="adapters (default): the domain's own weights for this workbench. "
+        "saved_model (a directory), litert (.tflite), onnx (.onnx): one merged model with "
+        "the preprocessing inside (uint8 RGB of any size in, class probabilities out), "
+        "class names in its metadata, checked in its own runtime on the test split "
+        "(needs the 'deploy' extra: pip install -e \".[deploy]\").",
+    )
     p.add_argument("--domain", required=True)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--format", choices=("adapters", *DEPLOY_FORMATS), default="adapters", help="what to write"
+    )
+    p.add_argument(
+        "--max-test-images",
+        type=int,
+        default=None,
+        help="check a deployed model on at most this many test images (default: all)",
+    )
 
     p = sub.add_parser("import", help="add a domain from an exported adapter file")
     p.add_argument("file", type=Path)

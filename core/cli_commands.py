@@ -282,6 +282,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from core.export import export_domain
 
     ws = _workspace(args)
+    if args.format != "adapters":
+        from core.deploy_workspace import export_workspace_domain
+
+        fmt, limit = args.format, args.max_test_images
+        print(
+            export_workspace_domain(ws, args.domain, args.out, fmt, max_test_images=limit).summary()
+        )
+        return 0
     report = export_domain(ws.engine, args.domain, args.out)
     print(
         f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} parameters); "

@@ -24,6 +24,7 @@ from core.config import DomainSpec
 from core.domain_model import DomainModel
 from core.engine import AdapterEngine
 from core.images import ImageSource, load_image
+from core.merge import MergedDomain
 from core.model_io import copy_engine
 from core.preprocess import eval_transform
 
@@ -117,7 +118,14 @@ def _error_text(exc: BaseException) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def _resolve(target: AdapterEngine | InferenceSnapshot, domain_name: str) -> DomainModel:
+def _resolve(target: AdapterEngine | InferenceSnapshot | MergedDomain, domain_name: str):
+    """Something with the domain's ``spec`` and ``model`` (a DomainModel or MergedDomain)."""
+    if isinstance(target, MergedDomain):
+        if domain_name != target.name:
+            raise KeyError(
+                f"This merged model is domain '{target.name}' only. Received: {domain_name!r}"
+            )
+        return target
     if isinstance(target, InferenceSnapshot):
         if domain_name != target.name:
             raise KeyError(
@@ -141,7 +149,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _classify_loaded(
-    domain: DomainModel, loaded: Sequence[_Loaded], top_k: int, batch_size: int
+    domain: DomainModel | MergedDomain, loaded: Sequence[_Loaded], top_k: int, batch_size: int
 ) -> list[Prediction]:
     spec = domain.spec
     results: list[Prediction | None] = [None] * len(loaded)
@@ -168,7 +176,7 @@ def _classify_loaded(
 
 
 def classify(
-    engine: AdapterEngine | InferenceSnapshot,
+    engine: AdapterEngine | InferenceSnapshot | MergedDomain,
     domain_name: str,
     images: Iterable[ImageSource],
     top_k: int = 5,
@@ -177,7 +185,8 @@ def classify(
 ) -> list[Prediction]:
     """One ``Prediction`` per image, in order: the ``top_k`` classes of ``domain_name``.
 
-    ``engine`` may be an ``InferenceSnapshot`` (classify while that domain trains).
+    ``engine`` may be an ``InferenceSnapshot`` (classify while that domain trains) or a
+    ``core.merge.MergedDomain`` (adapters folded into the trunk: the same answers, faster).
     Unreadable images give a Prediction with ``error`` set; nothing is raised for them.
     """
     _check_args(top_k, batch_size)

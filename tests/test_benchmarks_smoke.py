@@ -96,3 +96,23 @@ def test_curves_benchmark_measures_each_size(tmp_path):
         assert r["live_frame_ms_median"] > 0 and r["pan_frame_ms_median"] > 0
         assert 250 <= r["redraw_interval_ms"] <= 1000
     assert "| 5,000 |" in done.stdout
+
+
+def test_merged_benchmark_compares_merged_and_unmerged(tmp_path):
+    out = tmp_path / "merged.json"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_merged.py", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    kinds = {(r["precision"], r["model"], r["call"]) for r in report["rows"]}
+    assert len(kinds) == 8 and all(r["images_per_s"] > 0 for r in report["rows"])
+    assert set(report["ratios"]) == {
+        f"tiny/{p}/{c}" for p in ("float32", "mixed_bfloat16") for c in ("compiled", "eager")
+    }
+    assert "| merged / unmerged |" in done.stdout

@@ -46,6 +46,29 @@ class _StopAsCancel:
         return self._control.stop_requested
 
 
+class _EngineCopy:
+    """A workspace seen through a copy of its engine (exports while a run trains)."""
+
+    def __init__(self, workspace: Workspace, engine: Any) -> None:
+        self._workspace = workspace
+        self.engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._workspace, name)
+
+    def stale_domains(self) -> list[str]:
+        """``Workspace.stale_domains`` against the copy's trunk."""
+        current = self.engine.trunk_fingerprint()
+        return [
+            n
+            for n, s in self._workspace.status.items()
+            if s.trunk_fingerprint and s.trunk_fingerprint != current
+        ]
+
+    def trained_domains(self) -> list[str]:
+        return [n for n in self.engine.domain_names if n in self._workspace.status]
+
+
 class CoreBackend:
     """``Backend`` over a ``core.workspace.Workspace`` (engine + catalogue + runs on disk).
 
@@ -328,6 +351,21 @@ class CoreBackend:
             f"parameters; reloaded and checked: max logit difference "
             f"{report.max_abs_logit_diff:.1e})"
         )
+
+    def export_deployment(
+        self, domain: str, path: Path, fmt: str, progress: ProgressFn, cancel: threading.Event
+    ) -> str:
+        """A standalone merged model (``saved_model``, ``litert`` or ``onnx``), checked in
+        its own runtime; during training on a copy of the weights taken now."""
+        from core.deploy_workspace import export_workspace_domain
+
+        ws = self._ws
+        if self._training.is_set():
+            ws = _EngineCopy(ws, copy_engine(ws.engine, [domain]))
+        report = export_workspace_domain(
+            ws, domain, Path(path), fmt, progress=progress, cancel=cancel
+        )
+        return report.summary()
 
     def import_adapters(self, path: Path, *, replace: bool = False) -> str:
         return self._ws.import_adapters(Path(path), replace=replace).name

@@ -21,3 +21,36 @@ def test_set_strategy_rebuilds_the_engine_in_scope_and_keeps_weights(tmp_path):
     assert np.isfinite(kernel.numpy()).all()
     backend.set_strategy("default")
     assert backend.workspace.strategy is None
+
+
+def test_export_deployment_refuses_untrained_and_exports_during_training(tmp_path):
+    import threading
+
+    import pytest
+
+    from core.config import DomainSpec
+    from core.deploy import DeployError
+    from core.workspace import DomainStatus
+    from tests.core.training_helpers import randomise_domain
+
+    backend = CoreBackend(tmp_path, get_preset("tiny").model, builtin_scale=0.05)
+    ws = backend.workspace
+    spec = DomainSpec(name="blobs", class_names=("a", "b", "c"), image_size=16)
+    randomise_domain(ws.ensure_domain(spec), seed=4)
+    cancel = threading.Event()
+    with pytest.raises(DeployError, match="has not been trained"):
+        backend.export_deployment(
+            "blobs", tmp_path / "b.tflite", "litert", lambda f, m: None, cancel
+        )
+    ws.status["blobs"] = DomainStatus(
+        "blobs", "adapters", 1, None, None, None, "now", ws.engine.trunk_fingerprint()
+    )
+    backend._training.set()  # a run is going on: the export works on a copy of the weights
+    try:
+        text = backend.export_deployment(
+            "blobs", tmp_path / "b.tflite", "litert", lambda f, m: None, cancel
+        )
+    finally:
+        backend._training.clear()
+    assert "ai_edge_litert" in text and "top-1 agreement 100.00%" in text
+    assert (tmp_path / "b.tflite").exists() and (tmp_path / "b.tflite.json").exists()
