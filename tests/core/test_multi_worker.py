@@ -268,3 +268,22 @@ def test_cluster_errors_are_clear_and_bounded(tmp_path, monkeypatch, capsys):
     errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "not all 2 workers" in errors[0], done.stderr[-3000:]
     assert seconds < 100
+
+
+@pytest.mark.slow  # two workers on a whole built-in domain: minutes on 2 busy cores
+def test_the_documented_loopback_commands_run_as_written(tmp_path):
+    text = (ROOT / "docs" / "distributed.md").read_text()
+    block = text.split("export RAM_MW=")[1].split("```")[0]
+    script = "export RAM_MW=" + block
+    ports = free_ports(2)
+    script = script.replace("23456", str(ports[0])).replace("23457", str(ports[1]))
+    script = script.replace("/tmp/ram-mw", str(tmp_path / "ram-mw"))
+    script = script.replace("python main.py", f"{sys.executable} main.py")
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    digests = [ln for ln in done.stdout.splitlines() if ln.startswith("weights digest")]
+    assert len(digests) == 2 and len({d.split(": ")[1] for d in digests}) == 1, done.stdout
+    assert list((tmp_path / "ram-mw-0" / "runs").glob("*_digits_hand_*"))
+    assert not (tmp_path / "ram-mw-1" / "runs").exists()
