@@ -21,8 +21,8 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -130,17 +130,38 @@ def _configure_coordination(
     )
 
 
-def _exit_after(seconds: float, message: str) -> threading.Timer:
-    """A last resort: end the process with ``message`` if TensorFlow blocks in C++."""
+_WATCHDOG = """
+import os, select, signal, sys, time
+pid, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+deadline = time.monotonic() + seconds
+while (left := deadline - time.monotonic()) > 0:
+    if select.select([sys.stdin], [], [], left)[0] and sys.stdin.readline() == "":
+        sys.exit(0)  # the parent closed the pipe: cancelled (or gone)
+print("error: " + message, file=sys.stderr, flush=True)
+os.kill(pid, signal.SIGKILL)
+"""
 
-    def fire() -> None:
-        print(f"error: {message}", file=sys.stderr, flush=True)
-        os._exit(4)
 
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
-    timer.start()
-    return timer
+class _Watchdog:
+    """Ends this process with a one-line message if a call blocks past ``seconds``.
+
+    TensorFlow's cluster start blocks in C++ holding the GIL (no Python thread or signal
+    handler runs, SIGTERM is caught), so the guard is a small separate process that prints
+    the message and sends SIGKILL. ``cancel()`` closes its pipe and it exits.
+    """
+
+    def __init__(self, seconds: float, message: str) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(seconds), message],
+            stdin=subprocess.PIPE,
+            text=True,
+        )
+
+    def cancel(self) -> None:
+        with contextlib.suppress(OSError):
+            self._proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=5)
 
 
 def make_strategy(
@@ -203,7 +224,7 @@ def make_strategy(
         f"(this is {task['type']} {task['index']} at {host}:{port}); start every worker, "
         "check the addresses and the firewall, or raise --connect-timeout"
     )
-    timer = _exit_after(connect_timeout_s + 30, waiting)
+    timer = _Watchdog(connect_timeout_s + 10, waiting)
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         # A first collective: returns once every worker is up and reachable.
