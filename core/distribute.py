@@ -295,10 +295,16 @@ def lost_peer_message(exc: BaseException) -> str | None:
 
 
 def weights_digest(domain: Any) -> str:
-    """SHA-256 of a domain's and its trunk's weights: equal on every worker of a run."""
+    """SHA-256 of a domain's and its trunk's trained weights: equal on every worker of a run.
+
+    BN moving statistics are left out: without ``--sync-bn`` each replica tracks its own
+    (the chief's are the ones saved).
+    """
     digest = hashlib.sha256()
     for part in (domain.trunk.weight_arrays(), domain.weight_arrays()):
         for key in sorted(part):
+            if "moving_" in key:
+                continue
             digest.update(key.encode())
             digest.update(np.ascontiguousarray(part[key], np.float32).tobytes())
     return digest.hexdigest()

@@ -145,6 +145,7 @@ def test_two_workers_train_and_end_with_equal_weights(tmp_path):
     assert snapshot(roots[1]) == before
 
 
+@pytest.mark.slow  # four worker launches: ~6 min on the 2 shared cores
 def test_a_killed_worker_stops_the_other_and_a_relaunch_resumes(tmp_path):
     from core.checkpoint import read_checkpoint
 
