@@ -36,6 +36,7 @@ from core.config import (
     PRECISIONS,
     SHORTCUT_KINDS,
     TRAIN_MODES,
+    ClusterError,
     ConfigError,
 )
 from core.deploy_formats import DEPLOY_FORMATS
@@ -141,7 +142,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategy",
         choices=("default", "mirrored", "multi_worker"),
         default="default",
-        help="tf.distribute strategy (multi_worker reads TF_CONFIG)",
+        help="tf.distribute strategy (multi_worker reads TF_CONFIG; see docs/distributed.md)",
+    )
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="batch-norm statistics over all replicas (for small per-replica batches)",
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=120.0,
+        help="multi_worker: seconds to wait for every worker to join (default 120)",
+    )
+    p.add_argument(
+        "--peer-timeout",
+        type=float,
+        default=20.0,
+        help="multi_worker: seconds without a heartbeat before a worker counts as lost",
     )
     _add_model_options(p)
 
@@ -243,6 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     import_tensorflow(debug=args.debug)  # quietly: no C++ start-up notices on a CPU
     try:
         return COMMANDS[args.command](args)
+    except ClusterError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 4
     except (ConfigError, KeyError, ValueError, FileNotFoundError) as exc:
         if args.debug:
             raise

@@ -135,7 +135,8 @@ class _ProgressPrinter:
             )
         elif isinstance(event, ev.TrainingFailed):
             self._close_bar()
-            print(f"FAILED: {event.error}", file=sys.stderr)
+            first = event.error.strip().splitlines()[0] if event.error.strip() else "error"
+            print(f"FAILED: {first[:300]}", file=sys.stderr)
 
     def _close_bar(self) -> None:
         if self._bar is not None:
@@ -208,7 +209,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.control import TrainingControl
     from core.distribute import make_strategy
 
-    strategy = None if args.strategy == "default" else make_strategy(args.strategy)
+    strategy = None
+    if args.strategy != "default":
+        strategy = make_strategy(
+            args.strategy,
+            connect_timeout_s=args.connect_timeout,
+            peer_timeout_s=args.peer_timeout,
+        )
     model_config = _model_config(args)
     ws = _workspace(args, model_config, fresh=args.fresh, strategy=strategy)
     preset_name = args.preset
@@ -221,6 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    printer = _ProgressPrinter()
     try:
         print(
             f"recipe: {format_stages(config.stages)}, batch {config.batch_size}, momentum "
@@ -229,14 +237,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = ws.train(
             args.domain,
             config,
-            on_event=_ProgressPrinter(),
+            on_event=printer,
             control=control,
             weight_decay=args.domain_weight_decay,
             init_from=args.init_from,
             resume_run=args.resume,
+            sync_batch_norm=args.sync_bn,
         )
+    except Exception as exc:
+        from core.config import ClusterError
+        from core.distribute import lost_peer_message
+
+        message = lost_peer_message(exc) if strategy is not None else None
+        if message is None or args.debug:
+            raise
+        raise ClusterError(message) from None
     finally:
         signal.signal(signal.SIGINT, previous)
+    from core.distribute import across_workers, is_chief, weights_digest
+
+    if across_workers(strategy):
+        role = "chief" if is_chief(strategy) else "worker"
+        digest = weights_digest(ws.engine.domain(args.domain))
+        print(f"weights digest ({role}): {digest}")
     status = ws.status.get(args.domain)
     if status is not None and status.test_accuracy is not None:
         print(f"test accuracy of '{args.domain}': {status.test_accuracy:.4f}")

@@ -32,6 +32,10 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field and the value."""
 
 
+class ClusterError(RuntimeError):
+    """A ``multi_worker`` cluster cannot start or lost a member (one line, no traceback)."""
+
+
 def _fail(message: str, **received: Any) -> None:
     got = ", ".join(f"{key}={value!r}" for key, value in received.items())
     raise ConfigError(f"{message} Received: {got}")

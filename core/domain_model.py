@@ -13,11 +13,15 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from core.config import DomainSpec, ModelConfig
+from core.distribute import across_workers, local_value
 from core.layers import ChannelZeroPad, batch_norm, conv_initializer
 from core.trunk import BlockPosition, ConvPosition, SharedTrunk, needs_symmetric_pad
+
+tree_map = keras.tree.map_structure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +29,18 @@ class _L2Terms:
     """(variable, coefficient) pairs; a plain holder so Keras does not track the variables."""
 
     pairs: tuple[tuple[keras.Variable, float], ...] = ()
+
+
+def _rank1_across_workers(logs):
+    """Metric scalars as shape [1] under several workers.
+
+    Keras reduces a step's logs across workers with ``strategy.reduce("MEAN", v, axis=0)``,
+    which refuses scalars; as [1] vectors the reduction is the mean over replicas of their
+    running means (equal shares of the global batch), i.e. the global mean, a scalar again.
+    """
+    if not across_workers(tf.distribute.get_strategy()):
+        return logs
+    return tree_map(lambda v: tf.reshape(v, [1]) if len(v.shape) == 0 else v, logs)
 
 
 class DomainClassifier(keras.Model):
@@ -56,8 +72,33 @@ class DomainClassifier(keras.Model):
                     ]
                 )
             )
-            loss = loss + ops.cast(penalty, loss.dtype)
+            # Keras scales each replica's loss by 1 / replicas before the gradients are summed
+            # across replicas; the penalty is the same on every replica, so it takes the same
+            # factor (else R replicas would apply R times the weight decay).
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            loss = loss + ops.cast(penalty, loss.dtype) / replicas
         return loss
+
+    def train_step(self, data):
+        return _rank1_across_workers(super().train_step(data))
+
+    def test_step(self, data):
+        return _rank1_across_workers(super().test_step(data))
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Build from one batch's local values (shapes only).
+
+        Keras's own version reduces the whole ``(x, y)`` batch across replicas to learn its
+        shapes; ``MultiWorkerMirroredStrategy`` refuses to reduce a tuple (``Attempt to
+        convert a value (PerReplica:{...}) ... to a Tensor``), and a collective is not
+        needed for shapes. Without a strategy, Keras builds at tracing, as before.
+        """
+        if iterator is not None and getattr(self, "_distribute_strategy", None) is not None:
+            for _, _, it in iterator:
+                data_batch = tree_map(local_value, next(it))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
 
 class _DomainBuilder:

@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import shutil
 import time
 import traceback
 from pathlib import Path
@@ -30,7 +29,9 @@ import tensorflow as tf
 from core.callbacks import StageLearningRate, TrainingMonitor
 from core.checkpoint import (
     CHECKPOINT_NAME,
+    WeightState,
     apply_state,
+    capture_state,
     config_differences,
     read_checkpoint,
     restore_optimizer,
@@ -133,13 +134,17 @@ def train(
     run_dir: Path | None = None,
     resume: bool = False,
     strategy: tf.distribute.Strategy | None = None,
+    sync_batch_norm: bool = False,
 ) -> TrainingResult:
     """Train ``domain_name`` of ``engine`` on ``data`` following ``config``.
 
     With ``run_dir`` the run is logged there and checkpointed after every epoch;
     ``resume=True`` continues the run in ``run_dir`` from its last completed epoch (the
     configs must be the same). With ``strategy`` the model is compiled and the optimizer
-    built in ``strategy.scope()``; build the engine in that scope too.
+    built in ``strategy.scope()``; build the engine in that scope too. Across several
+    workers only the chief writes ``run_dir`` and decides where to resume; every worker
+    starts from the chief's weights and epoch. ``sync_batch_norm`` computes batch-norm
+    statistics over the global batch (all replicas) instead of per replica.
 
     Events, in order: ``TrainingStarted``, ``LogMessage``s (data warnings, "Resumed from
     epoch N"), then per epoch ``StageStarted`` (when a stage begins, or a run begins inside
@@ -154,12 +159,13 @@ def train(
     """
     started = time.perf_counter()
     run_dir = Path(run_dir) if run_dir is not None else None
-    scratch = False
-    if run_dir is not None and strategy is not None:
-        # Multi-worker: every worker saves (a collective op), only the chief's copy is kept.
-        from core.distribute import checkpoint_dir
+    if strategy is not None:
+        from core.distribute import across_workers, run_dir_for
 
-        run_dir, scratch = checkpoint_dir(run_dir, strategy)
+        if across_workers(strategy):
+            # Only the chief writes run files; the others take its state at the start.
+            run_dir = run_dir_for(run_dir, strategy)
+            resume = resume and run_dir is not None
     session = _Session()
     try:
         return _train(
@@ -172,6 +178,7 @@ def train(
             run_dir=run_dir,
             resume=resume,
             strategy=strategy,
+            sync_batch_norm=sync_batch_norm,
             started=started,
             session=session,
         )
@@ -189,9 +196,6 @@ def train(
                     "failed", epochs_completed=done, message=f"{type(exc).__name__}: {exc}"
                 )
         raise
-    finally:
-        if scratch and run_dir is not None:
-            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @dataclasses.dataclass
@@ -213,6 +217,7 @@ def _train(
     run_dir: Path | None,
     resume: bool,
     strategy: Any,
+    sync_batch_norm: bool,
     started: float,
     session: _Session,
 ) -> TrainingResult:
@@ -258,6 +263,10 @@ def _train(
         )
     history = [EpochEnded(**h) for h in checkpoint.history] if checkpoint else []
     initial_epoch = checkpoint.epochs_completed if checkpoint else 0
+    if strategy is not None:
+        from core.distribute import broadcast_from_chief
+
+        initial_epoch = int(broadcast_from_chief(strategy, [np.array(initial_epoch)])[0])
     if checkpoint is not None:
         messages.append(LogMessage("info", f"Resumed from epoch {initial_epoch}."))
 
@@ -285,11 +294,14 @@ def _train(
         if checkpoint is not None:
             apply_state(domain, None, checkpoint.state)
         start_lr = config.lr_at(min(initial_epoch, config.total_epochs - 1))
+        _set_sync_batch_norm(domain, sync_batch_norm)
         model, optimizer = prepare_model(
             domain, config, engine.model_config.precision, start_lr, class_weights
         )
         if checkpoint is not None:
             restore_optimizer(optimizer, checkpoint.state.optimizer)
+        if strategy is not None:
+            _take_chiefs_state(strategy, domain, optimizer)
 
     train_ds = data.dataset(
         "train", batch_size=config.batch_size, training=True, seed=config.seed + initial_epoch
@@ -300,6 +312,12 @@ def _train(
             val_ds = data.dataset("val", batch_size=config.batch_size, training=False)
         else:
             messages.append(LogMessage("warning", "No validation split: validation skipped."))
+
+    if strategy is not None:
+        from core.distribute import shard_by_data
+
+        train_ds = shard_by_data(train_ds)
+        val_ds = shard_by_data(val_ds) if val_ds is not None else None
 
     log = None
     if run_dir is not None:
@@ -378,6 +396,37 @@ def _train(
         run_dir=run_dir,
         seconds=seconds,
         message=message,
+    )
+
+
+def _set_sync_batch_norm(domain: Any, synchronized: bool) -> None:
+    """Batch statistics over all replicas (Keras's ``synchronized``), or per replica."""
+    for layer in domain.model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = bool(synchronized)
+
+
+def _take_chiefs_state(strategy: Any, domain: Any, optimizer: Any) -> None:
+    """Across workers: every worker continues from the chief's weights and optimizer."""
+    from core.distribute import across_workers, broadcast_from_chief
+
+    if not across_workers(strategy):
+        return
+    state = capture_state(domain, optimizer)
+    keys = [("trunk", k) for k in state.trunk] + [("domain", k) for k in state.domain]
+    arrays = [getattr(state, part)[k] for part, k in keys] + [a for _, a in state.optimizer]
+    arrays = broadcast_from_chief(strategy, arrays)
+    trunk = {
+        k: a for (part, k), a in zip(keys, arrays[: len(keys)], strict=True) if part == "trunk"
+    }
+    own = {k: a for (part, k), a in zip(keys, arrays[: len(keys)], strict=True) if part == "domain"}
+    names = [name for name, _ in state.optimizer]
+    apply_state(
+        domain,
+        optimizer,
+        WeightState(
+            trunk=trunk, domain=own, optimizer=tuple(zip(names, arrays[len(keys) :], strict=True))
+        ),
     )
 
 

@@ -224,12 +224,19 @@ class Workspace:
         init_from: str | None = None,
         resume_run: Path | None = None,
         save: bool = True,
+        sync_batch_norm: bool = False,
     ):
         """Train domain ``name`` from the catalogue; returns core.training's TrainingResult.
 
         A linear probe starts from the source domain's BN statistics (the frozen features
         of the paper's "feature extractor" row) unless ``init_from`` says otherwise.
+
+        Across several workers (``multi_worker``) only the chief saves the workspace and
+        writes the run; a run that did not finish is resumed by the same call (the chief
+        keeps a backup note, ``runs/.backup_<domain>_<mode>.json``, while it trains, as
+        Keras's ``BackupAndRestore`` keeps its backup folder).
         """
+        from core.distribute import across_workers, is_chief
         from core.training import evaluate, train
 
         data = data if data is not None else self.load_data(name)
@@ -246,9 +253,21 @@ class Workspace:
             init_from = self.source_domain
             on_event(LogMessage("info", f"Linear probe: features from '{init_from}'."))
         self.ensure_domain(spec, init_from=init_from)
+        distributed = across_workers(self.strategy)
+        chief = is_chief(self.strategy)
+        backup = self.runs_root / f".backup_{name}_{config.mode}.json"
+        if distributed and chief and resume_run is None and backup.exists():
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                unfinished = Path(json.loads(backup.read_text())["run_dir"])
+                if unfinished.is_dir():
+                    resume_run = unfinished
+                    on_event(LogMessage("info", f"Resuming the unfinished run {unfinished}."))
         run_dir = (
             Path(resume_run) if resume_run is not None else self.new_run_dir(name, config.mode)
         )
+        if distributed and chief:
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write_text(backup, json.dumps({"run_dir": str(run_dir)}))
         result = train(
             self.engine,
             name,
@@ -259,7 +278,12 @@ class Workspace:
             run_dir=run_dir,
             resume=resume_run is not None,
             strategy=self.strategy,
+            sync_batch_norm=sync_batch_norm,
         )
+        if distributed and chief and result.reason != "nan":
+            backup.unlink(missing_ok=True)  # the run ended as asked: nothing to restore
+        if not chief:
+            return result  # the chief keeps the workspace and the run
         test_acc = None
         if result.epochs_completed and data.has_split("test") and data.num_examples("test"):
             test_acc = evaluate(self.engine, name, data, "test").accuracy

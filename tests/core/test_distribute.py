@@ -12,11 +12,11 @@ import pytest
 
 from core.config import ConfigError, LrStage, TrainingConfig
 from core.distribute import (
-    checkpoint_dir,
     is_chief,
     make_strategy,
     read_tf_config,
     replicas_of,
+    run_dir_for,
     scale_for_replicas,
 )
 
@@ -75,7 +75,7 @@ def test_tf_config_is_checked():
 def test_chief_and_checkpoint_dirs(tmp_path):
     strategy = make_strategy("default")
     assert is_chief(strategy) and replicas_of(strategy) == 1 and replicas_of(None) == 1
-    assert checkpoint_dir(tmp_path, strategy) == (tmp_path, False)
+    assert run_dir_for(tmp_path, strategy) == tmp_path
 
     import tensorflow as tf
 
@@ -85,8 +85,8 @@ def test_chief_and_checkpoint_dirs(tmp_path):
     assert not is_chief(fake, _tf_config("worker", 1))
     assert not is_chief(fake, _tf_config("worker", 0, chief=True))
     assert is_chief(fake, _tf_config("chief", 0, chief=True))
-    path, temporary = checkpoint_dir(tmp_path, fake, _tf_config("worker", 1))
-    assert temporary and path.parent == tmp_path and path != tmp_path
+    assert run_dir_for(tmp_path, fake, _tf_config("worker", 0)) == tmp_path
+    assert run_dir_for(tmp_path, fake, _tf_config("worker", 1)) is None  # writes nothing
 
 
 def test_make_strategy_errors():
