@@ -23,7 +23,7 @@ import keras
 from core.checkpoint import WeightState, capture_state, save_checkpoint
 from core.config import TrainingConfig
 from core.control import TrainingControl
-from core.events import BatchEnded, EpochEnded, EventSink, StageStarted
+from core.events import PENALTY_METRIC, BatchEnded, EpochEnded, EventSink, StageStarted
 from core.run_log import RunLog
 
 
@@ -57,6 +57,12 @@ class StageLearningRate(keras.callbacks.Callback):
             )
 
 
+def _logged(logs: dict, name: str, default: float) -> float:
+    """A value of Keras's logs as a float (a shape-[1] array under several workers)."""
+    value = logs.get(name)
+    return default if value is None else float(value)
+
+
 @dataclasses.dataclass
 class _EpochClock:
     """Timing and running-mean bookkeeping of the epoch in progress."""
@@ -65,6 +71,7 @@ class _EpochClock:
     steps_done: int = 0
     images_done: int = 0
     loss_sum: float = 0.0
+    penalty_sum: float = 0.0
     accuracy_sum: float = 0.0
     paused_seconds: float = 0.0
     train_seconds: float = 0.0
@@ -146,13 +153,16 @@ class TrainingMonitor(keras.callbacks.Callback):
         # With steps_per_execution Keras names the chunk's nominal last step, even past the end.
         batch = min(batch, self.steps_per_epoch - 1)
         # Keras reports running means over the epoch; recover the mean of the new batches.
-        mean_loss = float(logs.get("loss", math.nan))
-        mean_acc = float(logs.get("accuracy", math.nan))
+        mean_penalty = _logged(logs, PENALTY_METRIC, 0.0)
+        mean_loss = _logged(logs, "loss", math.nan) - mean_penalty  # the data loss
+        mean_acc = _logged(logs, "accuracy", math.nan)
         images = self._images_after(batch)
         new_images = max(images - e.images_done, 1)
         loss = (mean_loss * images - e.loss_sum) / new_images
         accuracy = (mean_acc * images - e.accuracy_sum) / new_images
+        penalty = (mean_penalty * images - e.penalty_sum) / new_images
         e.loss_sum, e.accuracy_sum = mean_loss * images, mean_acc * images
+        e.penalty_sum = mean_penalty * images
         self.global_step += batch + 1 - e.steps_done
         e.steps_done, e.images_done = batch + 1, images
         # Wall time since the previous batch: the step, the input pipeline and our overhead.
@@ -168,6 +178,7 @@ class TrainingMonitor(keras.callbacks.Callback):
             accuracy=accuracy,
             learning_rate=self._config.lr_at(epoch),
             images_per_second=new_images / seconds,
+            l2_penalty=penalty,
         )
         if self._run_log is not None:
             self._run_log.add_batch(event)
@@ -225,13 +236,14 @@ class TrainingMonitor(keras.callbacks.Callback):
         train_seconds = max(e.train_seconds, 1e-9)
         event = EpochEnded(
             epoch=epoch,
-            train_loss=float(logs.get("loss", math.nan)),
-            train_accuracy=float(logs.get("accuracy", math.nan)),
+            train_loss=_logged(logs, "loss", math.nan) - _logged(logs, PENALTY_METRIC, 0.0),
+            train_accuracy=_logged(logs, "accuracy", math.nan),
             val_loss=None if val_loss is None else float(val_loss),
             val_accuracy=None if val_acc is None else float(val_acc),
             learning_rate=self._config.lr_at(epoch),
             seconds=self._clock() - e.start - e.paused_seconds,
             images_per_second=e.images_done / train_seconds,
+            l2_penalty=_logged(logs, PENALTY_METRIC, 0.0),
         )
         self.history.append(event)
         self.epochs_completed = epoch + 1

@@ -18,6 +18,7 @@ from keras import ops
 
 from core.config import DomainSpec, ModelConfig
 from core.distribute import across_workers, local_value
+from core.events import PENALTY_METRIC
 from core.layers import ChannelZeroPad, batch_norm, conv_initializer
 from core.trunk import BlockPosition, ConvPosition, SharedTrunk, needs_symmetric_pad
 
@@ -53,6 +54,9 @@ class DomainClassifier(keras.Model):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._l2 = _L2Terms()
+        # The penalty's own running mean, so curves and logs can show the data loss
+        # (cross-entropy, comparable with the validation loss) apart from the decay.
+        self.l2_penalty_tracker = keras.metrics.Mean(name=PENALTY_METRIC)
 
     def set_l2_terms(self, pairs: Sequence[tuple[keras.Variable, float]]) -> None:
         self._l2 = _L2Terms(tuple((v, float(c)) for v, c in pairs if c > 0))
@@ -77,6 +81,7 @@ class DomainClassifier(keras.Model):
             # factor (else R replicas would apply R times the weight decay).
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             loss = loss + ops.cast(penalty, loss.dtype) / replicas
+            self.l2_penalty_tracker.update_state(penalty)
         return loss
 
     def train_step(self, data):

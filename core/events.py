@@ -37,6 +37,9 @@ class StageStarted:
     epochs: int
 
 
+PENALTY_METRIC = "l2_penalty"  # the decay's name in Keras's logs, whose "loss" includes it
+
+
 @dataclasses.dataclass(frozen=True)
 class BatchEnded:
     epoch: int
@@ -46,6 +49,7 @@ class BatchEnded:
     accuracy: float
     learning_rate: float
     images_per_second: float
+    l2_penalty: float = 0.0  # the weight decay term; ``loss`` is the data loss without it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +62,7 @@ class EpochEnded:
     learning_rate: float
     seconds: float
     images_per_second: float
+    l2_penalty: float = 0.0  # the epoch's mean weight decay term, not in ``train_loss``
 
 
 @dataclasses.dataclass(frozen=True)

@@ -240,6 +240,7 @@ def _epoch_from_row(row: dict[str, str]) -> EpochEnded | None:
             learning_rate=values["learning_rate"] or 0.0,
             seconds=values["seconds"] or 0.0,
             images_per_second=values["images_per_second"] or 0.0,
+            l2_penalty=values["l2_penalty"] or 0.0,  # absent in runs written before it
         )
     except (KeyError, ValueError):
         return None  # a torn last line after a crash

@@ -126,6 +126,10 @@ class CurvesPanel(QWidget):
                 symbolSize=6,
                 symbolBrush=GREEN,
             ),
+            "train_penalty": self.loss_plot.plot(
+                name="weight decay (L2, not in the losses)",
+                pen=pg.mkPen(GREY, width=1.5, style=Qt.PenStyle.DashLine),
+            ),
             "batch_accuracy": self.acc_plot.plot(**faint),
             "batch_accuracy_smooth": self.acc_plot.plot(pen=pg.mkPen(BLUE, width=2)),
             "train_accuracy": self.acc_plot.plot(
@@ -136,7 +140,7 @@ class CurvesPanel(QWidget):
             ),
             "learning_rate": self.lr_plot.plot(pen=pg.mkPen(GREY, width=2), stepMode=None),
         }
-        for key in ("batch_loss", "batch_loss_smooth", "train_loss", "val_loss"):
+        for key in ("batch_loss", "batch_loss_smooth", "train_loss", "val_loss", "train_penalty"):
             self.legend.addItem(self.curves[key], self.curves[key].name())
 
         self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
@@ -201,8 +205,10 @@ class CurvesPanel(QWidget):
             h.append("learning_rate", x, event.learning_rate)
         elif isinstance(event, EpochEnded):
             x = event.epoch + 1
-            h.append("train_loss", x, event.train_loss)
+            h.append("train_loss", x, event.train_loss)  # the data loss, like val_loss
             h.append("train_accuracy", x, event.train_accuracy)
+            if event.l2_penalty:
+                h.append("train_penalty", x, event.l2_penalty)
             if event.val_loss is not None:
                 h.append("val_loss", x, event.val_loss)
             if event.val_accuracy is not None:
@@ -248,6 +254,7 @@ class CurvesPanel(QWidget):
             "train_accuracy",
             "val_loss",
             "val_accuracy",
+            "train_penalty",
         ):
             s = h.series(name)
             if self._changed(name, s, force):

@@ -121,7 +121,9 @@ class ProgressPanel(QWidget):
             self.log(
                 "info",
                 f"epoch {event.epoch + 1}: loss {event.train_loss:.4f} accuracy "
-                f"{event.train_accuracy:.4f}{val}, lr {event.learning_rate:g}, "
+                f"{event.train_accuracy:.4f}{val}"
+                + (f", weight decay term {event.l2_penalty:.4f}" if event.l2_penalty else "")
+                + f", lr {event.learning_rate:g}, "
                 f"{event.seconds:.1f} s, {event.images_per_second:.0f} images/s",
             )
             self._done_steps = (event.epoch + 1) * self._steps
