@@ -184,6 +184,38 @@ class Backend(Protocol):
 
     def parameter_rows(self) -> list[ParameterRow]: ...
 
+    # --- insight: evaluation report, class balance, results matrix, sweeps ---
+
+    def evaluation_view(
+        self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
+    ) -> Any:
+        """A ``workbench.insight_backend.EvaluationView`` (report + image loader); a test
+        split's accuracy is recorded as the domain's test accuracy, as ``evaluate`` does."""
+        ...
+
+    def class_counts(self, domain: str) -> tuple[tuple[str, ...], dict[str, list[int]]]:
+        """Class names and images per class of each split present."""
+        ...
+
+    def results(self, baseline: str = "") -> Any:
+        """A ``core.results.ResultsTable``; ``baseline`` a run-set path, "" the published one."""
+        ...
+
+    def write_decathlon_file(self, path: str) -> dict[str, int]:
+        """The test server's results file; returns rows written per domain."""
+        ...
+
+    def sweep(
+        self,
+        domain: str,
+        config: TrainingConfig,
+        request: Any,
+        on_event: EventSink,
+        control: TrainingControl,
+    ) -> Any:
+        """One run per setting of ``request`` (a ``SweepRequest``); a ``core.sweep.SweepResult``."""
+        ...
+
 
 def describe_bytes(count: int | None) -> str:
     """1234567 -> '1.2 MB' (decimal units, as file managers show)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from workbench.backend import Backend, DomainState, EvalOutcome
+from workbench.backend import Backend, DomainState
 from workbench.classify_panel import ClassifyPanel, expand_paths, make_thumbnail
 from workbench.dialogs import Dialogs
 from workbench.domains_panel import BUILTIN_DIGITS, DomainsPanel
@@ -59,7 +59,6 @@ class CatalogueActions(QObject):
             classify,
         )
         domains.prepare_requested.connect(self.prepare)
-        domains.evaluate_requested.connect(self.evaluate)
         domains.add_folder_requested.connect(self.add_folder)
         domains.add_archive_requested.connect(self.add_archive)
         domains.svhn_download_requested.connect(self.download_svhn)
@@ -129,25 +128,6 @@ class CatalogueActions(QObject):
             "info",
             f"Domain '{state.name}' is ready: {state.num_classes} classes, "
             f"{dict(state.sizes)} images.",
-        )
-        self.refresh()
-
-    def evaluate(self, name: str) -> None:
-        def work(backend: Backend, ctx: JobContext) -> EvalOutcome:
-            return backend.evaluate(name, "test", ctx.progress, ctx.cancel)
-
-        self.session.run_engine_job(
-            f"Evaluating {name}",
-            work,
-            on_done=self._evaluated,
-            on_error=self._fail(f"Evaluating {name}"),
-        )
-
-    def _evaluated(self, out: EvalOutcome) -> None:
-        self.log(
-            "info",
-            f"{out.domain} {out.split}: accuracy {out.accuracy:.4f}, loss "
-            f"{out.loss:.4f} on {out.examples} images.",
         )
         self.refresh()
 

@@ -8,7 +8,6 @@ one from ``main.py train`` do the same work and leave the same run folders.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ from workbench.backend import (
     RunSummary,
     TrainOutcome,
 )
+from workbench.insight_backend import InsightMethods
 
 
 class _StopAsCancel:
@@ -69,7 +69,7 @@ class _EngineCopy:
         return [n for n in self.engine.domain_names if n in self._workspace.status]
 
 
-class CoreBackend:
+class CoreBackend(InsightMethods):
     """``Backend`` over a ``core.workspace.Workspace`` (engine + catalogue + runs on disk).
 
     Args:
@@ -314,10 +314,7 @@ class CoreBackend:
         result = evaluate(
             ws.engine, domain, data, split, progress=within(progress, 0.5, 1.0), cancel=cancel
         )
-        status = ws.status.get(domain)
-        if status is not None and split == "test":
-            ws.status[domain] = dataclasses.replace(status, test_accuracy=result.accuracy)
-            ws.save()
+        self.record_test_accuracy(domain, split, result.accuracy)
         return EvalOutcome(
             domain, split, float(result.loss), float(result.accuracy), int(result.examples)
         )

@@ -44,6 +44,15 @@ class Dialogs:
     def warn(self, title: str, text: str) -> None:
         QMessageBox.warning(self.parent, title, text)
 
+    def sweep_request(self, domain: str) -> Any:
+        """Run > Sweep…: the values to try (a ``SweepRequest``), or None when cancelled."""
+        from workbench.sweep_dialog import SweepDialog
+
+        dialog = SweepDialog(domain, self.parent)
+        if dialog.exec() != SweepDialog.DialogCode.Accepted:
+            return None
+        return dialog.request()
+
 
 class ScriptedDialogs(Dialogs):
     """Answers queued in advance (tests); every question is recorded in ``asked``."""
@@ -78,3 +87,18 @@ class ScriptedDialogs(Dialogs):
 
     def warn(self, title: str, text: str) -> None:
         self.asked.append(("warn", f"{title}: {text}"))
+
+    def sweep_request(self, domain: str) -> Any:
+        """A queued ``SweepRequest``, or a dict of the dialog's field texts
+        (``weight_decays``, ``learning_rates``, ``seeds``) typed into a real ``SweepDialog``."""
+        answer = self._next("sweep_request", domain, None)
+        if not isinstance(answer, dict):
+            return answer
+        from workbench.sweep_dialog import SweepDialog
+
+        dialog = SweepDialog(domain)
+        for field, text in answer.items():
+            getattr(dialog, field).setText(text)
+        request = dialog.request()
+        dialog.deleteLater()
+        return request

@@ -68,3 +68,45 @@ def write_decathlon_file(ws: Any, path: str) -> dict[str, int]:
     from core.submission import write_decathlon_results
 
     return write_decathlon_results(ws, Path(path))
+
+
+class InsightMethods:
+    """The insight half of ``CoreBackend``'s ``Backend`` answers (it holds ``_ws``)."""
+
+    _ws: Any
+    _training: threading.Event
+
+    def record_test_accuracy(self, domain: str, split: str, accuracy: float) -> None:
+        """A test-split evaluation becomes the domain's "Test acc" (saved), as ``evaluate``."""
+        ws = self._ws
+        status = ws.status.get(domain)
+        if status is not None and split == "test":
+            ws.status[domain] = dataclasses.replace(status, test_accuracy=float(accuracy))
+            ws.save()
+
+    def evaluation_view(
+        self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
+    ) -> EvaluationView:
+        view = evaluation_view(self._ws, domain, split, progress, cancel)
+        self.record_test_accuracy(domain, split, view.report.accuracy)
+        return view
+
+    def class_counts(self, domain: str) -> tuple[tuple[str, ...], dict[str, list[int]]]:
+        return class_count_view(self._ws, domain)
+
+    def results(self, baseline: str = "") -> Any:
+        return results_view(self._ws, baseline)
+
+    def write_decathlon_file(self, path: str) -> dict[str, int]:
+        return write_decathlon_file(self._ws, path)
+
+    def sweep(self, domain: str, config: Any, request: Any, on_event: Any, control: Any) -> Any:
+        """``core.sweep.run_sweep`` over the request's grid (classify copies weights meanwhile)."""
+        from core.sweep import plan, run_sweep
+
+        runs = plan(request.weight_decays, request.learning_rates, request.seeds)
+        self._training.set()
+        try:
+            return run_sweep(self._ws, domain, config, runs, on_event=on_event, control=control)
+        finally:
+            self._training.clear()

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QScrollArea,
+    QSplitter,
     QTabWidget,
     QWidget,
 )
@@ -30,19 +31,23 @@ from core.errors import write_crash_log
 from core.events import EpochEnded, TrainingFinished, TrainingStarted
 from workbench.backend import Backend, TrainOutcome
 from workbench.catalogue_actions import CatalogueActions
+from workbench.class_count_chart import ClassCountChart
 from workbench.classify_panel import ClassifyPanel
+from workbench.confusion_panel import ConfusionPanel
 from workbench.curves_panel import CurvesPanel
 from workbench.dialogs import Dialogs
 from workbench.domains_panel import DomainsPanel
 from workbench.file_actions import FileActions
 from workbench.gc_guard import GuiThreadCollector
 from workbench.guidance import default_mode, mode_question, next_step_hint
+from workbench.insight_actions import InsightActions
 from workbench.jobs import JobError
 from workbench.jobs_bar import JobsBar
 from workbench.parameters_panel import ParametersPanel
 from workbench.preferences import Preferences
 from workbench.progress_panel import ProgressPanel
 from workbench.recipe_panel import RecipePanel
+from workbench.results_panel import ResultsPanel
 from workbench.run_actions import RunActions
 from workbench.runs_panel import RunsPanel
 from workbench.session import BackendFactory, WorkbenchSession
@@ -99,8 +104,13 @@ class MainWindow(QMainWindow):
         self.classify = ClassifyPanel()
         self.runs = RunsPanel()
         self.parameters = ParametersPanel()
+        self.confusion = ConfusionPanel(self.dialogs)
+        self.results = ResultsPanel(self.dialogs)
+        self.class_counts = ClassCountChart()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.curves, "Curves")
+        self.tabs.addTab(self.confusion, "Confusion")
+        self.tabs.addTab(self.results, "Results")
         self.tabs.addTab(self.classify, "Classify")
         self.tabs.addTab(self.runs, "Runs")
         self.tabs.addTab(self.parameters, "Parameters")
@@ -111,7 +121,12 @@ class MainWindow(QMainWindow):
         recipe_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         recipe_scroll.setMinimumWidth(300)
         self.recipe_scroll = recipe_scroll
-        domains_dock = self._dock("Domains", self.domains, Qt.DockWidgetArea.LeftDockWidgetArea)
+        domains_column = QSplitter(Qt.Orientation.Vertical)  # the table, its class counts
+        domains_column.addWidget(self.domains)
+        domains_column.addWidget(self.class_counts)
+        domains_column.setStretchFactor(0, 3)
+        domains_column.setStretchFactor(1, 1)
+        domains_dock = self._dock("Domains", domains_column, Qt.DockWidgetArea.LeftDockWidgetArea)
         recipe_dock = self._dock(
             "Model and recipe", recipe_scroll, Qt.DockWidgetArea.RightDockWidgetArea
         )
@@ -140,6 +155,7 @@ class MainWindow(QMainWindow):
         self.files = FileActions(self.session, self.dialogs, prefs, self.log, self)
         self.files.engine_changed.connect(self.catalogue.refresh)
         self.catalogue.refreshed.connect(self._catalogue_refreshed)
+        self.insight = InsightActions(self)
         build_actions(self)
         self.status_label = QLabel("Loading TensorFlow…")
         self.statusBar().addWidget(self.status_label, 1)
@@ -152,6 +168,7 @@ class MainWindow(QMainWindow):
         self.session.backend_failed.connect(self._backend_failed)
         self.session.training_event.connect(self._training_event)
         self.session.training_ended.connect(self._training_ended)
+        self.session.training_started.connect(self._update_controls)  # a sweep starts too
         self.session.paused_changed.connect(self._paused_changed)
         self.recipe.changed.connect(self._update_controls)
         self.domains.domain_selected.connect(self._domain_selected)
@@ -219,7 +236,7 @@ class MainWindow(QMainWindow):
         self.log("error", f"The engine failed to load: {message}")
 
     def _set_engine_widgets_enabled(self, enabled: bool) -> None:
-        for w in (self.domains, self.classify, self.runs, self.parameters):
+        for w in (self.domains, self.classify, self.runs, self.parameters, self.results):
             w.setEnabled(enabled)
 
     # === Run controls ===

@@ -34,6 +34,7 @@ class WorkbenchSession(QObject):
         training_event(event): every core training event, on the GUI thread.
         training_ended(object): a ``TrainOutcome`` or a ``JobError``.
         paused_changed(bool)
+        sweep_finished(object): a ``core.sweep.SweepResult`` (right after ``training_ended``).
     """
 
     backend_ready = Signal(object)
@@ -42,6 +43,7 @@ class WorkbenchSession(QObject):
     training_event = Signal(object)
     training_ended = Signal(object)
     paused_changed = Signal(bool)
+    sweep_finished = Signal(object)
 
     def __init__(self, factory: BackendFactory, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -135,17 +137,57 @@ class WorkbenchSession(QObject):
                 resume_run=resume_run,
             )
 
+        return self._start_run(f"Training {domain}", work, control, self._training_done)
+
+    def start_sweep(
+        self, domain: str, model_config: ModelConfig, config: TrainingConfig, request: Any
+    ) -> Job:
+        """A sweep (``request``: a ``SweepRequest``) as one training-like run: its events
+        reach the curves, Pause/Stop act on the run in progress, and it ends with
+        ``training_ended`` (a ``TrainOutcome`` of the chosen run, ``epochs_completed`` =
+        runs finished; or the ``JobError``) then ``sweep_finished(result)``."""
+        if self._training_job is not None:
+            raise RuntimeError("A training run is active already; stop it first.")
+        control = TrainingControl()
+
+        def work(backend: Backend, ctx: JobContext) -> Any:
+            backend.configure(model_config)
+            return backend.sweep(domain, config, request, ctx.emit, control)
+
+        return self._start_run(f"Sweeping {domain}", work, control, self._sweep_done)
+
+    def _start_run(
+        self,
+        title: str,
+        work: Callable[[Backend, JobContext], Any],
+        control: TrainingControl,
+        on_done: Callable[[Any], None],
+    ) -> Job:
         self._control = control
         self._training_job = self.run_engine_job(
-            f"Training {domain}",
+            title,
             work,
-            on_done=self._training_done,
+            on_done=on_done,
             on_error=self._training_error,
             on_event=self._forward_event,
             listed=False,
         )
         self.training_started.emit()
         return self._training_job
+
+    def _sweep_done(self, result: Any) -> None:
+        seconds = sum(r.seconds for r in result.runs)
+        chosen = next((r for r in result.runs if r.run_dir == result.chosen_run), None)
+        outcome = TrainOutcome(
+            domain=result.domain,
+            reason="sweep completed" if result.complete else "sweep stopped",
+            epochs_completed=sum(1 for r in result.runs if r.done),
+            run_dir=result.chosen_run,
+            seconds=seconds,
+            test_accuracy=None if chosen is None else chosen.test_accuracy,
+        )
+        self._end_training(outcome)
+        self.sweep_finished.emit(result)
 
     def _forward_event(self, event: Any) -> None:
         self.training_event.emit(event)

@@ -52,10 +52,11 @@ from workbench.fake_files import (
     write_adapter,
     write_trunk,
 )
+from workbench.fake_insight import TRUNK_PARAMETERS, FakeInsight
 from workbench.fake_run import finish_message, simulate_epochs
 
 
-class FakeBackend:
+class FakeBackend(FakeInsight):
     """Canned engine: the real catalogue's rows, synthetic curves, real-format files.
 
     ``builtin_scale`` sizes the built-in domains as ``CoreBackend`` does; the trunk
@@ -464,4 +465,4 @@ class FakeBackend:
         return rows
 
 
-_TRUNK_PARAMETERS = 100_000
+_TRUNK_PARAMETERS = TRUNK_PARAMETERS

@@ -49,6 +49,13 @@ def build_actions(w: MainWindow) -> None:
         tip="Train the selected domain with this recipe",
     )
     w.pause_action = make_action(w, "Pause", w.toggle_pause, "F6", "Ctrl+P")
+    w.sweep_action = make_action(
+        w,
+        "Sweep…",
+        w.insight.sweep,
+        tip="Train the selected domain once per weight decay (and learning rate) and keep the best",
+    )
+    w.train_action.changed.connect(lambda: w.sweep_action.setEnabled(w.train_action.isEnabled()))
     w.stop_action = make_action(
         w, "Stop", s.stop, "Shift+F5", "Ctrl+.", tip="Stop after the current batch"
     )
@@ -95,7 +102,7 @@ def build_actions(w: MainWindow) -> None:
     menu.addSeparator()
     menu.addAction(make_action(w, "Quit", w.close, QKeySequence.StandardKey.Quit, "Ctrl+Q"))
     run_menu = w.menuBar().addMenu("&Run")
-    for a in (w.train_action, w.pause_action, w.stop_action, w.stop_epoch_action):
+    for a in (w.train_action, w.sweep_action, w.pause_action, w.stop_action, w.stop_epoch_action):
         run_menu.addAction(a)
     devices = run_menu.addMenu("Devices (tf.distribute)")
     for a in w.device_actions.actions():
