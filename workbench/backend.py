@@ -172,6 +172,16 @@ class Backend(Protocol):
 
     def import_adapters(self, path: Path, *, replace: bool = False) -> str: ...
 
+    def import_reference(self, path: Path, name: str = "imagenet") -> str:
+        """An authors' pretrained checkpoint as the trunk (a new workspace of its shape)."""
+        ...
+
+    def export_deployment(
+        self, domain: str, path: Path, fmt: str, progress: ProgressFn, cancel: threading.Event
+    ) -> str:
+        """A standalone merged model (saved_model | litert | onnx), verified in its runtime."""
+        ...
+
     def save_trunk(self, path: Path) -> str: ...
 
     def load_trunk(self, path: Path) -> str: ...

@@ -367,6 +367,24 @@ class CoreBackend(InsightMethods):
     def import_adapters(self, path: Path, *, replace: bool = False) -> str:
         return self._ws.import_adapters(Path(path), replace=replace).name
 
+    def import_reference(self, path: Path, name: str = "imagenet") -> str:
+        """The authors' checkpoint as trunk (and its domain); a workspace of another shape
+        is started anew in the checkpoint's shape (the window asked first)."""
+        from core.reference_checkpoint import read_reference
+
+        config = read_reference(Path(path)).model_config(image_size=64)
+        if config != self._ws.model_config:
+            self._ws = self._workspace(config, fresh=True)
+        result = self._ws.import_reference(Path(path), name, replace=True)
+        net = result.network
+        text = (
+            f"imported the trunk of {Path(path).name} (width factor {net.width_factor:g}, "
+            f"{config.image_size} px); fingerprint {result.trunk_fingerprint[:12]}"
+        )
+        if result.domain:
+            text += f"; domain '{result.domain}' ({net.num_classes} classes)"
+        return "; ".join([text, *result.notes])
+
     def save_trunk(self, path: Path) -> str:
         info = save_trunk(self._ws.engine, Path(path))
         return f"wrote {info.path} ({info.parameters:,} parameters)"

@@ -20,6 +20,15 @@ from workbench.session import WorkbenchSession
 ADAPTER_FILTER = "Adapter files (*.adapter.safetensors *.safetensors);;All files (*)"
 TRUNK_FILTER = "Trunk files (*.safetensors);;All files (*)"
 MODEL_FILTER = "Keras model (*.keras)"
+REFERENCE_FILTER = "PyTorch checkpoints (*.t7 *.pth *.pt *.tar);;All files (*)"
+DEPLOY_FILTER = (
+    "ONNX model (*.onnx);;LiteRT model (*.tflite);;TensorFlow SavedModel (a new folder) (*)"
+)
+
+
+def deploy_format(path: Path) -> str:
+    """The deployment format a chosen file name asks for: .onnx, .tflite, else a SavedModel."""
+    return {".onnx": "onnx", ".tflite": "litert"}.get(path.suffix.lower(), "saved_model")
 
 
 class FileActions(QObject):
@@ -173,3 +182,38 @@ class FileActions(QObject):
                 changes_engine=False,
                 cancellable=True,
             )
+
+    def export_deployment(self, domain: str | None) -> None:
+        """One domain as a standalone model with its preprocessing, checked in its runtime."""
+        if not domain:
+            self.dialogs.warn("Export for deployment", "Select a trained domain first.")
+            return
+        path = self._save_path(
+            f"Export {domain} for deployment", "deploy", f"{domain}.onnx", DEPLOY_FILTER
+        )
+        if path is not None:
+            fmt = deploy_format(path)
+            self._run(
+                f"Export of {domain} for deployment ({fmt})",
+                lambda b, ctx: b.export_deployment(domain, path, fmt, ctx.progress, ctx.cancel),
+                changes_engine=False,
+                cancellable=True,
+            )
+
+    def import_reference(self) -> None:
+        path = self._open_path("Import a reference checkpoint", "reference", REFERENCE_FILTER)
+        if path is None:
+            return
+        if not self.dialogs.confirm(
+            "Import reference checkpoint",
+            "The checkpoint's 3x3 convolutions become the shared trunk (and its ImageNet "
+            "domain is added). A workspace of another shape is started anew in the "
+            "checkpoint's shape: its trained domains are forgotten. Nothing in the file is "
+            "executed. Continue?",
+        ):
+            return
+        self._run(
+            "Import of the reference checkpoint",
+            lambda b, ctx: b.import_reference(path),
+            changes_engine=True,
+        )

@@ -418,6 +418,19 @@ class FakeBackend(FakeInsight):
             }
         return name
 
+    def import_reference(self, path: Path, name: str = "imagenet") -> str:
+        raise ValueError(
+            "The demo engine (--fake) has no network to load a checkpoint into; start the "
+            "workbench without --fake."
+        )
+
+    def export_deployment(
+        self, domain: str, path: Path, fmt: str, progress: ProgressFn, cancel: threading.Event
+    ) -> str:
+        raise ValueError(
+            "The demo engine (--fake) has no network to deploy; start the workbench without --fake."
+        )
+
     def save_trunk(self, path: Path) -> str:
         write_trunk(Path(path), self._config, self._fingerprint, _TRUNK_PARAMETERS)
         return f"wrote {path} ({_TRUNK_PARAMETERS:,} parameters)"

@@ -76,6 +76,13 @@ def build_actions(w: MainWindow) -> None:
     w.save_trunk_action = make_action(w, "Save trunk…", f.save_trunk)
     w.load_trunk_action = make_action(w, "Load trunk…", f.load_trunk)
     w.export_model_action = make_action(w, "Export whole model…", f.export_model)
+    w.export_deployment_action = make_action(
+        w,
+        "Export for deployment…",
+        lambda: f.export_deployment(w.domains.selected_domain()),
+        tip="The selected domain as one standalone model (ONNX, LiteRT or SavedModel)",
+    )
+    w.import_reference_action = make_action(w, "Import reference checkpoint…", f.import_reference)
     w.device_actions = QActionGroup(w)
     for kind, text in (
         ("default", "This device"),
@@ -91,14 +98,21 @@ def build_actions(w: MainWindow) -> None:
         w.save_trunk_action,
         w.load_trunk_action,
         w.export_model_action,
+        w.export_deployment_action,
+        w.import_reference_action,
         *w.device_actions.actions(),
     )
     menu = w.menuBar().addMenu("&File")
     menu.addAction(make_action(w, "Add image folder…", w.catalogue.add_folder))
     menu.addAction(make_action(w, "Add decathlon archive…", w.catalogue.add_archive))
-    menu.addSeparator()
-    for a in w.engine_file_actions:
-        menu.addAction(a)
+    for group in (
+        (w.export_adapters_action, w.import_adapters_action, w.import_reference_action),
+        (w.save_trunk_action, w.load_trunk_action),
+        (w.export_model_action, w.export_deployment_action),
+    ):
+        menu.addSeparator()
+        for a in group:
+            menu.addAction(a)
     menu.addSeparator()
     menu.addAction(make_action(w, "Quit", w.close, QKeySequence.StandardKey.Quit, "Ctrl+Q"))
     run_menu = w.menuBar().addMenu("&Run")

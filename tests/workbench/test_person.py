@@ -424,6 +424,48 @@ def test_switching_devices_from_the_run_menu(person):
     assert {"digits_street", "digits_hand"} <= set(w.domains.trained_domains())
 
 
+def test_export_for_deployment_from_the_file_menu(person, tmp_path):
+    w = person.window
+    click_row_with(w.domains.table, "digits_hand")
+    target = tmp_path / "hand.tflite"
+    person.dialogs.queue(str(target))
+    choose_menu(w, "File", "Export for deployment…")
+    wait_until(
+        lambda: "Export of digits_hand for deployment (litert):" in person.log
+        or "for deployment (litert) failed" in person.log,
+        300,
+        "the deployment export",
+    )
+    line = [x for x in person.log.splitlines() if "for deployment (litert)" in x][-1]
+    assert "failed" not in line, line
+    assert target.stat().st_size > 10_000
+    assert "agree" in line.lower()  # checked in its own runtime, and said so
+
+
+def test_import_reference_checkpoint_from_the_file_menu(person, tmp_path):
+    torch = pytest.importorskip("torch")
+    from tests.core import reference_torch as ref
+
+    torch.manual_seed(0)
+    net = ref.resnet26([1000], mode="series", factor=0.25)
+    ref.randomise(net, 0)
+    path = tmp_path / "imagenet.t7"
+    with ref.reference_names():
+        torch.save({"net": net.eval(), "acc": 61.0, "epoch": 3}, path)
+    w = person.window
+    person.dialogs.queue(str(path), True)  # the file, then "start anew in its shape?" -> yes
+    choose_menu(w, "File", "Import reference checkpoint…")
+    wait_until(
+        lambda: "Import of the reference checkpoint: imported the trunk" in person.log,
+        300,
+        "the checkpoint import",
+    )
+    wait_until(lambda: w.domains.state("imagenet") is not None, 60, "the imagenet domain")
+    state = w.domains.state("imagenet")
+    assert state.is_trunk_source and state.num_classes == 1000
+    assert "width 0.25, 64 px" in w.model_label.text()
+
+
 def test_ctrl_q_quits(person):
     w = person.window
     press(w, "Ctrl+Q")
