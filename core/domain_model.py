@@ -19,7 +19,7 @@ from keras import ops
 from core.config import DomainSpec, ModelConfig
 from core.distribute import across_workers, local_value
 from core.events import PENALTY_METRIC
-from core.layers import ChannelZeroPad, batch_norm, conv_initializer
+from core.layers import ChannelZeroPad, Subsample2D, batch_norm, conv_initializer
 from core.trunk import BlockPosition, ConvPosition, SharedTrunk, needs_symmetric_pad
 
 tree_map = keras.tree.map_structure
@@ -128,9 +128,7 @@ class _DomainBuilder:
             filters,
             1,
             strides=stride,
-            # A 1x1 with stride 2 samples input pixel 2i: the centre of the symmetrically
-            # padded 3x3's window (the reference's ``padding=0``).
-            padding="valid",
+            padding="same",  # a 1x1: pads nothing
             use_bias=False,
             kernel_initializer=conv_initializer(),
             name=self.name(position.name, "adapter"),
@@ -158,7 +156,13 @@ class _DomainBuilder:
             return self.bn(position.name, "bn_b")(y)
         if kind == "parallel" and position.adapted:
             y = self.trunk_conv(x, position)
-            p = self.adapter_conv(position, position.out_channels, position.stride)(x)
+            # The reference's strided 1x1 (padding 0) samples pixel 2i, the centre of the
+            # padded 3x3's window: subsample, then a stride-1 1x1 (same weights).
+            if position.stride != 1:
+                x = Subsample2D(
+                    position.stride, name=self.name(position.name, "subsample"), dtype=self.dtype
+                )(x)
+            p = self.adapter_conv(position, position.out_channels, 1)(x)
             y = keras.layers.Add(name=self.name(position.name, "adapter_add"), dtype=self.dtype)(
                 [y, p]
             )

@@ -33,6 +33,36 @@ class ChannelZeroPad(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="ram")
+class Subsample2D(keras.layers.Layer):
+    """Every ``stride``-th pixel from the first (``x[:, ::s, ::s]``): a stride-s 1x1 conv's
+    sampling, done before a stride-1 1x1 conv. TF 2.21's CPU gradient of a stride-2 1x1
+    conv beside a padded stride-2 3x3 on the same input crashed (heap corruption) here."""
+
+    def __init__(self, stride: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(stride, int) or stride < 1:
+            raise ValueError(f"`stride` must be a positive int. Received: stride={stride!r}")
+        self.stride = stride
+
+    def call(self, inputs):
+        s = self.stride
+        return inputs if s == 1 else inputs[:, ::s, ::s, :]
+
+    def compute_output_shape(self, input_shape):
+        s = self.stride
+
+        def out(n):
+            return None if n is None else (n + s - 1) // s
+
+        return (input_shape[0], out(input_shape[1]), out(input_shape[2]), input_shape[3])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"stride": self.stride})
+        return config
+
+
 def conv_initializer() -> keras.initializers.Initializer:
     """N(0, sqrt(2 / (k * k * out_channels))), the reference code's init (He, fan-out)."""
     return keras.initializers.VarianceScaling(

@@ -98,7 +98,7 @@ class SharedTrunk:
                         block.out_channels,
                         1,
                         strides=block.stride,
-                        padding="valid",
+                        padding="same",  # a 1x1: pads nothing, like the reference
                         use_bias=False,
                         kernel_initializer=conv_initializer(),
                         name=f"{block.name}_shortcut",

@@ -1,0 +1,54 @@
+"""One training step of the reference network, run in its own process (torch without TF).
+
+TensorFlow and torch in one process crashed in torch's backward here (heap corruption, then a
+segfault), so the equivalence test runs the PyTorch side through this script:
+``python -m tests.core.reference_step IN.npz OUT.npz``. IN holds kind, seed, x, y, lr,
+momentum and the per-tensor weight decay (engine keys); OUT the engine-layout arrays before
+and after the step.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import torch
+
+from tests.core import reference_torch as ref
+
+
+def main(source: str, target: str) -> None:
+    data = np.load(source)
+    kind = str(data["kind"])
+    torch.manual_seed(int(data["seed"]))
+    net = ref.resnet26(
+        [int(data["classes"])],
+        mode=kind,
+        factor=float(data["width"]),
+        blocks=tuple(int(b) for b in data["blocks"]),
+    )
+    decayed = json.loads(str(data["decayed"]))
+    trunk, domain = ref.engine_tensors(net)
+    params = {**trunk, **domain}
+    out = {f"before/{k}": ref.to_keras(k, t) for k, t in params.items()}
+    net.train()
+    groups: dict[float, list] = {}
+    for key, p in params.items():
+        if p.requires_grad:
+            groups.setdefault(decayed.get(key, 0.0), []).append(p)
+    optimizer = torch.optim.SGD(
+        [{"params": ps, "weight_decay": wd} for wd, ps in groups.items()],
+        lr=float(data["lr"]),
+        momentum=float(data["momentum"]),
+    )
+    inputs = torch.from_numpy(np.ascontiguousarray(data["x"].transpose(0, 3, 1, 2)))
+    loss = torch.nn.functional.cross_entropy(net(inputs), torch.from_numpy(data["y"]).long())
+    loss.backward()
+    optimizer.step()  # the reference's sgd.py: d_p = g + wd * p; buf = d_p; p -= lr * buf
+    out.update({f"after/{k}": ref.to_keras(k, t) for k, t in params.items()})
+    np.savez(target, **out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
