@@ -120,7 +120,18 @@ class _MergedBuilder:
         symmetric = position.stride == 1 or (
             needs_symmetric_pad(position) and conv.padding == "valid"
         )
-        if not symmetric or adapter.padding != "valid" or adapter.strides != conv.strides:
+        # The 1x1 samples pixel s*i: by its own stride, or (the engine's way) a Subsample2D
+        # of the 3x3's stride before a stride-1 1x1.
+        reads = tuple(adapter.strides)
+        if position.stride != 1 and reads == (1, 1):
+            try:
+                sub = self.own(position.name, "subsample")
+                reads = (sub.stride, sub.stride)
+            except ValueError:
+                pass
+        # (A 1x1 kernel pads nothing whatever its padding mode says.)
+        one_by_one = tuple(adapter.kernel_size) == (1, 1)
+        if not symmetric or not one_by_one or reads != tuple(conv.strides):
             raise MergeError(
                 f"The parallel adapter of '{position.name}' cannot be folded exactly: the 1x1 "
                 "does not read the pixel under the 3x3's centre tap. Received: "

@@ -81,12 +81,12 @@ def test_merged_model_in_bfloat16_stays_close():
 
 
 def test_parallel_fold_refuses_a_1x1_off_the_centre_tap(monkeypatch):
-    """With Keras 'same' padding at stride 2 the 1x1 would read another pixel than the 3x3's
-    centre tap; the fold must refuse rather than return a model that is wrong."""
+    """A 1x1 that does not sample every 2nd pixel beside a stride-2 3x3 reads other pixels
+    than the 3x3's centre tap; the fold must refuse rather than return a wrong model."""
     domain = _domain(adapter_kind="parallel")
     position = next(b.conv1 for b in domain.trunk.blocks if b.conv1.stride == 2)
-    adapter = domain.model.get_layer(f"signs_{position.name}_adapter")
-    monkeypatch.setattr(adapter, "padding", "same")
+    subsample = domain.model.get_layer(f"signs_{position.name}_subsample")
+    monkeypatch.setattr(subsample, "stride", 1)
     with pytest.raises(MergeError, match="centre tap"):
         merge_domain(domain)
 
