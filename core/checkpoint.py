@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+# The epoch with the best validation accuracy so far (the reference code keeps only that one).
+BEST_CHECKPOINT_NAME = "best.safetensors"
 FORMAT = "ram-workbench-checkpoint"
 FORMAT_VERSION = 1
 
@@ -156,6 +158,23 @@ def save_checkpoint(
         "trunk_fingerprint": trunk_fingerprint,
     }
     write_atomically(Path(path), lambda temp: save_file(tensors, str(temp), metadata=metadata))
+
+
+def keep_as_best(checkpoint_path: Path, best_path: Path) -> None:
+    """Make ``best_path`` a copy of the checkpoint just written, atomically.
+
+    A hard link shares the file (the next epoch's checkpoint replaces the name, not the
+    data); where links are not possible the file is copied.
+    """
+    import shutil
+
+    temp = best_path.with_name(f".{best_path.name}.{os.getpid()}.tmp")
+    temp.unlink(missing_ok=True)
+    try:
+        os.link(checkpoint_path, temp)
+    except OSError:
+        shutil.copyfile(checkpoint_path, temp)
+    os.replace(temp, best_path)
 
 
 def read_checkpoint(path: Path) -> Checkpoint:

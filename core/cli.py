@@ -30,10 +30,12 @@ from core.cli_commands import (
 )
 from core.config import (
     ADAPTER_KINDS,
+    BN_INITS,
     CLASS_WEIGHTS,
     PRECISIONS,
     SHORTCUT_KINDS,
     TRAIN_MODES,
+    WEIGHT_DECAY_SCOPES,
     ConfigError,
 )
 from core.errors import one_line, write_crash_log
@@ -72,6 +74,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start a new workspace (forget the saved trunk and domains)",
     )
+
+
+def _add_weights_option(p: argparse.ArgumentParser) -> None:
+    cli_analysis.add_weights_option(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--momentum", type=float)
     p.add_argument("--nesterov", action="store_true", default=None)
     p.add_argument("--weight-decay", type=float, help="L2 on trunk kernels (mode full)")
-    p.add_argument("--domain-weight-decay", type=float, help="L2 on this domain's kernels")
+    p.add_argument("--domain-weight-decay", type=float, help="L2 on this domain's own weights")
+    p.add_argument(
+        "--weight-decay-scope",
+        choices=WEIGHT_DECAY_SCOPES,
+        default=None,
+        help="kernels: conv/dense kernels only; all: BN gamma/beta and biases too (reference)",
+    )
+    p.add_argument(
+        "--bn-init",
+        choices=BN_INITS,
+        default=None,
+        help="a new domain's BNs: source (the source domain's, default) or fresh",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--no-validation", action="store_true")
     p.add_argument(
@@ -151,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write a domain's adapters to one .adapter.safetensors")
     p.add_argument("--domain", required=True)
     p.add_argument("--out", type=Path, required=True)
+    _add_weights_option(p)
 
     p = sub.add_parser("import", help="add a domain from an exported adapter file")
     p.add_argument("file", type=Path)

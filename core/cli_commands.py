@@ -54,6 +54,8 @@ def _training_config(args: argparse.Namespace, preset_name: str | None) -> Train
         ("momentum", args.momentum),
         ("nesterov", args.nesterov),
         ("weight_decay", args.weight_decay),
+        ("weight_decay_scope", getattr(args, "weight_decay_scope", None)),
+        ("bn_init", getattr(args, "bn_init", None)),
         ("seed", args.seed),
         ("mode", args.mode),
         ("steps_per_execution", args.steps_per_execution),
@@ -151,6 +153,21 @@ def _expand_images(paths: Sequence[Path]) -> list[Path]:
         else:
             out.append(path)
     return out
+
+
+def use_weights(ws: Any, args: argparse.Namespace) -> str:
+    """Put the weights ``--weights`` asks for into the domain; says which they are.
+
+    The workspace keeps each domain's best epoch (by validation accuracy); ``last`` loads
+    the last epoch from the domain's run folder (in memory only, the workspace is unchanged).
+    """
+    status = ws.status.get(args.domain)
+    if getattr(args, "weights", "best") == "last":
+        epochs = ws.use_run_weights(args.domain, "last")
+        return f"weights of the last epoch, {epochs}"
+    if status is not None and status.best_epoch is not None:
+        return f"weights of epoch {status.best_epoch + 1}, the best by validation accuracy"
+    return "the workspace's weights"
 
 
 # === Commands ===
@@ -282,6 +299,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from core.export import export_domain
 
     ws = _workspace(args)
+    which = use_weights(ws, args)
+    print(f"exporting '{args.domain}': {which}")
     report = export_domain(ws.engine, args.domain, args.out)
     print(
         f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} parameters); "
