@@ -170,6 +170,8 @@ class TrainingMonitor(keras.callbacks.Callback):
         new_images = max(images - e.images_done, 1)
         loss = (mean_loss * images - e.loss_sum) / new_images
         accuracy = (mean_acc * images - e.accuracy_sum) / new_images
+        if math.isfinite(accuracy):  # float32 running means can round a 100% batch past 1
+            accuracy = min(max(accuracy, 0.0), 1.0)
         e.loss_sum, e.accuracy_sum = mean_loss * images, mean_acc * images
         self.global_step += batch + 1 - e.steps_done
         e.steps_done, e.images_done = batch + 1, images

@@ -365,8 +365,15 @@ def cmd_add_folder(args: argparse.Namespace) -> int:
 def cmd_add_decathlon(args: argparse.Namespace) -> int:
     from core.data import Catalogue
 
-    for entry in Catalogue(args.root).add_decathlon(args.path):
-        print(f"added '{entry.name}': {entry.num_classes} classes, {entry.sizes}")
+    entries = Catalogue(args.root).add_decathlon(args.path)
+    for entry in entries:
+        if entry.present:
+            print(f"added '{entry.name}': {entry.num_classes} classes, {entry.sizes}")
+        else:
+            print(f"warning: '{entry.name}' not added: {entry.description}", file=sys.stderr)
+    if not any(e.present for e in entries):
+        print("error: no Visual Decathlon domain with training images was found", file=sys.stderr)
+        return 2
     return 0
 
 
