@@ -188,8 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("add-folder", help="add an image folder (one sub-folder per class)")
     p.add_argument("path", type=Path)
     p.add_argument("--name")
-    p = sub.add_parser("add-decathlon", help="add the Visual Decathlon archive (folder or .tar)")
-    p.add_argument("path", type=Path)
+    p = sub.add_parser(
+        "add-decathlon",
+        help="add the Visual Decathlon archive: its folder, or the official .tar.gz files",
+    )
+    p.add_argument("path", type=Path, nargs="+")
     p = sub.add_parser("svhn", help="use existing SVHN .mat files, or download them")
     p.add_argument("--dir", type=Path, help="folder holding train_32x32.mat, test_32x32.mat")
     p.add_argument("--download", action="store_true")

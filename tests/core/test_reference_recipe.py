@@ -188,3 +188,16 @@ def test_a_new_domain_on_a_trained_trunk_starts_from_the_source_bns(tmp_path, bn
         np.testing.assert_allclose(array, expected, atol=1e-6, err_msg=key)
     said = [m.text for m in messages if "Batch-norms" in getattr(m, "text", "")]
     assert bool(said) == (bn_init == "source")
+
+
+def test_cli_flags_reach_the_training_config():
+    from core.cli import build_parser
+    from core.cli_commands import _training_config
+
+    args = build_parser().parse_args(
+        ["train", "--domain", "glyphs", "--bn-init", "fresh", "--weight-decay-scope", "all"]
+    )
+    config = _training_config(args, None)
+    assert (config.bn_init, config.weight_decay_scope) == ("fresh", "all")
+    paper = _training_config(build_parser().parse_args(["train", "--domain", "g"]), "paper")
+    assert (paper.bn_init, paper.weight_decay_scope) == ("source", "all")

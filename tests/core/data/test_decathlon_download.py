@@ -66,6 +66,10 @@ def test_a_folder_holding_the_two_official_files(tmp_path, capsys):
     assert main(["--root", str(home), "add-decathlon", str(devkit.parent)]) == 0
     out = capsys.readouterr().out
     assert out.count("added '") == len(KEYS) and "'train': 2" in out
+    # The two files named on the command line, as in the README.
+    files = [str(devkit), str(devkit.parent / "decathlon-1.0-data.tar.gz")]
+    assert main(["--root", str(tmp_path / "home2"), "add-decathlon", *files]) == 0
+    assert capsys.readouterr().out.count("added '") == len(KEYS)
 
 
 def _half_unpacked_folder(tmp_path: Path) -> Path:
