@@ -15,7 +15,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from core.config import LrStage, TrainingConfig
+from core.config import parse_stages
 from core.data import Catalogue
 from core.domain_model import copy_batch_norms
 from core.engine import AdapterEngine
@@ -36,7 +36,6 @@ def main() -> None:
     parser.add_argument("--max-train", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from core.config import parse_stages
 
     preset = get_preset(args.preset)
     catalogue = Catalogue(args.root)
@@ -89,7 +88,9 @@ def main() -> None:
     print("|---|---|---:|---:|---:|")
     for kind, name, accs in rows:
         fresh, src = accs["fresh"][1], accs["source"][1]
-        print(f"| {kind} | {name} | {100 * fresh:.1f} | {100 * src:.1f} | {100 * (src - fresh):+.1f} |")
+        print(
+            f"| {kind} | {name} | {100 * fresh:.1f} | {100 * src:.1f} | {100 * (src - fresh):+.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -287,8 +287,7 @@ def copy_batch_norms(target: DomainModel, source_arrays: dict[str, np.ndarray]) 
             for name in ("gamma", "beta", "moving_mean", "moving_variance")
         }
         if any(
-            name in variables
-            and (a is None or tuple(a.shape) != tuple(variables[name].shape))
+            name in variables and (a is None or tuple(a.shape) != tuple(variables[name].shape))
             for name, a in arrays.items()
         ):
             continue  # another width: nothing sensible to copy

@@ -135,8 +135,7 @@ class Catalogue:
                     if not sizes.get("train"):
                         present = False
                         description += (
-                            f" No training image found under data/{key}/ (is its .tar "
-                            "unpacked?)."
+                            f" No training image found under data/{key}/ (is its .tar unpacked?)."
                         )
             if not present and not description.endswith("."):
                 description += "."
@@ -379,8 +378,11 @@ class Catalogue:
             for name in pending:
                 done.add(name)
                 tar, key = data / name, _tar_stem(name)
-                if keep and name not in ours and (data / key).is_dir() and any(
-                    (data / key).iterdir()
+                if (
+                    keep
+                    and name not in ours
+                    and (data / key).is_dir()
+                    and any((data / key).iterdir())
                 ):
                     continue  # unpacked already
                 check_cancel(cancel)

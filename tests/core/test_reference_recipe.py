@@ -67,7 +67,9 @@ def test_reference_sgd_without_momentum_is_plain_sgd():
     variable = keras.Variable(np.ones(3, np.float32))
     optimizer = ReferenceSGD(learning_rate=0.5, momentum=0.0)
     optimizer.build([variable])
-    optimizer.apply_gradients([(keras.ops.convert_to_tensor(np.full(3, 2.0, np.float32)), variable)])
+    optimizer.apply_gradients(
+        [(keras.ops.convert_to_tensor(np.full(3, 2.0, np.float32)), variable)]
+    )
     np.testing.assert_allclose(variable.numpy(), np.zeros(3))
 
 
@@ -95,7 +97,9 @@ def test_weight_decay_scope_all_decays_bn_and_biases_but_not_statistics():
     assert {c for _, c in every} == {2e-4}
     # In mode full the trunk kernels join with the config's coefficient.
     domain.set_train_mode("full")
-    full = l2_terms(domain, TrainingConfig(weight_decay_scope="all", weight_decay=1e-4, mode="full"))
+    full = l2_terms(
+        domain, TrainingConfig(weight_decay_scope="all", weight_decay=1e-4, mode="full")
+    )
     assert names(full) == {w.path for w in domain.model.trainable_weights}
     trunk_paths = {layer.kernel.path for layer in domain.trunk.layers}
     assert {c for v, c in full if v.path in trunk_paths} == {1e-4}
@@ -133,7 +137,9 @@ def test_copy_batch_norms_takes_every_bn_and_nothing_else(kind):
     before = target.weight_arrays()
     copied = copy_batch_norms(target, source.weight_arrays())
     after, src = target.weight_arrays(), source.weight_arrays()
-    bn_keys = {k for k in after if k.split("/")[1] in ("gamma", "beta", "moving_mean", "moving_variance")}
+    bn_keys = {
+        k for k in after if k.split("/")[1] in ("gamma", "beta", "moving_mean", "moving_variance")
+    }
     assert copied == len({k.split("/")[0] for k in bn_keys}) > 0
     for key in after:
         if key in bn_keys:

@@ -53,7 +53,9 @@ def test_the_two_official_tar_gz_files_as_given(tmp_path):
     devkit, data = official_archives(tmp_path)
     cat = Catalogue(tmp_path / "home")
     _check_added(cat.add_decathlon([data, devkit]))  # either order
-    x, _ = next(iter(cat.load("gtsrb", image_size=16).dataset("train", batch_size=2, training=False)))
+    x, _ = next(
+        iter(cat.load("gtsrb", image_size=16).dataset("train", batch_size=2, training=False))
+    )
     assert x.shape == (2, 16, 16, 3)
     # Our unpacked copies of the inner tars are gone; the user's archives are untouched.
     assert not list((tmp_path / "home" / "decathlon").rglob("*.tar"))
