@@ -26,6 +26,9 @@ CHECKPOINT_NAME = "checkpoint.safetensors"
 BEST_CHECKPOINT_NAME = "best.safetensors"
 FORMAT = "ram-workbench-checkpoint"
 FORMAT_VERSION = 1
+# How the momentum buffers are kept: "reference_sgd" (``buf`` in gradient units, see
+# core.recipe.ReferenceSGD); checkpoints without the field hold Keras SGD's ``v = -lr * buf``.
+OPTIMIZER_FORM = "reference_sgd"
 
 
 class CheckpointError(ValueError):
@@ -55,6 +58,7 @@ class Checkpoint:
     history: tuple[dict[str, Any], ...]
     trunk_fingerprint: str
     state: WeightState
+    optimizer_form: str = OPTIMIZER_FORM
 
 
 def _variable_array(variable: Any) -> np.ndarray:
@@ -156,6 +160,7 @@ def save_checkpoint(
         # safetensors reads a 0-d tensor back as shape (1,): keep the true shapes.
         "optimizer_shapes": json.dumps([list(np.shape(a)) for _, a in state.optimizer]),
         "trunk_fingerprint": trunk_fingerprint,
+        "optimizer_form": OPTIMIZER_FORM,
     }
     write_atomically(Path(path), lambda temp: save_file(tensors, str(temp), metadata=metadata))
 
@@ -212,6 +217,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
         history=tuple(json.loads(metadata["history"])),
         trunk_fingerprint=metadata.get("trunk_fingerprint", ""),
         state=state,
+        optimizer_form=metadata.get("optimizer_form", "keras_sgd"),
     )
 
 

@@ -128,6 +128,18 @@ class ReferenceSGD(keras.optimizers.SGD):
         self.assign_sub(variable, ops.multiply(step, learning_rate))
 
 
+def momentum_from_keras_form(optimizer: Any, learning_rate: float) -> int:
+    """Turn momentum buffers restored from a Keras-SGD checkpoint (``v``) into
+    ``ReferenceSGD``'s (``buf = -v / lr``). Exact when the learning rate had been
+    ``learning_rate`` for the last few dozen steps (``mu**k`` of older ones remains).
+    Returns how many buffers were converted."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    buffers = list(getattr(inner, "momentums", []) or [])
+    for buf in buffers:
+        buf.assign(ops.divide(buf, -float(learning_rate)))
+    return len(buffers)
+
+
 def make_optimizer(config: TrainingConfig, precision: str, learning_rate: float):
     """SGD built with a float learning rate (assignable per epoch, unlike a schedule)."""
     optimizer = ReferenceSGD(

@@ -50,7 +50,7 @@ from core.events import (
     ignore_events,
 )
 from core.progress import ProgressFn, check_cancel, no_progress
-from core.recipe import prepare_model
+from core.recipe import momentum_from_keras_form, prepare_model
 from core.run_log import CONFIG_NAME, RunLog
 from core.seeding import seed_everything
 
@@ -302,6 +302,15 @@ def _train(
         )
         if checkpoint is not None:
             restore_optimizer(optimizer, checkpoint.state.optimizer)
+            if checkpoint.optimizer_form == "keras_sgd" and config.momentum > 0:
+                momentum_from_keras_form(optimizer, config.lr_at(max(initial_epoch - 1, 0)))
+                messages.append(
+                    LogMessage(
+                        "info",
+                        "The checkpoint's momentum was kept in Keras SGD's form; it was "
+                        "converted to the reference form (buf = -v / lr).",
+                    )
+                )
 
     train_ds = data.dataset(
         "train", batch_size=config.batch_size, training=True, seed=config.seed + initial_epoch

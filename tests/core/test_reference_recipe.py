@@ -207,3 +207,28 @@ def test_cli_flags_reach_the_training_config():
     assert (config.bn_init, config.weight_decay_scope) == ("fresh", "all")
     paper = _training_config(build_parser().parse_args(["train", "--domain", "g"]), "paper")
     assert (paper.bn_init, paper.weight_decay_scope) == ("source", "all")
+
+
+def test_momentum_of_a_keras_sgd_checkpoint_is_converted_to_the_reference_form():
+    from core.recipe import momentum_from_keras_form
+
+    rng = np.random.default_rng(1)
+    p0 = rng.normal(size=(5,))
+    grads = [rng.normal(size=(5,)) for _ in range(5)]
+    lrs = [0.1, 0.1, 0.1, 0.01, 0.01]
+    expected = _reference_sgd_numpy(p0, grads, lrs, 0.9, False)
+    # Three steps under Keras's SGD (an older checkpoint), then the rest under ReferenceSGD.
+    variable = keras.Variable(p0.astype(np.float32))
+    old = keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)
+    old.build([variable])
+    for g in grads[:3]:
+        old.apply_gradients([(keras.ops.convert_to_tensor(g.astype(np.float32)), variable)])
+    new = ReferenceSGD(learning_rate=0.1, momentum=0.9)
+    new.build([variable])
+    for mine, theirs in zip(new.variables, old.variables, strict=True):
+        mine.assign(theirs)  # what restore_optimizer does: same names and shapes
+    assert momentum_from_keras_form(new, 0.1) == 1
+    for g, lr in zip(grads[3:], lrs[3:], strict=True):
+        new.learning_rate = lr
+        new.apply_gradients([(keras.ops.convert_to_tensor(g.astype(np.float32)), variable)])
+    np.testing.assert_allclose(variable.numpy(), expected[-1], rtol=1e-5, atol=1e-6)
