@@ -20,7 +20,13 @@ from typing import Any
 
 import keras
 
-from core.checkpoint import WeightState, capture_state, save_checkpoint
+from core.checkpoint import (
+    BEST_CHECKPOINT_NAME,
+    WeightState,
+    capture_state,
+    keep_as_best,
+    save_checkpoint,
+)
 from core.config import TrainingConfig
 from core.control import TrainingControl
 from core.events import PENALTY_METRIC, BatchEnded, EpochEnded, EventSink, StageStarted
@@ -63,6 +69,15 @@ def _logged(logs: dict, name: str, default: float) -> float:
     return default if value is None else float(value)
 
 
+def best_of(history: list[EpochEnded]) -> tuple[int | None, float | None]:
+    """(epoch index, validation accuracy) of the best epoch; the earliest one on a tie."""
+    best: tuple[int | None, float | None] = (None, None)
+    for event in history:
+        if event.val_accuracy is not None and (best[1] is None or event.val_accuracy > best[1]):
+            best = (event.epoch, event.val_accuracy)
+    return best
+
+
 @dataclasses.dataclass
 class _EpochClock:
     """Timing and running-mean bookkeeping of the epoch in progress."""
@@ -83,8 +98,10 @@ class TrainingMonitor(keras.callbacks.Callback):
     """Events, run log, checkpoints, stop/pause control and the NaN guard for one ``fit``.
 
     After ``fit`` returns, read ``nan_message``, ``stop_asked``, ``stopped_after_epoch``,
-    ``epochs_completed``, ``history`` and ``last_good`` (the weights of the last completed
-    epoch, or of the start, to restore after a NaN).
+    ``epochs_completed``, ``history``, ``last_good`` (the weights of the last completed
+    epoch, or of the start, to restore after a NaN) and ``best_epoch`` (0-based index of the
+    epoch with the best validation accuracy, None without validation). With a checkpoint
+    path, that epoch's checkpoint is kept next to it as ``best.safetensors``.
     """
 
     def __init__(
@@ -123,6 +140,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.last_good: WeightState | None = None
         self._epoch = _EpochClock(start=clock())
         self._epoch_index = initial_epoch
+        self.best_epoch, self.best_val_accuracy = best_of(history)
 
     # --- helpers ---
     def _halting(self) -> bool:
@@ -161,6 +179,8 @@ class TrainingMonitor(keras.callbacks.Callback):
         loss = (mean_loss * images - e.loss_sum) / new_images
         accuracy = (mean_acc * images - e.accuracy_sum) / new_images
         penalty = (mean_penalty * images - e.penalty_sum) / new_images
+        if math.isfinite(accuracy):  # float32 running means can round a 100% batch past 1
+            accuracy = min(max(accuracy, 0.0), 1.0)
         e.loss_sum, e.accuracy_sum = mean_loss * images, mean_acc * images
         e.penalty_sum = mean_penalty * images
         self.global_step += batch + 1 - e.steps_done
@@ -257,6 +277,14 @@ class TrainingMonitor(keras.callbacks.Callback):
                 history=[dataclasses.asdict(h) for h in self.history],
                 trunk_fingerprint=self._domain.trunk.fingerprint(),
             )
+        if event.val_accuracy is not None and (
+            self.best_val_accuracy is None or event.val_accuracy > self.best_val_accuracy
+        ):
+            self.best_epoch, self.best_val_accuracy = epoch, event.val_accuracy
+            if self._checkpoint_path is not None:
+                keep_as_best(
+                    self._checkpoint_path, self._checkpoint_path.with_name(BEST_CHECKPOINT_NAME)
+                )
         if self._run_log is not None:
             self._run_log.add_epoch(event, epochs_completed=self.epochs_completed)
         self._on_event(event)

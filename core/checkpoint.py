@@ -24,8 +24,13 @@ import numpy as np
 from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+# The epoch with the best validation accuracy so far (the reference code keeps only that one).
+BEST_CHECKPOINT_NAME = "best.safetensors"
 FORMAT = "ram-workbench-checkpoint"
 FORMAT_VERSION = WEIGHTS_FORMAT_VERSION
+# How the momentum buffers are kept: "reference_sgd" (``buf`` in gradient units, see
+# core.recipe.ReferenceSGD); checkpoints without the field hold Keras SGD's ``v = -lr * buf``.
+OPTIMIZER_FORM = "reference_sgd"
 
 
 class CheckpointError(ValueError):
@@ -55,6 +60,7 @@ class Checkpoint:
     history: tuple[dict[str, Any], ...]
     trunk_fingerprint: str
     state: WeightState
+    optimizer_form: str = OPTIMIZER_FORM
 
 
 def _variable_array(variable: Any) -> np.ndarray:
@@ -156,8 +162,26 @@ def save_checkpoint(
         # safetensors reads a 0-d tensor back as shape (1,): keep the true shapes.
         "optimizer_shapes": json.dumps([list(np.shape(a)) for _, a in state.optimizer]),
         "trunk_fingerprint": trunk_fingerprint,
+        "optimizer_form": OPTIMIZER_FORM,
     }
     write_atomically(Path(path), lambda temp: save_file(tensors, str(temp), metadata=metadata))
+
+
+def keep_as_best(checkpoint_path: Path, best_path: Path) -> None:
+    """Make ``best_path`` a copy of the checkpoint just written, atomically.
+
+    A hard link shares the file (the next epoch's checkpoint replaces the name, not the
+    data); where links are not possible the file is copied.
+    """
+    import shutil
+
+    temp = best_path.with_name(f".{best_path.name}.{os.getpid()}.tmp")
+    temp.unlink(missing_ok=True)
+    try:
+        os.link(checkpoint_path, temp)
+    except OSError:
+        shutil.copyfile(checkpoint_path, temp)
+    os.replace(temp, best_path)
 
 
 def read_checkpoint(path: Path) -> Checkpoint:
@@ -198,6 +222,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
         history=tuple(json.loads(metadata["history"])),
         trunk_fingerprint=metadata.get("trunk_fingerprint", ""),
         state=state,
+        optimizer_form=metadata.get("optimizer_form", "keras_sgd"),
     )
 
 

@@ -32,10 +32,12 @@ from core.cli_reference import add_parser as add_import_reference_parser
 from core.cli_reference import cmd_import_reference
 from core.config import (
     ADAPTER_KINDS,
+    BN_INITS,
     CLASS_WEIGHTS,
     PRECISIONS,
     SHORTCUT_KINDS,
     TRAIN_MODES,
+    WEIGHT_DECAY_SCOPES,
     ClusterError,
     ConfigError,
 )
@@ -80,6 +82,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_weights_option(p: argparse.ArgumentParser) -> None:
+    cli_analysis.add_weights_option(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="main.py",
@@ -121,7 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--momentum", type=float)
     p.add_argument("--nesterov", action="store_true", default=None)
     p.add_argument("--weight-decay", type=float, help="L2 on trunk kernels (mode full)")
-    p.add_argument("--domain-weight-decay", type=float, help="L2 on this domain's kernels")
+    p.add_argument("--domain-weight-decay", type=float, help="L2 on this domain's own weights")
+    p.add_argument(
+        "--weight-decay-scope",
+        choices=WEIGHT_DECAY_SCOPES,
+        default=None,
+        help="kernels: conv/dense kernels only; all: BN gamma/beta and biases too (reference)",
+    )
+    p.add_argument(
+        "--bn-init",
+        choices=BN_INITS,
+        default=None,
+        help="a new domain's BNs: source (the source domain's, default) or fresh",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--no-validation", action="store_true")
     p.add_argument(
@@ -191,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="check a deployed model on at most this many test images (default: all)",
     )
+    _add_weights_option(p)
 
     p = sub.add_parser("import", help="add a domain from an exported adapter file")
     p.add_argument("file", type=Path)
@@ -211,8 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("add-folder", help="add an image folder (one sub-folder per class)")
     p.add_argument("path", type=Path)
     p.add_argument("--name")
-    p = sub.add_parser("add-decathlon", help="add the Visual Decathlon archive (folder or .tar)")
-    p.add_argument("path", type=Path)
+    p = sub.add_parser(
+        "add-decathlon",
+        help="add the Visual Decathlon archive: its folder, or the official .tar.gz files",
+    )
+    p.add_argument("path", type=Path, nargs="+")
     p = sub.add_parser("svhn", help="use existing SVHN .mat files, or download them")
     p.add_argument("--dir", type=Path, help="folder holding train_32x32.mat, test_32x32.mat")
     p.add_argument("--download", action="store_true")

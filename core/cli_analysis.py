@@ -16,10 +16,21 @@ from core.config import CLASS_WEIGHTS, ConfigError, TrainingConfig, format_stage
 from core.presets import get_preset
 
 
+def add_weights_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--weights",
+        choices=("best", "last"),
+        default="best",
+        help="best: the epoch with the best validation accuracy (what the workspace keeps); "
+        "last: the run's last epoch",
+    )
+
+
 def add_parsers(sub: Any, add_model_options: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser("eval", help="accuracy of a trained domain on a split (and a report)")
     p.add_argument("--domain", required=True)
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    add_weights_option(p)
     p.add_argument(
         "--report",
         type=Path,
@@ -80,11 +91,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from core.cli_commands import use_weights
+
+    which = use_weights(ws, args)
     data = ws.load_data(args.domain)
     report = predict_split(ws.engine, args.domain, data, args.split)
     print(
         f"{args.domain} {args.split}: accuracy {report.accuracy:.4f}, loss {report.loss:.4f} "
-        f"on {report.examples} images"
+        f"on {report.examples} images ({which})"
     )
     if args.report:
         files = write_report(report, args.report)

@@ -54,6 +54,8 @@ def _training_config(args: argparse.Namespace, preset_name: str | None) -> Train
         ("momentum", args.momentum),
         ("nesterov", args.nesterov),
         ("weight_decay", args.weight_decay),
+        ("weight_decay_scope", getattr(args, "weight_decay_scope", None)),
+        ("bn_init", getattr(args, "bn_init", None)),
         ("seed", args.seed),
         ("mode", args.mode),
         ("steps_per_execution", args.steps_per_execution),
@@ -152,6 +154,21 @@ def _expand_images(paths: Sequence[Path]) -> list[Path]:
         else:
             out.append(path)
     return out
+
+
+def use_weights(ws: Any, args: argparse.Namespace) -> str:
+    """Put the weights ``--weights`` asks for into the domain; says which they are.
+
+    The workspace keeps each domain's best epoch (by validation accuracy); ``last`` loads
+    the last epoch from the domain's run folder (in memory only, the workspace is unchanged).
+    """
+    status = ws.status.get(args.domain)
+    if getattr(args, "weights", "best") == "last":
+        epochs = ws.use_run_weights(args.domain, "last")
+        return f"weights of the last epoch, {epochs}"
+    if status is not None and status.best_epoch is not None:
+        return f"weights of epoch {status.best_epoch + 1}, the best by validation accuracy"
+    return "the workspace's weights"
 
 
 # === Commands ===
@@ -254,12 +271,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ClusterError(message) from None
     finally:
         signal.signal(signal.SIGINT, previous)
-    from core.distribute import across_workers, is_chief, weights_digest
+    from core.distribute import across_workers, is_chief
 
     if across_workers(strategy):
         role = "chief" if is_chief(strategy) else "worker"
-        digest = weights_digest(ws.engine.domain(args.domain))
-        print(f"weights digest ({role}): {digest}")
+        print(f"weights digest ({role}): {result.weights_digest}")  # at the end of training
     status = ws.status.get(args.domain)
     if status is not None and status.test_accuracy is not None:
         print(f"test accuracy of '{args.domain}': {status.test_accuracy:.4f}")
@@ -305,6 +321,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from core.export import export_domain
 
     ws = _workspace(args)
+    which = use_weights(ws, args)
+    print(f"exporting '{args.domain}': {which}")
     if args.format != "adapters":
         from core.deploy_workspace import export_workspace_domain
 
@@ -377,8 +395,15 @@ def cmd_add_folder(args: argparse.Namespace) -> int:
 def cmd_add_decathlon(args: argparse.Namespace) -> int:
     from core.data import Catalogue
 
-    for entry in Catalogue(args.root).add_decathlon(args.path):
-        print(f"added '{entry.name}': {entry.num_classes} classes, {entry.sizes}")
+    entries = Catalogue(args.root).add_decathlon(args.path)
+    for entry in entries:
+        if entry.present:
+            print(f"added '{entry.name}': {entry.num_classes} classes, {entry.sizes}")
+        else:
+            print(f"warning: '{entry.name}' not added: {entry.description}", file=sys.stderr)
+    if not any(e.present for e in entries):
+        print("error: no Visual Decathlon domain with training images was found", file=sys.stderr)
+        return 2
     return 0
 
 

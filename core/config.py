@@ -17,12 +17,16 @@ AdapterKind = Literal["series", "parallel", "bn_only"]
 ShortcutKind = Literal["avgpool_zero_pad", "conv1x1"]
 Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
 TrainMode = Literal["adapters", "full", "linear_probe"]
+WeightDecayScope = Literal["kernels", "all"]
+BnInit = Literal["source", "fresh"]
 
 ADAPTER_KINDS: tuple[str, ...] = ("series", "parallel", "bn_only")
 SHORTCUT_KINDS: tuple[str, ...] = ("avgpool_zero_pad", "conv1x1")
 PRECISIONS: tuple[str, ...] = ("float32", "mixed_bfloat16", "mixed_float16")
 TRAIN_MODES: tuple[str, ...] = ("adapters", "full", "linear_probe")
 CLASS_WEIGHTS: tuple[str, ...] = ("none", "auto")
+WEIGHT_DECAY_SCOPES: tuple[str, ...] = ("kernels", "all")
+BN_INITS: tuple[str, ...] = ("source", "fresh")
 DOMAIN_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 SCHEMA_VERSION = 1
@@ -288,8 +292,16 @@ class TrainingConfig:
         momentum: SGD momentum (0 reproduces the seed's Keras port).
         nesterov: Nesterov momentum.
         weight_decay: L2 coefficient for trunk kernels when the trunk is trained. Domain
-            kernels use their ``DomainSpec.weight_decay``. Applied as L2 in the loss,
-            ``wd / 2 * ||w||^2`` (PyTorch ``SGD(weight_decay=wd)``), never Keras's lr decay.
+            variables use their ``DomainSpec.weight_decay``. Applied as L2 in the loss,
+            ``wd / 2 * ||w||^2`` (its gradient ``wd * w`` is what PyTorch's
+            ``SGD(weight_decay=wd)`` adds), never Keras's lr decay.
+        weight_decay_scope: ``kernels`` (conv and dense kernels only) or ``all`` (every
+            trainable tensor, BN gamma/beta and biases too, as the reference code's SGD does).
+        domain_weight_decay: when set, the coefficient of a new run's domain variables
+            (replaces ``DomainSpec.weight_decay``, unless a run gives its own explicitly).
+        bn_init: how a new domain's batch-norms start on a trained trunk: ``source`` (the
+            source domain's gamma/beta and moving statistics, as the reference code does)
+            or ``fresh`` (gamma 1, beta 0, mean 0, variance 1).
         mode: ``adapters`` (trunk frozen, domain trained), ``full`` (trunk trained too:
             from scratch or fine-tune all) or ``linear_probe`` (only the head).
         seed: seeds Python, NumPy and TensorFlow for a reproducible run.
@@ -307,6 +319,9 @@ class TrainingConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
+    weight_decay_scope: WeightDecayScope = "kernels"
+    domain_weight_decay: float | None = None
+    bn_init: BnInit = "source"
     mode: TrainMode = "adapters"
     seed: int = 0
     label_smoothing: float = 0.0
@@ -333,6 +348,15 @@ class TrainingConfig:
         if self.nesterov and self.momentum == 0:
             _fail("Nesterov momentum needs `momentum` > 0.", momentum=self.momentum)
         _check_finite("weight_decay", self.weight_decay, low=0.0, high=1.0)
+        if self.weight_decay_scope not in WEIGHT_DECAY_SCOPES:
+            _fail(
+                f"`weight_decay_scope` must be one of {WEIGHT_DECAY_SCOPES}.",
+                weight_decay_scope=self.weight_decay_scope,
+            )
+        if self.domain_weight_decay is not None:
+            _check_finite("domain_weight_decay", self.domain_weight_decay, low=0.0, high=1.0)
+        if self.bn_init not in BN_INITS:
+            _fail(f"`bn_init` must be one of {BN_INITS}.", bn_init=self.bn_init)
         if self.mode not in TRAIN_MODES:
             _fail(f"`mode` must be one of {TRAIN_MODES}.", mode=self.mode)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:

@@ -286,10 +286,72 @@ class DomainModel:
 
     def l2_kernels(self) -> list[tuple[keras.Variable, str]]:
         """Kernels that take weight decay, tagged ``trunk`` or ``domain`` (no BN, no bias)."""
+        return self.l2_variables("kernels")
+
+    def l2_variables(self, scope: str = "kernels") -> list[tuple[keras.Variable, str]]:
+        """Variables that can take weight decay, tagged ``trunk`` or ``domain``.
+
+        ``kernels``: conv and dense kernels. ``all``: every trainable-kind domain variable
+        too (BN gamma/beta, the head's bias; never the BN moving statistics). The trunk holds
+        only kernels (its convs have no bias).
+        """
         pairs = [(layer.kernel, "trunk") for layer in self.trunk.layers]
-        pairs += [
-            (layer.kernel, "domain")
-            for layer in self.own_layers
-            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
-        ]
+        for layer in self.own_layers:
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+                pairs.append((layer.kernel, "domain"))
+                if scope == "all" and getattr(layer, "bias", None) is not None:
+                    pairs.append((layer.bias, "domain"))
+            elif scope == "all" and isinstance(layer, keras.layers.BatchNormalization):
+                pairs += [(v, "domain") for v in (layer.gamma, layer.beta) if v is not None]
         return pairs
+
+
+def _bn_source_key(layer_key: str, source_layers: set[str]) -> str | None:
+    """The source BN that plays the target BN's part at the same position, if any.
+
+    Same kind of adapters: the same key. Across kinds (as the reference's transfer code
+    handles): a series domain's outer ``bn_b`` takes a plain ``bn``, a plain ``bn`` takes a
+    series ``bn_b``; a series ``bn_a`` has no counterpart in a plain domain and stays fresh.
+    """
+    if layer_key in source_layers:
+        return layer_key
+    if layer_key.endswith("_bn_b") and layer_key[: -len("_b")] in source_layers:
+        return layer_key[: -len("_b")]
+    if layer_key.endswith("_bn") and layer_key + "_b" in source_layers:
+        return layer_key + "_b"
+    return None
+
+
+def copy_batch_norms(target: DomainModel, source_arrays: dict[str, np.ndarray]) -> int:
+    """Start ``target``'s BNs from another domain's (gamma, beta, moving mean and variance).
+
+    ``source_arrays`` is the source's ``weight_arrays()``. Adapters and head stay as they
+    are: the reference code (``train_new_task_adapters.py``) copies the 3x3 convs and every
+    BN under ``bns.`` (``end_bns`` included), not the 1x1 adapters nor the linear layer.
+    Returns how many BN layers were copied.
+    """
+    source_layers = {key.split("/")[0] for key in source_arrays}
+    prefix = target.spec.name + "_"
+    copied = 0
+    for layer in target.own_layers:
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        key = layer.name[len(prefix) :]
+        source_key = _bn_source_key(key, source_layers)
+        if source_key is None:
+            continue
+        variables = {w.name: w for w in layer.weights}
+        arrays = {
+            name: source_arrays.get(f"{source_key}/{name}")
+            for name in ("gamma", "beta", "moving_mean", "moving_variance")
+        }
+        if any(
+            name in variables and (a is None or tuple(a.shape) != tuple(variables[name].shape))
+            for name, a in arrays.items()
+        ):
+            continue  # another width: nothing sensible to copy
+        for name, array in arrays.items():
+            if name in variables:
+                variables[name].assign(array)
+        copied += 1
+    return copied

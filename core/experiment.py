@@ -4,6 +4,13 @@ On the built-in domains: train the trunk from scratch on the source domain, then
 other domain train five ways (linear probe on frozen features, BN only, series adapters,
 parallel adapters, full fine-tuning) and report test accuracy, parameters per domain,
 training time and the decathlon-style score with fine-tuning as the baseline.
+
+As in the reference code (srebuffi/residual_adapters): the fine-tuning baseline is a BN-mode
+network (no adapters) whose every weight is trained from the source trunk
+(``train_new_task_finetuning.py``); parallel adapters go on a trunk trained with parallel
+adapters (the CVPR'18 setting; the series trunk is the NeurIPS'17 one); every new domain
+starts from the source domain's batch-norms (``train_new_task_adapters.py`` copies the BNs
+under ``bns.``), the linear probe from the whole source domain.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import numpy as np
 
 from core.config import ConfigError, LrStage, ModelConfig, TrainingConfig
 from core.datasource import ArrayDomainData, DomainData
+from core.domain_model import copy_batch_norms
 from core.engine import AdapterEngine
 from core.presets import get_preset
 from core.seeding import seed_everything
@@ -79,6 +87,7 @@ class MethodResult:
     percent_of_network: float
     seconds: float
     epochs: int
+    trunk: str = ""  # the adapter kind the trunk was trained with
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,20 +204,33 @@ def run_experiment(
         f"precision {model_config.precision}"
     )
 
-    # === The trunk, from scratch on the source domain ===
-    source_engine = AdapterEngine(model_config)
+    # === The trunk, from scratch on the source domain (one per kind of adapter used) ===
     source_data = load(config.source)
-    source_engine.add_domain(source_data.spec)
-    start = time.perf_counter()
-    train(source_engine, config.source, source_data, recipe(config.source_stages, "full"))
-    source_seconds = time.perf_counter() - start
-    source_acc = evaluate(source_engine, config.source, source_data, "test").accuracy
-    log(f"source trunk: test accuracy {source_acc:.4f} in {source_seconds:.0f} s")
+
+    def source_trunk(kind: str) -> tuple[AdapterEngine, float, float]:
+        seed_everything(config.seed)
+        engine = AdapterEngine(dataclasses.replace(model_config, adapter_kind=kind))
+        engine.add_domain(source_data.spec)
+        start = time.perf_counter()
+        train(engine, config.source, source_data, recipe(config.source_stages, "full"))
+        seconds = time.perf_counter() - start
+        acc = evaluate(engine, config.source, source_data, "test").accuracy
+        log(f"source trunk ({kind}): test accuracy {acc:.4f} in {seconds:.0f} s")
+        return engine, acc, seconds
+
+    main_kind = model_config.adapter_kind
+    source_engine, source_acc, source_seconds = source_trunk(main_kind)
+    trunks = {main_kind: source_engine}
+    if "parallel" in config.methods and "parallel" not in trunks:
+        trunks["parallel"] = source_trunk("parallel")[0]
+    # Which trunk (and source domain) each method starts from.
+    trunk_of = {m: main_kind for m in config.methods}
+    trunk_of["parallel"] = "parallel"
 
     results: list[MethodResult] = []
-    engines = {"series": source_engine}
-    for kind in ("bn_only", "parallel"):
-        if kind in config.methods:
+    engines = {main_kind: source_engine, "parallel": trunks.get("parallel")}
+    for kind in ("bn_only", "series"):
+        if kind in config.methods and kind not in engines:
             engines[kind] = _engine_like(source_engine, kind)
     test_sizes: dict[str, int] = {}
     for name in targets:
@@ -216,25 +238,29 @@ def run_experiment(
         test_sizes[name] = data.num_examples("test")
         for method in config.methods:
             seed_everything(config.seed)
+            trunk_engine = trunks[trunk_of[method]]
+            source_domain = trunk_engine.domain(config.source)
             if method == "finetune":
-                engine = _engine_like(source_engine, "series")
-                engine.add_domain(data.spec)
+                # The reference's baseline: a BN-mode network, every weight trained.
+                engine = _engine_like(trunk_engine, "bn_only")
+                domain = engine.add_domain(data.spec)
                 mode = "full"
             elif method == "linear_probe":
-                engine = source_engine
-                engine.add_domain(
+                engine = trunk_engine
+                domain = engine.add_domain(
                     dataclasses.replace(data.spec, name=f"{name}_probe"), init_from=config.source
                 )
                 mode = "linear_probe"
             else:
                 engine = engines[method]
-                engine.add_domain(
-                    data.spec
-                    if method != "series"
-                    else dataclasses.replace(data.spec, name=f"{name}_series")
-                )
+                spec = data.spec
+                if engine is trunk_engine:  # the source domain lives there: another name
+                    spec = dataclasses.replace(data.spec, name=f"{name}_{method}")
+                domain = engine.add_domain(spec)
                 mode = "adapters"
-            domain_name = engine.domain_names[-1]
+            if method != "linear_probe":
+                copy_batch_norms(domain, source_domain.weight_arrays())
+            domain_name = domain.name
             domain_data = data if domain_name == name else _renamed(data, domain_name)
             start = time.perf_counter()
             run = train(engine, domain_name, domain_data, recipe(config.target_stages, mode))
@@ -249,11 +275,13 @@ def run_experiment(
                 params = report.domain_parameters
             pct = 100.0 * params / report.model_parameters
             results.append(
-                MethodResult(name, method, acc, params, pct, seconds, run.epochs_completed)
+                MethodResult(
+                    name, method, acc, params, pct, seconds, run.epochs_completed, trunk_of[method]
+                )
             )
             log(
                 f"{name:<16} {method:<13} test acc {acc:.4f}  params {params:>10,} "
-                f"({pct:5.1f}%)  {seconds:6.1f} s"
+                f"({pct:5.1f}%)  {seconds:6.1f} s  ({trunk_of[method]} trunk)"
             )
             if method != "finetune":  # the fine-tuned copy is dropped with its engine
                 engine.remove_domain(domain_name)

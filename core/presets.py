@@ -21,13 +21,18 @@ PRESETS: MappingProxyType[str, Preset] = MappingProxyType(
         "paper": Preset(
             name="paper",
             description="ResNet-26 of the paper: width factor 1, 64 px, series adapters; "
-            "SGD 0.9, lr 0.1 / 0.01 / 0.001 (80 / 20 / 20 epochs), batch 128.",
+            "SGD 0.9, lr 0.1 / 0.01 / 0.001 (80 / 20 / 20 epochs), batch 128; weight decay "
+            "1e-4 on every trainable tensor (the reference code's defaults and scope).",
             model=ModelConfig(width_factor=1.0, image_size=64, adapter_kind="series"),
             training=TrainingConfig(
                 stages=(LrStage(0.1, 80), LrStage(0.01, 20), LrStage(0.001, 20)),
                 batch_size=128,
                 momentum=0.9,
-                weight_decay=5e-4,
+                # srebuffi/residual_adapters train_new_task_*.py: --wd, --wd3x3, --wd1x1
+                # default 1., multiplied by 0.0001; its sgd.py decays every parameter it gets.
+                weight_decay=1e-4,
+                weight_decay_scope="all",
+                domain_weight_decay=1e-4,
             ),
         ),
         "seed_keras": Preset(

@@ -1,10 +1,16 @@
 """The training recipe as Keras objects: loss, SGD optimizer, L2 terms, compile.
 
-Weight decay is L2 added to the loss, ``wd / 2 * ||w||^2`` per kernel (coupled with the
-gradient, exactly PyTorch's ``SGD(weight_decay=wd)``; never Keras's learning-rate ``decay``):
-the domain's ``DomainSpec.weight_decay`` on its trainable adapter and head kernels, the
-config's ``weight_decay`` on the trunk kernels only when the trunk is trained (mode ``full``).
-BN parameters and biases take none.
+Weight decay is L2 added to the loss, ``wd / 2 * ||w||^2`` per tensor (its gradient ``wd * w``
+is what PyTorch's ``SGD(weight_decay=wd)`` adds; never Keras's learning-rate ``decay``): the
+domain's ``DomainSpec.weight_decay`` on its trainable variables, the config's
+``weight_decay`` on the trunk kernels only when the trunk is trained (mode ``full``). With
+``weight_decay_scope="kernels"`` only conv and dense kernels are decayed; with ``"all"`` the
+domain's BN gamma/beta and the head's bias are too (the reference code decays every trainable
+tensor).
+
+The optimizer is ``ReferenceSGD``: SGD in the form of the reference code and of PyTorch
+(``buf = mu * buf + g; p -= lr * buf``), which differs from Keras's own SGD
+(``v = mu * v - lr * g; p += v``) in the steps after the learning rate changes.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+from keras import ops
 
 from core.config import TrainingConfig
 
@@ -96,9 +103,46 @@ def make_loss(
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
+@keras.saving.register_keras_serializable(package="ram")
+class ReferenceSGD(keras.optimizers.SGD):
+    """SGD with the momentum buffer in gradient units, as in the reference and PyTorch.
+
+    ``buf = mu * buf + g; p -= lr * buf`` (Nesterov: ``p -= lr * (g + mu * buf)``), with
+    ``buf`` starting at zero, so the first step is ``p -= lr * g`` as in PyTorch. Keras's
+    SGD keeps ``v = mu * v - lr * g`` instead: the same while the learning rate is constant,
+    but after a drop from lr to lr/10 it keeps moving with the old rate's velocity for a
+    while, where the reference's buffer takes the new rate at once. The momentum variables
+    have the same names and shapes as Keras's, so the state saves and restores alike.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        if self.momentum == 0:
+            self.assign_sub(variable, ops.multiply(gradient, learning_rate))
+            return
+        buf = self.momentums[self._get_variable_index(variable)]
+        momentum = ops.cast(self.momentum, variable.dtype)
+        self.assign(buf, ops.add(ops.multiply(buf, momentum), gradient))
+        step = ops.add(gradient, ops.multiply(buf, momentum)) if self.nesterov else buf
+        self.assign_sub(variable, ops.multiply(step, learning_rate))
+
+
+def momentum_from_keras_form(optimizer: Any, learning_rate: float) -> int:
+    """Turn momentum buffers restored from a Keras-SGD checkpoint (``v``) into
+    ``ReferenceSGD``'s (``buf = -v / lr``). Exact when the learning rate had been
+    ``learning_rate`` for the last few dozen steps (``mu**k`` of older ones remains).
+    Returns how many buffers were converted."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    buffers = list(getattr(inner, "momentums", []) or [])
+    for buf in buffers:
+        buf.assign(ops.divide(buf, -float(learning_rate)))
+    return len(buffers)
+
+
 def make_optimizer(config: TrainingConfig, precision: str, learning_rate: float):
     """SGD built with a float learning rate (assignable per epoch, unlike a schedule)."""
-    optimizer = keras.optimizers.SGD(
+    optimizer = ReferenceSGD(
         learning_rate=float(learning_rate), momentum=config.momentum, nesterov=config.nesterov
     )
     if precision == "mixed_float16":
@@ -107,10 +151,11 @@ def make_optimizer(config: TrainingConfig, precision: str, learning_rate: float)
 
 
 def l2_terms(domain: Any, config: TrainingConfig) -> list[tuple[Any, float]]:
-    """(kernel, coefficient) pairs: trainable domain kernels take the domain's weight decay,
-    trunk kernels the config's, and only when the trunk is trained."""
+    """(variable, coefficient) pairs: trainable domain variables take the domain's weight
+    decay, trunk kernels the config's, and only when the trunk is trained. The scope
+    (``kernels`` or ``all``) decides whether BN gamma/beta and biases are included."""
     pairs = []
-    for variable, owner in domain.l2_kernels():
+    for variable, owner in domain.l2_variables(config.weight_decay_scope):
         if owner == "domain" and variable.trainable:
             pairs.append((variable, domain.spec.weight_decay))
         elif owner == "trunk" and config.mode == "full":

@@ -110,12 +110,24 @@ class RunLog:
         self.write_status("running", epochs_completed=0)
 
     # --- status ---
-    def write_status(self, status: str, *, epochs_completed: int, message: str = "") -> None:
+    def write_status(
+        self,
+        status: str,
+        *,
+        epochs_completed: int,
+        message: str = "",
+        best_epoch: int | None = None,
+        best_val_accuracy: float | None = None,
+    ) -> None:
         _write_json(
             self.run_dir / STATUS_NAME,
             {
                 "status": status,
                 "epochs_completed": int(epochs_completed),
+                # 0-based index of the epoch with the best validation accuracy (its weights
+                # are best.safetensors); None without validation.
+                "best_epoch": best_epoch,
+                "best_val_accuracy": best_val_accuracy,
                 "total_epochs": self._total_epochs,
                 "message": message,
                 "pid": os.getpid(),
@@ -189,9 +201,23 @@ class RunLog:
         self._writer.flush()
 
     # --- the end ---
-    def finish(self, status: str, *, epochs_completed: int, message: str = "") -> None:
+    def finish(
+        self,
+        status: str,
+        *,
+        epochs_completed: int,
+        message: str = "",
+        best_epoch: int | None = None,
+        best_val_accuracy: float | None = None,
+    ) -> None:
         self.flush()
-        self.write_status(status, epochs_completed=epochs_completed, message=message)
+        self.write_status(
+            status,
+            epochs_completed=epochs_completed,
+            message=message,
+            best_epoch=best_epoch,
+            best_val_accuracy=best_val_accuracy,
+        )
         self.close()
 
     def close(self) -> None:
@@ -294,11 +320,23 @@ class RunInfo:
         values = [e.val_accuracy for e in self.epochs if e.val_accuracy is not None]
         return max(values) if values else None
 
+    @property
+    def best_epoch(self) -> int | None:
+        """0-based index of the epoch with the best validation accuracy (earliest on a tie)."""
+        best = self.best_val_accuracy
+        if best is None:
+            return None
+        return next(e.epoch for e in self.epochs if e.val_accuracy == best)
+
     def summary(self) -> str:
         """One line for listings: name, domain, mode, status, epochs, best val accuracy."""
         mode = self.configs.get("training", {}).get("mode", "?")
         best = self.best_val_accuracy
-        val = f"best val {best:.4f}" if best is not None else "no validation"
+        val = (
+            f"best val {best:.4f} (epoch {self.best_epoch + 1})"
+            if best is not None and self.best_epoch is not None
+            else "no validation"
+        )
         return (
             f"{self.name}  {self.domain}  {mode}  {self.status}  "
             f"{self.epochs_completed}/{self.total_epochs} epochs  {val}"

@@ -330,7 +330,12 @@ def run_sweep(
         runs[index] = dataclasses.replace(
             run,
             done=True,
-            val_accuracy=history[-1].val_accuracy if history else None,
+            # The workspace kept (and the file above holds) the best epoch's weights.
+            val_accuracy=(
+                result.best_val_accuracy
+                if result.best_val_accuracy is not None
+                else (history[-1].val_accuracy if history else None)
+            ),
             test_accuracy=test,
             seconds=float(sum(e.seconds for e in history)),
             reason=result.reason,

@@ -51,7 +51,7 @@ from core.events import (
     ignore_events,
 )
 from core.progress import ProgressFn, check_cancel, no_progress
-from core.recipe import prepare_model
+from core.recipe import momentum_from_keras_form, prepare_model
 from core.run_log import CONFIG_NAME, RunLog
 from core.seeding import seed_everything
 
@@ -65,6 +65,11 @@ class TrainingResult:
     run_dir: Path | None
     seconds: float
     message: str = ""
+    best_epoch: int | None = None  # 0-based; its weights are the run's best.safetensors
+    best_val_accuracy: float | None = None
+    # Across several workers: a digest of the weights every worker ended training with
+    # (they must agree; the chief's workspace then keeps the best epoch's weights).
+    weights_digest: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +102,16 @@ def _check_data(domain: Any, data: DomainData) -> int:
     return data.num_examples("train")
 
 
+def normalised_configs(configs: dict[str, Any]) -> dict[str, Any]:
+    """Configs with every field filled in, so a run saved before a field existed (and so
+    holding its default) compares equal to the same run now."""
+    out = dict(configs)
+    if isinstance(out.get("training"), dict):
+        with contextlib.suppress(Exception):
+            out["training"] = TrainingConfig.from_dict(out["training"]).to_dict()
+    return out
+
+
 def _check_run_dir(run_dir: Path | None, resume: bool, configs: dict[str, Any]) -> None:
     if run_dir is None:
         if resume:
@@ -114,7 +129,7 @@ def _check_run_dir(run_dir: Path | None, resume: bool, configs: dict[str, Any]) 
         return
     if config_path.exists():
         saved = json.loads(config_path.read_text(encoding="utf-8"))
-        saved = {k: saved[k] for k in configs if k in saved}
+        saved = normalised_configs({k: saved[k] for k in configs if k in saved})
         differences = config_differences(saved, configs)
         if differences:
             raise ValueError(
@@ -239,7 +254,7 @@ def _train(
     checkpoint_path = run_dir / CHECKPOINT_NAME if run_dir is not None else None
     if resume and checkpoint_path is not None and checkpoint_path.exists():
         checkpoint = read_checkpoint(checkpoint_path)
-        differences = config_differences(checkpoint.configs, configs)
+        differences = config_differences(normalised_configs(checkpoint.configs), configs)
         if differences:
             raise ValueError(
                 "Cannot resume: the configs differ from the checkpoint's. "
@@ -300,6 +315,15 @@ def _train(
         )
         if checkpoint is not None:
             restore_optimizer(optimizer, checkpoint.state.optimizer)
+            if checkpoint.optimizer_form == "keras_sgd" and config.momentum > 0:
+                momentum_from_keras_form(optimizer, config.lr_at(max(initial_epoch - 1, 0)))
+                messages.append(
+                    LogMessage(
+                        "info",
+                        "The checkpoint's momentum was kept in Keras SGD's form; it was "
+                        "converted to the reference form (buf = -v / lr).",
+                    )
+                )
         if strategy is not None:
             _take_chiefs_state(strategy, domain, optimizer)
 
@@ -376,7 +400,13 @@ def _train(
             apply_state(domain, optimizer, monitor.last_good)
     seconds = time.perf_counter() - started
     if log is not None:
-        log.finish(reason, epochs_completed=monitor.epochs_completed, message=message)
+        log.finish(
+            reason,
+            epochs_completed=monitor.epochs_completed,
+            message=message,
+            best_epoch=monitor.best_epoch,
+            best_val_accuracy=monitor.best_val_accuracy,
+        )
     last = history[-1] if history else None
     on_event(
         TrainingFinished(
@@ -396,6 +426,8 @@ def _train(
         run_dir=run_dir,
         seconds=seconds,
         message=message,
+        best_epoch=monitor.best_epoch,
+        best_val_accuracy=monitor.best_val_accuracy,
     )
 
 

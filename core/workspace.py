@@ -50,6 +50,9 @@ class DomainStatus:
     run_dir: str | None
     updated: str
     trunk_fingerprint: str = ""
+    # 0-based index of the epoch whose weights the workspace keeps (the best validation
+    # accuracy); None: the last epoch's (no validation, or an older workspace).
+    best_epoch: int | None = None
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -228,8 +231,12 @@ class Workspace:
     ):
         """Train domain ``name`` from the catalogue; returns core.training's TrainingResult.
 
-        A linear probe starts from the source domain's BN statistics (the frozen features
-        of the paper's "feature extractor" row) unless ``init_from`` says otherwise.
+        A new domain on a trained trunk starts from the source domain's batch-norms
+        (gamma, beta, moving statistics; ``config.bn_init="fresh"`` starts them anew), as the
+        reference code does. A linear probe starts from the source domain's whole
+        adaptation (the frozen features of the paper's "feature extractor" row) unless
+        ``init_from`` says otherwise. ``weight_decay`` (else ``config.domain_weight_decay``)
+        replaces the domain spec's coefficient.
 
         Across several workers (``multi_worker``) only the chief saves the workspace and
         writes the run; a run that did not finish is resumed by the same call (the chief
@@ -241,18 +248,35 @@ class Workspace:
 
         data = data if data is not None else self.load_data(name)
         spec = data.spec
+        if weight_decay is None:
+            weight_decay = config.domain_weight_decay
         if weight_decay is not None:
             spec = dataclasses.replace(spec, weight_decay=weight_decay)
-        if (
+        new_domain = not self.engine.has_domain(name)
+        source = self.source_domain
+        from_source = (
             init_from is None
-            and config.mode == "linear_probe"
-            and self.source_domain
-            and self.source_domain != name
-            and not self.engine.has_domain(name)
-        ):
-            init_from = self.source_domain
+            and new_domain
+            and source is not None
+            and source != name
+            and self.engine.has_domain(source)
+        )
+        if from_source and config.mode == "linear_probe":
+            init_from = source
             on_event(LogMessage("info", f"Linear probe: features from '{init_from}'."))
-        self.ensure_domain(spec, init_from=init_from)
+        domain = self.ensure_domain(spec, init_from=init_from)
+        if from_source and config.mode != "linear_probe" and config.bn_init == "source":
+            from core.domain_model import copy_batch_norms
+
+            with self._lock, self._scope():
+                count = copy_batch_norms(domain, self.engine.domain(source).weight_arrays())
+            on_event(
+                LogMessage(
+                    "info",
+                    f"Batch-norms: {count} start from '{source}' (gamma, beta, moving "
+                    "statistics), as in the reference code; --bn-init fresh starts them anew.",
+                )
+            )
         distributed = across_workers(self.strategy)
         chief = is_chief(self.strategy)
         backup = self.runs_root / f".backup_{name}_{config.mode}.json"
@@ -280,14 +304,22 @@ class Workspace:
             strategy=self.strategy,
             sync_batch_norm=sync_batch_norm,
         )
+        if distributed:
+            from core.distribute import weights_digest
+
+            digest = weights_digest(self.engine.domain(name))
+            result = dataclasses.replace(result, weights_digest=digest)
         if distributed and chief and result.reason != "nan":
             backup.unlink(missing_ok=True)  # the run ended as asked: nothing to restore
         if not chief:
             return result  # the chief keeps the workspace and the run
+        kept = self._keep_best(name, result, run_dir, on_event)
         test_acc = None
         if result.epochs_completed and data.has_split("test") and data.num_examples("test"):
             test_acc = evaluate(self.engine, name, data, "test").accuracy
-        last = result.history[-1] if result.history else None
+        last = next((h for h in result.history if h.epoch == kept), None) or (
+            result.history[-1] if result.history else None
+        )
         with self._lock:
             if config.mode == "full":
                 self.source_domain = name
@@ -300,10 +332,60 @@ class Workspace:
                 run_dir=str(run_dir),
                 updated=_now(),
                 trunk_fingerprint=self.engine.trunk_fingerprint(),
+                best_epoch=kept,
             )
         if save:
             self.save()
         return result
+
+    def _keep_best(self, name: str, result: Any, run_dir: Path, on_event: EventSink) -> int | None:
+        """Put the best epoch's weights (by validation accuracy) into the engine, as the
+        reference code keeps its best checkpoint; the last epoch's stay in the run folder
+        (``checkpoint.safetensors``, ``use_run_weights(..., "last")``). Returns the epoch."""
+        last_epoch = result.history[-1].epoch if result.history else None
+        best = result.best_epoch
+        if result.reason == "nan" or best is None or best == last_epoch:
+            return last_epoch  # after a NaN the last good epoch's weights are back already
+        self.use_run_weights(name, "best", run_dir=run_dir)
+        on_event(
+            LogMessage(
+                "info",
+                f"Kept the weights of epoch {best + 1} (best validation accuracy "
+                f"{result.best_val_accuracy:.4f}); the last epoch's are in the run folder.",
+            )
+        )
+        return best
+
+    def use_run_weights(self, name: str, which: str, *, run_dir: Path | None = None) -> int:
+        """Load a run's ``best`` or ``last`` checkpoint into domain ``name`` (and the trunk,
+        for a run that trained it); nothing is saved. Returns the epochs the checkpoint had.
+
+        ``run_dir`` defaults to the domain's last run.
+        """
+        from core.checkpoint import (
+            BEST_CHECKPOINT_NAME,
+            CHECKPOINT_NAME,
+            apply_state,
+            read_checkpoint,
+        )
+
+        if which not in ("best", "last"):
+            raise ValueError(f"`which` must be 'best' or 'last'. Received: which={which!r}")
+        if run_dir is None:
+            status = self.status.get(name)
+            if status is None or not status.run_dir:
+                raise ValueError(
+                    f"Domain '{name}' has no run folder to take weights from. "
+                    f"Received: domain={name!r}"
+                )
+            run_dir = Path(status.run_dir)
+        path = Path(run_dir) / (BEST_CHECKPOINT_NAME if which == "best" else CHECKPOINT_NAME)
+        if which == "best" and not path.exists():
+            path = Path(run_dir) / CHECKPOINT_NAME  # no validation: best is last
+        checkpoint = read_checkpoint(path)
+        with self._lock, self._scope():
+            apply_state(self.engine.domain(name), None, checkpoint.state)
+        return checkpoint.epochs_completed
 
     def import_adapters(self, path: Path, *, name: str | None = None, replace: bool = False):
         """Add a domain from an exported adapter file, record it and save the workspace."""

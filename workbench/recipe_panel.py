@@ -113,6 +113,13 @@ class RecipePanel(QWidget):
         self.domain_weight_decay = CheckedField(
             _domain_weight_decay, hint="L2 on this domain's own kernels"
         )
+        self.bn_init = QComboBox()
+        for key, label in (("source", "from the source domain"), ("fresh", "fresh")):
+            self.bn_init.addItem(label, key)
+        self.bn_init.setToolTip(
+            "How a new domain's batch-norms start on a trained trunk: the source domain's "
+            "gamma, beta and moving statistics (the reference code's way), or fresh ones"
+        )
         self.seed = CheckedField(_seed)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -135,6 +142,7 @@ class RecipePanel(QWidget):
         form2.addRow("Trunk weight decay", self.weight_decay)
         self.domain_decay_label = QLabel("Domain weight decay")
         form2.addRow(self.domain_decay_label, self.domain_weight_decay)
+        form2.addRow("New domain's BNs", self.bn_init)
         form2.addRow("Seed", self.seed)
         layout = QVBoxLayout(self)
         layout.addWidget(model_box)
@@ -144,7 +152,7 @@ class RecipePanel(QWidget):
 
         self.apply_preset(DEFAULT_PRESET)
         self.preset.currentIndexChanged.connect(self._preset_chosen)
-        for combo in (self.adapter_kind, self.mode):
+        for combo in (self.adapter_kind, self.mode, self.bn_init):
             combo.currentIndexChanged.connect(self._emit_changed)
         for field in self._fields():
             field.checked.connect(self._emit_changed)
@@ -172,7 +180,10 @@ class RecipePanel(QWidget):
             self._model_base, self._training_base = preset.model, preset.training
             self._set_model(preset.model)
             self._set_training(preset.training)
-            self.domain_weight_decay.setText(f"{preset.training.weight_decay:g}")
+            domain_decay = preset.training.domain_weight_decay
+            if domain_decay is None:
+                domain_decay = preset.training.weight_decay
+            self.domain_weight_decay.setText(f"{domain_decay:g}")
             self._domain_decay.clear()
         finally:
             self._loading = False
@@ -227,6 +238,7 @@ class RecipePanel(QWidget):
         self.batch_size.setText(str(training.batch_size))
         self.momentum.setText(f"{training.momentum:g}")
         self.weight_decay.setText(f"{training.weight_decay:g}")
+        self.bn_init.setCurrentIndex(self.bn_init.findData(training.bn_init))
         self.seed.setText(str(training.seed))
 
     # === Domain ===
@@ -293,6 +305,7 @@ class RecipePanel(QWidget):
             momentum=self.momentum.value(),
             weight_decay=self.weight_decay.value(),
             mode=self.mode.currentData(),
+            bn_init=self.bn_init.currentData(),
             seed=self.seed.value(),
         )
 
@@ -318,6 +331,7 @@ class RecipePanel(QWidget):
             "width": self.width.text(),
             "image_size": self.image_size.text(),
             "mode": self.mode.currentData(),
+            "bn_init": self.bn_init.currentData(),
             "stages": [list(row) for row in self.stages.row_texts()],
             "batch_size": self.batch_size.text(),
             "momentum": self.momentum.text(),
@@ -339,6 +353,9 @@ class RecipePanel(QWidget):
             mode = self.mode.findData(data.get("mode"))
             if mode >= 0:
                 self.mode.setCurrentIndex(mode)
+            bn_init = self.bn_init.findData(data.get("bn_init"))
+            if bn_init >= 0:
+                self.bn_init.setCurrentIndex(bn_init)
             for key, field in (
                 ("width", self.width),
                 ("image_size", self.image_size),

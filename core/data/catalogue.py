@@ -8,6 +8,7 @@ turns a domain name into a ``DomainData``. User-added sources persist in
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,6 +131,12 @@ class Catalogue:
                 except DataError as exc:
                     present = False
                     description += f" Its annotations cannot be used: {exc}"
+                else:
+                    if not sizes.get("train"):
+                        present = False
+                        description += (
+                            f" No training image found under data/{key}/ (is its .tar unpacked?)."
+                        )
             if not present and not description.endswith("."):
                 description += "."
             if not present:
@@ -331,28 +338,66 @@ class Catalogue:
                 check_cancel(cancel)
                 safe_extract(
                     tar,
-                    target,
+                    _archive_destination(tar, target),
                     cancel=cancel,
                     progress=lambda f, m, k=k: progress((k + f) / len(tars) * 0.9, m),
                 )
             root = dec.find_root(target)
-            self._unpack_domain_tars(root, progress, cancel)
+            self._unpack_domain_tars(root, progress, cancel, keep=False)
+        else:
+            assert root is not None
+            # A folder unpacked half-way (the reference's download_data.sh unpacks the data
+            # archive into data/, then each <domain>.tar there): unpack what is left.
+            self._unpack_domain_tars(root, progress, cancel, keep=True)
         assert root is not None
         if not dec.available_keys(root):
             raise DataError(f"{root}/annotations holds no <domain>_train.json file.")
         with self._lock:
             self._save(dataclasses.replace(self._sources, decathlon_root=str(root)))
         progress(1.0, "Visual Decathlon added")
+        # Domains without training images come back with present=False and the reason in
+        # their description (the command line prints it as a warning).
         return [e for e in self.entries() if e.source == "decathlon" and e.location]
 
-    def _unpack_domain_tars(self, root: Path, progress: ProgressFn, cancel) -> None:
-        """The data archive holds one .tar per domain inside ``data/``: unpack those too."""
+    def _unpack_domain_tars(self, root: Path, progress: ProgressFn, cancel, *, keep: bool) -> None:
+        """The data archive holds one .tar per domain inside ``data/``: unpack those too.
+
+        ``keep=False``: our own unpacked copies, removed once their folder is there.
+        ``keep=True``: the user's files, left in place; a domain already unpacked is skipped.
+        """
         data = root / "data"
         if not data.is_dir():
             return
-        for tar in sorted(p for p in data.iterdir() if p.is_file() and _is_tar_name(p.name)):
-            safe_extract(tar, data, cancel=cancel, progress=within(progress, 0.9, 1.0))
-            tar.unlink()  # our own unpacked copy; the domain folder replaces it
+
+        def tars_here() -> set[str]:
+            return {p.name for p in data.iterdir() if p.is_file() and _is_tar_name(p.name)}
+
+        done: set[str] = set()
+        ours = set() if keep else tars_here()
+        while pending := sorted(tars_here() - done):
+            for name in pending:
+                done.add(name)
+                tar, key = data / name, _tar_stem(name)
+                if (
+                    keep
+                    and name not in ours
+                    and (data / key).is_dir()
+                    and any((data / key).iterdir())
+                ):
+                    continue  # unpacked already
+                check_cancel(cancel)
+                if not os.access(data, os.W_OK):
+                    raise DataError(
+                        f"{tar} must be unpacked but {data} is not writable: unpack it there "
+                        "(tar -xf), or add the archive's .tar files instead of the folder."
+                    )
+                top = _first_member_top(tar)
+                dest = data / key if top in ("train", "val", "test") else data
+                before = tars_here()
+                safe_extract(tar, dest, cancel=cancel, progress=within(progress, 0.9, 1.0))
+                ours |= tars_here() - before  # inner archives of the data archive
+                if name in ours:
+                    tar.unlink()  # our own unpacked copy; the domain folder replaces it
 
     def set_svhn_dir(self, path: Path | str) -> DomainEntry:
         """Use existing official SVHN .mat files in ``path``."""
@@ -389,3 +434,41 @@ class Catalogue:
 
 def _is_tar_name(name: str) -> bool:
     return name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz"))
+
+
+def _tar_stem(name: str) -> str:
+    for suffix in (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _first_member_top(archive: Path) -> str:
+    """The first path part of the archive's first member (``./`` ignored); '' if none."""
+    import tarfile
+
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            member = tar.next()
+    except (tarfile.TarError, OSError) as exc:
+        raise DataError(f"Cannot open {archive} as a tar archive: {exc}") from None
+    if member is None:
+        return ""
+    parts = [p for p in member.name.replace("\\", "/").split("/") if p not in ("", ".")]
+    return parts[0] if parts else ""
+
+
+def _archive_destination(archive: Path, target: Path) -> Path:
+    """Where an official archive unpacks, below ``target``, to rebuild ``decathlon-1.0/``.
+
+    The devkit (``decathlon-1.0-devkit.tar.gz``) holds ``decathlon-1.0/annotations/``; the
+    data archive (``decathlon-1.0-data.tar.gz``) is unpacked by the reference's script
+    inside ``decathlon-1.0/data/`` and holds one ``<domain>.tar`` per domain.
+    """
+    top = _first_member_top(archive)
+    base = target / "decathlon-1.0"
+    if top in ("annotations", "data"):
+        return base
+    if _is_tar_name(top) or top in dec.DECATHLON:
+        return base / "data"
+    return target

@@ -41,6 +41,22 @@ def test_quick_experiment_runs_every_method(tmp_path):
         < by_method["finetune"].domain_parameters
     )
     assert by_method["finetune"].percent_of_network == pytest.approx(100.0)
+    # The reference's baseline is a BN-mode network (no adapters): the trunk plus exactly
+    # what the BN-only method trains.
+    assert (
+        by_method["finetune"].domain_parameters
+        == result.network_parameters + by_method["bn_only"].domain_parameters
+    )
+    # Parallel adapters run on a trunk trained with parallel adapters, the rest on the
+    # preset's (series) trunk.
+    assert {r.method: r.trunk for r in result.results} == {
+        "linear_probe": "series",
+        "bn_only": "series",
+        "series": "series",
+        "parallel": "parallel",
+        "finetune": "series",
+    }
+    assert any("source trunk (parallel)" in line for line in logs)
     assert all(0.0 <= r.test_accuracy <= 1.0 for r in result.results)
     # Fine-tuning is the baseline: 250 points per domain by construction.
     assert result.scores["finetune"] == pytest.approx(250.0)

@@ -95,7 +95,8 @@ def test_run_folder_round_trip(tmp_path):
     assert batches["epoch"].dtype == np.int64
     assert not info.has_checkpoint and not info.can_resume
     assert info.best_val_accuracy == 0.6
-    assert info.summary() == "run  d  adapters  completed  2/2 epochs  best val 0.6000"
+    assert info.best_epoch == 0
+    assert info.summary() == "run  d  adapters  completed  2/2 epochs  best val 0.6000 (epoch 1)"
 
 
 def test_tensorboard_events_hold_the_scalars(tmp_path):

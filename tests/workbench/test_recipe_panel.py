@@ -106,3 +106,16 @@ def test_stage_editor_add_remove_reorder_and_recipes(qtbot):
     for _ in range(3):
         editor.remove_button.click()
     assert editor.errors() == ["At least one learning-rate stage is needed."]
+
+
+def test_paper_preset_and_bn_init_reach_the_training_config(qtbot, panel):
+    panel.apply_preset("paper")
+    paper = get_preset("paper").training
+    assert panel.training_config() == paper
+    assert panel.domain_weight_decay_value() == paper.domain_weight_decay
+    panel.bn_init.setCurrentIndex(panel.bn_init.findData("fresh"))
+    assert panel.training_config().bn_init == "fresh"
+    again = RecipePanel()
+    qtbot.addWidget(again)
+    again.apply_dict(panel.to_dict())
+    assert again.training_config().bn_init == "fresh"
