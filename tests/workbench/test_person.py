@@ -431,8 +431,10 @@ def test_export_for_deployment_from_the_file_menu(person, tmp_path):
     person.dialogs.queue(str(target))
     choose_menu(w, "File", "Export for deployment…")
     wait_until(
-        lambda: "Export of digits_hand for deployment (litert):" in person.log
-        or "for deployment (litert) failed" in person.log,
+        lambda: (
+            "Export of digits_hand for deployment (litert):" in person.log
+            or "for deployment (litert) failed" in person.log
+        ),
         300,
         "the deployment export",
     )
