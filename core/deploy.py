@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from core.deploy_check import compare, extra_images, run_in_fresh_process, workbench_probabilities
+from core.deploy_check import compare, extra_images, reference_probabilities, run_in_fresh_process
 from core.deploy_formats import (
     DEPLOY_FORMATS,
     SUFFIXES,
@@ -296,7 +296,7 @@ def export_deployable(
     check_cancel(cancel)
     images = [np.asarray(im, np.uint8) for im in test_images] + extra_images()
     progress(0.1, f"Classifying {len(images)} images with the workbench")
-    expected = workbench_probabilities(reference, images)
+    expected = reference_probabilities(reference, images)
     metadata = deploy_metadata(engine, domain, fmt)
     check_cancel(cancel)
     sidecar_name = SIDECAR_IN_SAVED_MODEL if fmt == "saved_model" else f"{path.name}.json"

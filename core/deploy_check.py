@@ -38,7 +38,7 @@ def _groups(images: Sequence[np.ndarray]) -> list[tuple[list[int], np.ndarray]]:
     return [(idx, np.stack([images[i] for i in idx]).astype(np.uint8)) for idx in by_shape.values()]
 
 
-def workbench_probabilities(domain: DomainModel, images: Sequence[np.ndarray]) -> np.ndarray:
+def reference_probabilities(domain: DomainModel, images: Sequence[np.ndarray]) -> np.ndarray:
     """What the workbench says: ``eval_transform`` per image, the unmerged model, softmax."""
     import tensorflow as tf
 

@@ -187,9 +187,9 @@ def test_cancel_during_the_check_keeps_the_earlier_artifact(engine, tmp_path, fm
 def test_an_artifact_that_disagrees_is_not_written(engine, tmp_path, monkeypatch):
     path = tmp_path / "m.tflite"
     path.write_bytes(b"the earlier model")
-    real = deploy.workbench_probabilities
+    real = deploy.reference_probabilities
     # The workbench now says something else than the artifact: the check must catch it.
-    monkeypatch.setattr(deploy, "workbench_probabilities", lambda d, im: real(d, im)[:, ::-1])
+    monkeypatch.setattr(deploy, "reference_probabilities", lambda d, im: real(d, im)[:, ::-1])
     with pytest.raises(DeployError, match="does not reproduce"):
         export_deployable(engine, "signs", path, "litert")
     assert path.read_bytes() == b"the earlier model"
