@@ -21,12 +21,13 @@ import safetensors
 import safetensors.numpy
 
 from core.config import ConfigError, DomainSpec, ModelConfig
+from core.formats import WEIGHTS_FORMAT_VERSION
 
 ADAPTER_FORMAT = "ram-workbench-adapter"  # core.export.FORMAT_NAME
 ADAPTER_SUFFIX = ".adapter.safetensors"  # core.export.SUFFIX
 TRUNK_FORMAT = "ram-workbench-trunk"  # core.model_io.TRUNK_FORMAT
 TRUNK_SUFFIX = ".safetensors"  # core.model_io.TRUNK_SUFFIX
-FORMAT_VERSION = 1
+FORMAT_VERSION = WEIGHTS_FORMAT_VERSION  # core's, so files name the same version
 REQUIRED_KEYS = (  # core.export._REQUIRED_KEYS
     "format",
     "format_version",

@@ -30,6 +30,7 @@ from core.events import (
     TrainingFinished,
     TrainingStarted,
 )
+from core.formats import WEIGHTS_FORMAT_VERSION
 from core.presets import get_preset
 from core.progress import Cancelled
 from workbench.backend import (
@@ -436,7 +437,10 @@ def test_exported_adapters_are_safetensors_with_core_metadata(story):
         "tensorflow_version",
         "numpy_version",
     }
-    assert (meta["format"], meta["format_version"]) == ("ram-workbench-adapter", "1")
+    assert (meta["format"], meta["format_version"]) == (
+        "ram-workbench-adapter",
+        str(WEIGHTS_FORMAT_VERSION),
+    )
     spec = DomainSpec.from_dict(json.loads(meta["domain_spec"]))
     assert spec.name == "digits_street" and spec.class_names == tuple(str(i) for i in range(10))
     assert ModelConfig.from_dict(json.loads(meta["model_config"])) == TINY.model
@@ -456,7 +460,8 @@ def test_trunk_files_and_foreign_adapters(story):
     assert story["save_trunk_text"].startswith(f"wrote {path} (")
     with safetensors.safe_open(str(path), framework="numpy") as handle:
         meta = handle.metadata()
-    assert meta["format"] == "ram-workbench-trunk" and meta["format_version"] == "1"
+    assert meta["format"] == "ram-workbench-trunk"
+    assert meta["format_version"] == str(WEIGHTS_FORMAT_VERSION)
     assert {"model_config", "trunk_signature", "trunk_fingerprint", "parameters"} <= set(meta)
     assert story["load_other_text"].startswith("loaded other.trunk.safetensors; trunk fingerprint ")
     assert story["load_own_text"] == (

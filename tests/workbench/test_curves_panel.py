@@ -91,9 +91,9 @@ def test_overlays_add_and_clear(panel):
     )
     panel.add_overlay(curves)
     assert panel.overlay_keys == ["/runs/r1"]
-    assert len(panel.loss_plot.listDataItems()) == 4 + 2
+    assert len(panel.loss_plot.listDataItems()) == 5 + 2  # 4 losses + the decay term
     panel.clear_overlays()
-    assert panel.overlay_keys == [] and len(panel.loss_plot.listDataItems()) == 4
+    assert panel.overlay_keys == [] and len(panel.loss_plot.listDataItems()) == 5
 
 
 def test_load_run_makes_past_curves_current(panel):
