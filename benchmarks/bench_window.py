@@ -120,6 +120,7 @@ def child_gui_train(args: argparse.Namespace) -> None:
         window.recipe.apply_preset(args.preset)
         window.recipe.stages.set_stages((LrStage(args.lr, args.epochs),))
         window.domains.select(DOMAIN)
+        window.recipe.set_mode("full")  # as the command line's run (and a new user's first)
         window.tabs.setCurrentWidget(getattr(window, args.tab))
         if args.probe_ms:
             probe.timer.start()
@@ -302,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                     sys.executable,
                     *("main.py", "--root", str(root), "train", "--domain", DOMAIN),
                     *("--preset", args.preset, "--fresh", "--stages", f"{args.lr:g}x{args.epochs}"),
+                    # the window's first run on a new data folder trains the trunk: the same
+                    *("--mode", "full"),
                 ],
                 cwd=ROOT,
                 env=env,
