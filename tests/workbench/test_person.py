@@ -209,13 +209,26 @@ def _start_long_run(person, shortcut: str) -> None:
     wait_until(lambda: len(person.batches()) >= first + 3, TRAIN_S, "batches")
 
 
+def _settle(person, quiet: float = 1.5, timeout: float = 30) -> None:
+    """Wait until no batch has arrived for ``quiet`` seconds: the run is held."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        count = len(person.batches())
+        spin(quiet)
+        if len(person.batches()) == count:
+            return
+    raise AssertionError("batches kept coming after Pause")
+
+
 def test_pause_holds_the_batches_and_resume_and_stop_work_from_the_keyboard(person):
     w = person.window
     before = len(person.outcomes)
     _start_long_run(person, "Ctrl+R")
     press(w, "F6")
     wait_until(lambda: toolbar_button(w, "Resume").isVisible(), 5, "the Resume button")
-    spin(1.0)  # the batch in flight ends
+    _settle(person)  # the batch in flight ends (a slow one, e.g. tracing, can take seconds)
     held = len(person.batches())
     curve_points = len(w.curves.history.series("batch_loss"))
     spin(2.0)
@@ -236,7 +249,7 @@ def test_stop_after_this_epoch_runs_exactly_one_more_epoch(person):
     _start_long_run(person, "F5")
     press(w, "F6")  # hold the run so the epoch in progress is known
     wait_until(lambda: toolbar_button(w, "Resume").isVisible(), 5, "Resume")
-    spin(1.0)
+    _settle(person)
     current = person.batches()[-1]
     press(w, "Ctrl+Shift+E")
     press(w, "F6")
