@@ -168,3 +168,13 @@ def table_text(table: QTableWidget, row_key: str, column: str) -> str:
         if plain(table.item(r, 0).text()).lstrip("★ ").strip() == row_key:
             return table.item(r, c).text()
     raise AssertionError(f"no row {row_key!r}")
+
+
+def close_window(window) -> None:
+    """Stop a run that is still going, shut the window down and let Qt delete it."""
+    if window.session.training_active:
+        window.session.stop()
+        wait_until(lambda: not window.session.training_active, 60, "the run to stop")
+    window.shutdown()
+    window.deleteLater()
+    QApplication.processEvents()

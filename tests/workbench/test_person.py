@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QLineEdit
+from PySide6.QtWidgets import QLineEdit
 
 from core.events import BatchEnded, EpochEnded, TrainingStarted
 from workbench.backend import TrainOutcome
@@ -34,6 +34,7 @@ from .person import (
     choose_menu,
     click,
     click_row_with,
+    close_window,
     drop_files,
     plain,
     press,
@@ -134,13 +135,7 @@ class Person:
 def person(qapp, tmp_path_factory):
     p = Person(tmp_path_factory.mktemp("person"))
     yield p
-    w = p.window
-    if w.session.training_active:
-        w.session.stop()
-        wait_until(lambda: not w.session.training_active, 60, "the run to stop")
-    w.shutdown()
-    w.deleteLater()
-    QApplication.processEvents()
+    close_window(p.window)
 
 
 def test_a_new_data_folder_shows_the_workspace_model_and_what_to_do(person):

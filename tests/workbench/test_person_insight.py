@@ -15,9 +15,16 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
 
-from .person import button, choose_menu, click, click_row_with, toolbar_button, wait_until
+from .person import (
+    button,
+    choose_menu,
+    click,
+    click_row_with,
+    close_window,
+    toolbar_button,
+    wait_until,
+)
 from .test_confusion_panel import cell_pos, hover
 from .test_person import Person
 
@@ -34,13 +41,7 @@ def person(qapp, tmp_path_factory):
     ins.results_shown.connect(p.shown["results"].append)
     ins.evaluated.connect(p.shown["evaluated"].append)
     yield p
-    w = p.window
-    if w.session.training_active:
-        w.session.stop()
-        wait_until(lambda: not w.session.training_active, 60, "the run to stop")
-    w.shutdown()
-    w.deleteLater()
-    QApplication.processEvents()
+    close_window(p.window)
 
 
 def test_a_built_domain_shows_its_class_counts_and_an_unbuilt_one_says_so(person):
