@@ -85,8 +85,8 @@ def train_check(domain, splits, size: int, epochs: int) -> dict:
     import tensorflow as tf
 
     from core.config import DomainSpec
+    from core.data.datasource import ArrayDomainData
     from core.data.stats import channel_stats
-    from core.datasource import ArrayDomainData
 
     keras.utils.set_random_seed(0)
     mean, std = channel_stats(splits["train"][0])

@@ -31,7 +31,7 @@ def measure(points: int, frames: int) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from core.events import TrainingStarted
-    from workbench.curves_panel import CPU_BUDGET, CurvesPanel
+    from workbench.panels.curves_panel import CPU_BUDGET, CurvesPanel
 
     app = QApplication.instance()
     panel = CurvesPanel()

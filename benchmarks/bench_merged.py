@@ -1,10 +1,10 @@
-"""Inference images/s of a domain merged into the trunk (``core.merge``) vs the unmerged model.
+"""Inference images/s of a domain merged into the trunk (``core.model.merge``) vs the unmerged model.
 
 For each preset and precision (float32, mixed_bfloat16) the same weights run as
   * ``unmerged``: the domain's Keras model (3x3 trunk conv, BN, adapter, add, BN ...),
   * ``merged``: one 3x3 conv with bias per conv_task (adapters and BNs folded in),
 each called two ways: ``compiled`` (``tf.function`` around ``model(x, training=False)``, a
-server's loop) and ``eager`` (``model(x, training=False)`` as ``core.inference.classify``
+server's loop) and ``eager`` (``model(x, training=False)`` as ``core.model.inference.classify``
 calls it). Rounds are interleaved (every variant once per round) and the median round is
 reported, so the merged/unmerged ratios come from the same minutes of a shared, noisy
 machine: compare the ratios, not absolute numbers across runs.
@@ -34,8 +34,8 @@ def build_variants(preset: str, adapter_kind: str, classes: int = 10) -> dict:
     import numpy as np
 
     from core.config import DomainSpec
-    from core.engine import AdapterEngine
-    from core.merge import merge_domain
+    from core.model.engine import AdapterEngine
+    from core.model.merge import merge_domain
     from core.presets import get_preset
 
     base = dataclasses.replace(get_preset(preset).model, adapter_kind=adapter_kind)

@@ -108,7 +108,7 @@ def model_rate(preset_name: str, steps: int, batch: int) -> dict:
     import numpy as np
 
     from core.config import DomainSpec
-    from core.engine import AdapterEngine
+    from core.model.engine import AdapterEngine
     from core.presets import get_preset
 
     preset = get_preset(preset_name)

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from core.config import parse_stages
 from core.data import Catalogue
-from core.domain_model import copy_batch_norms
-from core.engine import AdapterEngine
-from core.experiment import _cap, _engine_like
+from core.evaluation.experiment import _cap, _engine_like
+from core.model.domain_model import copy_batch_norms
+from core.model.engine import AdapterEngine
 from core.presets import get_preset
 from core.seeding import seed_everything
-from core.training import evaluate, train
+from core.training.training import evaluate, train
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The engine's own network and training set-up, compiled by ``core.training.prepare_model``.
+"""The engine's own network and training set-up, compiled by ``core.training.training.prepare_model``.
 
 ``build_engine_runner`` makes an ``AdapterEngine`` with one domain, sets the train mode
 (``adapters`` = frozen trunk, ``full`` = trunk trainable), adds the L2 terms and compiles with
@@ -17,7 +17,7 @@ import keras
 
 from benchmarks.keras_runner import KerasRunner
 from core.config import DomainSpec, ModelConfig, TrainingConfig
-from core.engine import AdapterEngine
+from core.model.engine import AdapterEngine
 
 PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 ENGINE_OPTIONS = ("xla", "stockbn")  # plus "spe<k>"
@@ -39,7 +39,7 @@ def build_engine_runner(
     options: Sequence[str] = (),
     seed: int = 0,
 ) -> KerasRunner:
-    from core.training import prepare_model
+    from core.training.training import prepare_model
 
     unknown = [o for o in options if o not in ENGINE_OPTIONS and not o.startswith("spe")]
     if unknown:
@@ -48,7 +48,7 @@ def build_engine_runner(
     keras.utils.set_random_seed(seed)
     policy = PRECISION_POLICIES[precision]
     patch = (
-        mock.patch("core.domain_model.batch_norm", _stock_bn)
+        mock.patch("core.model.domain_model.batch_norm", _stock_bn)
         if "stockbn" in options
         else contextlib.nullcontext()
     )

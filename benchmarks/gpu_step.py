@@ -2,7 +2,7 @@
 
 Runs under any Keras 3 backend. On the lent GPU machines TensorFlow is not installed and its
 GPU wheels are far larger than what can be carried there, so the GPU figures are taken with
-``KERAS_BACKEND=jax`` on the very same model-building code (``core.engine``, which imports no
+``KERAS_BACKEND=jax`` on the very same model-building code (``core.model.engine``, which imports no
 TensorFlow); the PyTorch peer is ``benchmarks/plain_torch.py``'s network on CUDA.
 
     KERAS_BACKEND=jax python -m benchmarks.gpu_step --out results.json
@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from core.config import DomainSpec, ModelConfig
-from core.engine import AdapterEngine
+from core.model.engine import AdapterEngine
 
 SVHN_TRAIN_IMAGES = 73_257  # the paper's SVHN recipe: train + extra crops are not used
 

@@ -1,0 +1,23 @@
+"""The Keras engine of RAM Workbench (no Qt): vocabulary modules here, the rest in sub-packages."""
+
+__all__ = [
+    # vocabulary: small modules every part of the engine speaks
+    "config",
+    "control",
+    "errors",
+    "events",
+    "formats",
+    "presets",
+    "progress",
+    "quiet_start",
+    "seeding",
+    "workspace",
+    # sub-packages, by what the code is about
+    "cli",
+    "data",
+    "deploy",
+    "evaluation",
+    "files",
+    "model",
+    "training",
+]

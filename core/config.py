@@ -311,7 +311,7 @@ class TrainingConfig:
         jit_compile: compile the train step with XLA: ``"auto"`` (Keras's choice: on a GPU,
             not on a CPU, where it measured slower), True or False.
         class_weight: ``"auto"`` weights the loss by inverse class frequency of the training
-            split (``core.class_balance``); ``"none"`` leaves it plain.
+            split (``core.training.class_balance``); ``"none"`` leaves it plain.
     """
 
     stages: tuple[LrStage, ...] = (LrStage(0.1, 2),)

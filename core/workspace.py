@@ -21,10 +21,10 @@ from typing import Any
 from core.config import DomainSpec, ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.data import Catalogue, default_data_root
-from core.datasource import DomainData
-from core.engine import AdapterEngine
+from core.data.datasource import DomainData
 from core.events import EventSink, LogMessage, ignore_events
 from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
+from core.model.engine import AdapterEngine
 from core.presets import get_preset
 from core.progress import ProgressFn
 
@@ -136,8 +136,8 @@ class Workspace:
             raise WorkspaceError(f"Cannot read {path}: {exc}") from None
 
     def _load_weights(self, saved: dict[str, Any]) -> None:
-        from core.export import import_domain
-        from core.model_io import load_trunk
+        from core.files.export import import_domain
+        from core.files.model_io import load_trunk
 
         trunk_path = self.dir / TRUNK_FILE
         if trunk_path.exists():
@@ -153,8 +153,8 @@ class Workspace:
 
     def save(self) -> None:
         """Write trunk, every domain and the state file (each file atomically)."""
-        from core.export import export_domain
-        from core.model_io import save_trunk
+        from core.files.export import export_domain
+        from core.files.model_io import save_trunk
 
         with self._lock:
             (self.dir / DOMAINS_DIR).mkdir(parents=True, exist_ok=True)
@@ -229,7 +229,7 @@ class Workspace:
         save: bool = True,
         sync_batch_norm: bool = False,
     ):
-        """Train domain ``name`` from the catalogue; returns core.training's TrainingResult.
+        """Train domain ``name`` from the catalogue; returns core.training.training's TrainingResult.
 
         A new domain on a trained trunk starts from the source domain's batch-norms
         (gamma, beta, moving statistics; ``config.bn_init="fresh"`` starts them anew), as the
@@ -243,8 +243,8 @@ class Workspace:
         keeps a backup note, ``runs/.backup_<domain>_<mode>.json``, while it trains, as
         Keras's ``BackupAndRestore`` keeps its backup folder).
         """
-        from core.distribute import across_workers, is_chief
-        from core.training import evaluate, train
+        from core.training.distribute import across_workers, is_chief
+        from core.training.training import evaluate, train
 
         data = data if data is not None else self.load_data(name)
         spec = data.spec
@@ -266,7 +266,7 @@ class Workspace:
             on_event(LogMessage("info", f"Linear probe: features from '{init_from}'."))
         domain = self.ensure_domain(spec, init_from=init_from)
         if from_source and config.mode != "linear_probe" and config.bn_init == "source":
-            from core.domain_model import copy_batch_norms
+            from core.model.domain_model import copy_batch_norms
 
             with self._lock, self._scope():
                 count = copy_batch_norms(domain, self.engine.domain(source).weight_arrays())
@@ -305,7 +305,7 @@ class Workspace:
             sync_batch_norm=sync_batch_norm,
         )
         if distributed:
-            from core.distribute import weights_digest
+            from core.training.distribute import weights_digest
 
             digest = weights_digest(self.engine.domain(name))
             result = dataclasses.replace(result, weights_digest=digest)
@@ -362,7 +362,7 @@ class Workspace:
 
         ``run_dir`` defaults to the domain's last run.
         """
-        from core.checkpoint import (
+        from core.training.checkpoint import (
             BEST_CHECKPOINT_NAME,
             CHECKPOINT_NAME,
             apply_state,
@@ -389,7 +389,7 @@ class Workspace:
 
     def import_adapters(self, path: Path, *, name: str | None = None, replace: bool = False):
         """Add a domain from an exported adapter file, record it and save the workspace."""
-        from core.export import import_domain
+        from core.files.export import import_domain
 
         with self._lock, self._scope():
             domain = import_domain(self.engine, Path(path), name=name, replace=replace)
@@ -411,7 +411,7 @@ class Workspace:
         convs become the trunk, its ImageNet task domain ``name`` (when the adapter kind
         fits), which becomes the source domain. Returns ``ReferenceImport``; refused files
         leave the workspace as it was. Never executes code from the file."""
-        from core.reference_checkpoint import import_reference
+        from core.files.reference_checkpoint import import_reference
 
         with self._lock, self._scope():
             result = import_reference(self.engine, Path(path), name=name, replace=replace)
@@ -432,7 +432,7 @@ class Workspace:
 
     def load_trunk(self, path: Path) -> str:
         """Replace the shared trunk from a file and save; returns the new fingerprint."""
-        from core.model_io import load_trunk
+        from core.files.model_io import load_trunk
 
         with self._lock:
             fingerprint = load_trunk(self.engine, Path(path))
@@ -459,6 +459,6 @@ class Workspace:
         ]
 
     def classify(self, name: str, images: Sequence[Any], top_k: int = 5):
-        from core.inference import classify
+        from core.model.inference import classify
 
         return classify(self.engine, name, images, top_k=top_k)

@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from core.config import ModelConfig
-from workbench.backend import Backend
+from workbench.backend.protocol import Backend
 from workbench.main_window import MainWindow
 from workbench.platform_check import xcb_problem
 from workbench.preferences import APPLICATION, ORGANISATION, Preferences, open_settings
@@ -78,13 +78,13 @@ def backend_factory(
 
     def make(model_config: ModelConfig | None) -> Backend:
         if fake:
-            from workbench.testing import FakeBackend
+            from workbench.fake.backend import FakeBackend
 
             return FakeBackend(default_root(root), step_delay=0.02, steps_per_epoch=50)
         from core.quiet_start import import_tensorflow
 
         import_tensorflow(debug=debug)
-        from workbench.core_backend import CoreBackend
+        from workbench.backend.core_backend import CoreBackend
 
         return CoreBackend(root, model_config, builtin_scale=builtin_scale)
 

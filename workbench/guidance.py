@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from workbench.backend import DomainState
+from workbench.backend.protocol import DomainState
 
 
 def trunk_trained(states: Sequence[DomainState]) -> bool:

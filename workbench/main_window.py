@@ -29,29 +29,29 @@ from PySide6.QtWidgets import (
 from core.config import ModelConfig, TrainingConfig
 from core.errors import write_crash_log
 from core.events import EpochEnded, TrainingFinished, TrainingStarted
-from workbench.backend import Backend, TrainOutcome
-from workbench.catalogue_actions import CatalogueActions
-from workbench.class_count_chart import ClassCountChart
-from workbench.classify_panel import ClassifyPanel
-from workbench.confusion_panel import ConfusionPanel
-from workbench.curves_panel import CurvesPanel
-from workbench.dialogs import Dialogs
-from workbench.domains_panel import DomainsPanel
-from workbench.file_actions import FileActions
+from workbench.actions.catalogue_actions import CatalogueActions
+from workbench.actions.file_actions import FileActions
+from workbench.actions.insight_actions import InsightActions
+from workbench.actions.run_actions import RunActions
+from workbench.actions.window_actions import build_actions
+from workbench.backend.jobs import JobError
+from workbench.backend.protocol import Backend, TrainOutcome
 from workbench.gc_guard import GuiThreadCollector
 from workbench.guidance import default_mode, mode_question, next_step_hint
-from workbench.insight_actions import InsightActions
-from workbench.jobs import JobError
-from workbench.jobs_bar import JobsBar
-from workbench.parameters_panel import ParametersPanel
+from workbench.panels.class_count_chart import ClassCountChart
+from workbench.panels.classify_panel import ClassifyPanel
+from workbench.panels.confusion_panel import ConfusionPanel
+from workbench.panels.curves_panel import CurvesPanel
+from workbench.panels.dialogs import Dialogs
+from workbench.panels.domains_panel import DomainsPanel
+from workbench.panels.jobs_bar import JobsBar
+from workbench.panels.parameters_panel import ParametersPanel
+from workbench.panels.progress_panel import ProgressPanel
+from workbench.panels.recipe_panel import RecipePanel
+from workbench.panels.results_panel import ResultsPanel
+from workbench.panels.runs_panel import RunsPanel
 from workbench.preferences import Preferences
-from workbench.progress_panel import ProgressPanel
-from workbench.recipe_panel import RecipePanel
-from workbench.results_panel import ResultsPanel
-from workbench.run_actions import RunActions
-from workbench.runs_panel import RunsPanel
 from workbench.session import BackendFactory, WorkbenchSession
-from workbench.window_actions import build_actions
 
 TITLE = "RAM Workbench"
 

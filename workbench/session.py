@@ -17,8 +17,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import TrainingFailed
-from workbench.backend import Backend, TrainOutcome
-from workbench.jobs import Job, JobContext, JobError, JobRunner
+from workbench.backend.jobs import Job, JobContext, JobError, JobRunner
+from workbench.backend.protocol import Backend, TrainOutcome
 
 BackendFactory = Callable[[ModelConfig | None], Backend]
 """Builds the backend on the engine thread; gets the recipe's model for a new workspace."""
@@ -34,7 +34,7 @@ class WorkbenchSession(QObject):
         training_event(event): every core training event, on the GUI thread.
         training_ended(object): a ``TrainOutcome`` or a ``JobError``.
         paused_changed(bool)
-        sweep_finished(object): a ``core.sweep.SweepResult`` (right after ``training_ended``).
+        sweep_finished(object): a ``core.training.sweep.SweepResult`` (right after ``training_ended``).
     """
 
     backend_ready = Signal(object)

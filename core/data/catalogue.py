@@ -17,6 +17,7 @@ from core.config import DomainSpec
 from core.data import decathlon as dec
 from core.data.builtin import BUILTIN_DOMAINS, DEFAULT_SEED, BuiltinDomain
 from core.data.builtin import cache as builtin_cache
+from core.data.datasource import ArrayDomainData, DomainData
 from core.data.download import download_svhn as _download_svhn
 from core.data.entries import (
     DomainEntry,
@@ -32,7 +33,6 @@ from core.data.registry import FolderSource, Sources, load_sources, save_sources
 from core.data.svhn import NAME as SVHN_NAME
 from core.data.svhn import OFFICIAL_URL, load_svhn, svhn_present
 from core.data.tar_safety import safe_extract
-from core.datasource import ArrayDomainData, DomainData
 from core.progress import ProgressFn, check_cancel, no_progress, within
 
 

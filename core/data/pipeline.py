@@ -21,9 +21,9 @@ import tensorflow as tf
 from PIL import Image
 
 from core.config import DomainSpec
+from core.data.datasource import batch_transform
+from core.data.images import pil_to_rgb
 from core.data.stats import RunningStats
-from core.datasource import batch_transform
-from core.images import pil_to_rgb
 from core.progress import ProgressFn, check_cancel, no_progress
 
 SPLITS = ("train", "val", "test")
@@ -57,7 +57,7 @@ def read_rgb(path: str | Path, shorter: int | None = None) -> np.ndarray:
     """Decode any PIL-readable file to uint8 RGB; shrink so the shorter side is ``shorter``.
 
     Greyscale, palette, alpha (composited on white) and 16-bit images are converted by
-    ``core.images.pil_to_rgb``; JPEGs far larger than needed are decoded at reduced scale.
+    ``core.data.images.pil_to_rgb``; JPEGs far larger than needed are decoded at reduced scale.
     """
     with Image.open(path) as image:
         if shorter and image.format == "JPEG":

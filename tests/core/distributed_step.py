@@ -22,8 +22,8 @@ def main(out: str, kind: str) -> None:
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2
         )
-    from core.distribute import is_chief, make_strategy, replicas_of, strategy_scope
-    from core.training import train
+    from core.training.distribute import is_chief, make_strategy, replicas_of, strategy_scope
+    from core.training.training import train
     from tests.core.training_helpers import blob_data, tiny_config, tiny_engine
 
     strategy = None

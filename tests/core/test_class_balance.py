@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.class_balance import class_counts, inverse_frequency_weights
 from core.cli import main
+from core.training.class_balance import class_counts, inverse_frequency_weights
 from tests.core.test_cli_analysis import noisy_folder, run
 
 
@@ -26,7 +26,7 @@ def test_weights_are_scikit_learns_balanced_weights():
 def test_weighted_loss_is_the_mean_of_weighted_cross_entropies():
     import keras
 
-    from core.recipe import make_loss
+    from core.training.recipe import make_loss
 
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(6, 3)).astype("float32")
@@ -45,7 +45,7 @@ def test_weighted_loss_is_the_mean_of_weighted_cross_entropies():
 def test_class_weight_auto_on_an_imbalanced_folder_domain(capsys, tmp_path):
     """10:1 imbalance, classes barely told apart (a faint colour under noise): the plain
     loss answers the big class almost always; weighted, the small class is found."""
-    from core.eval_report import predict_split
+    from core.evaluation.eval_report import predict_split
     from core.workspace import Workspace
 
     folder = noisy_folder(tmp_path / "imb", {"big": 120, "small": 12}, tint=6)

@@ -60,7 +60,7 @@ def trained(capsys, tmp_path):
 def test_eval_report_files_agree_with_the_folders_and_sklearn(capsys, tmp_path, trained):
     from sklearn.metrics import precision_recall_fscore_support
 
-    from core.training import evaluate
+    from core.training.training import evaluate
     from core.workspace import Workspace
 
     report = tmp_path / "report"
@@ -114,7 +114,7 @@ def test_eval_report_files_agree_with_the_folders_and_sklearn(capsys, tmp_path, 
 
 
 def test_results_matrix_and_score_against_a_chosen_run_set(capsys, tmp_path, trained):
-    from core.results import published_baseline
+    from core.evaluation.results import published_baseline
     from core.workspace import Workspace
 
     baseline = tmp_path / "baseline.json"
@@ -191,7 +191,7 @@ def test_a_stopped_sweep_resumes_without_retraining_finished_runs(capsys, tmp_pa
     from core.control import TrainingControl
     from core.data import Catalogue
     from core.presets import get_preset
-    from core.sweep import plan, run_sweep
+    from core.training.sweep import plan, run_sweep
     from core.workspace import Workspace
 
     root = tmp_path / "home"
@@ -226,7 +226,7 @@ def test_a_stopped_sweep_resumes_without_retraining_finished_runs(capsys, tmp_pa
 
 
 def test_sweep_choice_and_warning_when_validation_misleads():
-    from core.sweep import Setting, SettingSummary, choose
+    from core.training.sweep import Setting, SettingSummary, choose
 
     def summary(wd, val, test):
         return SettingSummary(Setting(wd), val, 0.0, test, 0.0, 1.0, 1)
@@ -243,7 +243,7 @@ def test_sweep_refuses_full_mode_and_bad_values(capsys, tmp_path):
     )
     assert code == 2 and "comma-separated" in err
     from core.config import ConfigError, TrainingConfig
-    from core.sweep import run_sweep
+    from core.training.sweep import run_sweep
 
     with pytest.raises(ConfigError, match="mode full"):
         run_sweep(None, "glyphs", TrainingConfig(mode="full"), [])
@@ -272,8 +272,8 @@ def test_decathlon_results_file_lists_every_stripped_test_image(capsys, tmp_path
 
 
 def test_baseline_run_sets_an_experiment_a_mapping_and_a_workspace(tmp_path):
-    from core.experiment import ExperimentResult, MethodResult
-    from core.results import load_baseline
+    from core.evaluation.experiment import ExperimentResult, MethodResult
+    from core.evaluation.results import load_baseline
 
     experiment = ExperimentResult(
         config={},

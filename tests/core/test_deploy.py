@@ -10,11 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import core.deploy as deploy
+import core.deploy.standalone as deploy
 from core.config import DomainSpec
-from core.deploy import DEPLOY_FORMATS, DeployError, MissingDependencyError, export_deployable
-from core.engine import AdapterEngine
-from core.inference import classify
+from core.deploy.standalone import (
+    DEPLOY_FORMATS,
+    DeployError,
+    MissingDependencyError,
+    export_deployable,
+)
+from core.model.engine import AdapterEngine
+from core.model.inference import classify
 from core.presets import get_preset
 from core.progress import Cancelled
 from tests.core.training_helpers import blob_images, randomise_domain
@@ -101,7 +106,7 @@ def test_export_is_checked_in_its_own_runtime_and_agrees(engine, test_images, tm
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
 
     # Independently of the export's own check: non-square PNG files, classified by the
-    # workbench (core.inference) and by the artifact loaded here with its runtime.
+    # workbench (core.model.inference) and by the artifact loaded here with its runtime.
     rng = np.random.default_rng(7)
     for shape in ((45, 30), (24, 70)):
         image = rng.integers(0, 256, size=(*shape, 3), dtype=np.uint8)

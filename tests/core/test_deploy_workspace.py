@@ -9,8 +9,8 @@ import pytest
 from core.cli import main
 from core.config import DomainSpec
 from core.data import Catalogue
-from core.deploy import DeployError
-from core.deploy_workspace import check_deployable, export_workspace_domain
+from core.deploy.standalone import DeployError
+from core.deploy.workspace import check_deployable, export_workspace_domain
 from core.presets import get_preset
 from core.workspace import DomainStatus, Workspace
 from tests.core.training_helpers import randomise_domain
@@ -95,8 +95,8 @@ def test_the_command_line_exports_and_refuses(tmp_path, capsys):
 def test_merged_snapshot_classifies_like_the_engine(tmp_path):
     from PIL import Image
 
-    from core.inference import classify
-    from core.merge import merged_snapshot
+    from core.model.inference import classify
+    from core.model.merge import merged_snapshot
 
     ws = Workspace(tmp_path, dataclasses.replace(get_preset("tiny").model, adapter_kind="parallel"))
     spec = DomainSpec(name="blobs", class_names=("a", "b", "c", "d"), image_size=16)

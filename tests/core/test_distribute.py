@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.config import ConfigError, LrStage, TrainingConfig
-from core.distribute import (
+from core.training.distribute import (
     is_chief,
     make_strategy,
     read_tf_config,
@@ -107,8 +107,8 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from core.distribute import make_strategy, replicas_of, strategy_scope
-    from core.training import train
+    from core.training.distribute import make_strategy, replicas_of, strategy_scope
+    from core.training.training import train
     from tests.core.training_helpers import blob_data, tiny_config, tiny_engine
 
     strategy = make_strategy("mirrored")
@@ -135,7 +135,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 
 
 def test_mirrored_strategy_trains_on_two_logical_cpus():
-    # Through core.training.train(..., strategy=): the engine is built in the scope.
+    # Through core.training.training.train(..., strategy=): the engine is built in the scope.
     done = subprocess.run(
         [sys.executable, "-c", MIRRORED_SCRIPT],
         cwd=ROOT,

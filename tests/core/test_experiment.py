@@ -7,7 +7,7 @@ import pytest
 
 from core.config import ConfigError
 from core.data import Catalogue
-from core.experiment import (
+from core.evaluation.experiment import (
     METHODS,
     ExperimentConfig,
     plot_result,

@@ -10,8 +10,7 @@ import safetensors
 import safetensors.numpy
 
 from core.config import DomainSpec
-from core.engine import AdapterEngine
-from core.export import (
+from core.files.export import (
     FORMAT_VERSION,
     SUFFIX,
     AdapterImportError,
@@ -20,6 +19,7 @@ from core.export import (
     import_domain,
     read_adapter_info,
 )
+from core.model.engine import AdapterEngine
 from core.presets import get_preset
 from core.progress import Cancelled
 from tests.core.training_helpers import randomise_domain

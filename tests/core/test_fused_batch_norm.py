@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from core.config import DomainSpec
-from core.engine import AdapterEngine
-from core.layers import FusedBatchNorm
+from core.model.engine import AdapterEngine
+from core.model.layers import FusedBatchNorm
 from core.presets import get_preset
 
 

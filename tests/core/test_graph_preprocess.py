@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from core.config import DomainSpec
-from core.graph_preprocess import InGraphPreprocess
-from core.preprocess import eval_transform
+from core.data.preprocess import eval_transform
+from core.deploy.graph_preprocess import InGraphPreprocess
 
 SHAPES = [(37, 80), (120, 45), (64, 64), (200, 31), (9, 13), (301, 300), (18, 18)]
 

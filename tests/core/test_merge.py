@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from core.config import DomainSpec
-from core.engine import AdapterEngine
-from core.merge import MergeError, ScaleShift, merge_domain
+from core.model.engine import AdapterEngine
+from core.model.merge import MergeError, ScaleShift, merge_domain
 from core.presets import get_preset
 from tests.core.training_helpers import randomise_domain
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core.config import DomainSpec, ModelConfig
-from core.engine import AdapterEngine
+from core.model.engine import AdapterEngine
 from core.presets import get_preset
 
 TEN = tuple(str(i) for i in range(10))

@@ -11,8 +11,7 @@ import safetensors
 import safetensors.numpy
 
 from core.config import DomainSpec, ModelConfig
-from core.engine import AdapterEngine
-from core.model_io import (
+from core.files.model_io import (
     ENGINE_MEMBER,
     ModelFileError,
     atomic_target,
@@ -22,6 +21,7 @@ from core.model_io import (
     save_engine,
     save_trunk,
 )
+from core.model.engine import AdapterEngine
 from core.presets import get_preset
 from core.progress import Cancelled
 from tests.core.training_helpers import randomise_domain

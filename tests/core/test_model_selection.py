@@ -8,11 +8,11 @@ import json
 
 import numpy as np
 
-from core.checkpoint import BEST_CHECKPOINT_NAME, CHECKPOINT_NAME, read_checkpoint
 from core.cli import main
 from core.config import LrStage, TrainingConfig
 from core.presets import get_preset
-from core.run_log import STATUS_NAME, read_run
+from core.training.checkpoint import BEST_CHECKPOINT_NAME, CHECKPOINT_NAME, read_checkpoint
+from core.training.run_log import STATUS_NAME, read_run
 from core.workspace import Workspace
 from tests.core.training_helpers import blob_data
 

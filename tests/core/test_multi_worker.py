@@ -147,7 +147,7 @@ def test_two_workers_train_and_end_with_equal_weights(tmp_path):
 
 @pytest.mark.slow  # four worker launches: ~6 min on the 2 shared cores
 def test_a_killed_worker_stops_the_other_and_a_relaunch_resumes(tmp_path):
-    from core.checkpoint import read_checkpoint
+    from core.training.checkpoint import read_checkpoint
 
     base = make_root(tmp_path / "base", per_class=12)
     roots = [tmp_path / "chief", tmp_path / "other"]
@@ -238,7 +238,7 @@ def test_multi_worker_step_equals_one_replica_and_two_logical_cpus(tmp_path):
 
 
 def test_cluster_errors_are_clear_and_bounded(tmp_path, monkeypatch, capsys):
-    from core.distribute import make_strategy
+    from core.training.distribute import make_strategy
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert cli_main(["--root", str(tmp_path), *TRAIN]) == 2

@@ -15,12 +15,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from core.config import ModelConfig  # noqa: E402
-from core.engine import AdapterEngine  # noqa: E402
-from core.reference_checkpoint import (  # noqa: E402
+from core.files.reference_checkpoint import (  # noqa: E402
     ReferenceCheckpointError,
     import_reference,
     read_reference,
 )
+from core.model.engine import AdapterEngine  # noqa: E402
 from tests.core import reference_torch as ref  # noqa: E402
 
 WIDTH = 0.25

@@ -19,8 +19,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from core.config import DomainSpec, LrStage, ModelConfig, TrainingConfig  # noqa: E402
-from core.engine import AdapterEngine  # noqa: E402
-from core.recipe import prepare_model  # noqa: E402
+from core.model.engine import AdapterEngine  # noqa: E402
+from core.training.recipe import prepare_model  # noqa: E402
 from tests.core import reference_torch as ref  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

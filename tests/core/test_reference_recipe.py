@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from core.config import ConfigError, DomainSpec, LrStage, TrainingConfig
-from core.domain_model import copy_batch_norms
-from core.engine import AdapterEngine
+from core.model.domain_model import copy_batch_norms
+from core.model.engine import AdapterEngine
 from core.presets import get_preset
-from core.recipe import ReferenceSGD, l2_terms
+from core.training.recipe import ReferenceSGD, l2_terms
 
 
 def _reference_sgd_numpy(p, grads, lrs, mu, nesterov):
@@ -198,7 +198,7 @@ def test_a_new_domain_on_a_trained_trunk_starts_from_the_source_bns(tmp_path, bn
 
 def test_cli_flags_reach_the_training_config():
     from core.cli import build_parser
-    from core.cli_commands import _training_config
+    from core.cli.commands import _training_config
 
     args = build_parser().parse_args(
         ["train", "--domain", "glyphs", "--bn-init", "fresh", "--weight-decay-scope", "all"]
@@ -210,7 +210,7 @@ def test_cli_flags_reach_the_training_config():
 
 
 def test_momentum_of_a_keras_sgd_checkpoint_is_converted_to_the_reference_form():
-    from core.recipe import momentum_from_keras_form
+    from core.training.recipe import momentum_from_keras_form
 
     rng = np.random.default_rng(1)
     p0 = rng.normal(size=(5,))

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.checkpoint import (
+from core.control import TrainingControl
+from core.events import BatchEnded, EpochEnded, LogMessage, StageStarted, TrainingStarted
+from core.training.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
     apply_state,
@@ -18,11 +20,9 @@ from core.checkpoint import (
     save_checkpoint,
     write_atomically,
 )
-from core.control import TrainingControl
-from core.events import BatchEnded, EpochEnded, LogMessage, StageStarted, TrainingStarted
-from core.recipe import prepare_model
-from core.run_log import read_run
-from core.training import train
+from core.training.recipe import prepare_model
+from core.training.run_log import read_run
+from core.training.training import train
 from tests.core.training_helpers import blob_data, tiny_config, tiny_engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ TRAIN_SCRIPT = textwrap.dedent(f"""
     from pathlib import Path
     sys.path.insert(0, {str(ROOT)!r})
     from core.events import BatchEnded, EpochEnded
-    from core.training import train
+    from core.training.training import train
     from tests.core.training_helpers import blob_data, tiny_config, tiny_engine
 
     run_dir = Path(sys.argv[1])

@@ -10,7 +10,7 @@ import pytest
 
 from core.config import DomainSpec, ModelConfig, TrainingConfig
 from core.events import BatchEnded, EpochEnded
-from core.run_log import (
+from core.training.run_log import (
     BATCHES_NAME,
     STATUS_NAME,
     TENSORBOARD_DIR,

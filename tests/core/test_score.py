@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.score import (
+from core.evaluation.score import (
     DECATHLON_KEYS,
     PUBLISHED_BASELINE,
     PUBLISHED_ROWS,

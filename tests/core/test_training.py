@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from core.callbacks import TrainingMonitor
-from core.checkpoint import CHECKPOINT_NAME, read_checkpoint
 from core.control import TrainingControl
 from core.events import (
     BatchEnded,
@@ -19,9 +17,11 @@ from core.events import (
     TrainingStarted,
 )
 from core.progress import Cancelled
-from core.recipe import prepare_model
-from core.run_log import TENSORBOARD_DIR, read_run
-from core.training import evaluate, train
+from core.training.callbacks import TrainingMonitor
+from core.training.checkpoint import CHECKPOINT_NAME, read_checkpoint
+from core.training.recipe import prepare_model
+from core.training.run_log import TENSORBOARD_DIR, read_run
+from core.training.training import evaluate, train
 from tests.core.training_helpers import blob_data, tiny_config, tiny_engine
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from core.config import DomainSpec, LrStage, TrainingConfig
-from core.datasource import ArrayDomainData
-from core.engine import AdapterEngine
+from core.data.datasource import ArrayDomainData
+from core.model.engine import AdapterEngine
 from core.presets import get_preset
 from core.seeding import seed_everything
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workbench.dialogs import ScriptedDialogs
+from workbench.fake.backend import FakeBackend
 from workbench.main_window import MainWindow
+from workbench.panels.dialogs import ScriptedDialogs
 from workbench.preferences import Preferences, open_settings
-from workbench.testing import FakeBackend
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from core.events import (
 from core.formats import WEIGHTS_FORMAT_VERSION
 from core.presets import get_preset
 from core.progress import Cancelled
-from workbench.backend import (
+from workbench.backend.protocol import (
     DomainState,
     EvalOutcome,
     ParameterRow,
@@ -42,7 +42,7 @@ from workbench.backend import (
     RunSummary,
     TrainOutcome,
 )
-from workbench.testing import FakeBackend
+from workbench.fake.backend import FakeBackend
 
 TINY = get_preset("tiny")
 SCALE = 0.03
@@ -58,7 +58,7 @@ ROW_FIELDS = ("name", "title", "source", "present", "num_classes", "sizes", "des
 def make_backend(kind: str, root: Path):
     if kind == "fake":
         return FakeBackend(root, model_config=TINY.model, builtin_scale=SCALE)
-    from workbench.core_backend import CoreBackend
+    from workbench.backend.core_backend import CoreBackend
 
     return CoreBackend(root, TINY.model, builtin_scale=SCALE)
 

@@ -8,9 +8,9 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from core.eval_report import EvalReport
-from workbench.confusion_panel import MAX_LABELS, ConfusionPanel
-from workbench.dialogs import ScriptedDialogs
+from core.evaluation.eval_report import EvalReport
+from workbench.panels.confusion_panel import MAX_LABELS, ConfusionPanel
+from workbench.panels.dialogs import ScriptedDialogs
 
 
 def make_report(num_classes=4, n=80, seed=0):

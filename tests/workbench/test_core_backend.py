@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from core.presets import get_preset
-from workbench.core_backend import CoreBackend
+from workbench.backend.core_backend import CoreBackend
 
 
 def test_set_strategy_rebuilds_the_engine_in_scope_and_keeps_weights(tmp_path):
@@ -29,7 +29,7 @@ def test_export_deployment_refuses_untrained_and_exports_during_training(tmp_pat
     import pytest
 
     from core.config import DomainSpec
-    from core.deploy import DeployError
+    from core.deploy.standalone import DeployError
     from core.workspace import DomainStatus
     from tests.core.training_helpers import randomise_domain
 

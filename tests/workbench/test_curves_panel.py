@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from core.events import BatchEnded, EpochEnded, TrainingStarted
-from workbench.backend import RunCurves, RunSummary
-from workbench.curves_panel import CurvesPanel
+from workbench.backend.protocol import RunCurves, RunSummary
+from workbench.panels.curves_panel import CurvesPanel
 
 
 def started(steps=10, starts=(0, 2), total=3, resumed=False):
@@ -157,7 +157,7 @@ def test_curves_that_did_not_grow_are_not_set_again(panel, monkeypatch):
 
 
 def test_redraw_interval_follows_the_cpu_budget(panel, monkeypatch):
-    from workbench import curves_panel as cp
+    from workbench.panels import curves_panel as cp
 
     panel._pace(0.001)  # 1 ms a redraw: as often as allowed
     assert panel.redraw_interval_ms == cp.REDRAW_MIN_MS

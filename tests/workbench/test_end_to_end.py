@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from core.config import LrStage
-from workbench.dialogs import ScriptedDialogs
 from workbench.main_window import MainWindow
+from workbench.panels.dialogs import ScriptedDialogs
 
 from .conftest import write_images
 from .test_classify_drop import drop
@@ -23,7 +23,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 @pytest.fixture
 def real_window(qtbot, home, prefs):
-    from workbench.core_backend import CoreBackend
+    from workbench.backend.core_backend import CoreBackend
 
     dialogs = ScriptedDialogs()
     w = MainWindow(lambda mc: CoreBackend(home, mc, builtin_scale=0.03), prefs, dialogs)

@@ -8,7 +8,7 @@ from core.data.pipeline import read_rgb
 from core.presets import get_preset
 from core.workspace import Workspace
 from tests.core.test_cli_analysis import noisy_folder
-from workbench.insight_backend import class_count_view, evaluation_view, results_view
+from workbench.backend.insight_backend import class_count_view, evaluation_view, results_view
 
 
 def test_evaluation_view_images_and_counts_come_from_the_files(tmp_path):

@@ -1,9 +1,9 @@
 """The insight wiring over the fake engine: a sweep is a training-like run (Stop ends it),
 and a stopped sweep says so instead of choosing."""
 
-from workbench.dialogs import ScriptedDialogs
-from workbench.sweep_dialog import SweepRequest
-from workbench.testing import FakeBackend
+from workbench.fake.backend import FakeBackend
+from workbench.panels.dialogs import ScriptedDialogs
+from workbench.panels.sweep_dialog import SweepRequest
 
 from .conftest import open_window
 

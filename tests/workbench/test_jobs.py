@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import QThread
 
 from core.progress import check_cancel
-from workbench.jobs import JobRunner
+from workbench.backend.jobs import JobRunner
 
 
 def test_jobs_run_on_the_runners_qthread_and_report_on_the_gui_thread(qtbot):
@@ -68,7 +68,7 @@ def test_a_runner_never_shut_down_does_not_abort_the_process_at_exit():
     code = (
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication([])\n"
-        "from workbench.jobs import JobRunner\n"
+        "from workbench.backend.jobs import JobRunner\n"
         "runner = JobRunner('forgotten')\n"
         "runner.submit('wait', lambda ctx: ctx.cancel.wait(30))\n"
     )
@@ -87,7 +87,7 @@ def test_a_runner_never_shut_down_does_not_abort_the_process_at_exit():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
 def test_workers_run_below_the_gui_threads_priority(qtbot):
-    from workbench.jobs import BACKGROUND_NICE
+    from workbench.backend.jobs import BACKGROUND_NICE
 
     gui_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     runner = JobRunner("test")

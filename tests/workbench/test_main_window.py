@@ -7,9 +7,9 @@ import safetensors
 
 from core.config import LrStage, TrainingConfig
 from core.events import TrainingFinished
-from workbench.dialogs import ScriptedDialogs
-from workbench.jobs import JobError
-from workbench.testing import FakeBackend
+from workbench.backend.jobs import JobError
+from workbench.fake.backend import FakeBackend
+from workbench.panels.dialogs import ScriptedDialogs
 
 from .conftest import open_window
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from workbench.metric_history import EmaCache, MetricHistory, MetricSeries, smooth
+from workbench.panels.metric_history import EmaCache, MetricHistory, MetricSeries, smooth
 
 
 def test_series_grows_past_its_capacity_and_keeps_values():

@@ -23,9 +23,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QLineEdit
 
 from core.events import BatchEnded, EpochEnded, TrainingStarted
-from workbench.backend import TrainOutcome
-from workbench.dialogs import ScriptedDialogs
+from workbench.backend.protocol import TrainOutcome
 from workbench.main_window import MainWindow
+from workbench.panels.dialogs import ScriptedDialogs
 from workbench.preferences import Preferences, open_settings
 
 from .conftest import write_images
@@ -52,7 +52,7 @@ class Person:
     """The window, the dialogs' answers, and what the window has shown so far."""
 
     def __init__(self, root: Path) -> None:
-        from workbench.core_backend import CoreBackend
+        from workbench.backend.core_backend import CoreBackend
 
         self.root = root
         self.home = root / "home"
@@ -347,8 +347,8 @@ def test_exported_adapters_import_back_with_the_same_predictions(person, tmp_pat
 
 def test_adapters_of_another_trunk_are_refused_with_the_reason(person, tmp_path):
     from core.config import DomainSpec
-    from core.engine import AdapterEngine
-    from core.export import export_domain
+    from core.files.export import export_domain
+    from core.model.engine import AdapterEngine
     from core.presets import get_preset
 
     other = AdapterEngine(get_preset("tiny").model)  # another (random) trunk
@@ -384,7 +384,7 @@ def test_export_the_whole_model_from_the_file_menu(person, tmp_path):
     person.dialogs.queue(str(target))
     choose_menu(w, "File", "Export whole model…")
     wait_until(lambda: "Export of the model: wrote" in person.log, 180, "the model file")
-    from core.model_io import load_engine
+    from core.files.model_io import load_engine
 
     engine = load_engine(target)
     assert {"digits_street", "digits_hand"} <= set(engine.domain_names)

@@ -4,8 +4,8 @@ import pytest
 
 from core.config import LrStage
 from core.presets import get_preset
-from workbench.lr_stage_editor import LrStageEditor
-from workbench.recipe_panel import RecipePanel
+from workbench.panels.lr_stage_editor import LrStageEditor
+from workbench.panels.recipe_panel import RecipePanel
 
 
 @pytest.fixture

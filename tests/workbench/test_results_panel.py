@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from core.results import ResultRow, ResultsTable
-from core.score import decathlon_score
-from workbench.class_count_chart import ClassCountChart
-from workbench.dialogs import ScriptedDialogs
-from workbench.results_panel import COLUMNS, ResultsPanel
+from core.evaluation.results import ResultRow, ResultsTable
+from core.evaluation.score import decathlon_score
+from workbench.panels.class_count_chart import ClassCountChart
+from workbench.panels.dialogs import ScriptedDialogs
+from workbench.panels.results_panel import COLUMNS, ResultsPanel
 
 
 def make_table():

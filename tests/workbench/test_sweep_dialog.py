@@ -4,8 +4,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QDialogButtonBox
 
-from core.sweep import Setting, SettingSummary, SweepResult
-from workbench.sweep_dialog import SweepDialog, SweepTable
+from core.training.sweep import Setting, SettingSummary, SweepResult
+from workbench.panels.sweep_dialog import SweepDialog, SweepTable
 
 
 def test_values_are_checked_as_typed(qtbot):

@@ -19,13 +19,13 @@ from workbench.wiring import no_args
 
 WORKBENCH = Path(__file__).resolve().parents[2] / "workbench"
 # Engine-side classes: their methods run on worker threads and are never slots.
-NOT_SLOTS = {"backend.py", "core_backend.py", "testing.py"}
+NOT_SLOTS = {"backend/protocol.py", "backend/core_backend.py", "fake/backend.py"}
 
 
 def _methods() -> dict[str, list[tuple[str, ast.FunctionDef]]]:
     found: dict[str, list[tuple[str, ast.FunctionDef]]] = {}
-    for path in sorted(WORKBENCH.glob("*.py")):
-        if path.name in NOT_SLOTS:
+    for path in sorted(WORKBENCH.rglob("*.py")):
+        if path.relative_to(WORKBENCH).as_posix() in NOT_SLOTS:
             continue
         tree = ast.parse(path.read_text())
         for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
@@ -46,7 +46,7 @@ def _optional_positionals(args: ast.arguments, *, method: bool) -> list[str]:
 def _connections() -> list[tuple[str, int, str | None, ast.expr]]:
     """(file, line, enclosing class, slot expression) of every ``.connect(slot)``."""
     out = []
-    for path in sorted(WORKBENCH.glob("*.py")):
+    for path in sorted(WORKBENCH.rglob("*.py")):
         tree = ast.parse(path.read_text())
         owners = {}
         for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):

@@ -1,0 +1,237 @@
+"""Commands that turn evaluation into insight: eval reports, sweeps, the results matrix and
+the decathlon results file. Registered by ``core.cli.parser`` (``add_parsers`` / ``COMMANDS``)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.config import CLASS_WEIGHTS, ConfigError, TrainingConfig, format_stages, parse_stages
+from core.presets import get_preset
+
+
+def add_weights_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--weights",
+        choices=("best", "last"),
+        default="best",
+        help="best: the epoch with the best validation accuracy (what the workspace keeps); "
+        "last: the run's last epoch",
+    )
+
+
+def add_parsers(sub: Any, add_model_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser("eval", help="accuracy of a trained domain on a split (and a report)")
+    p.add_argument("--domain", required=True)
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    add_weights_option(p)
+    p.add_argument(
+        "--report",
+        type=Path,
+        help="write confusion.csv, per_class.csv, misclassified.csv, confusion.png here",
+    )
+
+    p = sub.add_parser(
+        "sweep", help="train one run per weight decay (/ LR / seed), keep the best on val"
+    )
+    p.add_argument("--domain", required=True)
+    p.add_argument(
+        "--weight-decay",
+        help="the domain's weight decays, comma-separated, e.g. 5e-4,2e-3,5e-3",
+    )
+    p.add_argument("--lr", help="first-stage learning rates, comma-separated (stages scaled)")
+    p.add_argument("--seeds", default="0", help="seeds, comma-separated (mean ± std)")
+    p.add_argument("--stages", help="LR stages of every run, e.g. 0.1x4,0.01x2")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--mode", choices=("adapters", "linear_probe"), default="adapters")
+    p.add_argument("--class-weight", choices=CLASS_WEIGHTS)
+    p.add_argument("--resume", type=Path, help="continue the sweep in this sweep folder")
+    add_model_options(p)
+
+    p = sub.add_parser("results", help="the results matrix of the trained domains and S")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--markdown", action="store_true", help="a markdown table (default)")
+    group.add_argument("--csv", action="store_true")
+    group.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="run set for S: an experiment's results.json, a JSON {domain: acc %%}, or a "
+        "data folder whose workspace holds the baseline runs (default: the published "
+        "fine-tuning baseline, decathlon domains only)",
+    )
+
+    p = sub.add_parser(
+        "decathlon-results", help="the decathlon test-server results JSON of trained domains"
+    )
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--domains", nargs="*", help="default: every trained decathlon domain")
+
+
+def _workspace(args: argparse.Namespace, model_config: Any = None, fresh: bool = False):
+    from core.workspace import Workspace
+
+    return Workspace(args.root, model_config, fresh=fresh)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from core.evaluation.eval_report import predict_split, write_report
+
+    ws = _workspace(args)
+    if not ws.engine.has_domain(args.domain):
+        print(
+            f"error: no trained domain '{args.domain}'. Trained: {ws.trained_domains()}",
+            file=sys.stderr,
+        )
+        return 2
+    from core.cli.commands import use_weights
+
+    which = use_weights(ws, args)
+    data = ws.load_data(args.domain)
+    report = predict_split(ws.engine, args.domain, data, args.split)
+    print(
+        f"{args.domain} {args.split}: accuracy {report.accuracy:.4f}, loss {report.loss:.4f} "
+        f"on {report.examples} images ({which})"
+    )
+    if args.report:
+        files = write_report(report, args.report)
+        print(f"report written to {args.report}: {', '.join(files)}")
+        wrong = report.misclassified()
+        if wrong.size:
+            pairs: dict[tuple[int, int], int] = {}
+            for i in wrong:
+                key = (int(report.labels[i]), int(report.predicted[i]))
+                pairs[key] = pairs.get(key, 0) + 1
+            top = sorted(pairs.items(), key=lambda kv: -kv[1])[:5]
+            names = report.class_names
+            print(
+                "most confused (true -> predicted): "
+                + ", ".join(f"{names[t]} -> {names[p]} ({n})" for (t, p), n in top)
+            )
+    return 0
+
+
+def _sweep_config(args: argparse.Namespace) -> TrainingConfig:
+    base = get_preset(args.preset or "cpu").training
+    changes: dict[str, Any] = {"mode": args.mode}
+    if args.stages:
+        changes["stages"] = parse_stages(args.stages)
+    for field, value in (
+        ("batch_size", args.batch_size),
+        ("momentum", args.momentum),
+        ("class_weight", args.class_weight),
+    ):
+        if value is not None:
+            changes[field] = value
+    return dataclasses.replace(base, **changes)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from core.cli.commands import _model_config, _ProgressPrinter
+    from core.control import TrainingControl
+    from core.training.sweep import parse_values, plan, run_sweep
+
+    if args.resume is None and not args.weight_decay:
+        print("error: give --weight-decay values (or --resume a sweep folder)", file=sys.stderr)
+        return 2
+    ws = _workspace(args, _model_config(args), fresh=args.fresh)
+    base = _sweep_config(args)
+    runs = None
+    if args.resume is None:
+        seed_values = parse_values(args.seeds, "seeds")
+        if any(v != int(v) for v in seed_values):
+            raise ConfigError(f"`seeds` are whole numbers. Received: {args.seeds!r}")
+        seeds = [int(v) for v in seed_values]
+        lrs = parse_values(args.lr, "lr") if args.lr else None
+        runs = plan(parse_values(args.weight_decay, "weight-decay"), lrs, seeds)
+        print(
+            f"sweep of '{args.domain}': {len(runs)} run(s), recipe {format_stages(base.stages)}, "
+            f"batch {base.batch_size}, mode {base.mode}"
+        )
+    control = TrainingControl()
+
+    def on_sigint(signum, frame):  # first Ctrl+C stops cleanly, the second one kills
+        print("\nstopping the sweep after this batch (Ctrl+C again to abort)...", file=sys.stderr)
+        control.request_stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def on_run(run, index, total):
+        print(f"--- run {index + 1}/{total}: {run.setting.label}, seed {run.seed}")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = run_sweep(
+            ws,
+            args.domain,
+            base,
+            runs,
+            sweep_dir=args.resume,
+            on_event=_ProgressPrinter(),
+            on_run=on_run,
+            control=control,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if not result.complete:
+        done = sum(r.done for r in result.runs)
+        print(
+            f"sweep stopped after {done} of {len(result.runs)} run(s); continue with: "
+            f"main.py sweep --domain {args.domain} --resume {result.sweep_dir}"
+        )
+        return 130
+    print(result.to_markdown())
+    print(
+        f"chosen: {result.chosen.label} (best mean validation accuracy); its weights are now "
+        f"the workspace's '{args.domain}' (run {result.chosen_run})"
+    )
+    if result.warning:
+        print(f"warning: {result.warning}")
+    print(f"sweep folder: {result.sweep_dir}")
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from core.evaluation.results import load_baseline, results_table
+
+    ws = _workspace(args)
+    if not ws.trained_domains():
+        print("error: the workspace has no trained domain yet", file=sys.stderr)
+        return 2
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    name = f"the run set {args.baseline}" if args.baseline else ""
+    table = results_table(ws, baseline, name)
+    if args.csv:
+        sys.stdout.write(table.to_csv())
+    elif args.json:
+        print(json.dumps(table.to_json(), indent=2))
+    else:
+        print(table.to_markdown())
+    return 0
+
+
+def cmd_decathlon_results(args: argparse.Namespace) -> int:
+    from core.evaluation.submission import write_decathlon_results
+
+    ws = _workspace(args)
+    counts = write_decathlon_results(ws, args.out, args.domains or None)
+    print(
+        f"wrote {args.out}: {sum(counts.values())} test predictions ("
+        + ", ".join(f"{d} {n}" for d, n in counts.items())
+        + ")"
+    )
+    return 0
+
+
+COMMANDS = {
+    "eval": cmd_eval,
+    "sweep": cmd_sweep,
+    "results": cmd_results,
+    "decathlon-results": cmd_decathlon_results,
+}

@@ -1,0 +1,438 @@
+"""The command line's commands: each turns parsed arguments into calls on the engine."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.config import ModelConfig, TrainingConfig, format_stages, parse_stages
+from core.presets import get_preset
+
+# === Helpers ===
+
+
+def _model_config(args: argparse.Namespace) -> ModelConfig | None:
+    """The model asked for on the command line, or None to use the workspace's."""
+    overrides = {
+        "adapter_kind": args.adapter,
+        "width_factor": args.width_factor,
+        "image_size": args.image_size,
+        "shortcut": args.shortcut,
+        "precision": args.precision,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.preset is None and not overrides:
+        return None
+    base = get_preset(args.preset).model if args.preset else ModelConfig()
+    return dataclasses.replace(base, **overrides)
+
+
+def _workspace(
+    args: argparse.Namespace,
+    model_config: ModelConfig | None = None,
+    fresh: bool = False,
+    strategy: Any = None,
+):
+    from core.workspace import Workspace
+
+    return Workspace(args.root, model_config, fresh=fresh, strategy=strategy)
+
+
+def _training_config(args: argparse.Namespace, preset_name: str | None) -> TrainingConfig:
+    base = get_preset(preset_name).training if preset_name else get_preset("cpu").training
+    changes: dict[str, Any] = {}
+    if args.stages:
+        changes["stages"] = parse_stages(args.stages)
+    for field, value in (
+        ("batch_size", args.batch_size),
+        ("momentum", args.momentum),
+        ("nesterov", args.nesterov),
+        ("weight_decay", args.weight_decay),
+        ("weight_decay_scope", getattr(args, "weight_decay_scope", None)),
+        ("bn_init", getattr(args, "bn_init", None)),
+        ("seed", args.seed),
+        ("mode", args.mode),
+        ("steps_per_execution", args.steps_per_execution),
+        ("jit_compile", {"on": True, "off": False}.get(args.jit, args.jit)),
+        ("class_weight", getattr(args, "class_weight", None)),
+    ):
+        if value is not None:
+            changes[field] = value
+    if args.no_validation:
+        changes["validation"] = False
+    return dataclasses.replace(base, **changes)
+
+
+class _ProgressPrinter:
+    """Turns training events into a tqdm bar per epoch and one line per epoch."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self._bar = None
+        self._steps = 0
+        self._total_epochs = 0
+
+    def __call__(self, event: Any) -> None:
+        from core import events as ev
+
+        if isinstance(event, ev.TrainingStarted):
+            self._steps = event.steps_per_epoch
+            self._total_epochs = event.total_epochs
+            what = "resuming" if event.resumed else "training"
+            print(
+                f"{what} '{event.domain}' ({event.mode}), epochs {event.initial_epoch + 1}.."
+                f"{event.total_epochs}, {event.steps_per_epoch} steps/epoch, batch "
+                f"{event.batch_size}, {event.trainable_parameters:,} trainable parameters"
+                + (f"\nrun folder: {event.run_dir}" if event.run_dir else "")
+            )
+        elif isinstance(event, ev.StageStarted):
+            print(
+                f"stage {event.stage_index + 1}: lr {event.learning_rate:g} for "
+                f"{event.epochs} epoch(s) from epoch {event.first_epoch + 1}"
+            )
+        elif isinstance(event, ev.BatchEnded):
+            if self._bar is None:
+                self._bar = self._tqdm(
+                    total=self._steps,
+                    leave=False,
+                    dynamic_ncols=True,
+                    disable=None,
+                    desc=f"epoch {event.epoch + 1}/{self._total_epochs}",
+                )
+            self._bar.update(1)
+            if event.step % 5 == 0:
+                self._bar.set_postfix(
+                    loss=f"{event.loss:.3f}",
+                    acc=f"{event.accuracy:.3f}",
+                    ips=f"{event.images_per_second:.0f}",
+                )
+        elif isinstance(event, ev.EpochEnded):
+            self._close_bar()
+            val = (
+                ""
+                if event.val_accuracy is None
+                else f", val loss {event.val_loss:.4f} acc {event.val_accuracy:.4f}"
+            )
+            print(
+                f"epoch {event.epoch + 1}: loss {event.train_loss:.4f} acc "
+                f"{event.train_accuracy:.4f}{val}, lr {event.learning_rate:g}, "
+                f"{event.seconds:.1f} s, {event.images_per_second:.1f} images/s"
+            )
+        elif isinstance(event, ev.LogMessage):
+            self._close_bar()
+            print(f"[{event.level}] {event.text}")
+        elif isinstance(event, ev.TrainingFinished):
+            self._close_bar()
+            print(
+                f"finished: {event.reason} after {event.epochs_completed} epoch(s) in "
+                f"{event.seconds:.1f} s" + (f" ({event.message})" if event.message else "")
+            )
+        elif isinstance(event, ev.TrainingFailed):
+            self._close_bar()
+            first = event.error.strip().splitlines()[0] if event.error.strip() else "error"
+            print(f"FAILED: {first[:300]}", file=sys.stderr)
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _expand_images(paths: Sequence[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.is_file())
+        else:
+            out.append(path)
+    return out
+
+
+def use_weights(ws: Any, args: argparse.Namespace) -> str:
+    """Put the weights ``--weights`` asks for into the domain; says which they are.
+
+    The workspace keeps each domain's best epoch (by validation accuracy); ``last`` loads
+    the last epoch from the domain's run folder (in memory only, the workspace is unchanged).
+    """
+    status = ws.status.get(args.domain)
+    if getattr(args, "weights", "best") == "last":
+        epochs = ws.use_run_weights(args.domain, "last")
+        return f"weights of the last epoch, {epochs}"
+    if status is not None and status.best_epoch is not None:
+        return f"weights of epoch {status.best_epoch + 1}, the best by validation accuracy"
+    return "the workspace's weights"
+
+
+# === Commands ===
+
+
+def cmd_domains(args: argparse.Namespace) -> int:
+    from core.data import Catalogue
+
+    catalogue = Catalogue(args.root)
+    print(f"data folder: {catalogue.data_root}")
+    print(
+        f"{'domain':<22} {'source':<10} {'present':<8} {'classes':>7} {'train':>7} "
+        f"{'val':>6} {'test':>6}  description"
+    )
+    for e in catalogue.entries():
+        mark = "*" if e.default_source else " "
+        sizes = e.sizes or {}
+        print(
+            f"{e.name + mark:<22} {e.source:<10} {'yes' if e.present else 'no':<8} "
+            f"{e.num_classes:>7} {sizes.get('train', 0):>7} {sizes.get('val', 0):>6} "
+            f"{sizes.get('test', 0):>6}  {e.description[:60]}"
+        )
+    print("* default source domain for training the trunk")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from core.config import DomainSpec
+    from core.model.engine import AdapterEngine
+
+    config = _model_config(args)
+    if config is not None:
+        engine = AdapterEngine(config)
+        names = tuple(f"class_{i}" for i in range(args.classes))
+        engine.add_domain(DomainSpec(name="example", class_names=names))
+        title = f"model {config.to_dict()} with one {args.classes}-class example domain"
+    else:
+        ws = _workspace(args)
+        engine = ws.engine
+        if not engine.domain_names:
+            names = tuple(f"class_{i}" for i in range(args.classes))
+            engine.add_domain(DomainSpec(name="example", class_names=names))
+        config = ws.model_config
+        title = f"workspace {ws.dir} ({config.adapter_kind} adapters)"
+    report = engine.parameter_report()
+    if args.json:
+        print(json.dumps({"title": title, "rows": report.as_rows()}, indent=2))
+    else:
+        print(title)
+        print(report.to_markdown())
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.control import TrainingControl
+    from core.training.distribute import make_strategy
+
+    strategy = None
+    if args.strategy != "default":
+        strategy = make_strategy(
+            args.strategy,
+            connect_timeout_s=args.connect_timeout,
+            peer_timeout_s=args.peer_timeout,
+        )
+    model_config = _model_config(args)
+    ws = _workspace(args, model_config, fresh=args.fresh, strategy=strategy)
+    preset_name = args.preset
+    config = _training_config(args, preset_name)
+    control = TrainingControl()
+
+    def on_sigint(signum, frame):  # first Ctrl+C stops cleanly, the second one kills
+        print("\nstopping after this batch (Ctrl+C again to abort)...", file=sys.stderr)
+        control.request_stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    printer = _ProgressPrinter()
+    try:
+        print(
+            f"recipe: {format_stages(config.stages)}, batch {config.batch_size}, momentum "
+            f"{config.momentum}, mode {config.mode}"
+        )
+        result = ws.train(
+            args.domain,
+            config,
+            on_event=printer,
+            control=control,
+            weight_decay=args.domain_weight_decay,
+            init_from=args.init_from,
+            resume_run=args.resume,
+            sync_batch_norm=args.sync_bn,
+        )
+    except Exception as exc:
+        from core.config import ClusterError
+        from core.training.distribute import lost_peer_message
+
+        message = lost_peer_message(exc) if strategy is not None else None
+        if message is None or args.debug:
+            raise
+        raise ClusterError(message) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    from core.training.distribute import across_workers, is_chief
+
+    if across_workers(strategy):
+        role = "chief" if is_chief(strategy) else "worker"
+        print(f"weights digest ({role}): {result.weights_digest}")  # at the end of training
+    status = ws.status.get(args.domain)
+    if status is not None and status.test_accuracy is not None:
+        print(f"test accuracy of '{args.domain}': {status.test_accuracy:.4f}")
+    stale = [d for d in ws.stale_domains() if d != args.domain]
+    if stale:
+        print(
+            f"note: the trunk changed; domains trained on the old trunk need retraining: "
+            f"{', '.join(stale)}"
+        )
+    return 0 if result.reason in ("completed", "stopped_after_epoch", "stopped") else 3
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from core.model.inference import classify
+
+    ws = _workspace(args)
+    domains = [args.domain] if args.domain else ws.engine.domain_names
+    if not domains:
+        print("error: the workspace has no trained domain yet", file=sys.stderr)
+        return 2
+    images = _expand_images(args.images)
+    results: dict[str, list[Any]] = {
+        d: classify(ws.engine, d, images, top_k=args.top_k) for d in domains
+    }
+    if args.json:
+        print(
+            json.dumps(
+                {d: [dataclasses.asdict(p) for p in preds] for d, preds in results.items()},
+                indent=2,
+            )
+        )
+        return 0
+    for i, image in enumerate(images):
+        print(image)
+        for d in domains:
+            p = results[d][i]
+            text = p.error if p.error else ", ".join(f"{c} {prob:.3f}" for c, prob in p.top)
+            print(f"  {d}: {text}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.files.export import export_domain
+
+    ws = _workspace(args)
+    which = use_weights(ws, args)
+    print(f"exporting '{args.domain}': {which}")
+    if args.format != "adapters":
+        from core.deploy.workspace import export_workspace_domain
+
+        fmt, limit = args.format, args.max_test_images
+        print(
+            export_workspace_domain(ws, args.domain, args.out, fmt, max_test_images=limit).summary()
+        )
+        return 0
+    report = export_domain(ws.engine, args.domain, args.out)
+    print(
+        f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} parameters); "
+        f"verified: max logit difference {report.max_abs_logit_diff:.2e}"
+    )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    domain = ws.import_adapters(args.file, name=args.name, replace=args.replace)
+    print(f"imported domain '{domain.name}' ({domain.spec.num_classes} classes)")
+    return 0
+
+
+def cmd_save_trunk(args: argparse.Namespace) -> int:
+    from core.files.model_io import save_trunk
+
+    ws = _workspace(args)
+    save_trunk(ws.engine, args.file)
+    print(f"wrote {args.file}")
+    return 0
+
+
+def cmd_load_trunk(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    fingerprint = ws.load_trunk(args.file)
+    print(f"loaded trunk from {args.file}; fingerprint {fingerprint[:12]}")
+    return 0
+
+
+def cmd_save_model(args: argparse.Namespace) -> int:
+    from core.files.model_io import save_engine
+
+    ws = _workspace(args)
+    save_engine(ws.engine, args.file)
+    print(f"wrote {args.file} ({len(ws.engine.domain_names)} domains)")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from core.data import default_data_root
+    from core.training.run_log import list_runs
+
+    runs_root = (Path(args.root) if args.root else default_data_root()) / "runs"
+    runs = list_runs(runs_root)
+    if not runs:
+        print(f"no runs in {runs_root}")
+    for run in runs:
+        print(run.summary())
+    return 0
+
+
+def cmd_add_folder(args: argparse.Namespace) -> int:
+    from core.data import Catalogue
+
+    entry = Catalogue(args.root).add_folder(args.path, name=args.name)
+    print(f"added '{entry.name}': {entry.num_classes} classes, {entry.sizes}")
+    return 0
+
+
+def cmd_add_decathlon(args: argparse.Namespace) -> int:
+    from core.data import Catalogue
+
+    entries = Catalogue(args.root).add_decathlon(args.path)
+    for entry in entries:
+        if entry.present:
+            print(f"added '{entry.name}': {entry.num_classes} classes, {entry.sizes}")
+        else:
+            print(f"warning: '{entry.name}' not added: {entry.description}", file=sys.stderr)
+    if not any(e.present for e in entries):
+        print("error: no Visual Decathlon domain with training images was found", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_svhn(args: argparse.Namespace) -> int:
+    from core.data import Catalogue
+
+    catalogue = Catalogue(args.root)
+    if args.dir:
+        catalogue.set_svhn_dir(args.dir)
+        print(f"SVHN files registered from {args.dir}")
+    elif args.download:
+        from tqdm import tqdm
+
+        with tqdm(total=100, unit="%") as bar:
+
+            def progress(fraction: float, message: str) -> None:
+                bar.n = round(100 * fraction)
+                bar.set_description(message[:40])
+                bar.refresh()
+
+            catalogue.download_svhn(progress=progress)
+        print("SVHN downloaded and verified")
+    else:
+        print("give --dir with the .mat files or --download", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from core.evaluation.experiment import run_experiment_cli
+
+    return run_experiment_cli(args)

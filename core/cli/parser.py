@@ -1,0 +1,309 @@
+"""The command line: the same engine as the window, on a server without a display.
+
+``python main.py <command> --help`` (or ``ram <command>``) for each command's options.
+Heavy imports (TensorFlow) happen inside the commands so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.cli import analysis as cli_analysis
+from core.cli.commands import (
+    cmd_add_decathlon,
+    cmd_add_folder,
+    cmd_classify,
+    cmd_domains,
+    cmd_experiment,
+    cmd_export,
+    cmd_import,
+    cmd_info,
+    cmd_load_trunk,
+    cmd_runs,
+    cmd_save_model,
+    cmd_save_trunk,
+    cmd_svhn,
+    cmd_train,
+)
+from core.cli.reference import add_parser as add_import_reference_parser
+from core.cli.reference import cmd_import_reference
+from core.config import (
+    ADAPTER_KINDS,
+    BN_INITS,
+    CLASS_WEIGHTS,
+    PRECISIONS,
+    SHORTCUT_KINDS,
+    TRAIN_MODES,
+    WEIGHT_DECAY_SCOPES,
+    ClusterError,
+    ConfigError,
+)
+from core.deploy.formats import DEPLOY_FORMATS
+from core.errors import one_line, write_crash_log
+from core.presets import PRESETS
+from core.quiet_start import import_tensorflow
+
+EPILOG = """\
+Run without a command to open the window. Typical session:
+  main.py domains                                  # what data is there
+  main.py train --domain digits_street --mode full --preset cpu   # the trunk, from scratch
+  main.py train --domain digits_hand                # adapters on the frozen trunk
+  main.py eval --domain digits_hand --report report/   # confusion matrix, per class
+  main.py sweep --domain digits_hand --weight-decay 5e-4,2e-3,5e-3
+  main.py results
+  main.py classify --domain digits_hand some.png more_images/
+  main.py export --domain digits_hand --out hand.adapter.safetensors
+  main.py export --domain digits_hand --format onnx --out hand.onnx   # standalone model
+  main.py import hand.adapter.safetensors --name hand_copy
+  main.py import-reference imagenet.t7 --fresh       # the authors' pretrained ResNet-26
+"""
+
+
+# === Parser ===
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "model (for a new workspace, default preset cpu; must match an existing one)"
+    )
+    g.add_argument("--preset", choices=sorted(PRESETS), help="named configuration")
+    g.add_argument("--adapter", choices=ADAPTER_KINDS, help="adapter kind")
+    g.add_argument("--width-factor", type=float, help="width factor (1 = the paper)")
+    g.add_argument("--image-size", type=int, help="input side in pixels")
+    g.add_argument("--shortcut", choices=SHORTCUT_KINDS)
+    g.add_argument("--precision", choices=PRECISIONS)
+    g.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start a new workspace (forget the saved trunk and domains)",
+    )
+
+
+def _add_weights_option(p: argparse.ArgumentParser) -> None:
+    cli_analysis.add_weights_option(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description="RAM Workbench: residual adapters for many visual domains.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="data folder (default: the user data folder or $RAM_WORKBENCH_HOME)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+
+    sub.add_parser("domains", help="list the catalogue of domains and whether data is present")
+
+    p = sub.add_parser("info", help="print the parameter table (shared trunk vs each domain)")
+    _add_model_options(p)
+    p.add_argument(
+        "--classes",
+        type=int,
+        default=10,
+        help="classes of the example domain when the workspace has none",
+    )
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("train", help="train a domain (adapters on the frozen trunk by default)")
+    p.add_argument("--domain", required=True)
+    p.add_argument(
+        "--mode",
+        choices=TRAIN_MODES,
+        default=None,
+        help="adapters (trunk frozen), full (trunk too), linear_probe (head only)",
+    )
+    p.add_argument("--stages", help="LR stages, e.g. 0.1x5,0.01x3,0.001x2")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--nesterov", action="store_true", default=None)
+    p.add_argument("--weight-decay", type=float, help="L2 on trunk kernels (mode full)")
+    p.add_argument("--domain-weight-decay", type=float, help="L2 on this domain's own weights")
+    p.add_argument(
+        "--weight-decay-scope",
+        choices=WEIGHT_DECAY_SCOPES,
+        default=None,
+        help="kernels: conv/dense kernels only; all: BN gamma/beta and biases too (reference)",
+    )
+    p.add_argument(
+        "--bn-init",
+        choices=BN_INITS,
+        default=None,
+        help="a new domain's BNs: source (the source domain's, default) or fresh",
+    )
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-validation", action="store_true")
+    p.add_argument(
+        "--class-weight",
+        choices=CLASS_WEIGHTS,
+        help="auto: weight the loss by inverse class frequency (imbalanced domains)",
+    )
+    p.add_argument("--steps-per-execution", type=int)
+    p.add_argument(
+        "--jit",
+        choices=("auto", "on", "off"),
+        default=None,
+        help="XLA-compile the train step (auto: on a GPU only)",
+    )
+    p.add_argument("--init-from", help="start this domain's adapters/BN from another domain")
+    p.add_argument("--resume", type=Path, help="continue the run in this run folder")
+    p.add_argument(
+        "--strategy",
+        choices=("default", "mirrored", "multi_worker"),
+        default="default",
+        help="tf.distribute strategy (multi_worker reads TF_CONFIG; see docs/distributed.md)",
+    )
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="batch-norm statistics over all replicas (for small per-replica batches)",
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=120.0,
+        help="multi_worker: seconds to wait for every worker to join (default 120)",
+    )
+    p.add_argument(
+        "--peer-timeout",
+        type=float,
+        default=20.0,
+        help="multi_worker: seconds without a heartbeat before a worker counts as lost",
+    )
+    _add_model_options(p)
+
+    cli_analysis.add_parsers(sub, _add_model_options)
+
+    p = sub.add_parser("classify", help="top-k classes of image files or folders")
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("--domain", help="a trained domain (default: every trained domain)")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser(
+        "export",
+        help="write a domain's adapters (.adapter.safetensors), or a standalone model",
+        description="adapters (default): the domain's own weights for this workbench. "
+        "saved_model (a directory), litert (.tflite), onnx (.onnx): one merged model with "
+        "the preprocessing inside (uint8 RGB of any size in, class probabilities out), "
+        "class names in its metadata, checked in its own runtime on the test split "
+        "(needs the 'deploy' extra: pip install -e \".[deploy]\").",
+    )
+    p.add_argument("--domain", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--format", choices=("adapters", *DEPLOY_FORMATS), default="adapters", help="what to write"
+    )
+    p.add_argument(
+        "--max-test-images",
+        type=int,
+        default=None,
+        help="check a deployed model on at most this many test images (default: all)",
+    )
+    _add_weights_option(p)
+
+    p = sub.add_parser("import", help="add a domain from an exported adapter file")
+    p.add_argument("file", type=Path)
+    p.add_argument("--name", help="domain name to use (default: the file's)")
+    p.add_argument("--replace", action="store_true", help="replace a domain of that name")
+
+    add_import_reference_parser(sub)
+
+    p = sub.add_parser("save-trunk", help="write the shared trunk to a .safetensors file")
+    p.add_argument("file", type=Path)
+    p = sub.add_parser("load-trunk", help="replace the shared trunk from a .safetensors file")
+    p.add_argument("file", type=Path)
+    p = sub.add_parser("save-model", help="write the whole multi-domain model as .keras")
+    p.add_argument("file", type=Path)
+
+    sub.add_parser("runs", help="list past training runs")
+
+    p = sub.add_parser("add-folder", help="add an image folder (one sub-folder per class)")
+    p.add_argument("path", type=Path)
+    p.add_argument("--name")
+    p = sub.add_parser(
+        "add-decathlon",
+        help="add the Visual Decathlon archive: its folder, or the official .tar.gz files",
+    )
+    p.add_argument("path", type=Path, nargs="+")
+    p = sub.add_parser("svhn", help="use existing SVHN .mat files, or download them")
+    p.add_argument("--dir", type=Path, help="folder holding train_32x32.mat, test_32x32.mat")
+    p.add_argument("--download", action="store_true")
+
+    p = sub.add_parser("experiment", help="the mini-decathlon table (see --help)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    p.add_argument("--out", type=Path, default=Path("experiment_results"))
+    p.add_argument("--quick", action="store_true", help="tiny smoke version")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="override the preset's precision (e.g. mixed_bfloat16)",
+    )
+    p.add_argument("--source", default=None, help="source domain for the trunk")
+    p.add_argument("--domains", nargs="*", help="target domains (default: every built-in one)")
+    return parser
+
+
+COMMANDS = {
+    "domains": cmd_domains,
+    "info": cmd_info,
+    "train": cmd_train,
+    "classify": cmd_classify,
+    "export": cmd_export,
+    "import": cmd_import,
+    "import-reference": cmd_import_reference,
+    "save-trunk": cmd_save_trunk,
+    "load-trunk": cmd_load_trunk,
+    "save-model": cmd_save_model,
+    "runs": cmd_runs,
+    "add-folder": cmd_add_folder,
+    "add-decathlon": cmd_add_decathlon,
+    "svhn": cmd_svhn,
+    "experiment": cmd_experiment,
+    **cli_analysis.COMMANDS,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    import_tensorflow(debug=args.debug)  # quietly: no C++ start-up notices on a CPU
+    try:
+        return COMMANDS[args.command](args)
+    except ClusterError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 4
+    except (ConfigError, KeyError, ValueError, FileNotFoundError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a command line answers in one line, not a dump
+        if args.debug:
+            raise
+        log = write_crash_log(getattr(args, "root", None), args.command)
+        print(
+            f"error: {type(exc).__name__}: {one_line(exc)}\n"
+            f"(the full traceback is in {log}; --debug shows it here)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

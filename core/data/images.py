@@ -1,0 +1,54 @@
+"""Reading images of any mode into uint8 RGB arrays (PIL), for data and classification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from core.data.preprocess import to_rgb_uint8
+
+ImageSource = str | Path | Image.Image | np.ndarray
+
+
+class UnreadableImage(ValueError):
+    """An image file is missing, truncated or not an image; the message names the file."""
+
+
+def pil_to_rgb(image: Image.Image) -> np.ndarray:
+    """PIL image of any mode (L, P, LA, RGBA, I;16, I, F, CMYK...) -> uint8 RGB array."""
+    image = ImageOps.exif_transpose(image)
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return to_rgb_uint8(np.asarray(image, dtype=np.uint16))
+    if mode in ("I", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        peak = arr.max() if arr.size else 0
+        if peak > 255:  # 16-bit data stored as 32-bit ints
+            arr = arr / (65535.0 if peak <= 65535 else peak) * 255.0
+        return to_rgb_uint8(arr.astype(np.float32) if peak > 1 else arr.astype(np.float32))
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode in ("LA", "PA"):
+        image = image.convert("RGBA")
+    elif mode not in ("RGB", "RGBA", "L"):
+        image = image.convert("RGB")
+    return to_rgb_uint8(np.asarray(image))
+
+
+def load_image(source: ImageSource) -> np.ndarray:
+    """Path / PIL image / array -> uint8 RGB [H, W, 3]; raises ``UnreadableImage``."""
+    if isinstance(source, np.ndarray):
+        return to_rgb_uint8(source)
+    if isinstance(source, Image.Image):
+        return pil_to_rgb(source)
+    path = Path(source)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return pil_to_rgb(image)
+    except FileNotFoundError:
+        raise UnreadableImage(f"Image file not found: {path}") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise UnreadableImage(f"Cannot read image {path}: {exc}") from None

@@ -1,0 +1,1 @@
+"""Standalone models of one domain (SavedModel, LiteRT, ONNX), built and verified."""

@@ -1,0 +1,117 @@
+"""Checking an exported artifact against the workbench, in a process of its own.
+
+The workbench's answer is the unmerged domain model after ``core.data.preprocess.eval_transform``
+(exactly what ``core.model.inference.classify`` computes); the artifact's answer comes from
+``core/deploy/runner.py`` run as ``python -I`` with the format's own runtime, so nothing of
+this process (imported modules, custom layers, the live trunk) can help it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from core.deploy.formats import DeployError
+from core.model.domain_model import DomainModel
+from core.progress import check_cancel
+
+RUNNER = Path(__file__).with_name("runner.py")
+# Shapes of the extra, synthetic images every verification adds (non-square, up and down).
+_EXTRA_SHAPES = ((37, 80), (120, 45), (9, 13))
+
+
+def _groups(images: Sequence[np.ndarray]) -> list[tuple[list[int], np.ndarray]]:
+    """Images of one shape stacked together: (indices, uint8 [n, H, W, 3])."""
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for index, image in enumerate(images):
+        by_shape.setdefault(tuple(image.shape), []).append(index)
+    return [(idx, np.stack([images[i] for i in idx]).astype(np.uint8)) for idx in by_shape.values()]
+
+
+def reference_probabilities(domain: DomainModel, images: Sequence[np.ndarray]) -> np.ndarray:
+    """What the workbench says: ``eval_transform`` per image, the unmerged model, softmax."""
+    import tensorflow as tf
+
+    from core.data.preprocess import eval_transform
+
+    out = np.zeros((len(images), domain.spec.num_classes), np.float32)
+    for start in range(0, len(images), 256):
+        chunk = images[start : start + 256]
+        batch = np.stack([eval_transform(tf.constant(im), domain.spec).numpy() for im in chunk])
+        logits = domain.model(batch, training=False)
+        out[start : start + len(chunk)] = tf.nn.softmax(tf.cast(logits, tf.float32)).numpy()
+    return out
+
+
+def run_in_fresh_process(
+    fmt: str,
+    artifact: Path,
+    images: Sequence[np.ndarray],
+    *,
+    cancel: threading.Event | None = None,
+    timeout: float = 600.0,
+) -> tuple[np.ndarray, str]:
+    """The artifact's probabilities for ``images``, computed by ``runner.py`` in a new
+    ``python -I`` process with the format's own runtime; and that runtime's name."""
+    groups = _groups(images)
+    with tempfile.TemporaryDirectory(prefix="ram-deploy-check-") as name:
+        work = Path(name)
+        inputs, outputs = work / "images.npz", work / "probabilities.npz"
+        np.savez(inputs, **{f"group_{i}": g for i, (_, g) in enumerate(groups)})
+        # A copy in an empty folder: the process's sys.path then holds no workbench module.
+        runner = work / RUNNER.name
+        shutil.copyfile(RUNNER, runner)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+        command = [sys.executable, "-I", str(runner), fmt, str(artifact), str(inputs), str(outputs)]
+        with open(work / "stdout", "w+") as out, open(work / "stderr", "w+") as err:
+            process = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env)
+            deadline = time.monotonic() + timeout
+            while process.poll() is None:
+                if (cancel is not None and cancel.is_set()) or time.monotonic() > deadline:
+                    process.kill()
+                    process.wait()
+                    check_cancel(cancel)
+                    raise DeployError(f"The {fmt} check did not finish within {timeout:.0f} s.")
+                time.sleep(0.05)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
+        if process.returncode != 0:
+            tail = "\n".join(stderr.strip().splitlines()[-8:])
+            raise DeployError(
+                f"The exported {fmt} artifact does not run in its own runtime; nothing was "
+                f"written. Received: exit {process.returncode}: {tail}"
+            )
+        info = json.loads(stdout.strip().splitlines()[-1])
+        probabilities = np.zeros((len(images), 0), np.float32)
+        with np.load(outputs) as result:
+            for i, (indices, _) in enumerate(groups):
+                values = result[f"group_{i}"]
+                if probabilities.shape[1] == 0:
+                    probabilities = np.zeros((len(images), values.shape[1]), np.float32)
+                probabilities[indices] = values
+    return probabilities, f"{info['runtime']} {info['version']}"
+
+
+def extra_images(seed: int = 13) -> list[np.ndarray]:
+    """A few random non-square images of several sizes (down- and up-sampled)."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, size=(*s, 3), dtype=np.uint8) for s in _EXTRA_SHAPES]
+
+
+def compare(expected: np.ndarray, got: np.ndarray) -> tuple[float, float]:
+    """(top-1 agreement, max absolute probability difference)."""
+    if got.shape != expected.shape:
+        return 0.0, float("inf")
+    agreement = float(np.mean(np.argmax(got, axis=1) == np.argmax(expected, axis=1)))
+    return agreement, float(np.max(np.abs(got - expected)))

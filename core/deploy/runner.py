@@ -1,0 +1,87 @@
+"""Run an exported artifact in its own runtime, in a process of its own (no workbench code).
+
+``python -I runner.py FORMAT ARTIFACT IMAGES.npz OUT.npz``: ``IMAGES.npz`` holds
+uint8 batches ``group_0, group_1, ...`` ([N, H, W, 3], one size per group); ``OUT.npz``
+gets the artifact's ``probabilities`` for each group under the same keys. The last line of
+stdout is JSON naming the runtime and its version. This file imports only numpy and the
+format's runtime (TensorFlow for a SavedModel, the LiteRT interpreter, onnxruntime), as a
+consumer of the artifact would; ``core.deploy.standalone`` runs it to verify every export.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+CHUNK = 256
+
+
+def _saved_model(path: str):
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+
+    def run(images: np.ndarray) -> np.ndarray:
+        return serve(image=tf.constant(images))["probabilities"].numpy()
+
+    return run, {"runtime": "tensorflow", "version": tf.__version__}
+
+
+def _litert(path: str):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        runtime = "ai_edge_litert"
+        from importlib.metadata import version
+
+        runtime_version = version("ai-edge-litert")
+    except ImportError:  # TensorFlow's own copy of the interpreter
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter  # noqa: N806
+        runtime, runtime_version = "tf.lite", tf.__version__
+    runner = Interpreter(model_path=path).get_signature_runner("serving_default")
+
+    def run(images: np.ndarray) -> np.ndarray:
+        return runner(image=images)["probabilities"]
+
+    return run, {"runtime": runtime, "version": runtime_version}
+
+
+def _onnx(path: str):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    outputs = [o.name for o in session.get_outputs()]
+    index = outputs.index("probabilities")
+
+    def run(images: np.ndarray) -> np.ndarray:
+        return session.run(None, {"image": images})[index]
+
+    return run, {"runtime": "onnxruntime", "version": ort.__version__}
+
+
+RUNTIMES = {"saved_model": _saved_model, "litert": _litert, "onnx": _onnx}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 4 or argv[0] not in RUNTIMES:
+        print(f"usage: runner.py {{{','.join(RUNTIMES)}}} ARTIFACT IMAGES.npz OUT.npz")
+        return 2
+    fmt, artifact, images_path, out_path = argv
+    run, info = RUNTIMES[fmt](artifact)
+    results = {}
+    with np.load(images_path) as groups:
+        for key in groups.files:
+            images = groups[key]
+            parts = [run(images[i : i + CHUNK]) for i in range(0, len(images), CHUNK)]
+            results[key] = np.concatenate(parts).astype(np.float32)
+    np.savez(out_path, **results)
+    print(json.dumps(info))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""How well domains do: confusion reports, the decathlon score, results, the experiment."""

@@ -1,0 +1,411 @@
+"""The mini-decathlon experiment: does a residual adapter come close to fine-tuning?
+
+On the built-in domains: train the trunk from scratch on the source domain, then for every
+other domain train five ways (linear probe on frozen features, BN only, series adapters,
+parallel adapters, full fine-tuning) and report test accuracy, parameters per domain,
+training time and the decathlon-style score with fine-tuning as the baseline.
+
+As in the reference code (srebuffi/residual_adapters): the fine-tuning baseline is a BN-mode
+network (no adapters) whose every weight is trained from the source trunk
+(``train_new_task_finetuning.py``); parallel adapters go on a trunk trained with parallel
+adapters (the CVPR'18 setting; the series trunk is the NeurIPS'17 one); every new domain
+starts from the source domain's batch-norms (``train_new_task_adapters.py`` copies the BNs
+under ``bns.``), the linear probe from the whole source domain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.config import ConfigError, LrStage, ModelConfig, TrainingConfig
+from core.data.datasource import ArrayDomainData, DomainData
+from core.model.domain_model import copy_batch_norms
+from core.model.engine import AdapterEngine
+from core.presets import get_preset
+from core.seeding import seed_everything
+
+METHODS: tuple[str, ...] = ("linear_probe", "bn_only", "series", "parallel", "finetune")
+METHOD_TITLES = {
+    "linear_probe": "Feature extractor (linear probe)",
+    "bn_only": "BN only",
+    "series": "Series adapters",
+    "parallel": "Parallel adapters",
+    "finetune": "Full fine-tuning (baseline)",
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExperimentConfig:
+    """What the experiment runs; every run with the same config gives the same table."""
+
+    preset: str = "cpu"
+    precision: str | None = None  # None: the preset's
+    source: str = "digits_street"
+    targets: tuple[str, ...] | None = None
+    methods: tuple[str, ...] = METHODS
+    source_stages: tuple[LrStage, ...] = (LrStage(0.1, 6), LrStage(0.01, 2))
+    target_stages: tuple[LrStage, ...] = (LrStage(0.1, 3), LrStage(0.01, 1))
+    batch_size: int = 64
+    seed: int = 0
+    max_train_examples: int | None = 5000
+    max_eval_examples: int | None = None
+
+    def __post_init__(self) -> None:
+        get_preset(self.preset)
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ConfigError(
+                f"`methods` must be a non-empty subset of {METHODS}. "
+                f"Received: methods={self.methods}"
+            )
+        if "finetune" not in self.methods:
+            raise ConfigError(
+                "The score needs the fine-tuning baseline in `methods`. "
+                f"Received: methods={self.methods}"
+            )
+        for name in ("max_train_examples", "max_eval_examples"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 16):
+                raise ConfigError(
+                    f"`{name}` must be None or an int >= 16. Received: {name}={value!r}"
+                )
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodResult:
+    domain: str
+    method: str
+    test_accuracy: float
+    domain_parameters: int
+    percent_of_network: float
+    seconds: float
+    epochs: int
+    trunk: str = ""  # the adapter kind the trunk was trained with
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentResult:
+    config: dict[str, Any]
+    source: str
+    source_test_accuracy: float
+    source_seconds: float
+    network_parameters: int
+    results: tuple[MethodResult, ...]
+    scores: dict[str, float]
+
+    def accuracy(self, domain: str, method: str) -> float | None:
+        for r in self.results:
+            if r.domain == domain and r.method == method:
+                return r.test_accuracy
+        return None
+
+    @property
+    def domains(self) -> list[str]:
+        return list(dict.fromkeys(r.domain for r in self.results))
+
+    @property
+    def methods(self) -> list[str]:
+        return list(dict.fromkeys(r.method for r in self.results))
+
+    def to_markdown(self) -> str:
+        domains = self.domains
+        head = (
+            "| method | "
+            + " | ".join(domains)
+            + " | mean acc | params/domain (% of net) | train time (s) | S |"
+        )
+        lines = [head, "|---" * (len(domains) + 5) + "|"]
+        for method in self.methods:
+            rows = [r for r in self.results if r.method == method]
+            accs = [self.accuracy(d, method) for d in domains]
+            mean_acc = float(np.mean([a for a in accs if a is not None]))
+            pct = float(np.mean([r.percent_of_network for r in rows]))
+            params = int(np.mean([r.domain_parameters for r in rows]))
+            secs = sum(r.seconds for r in rows)
+            cells = " | ".join("-" if a is None else f"{100 * a:.1f}" for a in accs)
+            lines.append(
+                f"| {METHOD_TITLES[method]} | {cells} | {100 * mean_acc:.1f} | "
+                f"{params:,} ({pct:.1f}%) | {secs:.0f} | {self.scores[method]:.0f} |"
+            )
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "markdown": self.to_markdown()}
+
+
+def _cap(data: DomainData, max_train: int | None, max_eval: int | None, seed: int) -> DomainData:
+    """A deterministic subset of an in-memory domain (keeps the experiment within budget)."""
+    if not isinstance(data, ArrayDomainData) or (max_train is None and max_eval is None):
+        return data
+    rng = np.random.default_rng(seed)
+    splits = {}
+    for split in ("train", "val", "test"):
+        if not data.has_split(split):
+            continue
+        images, labels = data.arrays(split)
+        cap = max_train if split == "train" else max_eval
+        if cap is not None and len(labels) > cap:
+            keep = np.sort(rng.choice(len(labels), cap, replace=False))
+            images, labels = images[keep], labels[keep]
+        splits[split] = (images, labels)
+    return ArrayDomainData(data.spec, splits)
+
+
+def _engine_like(source: AdapterEngine, adapter_kind: str) -> AdapterEngine:
+    """A new engine of another adapter kind over a copy of the source's trunk weights."""
+    engine = AdapterEngine(dataclasses.replace(source.model_config, adapter_kind=adapter_kind))
+    engine.trunk.load_weight_arrays(source.trunk.weight_arrays())
+    return engine
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    catalogue: Any,
+    *,
+    log: Callable[[str], None] = print,
+) -> ExperimentResult:
+    from core.evaluation.score import decathlon_score
+    from core.training.training import evaluate, train
+
+    preset = get_preset(config.preset)
+    model_config: ModelConfig = preset.model
+    if config.precision is not None:
+        model_config = dataclasses.replace(model_config, precision=config.precision)
+    seed_everything(config.seed)
+
+    def load(name: str) -> DomainData:
+        data = catalogue.load(name, image_size=model_config.image_size)
+        return _cap(data, config.max_train_examples, config.max_eval_examples, config.seed)
+
+    def recipe(stages: Sequence[LrStage], mode: str) -> TrainingConfig:
+        return dataclasses.replace(
+            preset.training,
+            stages=tuple(stages),
+            mode=mode,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            validation=False,
+        )
+
+    targets = config.targets
+    if targets is None:
+        targets = tuple(
+            e.name for e in catalogue.entries() if e.source == "builtin" and e.name != config.source
+        )
+    log(
+        f"source '{config.source}', targets {list(targets)}, preset '{config.preset}', "
+        f"precision {model_config.precision}"
+    )
+
+    # === The trunk, from scratch on the source domain (one per kind of adapter used) ===
+    source_data = load(config.source)
+
+    def source_trunk(kind: str) -> tuple[AdapterEngine, float, float]:
+        seed_everything(config.seed)
+        engine = AdapterEngine(dataclasses.replace(model_config, adapter_kind=kind))
+        engine.add_domain(source_data.spec)
+        start = time.perf_counter()
+        train(engine, config.source, source_data, recipe(config.source_stages, "full"))
+        seconds = time.perf_counter() - start
+        acc = evaluate(engine, config.source, source_data, "test").accuracy
+        log(f"source trunk ({kind}): test accuracy {acc:.4f} in {seconds:.0f} s")
+        return engine, acc, seconds
+
+    main_kind = model_config.adapter_kind
+    source_engine, source_acc, source_seconds = source_trunk(main_kind)
+    trunks = {main_kind: source_engine}
+    if "parallel" in config.methods and "parallel" not in trunks:
+        trunks["parallel"] = source_trunk("parallel")[0]
+    # Which trunk (and source domain) each method starts from.
+    trunk_of = {m: main_kind for m in config.methods}
+    trunk_of["parallel"] = "parallel"
+
+    results: list[MethodResult] = []
+    engines = {main_kind: source_engine, "parallel": trunks.get("parallel")}
+    for kind in ("bn_only", "series"):
+        if kind in config.methods and kind not in engines:
+            engines[kind] = _engine_like(source_engine, kind)
+    test_sizes: dict[str, int] = {}
+    for name in targets:
+        data = load(name)
+        test_sizes[name] = data.num_examples("test")
+        for method in config.methods:
+            seed_everything(config.seed)
+            trunk_engine = trunks[trunk_of[method]]
+            source_domain = trunk_engine.domain(config.source)
+            if method == "finetune":
+                # The reference's baseline: a BN-mode network, every weight trained.
+                engine = _engine_like(trunk_engine, "bn_only")
+                domain = engine.add_domain(data.spec)
+                mode = "full"
+            elif method == "linear_probe":
+                engine = trunk_engine
+                domain = engine.add_domain(
+                    dataclasses.replace(data.spec, name=f"{name}_probe"), init_from=config.source
+                )
+                mode = "linear_probe"
+            else:
+                engine = engines[method]
+                spec = data.spec
+                if engine is trunk_engine:  # the source domain lives there: another name
+                    spec = dataclasses.replace(data.spec, name=f"{name}_{method}")
+                domain = engine.add_domain(spec)
+                mode = "adapters"
+            if method != "linear_probe":
+                copy_batch_norms(domain, source_domain.weight_arrays())
+            domain_name = domain.name
+            domain_data = data if domain_name == name else _renamed(data, domain_name)
+            start = time.perf_counter()
+            run = train(engine, domain_name, domain_data, recipe(config.target_stages, mode))
+            seconds = time.perf_counter() - start
+            acc = evaluate(engine, domain_name, domain_data, "test").accuracy
+            report = {d.name: d for d in engine.parameter_report().domains}[domain_name]
+            if method == "finetune":
+                params = report.model_parameters
+            elif method == "linear_probe":
+                params = report.head_parameters
+            else:
+                params = report.domain_parameters
+            pct = 100.0 * params / report.model_parameters
+            results.append(
+                MethodResult(
+                    name, method, acc, params, pct, seconds, run.epochs_completed, trunk_of[method]
+                )
+            )
+            log(
+                f"{name:<16} {method:<13} test acc {acc:.4f}  params {params:>10,} "
+                f"({pct:5.1f}%)  {seconds:6.1f} s  ({trunk_of[method]} trunk)"
+            )
+            if method != "finetune":  # the fine-tuned copy is dropped with its engine
+                engine.remove_domain(domain_name)
+
+    baseline = {r.domain: r.test_accuracy for r in results if r.method == "finetune"}
+    min_error = 1.0 / max(test_sizes.values()) if test_sizes else 0.0
+    scores = {}
+    for method in config.methods:
+        accs = {r.domain: r.test_accuracy for r in results if r.method == method}
+        # A perfect fine-tune on a small test set would make E_max zero: floor the baseline
+        # error at one test image.
+        scores[method] = decathlon_score(
+            accs, baseline=baseline, percent=False, min_baseline_error=min_error
+        ).total
+    return ExperimentResult(
+        config=_config_dict(config),
+        source=config.source,
+        source_test_accuracy=source_acc,
+        source_seconds=source_seconds,
+        network_parameters=source_engine.parameter_report().trunk_parameters,
+        results=tuple(results),
+        scores=scores,
+    )
+
+
+def _renamed(data: DomainData, name: str) -> DomainData:
+    """The same data under another domain name (two methods share one engine)."""
+    spec = dataclasses.replace(data.spec, name=name)
+    if isinstance(data, ArrayDomainData):
+        return ArrayDomainData(
+            spec, {s: data.arrays(s) for s in ("train", "val", "test") if data.has_split(s)}
+        )
+    return _SpecOverride(data, spec)
+
+
+class _SpecOverride:
+    def __init__(self, data: DomainData, spec) -> None:
+        self._data, self._spec = data, spec
+
+    @property
+    def spec(self):
+        return self._spec
+
+    def __getattr__(self, item):
+        return getattr(self._data, item)
+
+
+def _config_dict(config: ExperimentConfig) -> dict[str, Any]:
+    data = dataclasses.asdict(config)
+    data["source_stages"] = [[s.learning_rate, s.epochs] for s in config.source_stages]
+    data["target_stages"] = [[s.learning_rate, s.epochs] for s in config.target_stages]
+    return data
+
+
+def plot_result(result: ExperimentResult, path: Path) -> Path:
+    """Grouped bars: test accuracy per domain and method (PNG, matplotlib Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    domains, methods = result.domains, result.methods
+    fig = Figure(figsize=(max(6, 1.6 * len(domains) + 2), 4.8), dpi=110)
+    ax = fig.subplots()
+    width = 0.8 / len(methods)
+    x = np.arange(len(domains))
+    for i, method in enumerate(methods):
+        accs = [100 * (result.accuracy(d, method) or 0.0) for d in domains]
+        ax.bar(
+            x + i * width - 0.4 + width / 2,
+            accs,
+            width,
+            label=f"{METHOD_TITLES[method]} (S={result.scores[method]:.0f})",
+        )
+    ax.set_xticks(x, domains)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"Mini-decathlon, trunk trained on '{result.source}'")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def quick_config() -> ExperimentConfig:
+    """The CI smoke version: tiny network, few images, one epoch each."""
+    return ExperimentConfig(
+        preset="tiny",
+        targets=None,
+        source_stages=(LrStage(0.1, 1),),
+        target_stages=(LrStage(0.05, 1),),
+        batch_size=32,
+        max_train_examples=256,
+        max_eval_examples=128,
+    )
+
+
+def run_experiment_cli(args: Any) -> int:
+    from core.data import Catalogue
+
+    catalogue = Catalogue(args.root)
+    if args.quick:
+        config = quick_config()
+        entries = [e.name for e in catalogue.entries() if e.source == "builtin"]
+        source = args.source or config.source
+        targets = tuple(args.domains or [n for n in entries if n != source][:2])
+        config = dataclasses.replace(config, source=source, targets=targets)
+    else:
+        config = ExperimentConfig(preset=args.preset, precision=args.precision)
+        if args.source:
+            config = dataclasses.replace(config, source=args.source)
+        if args.domains:
+            config = dataclasses.replace(config, targets=tuple(args.domains))
+    start = time.perf_counter()
+    result = run_experiment(config, catalogue)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(result.to_json(), indent=2))
+    (out / "results.md").write_text(result.to_markdown() + "\n")
+    plot_result(result, out / "results.png")
+    print(result.to_markdown())
+    print(
+        f"source '{result.source}' test accuracy {result.source_test_accuracy:.4f}; "
+        f"total {time.perf_counter() - start:.0f} s; written to {out}/results.{{json,md,png}}"
+    )
+    return 0

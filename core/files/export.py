@@ -1,0 +1,374 @@
+"""One domain's adapters in one file that loads without running code (safetensors).
+
+The file holds every domain variable (adapters, BN gamma/beta *and* moving statistics, head)
+plus metadata: format and version, the domain spec (classes, preprocessing), the model
+config, the fingerprint of the trunk it was trained on, parameter counts, creation time and
+library versions. Adapters only make sense on their own trunk, so an import checks the
+fingerprint, the config and every shape before it touches the engine.
+
+File names must end in ``.adapter.safetensors``: a name is refused rather than silently
+extended, so the file written is always the file the user named (``adapter_filename``
+builds the default name).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors
+import safetensors.numpy
+
+from core.config import ConfigError, DomainSpec, ModelConfig
+from core.files.model_io import atomic_target, copy_engine, library_versions, utc_now
+from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
+from core.model.domain_model import DomainModel
+from core.model.engine import AdapterEngine
+from core.progress import ProgressFn, check_cancel, no_progress
+
+FORMAT_NAME = "ram-workbench-adapter"
+FORMAT_VERSION = WEIGHTS_FORMAT_VERSION
+SUFFIX = ".adapter.safetensors"
+VERIFY_TOLERANCE = 1e-5
+_REQUIRED_KEYS = (
+    "format",
+    "format_version",
+    "domain_spec",
+    "model_config",
+    "trunk_fingerprint",
+    "parameters",
+)
+# Model-config fields that decide the shapes and wiring of a domain's variables.
+_STRUCTURE_FIELDS = (
+    "adapter_kind",
+    "width_factor",
+    "blocks_per_stage",
+    "adapt_stem",
+    "adapter_positions",
+    "shortcut",
+)
+
+
+class AdapterImportError(ValueError):
+    """An adapter file cannot be used with this engine; the message says expected vs found."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportReport:
+    path: Path
+    bytes: int
+    tensors: int
+    parameters: int  # trainable-kind parameters (adapters, BN gamma/beta, head)
+    moving_statistics: int  # BN moving mean/variance values, stored as well
+    max_abs_logit_diff: float  # live model vs the reloaded file, on a fixed batch
+    trunk_fingerprint: str
+
+
+@dataclasses.dataclass(frozen=True)
+class AdapterInfo:
+    """What an adapter file says about itself (read from its header only)."""
+
+    path: Path
+    bytes: int
+    format_version: int
+    spec: DomainSpec
+    model_config: ModelConfig
+    trunk_fingerprint: str
+    parameters: dict[str, int]
+    created: str
+    versions: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def adapter_filename(domain_name: str) -> str:
+    return f"{domain_name}{SUFFIX}"
+
+
+def short_fingerprint(fingerprint: str) -> str:
+    return fingerprint[:12]
+
+
+def _check_suffix(path: Path) -> None:
+    if not path.name.endswith(SUFFIX) or path.name == SUFFIX:
+        raise ValueError(
+            f"An adapter file name must end in '{SUFFIX}' (e.g. "
+            f"'{adapter_filename('svhn')}'). Received: {str(path)!r}"
+        )
+
+
+def _verification_batch(spec: DomainSpec) -> np.ndarray:
+    """A fixed normalised-image batch: the same for every export of the same spec."""
+    rng = np.random.default_rng(20171204)
+    return rng.normal(size=(4, spec.image_size, spec.image_size, 3)).astype(np.float32)
+
+
+def _logits(domain: DomainModel, batch: np.ndarray) -> np.ndarray:
+    return np.asarray(domain.model(batch, training=False), dtype=np.float32)
+
+
+def _counts(engine: AdapterEngine, name: str) -> dict[str, int]:
+    row = next(d for d in engine.parameter_report().domains if d.name == name)
+    return {
+        "domain_parameters": row.domain_parameters,
+        "head_parameters": row.head_parameters,
+        "moving_statistics": row.moving_statistics,
+        "trunk_parameters": engine.trunk.parameter_count(),
+    }
+
+
+def _metadata(engine: AdapterEngine, domain: DomainModel, fingerprint: str) -> dict[str, str]:
+    spec = domain.spec
+    preprocessing = {
+        "image_size": spec.image_size,
+        "resize_shorter": spec.resize_shorter,
+        "mean": list(spec.mean),
+        "std": list(spec.std),
+        "crop": "center",
+    }
+    meta: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "domain_spec": spec.to_dict(),
+        "model_config": engine.model_config.to_dict(),
+        "preprocessing": preprocessing,
+        "trunk_fingerprint": fingerprint,
+        "parameters": _counts(engine, spec.name),
+        "created": utc_now(),
+        **library_versions(),
+    }
+    return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in meta.items()}
+
+
+def _verify(
+    engine: AdapterEngine, written: Path, fingerprint: str, batch: np.ndarray, expected: np.ndarray
+) -> float:
+    """Reload ``written`` into a fresh copy of the engine; the max abs logit difference."""
+    info = read_adapter_info(written)
+    probe = copy_engine(engine)  # a fresh copy: temporary models over the live trunk leak
+    reloaded = probe.add_domain(info.spec)
+    reloaded.load_weight_arrays(safetensors.numpy.load_file(str(written)), strict=True)
+    diff = float(np.max(np.abs(_logits(reloaded, batch) - expected)))
+    problems = []
+    if not np.isfinite(diff) or diff > VERIFY_TOLERANCE:
+        problems.append(f"max abs logit difference {diff:.3g} > {VERIFY_TOLERANCE:g}")
+    if info.trunk_fingerprint != fingerprint or probe.trunk_fingerprint() != fingerprint:
+        problems.append("the trunk changed during the export")
+    if problems:
+        raise RuntimeError(
+            f"The exported file does not reproduce domain '{info.spec.name}' "
+            f"({'; '.join(problems)}); nothing was written. Was it training? "
+            f"Received: path={str(written)!r}"
+        )
+    return diff
+
+
+def export_domain(
+    engine: AdapterEngine,
+    domain_name: str,
+    path: str | Path,
+    *,
+    verify: bool = True,
+    progress: ProgressFn = no_progress,
+    cancel: threading.Event | None = None,
+) -> ExportReport:
+    """Write one domain to ``path`` (``*.adapter.safetensors``), then prove the file.
+
+    The written file is reloaded into a fresh engine holding a copy of the trunk, and its
+    logits on a fixed batch are compared with the live domain's. This happens on the
+    temporary file, so on a mismatch (``RuntimeError``) nothing lands under ``path`` and an
+    older file there is kept. Export a domain that is not training right now (or
+    export ``snapshot_domain(...).engine``), else its weights move during the check.
+    ``verify=False`` skips the check (a workspace's frequent saves); the report's
+    ``max_abs_logit_diff`` is then NaN. ``cancel`` is checked between the steps; a
+    cancelled export leaves ``path`` as it was (``Cancelled``).
+    """
+    path = Path(path)
+    _check_suffix(path)
+    domain = engine.domain(domain_name)
+    progress(0.0, f"Reading the weights of {domain_name}")
+    arrays = {k: np.ascontiguousarray(v) for k, v in domain.weight_arrays().items()}
+    fingerprint = engine.trunk_fingerprint()
+    metadata = _metadata(engine, domain, fingerprint)
+    batch = _verification_batch(domain.spec)
+    expected = _logits(domain, batch) if verify else None
+    diff = float("nan")
+    check_cancel(cancel)
+    with atomic_target(path) as tmp:
+        progress(0.2, f"Writing {path.name}")
+        safetensors.numpy.save_file(arrays, str(tmp), metadata=metadata)
+        if expected is not None:
+            check_cancel(cancel)
+            progress(0.4, f"Reloading {path.name} into a fresh model to check it")
+            # Prove the temporary file before it replaces anything under the real name.
+            diff = _verify(engine, tmp, fingerprint, batch, expected)
+        check_cancel(cancel)  # last chance: nothing has replaced ``path`` yet
+    progress(1.0, f"Wrote {path.name}")
+    parameters = json.loads(metadata["parameters"])
+    return ExportReport(
+        path=path,
+        bytes=path.stat().st_size,
+        tensors=len(arrays),
+        parameters=parameters["domain_parameters"],
+        moving_statistics=parameters["moving_statistics"],
+        max_abs_logit_diff=diff,
+        trunk_fingerprint=fingerprint,
+    )
+
+
+# === Reading ===
+
+
+def _fail(message: str) -> AdapterImportError:
+    return AdapterImportError(message)
+
+
+def _read_metadata(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        raise _fail(f"Adapter file not found. Received: path={str(path)!r}")
+    try:
+        with safetensors.safe_open(str(path), framework="numpy") as handle:
+            metadata = handle.metadata()
+    except Exception as exc:  # noqa: BLE001 - the library raises several kinds
+        raise _fail(
+            f"Not a safetensors file, or a truncated one ({exc}). Expected: a file written by "
+            f"'Export adapters' ({SUFFIX}). Received: path={str(path)!r}"
+        ) from None
+    if not metadata:
+        raise _fail(
+            f"The file holds no metadata, so it is not a RAM Workbench adapter. Expected "
+            f"format '{FORMAT_NAME}'. Received: path={str(path)!r}"
+        )
+    if metadata.get("format") != FORMAT_NAME:
+        raise _fail(
+            f"Not a RAM Workbench adapter file. Expected format '{FORMAT_NAME}'. "
+            f"Received: format={metadata.get('format')!r}"
+        )
+    missing = [k for k in _REQUIRED_KEYS if k not in metadata]
+    if missing:
+        raise _fail(
+            f"The adapter file lacks metadata. Expected keys {list(_REQUIRED_KEYS)}. "
+            f"Received: missing={missing}"
+        )
+    problem = version_problem("adapter file", metadata["format_version"])
+    if problem:
+        raise _fail(problem)
+    return metadata
+
+
+def _json_field(metadata: dict[str, str], key: str) -> Any:
+    try:
+        return json.loads(metadata[key])
+    except (json.JSONDecodeError, TypeError):
+        raise _fail(
+            f"Metadata '{key}' is not valid JSON. Received: {metadata[key][:200]!r}"
+        ) from None
+
+
+def read_adapter_info(path: str | Path) -> AdapterInfo:
+    """The metadata of an adapter file (header only; no weights are read)."""
+    path = Path(path)
+    metadata = _read_metadata(path)
+    try:
+        spec = DomainSpec.from_dict(_json_field(metadata, "domain_spec"))
+        config = ModelConfig.from_dict(_json_field(metadata, "model_config"))
+    except (ConfigError, TypeError) as exc:
+        raise _fail(f"The adapter file's domain spec or model config is invalid: {exc}") from None
+    parameters = _json_field(metadata, "parameters")
+    if not isinstance(parameters, dict):
+        raise _fail(f"Metadata 'parameters' must be a mapping. Received: {parameters!r}")
+    versions = {
+        k: metadata[k]
+        for k in ("keras_version", "tensorflow_version", "numpy_version", "workbench_version")
+        if k in metadata
+    }
+    return AdapterInfo(
+        path=path,
+        bytes=path.stat().st_size,
+        format_version=int(metadata["format_version"]),
+        spec=spec,
+        model_config=config,
+        trunk_fingerprint=metadata["trunk_fingerprint"],
+        parameters={k: int(v) for k, v in parameters.items()},
+        created=metadata.get("created", ""),
+        versions=versions,
+    )
+
+
+def _check_structure(expected: ModelConfig, found: ModelConfig) -> None:
+    diffs = [
+        (f, getattr(expected, f), getattr(found, f))
+        for f in _STRUCTURE_FIELDS
+        if getattr(expected, f) != getattr(found, f)
+    ]
+    if diffs:
+        expected_text = ", ".join(f"{f}={e!r}" for f, e, _ in diffs)
+        found_text = ", ".join(f"{f}={g!r}" for f, _, g in diffs)
+        raise _fail(
+            f"The adapters were made for another model. Expected: {expected_text}. "
+            f"Received: {found_text}"
+        )
+
+
+def import_domain(
+    engine: AdapterEngine,
+    path: str | Path,
+    *,
+    name: str | None = None,
+    replace: bool = False,
+    allow_other_trunk: bool = False,
+) -> DomainModel:
+    """Add the domain stored in ``path`` to ``engine`` (as ``name`` if given).
+
+    Everything is checked first (format, model config, trunk fingerprint, name, every key
+    and shape, finite values); the engine is changed only when all checks pass, so a
+    refused import leaves it exactly as it was. ``allow_other_trunk=True`` accepts adapters
+    trained on another trunk of the same structure (a workspace's stale domains after the
+    trunk was retrained); their predictions are then not what they were.
+    """
+    path = Path(path)
+    info = read_adapter_info(path)
+    _check_structure(engine.model_config, info.model_config)
+    own = engine.trunk_fingerprint()
+    if info.trunk_fingerprint != own and not allow_other_trunk:
+        raise _fail(
+            "The adapters were trained on another trunk (different shared weights). "
+            f"Expected trunk {short_fingerprint(own)}. "
+            f"Received: trunk {short_fingerprint(info.trunk_fingerprint)}"
+        )
+    spec = info.spec
+    if name is not None and name != spec.name:
+        try:
+            spec = dataclasses.replace(spec, name=name)
+        except ConfigError as exc:
+            raise _fail(f"Invalid domain name: {exc}") from None
+    if engine.has_domain(spec.name) and not replace:
+        raise _fail(
+            f"A domain named '{spec.name}' exists already; import under another name or "
+            f"replace it. Received: name={spec.name!r}"
+        )
+    try:
+        arrays = safetensors.numpy.load_file(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise _fail(
+            f"Cannot read the adapter weights ({exc}). Received: path={str(path)!r}"
+        ) from None
+    bad = sorted(k for k, v in arrays.items() if not np.all(np.isfinite(v)))
+    if bad:
+        raise _fail(f"The adapter file holds non-finite weights. Received: {bad[:5]}")
+    # Validate keys and shapes on a throwaway engine (random trunk): the engine is not touched.
+    try:
+        AdapterEngine(engine.model_config).add_domain(spec).load_weight_arrays(arrays, strict=True)
+    except ValueError as exc:
+        raise _fail(f"The adapter weights do not fit this model: {exc}") from None
+    if replace and engine.has_domain(spec.name):
+        engine.remove_domain(spec.name)
+    domain = engine.add_domain(spec)
+    domain.load_weight_arrays(arrays, strict=True)
+    return domain

@@ -1,0 +1,1 @@
+"""The network: the shared trunk, one Keras model per domain, merging, classifying."""

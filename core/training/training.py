@@ -1,0 +1,522 @@
+"""Train and evaluate one domain of the engine.
+
+``train`` runs Keras ``fit`` once over the whole recipe: the learning-rate stages are set
+per epoch by a callback (the optimizer holds a float, never a schedule), so the epoch axis is
+continuous and nothing is recompiled between stages. Weight decay is L2 added to the loss
+(``wd / 2 * ||w||^2``, coupled with the gradient as in PyTorch's ``SGD(weight_decay=wd)``),
+with the domain's own coefficient on its adapters and head and the config's coefficient on
+the trunk kernels when the trunk is trained (mode ``full``). The reported training loss
+includes that term; the validation loss does not.
+
+Events go to ``on_event`` from the calling thread, every batch; the consumer throttles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from core.config import TrainingConfig
+from core.control import TrainingControl
+from core.data.datasource import DomainData
+from core.events import (
+    EpochEnded,
+    EventSink,
+    FinishReason,
+    LogMessage,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingStarted,
+    ignore_events,
+)
+from core.progress import ProgressFn, check_cancel, no_progress
+from core.seeding import seed_everything
+from core.training.callbacks import StageLearningRate, TrainingMonitor
+from core.training.checkpoint import (
+    CHECKPOINT_NAME,
+    WeightState,
+    apply_state,
+    capture_state,
+    config_differences,
+    read_checkpoint,
+    restore_optimizer,
+)
+from core.training.class_balance import class_counts, inverse_frequency_weights
+from core.training.recipe import momentum_from_keras_form, prepare_model
+from core.training.run_log import CONFIG_NAME, RunLog
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingResult:
+    domain: str
+    reason: FinishReason
+    epochs_completed: int
+    history: tuple[EpochEnded, ...]
+    run_dir: Path | None
+    seconds: float
+    message: str = ""
+    best_epoch: int | None = None  # 0-based; its weights are the run's best.safetensors
+    best_val_accuracy: float | None = None
+    # Across several workers: a digest of the weights every worker ended training with
+    # (they must agree; the chief's workspace then keeps the best epoch's weights).
+    weights_digest: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    loss: float
+    accuracy: float
+    examples: int
+
+
+def _configs(engine: Any, domain: Any, config: TrainingConfig) -> dict[str, Any]:
+    return {
+        "model": engine.model_config.to_dict(),
+        "domain_spec": domain.spec.to_dict(),
+        "training": config.to_dict(),
+    }
+
+
+def _check_data(domain: Any, data: DomainData) -> int:
+    spec = domain.spec
+    if data.spec.num_classes != spec.num_classes:
+        raise ValueError(
+            f"The data has {data.spec.num_classes} classes but domain '{spec.name}' has "
+            f"{spec.num_classes}. Received: data classes={data.spec.num_classes}"
+        )
+    if not data.has_split("train") or data.num_examples("train") == 0:
+        raise ValueError(
+            f"Domain '{spec.name}' has no training images. Received: "
+            f"train examples={data.num_examples('train')}"
+        )
+    return data.num_examples("train")
+
+
+def normalised_configs(configs: dict[str, Any]) -> dict[str, Any]:
+    """Configs with every field filled in, so a run saved before a field existed (and so
+    holding its default) compares equal to the same run now."""
+    out = dict(configs)
+    if isinstance(out.get("training"), dict):
+        with contextlib.suppress(Exception):
+            out["training"] = TrainingConfig.from_dict(out["training"]).to_dict()
+    return out
+
+
+def _check_run_dir(run_dir: Path | None, resume: bool, configs: dict[str, Any]) -> None:
+    if run_dir is None:
+        if resume:
+            raise ValueError(
+                "`resume=True` needs the `run_dir` of the run to continue. Received: run_dir=None"
+            )
+        return
+    config_path = run_dir / CONFIG_NAME
+    if not resume:
+        if config_path.exists():
+            raise ValueError(
+                "This run folder holds a run already; pass resume=True to continue it or "
+                f"choose a new folder. Received: run_dir={str(run_dir)!r}"
+            )
+        return
+    if config_path.exists():
+        saved = json.loads(config_path.read_text(encoding="utf-8"))
+        saved = normalised_configs({k: saved[k] for k in configs if k in saved})
+        differences = config_differences(saved, configs)
+        if differences:
+            raise ValueError(
+                "Cannot resume: the configs differ from the run's. Received: "
+                + "; ".join(differences)
+            )
+
+
+def train(
+    engine: Any,
+    domain_name: str,
+    data: DomainData,
+    config: TrainingConfig,
+    *,
+    on_event: EventSink = ignore_events,
+    control: TrainingControl | None = None,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    strategy: tf.distribute.Strategy | None = None,
+    sync_batch_norm: bool = False,
+) -> TrainingResult:
+    """Train ``domain_name`` of ``engine`` on ``data`` following ``config``.
+
+    With ``run_dir`` the run is logged there and checkpointed after every epoch;
+    ``resume=True`` continues the run in ``run_dir`` from its last completed epoch (the
+    configs must be the same). With ``strategy`` the model is compiled and the optimizer
+    built in ``strategy.scope()``; build the engine in that scope too. Across several
+    workers only the chief writes ``run_dir`` and decides where to resume; every worker
+    starts from the chief's weights and epoch. ``sync_batch_norm`` computes batch-norm
+    statistics over the global batch (all replicas) instead of per replica.
+
+    Events, in order: ``TrainingStarted``, ``LogMessage``s (data warnings, "Resumed from
+    epoch N"), then per epoch ``StageStarted`` (when a stage begins, or a run begins inside
+    it), ``BatchEnded`` per batch (per chunk with ``steps_per_execution``; loss and accuracy
+    of those batches, not running means), ``EpochEnded``; finally ``TrainingFinished``.
+    Epoch numbers are 0-based indices; ``global_step`` counts batches done over the run.
+    A stop mid-epoch keeps the weights in memory as they are, but that epoch is neither
+    reported nor checkpointed. A NaN/inf loss restores the last completed epoch's weights.
+    Python, NumPy and TensorFlow are seeded with ``config.seed`` (plus the resumed epoch, so
+    a resumed run does not replay epoch 0's shuffle). On an exception ``TrainingFailed`` is
+    emitted and the exception re-raised.
+    """
+    started = time.perf_counter()
+    run_dir = Path(run_dir) if run_dir is not None else None
+    if strategy is not None:
+        from core.training.distribute import across_workers, run_dir_for
+
+        if across_workers(strategy):
+            # Only the chief writes run files; the others take its state at the start.
+            run_dir = run_dir_for(run_dir, strategy)
+            resume = resume and run_dir is not None
+    session = _Session()
+    try:
+        return _train(
+            engine,
+            domain_name,
+            data,
+            config,
+            on_event=on_event,
+            control=control,
+            run_dir=run_dir,
+            resume=resume,
+            strategy=strategy,
+            sync_batch_norm=sync_batch_norm,
+            started=started,
+            session=session,
+        )
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            on_event(
+                TrainingFailed(
+                    error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
+                )
+            )
+        if session.log is not None:
+            done = session.monitor.epochs_completed if session.monitor is not None else 0
+            with contextlib.suppress(Exception):
+                session.log.finish(
+                    "failed", epochs_completed=done, message=f"{type(exc).__name__}: {exc}"
+                )
+        raise
+
+
+@dataclasses.dataclass
+class _Session:
+    """What a failing run must still close: its log (and how far it got)."""
+
+    log: RunLog | None = None
+    monitor: TrainingMonitor | None = None
+
+
+def _train(
+    engine: Any,
+    domain_name: str,
+    data: DomainData,
+    config: TrainingConfig,
+    *,
+    on_event: EventSink,
+    control: TrainingControl | None,
+    run_dir: Path | None,
+    resume: bool,
+    strategy: Any,
+    sync_batch_norm: bool,
+    started: float,
+    session: _Session,
+) -> TrainingResult:
+    domain = engine.domain(domain_name)
+    num_train = _check_data(domain, data)
+    configs = _configs(engine, domain, config)
+    _check_run_dir(run_dir, resume, configs)
+    messages: list[LogMessage] = [LogMessage("warning", w) for w in data.warnings()]
+    if data.spec.image_size != domain.spec.image_size:
+        messages.append(
+            LogMessage(
+                "warning",
+                f"The data's crop size ({data.spec.image_size} px)"
+                f" differs from the domain's ({domain.spec.image_size} px).",
+            )
+        )
+
+    checkpoint = None
+    checkpoint_path = run_dir / CHECKPOINT_NAME if run_dir is not None else None
+    if resume and checkpoint_path is not None and checkpoint_path.exists():
+        checkpoint = read_checkpoint(checkpoint_path)
+        differences = config_differences(normalised_configs(checkpoint.configs), configs)
+        if differences:
+            raise ValueError(
+                "Cannot resume: the configs differ from the checkpoint's. "
+                "Received: " + "; ".join(differences)
+            )
+        if config.mode != "full" and checkpoint.trunk_fingerprint != engine.trunk_fingerprint():
+            messages.append(
+                LogMessage(
+                    "warning",
+                    "The trunk in memory differs from the one this run was trained on; "
+                    "the run's trunk was restored (every domain of this engine sees it).",
+                )
+            )
+    elif resume:
+        messages.append(
+            LogMessage(
+                "info",
+                "No checkpoint in the run folder yet: starting "
+                "from epoch 0 with the weights in memory.",
+            )
+        )
+    history = [EpochEnded(**h) for h in checkpoint.history] if checkpoint else []
+    initial_epoch = checkpoint.epochs_completed if checkpoint else 0
+    if strategy is not None:
+        from core.training.distribute import broadcast_from_chief
+
+        initial_epoch = int(broadcast_from_chief(strategy, [np.array(initial_epoch)])[0])
+    if checkpoint is not None:
+        messages.append(LogMessage("info", f"Resumed from epoch {initial_epoch}."))
+
+    class_weights = None
+    if config.class_weight == "auto":
+        counts = class_counts(data, "train")
+        class_weights = inverse_frequency_weights(counts).tolist()
+        names = domain.spec.class_names
+        low, high = int(np.argmin(class_weights)), int(np.argmax(class_weights))
+        messages.append(
+            LogMessage(
+                "info",
+                f"Class weights (inverse frequency): from {class_weights[low]:.2f} "
+                f"('{names[low]}', {counts[low]} images) to {class_weights[high]:.2f} "
+                f"('{names[high]}', {counts[high]} images).",
+            )
+        )
+
+    seed_everything(config.seed + initial_epoch)
+
+    def scope():  # a strategy's scope object cannot be entered twice: make one per use
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+    with scope():
+        if checkpoint is not None:
+            apply_state(domain, None, checkpoint.state)
+        start_lr = config.lr_at(min(initial_epoch, config.total_epochs - 1))
+        _set_sync_batch_norm(domain, sync_batch_norm)
+        model, optimizer = prepare_model(
+            domain, config, engine.model_config.precision, start_lr, class_weights
+        )
+        if checkpoint is not None:
+            restore_optimizer(optimizer, checkpoint.state.optimizer)
+            if checkpoint.optimizer_form == "keras_sgd" and config.momentum > 0:
+                momentum_from_keras_form(optimizer, config.lr_at(max(initial_epoch - 1, 0)))
+                messages.append(
+                    LogMessage(
+                        "info",
+                        "The checkpoint's momentum was kept in Keras SGD's form; it was "
+                        "converted to the reference form (buf = -v / lr).",
+                    )
+                )
+        if strategy is not None:
+            _take_chiefs_state(strategy, domain, optimizer)
+
+    train_ds = data.dataset(
+        "train", batch_size=config.batch_size, training=True, seed=config.seed + initial_epoch
+    )
+    val_ds = None
+    if config.validation:
+        if data.has_split("val") and data.num_examples("val") > 0:
+            val_ds = data.dataset("val", batch_size=config.batch_size, training=False)
+        else:
+            messages.append(LogMessage("warning", "No validation split: validation skipped."))
+
+    if strategy is not None:
+        from core.training.distribute import shard_by_data
+
+        train_ds = shard_by_data(train_ds)
+        val_ds = shard_by_data(val_ds) if val_ds is not None else None
+
+    log = None
+    if run_dir is not None:
+        log = session.log = RunLog(
+            run_dir, domain=domain_name, configs=configs, total_epochs=config.total_epochs
+        )
+        if resume:
+            log.rewind(history)
+
+    monitor = TrainingMonitor(
+        domain=domain,
+        config=config,
+        on_event=on_event,
+        control=control,
+        num_train=num_train,
+        initial_epoch=initial_epoch,
+        history=history,
+        run_log=log,
+        checkpoint_path=checkpoint_path,
+        configs=configs,
+    )
+    session.monitor = monitor
+    on_event(
+        TrainingStarted(
+            domain=domain_name,
+            mode=config.mode,
+            total_epochs=config.total_epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=monitor.steps_per_epoch,
+            batch_size=config.batch_size,
+            stage_start_epochs=config.stage_start_epochs(),
+            stage_learning_rates=tuple(s.learning_rate for s in config.stages),
+            trainable_parameters=int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+            resumed=checkpoint is not None,
+            run_dir=str(run_dir) if run_dir else None,
+        )
+    )
+    for message in messages:
+        on_event(message)
+
+    if initial_epoch < config.total_epochs:
+        with scope():
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=config.total_epochs,
+                initial_epoch=initial_epoch,
+                verbose=0,
+                shuffle=False,
+                callbacks=[StageLearningRate(config, on_event, initial_epoch), monitor],
+            )
+
+    reason, message = _finish_reason(monitor, config)
+    if reason == "nan" and monitor.last_good is not None:
+        with scope():
+            apply_state(domain, optimizer, monitor.last_good)
+    seconds = time.perf_counter() - started
+    if log is not None:
+        log.finish(
+            reason,
+            epochs_completed=monitor.epochs_completed,
+            message=message,
+            best_epoch=monitor.best_epoch,
+            best_val_accuracy=monitor.best_val_accuracy,
+        )
+    last = history[-1] if history else None
+    on_event(
+        TrainingFinished(
+            reason=reason,
+            epochs_completed=monitor.epochs_completed,
+            final_train_accuracy=last.train_accuracy if last else None,
+            final_val_accuracy=last.val_accuracy if last else None,
+            seconds=seconds,
+            message=message,
+        )
+    )
+    return TrainingResult(
+        domain=domain_name,
+        reason=reason,
+        epochs_completed=monitor.epochs_completed,
+        history=tuple(history),
+        run_dir=run_dir,
+        seconds=seconds,
+        message=message,
+        best_epoch=monitor.best_epoch,
+        best_val_accuracy=monitor.best_val_accuracy,
+    )
+
+
+def _set_sync_batch_norm(domain: Any, synchronized: bool) -> None:
+    """Batch statistics over all replicas (Keras's ``synchronized``), or per replica."""
+    for layer in domain.model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = bool(synchronized)
+
+
+def _take_chiefs_state(strategy: Any, domain: Any, optimizer: Any) -> None:
+    """Across workers: every worker continues from the chief's weights and optimizer."""
+    from core.training.distribute import across_workers, broadcast_from_chief
+
+    if not across_workers(strategy):
+        return
+    state = capture_state(domain, optimizer)
+    keys = [("trunk", k) for k in state.trunk] + [("domain", k) for k in state.domain]
+    arrays = [getattr(state, part)[k] for part, k in keys] + [a for _, a in state.optimizer]
+    arrays = broadcast_from_chief(strategy, arrays)
+    trunk = {
+        k: a for (part, k), a in zip(keys, arrays[: len(keys)], strict=True) if part == "trunk"
+    }
+    own = {k: a for (part, k), a in zip(keys, arrays[: len(keys)], strict=True) if part == "domain"}
+    names = [name for name, _ in state.optimizer]
+    apply_state(
+        domain,
+        optimizer,
+        WeightState(
+            trunk=trunk, domain=own, optimizer=tuple(zip(names, arrays[len(keys) :], strict=True))
+        ),
+    )
+
+
+def _finish_reason(monitor: TrainingMonitor, config: TrainingConfig) -> tuple[FinishReason, str]:
+    done, total = monitor.epochs_completed, config.total_epochs
+    if monitor.nan_message is not None:
+        return "nan", monitor.nan_message
+    if done >= total:
+        return "completed", f"Completed {done} epochs."
+    if monitor.stop_asked:
+        return "stopped", f"Stopped after {done} of {total} epochs."
+    if monitor.stopped_after_epoch:
+        return "stopped_after_epoch", f"Stopped after epoch {done} of {total}, as asked."
+    return "stopped", f"Training ended early after {done} of {total} epochs."
+
+
+def evaluate(
+    engine: Any,
+    domain_name: str,
+    data: DomainData,
+    split: str = "test",
+    *,
+    batch_size: int = 256,
+    progress: ProgressFn = no_progress,
+    cancel: Any = None,
+) -> EvalResult:
+    """Loss (plain cross-entropy, no L2, no smoothing) and accuracy of a domain on a split.
+
+    Runs the model in inference mode in a compiled loop over batches (no per-image calls,
+    no ``compile`` needed, the model's compile state is left alone).
+    """
+    domain = engine.domain(domain_name)
+    if not data.has_split(split) or data.num_examples(split) == 0:
+        raise ValueError(
+            f"Domain '{domain_name}' has no '{split}' images. Received: split={split!r}"
+        )
+    model = domain.model
+    total = data.num_examples(split)
+
+    @tf.function(reduce_retracing=True)
+    def step(x, y):
+        logits = tf.cast(model(x, training=False), tf.float32)
+        y = tf.cast(y, tf.int32)
+        losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        correct = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), y)
+        return tf.reduce_sum(losses), tf.reduce_sum(tf.cast(correct, tf.float32))
+
+    loss_sum = correct_sum = 0.0
+    seen = 0
+    for x, y in data.dataset(split, batch_size=batch_size, training=False):
+        check_cancel(cancel)
+        loss, correct = step(x, y)
+        loss_sum += float(loss)
+        correct_sum += float(correct)
+        seen += int(y.shape[0])
+        progress(seen / total, f"Evaluating {domain_name} ({split}): {seen}/{total}")
+    return EvalResult(
+        loss=loss_sum / seen if seen else math.nan,
+        accuracy=correct_sum / seen if seen else math.nan,
+        examples=seen,
+    )

@@ -1,0 +1,1 @@
+"""What the window's buttons and menus do, wired to the session's jobs."""

@@ -1,0 +1,1 @@
+"""The engine behind the window: the Backend protocol, its real implementation, jobs."""

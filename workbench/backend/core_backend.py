@@ -1,0 +1,435 @@
+"""The real engine behind the window: core's ``Workspace`` and its modules.
+
+This is the only workbench module that imports core's TensorFlow modules, and it is
+imported on the engine thread after the window has painted. It answers the ``Backend``
+protocol with the same ``Workspace`` the command line uses, so a run from the window and
+one from ``main.py train`` do the same work and leave the same run folders.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.config import ModelConfig, TrainingConfig
+from core.control import TrainingControl
+from core.data import Catalogue, default_data_root
+from core.events import EventSink, LogMessage
+from core.files.export import export_domain
+from core.files.model_io import copy_engine, save_engine, save_trunk
+from core.model.inference import classify
+from core.model.merge import MergeError, merged_snapshot
+from core.progress import ProgressFn, within
+from core.training.training import evaluate
+from core.workspace import STATE_FILE, DomainStatus, Workspace
+from workbench.backend.core_runs import RunsMethods
+from workbench.backend.insight_backend import InsightMethods
+from workbench.backend.protocol import (
+    DomainState,
+    EvalOutcome,
+    ParameterRow,
+    PredictionView,
+    TrainOutcome,
+)
+
+
+class _StopAsCancel:
+    """Lets a data job (which polls ``cancel.is_set()``) see the run's Stop button."""
+
+    def __init__(self, control: TrainingControl) -> None:
+        self._control = control
+
+    def is_set(self) -> bool:
+        return self._control.stop_requested
+
+
+class _EngineCopy:
+    """A workspace seen through a copy of its engine (exports while a run trains)."""
+
+    def __init__(self, workspace: Workspace, engine: Any) -> None:
+        self._workspace = workspace
+        self.engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._workspace, name)
+
+    def stale_domains(self) -> list[str]:
+        """``Workspace.stale_domains`` against the copy's trunk."""
+        current = self.engine.trunk_fingerprint()
+        return [
+            n
+            for n, s in self._workspace.status.items()
+            if s.trunk_fingerprint and s.trunk_fingerprint != current
+        ]
+
+    def trained_domains(self) -> list[str]:
+        return [n for n in self.engine.domain_names if n in self._workspace.status]
+
+
+class CoreBackend(InsightMethods, RunsMethods):
+    """``Backend`` over a ``core.workspace.Workspace`` (engine + catalogue + runs on disk).
+
+    Args:
+        root: data folder; None = ``$RAM_WORKBENCH_HOME`` or the user data folder.
+        model_config: the model for a new workspace; a saved workspace keeps its own.
+        builtin_scale: size of the built-in domains (1 = full; tests use ~0.03).
+    """
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        model_config: ModelConfig | None = None,
+        *,
+        builtin_scale: float = 1.0,
+    ) -> None:
+        self._root = Path(root) if root is not None else default_data_root()
+        self._scale = builtin_scale
+        self._strategy_kind = "default"
+        self._strategy = None
+        if (self._root / "workspace" / STATE_FILE).exists():
+            self._ws = self._workspace(None, fresh=False)  # the saved trunk and domains
+            if (
+                model_config is not None
+                and not self._ws.trained_domains()
+                and (model_config != self._ws.model_config)
+            ):
+                self._ws = self._workspace(model_config, fresh=True)
+        else:
+            self._ws = self._workspace(model_config, fresh=True)
+        self._training = threading.Event()
+        self._merged_cache: dict[str, tuple[Any, Any]] = {}
+
+    def _workspace(self, model_config: ModelConfig | None, *, fresh: bool) -> Workspace:
+        ws = Workspace(self._root, model_config, fresh=fresh, strategy=self._strategy)
+        if self._scale != 1.0:
+            ws.catalogue = Catalogue(ws.root, builtin_scale=self._scale)
+        return ws
+
+    @property
+    def workspace(self) -> Workspace:
+        return self._ws
+
+    @property
+    def data_root(self) -> Path:
+        return self._ws.root
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self._ws.model_config
+
+    # === Catalogue ===
+
+    def domains(self) -> list[DomainState]:
+        ws = self._ws
+        report = {d.name: d for d in ws.engine.parameter_report().domains}
+        stale = set(ws.stale_domains())
+        status = dict(ws.status)
+        out = []
+        seen = set()
+        for e in ws.catalogue.entries():
+            out.append(
+                self._state(
+                    e.name,
+                    e.title,
+                    e.source,
+                    e.present,
+                    e.num_classes,
+                    dict(e.sizes or {}),
+                    e.description,
+                    e.default_source,
+                    status.get(e.name),
+                    report.get(e.name),
+                    e.name in stale,
+                )
+            )
+            seen.add(e.name)
+        for name, s in status.items():
+            if name not in seen and ws.engine.has_domain(name):
+                classes = ws.engine.domain(name).spec.num_classes
+                out.append(
+                    self._state(
+                        name,
+                        name,
+                        "imported",
+                        False,
+                        classes,
+                        {},
+                        "",
+                        False,
+                        s,
+                        report.get(name),
+                        name in stale,
+                    )
+                )
+        return out
+
+    def _state(
+        self,
+        name: str,
+        title: str,
+        source: str,
+        present: bool,
+        num_classes: int,
+        sizes: dict[str, int],
+        description: str,
+        default_source: bool,
+        status: DomainStatus | None,
+        params: Any,
+        stale: bool,
+    ) -> DomainState:
+        return DomainState(
+            name=name,
+            title=title,
+            source=source,
+            present=present,
+            num_classes=num_classes,
+            sizes=sizes,
+            description=description,
+            default_source=default_source,
+            trained=status is not None and self._ws.engine.has_domain(name),
+            mode=None if status is None else status.mode,
+            val_accuracy=None if status is None else status.val_accuracy,
+            test_accuracy=None if status is None else status.test_accuracy,
+            parameters=None if params is None else params.domain_parameters,
+            export_bytes=None if params is None else params.export_bytes,
+            is_trunk_source=self._ws.source_domain == name,
+            stale=stale,
+        )
+
+    def _state_of(self, name: str) -> DomainState:
+        for state in self.domains():
+            if state.name == name:
+                return state
+        raise KeyError(f"No domain named '{name}'. Received: {name!r}")
+
+    def would_discard(self, model_config: ModelConfig) -> list[str]:
+        if model_config == self._ws.model_config:
+            return []
+        return self._ws.trained_domains()
+
+    def set_strategy(self, kind: str) -> str:
+        """Rebuild the engine under a ``tf.distribute`` strategy, keeping trunk and domains."""
+        from core.training.distribute import make_strategy, replicas_of
+
+        if kind != self._strategy_kind:
+            config = self._ws.model_config
+            self._ws.save()  # the engine is rebuilt in the strategy's scope from these files
+            self._strategy = None if kind == "default" else make_strategy(kind)
+            self._strategy_kind = kind
+            self._ws = self._workspace(config, fresh=False)
+        if self._strategy is None:
+            return "training on this device"
+        return (
+            f"{type(self._strategy).__name__} over {replicas_of(self._strategy)} "
+            "replica(s); the batch size is the global batch"
+        )
+
+    def configure(self, model_config: ModelConfig) -> bool:
+        if model_config == self._ws.model_config:
+            return False
+        self._ws = self._workspace(model_config, fresh=True)
+        return True
+
+    def prepare_domain(
+        self, name: str, progress: ProgressFn, cancel: threading.Event
+    ) -> DomainState:
+        data = self._ws.load_data(name, progress=progress, cancel=cancel)
+        progress(1.0, f"{name}: {data.num_examples('train')} training images")
+        return self._state_of(name)
+
+    def add_folder(self, path: Path, name: str | None = None) -> DomainState:
+        entry = self._ws.catalogue.add_folder(Path(path), name=name)
+        return self._state_of(entry.name)
+
+    def add_archive(
+        self, path: Path, progress: ProgressFn, cancel: threading.Event
+    ) -> list[DomainState]:
+        entries = self._ws.catalogue.add_decathlon(Path(path), progress=progress, cancel=cancel)
+        names = {e.name for e in entries}
+        return [s for s in self.domains() if s.name in names]
+
+    def set_svhn_dir(self, path: Path) -> DomainState:
+        self._ws.catalogue.set_svhn_dir(Path(path))
+        return next(s for s in self.domains() if s.source == "svhn")
+
+    def download_svhn(self, progress: ProgressFn, cancel: threading.Event) -> DomainState:
+        self._ws.catalogue.download_svhn(progress=progress, cancel=cancel)
+        return next(s for s in self.domains() if s.source == "svhn")
+
+    # === Training ===
+
+    def train(
+        self,
+        domain: str,
+        config: TrainingConfig,
+        *,
+        domain_weight_decay: float | None,
+        on_event: EventSink,
+        control: TrainingControl,
+        resume_run: Path | None = None,
+    ) -> TrainOutcome:
+        ws = self._ws
+        last = [-1.0]
+
+        def progress(fraction: float, message: str) -> None:
+            if fraction >= last[0] + 0.25 or fraction >= 1.0 > last[0]:
+                last[0] = fraction
+                on_event(
+                    LogMessage("info", f"Preparing {domain}: {message} ({100 * fraction:.0f}%)")
+                )
+
+        data = ws.load_data(domain, progress=progress, cancel=_StopAsCancel(control))
+        for warning in data.warnings():
+            on_event(LogMessage("warning", warning))
+        self._training.set()
+        try:
+            result = ws.train(
+                domain,
+                config,
+                on_event=on_event,
+                control=control,
+                data=data,
+                weight_decay=domain_weight_decay,
+                resume_run=resume_run,
+            )
+        finally:
+            self._training.clear()
+        status = ws.status.get(domain)
+        return TrainOutcome(
+            domain=domain,
+            reason=result.reason,
+            epochs_completed=result.epochs_completed,
+            run_dir=None if result.run_dir is None else str(result.run_dir),
+            seconds=result.seconds,
+            test_accuracy=None if status is None else status.test_accuracy,
+        )
+
+    def evaluate(
+        self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
+    ) -> EvalOutcome:
+        ws = self._ws
+        data = ws.load_data(domain, progress=progress, cancel=cancel)
+        result = evaluate(
+            ws.engine, domain, data, split, progress=within(progress, 0.5, 1.0), cancel=cancel
+        )
+        self.record_test_accuracy(domain, split, result.accuracy)
+        return EvalOutcome(
+            domain, split, float(result.loss), float(result.accuracy), int(result.examples)
+        )
+
+    # === Classification ===
+
+    def classify(
+        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
+    ) -> dict[str, list[PredictionView]]:
+        """On each domain's merged model (adapters folded into the 3x3s: the same logits to
+        ~1e-7, 1.2-2.3x faster here, benchmarks/bench_merged.py); while a run trains, merged
+        from a copy of the weights taken now."""
+        engine = self._ws.engine
+        training = self._training.is_set()
+        if training:
+            engine = copy_engine(engine, list(domains))
+        images = [str(p) for p in paths]
+        out: dict[str, list[PredictionView]] = {}
+        for d in domains:
+            try:
+                target = merged_snapshot(engine, d) if training else self._merged(d)
+            except MergeError:  # a fold that would not be exact: the domain model itself
+                target = engine
+            predictions = classify(target, d, images, top_k=top_k)
+            out[d] = [PredictionView(p.source, d, tuple(p.top), p.error) for p in predictions]
+        return out
+
+    def _merged(self, domain: str) -> Any:
+        """The merged model of ``domain``, kept until its weights or the trunk change."""
+        status = self._ws.status.get(domain)
+        key = (
+            id(self._ws),
+            self._ws.engine.trunk_fingerprint(),
+            None if status is None else (status.updated, status.run_dir, status.epochs),
+        )
+        cached = self._merged_cache.get(domain)
+        if cached is None or cached[0] != key:
+            cached = (key, merged_snapshot(self._ws.engine, domain))
+            self._merged_cache[domain] = cached
+        return cached[1]
+
+    # === Files ===
+
+    def export_adapters(
+        self, domain: str, path: Path, progress: ProgressFn, cancel: threading.Event
+    ) -> str:
+        report = export_domain(
+            self._ws.engine, domain, Path(path), progress=progress, cancel=cancel
+        )
+        return (
+            f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} "
+            f"parameters; reloaded and checked: max logit difference "
+            f"{report.max_abs_logit_diff:.1e})"
+        )
+
+    def export_deployment(
+        self, domain: str, path: Path, fmt: str, progress: ProgressFn, cancel: threading.Event
+    ) -> str:
+        """A standalone merged model (``saved_model``, ``litert`` or ``onnx``), checked in
+        its own runtime; during training on a copy of the weights taken now."""
+        from core.deploy.workspace import export_workspace_domain
+
+        ws = self._ws
+        if self._training.is_set():
+            ws = _EngineCopy(ws, copy_engine(ws.engine, [domain]))
+        report = export_workspace_domain(
+            ws, domain, Path(path), fmt, progress=progress, cancel=cancel
+        )
+        return report.summary()
+
+    def import_adapters(self, path: Path, *, replace: bool = False) -> str:
+        return self._ws.import_adapters(Path(path), replace=replace).name
+
+    def import_reference(self, path: Path, name: str = "imagenet") -> str:
+        """The authors' checkpoint as trunk (and its domain); a workspace of another shape
+        is started anew in the checkpoint's shape (the window asked first)."""
+        from core.files.reference_checkpoint import read_reference
+
+        config = read_reference(Path(path)).model_config(image_size=64)
+        if config != self._ws.model_config:
+            self._ws = self._workspace(config, fresh=True)
+        result = self._ws.import_reference(Path(path), name, replace=True)
+        net = result.network
+        text = (
+            f"imported the trunk of {Path(path).name} (width factor {net.width_factor:g}, "
+            f"{config.image_size} px); fingerprint {result.trunk_fingerprint[:12]}"
+        )
+        if result.domain:
+            text += f"; domain '{result.domain}' ({net.num_classes} classes)"
+        return "; ".join([text, *result.notes])
+
+    def save_trunk(self, path: Path) -> str:
+        info = save_trunk(self._ws.engine, Path(path))
+        return f"wrote {info.path} ({info.parameters:,} parameters)"
+
+    def load_trunk(self, path: Path) -> str:
+        fingerprint = self._ws.load_trunk(Path(path))
+        return f"loaded {Path(path).name}; trunk fingerprint {fingerprint[:12]}"
+
+    def export_model(self, path: Path, progress: ProgressFn, cancel: threading.Event) -> str:
+        written = save_engine(self._ws.engine, Path(path), progress=progress, cancel=cancel)
+        return f"wrote {written} ({len(self._ws.engine.domain_names)} domains)"
+
+    # === Parameters (runs: RunsMethods) ===
+
+    def parameter_rows(self) -> list[ParameterRow]:
+        report = self._ws.engine.parameter_report()
+        rows = [ParameterRow("shared trunk", report.trunk_parameters, 100.0, report.trunk_bytes)]
+        for d in report.domains:
+            rows.append(
+                ParameterRow(
+                    f"{d.name} ({d.num_classes} classes)",
+                    d.domain_parameters,
+                    d.percent_of_trunk,
+                    d.export_bytes,
+                )
+            )
+        return rows

@@ -1,0 +1,239 @@
+"""What the window asks of the engine, as a plain-Python protocol with TF-free payloads.
+
+The window never imports TensorFlow or core's heavy modules: it talks to a ``Backend``.
+``workbench.backend.core_backend.CoreBackend`` implements it with the real engine (and is imported
+only on the engine thread, after the first paint); ``workbench.fake.backend.FakeBackend``
+implements it with canned events so widget tests run in milliseconds. Every payload here is
+a frozen dataclass of numbers and strings, safe to hand from the engine thread to the GUI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from core.config import ModelConfig, TrainingConfig
+from core.control import TrainingControl
+from core.events import EventSink
+from core.progress import ProgressFn
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainState:
+    """One catalogue entry joined with what the engine knows of it."""
+
+    name: str
+    title: str
+    source: str  # builtin | svhn | decathlon | folder | imported
+    present: bool  # data on disk (built-in domains are built on first use)
+    num_classes: int
+    sizes: Mapping[str, int]
+    description: str = ""
+    default_source: bool = False  # the catalogue's suggested trunk source
+    trained: bool = False
+    mode: str | None = None  # how it was trained: adapters | full | linear_probe | imported
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    parameters: int | None = None
+    export_bytes: int | None = None
+    is_trunk_source: bool = False
+    stale: bool = False  # trained on an earlier trunk
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictionView:
+    """Top-k classes of one image under one domain, or the reason it could not be read."""
+
+    source: str
+    domain: str
+    top: tuple[tuple[str, float], ...]
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ParameterRow:
+    part: str
+    parameters: int
+    percent_of_trunk: float
+    file_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    """A past run folder, as listed in the runs panel."""
+
+    path: str
+    domain: str
+    mode: str
+    started: str
+    epochs: int
+    reason: str
+    best_val_accuracy: float | None
+    stage_start_epochs: tuple[int, ...] = ()
+    can_resume: bool = False
+    configs: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # model, domain_spec,
+    # training: as written in the run folder (a resume must use exactly these)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunCurves:
+    """Per-epoch (and per-batch, x in fractional epochs) series of a past run."""
+
+    summary: RunSummary
+    epoch: Mapping[str, tuple[float, ...]]  # keys: epoch, train_loss, train_accuracy, ...
+    batch: Mapping[str, tuple[float, ...]]  # keys: x, loss, accuracy, learning_rate
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOutcome:
+    domain: str
+    reason: str
+    epochs_completed: int
+    run_dir: str | None
+    seconds: float
+    test_accuracy: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalOutcome:
+    domain: str
+    split: str
+    loss: float
+    accuracy: float
+    examples: int
+
+
+class Backend(Protocol):
+    """The engine as the window sees it. Methods run on worker threads, never the GUI's.
+
+    ``train`` may run on the engine thread while ``classify`` runs on another thread: a
+    backend classifies on a snapshot of the weights so the two never share a model.
+    """
+
+    @property
+    def data_root(self) -> Path: ...
+
+    @property
+    def model_config(self) -> ModelConfig: ...
+
+    def domains(self) -> list[DomainState]: ...
+
+    def configure(self, model_config: ModelConfig) -> bool:
+        """Use this model; returns True when the engine was rebuilt (domains forgotten)."""
+        ...
+
+    def set_strategy(self, kind: str) -> str:
+        """Train on this device (``default``) or every local device (``mirrored``)."""
+        ...
+
+    def would_discard(self, model_config: ModelConfig) -> list[str]:
+        """The trained domains that ``configure(model_config)`` would forget."""
+        ...
+
+    def prepare_domain(
+        self, name: str, progress: ProgressFn, cancel: threading.Event
+    ) -> DomainState: ...
+
+    def add_folder(self, path: Path, name: str | None = None) -> DomainState: ...
+
+    def add_archive(
+        self, path: Path, progress: ProgressFn, cancel: threading.Event
+    ) -> list[DomainState]: ...
+
+    def set_svhn_dir(self, path: Path) -> DomainState: ...
+
+    def download_svhn(self, progress: ProgressFn, cancel: threading.Event) -> DomainState: ...
+
+    def train(
+        self,
+        domain: str,
+        config: TrainingConfig,
+        *,
+        domain_weight_decay: float | None,
+        on_event: EventSink,
+        control: TrainingControl,
+        resume_run: Path | None = None,
+    ) -> TrainOutcome: ...
+
+    def evaluate(
+        self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
+    ) -> EvalOutcome: ...
+
+    def classify(
+        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
+    ) -> dict[str, list[PredictionView]]: ...
+
+    def export_adapters(
+        self, domain: str, path: Path, progress: ProgressFn, cancel: threading.Event
+    ) -> str: ...
+
+    def import_adapters(self, path: Path, *, replace: bool = False) -> str: ...
+
+    def import_reference(self, path: Path, name: str = "imagenet") -> str:
+        """An authors' pretrained checkpoint as the trunk (a new workspace of its shape)."""
+        ...
+
+    def export_deployment(
+        self, domain: str, path: Path, fmt: str, progress: ProgressFn, cancel: threading.Event
+    ) -> str:
+        """A standalone merged model (saved_model | litert | onnx), verified in its runtime."""
+        ...
+
+    def save_trunk(self, path: Path) -> str: ...
+
+    def load_trunk(self, path: Path) -> str: ...
+
+    def export_model(self, path: Path, progress: ProgressFn, cancel: threading.Event) -> str: ...
+
+    def list_runs(self) -> list[RunSummary]: ...
+
+    def read_run(self, path: Path) -> RunCurves: ...
+
+    def parameter_rows(self) -> list[ParameterRow]: ...
+
+    # --- insight: evaluation report, class balance, results matrix, sweeps ---
+
+    def evaluation_view(
+        self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
+    ) -> Any:
+        """A ``workbench.backend.insight_backend.EvaluationView`` (report + image loader); a test
+        split's accuracy is recorded as the domain's test accuracy, as ``evaluate`` does."""
+        ...
+
+    def class_counts(self, domain: str) -> tuple[tuple[str, ...], dict[str, list[int]]]:
+        """Class names and images per class of each split present."""
+        ...
+
+    def results(self, baseline: str = "") -> Any:
+        """A ``core.evaluation.results.ResultsTable``; ``baseline`` a run-set path, "" the published one."""
+        ...
+
+    def write_decathlon_file(self, path: str) -> dict[str, int]:
+        """The test server's results file; returns rows written per domain."""
+        ...
+
+    def sweep(
+        self,
+        domain: str,
+        config: TrainingConfig,
+        request: Any,
+        on_event: EventSink,
+        control: TrainingControl,
+    ) -> Any:
+        """One run per setting of ``request`` (a ``SweepRequest``); a ``core.training.sweep.SweepResult``."""
+        ...
+
+
+def describe_bytes(count: int | None) -> str:
+    """1234567 -> '1.2 MB' (decimal units, as file managers show)."""
+    if count is None:
+        return ""
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"

@@ -1,0 +1,1 @@
+"""A fake engine for fast widget tests and demos (``python main.py gui --fake``)."""

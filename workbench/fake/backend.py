@@ -1,0 +1,481 @@
+"""A fake engine for fast widget tests and UI demos (``python main.py gui --fake``).
+
+``FakeBackend`` answers the ``Backend`` protocol without TensorFlow: training emits the
+same core event dataclasses the real trainer emits (with made-up, decreasing losses) and
+honours pause / stop / stop-after-epoch as core does; its catalogue is the real one
+(``workbench.fake.catalogue``) and its adapter and trunk files are real safetensors files
+with core's metadata (``workbench.fake.files``); classification opens the files with PIL (so
+unreadable files fail like real ones) and returns deterministic made-up probabilities.
+``tests/workbench/test_backend_contract.py`` holds it to ``CoreBackend``'s behaviour.
+Nothing here claims to be a result: it exists to exercise the window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from core.config import ModelConfig, TrainingConfig
+from core.control import TrainingControl
+from core.events import (
+    EventSink,
+    LogMessage,
+    TrainingFinished,
+    TrainingStarted,
+)
+from core.presets import get_preset
+from core.progress import Cancelled, ProgressFn, check_cancel
+from workbench.backend.protocol import (
+    DomainState,
+    EvalOutcome,
+    ParameterRow,
+    PredictionView,
+    RunCurves,
+    RunSummary,
+    TrainOutcome,
+)
+from workbench.fake.catalogue import SVHN_NAME, FakeDomain, catalogue_rows
+from workbench.fake.files import (
+    ADAPTER_SUFFIX,
+    check_adapter_fits,
+    read_adapter,
+    read_trunk,
+    write_adapter,
+    write_trunk,
+)
+from workbench.fake.insight import TRUNK_PARAMETERS, FakeInsight
+from workbench.fake.run import finish_message, simulate_epochs
+
+
+class FakeBackend(FakeInsight):
+    """Canned engine: the real catalogue's rows, synthetic curves, real-format files.
+
+    ``builtin_scale`` sizes the built-in domains as ``CoreBackend`` does; the trunk
+    fingerprint is random per instance, like a fresh engine's random trunk.
+    """
+
+    def __init__(
+        self,
+        data_root: Path,
+        *,
+        model_config: ModelConfig | None = None,
+        builtin_scale: float = 1.0,
+        steps_per_epoch: int = 10,
+        step_delay: float = 0.0,
+        svhn_online: bool = False,
+    ) -> None:
+        self._root = Path(data_root)
+        self._config = model_config or get_preset("tiny").model
+        self.steps_per_epoch = steps_per_epoch
+        self.step_delay = step_delay
+        self.svhn_online = svhn_online
+        self._lock = threading.Lock()
+        self._catalogue = {d.name: d for d in catalogue_rows(builtin_scale)}
+        self._fingerprint = secrets.token_hex(32)
+        self._source: str | None = None
+        self._trained: dict[str, dict] = {}
+        self._runs: dict[str, RunCurves] = {}
+        self.calls: list[str] = []
+
+    # === Catalogue ===
+
+    @property
+    def data_root(self) -> Path:
+        return self._root
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self._config
+
+    def domains(self) -> list[DomainState]:
+        with self._lock:
+            out = [self._row(d.name, d) for d in self._catalogue.values()]
+            out += [self._row(n, None) for n in self._trained if n not in self._catalogue]
+            return out
+
+    def _row(self, name: str, d: FakeDomain | None) -> DomainState:
+        info = self._trained.get(name, {})
+        classes = len(info["spec"].class_names) if info else d.num_classes
+        return DomainState(
+            name=name,
+            title=d.title if d else name,
+            source=d.source if d else "imported",
+            present=d.present if d else False,
+            num_classes=d.num_classes if d else classes,
+            sizes=dict(d.sizes) if d else {},
+            description=d.description if d else "",
+            default_source=d.default_source if d else False,
+            trained=bool(info),
+            mode=info.get("mode"),
+            val_accuracy=info.get("val_accuracy"),
+            test_accuracy=info.get("test"),
+            parameters=1000 + 10 * classes if info else None,
+            export_bytes=4000 + 40 * classes if info else None,
+            is_trunk_source=name == self._source,
+            stale=bool(info) and info.get("trunk") != self._fingerprint,
+        )
+
+    def _state(self, name: str) -> DomainState:
+        return next(d for d in self.domains() if d.name == name)
+
+    def set_strategy(self, kind: str) -> str:
+        if kind not in ("default", "mirrored"):
+            raise ValueError(f"Unknown strategy. Received: kind={kind!r}")
+        self.strategy = kind
+        return "training on this device" if kind == "default" else "MirroredStrategy (fake)"
+
+    def configure(self, model_config: ModelConfig) -> bool:
+        """Like ``CoreBackend``: any other config is a new engine (random trunk, no domains)."""
+        if model_config == self._config:
+            return False
+        with self._lock:
+            self._config = model_config
+            self._trained.clear()
+            self._source = None
+            self._fingerprint = secrets.token_hex(32)
+        return True
+
+    def would_discard(self, model_config: ModelConfig) -> list[str]:
+        if model_config == self._config:
+            return []
+        return list(self._trained)
+
+    def prepare_domain(
+        self, name: str, progress: ProgressFn, cancel: threading.Event
+    ) -> DomainState:
+        row = self._data(name)
+        for i in range(5):
+            check_cancel(cancel)
+            progress(i / 5, f"building {name}")
+            time.sleep(self.step_delay)
+        progress(1.0, f"{name}: {row.sizes.get('train', 0)} training images")
+        return self._state(name)
+
+    def _data(self, name: str) -> FakeDomain:
+        """The domain's catalogue row, 'loaded' (built-in ones are built on first use)."""
+        row = self._catalogue.get(name)
+        if row is None:
+            raise KeyError(
+                f"Unknown domain. Known domains: {list(self._catalogue)}. Received: {name!r}"
+            )
+        if row.builtin is not None:
+            row.present = True
+        elif not row.present:
+            raise ValueError(f"The data of '{name}' is not here. {row.description}")
+        return row
+
+    def add_folder(self, path: Path, name: str | None = None) -> DomainState:
+        path = Path(path)
+        classes = sorted(p.name for p in path.iterdir() if p.is_dir())
+        if len(classes) < 2:
+            raise ValueError(
+                f"A domain folder needs one sub-folder per class (at least two). Received: {path}"
+            )
+        name = name or path.name.lower()
+        with self._lock:
+            self._catalogue.setdefault(
+                name,
+                FakeDomain(
+                    name, path.name, "folder", tuple(classes), {}, f"Image folder {path}.", True
+                ),
+            )
+        return self._state(name)
+
+    def add_archive(
+        self, path: Path, progress: ProgressFn, cancel: threading.Event
+    ) -> list[DomainState]:
+        raise ValueError(f"The fake engine reads no archives. Received: {path}")
+
+    def set_svhn_dir(self, path: Path) -> DomainState:
+        missing = [
+            n for n in ("train_32x32.mat", "test_32x32.mat") if not (Path(path) / n).exists()
+        ]
+        if missing:
+            raise FileNotFoundError(f"{path} lacks {', '.join(missing)}. Received: {path}")
+        self._catalogue[SVHN_NAME].present = True
+        return self._state(SVHN_NAME)
+
+    def download_svhn(self, progress: ProgressFn, cancel: threading.Event) -> DomainState:
+        if not self.svhn_online:
+            raise OSError(
+                "No network: cannot reach ufldl.stanford.edu. Use the built-in "
+                "'digits_street' domain, or point at existing .mat files."
+            )
+        for i in range(20):
+            check_cancel(cancel)
+            progress(i / 20, f"downloading train_32x32.mat {i * 9} MB")
+            time.sleep(self.step_delay)
+        self._catalogue[SVHN_NAME].present = True
+        return self._state(SVHN_NAME)
+
+    def _trained_info(self, name: str) -> dict:
+        """A domain of the engine (trained or imported); KeyError as ``AdapterEngine.domain``."""
+        try:
+            return self._trained[name]
+        except KeyError:
+            raise KeyError(
+                f"No domain named '{name}'. Known domains: {list(self._trained)}"
+            ) from None
+
+    # === Training ===
+
+    def train(
+        self,
+        domain: str,
+        config: TrainingConfig,
+        *,
+        domain_weight_decay: float | None,
+        on_event: EventSink,
+        control: TrainingControl,
+        resume_run: Path | None = None,
+    ) -> TrainOutcome:
+        row = self._catalogue.get(domain)
+        if row is not None and not row.present and control.stop_requested:
+            raise Cancelled("cancelled by the user")  # Stop while its data is built, as core
+        row = self._data(domain)
+        spec = row.spec(self._config.image_size)
+        if domain_weight_decay is not None:
+            spec = dataclasses.replace(spec, weight_decay=domain_weight_decay)
+        self.calls.append(
+            f"train {domain} {config.mode} momentum={config.momentum:g} wd={domain_weight_decay}"
+        )
+        start = time.monotonic()
+        steps = self.steps_per_epoch
+        previous = None if resume_run is None else self._runs.get(str(resume_run))
+        run_dir = str(
+            resume_run or self._root / "runs" / f"fake-{len(self._runs) + 1}-{domain}_{config.mode}"
+        )
+        first = 0 if previous is None else len(previous.epoch.get("epoch", ()))
+        on_event(
+            TrainingStarted(
+                domain=domain,
+                mode=config.mode,
+                total_epochs=config.total_epochs,
+                initial_epoch=first,
+                steps_per_epoch=steps,
+                batch_size=config.batch_size,
+                stage_start_epochs=config.stage_start_epochs(),
+                stage_learning_rates=tuple(s.learning_rate for s in config.stages),
+                trainable_parameters=1234,
+                resumed=previous is not None,
+                run_dir=run_dir,
+            )
+        )
+        if previous is not None:
+            on_event(LogMessage("info", f"Resumed from epoch {first}."))
+        reason, done, epochs, batch = simulate_epochs(
+            config, first, steps, on_event, control, self.step_delay
+        )
+        if previous is not None:  # the run folder holds the whole run, as core's run log
+            epochs = {k: [*previous.epoch.get(k, ()), *v] for k, v in epochs.items()}
+            batch = {k: [*previous.batch.get(k, ()), *v] for k, v in batch.items()}
+        done += first
+        seconds = time.monotonic() - start
+        final_train = epochs["train_accuracy"][-1] if epochs["train_accuracy"] else None
+        final_val = epochs["val_accuracy"][-1] if epochs["val_accuracy"] else None
+        on_event(
+            TrainingFinished(
+                reason, done, final_train, final_val, seconds, finish_message(reason, done, config)
+            )
+        )
+        test = final_val if done else None
+        with self._lock:
+            if config.mode == "full":  # the trunk trained: every other domain is now stale
+                self._fingerprint = secrets.token_hex(32)
+                self._source = domain
+            # Recorded even when stopped in the first epoch: its weights moved (as core).
+            self._trained[domain] = {
+                "mode": config.mode,
+                "val_accuracy": final_val,
+                "test": test,
+                "trunk": self._fingerprint,
+                "spec": spec,
+            }
+            vals = [v for v in epochs["val_accuracy"] if v is not None]
+            summary = RunSummary(
+                run_dir,
+                domain,
+                config.mode,
+                _dt.datetime.now().isoformat(timespec="seconds"),
+                done,
+                reason,
+                max(vals) if vals else None,
+                config.stage_start_epochs(),
+                can_resume=0 < done < config.total_epochs,
+                configs={
+                    "model": self._config.to_dict(),
+                    "domain_spec": spec.to_dict(),
+                    "training": config.to_dict(),
+                },
+            )
+            self._runs.pop(run_dir, None)
+            self._runs[run_dir] = RunCurves(
+                summary,
+                {k: tuple(v) for k, v in epochs.items()},
+                {k: tuple(v) for k, v in batch.items()},
+            )
+        return TrainOutcome(domain, reason, done, run_dir, seconds, test)
+
+    def evaluate(
+        self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
+    ) -> EvalOutcome:
+        row = self._data(domain)
+        info = self._trained_info(domain)
+        self._steps(cancel, progress, f"evaluating {domain}")
+        acc = float(info.get("val_accuracy") or 0.1)
+        if split == "test":
+            info["test"] = acc
+        return EvalOutcome(domain, split, 1.0, acc, int(row.sizes.get(split, 0)))
+
+    def _steps(self, cancel: threading.Event, progress: ProgressFn, message: str) -> None:
+        """Four cancellable steps of ``step_delay`` (a long job in miniature)."""
+        for i in range(4):
+            check_cancel(cancel)
+            progress(i / 4, message)
+            time.sleep(self.step_delay)
+        check_cancel(cancel)
+
+    # === Classification ===
+
+    def classify(
+        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
+    ) -> dict[str, list[PredictionView]]:
+        classes = {d: self._trained_info(d)["spec"].class_names for d in domains}
+        out: dict[str, list[PredictionView]] = {d: [] for d in domains}
+        for path in paths:
+            try:
+                with Image.open(path) as image:
+                    image.load()
+                    digest = hashlib.sha256(image.tobytes()).digest()
+                error = None
+            except (OSError, ValueError) as exc:
+                digest, error = b"", f"Cannot read image {path}: {exc}"
+            for d in domains:
+                if error is not None:
+                    out[d].append(PredictionView(str(path), d, (), error))
+                    continue
+                names = classes[d]
+                weights = [digest[i % len(digest)] + 1.0 for i in range(len(names))]
+                total = sum(weights)
+                ranked = sorted(
+                    zip(names, (w / total for w in weights), strict=True), key=lambda t: -t[1]
+                )
+                out[d].append(PredictionView(str(path), d, tuple(ranked[:top_k])))
+        return out
+
+    # === Files ===
+
+    def export_adapters(
+        self, domain: str, path: Path, progress: ProgressFn, cancel: threading.Event
+    ) -> str:
+        path = Path(path)
+        if not path.name.endswith(ADAPTER_SUFFIX) or path.name == ADAPTER_SUFFIX:
+            raise ValueError(
+                f"An adapter file name must end in '{ADAPTER_SUFFIX}'. Received: {str(path)!r}"
+            )
+        info = self._trained_info(domain)
+        self._steps(cancel, progress, f"exporting {domain}")
+        params = self._state(domain).parameters or 0
+        size = write_adapter(
+            path,
+            info["spec"],
+            self._config,
+            info["trunk"],
+            {
+                "domain_parameters": params,
+                "head_parameters": 10 * info["spec"].num_classes,
+                "moving_statistics": 100,
+                "trunk_parameters": _TRUNK_PARAMETERS,
+            },
+        )
+        return f"wrote {path} ({size:,} bytes, {params:,} parameters)"
+
+    def import_adapters(self, path: Path, *, replace: bool = False) -> str:
+        found = read_adapter(Path(path))
+        check_adapter_fits(found, self._config, self._fingerprint)
+        name = found.spec.name
+        if name in self._trained and not replace:
+            raise ValueError(
+                f"A domain named '{name}' exists already; import under another name or "
+                f"replace it. Received: name={name!r}"
+            )
+        with self._lock:
+            self._trained[name] = {
+                "mode": "imported",
+                "val_accuracy": None,
+                "test": None,
+                "trunk": self._fingerprint,
+                "spec": found.spec,
+            }
+        return name
+
+    def import_reference(self, path: Path, name: str = "imagenet") -> str:
+        raise ValueError(
+            "The demo engine (--fake) has no network to load a checkpoint into; start the "
+            "workbench without --fake."
+        )
+
+    def export_deployment(
+        self, domain: str, path: Path, fmt: str, progress: ProgressFn, cancel: threading.Event
+    ) -> str:
+        raise ValueError(
+            "The demo engine (--fake) has no network to deploy; start the workbench without --fake."
+        )
+
+    def save_trunk(self, path: Path) -> str:
+        write_trunk(Path(path), self._config, self._fingerprint, _TRUNK_PARAMETERS)
+        return f"wrote {path} ({_TRUNK_PARAMETERS:,} parameters)"
+
+    def load_trunk(self, path: Path) -> str:
+        self._fingerprint = read_trunk(Path(path), self._config)
+        return f"loaded {Path(path).name}; trunk fingerprint {self._fingerprint[:12]}"
+
+    def export_model(self, path: Path, progress: ProgressFn, cancel: threading.Event) -> str:
+        self._steps(cancel, progress, "exporting the model")
+        Path(path).write_text(json.dumps({"domains": list(self._trained)}))
+        return f"wrote {path} ({len(self._trained)} domains)"
+
+    def set_trunk_fingerprint(self, fingerprint: str) -> None:
+        """Tests: pretend the trunk changed (imports of older adapters must be refused)."""
+        self._fingerprint = fingerprint
+
+    # === Runs and parameters ===
+
+    def list_runs(self) -> list[RunSummary]:
+        """Newest first, as ``core.training.run_log.list_runs``."""
+        with self._lock:
+            return [c.summary for c in reversed(self._runs.values())]
+
+    def read_run(self, path: Path) -> RunCurves:
+        with self._lock:
+            try:
+                return self._runs[str(path)]
+            except KeyError:
+                raise FileNotFoundError(f"No run folder {path}. Received: {path}") from None
+
+    def parameter_rows(self) -> list[ParameterRow]:
+        """The trunk first, then each domain of the engine, labelled as ``CoreBackend`` does."""
+        rows = [ParameterRow("shared trunk", _TRUNK_PARAMETERS, 100.0, 4 * _TRUNK_PARAMETERS)]
+        for d in self.domains():
+            if d.trained and d.parameters is not None:
+                rows.append(
+                    ParameterRow(
+                        f"{d.name} ({d.num_classes} classes)",
+                        d.parameters,
+                        100.0 * d.parameters / _TRUNK_PARAMETERS,
+                        d.export_bytes or 0,
+                    )
+                )
+        return rows
+
+
+_TRUNK_PARAMETERS = TRUNK_PARAMETERS

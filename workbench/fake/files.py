@@ -1,0 +1,217 @@
+"""The fake engine's files: real safetensors adapter and trunk files with core's metadata.
+
+``FakeBackend`` (``workbench.fake.backend``) writes and reads the same kinds of files as the real
+engine (``core.files.export``, ``core.files.model_io``): the same suffixes, the same metadata keys and
+the same refusals (not a safetensors file, another format, another trunk, a name that
+exists), so a window test that handles files meets what a user's files look like. The
+weights inside are made up; nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+from importlib import metadata as _dist
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors
+import safetensors.numpy
+
+from core.config import ConfigError, DomainSpec, ModelConfig
+from core.formats import WEIGHTS_FORMAT_VERSION
+
+ADAPTER_FORMAT = "ram-workbench-adapter"  # core.files.export.FORMAT_NAME
+ADAPTER_SUFFIX = ".adapter.safetensors"  # core.files.export.SUFFIX
+TRUNK_FORMAT = "ram-workbench-trunk"  # core.files.model_io.TRUNK_FORMAT
+TRUNK_SUFFIX = ".safetensors"  # core.files.model_io.TRUNK_SUFFIX
+FORMAT_VERSION = WEIGHTS_FORMAT_VERSION  # core's, so files name the same version
+REQUIRED_KEYS = (  # core.files.export._REQUIRED_KEYS
+    "format",
+    "format_version",
+    "domain_spec",
+    "model_config",
+    "trunk_fingerprint",
+    "parameters",
+)
+STRUCTURE_FIELDS = (  # core.files.export._STRUCTURE_FIELDS
+    "adapter_kind",
+    "width_factor",
+    "blocks_per_stage",
+    "adapt_stem",
+    "adapter_positions",
+    "shortcut",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class AdapterFile:
+    spec: DomainSpec
+    model_config: ModelConfig
+    trunk_fingerprint: str
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str]:
+    """The installed libraries' versions (read from their metadata, nothing imported)."""
+    out = {}
+    for key, dist in (
+        ("keras_version", "keras"),
+        ("tensorflow_version", "tensorflow"),
+        ("numpy_version", "numpy"),
+    ):
+        try:
+            out[key] = _dist.version(dist)
+        except _dist.PackageNotFoundError:
+            out[key] = "unknown"
+    return out
+
+
+def _check_suffix(path: Path, suffix: str, what: str) -> None:
+    if not path.name.endswith(suffix) or path.name == suffix:
+        raise ValueError(f"A {what} file name must end in '{suffix}'. Received: {str(path)!r}")
+
+
+def _save(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    text = {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in meta.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    safetensors.numpy.save_file(arrays, str(path), metadata=text)
+
+
+def _read_meta(path: Path, what: str) -> dict[str, str]:
+    if not path.is_file():
+        raise ValueError(f"{what.capitalize()} file not found. Received: path={str(path)!r}")
+    try:
+        with safetensors.safe_open(str(path), framework="numpy") as handle:
+            return handle.metadata() or {}
+    except Exception as exc:  # noqa: BLE001 - the library raises several kinds
+        raise ValueError(
+            f"Not a safetensors file, or a truncated one ({exc}). Received: path={str(path)!r}"
+        ) from None
+
+
+def write_adapter(
+    path: Path,
+    spec: DomainSpec,
+    model_config: ModelConfig,
+    fingerprint: str,
+    parameters: dict[str, int],
+) -> int:
+    """Write a small adapter file with the real one's metadata; returns its size in bytes."""
+    path = Path(path)
+    _check_suffix(path, ADAPTER_SUFFIX, "adapter")
+    rng = np.random.default_rng(len(spec.class_names))
+    arrays = {
+        f"{spec.name}/head/kernel": rng.normal(size=(8, spec.num_classes)).astype(np.float32),
+        f"{spec.name}/head/bias": np.zeros(spec.num_classes, np.float32),
+    }
+    meta = {
+        "format": ADAPTER_FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "domain_spec": spec.to_dict(),
+        "model_config": model_config.to_dict(),
+        "preprocessing": {
+            "image_size": spec.image_size,
+            "resize_shorter": spec.resize_shorter,
+            "mean": list(spec.mean),
+            "std": list(spec.std),
+            "crop": "center",
+        },
+        "trunk_fingerprint": fingerprint,
+        "parameters": parameters,
+        "created": _now(),
+        **_versions(),
+    }
+    _save(path, arrays, meta)
+    return path.stat().st_size
+
+
+def read_adapter(path: Path) -> AdapterFile:
+    """The header of an adapter file; ``ValueError`` saying why it is not one."""
+    meta = _read_meta(Path(path), "adapter")
+    if meta.get("format") != ADAPTER_FORMAT:
+        raise ValueError(
+            f"Not a RAM Workbench adapter file. Expected format '{ADAPTER_FORMAT}'. "
+            f"Received: format={meta.get('format')!r}"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise ValueError(
+            f"The adapter file lacks metadata. Expected keys {list(REQUIRED_KEYS)}. "
+            f"Received: missing={missing}"
+        )
+    if meta["format_version"] != str(FORMAT_VERSION):
+        raise ValueError(
+            f"Unknown adapter format version. Expected: {FORMAT_VERSION}. "
+            f"Received: format_version={meta['format_version']!r}"
+        )
+    try:
+        spec = DomainSpec.from_dict(json.loads(meta["domain_spec"]))
+        config = ModelConfig.from_dict(json.loads(meta["model_config"]))
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"The adapter file's domain spec or model config is invalid: {exc}"
+        ) from None
+    return AdapterFile(spec, config, meta["trunk_fingerprint"])
+
+
+def check_adapter_fits(found: AdapterFile, model_config: ModelConfig, fingerprint: str) -> None:
+    """Refuse adapters of another model structure or another trunk, as core does."""
+    diffs = [
+        f for f in STRUCTURE_FIELDS if getattr(model_config, f) != getattr(found.model_config, f)
+    ]
+    if diffs:
+        raise ValueError(
+            "The adapters were made for another model. Expected: "
+            + ", ".join(f"{f}={getattr(model_config, f)!r}" for f in diffs)
+            + ". Received: "
+            + ", ".join(f"{f}={getattr(found.model_config, f)!r}" for f in diffs)
+        )
+    if found.trunk_fingerprint != fingerprint:
+        raise ValueError(
+            "The adapters were trained on another trunk (different shared weights). "
+            f"Expected trunk {fingerprint[:12]}. Received: trunk {found.trunk_fingerprint[:12]}"
+        )
+
+
+def write_trunk(path: Path, model_config: ModelConfig, fingerprint: str, parameters: int) -> None:
+    path = Path(path)
+    _check_suffix(path, TRUNK_SUFFIX, "trunk")
+    arrays = {"trunk/fingerprint": np.frombuffer(fingerprint.encode(), np.uint8).copy()}
+    meta = {
+        "format": TRUNK_FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "model_config": model_config.to_dict(),
+        "trunk_signature": model_config.trunk_signature(),
+        "trunk_fingerprint": fingerprint,
+        "parameters": str(parameters),
+        "created": _now(),
+        **_versions(),
+    }
+    _save(path, arrays, meta)
+
+
+def read_trunk(path: Path, model_config: ModelConfig) -> str:
+    """The fingerprint of a trunk file that fits ``model_config``; ``ValueError`` if not."""
+    meta = _read_meta(Path(path), "trunk")
+    if meta.get("format") != TRUNK_FORMAT:
+        raise ValueError(
+            f"Not a RAM Workbench trunk file. Expected format '{TRUNK_FORMAT}'. "
+            f"Received: format={meta.get('format')!r}"
+        )
+    try:
+        signature = json.loads(meta["trunk_signature"])
+        fingerprint = meta["trunk_fingerprint"]
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"The trunk file's metadata is incomplete or invalid: {exc!r}") from None
+    expected = model_config.trunk_signature()
+    if signature != expected:
+        raise ValueError(
+            f"The trunk file has another structure. Expected: {expected}. Received: {signature}"
+        )
+    return fingerprint

@@ -1,0 +1,1 @@
+"""The window's widgets: panels, charts, fields and dialogs."""

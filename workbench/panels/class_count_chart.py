@@ -1,0 +1,68 @@
+"""Images per class in each split of the selected domain: a small grouped bar chart.
+
+An imbalanced domain shows at a glance (and ``--class-weight auto`` is the remedy). Fed
+plain counts (``core.training.class_balance.class_counts`` per split, on the engine thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from workbench.panels.confusion_panel import ClassAxis
+
+SPLIT_COLOURS = {"train": (66, 133, 244), "val": (244, 160, 0), "test": (15, 157, 88)}
+
+
+class ClassCountChart(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.axis = ClassAxis("bottom")
+        self.plot = pg.PlotWidget(axisItems={"bottom": self.axis})
+        self.plot.setLabel("left", "images")
+        self.plot.setMouseEnabled(y=False)
+        self.plot.setMenuEnabled(False)
+        self.plot.addLegend(offset=(-10, 10))
+        self.bars: dict[str, pg.BarGraphItem] = {}
+        self.summary = QLabel(" ")
+        self.summary.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.summary)
+        self.setMinimumHeight(140)
+
+    def clear(self) -> None:
+        for item in self.bars.values():
+            self.plot.removeItem(item)
+        self.bars.clear()
+        self.axis.names = ()
+        self.summary.setText(" ")
+
+    def set_counts(self, class_names: Sequence[str], counts: Mapping[str, Sequence[int]]) -> None:
+        """``counts[split][c]`` = images of class c in that split (splits drawn side by side)."""
+        self.clear()
+        self.axis.names = tuple(class_names)
+        splits = [s for s in ("train", "val", "test") if s in counts]
+        width = 0.8 / max(1, len(splits))
+        for k, split in enumerate(splits):
+            values = np.asarray(counts[split], dtype=float)
+            x = np.arange(len(values)) + 0.1 + width * (k + 0.5)
+            item = pg.BarGraphItem(
+                x=x, height=values, width=width, brush=SPLIT_COLOURS[split], name=split
+            )
+            self.plot.addItem(item)
+            self.bars[split] = item
+        self.plot.setXRange(0, len(class_names), padding=0.02)
+        train = np.asarray(counts.get("train", []), dtype=float)
+        if train.size and train.min() > 0:
+            ratio = train.max() / train.min()
+            text = f"train: {int(train.min())}–{int(train.max())} images per class"
+            if ratio >= 3:
+                text += f" (imbalanced {ratio:.0f}:1; try class weights 'auto')"
+            self.summary.setText(text)
+        elif train.size:
+            self.summary.setText(f"train: {int((train == 0).sum())} class(es) without images")

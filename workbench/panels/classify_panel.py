@@ -1,0 +1,267 @@
+"""Classify images: drop files or folders anywhere on the panel, or open them.
+
+Each image gets a card: its thumbnail and the top-5 classes with probabilities under the
+chosen domain, or under every trained domain side by side. Thumbnails are made on the
+worker thread with the predictions (decoding a large photo must not stall the GUI); an
+unreadable file gets its reason in place of predictions. The panel emits requests and
+shows results; the window runs the job.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.backend.protocol import PredictionView
+
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+)
+MAX_IMAGES = 200
+THUMBNAIL_SIDE = 96
+ALL_DOMAINS = "__all__"
+
+
+def expand_paths(paths: Sequence[str | Path], limit: int = MAX_IMAGES) -> tuple[list[Path], int]:
+    """Files stay as given (an unreadable one gets an error card); folders give their images.
+
+    Returns the paths (at most ``limit``) and how many more were left out.
+    """
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out += sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+        else:
+            out.append(path)
+    return out[:limit], max(0, len(out) - limit)
+
+
+def make_thumbnail(path: Path, side: int = THUMBNAIL_SIDE) -> np.ndarray | None:
+    """A small RGB uint8 copy of the image, or None when it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (side * 2, side * 2))
+            image = image.convert("RGB")
+            image.thumbnail((side, side))
+            return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def to_qimage(array: np.ndarray) -> QImage:
+    h, w, _ = array.shape
+    return QImage(array.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+NO_DOMAIN_TEXT = "Train a domain (or import adapters) to classify images."
+READY_TEXT = "Drop images or folders here, or open them, to see the top-5 classes."
+
+
+class ClassifyPanel(QWidget):
+    """Drop zone, domain choice and result cards.
+
+    Signals:
+        classify_requested(list[str], list[str]): image paths and domains to use.
+    """
+
+    classify_requested = Signal(object, object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.domain = QComboBox()
+        self.domain.setMinimumWidth(180)
+        self.open_button = QPushButton("Open images…")
+        self.folder_button = QPushButton("Open folder…")
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.clicked.connect(self.clear)
+        self.status = QLabel("Drop image files or folders anywhere here.")
+        self.status.setWordWrap(True)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Domain"))
+        top.addWidget(self.domain)
+        top.addWidget(self.open_button)
+        top.addWidget(self.folder_button)
+        top.addWidget(self.clear_button)
+        top.addStretch(1)
+        self.cards = QWidget()
+        self.grid = QGridLayout(self.cards)
+        self.grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self.cards)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addWidget(self.scroll, 1)
+        self._trained: list[str] = []
+        self._card_frames: list[QFrame] = []
+        self.set_trained_domains([])
+
+    # === Domains ===
+
+    def set_trained_domains(self, names: Sequence[str]) -> None:
+        current = self.domain.currentData()
+        if len(names) > 1 and len(self._trained) <= 1:
+            current = ALL_DOMAINS  # a second trained domain: show them side by side
+        self._trained = list(names)
+        self.domain.blockSignals(True)
+        self.domain.clear()
+        if len(names) > 1:
+            self.domain.addItem("All trained domains", ALL_DOMAINS)
+        for n in names:
+            self.domain.addItem(n, n)
+        index = self.domain.findData(current)
+        self.domain.setCurrentIndex(max(0, index))
+        self.domain.blockSignals(False)
+        enabled = bool(names)
+        self.domain.setEnabled(enabled)
+        if not enabled:
+            self.status.setText(NO_DOMAIN_TEXT)
+        elif self.status.text() in (NO_DOMAIN_TEXT, ""):
+            self.status.setText(READY_TEXT)
+
+    def chosen_domains(self) -> list[str]:
+        data = self.domain.currentData()
+        if data == ALL_DOMAINS:
+            return list(self._trained)
+        return [data] if data else []
+
+    # === Requests ===
+
+    def request(self, paths: Sequence[str | Path]) -> bool:
+        """Ask for predictions of ``paths``; False (with a message) when it cannot."""
+        domains = self.chosen_domains()
+        if not paths:
+            return False
+        if not domains:
+            self.status.setText("No trained domain yet: train one or import adapters first.")
+            return False
+        self.status.setText(f"Classifying {len(paths)} item(s) under {', '.join(domains)}…")
+        self.classify_requested.emit([str(p) for p in paths], domains)
+        return True
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 (Qt)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt)
+        urls = event.mimeData().urls()
+        paths = [u.toLocalFile() for u in urls if u.isLocalFile()]
+        if not paths:
+            self.status.setText("Only local files and folders can be classified.")
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.request(paths)
+
+    # === Results ===
+
+    @Slot()
+    def clear(self) -> None:
+        for frame in self._card_frames:
+            self.grid.removeWidget(frame)
+            frame.deleteLater()
+        self._card_frames = []
+
+    def show_error(self, text: str) -> None:
+        self.status.setText(text)
+
+    def show_results(
+        self,
+        paths: Sequence[str],
+        thumbnails: Mapping[str, np.ndarray | None],
+        results: Mapping[str, Sequence[PredictionView]],
+        *,
+        left_out: int = 0,
+        note: str = "",
+    ) -> None:
+        """One card per image with every domain's top classes (or the error)."""
+        self.clear()
+        columns = max(1, min(4, self.scroll.viewport().width() // 260))
+        errors = 0
+        for i, path in enumerate(paths):
+            per_domain = {d: preds[i] for d, preds in results.items() if i < len(preds)}
+            card = self._card(path, thumbnails.get(path), per_domain)
+            errors += any(p.error for p in per_domain.values())
+            self.grid.addWidget(card, i // columns, i % columns)
+            self._card_frames.append(card)
+        text = f"{len(paths)} image(s) under {', '.join(results)}"
+        if errors:
+            text += f"; {errors} could not be read"
+        if left_out:
+            text += f"; {left_out} more left out (at most {MAX_IMAGES} at once)"
+        self.status.setText(text + (f". {note}" if note else "."))
+
+    def _card(
+        self, path: str, thumb: np.ndarray | None, per_domain: Mapping[str, PredictionView]
+    ) -> QFrame:
+        frame = QFrame()
+        frame.setFrameShape(QFrame.Shape.StyledPanel)
+        frame.setObjectName("card")
+        box = QVBoxLayout(frame)
+        image = QLabel()
+        image.setFixedSize(THUMBNAIL_SIDE, THUMBNAIL_SIDE)
+        image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        if thumb is not None:
+            image.setPixmap(QPixmap.fromImage(to_qimage(thumb)))
+        else:
+            image.setText("no preview")
+            image.setStyleSheet("background: #eee; color: #888;")
+        name = QLabel(Path(path).name)
+        name.setToolTip(path)
+        box.addWidget(image)
+        box.addWidget(name)
+        for domain, prediction in per_domain.items():
+            text = QLabel()
+            text.setObjectName("prediction")
+            text.setWordWrap(True)
+            text.setTextFormat(Qt.TextFormat.RichText)
+            if prediction.error:
+                text.setText(
+                    f'<b>{html.escape(domain)}</b><br><span style="color:#b3261e">'
+                    f"{html.escape(prediction.error)}</span>"
+                )
+            else:
+                lines = "<br>".join(
+                    f"{html.escape(c)}&nbsp;&nbsp;{100 * p:.1f}%" for c, p in prediction.top
+                )
+                text.setText(f"<b>{html.escape(domain)}</b><br>{lines}")
+            text.setMinimumWidth(200)
+            box.addWidget(text)
+        return frame
+
+    def card_texts(self) -> list[str]:
+        """Plain text of every card (tests and accessibility)."""
+        out = []
+        for frame in self._card_frames:
+            labels = frame.findChildren(QLabel)
+            out.append("\n".join(lbl.text() for lbl in labels if lbl.text()))
+        return out

@@ -1,0 +1,104 @@
+"""The questions the window asks the user, behind one object tests can replace.
+
+Modal dialogs block a headless test forever; panels therefore never call ``QFileDialog``
+or ``QMessageBox`` directly but ask a ``Dialogs`` instance. Tests pass ``ScriptedDialogs``,
+which answers from queues and records what was asked.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+
+class Dialogs:
+    """Real dialogs, parented to the window."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        self.parent = parent
+
+    def choose_dir(self, title: str, start: str = "") -> str:
+        return QFileDialog.getExistingDirectory(self.parent, title, start)
+
+    def open_file(self, title: str, start: str = "", filters: str = "") -> str:
+        return QFileDialog.getOpenFileName(self.parent, title, start, filters)[0]
+
+    def open_files(self, title: str, start: str = "", filters: str = "") -> list[str]:
+        return list(QFileDialog.getOpenFileNames(self.parent, title, start, filters)[0])
+
+    def save_file(self, title: str, start: str = "", filters: str = "") -> str:
+        return QFileDialog.getSaveFileName(self.parent, title, start, filters)[0]
+
+    def confirm(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(
+            self.parent,
+            title,
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def warn(self, title: str, text: str) -> None:
+        QMessageBox.warning(self.parent, title, text)
+
+    def sweep_request(self, domain: str) -> Any:
+        """Run > Sweep…: the values to try (a ``SweepRequest``), or None when cancelled."""
+        from workbench.panels.sweep_dialog import SweepDialog
+
+        dialog = SweepDialog(domain, self.parent)
+        if dialog.exec() != SweepDialog.DialogCode.Accepted:
+            return None
+        return dialog.request()
+
+
+class ScriptedDialogs(Dialogs):
+    """Answers queued in advance (tests); every question is recorded in ``asked``."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.answers: deque[Any] = deque()
+        self.asked: list[tuple[str, str]] = []
+        self.default_confirm = True
+
+    def queue(self, *answers: Any) -> None:
+        self.answers.extend(answers)
+
+    def _next(self, kind: str, title: str, default: Any) -> Any:
+        self.asked.append((kind, title))
+        return self.answers.popleft() if self.answers else default
+
+    def choose_dir(self, title: str, start: str = "") -> str:
+        return str(self._next("choose_dir", title, ""))
+
+    def open_file(self, title: str, start: str = "", filters: str = "") -> str:
+        return str(self._next("open_file", title, ""))
+
+    def open_files(self, title: str, start: str = "", filters: str = "") -> list[str]:
+        return [str(p) for p in self._next("open_files", title, [])]
+
+    def save_file(self, title: str, start: str = "", filters: str = "") -> str:
+        return str(self._next("save_file", title, ""))
+
+    def confirm(self, title: str, text: str) -> bool:
+        return bool(self._next("confirm", title, self.default_confirm))
+
+    def warn(self, title: str, text: str) -> None:
+        self.asked.append(("warn", f"{title}: {text}"))
+
+    def sweep_request(self, domain: str) -> Any:
+        """A queued ``SweepRequest``, or a dict of the dialog's field texts
+        (``weight_decays``, ``learning_rates``, ``seeds``) typed into a real ``SweepDialog``."""
+        answer = self._next("sweep_request", domain, None)
+        if not isinstance(answer, dict):
+            return answer
+        from workbench.panels.sweep_dialog import SweepDialog
+
+        dialog = SweepDialog(domain)
+        for field, text in answer.items():
+            getattr(dialog, field).setText(text)
+        request = dialog.request()
+        dialog.deleteLater()
+        return request

@@ -1,0 +1,254 @@
+"""The catalogue of domains with what each one holds: data, training, accuracy, size.
+
+The panel shows ``DomainState`` rows and turns clicks into signals; the window runs the
+jobs. When SVHN is absent a banner offers the download, a folder of existing .mat files,
+and (always one click away, e.g. offline) the built-in street-digits domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QGridLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.backend.protocol import DomainState, describe_bytes
+
+# What a person looks for first (is it trained, how well) comes first: it must be
+# readable without scrolling sideways in a narrow dock.
+COLUMNS = (
+    "Domain",
+    "Trained",
+    "Test acc",
+    "Val acc",
+    "Classes",
+    "Data",
+    "Train/val/test",
+    "Source",
+    "Parameters",
+    "Export",
+)
+TRAINED_WORDS = {"full": "trunk", "adapters": "adapters", "linear_probe": "head only"}
+BUILTIN_DIGITS = "digits_street"
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.1f}%"
+
+
+class DomainsPanel(QWidget):
+    """Domains table, catalogue actions and the SVHN banner.
+
+    Signals:
+        domain_selected(str), prepare_requested(str), evaluate_requested(str),
+        add_folder_requested(), add_archive_requested(), svhn_download_requested(),
+        svhn_locate_requested(), builtin_digits_requested()
+    """
+
+    domain_selected = Signal(str)
+    prepare_requested = Signal(str)
+    evaluate_requested = Signal(str)
+    add_folder_requested = Signal()
+    add_archive_requested = Signal()
+    svhn_download_requested = Signal()
+    svhn_locate_requested = Signal()
+    builtin_digits_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._states: list[DomainState] = []
+        self._engine_busy = False
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+
+        self.prepare_button = QPushButton("Prepare data")
+        self.prepare_button.setToolTip("Build or read the selected domain's images now")
+        self.evaluate_button = QPushButton("Evaluate")
+        self.evaluate_button.setToolTip("Test accuracy of the selected trained domain")
+        self.add_folder_button = QPushButton("Add folder…")
+        self.add_folder_button.setToolTip("An image folder with one sub-folder per class")
+        self.add_archive_button = QPushButton("Add archive…")
+        self.add_archive_button.setToolTip("The Visual Decathlon archive (.tar or folder)")
+        self.prepare_button.clicked.connect(self._prepare)
+        self.evaluate_button.clicked.connect(self._evaluate)
+        self.add_folder_button.clicked.connect(self.add_folder_requested)
+        self.add_archive_button.clicked.connect(self.add_archive_requested)
+        buttons = QGridLayout()
+        for i, b in enumerate(
+            (
+                self.prepare_button,
+                self.evaluate_button,
+                self.add_folder_button,
+                self.add_archive_button,
+            )
+        ):
+            buttons.addWidget(b, i // 2, i % 2)
+
+        self.svhn_banner = QFrame()
+        self.svhn_banner.setFrameShape(QFrame.Shape.StyledPanel)
+        self.svhn_message = QLabel(
+            "SVHN is not on this machine. Download it (about 240 MB, checksummed, resumable), "
+            "or point at existing train_32x32.mat / test_32x32.mat files. The built-in "
+            "street-digits domain needs no download."
+        )
+        self.svhn_message.setWordWrap(True)
+        self.svhn_download_button = QPushButton("Download SVHN")
+        self.svhn_locate_button = QPushButton("Locate .mat files…")
+        self.builtin_button = QPushButton("Use built-in street digits")
+        self.svhn_download_button.clicked.connect(self.svhn_download_requested)
+        self.svhn_locate_button.clicked.connect(self.svhn_locate_requested)
+        self.builtin_button.clicked.connect(self.builtin_digits_requested)
+        banner = QVBoxLayout(self.svhn_banner)
+        banner.addWidget(self.svhn_message)
+        row = QGridLayout()
+        row.addWidget(self.svhn_download_button, 0, 0)
+        row.addWidget(self.svhn_locate_button, 0, 1)
+        row.addWidget(self.builtin_button, 1, 0, 1, 2)
+        banner.addLayout(row)
+        self.svhn_banner.setVisible(False)
+
+        self.legend = QLabel("★ = source domain of the shared trunk")
+        self.legend.setStyleSheet("color: #666;")
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #1f4e8c;")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.svhn_banner)
+        layout.addWidget(self.legend)
+        self._update_buttons()
+
+    # === State ===
+
+    def set_domains(self, states: Sequence[DomainState]) -> None:
+        """Show ``states``, keeping the selection on the same domain name."""
+        selected = self.selected_domain()
+        self._states = list(states)
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(self._states))
+        bold = QFont()
+        bold.setBold(True)
+        for r, d in enumerate(self._states):
+            sizes = "/".join(str(d.sizes.get(k, 0)) for k in ("train", "val", "test"))
+            trained = "" if not d.trained else TRAINED_WORDS.get(d.mode or "", d.mode or "yes")
+            if d.stale:
+                trained += " (stale)"
+            name = f"★ {d.name}" if d.is_trunk_source else d.name
+            cells = (
+                name,
+                trained,
+                _pct(d.test_accuracy),
+                _pct(d.val_accuracy),
+                str(d.num_classes),
+                "present"
+                if d.present
+                else ("built on first use" if d.source == "builtin" else "absent"),
+                sizes if d.sizes else "",
+                d.source,
+                "" if d.parameters is None else f"{d.parameters:,}",
+                describe_bytes(d.export_bytes),
+            )
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, d.name)
+                if d.is_trunk_source:
+                    item.setFont(bold)
+                    item.setToolTip("Source domain of the shared trunk")
+                elif c == 0:
+                    item.setToolTip(d.description or d.title)
+                if c == 1 and d.stale:
+                    item.setToolTip("Trained on an earlier trunk: retrain it on this one")
+                self.table.setItem(r, c, item)
+        self.table.blockSignals(False)
+        names = [d.name for d in self._states]
+        if selected in names:
+            self.select(selected)
+        elif self._states:
+            default = next((d.name for d in self._states if d.default_source), names[0])
+            self.select(default)
+        svhn = next((d for d in self._states if d.source == "svhn"), None)
+        self.svhn_banner.setVisible(svhn is not None and not svhn.present)
+        self._update_buttons()
+
+    def set_hint(self, text: str) -> None:
+        self.hint.setText(text)
+
+    def states(self) -> list[DomainState]:
+        return list(self._states)
+
+    def state(self, name: str) -> DomainState | None:
+        return next((d for d in self._states if d.name == name), None)
+
+    def selected_domain(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        item = self.table.item(rows[0].row(), 0)
+        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
+
+    def select(self, name: str) -> None:
+        for r, d in enumerate(self._states):
+            if d.name == name:
+                self.table.selectRow(r)
+                return
+
+    def trained_domains(self) -> list[str]:
+        return [d.name for d in self._states if d.trained]
+
+    def set_svhn_message(self, text: str) -> None:
+        self.svhn_message.setText(text)
+        self.svhn_banner.setVisible(True)
+
+    def set_busy(self, engine_busy: bool) -> None:
+        """Evaluate needs the engine; it waits while a run trains."""
+        self._engine_busy = engine_busy
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        state = self.state(self.selected_domain() or "")
+        self.prepare_button.setEnabled(state is not None and state.source != "imported")
+        self.evaluate_button.setEnabled(
+            state is not None and state.trained and not self._engine_busy
+        )
+
+    # === Slots ===
+
+    @Slot()
+    def _selection_changed(self) -> None:
+        self._update_buttons()
+        name = self.selected_domain()
+        if name is not None:
+            self.domain_selected.emit(name)
+
+    @Slot()
+    def _prepare(self) -> None:
+        name = self.selected_domain()
+        if name:
+            self.prepare_requested.emit(name)
+
+    @Slot()
+    def _evaluate(self) -> None:
+        name = self.selected_domain()
+        if name:
+            self.evaluate_requested.emit(name)

@@ -1,0 +1,391 @@
+"""Model and recipe: preset, adapter kind, width, image size, LR stages and the optimiser.
+
+Every field is checked by core's own config classes as it is typed; the panel builds the
+frozen ``ModelConfig`` / ``TrainingConfig`` the session trains with. Weight decay of a
+domain's own kernels is remembered per domain (the paper uses a decay per dataset).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.config import (
+    ADAPTER_KINDS,
+    DomainSpec,
+    ModelConfig,
+    TrainingConfig,
+    format_stages,
+    parse_stages,
+)
+from core.presets import PRESETS, get_preset
+from workbench.panels.fields import CheckedField, parse_float, parse_int
+from workbench.panels.lr_stage_editor import LrStageEditor
+
+DEFAULT_PRESET = "cpu"  # what a new workspace gets (core.workspace), so the two agree
+WORKSPACE_MODEL = "__workspace__"  # the preset box's entry for a model no preset has
+
+MODES: tuple[tuple[str, str], ...] = (
+    ("adapters", "Adapters on the frozen trunk"),
+    ("full", "From scratch: whole network (trunk trainable)"),
+    ("linear_probe", "Linear probe (head only)"),
+)
+
+
+def _checked(parse: Callable[[str], Any], config: Callable[..., Any], field: str):
+    """A field parser that lets the config class itself refuse a bad value (its message)."""
+
+    def parse_and_check(text: str) -> Any:
+        value = parse(text)
+        config(**{field: value})
+        return value
+
+    return parse_and_check
+
+
+def _domain_spec(weight_decay: float) -> DomainSpec:
+    return DomainSpec(name="check", class_names=("a", "b"), weight_decay=weight_decay)
+
+
+_width = _checked(parse_float, ModelConfig, "width_factor")
+_image_size = _checked(parse_int, ModelConfig, "image_size")
+_batch = _checked(parse_int, TrainingConfig, "batch_size")
+_momentum = _checked(parse_float, TrainingConfig, "momentum")
+_weight_decay = _checked(parse_float, TrainingConfig, "weight_decay")
+_domain_weight_decay = _checked(parse_float, _domain_spec, "weight_decay")
+_seed = _checked(parse_int, TrainingConfig, "seed")
+
+
+class RecipePanel(QWidget):
+    """Edits the model and the training recipe.
+
+    Signals:
+        changed(): any field changed; ``errors()`` says whether the recipe is usable.
+    """
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._domain: str | None = None
+        self._domain_decay: dict[str, str] = {}
+        self._loading = False
+        # What the fields are laid over: a preset's configs, or the open workspace's model.
+        self._model_base: ModelConfig = get_preset(DEFAULT_PRESET).model
+        self._training_base: TrainingConfig = get_preset(DEFAULT_PRESET).training
+        self._workspace_model: ModelConfig = self._model_base
+
+        self.preset = QComboBox()
+        for name, preset in PRESETS.items():
+            self.preset.addItem(name, name)
+            self.preset.setItemData(
+                self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole
+            )
+        self.adapter_kind = QComboBox()
+        for kind in ADAPTER_KINDS:
+            self.adapter_kind.addItem({"bn_only": "BN only"}.get(kind, kind), kind)
+        self.width = CheckedField(_width, hint="width factor (1 = the paper's ResNet-26)")
+        self.image_size = CheckedField(_image_size, hint="input side in pixels")
+        self.mode = QComboBox()
+        for key, label in MODES:
+            self.mode.addItem(label, key)
+        for combo in (self.preset, self.adapter_kind, self.mode):
+            # Long entries must not widen the dock past a small screen; they elide.
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(10)
+        self.stages = LrStageEditor()
+        self.batch_size = CheckedField(_batch)
+        self.momentum = CheckedField(_momentum)
+        self.weight_decay = CheckedField(_weight_decay, hint="L2 on trunk kernels (mode full)")
+        self.domain_weight_decay = CheckedField(
+            _domain_weight_decay, hint="L2 on this domain's own kernels"
+        )
+        self.bn_init = QComboBox()
+        for key, label in (("source", "from the source domain"), ("fresh", "fresh")):
+            self.bn_init.addItem(label, key)
+        self.bn_init.setToolTip(
+            "How a new domain's batch-norms start on a trained trunk: the source domain's "
+            "gamma, beta and moving statistics (the reference code's way), or fresh ones"
+        )
+        self.seed = CheckedField(_seed)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #b3261e;")
+
+        model_box = QGroupBox("Model")
+        form = QFormLayout(model_box)
+        form.addRow("Preset", self.preset)
+        form.addRow("Adapters", self.adapter_kind)
+        form.addRow("Width factor", self.width)
+        form.addRow("Image size", self.image_size)
+        recipe_box = QGroupBox("Recipe")
+        form2 = QFormLayout(recipe_box)
+        form2.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        form2.addRow("Training", self.mode)
+        form2.addRow(QLabel("Learning-rate stages"))
+        form2.addRow(self.stages)
+        form2.addRow("Batch size", self.batch_size)
+        form2.addRow("Momentum", self.momentum)
+        form2.addRow("Trunk weight decay", self.weight_decay)
+        self.domain_decay_label = QLabel("Domain weight decay")
+        form2.addRow(self.domain_decay_label, self.domain_weight_decay)
+        form2.addRow("New domain's BNs", self.bn_init)
+        form2.addRow("Seed", self.seed)
+        layout = QVBoxLayout(self)
+        layout.addWidget(model_box)
+        layout.addWidget(recipe_box)
+        layout.addWidget(self.error_label)
+        layout.addStretch(1)
+
+        self.apply_preset(DEFAULT_PRESET)
+        self.preset.currentIndexChanged.connect(self._preset_chosen)
+        for combo in (self.adapter_kind, self.mode, self.bn_init):
+            combo.currentIndexChanged.connect(self._emit_changed)
+        for field in self._fields():
+            field.checked.connect(self._emit_changed)
+        self.stages.changed.connect(self._emit_changed)
+        self._emit_changed()
+
+    def _fields(self) -> list[CheckedField]:
+        return [
+            self.width,
+            self.image_size,
+            self.batch_size,
+            self.momentum,
+            self.weight_decay,
+            self.domain_weight_decay,
+            self.seed,
+        ]
+
+    # === Presets ===
+
+    def apply_preset(self, name: str) -> None:
+        preset = get_preset(name)
+        self._loading = True
+        try:
+            self.preset.setCurrentIndex(self.preset.findData(name))
+            self._model_base, self._training_base = preset.model, preset.training
+            self._set_model(preset.model)
+            self._set_training(preset.training)
+            domain_decay = preset.training.domain_weight_decay
+            if domain_decay is None:
+                domain_decay = preset.training.weight_decay
+            self.domain_weight_decay.setText(f"{domain_decay:g}")
+            self._domain_decay.clear()
+        finally:
+            self._loading = False
+        self._emit_changed()
+
+    @Slot(int)
+    def _preset_chosen(self, index: int) -> None:
+        if self._loading:
+            return
+        name = self.preset.itemData(index)
+        if name == WORKSPACE_MODEL:
+            self._set_model(self._workspace_model)
+            self._model_base = self._workspace_model
+            self._emit_changed()
+        else:
+            self.apply_preset(name)
+
+    def show_model(self, config: ModelConfig) -> None:
+        """Show the open workspace's model: its preset when one has it, else as it is.
+
+        The training fields stay as they are (the user's, or the default preset's).
+        """
+        self._workspace_model = config
+        name = next((n for n, p in PRESETS.items() if p.model == config), None)
+        index = self.preset.findData(WORKSPACE_MODEL)
+        self._loading = True
+        try:
+            if name is None and index < 0:
+                self.preset.insertItem(0, "this workspace's model", WORKSPACE_MODEL)
+                self.preset.setItemData(
+                    0,
+                    "The model of the open workspace, which no preset has",
+                    Qt.ItemDataRole.ToolTipRole,
+                )
+            elif name is not None and index >= 0:
+                self.preset.removeItem(index)
+            self.preset.setCurrentIndex(self.preset.findData(name or WORKSPACE_MODEL))
+            self._model_base = config
+            self._set_model(config)
+        finally:
+            self._loading = False
+        self._emit_changed()
+
+    def _set_model(self, model: ModelConfig) -> None:
+        self.adapter_kind.setCurrentIndex(self.adapter_kind.findData(model.adapter_kind))
+        self.width.setText(f"{model.width_factor:g}")
+        self.image_size.setText(str(model.image_size))
+
+    def _set_training(self, training: TrainingConfig) -> None:
+        # The mode is not the preset's to choose: it follows the trunk and the domain.
+        self.stages.set_stages(training.stages)
+        self.batch_size.setText(str(training.batch_size))
+        self.momentum.setText(f"{training.momentum:g}")
+        self.weight_decay.setText(f"{training.weight_decay:g}")
+        self.bn_init.setCurrentIndex(self.bn_init.findData(training.bn_init))
+        self.seed.setText(str(training.seed))
+
+    # === Domain ===
+
+    def set_domain(self, name: str | None) -> None:
+        """Show (and from now on edit) the weight decay of domain ``name``."""
+        if self._domain is not None:
+            self._domain_decay[self._domain] = self.domain_weight_decay.text()
+        self._domain = name
+        if name is not None and name in self._domain_decay:
+            self.domain_weight_decay.setText(self._domain_decay[name])
+        self.domain_decay_label.setText(
+            f"Weight decay of {name}" if name else "Domain weight decay"
+        )
+
+    def set_mode(self, mode: str) -> None:
+        self.mode.setCurrentIndex(self.mode.findData(mode))
+
+    def mode_value(self) -> str:
+        return str(self.mode.currentData())
+
+    # === Values ===
+
+    def errors(self) -> list[str]:
+        out = [
+            f"{name}: {f.error}"
+            for name, f in zip(
+                (
+                    "Width factor",
+                    "Image size",
+                    "Batch size",
+                    "Momentum",
+                    "Trunk weight decay",
+                    "Domain weight decay",
+                    "Seed",
+                ),
+                self._fields(),
+                strict=True,
+            )
+            if not f.valid
+        ]
+        out += self.stages.errors()
+        if not out:
+            try:
+                self.training_config()
+                self.model_config()
+            except ValueError as exc:
+                out.append(str(exc))
+        return out
+
+    def model_config(self) -> ModelConfig:
+        return dataclasses.replace(
+            self._model_base,
+            adapter_kind=self.adapter_kind.currentData(),
+            width_factor=self.width.value(),
+            image_size=self.image_size.value(),
+        )
+
+    def training_config(self) -> TrainingConfig:
+        return dataclasses.replace(
+            self._training_base,
+            stages=self.stages.stages(),
+            batch_size=self.batch_size.value(),
+            momentum=self.momentum.value(),
+            weight_decay=self.weight_decay.value(),
+            mode=self.mode.currentData(),
+            bn_init=self.bn_init.currentData(),
+            seed=self.seed.value(),
+        )
+
+    def domain_weight_decay_value(self) -> float:
+        return self.domain_weight_decay.value()
+
+    @Slot()
+    def _emit_changed(self) -> None:
+        if self._loading:
+            return
+        errors = self.errors()
+        self.error_label.setText("" if not errors else errors[0])
+        self.changed.emit()
+
+    # === Persistence ===
+
+    def to_dict(self) -> dict[str, Any]:
+        if self._domain is not None:
+            self._domain_decay[self._domain] = self.domain_weight_decay.text()
+        return {
+            "preset": self.preset.currentData(),
+            "adapter_kind": self.adapter_kind.currentData(),
+            "width": self.width.text(),
+            "image_size": self.image_size.text(),
+            "mode": self.mode.currentData(),
+            "bn_init": self.bn_init.currentData(),
+            "stages": [list(row) for row in self.stages.row_texts()],
+            "batch_size": self.batch_size.text(),
+            "momentum": self.momentum.text(),
+            "weight_decay": self.weight_decay.text(),
+            "domain_weight_decay": self.domain_weight_decay.text(),
+            "domain_decays": dict(self._domain_decay),
+            "seed": self.seed.text(),
+        }
+
+    def apply_dict(self, data: dict[str, Any]) -> None:
+        """Restore a saved recipe; unknown or malformed entries are skipped, not fatal."""
+        if data.get("preset") in PRESETS:
+            self.apply_preset(data["preset"])
+        self._loading = True
+        try:
+            kind = self.adapter_kind.findData(data.get("adapter_kind"))
+            if kind >= 0:
+                self.adapter_kind.setCurrentIndex(kind)
+            mode = self.mode.findData(data.get("mode"))
+            if mode >= 0:
+                self.mode.setCurrentIndex(mode)
+            bn_init = self.bn_init.findData(data.get("bn_init"))
+            if bn_init >= 0:
+                self.bn_init.setCurrentIndex(bn_init)
+            for key, field in (
+                ("width", self.width),
+                ("image_size", self.image_size),
+                ("batch_size", self.batch_size),
+                ("momentum", self.momentum),
+                ("weight_decay", self.weight_decay),
+                ("domain_weight_decay", self.domain_weight_decay),
+                ("seed", self.seed),
+            ):
+                if isinstance(data.get(key), str):
+                    field.setText(data[key])
+            rows = data.get("stages")
+            if (
+                isinstance(rows, list)
+                and rows
+                and all(isinstance(r, list) and len(r) == 2 for r in rows)
+            ):
+                self.stages.set_row_texts([(str(a), str(b)) for a, b in rows])
+            decays = data.get("domain_decays")
+            if isinstance(decays, dict):
+                self._domain_decay = {str(k): str(v) for k, v in decays.items()}
+        finally:
+            self._loading = False
+        self._emit_changed()
+
+    def stages_text(self) -> str:
+        try:
+            return format_stages(self.stages.stages())
+        except ValueError:
+            return ""
+
+    def set_stages_text(self, text: str) -> None:
+        self.stages.set_stages(parse_stages(text))
