@@ -16,152 +16,29 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import hashlib
-import json
-import os
-import socket
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-from core.config import ClusterError, ConfigError, LrStage, TrainingConfig
+from core.config import ConfigError, LrStage, TrainingConfig
+from core.training.checkpoint import WeightState, apply_state, capture_state
+from core.training.cluster import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_PEER_TIMEOUT_S,
+    first_line,
+    read_tf_config,
+    start_multi_worker,
+)
 
 StrategyKind = Literal["default", "mirrored", "multi_worker"]
 STRATEGY_KINDS: tuple[str, ...] = ("default", "mirrored", "multi_worker")
 ScalingRule = Literal["none", "linear"]
 SCALING_RULES: tuple[str, ...] = ("none", "linear")
-
-
-def read_tf_config(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """Parse and check ``TF_CONFIG`` (cluster + this worker's task); errors say what is wrong."""
-    environ = os.environ if environ is None else environ
-    text = environ.get("TF_CONFIG")
-    if not text:
-        raise ConfigError(
-            "`multi_worker` needs the TF_CONFIG environment variable, e.g. "
-            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-            '"task": {"type": "worker", "index": 0}}. Received: TF_CONFIG unset'
-        )
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"TF_CONFIG is not valid JSON ({exc.msg}). Received: {text!r}") from None
-    cluster = config.get("cluster") if isinstance(config, dict) else None
-    task = config.get("task") if isinstance(config, dict) else None
-    if not isinstance(cluster, dict) or not any(
-        isinstance(v, list) and v for v in cluster.values()
-    ):
-        raise ConfigError(f"TF_CONFIG needs a non-empty 'cluster'. Received: {text!r}")
-    if not isinstance(task, dict) or task.get("type") not in cluster:
-        raise ConfigError(
-            f"TF_CONFIG 'task.type' must name a job of the cluster. Received: {text!r}"
-        )
-    index = task.get("index")
-    if not isinstance(index, int) or not 0 <= index < len(cluster[task["type"]]):
-        raise ConfigError(
-            f"TF_CONFIG 'task.index' must index the task's job list. Received: {text!r}"
-        )
-    return config
-
-
-DEFAULT_CONNECT_TIMEOUT_S = 120.0
-DEFAULT_PEER_TIMEOUT_S = 20.0
-
-
-def _own_address(config: dict[str, Any]) -> tuple[str, int]:
-    task = config["task"]
-    address = str(config["cluster"][task["type"]][task["index"]])
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(
-            "TF_CONFIG addresses must be 'host:port'. "
-            f"Received: {task['type']} {task['index']} = {address!r}"
-        )
-    return host.strip("[]"), int(port)
-
-
-def check_port_free(host: str, port: int) -> None:
-    """Refuse a port another process holds (TensorFlow would fail later, less clearly).
-
-    An address of another machine cannot be bound here; it is left to TensorFlow.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(
-                    f"Port {port} on {host} is in use by another process; free it or give "
-                    f"this worker another port in TF_CONFIG. Received: {host}:{port}"
-                ) from None
-
-
-def _configure_coordination(
-    config: dict[str, Any], connect_timeout_s: float, peer_timeout_s: float
-) -> None:
-    """TensorFlow's coordination service with bounded waits (its defaults wait an hour).
-
-    ``MultiWorkerMirroredStrategy`` keeps a service configured before it starts.
-    """
-    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
-    from tensorflow.python.distribute import multi_worker_util
-    from tensorflow.python.eager import context
-
-    cluster = tf.train.ClusterSpec(config["cluster"])
-    jobs = [
-        coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster.num_tasks(job))
-        for job in ("chief", "worker")
-        if job in cluster.jobs
-    ]
-    context.context().configure_coordination_service(
-        service_type="standalone",
-        service_leader=multi_worker_util.coordination_leader(cluster),
-        coordinated_jobs=jobs,
-        cluster_register_timeout_in_ms=int(connect_timeout_s * 1000),
-        heartbeat_timeout_in_ms=int(peer_timeout_s * 1000),
-        shutdown_barrier_timeout_in_ms=int(connect_timeout_s * 1000),
-    )
-
-
-_WATCHDOG = """
-import os, select, signal, sys, time
-pid, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
-deadline = time.monotonic() + seconds
-while (left := deadline - time.monotonic()) > 0:
-    if select.select([sys.stdin], [], [], left)[0] and sys.stdin.readline() == "":
-        sys.exit(0)  # the parent closed the pipe: cancelled (or gone)
-print("error: " + message, file=sys.stderr, flush=True)
-os.kill(pid, signal.SIGKILL)
-"""
-
-
-class _Watchdog:
-    """Ends this process with a one-line message if a call blocks past ``seconds``.
-
-    TensorFlow's cluster start blocks in C++ holding the GIL (no Python thread or signal
-    handler runs, SIGTERM is caught), so the guard is a small separate process that prints
-    the message and sends SIGKILL. ``cancel()`` closes its pipe and it exits.
-    """
-
-    def __init__(self, seconds: float, message: str) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(seconds), message],
-            stdin=subprocess.PIPE,
-            text=True,
-        )
-
-    def cancel(self) -> None:
-        with contextlib.suppress(OSError):
-            self._proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout=5)
 
 
 def make_strategy(
@@ -207,38 +84,7 @@ def make_strategy(
             "`multi_worker` takes its devices from TF_CONFIG and the machine. "
             f"Received: devices={list(devices)!r}"
         )
-    for name, value in (
-        ("connect_timeout_s", connect_timeout_s),
-        ("peer_timeout_s", peer_timeout_s),
-    ):
-        if not value > 0:
-            raise ConfigError(f"`{name}` must be positive. Received: {name}={value!r}")
-    config = read_tf_config()
-    host, port = _own_address(config)
-    check_port_free(host, port)
-    _configure_coordination(config, connect_timeout_s, peer_timeout_s)
-    members = sum(len(v) for v in config["cluster"].values())
-    task = config["task"]
-    waiting = (
-        f"not all {members} workers of TF_CONFIG joined within {connect_timeout_s:g} s "
-        f"(this is {task['type']} {task['index']} at {host}:{port}); start every worker, "
-        "check the addresses and the firewall, or raise --connect-timeout"
-    )
-    timer = _Watchdog(connect_timeout_s + 10, waiting)
-    try:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        # A first collective: returns once every worker is up and reachable.
-        strategy.reduce(tf.distribute.ReduceOp.SUM, tf.constant(1.0), axis=None)
-    except tf.errors.OpError as exc:
-        raise ClusterError(f"{waiting}. TensorFlow said: {_first_line(exc)}") from None
-    finally:
-        timer.cancel()
-    return strategy
-
-
-def _first_line(exc: BaseException) -> str:
-    text = getattr(exc, "message", None) or str(exc)
-    return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+    return start_multi_worker(connect_timeout_s, peer_timeout_s)
 
 
 def across_workers(strategy: tf.distribute.Strategy | None) -> bool:
@@ -290,7 +136,7 @@ def lost_peer_message(exc: BaseException) -> str | None:
     return (
         "a worker of the cluster stopped answering, so this one stopped too; relaunch the "
         "same commands on every worker to resume from the last completed epoch "
-        f"(TensorFlow said: {_first_line(exc)})"
+        f"(TensorFlow said: {first_line(exc)})"
     )
 
 
@@ -441,4 +287,33 @@ def scale_for_replicas(
         learning_rate_factor=factor,
         config=new,
         notes=tuple(notes),
+    )
+
+
+def set_sync_batch_norm(domain: Any, synchronized: bool) -> None:
+    """Batch statistics over all replicas (Keras's ``synchronized``), or per replica."""
+    for layer in domain.model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = bool(synchronized)
+
+
+def take_chiefs_state(strategy: Any, domain: Any, optimizer: Any) -> None:
+    """Across workers: every worker continues from the chief's weights and optimizer."""
+    if not across_workers(strategy):
+        return
+    state = capture_state(domain, optimizer)
+    keys = [("trunk", k) for k in state.trunk] + [("domain", k) for k in state.domain]
+    arrays = [getattr(state, part)[k] for part, k in keys] + [a for _, a in state.optimizer]
+    arrays = broadcast_from_chief(strategy, arrays)
+    trunk = {
+        k: a for (part, k), a in zip(keys, arrays[: len(keys)], strict=True) if part == "trunk"
+    }
+    own = {k: a for (part, k), a in zip(keys, arrays[: len(keys)], strict=True) if part == "domain"}
+    names = [name for name, _ in state.optimizer]
+    apply_state(
+        domain,
+        optimizer,
+        WeightState(
+            trunk=trunk, domain=own, optimizer=tuple(zip(names, arrays[len(keys) :], strict=True))
+        ),
     )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import time
 import traceback
@@ -42,18 +41,17 @@ from core.events import (
 from core.progress import ProgressFn, check_cancel, no_progress
 from core.seeding import seed_everything
 from core.training.callbacks import StageLearningRate, TrainingMonitor
-from core.training.checkpoint import (
-    CHECKPOINT_NAME,
-    WeightState,
-    apply_state,
-    capture_state,
-    config_differences,
-    read_checkpoint,
-    restore_optimizer,
-)
-from core.training.class_balance import class_counts, inverse_frequency_weights
+from core.training.checkpoint import CHECKPOINT_NAME, apply_state, restore_optimizer
+from core.training.distribute import set_sync_batch_norm, take_chiefs_state
 from core.training.recipe import momentum_from_keras_form, prepare_model
-from core.training.run_log import CONFIG_NAME, RunLog
+from core.training.run_log import RunLog
+from core.training.run_start import (
+    auto_class_weights,
+    check_data,
+    check_run_dir,
+    resume_checkpoint,
+    run_configs,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,65 +75,6 @@ class EvalResult:
     loss: float
     accuracy: float
     examples: int
-
-
-def _configs(engine: Any, domain: Any, config: TrainingConfig) -> dict[str, Any]:
-    return {
-        "model": engine.model_config.to_dict(),
-        "domain_spec": domain.spec.to_dict(),
-        "training": config.to_dict(),
-    }
-
-
-def _check_data(domain: Any, data: DomainData) -> int:
-    spec = domain.spec
-    if data.spec.num_classes != spec.num_classes:
-        raise ValueError(
-            f"The data has {data.spec.num_classes} classes but domain '{spec.name}' has "
-            f"{spec.num_classes}. Received: data classes={data.spec.num_classes}"
-        )
-    if not data.has_split("train") or data.num_examples("train") == 0:
-        raise ValueError(
-            f"Domain '{spec.name}' has no training images. Received: "
-            f"train examples={data.num_examples('train')}"
-        )
-    return data.num_examples("train")
-
-
-def normalised_configs(configs: dict[str, Any]) -> dict[str, Any]:
-    """Configs with every field filled in, so a run saved before a field existed (and so
-    holding its default) compares equal to the same run now."""
-    out = dict(configs)
-    if isinstance(out.get("training"), dict):
-        with contextlib.suppress(Exception):
-            out["training"] = TrainingConfig.from_dict(out["training"]).to_dict()
-    return out
-
-
-def _check_run_dir(run_dir: Path | None, resume: bool, configs: dict[str, Any]) -> None:
-    if run_dir is None:
-        if resume:
-            raise ValueError(
-                "`resume=True` needs the `run_dir` of the run to continue. Received: run_dir=None"
-            )
-        return
-    config_path = run_dir / CONFIG_NAME
-    if not resume:
-        if config_path.exists():
-            raise ValueError(
-                "This run folder holds a run already; pass resume=True to continue it or "
-                f"choose a new folder. Received: run_dir={str(run_dir)!r}"
-            )
-        return
-    if config_path.exists():
-        saved = json.loads(config_path.read_text(encoding="utf-8"))
-        saved = normalised_configs({k: saved[k] for k in configs if k in saved})
-        differences = config_differences(saved, configs)
-        if differences:
-            raise ValueError(
-                "Cannot resume: the configs differ from the run's. Received: "
-                + "; ".join(differences)
-            )
 
 
 def train(
@@ -237,9 +176,9 @@ def _train(
     session: _Session,
 ) -> TrainingResult:
     domain = engine.domain(domain_name)
-    num_train = _check_data(domain, data)
-    configs = _configs(engine, domain, config)
-    _check_run_dir(run_dir, resume, configs)
+    num_train = check_data(domain, data)
+    configs = run_configs(engine, domain, config)
+    check_run_dir(run_dir, resume, configs)
     messages: list[LogMessage] = [LogMessage("warning", w) for w in data.warnings()]
     if data.spec.image_size != domain.spec.image_size:
         messages.append(
@@ -250,32 +189,9 @@ def _train(
             )
         )
 
-    checkpoint = None
     checkpoint_path = run_dir / CHECKPOINT_NAME if run_dir is not None else None
-    if resume and checkpoint_path is not None and checkpoint_path.exists():
-        checkpoint = read_checkpoint(checkpoint_path)
-        differences = config_differences(normalised_configs(checkpoint.configs), configs)
-        if differences:
-            raise ValueError(
-                "Cannot resume: the configs differ from the checkpoint's. "
-                "Received: " + "; ".join(differences)
-            )
-        if config.mode != "full" and checkpoint.trunk_fingerprint != engine.trunk_fingerprint():
-            messages.append(
-                LogMessage(
-                    "warning",
-                    "The trunk in memory differs from the one this run was trained on; "
-                    "the run's trunk was restored (every domain of this engine sees it).",
-                )
-            )
-    elif resume:
-        messages.append(
-            LogMessage(
-                "info",
-                "No checkpoint in the run folder yet: starting "
-                "from epoch 0 with the weights in memory.",
-            )
-        )
+    checkpoint, notes = resume_checkpoint(engine, config, configs, checkpoint_path, resume)
+    messages.extend(notes)
     history = [EpochEnded(**h) for h in checkpoint.history] if checkpoint else []
     initial_epoch = checkpoint.epochs_completed if checkpoint else 0
     if strategy is not None:
@@ -285,20 +201,9 @@ def _train(
     if checkpoint is not None:
         messages.append(LogMessage("info", f"Resumed from epoch {initial_epoch}."))
 
-    class_weights = None
-    if config.class_weight == "auto":
-        counts = class_counts(data, "train")
-        class_weights = inverse_frequency_weights(counts).tolist()
-        names = domain.spec.class_names
-        low, high = int(np.argmin(class_weights)), int(np.argmax(class_weights))
-        messages.append(
-            LogMessage(
-                "info",
-                f"Class weights (inverse frequency): from {class_weights[low]:.2f} "
-                f"('{names[low]}', {counts[low]} images) to {class_weights[high]:.2f} "
-                f"('{names[high]}', {counts[high]} images).",
-            )
-        )
+    class_weights, note = auto_class_weights(config, data, domain.spec)
+    if note is not None:
+        messages.append(note)
 
     seed_everything(config.seed + initial_epoch)
 
@@ -309,7 +214,7 @@ def _train(
         if checkpoint is not None:
             apply_state(domain, None, checkpoint.state)
         start_lr = config.lr_at(min(initial_epoch, config.total_epochs - 1))
-        _set_sync_batch_norm(domain, sync_batch_norm)
+        set_sync_batch_norm(domain, sync_batch_norm)
         model, optimizer = prepare_model(
             domain, config, engine.model_config.precision, start_lr, class_weights
         )
@@ -325,7 +230,7 @@ def _train(
                     )
                 )
         if strategy is not None:
-            _take_chiefs_state(strategy, domain, optimizer)
+            take_chiefs_state(strategy, domain, optimizer)
 
     train_ds = data.dataset(
         "train", batch_size=config.batch_size, training=True, seed=config.seed + initial_epoch
@@ -428,37 +333,6 @@ def _train(
         message=message,
         best_epoch=monitor.best_epoch,
         best_val_accuracy=monitor.best_val_accuracy,
-    )
-
-
-def _set_sync_batch_norm(domain: Any, synchronized: bool) -> None:
-    """Batch statistics over all replicas (Keras's ``synchronized``), or per replica."""
-    for layer in domain.model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.synchronized = bool(synchronized)
-
-
-def _take_chiefs_state(strategy: Any, domain: Any, optimizer: Any) -> None:
-    """Across workers: every worker continues from the chief's weights and optimizer."""
-    from core.training.distribute import across_workers, broadcast_from_chief
-
-    if not across_workers(strategy):
-        return
-    state = capture_state(domain, optimizer)
-    keys = [("trunk", k) for k in state.trunk] + [("domain", k) for k in state.domain]
-    arrays = [getattr(state, part)[k] for part, k in keys] + [a for _, a in state.optimizer]
-    arrays = broadcast_from_chief(strategy, arrays)
-    trunk = {
-        k: a for (part, k), a in zip(keys, arrays[: len(keys)], strict=True) if part == "trunk"
-    }
-    own = {k: a for (part, k), a in zip(keys, arrays[: len(keys)], strict=True) if part == "domain"}
-    names = [name for name, _ in state.optimizer]
-    apply_state(
-        domain,
-        optimizer,
-        WeightState(
-            trunk=trunk, domain=own, optimizer=tuple(zip(names, arrays[len(keys) :], strict=True))
-        ),
     )
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from core.config import ConfigError, LrStage, TrainingConfig
+from core.training.cluster import read_tf_config
 from core.training.distribute import (
     is_chief,
     make_strategy,
-    read_tf_config,
     replicas_of,
     run_dir_for,
     scale_for_replicas,
