@@ -1,0 +1,100 @@
+"""``FakeBackend``'s model files: a domain's adapters exported and imported, the trunk saved
+and loaded, the whole model written; real safetensors files with core's metadata
+(``workbench.fake.files``)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from core.progress import ProgressFn
+from workbench.fake.files import (
+    ADAPTER_SUFFIX,
+    check_adapter_fits,
+    read_adapter,
+    read_trunk,
+    write_adapter,
+    write_trunk,
+)
+from workbench.fake.insight import TRUNK_PARAMETERS
+
+_TRUNK_PARAMETERS = TRUNK_PARAMETERS
+
+
+class FakeModelFiles:
+    """Mixin of ``FakeBackend`` (uses its config, trunk fingerprint and trained domains)."""
+
+    def export_adapters(
+        self, domain: str, path: Path, progress: ProgressFn, cancel: threading.Event
+    ) -> str:
+        path = Path(path)
+        if not path.name.endswith(ADAPTER_SUFFIX) or path.name == ADAPTER_SUFFIX:
+            raise ValueError(
+                f"An adapter file name must end in '{ADAPTER_SUFFIX}'. Received: {str(path)!r}"
+            )
+        info = self._trained_info(domain)
+        self._steps(cancel, progress, f"exporting {domain}")
+        params = self._state(domain).parameters or 0
+        size = write_adapter(
+            path,
+            info["spec"],
+            self._config,
+            info["trunk"],
+            {
+                "domain_parameters": params,
+                "head_parameters": 10 * info["spec"].num_classes,
+                "moving_statistics": 100,
+                "trunk_parameters": _TRUNK_PARAMETERS,
+            },
+        )
+        return f"wrote {path} ({size:,} bytes, {params:,} parameters)"
+
+    def import_adapters(self, path: Path, *, replace: bool = False) -> str:
+        found = read_adapter(Path(path))
+        check_adapter_fits(found, self._config, self._fingerprint)
+        name = found.spec.name
+        if name in self._trained and not replace:
+            raise ValueError(
+                f"A domain named '{name}' exists already; import under another name or "
+                f"replace it. Received: name={name!r}"
+            )
+        with self._lock:
+            self._trained[name] = {
+                "mode": "imported",
+                "val_accuracy": None,
+                "test": None,
+                "trunk": self._fingerprint,
+                "spec": found.spec,
+            }
+        return name
+
+    def import_reference(self, path: Path, name: str = "imagenet") -> str:
+        raise ValueError(
+            "The demo engine (--fake) has no network to load a checkpoint into; start the "
+            "workbench without --fake."
+        )
+
+    def export_deployment(
+        self, domain: str, path: Path, fmt: str, progress: ProgressFn, cancel: threading.Event
+    ) -> str:
+        raise ValueError(
+            "The demo engine (--fake) has no network to deploy; start the workbench without --fake."
+        )
+
+    def save_trunk(self, path: Path) -> str:
+        write_trunk(Path(path), self._config, self._fingerprint, _TRUNK_PARAMETERS)
+        return f"wrote {path} ({_TRUNK_PARAMETERS:,} parameters)"
+
+    def load_trunk(self, path: Path) -> str:
+        self._fingerprint = read_trunk(Path(path), self._config)
+        return f"loaded {Path(path).name}; trunk fingerprint {self._fingerprint[:12]}"
+
+    def export_model(self, path: Path, progress: ProgressFn, cancel: threading.Event) -> str:
+        self._steps(cancel, progress, "exporting the model")
+        Path(path).write_text(json.dumps({"domains": list(self._trained)}))
+        return f"wrote {path} ({len(self._trained)} domains)"
+
+    def set_trunk_fingerprint(self, fingerprint: str) -> None:
+        """Tests: pretend the trunk changed (imports of older adapters must be refused)."""
+        self._fingerprint = fingerprint
