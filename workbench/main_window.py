@@ -172,7 +172,17 @@ class MainWindow(QMainWindow):
         self.session.paused_changed.connect(self._paused_changed)
         self.recipe.changed.connect(self._update_controls)
         self.domains.domain_selected.connect(self._domain_selected)
-        self.run_actions = RunActions(self)
+        self.run_actions = RunActions(
+            self.session,
+            self.runs,
+            self.curves,
+            prefs,
+            self.dialogs,
+            self.log,
+            show_curves=lambda: self.tabs.setCurrentWidget(self.curves),
+            resume_training=self._resume_training,
+            parent=self,
+        )
         self._restore_preferences()
         self._set_engine_widgets_enabled(False)
         self._update_controls()
@@ -351,6 +361,11 @@ class MainWindow(QMainWindow):
                 self.recipe.set_mode("full")
             return True
         return answer
+
+    def _resume_training(self, domain: str, **options: Any) -> None:
+        """A past run continues: its domain is selected first, as a click on it would."""
+        self.domains.select(domain)
+        self.start_training(domain=domain, **options)
 
     @Slot()
     def toggle_pause(self) -> None:

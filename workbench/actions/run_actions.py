@@ -1,33 +1,55 @@
 """Past runs and plot files: overlay a run, resume one, export the curves.
 
-Split from the main window to keep it about layout and wiring; it acts on the window's
-panels and session.
+Split from the main window to keep it about layout and wiring; it is handed only what it
+acts on (the session, the runs and curves panels, preferences, dialogs, the log) and two
+callbacks into the window, so it does not import the window.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import QObject, Slot
 
 from core.config import ModelConfig, TrainingConfig
-
-if TYPE_CHECKING:
-    from workbench.main_window import MainWindow
+from workbench.panels.curves_panel import CurvesPanel
+from workbench.panels.dialogs import Dialogs
+from workbench.panels.runs_panel import RunsPanel
+from workbench.preferences import Preferences
+from workbench.session import WorkbenchSession
 
 
 class RunActions(QObject):
     """Runs-panel and curve-export actions of one window."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
-        window.runs.overlay_requested.connect(self.overlay_run)
-        window.runs.resume_requested.connect(self.resume_run)
-        window.curves.png_action.triggered.connect(self.export_png)
-        window.curves.svg_action.triggered.connect(self.export_svg)
-        window.curves.csv_action.triggered.connect(self.export_csv)
+    def __init__(
+        self,
+        session: WorkbenchSession,
+        runs: RunsPanel,
+        curves: CurvesPanel,
+        prefs: Preferences,
+        dialogs: Dialogs,
+        log: Callable[[str, str], None],
+        *,
+        show_curves: Callable[[], None],
+        resume_training: Callable[..., None],
+        parent: QObject | None = None,
+    ) -> None:
+        """``show_curves()`` brings the curves tab forward; ``resume_training(domain, ...)``
+        selects the run's domain and starts training with ``MainWindow.start_training``'s
+        keyword arguments."""
+        super().__init__(parent)
+        self.session, self.curves, self.prefs, self.dialogs = session, curves, prefs, dialogs
+        self.log = log
+        self._show_curves = show_curves
+        self._resume_training = resume_training
+        runs.overlay_requested.connect(self.overlay_run)
+        runs.resume_requested.connect(self.resume_run)
+        curves.png_action.triggered.connect(self.export_png)
+        curves.svg_action.triggered.connect(self.export_svg)
+        curves.csv_action.triggered.connect(self.export_csv)
 
     @Slot()
     def export_png(self) -> None:
@@ -43,14 +65,14 @@ class RunActions(QObject):
 
     @Slot(str)
     def overlay_run(self, path: str) -> None:
-        self.w.session.run_side_job(
+        self.session.run_side_job(
             "Reading run",
             lambda b, ctx: b.read_run(Path(path)),
-            on_done=self.w.curves.add_overlay,
-            on_error=lambda e: self.w.log("error", e.message),
+            on_done=self.curves.add_overlay,
+            on_error=lambda e: self.log("error", e.message),
             listed=False,
         )
-        self.w.tabs.setCurrentWidget(self.w.curves)
+        self._show_curves()
 
     @Slot(str)
     def resume_run(self, path: str) -> None:
@@ -62,25 +84,24 @@ class RunActions(QObject):
                 model = ModelConfig.from_dict(configs["model"]) if "model" in configs else None
                 decay = configs.get("domain_spec", {}).get("weight_decay")
             except (KeyError, TypeError, ValueError) as exc:
-                self.w.log(
+                self.log(
                     "error", f"Cannot resume {Path(path).name}: its configs are unreadable ({exc})."
                 )
                 return
-            self.w.curves.load_run(curves)
-            self.w.domains.select(summary.domain)
-            self.w.start_training(
+            self.curves.load_run(curves)
+            self._resume_training(
+                summary.domain,
                 resume_run=Path(path),
-                domain=summary.domain,
                 config=config,
                 model_config=model,
                 domain_weight_decay=decay,
             )
 
-        self.w.session.run_side_job(
+        self.session.run_side_job(
             "Reading run",
             lambda b, ctx: b.read_run(Path(path)),
             on_done=loaded,
-            on_error=lambda e: self.w.log("error", e.message),
+            on_error=lambda e: self.log("error", e.message),
             listed=False,
         )
 
@@ -90,19 +111,19 @@ class RunActions(QObject):
             "svg": "SVG image (*.svg)",
             "csv": "CSV data (*.csv)",
         }[kind]
-        start = str(Path(self.w.prefs.last_dir("plots")) / f"curves.{kind}")
-        path = self.w.dialogs.save_file(f"Export curves as {kind.upper()}", start, filters)
+        start = str(Path(self.prefs.last_dir("plots")) / f"curves.{kind}")
+        path = self.dialogs.save_file(f"Export curves as {kind.upper()}", start, filters)
         if not path:
             return
-        self.w.prefs.remember_dir("plots", path)
+        self.prefs.remember_dir("plots", path)
         try:
             if kind == "png":
-                self.w.curves.export_png(path)
+                self.curves.export_png(path)
             elif kind == "svg":
-                self.w.curves.export_svg(path)
+                self.curves.export_svg(path)
             else:
-                self.w.curves.export_csv(path)
-            self.w.log("info", f"Wrote {path}")
+                self.curves.export_csv(path)
+            self.log("info", f"Wrote {path}")
         except OSError as exc:
-            self.w.log("error", f"Export failed: {exc}")
-            self.w.dialogs.warn("Export", str(exc))
+            self.log("error", f"Export failed: {exc}")
+            self.dialogs.warn("Export", str(exc))
