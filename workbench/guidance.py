@@ -1,5 +1,6 @@
-"""What a newcomer is told and asked: the next step, the mode a domain starts in, and the
-questions before a run that does not fit the trunk (pure functions of the domains shown).
+"""What a newcomer is told and asked: the next step, why Train is not available, the mode a
+domain starts in, and the questions before a run that does not fit the trunk (pure functions
+of the domains shown).
 """
 
 from __future__ import annotations
@@ -17,6 +18,30 @@ def trunk_trained(states: Sequence[DomainState]) -> bool:
 def default_mode(states: Sequence[DomainState]) -> str:
     """Train the trunk while it is untrained, else adapters on it (never the last run's)."""
     return "adapters" if trunk_trained(states) else "full"
+
+
+def can_train(
+    *,
+    ready: bool,
+    active: bool,
+    domain: str | None,
+    state: DomainState | None,
+    recipe_errors: Sequence[str],
+) -> tuple[bool, str]:
+    """Whether Train can start now, and if not, the reason shown on the button."""
+    if not ready:
+        return False, "The engine is still loading."
+    if active:
+        return False, "A run is active."
+    if domain is None:
+        return False, "Select a domain."
+    if state is not None and state.source == "imported":
+        return False, f"'{domain}' was imported and has no data to train on."
+    if state is not None and not state.present and state.source != "builtin":
+        return False, f"The data of '{domain}' is not on this machine."
+    if recipe_errors:
+        return False, recipe_errors[0]
+    return True, ""
 
 
 def next_step_hint(states: Sequence[DomainState], *, ready: bool) -> str:

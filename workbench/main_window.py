@@ -10,24 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, Signal, Slot
 from PySide6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
 )
 from PySide6.QtWidgets import (
-    QDockWidget,
     QLabel,
     QMainWindow,
-    QScrollArea,
-    QSplitter,
-    QTabWidget,
-    QWidget,
 )
 
 from core.config import ModelConfig, TrainingConfig
-from core.errors import write_crash_log
 from core.events import EpochEnded, TrainingFinished, TrainingStarted
 from workbench.actions.catalogue_actions import CatalogueActions
 from workbench.actions.file_actions import FileActions
@@ -37,7 +31,7 @@ from workbench.actions.window_actions import build_actions
 from workbench.backend.jobs import JobError
 from workbench.backend.protocol import Backend, TrainOutcome
 from workbench.gc_guard import GuiThreadCollector
-from workbench.guidance import default_mode, mode_question, next_step_hint
+from workbench.guidance import can_train, default_mode, mode_question, next_step_hint
 from workbench.panels.class_count_chart import ClassCountChart
 from workbench.panels.classify_panel import ClassifyPanel
 from workbench.panels.confusion_panel import ConfusionPanel
@@ -52,21 +46,10 @@ from workbench.panels.results_panel import ResultsPanel
 from workbench.panels.runs_panel import RunsPanel
 from workbench.preferences import Preferences
 from workbench.session import BackendFactory, WorkbenchSession
+from workbench.status_text import describe_model, keep_traceback, run_ended_text
+from workbench.window_layout import arrange, restore_geometry, save_geometry
 
 TITLE = "RAM Workbench"
-
-
-PREFERRED_SIZE = QSize(1400, 900)
-
-
-def default_size(available: QSize | None) -> QSize:
-    """1400x900 where it fits; on a smaller screen, the screen less room for a frame."""
-    if available is None:
-        return PREFERRED_SIZE
-    return QSize(
-        min(PREFERRED_SIZE.width(), available.width() - 16),
-        min(PREFERRED_SIZE.height(), available.height() - 40),
-    )
 
 
 class MainWindow(QMainWindow):
@@ -107,38 +90,21 @@ class MainWindow(QMainWindow):
         self.confusion = ConfusionPanel(self.dialogs)
         self.results = ResultsPanel(self.dialogs)
         self.class_counts = ClassCountChart()
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.curves, "Curves")
-        self.tabs.addTab(self.confusion, "Confusion")
-        self.tabs.addTab(self.results, "Results")
-        self.tabs.addTab(self.classify, "Classify")
-        self.tabs.addTab(self.runs, "Runs")
-        self.tabs.addTab(self.parameters, "Parameters")
-        self.setCentralWidget(self.tabs)
-        recipe_scroll = QScrollArea()
-        recipe_scroll.setWidgetResizable(True)
-        recipe_scroll.setWidget(self.recipe)
-        recipe_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        recipe_scroll.setMinimumWidth(300)
-        self.recipe_scroll = recipe_scroll
-        domains_column = QSplitter(Qt.Orientation.Vertical)  # the table, its class counts
-        domains_column.addWidget(self.domains)
-        domains_column.addWidget(self.class_counts)
-        domains_column.setStretchFactor(0, 3)
-        domains_column.setStretchFactor(1, 1)
-        domains_dock = self._dock("Domains", domains_column, Qt.DockWidgetArea.LeftDockWidgetArea)
-        recipe_dock = self._dock(
-            "Model and recipe", recipe_scroll, Qt.DockWidgetArea.RightDockWidgetArea
+        self.tabs, self.recipe_scroll = arrange(
+            self,
+            tabs=[
+                (self.curves, "Curves"),
+                (self.confusion, "Confusion"),
+                (self.results, "Results"),
+                (self.classify, "Classify"),
+                (self.runs, "Runs"),
+                (self.parameters, "Parameters"),
+            ],
+            domains=self.domains,
+            class_counts=self.class_counts,
+            recipe=self.recipe,
+            progress=self.progress,
         )
-        progress_dock = self._dock(
-            "Progress and log", self.progress, Qt.DockWidgetArea.BottomDockWidgetArea
-        )
-        self.resizeDocks(
-            [domains_dock, recipe_dock],
-            [470, self.recipe.sizeHint().width() + 30],
-            Qt.Orientation.Horizontal,
-        )
-        self.resizeDocks([progress_dock], [150], Qt.Orientation.Vertical)
 
         self.log = self.progress.log
         self.catalogue = CatalogueActions(
@@ -187,17 +153,6 @@ class MainWindow(QMainWindow):
         self._set_engine_widgets_enabled(False)
         self._update_controls()
 
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(title.replace(" ", "_"))
-        dock.setWidget(widget)
-        dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-        )
-        self.addDockWidget(area, dock)
-        return dock
-
     # === Loading ===
 
     @Slot()
@@ -226,19 +181,11 @@ class MainWindow(QMainWindow):
         # The recipe shows the model the workspace really has, not a preset's.
         self.recipe.show_model(backend.model_config)
         self.status_label.setText("Ready")
-        self.model_label.setText(self._describe_model(backend))
+        self.model_label.setText(describe_model(backend))
         self._set_engine_widgets_enabled(True)
         self._update_controls()
         self.catalogue.refresh()
         self.collector.settle()
-
-    @staticmethod
-    def _describe_model(backend: Backend) -> str:
-        config = backend.model_config
-        return (
-            f"data folder {backend.data_root} · {config.adapter_kind} adapters, "
-            f"width {config.width_factor:g}, {config.image_size} px"
-        )
 
     @Slot(str)
     def _backend_failed(self, message: str) -> None:
@@ -252,22 +199,14 @@ class MainWindow(QMainWindow):
     # === Run controls ===
 
     def _can_train(self) -> tuple[bool, str]:
-        if not self.session.ready:
-            return False, "The engine is still loading."
-        if self.session.training_active:
-            return False, "A run is active."
         domain = self.domains.selected_domain()
-        if domain is None:
-            return False, "Select a domain."
-        state = self.domains.state(domain)
-        if state is not None and state.source == "imported":
-            return False, f"'{domain}' was imported and has no data to train on."
-        if state is not None and not state.present and state.source != "builtin":
-            return False, f"The data of '{domain}' is not on this machine."
-        errors = self.recipe.errors()
-        if errors:
-            return False, errors[0]
-        return True, ""
+        return can_train(
+            ready=self.session.ready,
+            active=self.session.training_active,
+            domain=domain,
+            state=self.domains.state(domain) if domain is not None else None,
+            recipe_errors=self.recipe.errors(),
+        )
 
     @Slot()
     def _update_controls(self) -> None:
@@ -290,7 +229,7 @@ class MainWindow(QMainWindow):
     def _catalogue_refreshed(self) -> None:
         self._update_hint()
         if self.session.backend is not None:  # a run may have started another model
-            self.model_label.setText(self._describe_model(self.session.backend))
+            self.model_label.setText(describe_model(self.session.backend))
 
     @Slot(str)
     def _domain_selected(self, name: str) -> None:
@@ -393,24 +332,10 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _training_ended(self, outcome: TrainOutcome | JobError) -> None:
-        if isinstance(outcome, TrainOutcome):
-            acc = (
-                ""
-                if outcome.test_accuracy is None
-                else f", test accuracy {outcome.test_accuracy:.4f}"
-            )
-            self.status_label.setText(
-                f"{outcome.domain}: {outcome.reason} after {outcome.epochs_completed} epoch(s){acc}"
-            )
-        else:
-            self.status_label.setText(f"Training failed: {outcome.message}")
-            backend = self.session.backend
-            if outcome.traceback and not outcome.cancelled and backend is not None:
-                try:
-                    log = write_crash_log(backend.data_root, "training", outcome.traceback)
-                    self.log("info", f"The full traceback is in {log}")
-                except OSError as exc:
-                    self.log("warning", f"Could not write the traceback to a file: {exc}")
+        self.status_label.setText(run_ended_text(outcome))
+        backend = self.session.backend
+        if not isinstance(outcome, TrainOutcome) and backend is not None:
+            keep_traceback(outcome, backend.data_root, self.log)
         self.curves.redraw(force=True)
         self._update_controls()
         self.catalogue.refresh()  # then the hint and the mode of the next domain follow
@@ -440,15 +365,7 @@ class MainWindow(QMainWindow):
     # === Preferences and closing ===
 
     def _restore_preferences(self) -> None:
-        geometry = self.prefs.get_bytes("window/geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        screen = self.screen().availableGeometry() if self.screen() else None
-        if geometry is None or (screen is not None and not screen.contains(self.geometry())):
-            self.resize(default_size(screen.size() if screen is not None else None))
-        state = self.prefs.get_bytes("window/state")
-        if state is not None:
-            self.restoreState(state)
+        restore_geometry(self, self.prefs)
         recipe = self.prefs.get_json("recipe")
         if isinstance(recipe, dict):
             self.recipe.apply_dict(recipe)
@@ -457,8 +374,7 @@ class MainWindow(QMainWindow):
             self.curves.smoothing_slider.setValue(round(smoothing * 100))
 
     def save_preferences(self) -> None:
-        self.prefs.set_bytes("window/geometry", self.saveGeometry())
-        self.prefs.set_bytes("window/state", self.saveState())
+        save_geometry(self, self.prefs)
         self.prefs.set_json("recipe", self.recipe.to_dict())
         self.prefs.set_float("curves/smoothing", self.curves.smoothing)
         self.prefs.sync()
