@@ -373,7 +373,7 @@ def cmd_save_model(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from core.data import default_data_root
-    from core.training.run_log import list_runs
+    from core.training.run_history import list_runs
 
     runs_root = (Path(args.root) if args.root else default_data_root()) / "runs"
     runs = list_runs(runs_root)

@@ -146,7 +146,7 @@ def published_baseline(domains: list[str]) -> dict[str, float]:
 def _run_seconds(run_dir: str | None) -> float | None:
     if not run_dir or not Path(run_dir).is_dir():
         return None
-    from core.training.run_log import read_run
+    from core.training.run_history import read_run
 
     try:
         info = read_run(Path(run_dir))

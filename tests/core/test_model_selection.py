@@ -12,7 +12,8 @@ from core.cli import main
 from core.config import LrStage, TrainingConfig
 from core.presets import get_preset
 from core.training.checkpoint import BEST_CHECKPOINT_NAME, CHECKPOINT_NAME, read_checkpoint
-from core.training.run_log import STATUS_NAME, read_run
+from core.training.run_history import read_run
+from core.training.run_log import STATUS_NAME
 from core.workspace import Workspace
 from tests.core.training_helpers import blob_data
 

@@ -21,7 +21,7 @@ from core.training.checkpoint import (
     write_atomically,
 )
 from core.training.recipe import prepare_model
-from core.training.run_log import read_run
+from core.training.run_history import read_run
 from core.training.training import train
 from tests.core.training_helpers import blob_data, tiny_config, tiny_engine
 

@@ -10,15 +10,8 @@ import pytest
 
 from core.config import DomainSpec, ModelConfig, TrainingConfig
 from core.events import BatchEnded, EpochEnded
-from core.training.run_log import (
-    BATCHES_NAME,
-    STATUS_NAME,
-    TENSORBOARD_DIR,
-    RunLog,
-    list_runs,
-    new_run_dir,
-    read_run,
-)
+from core.training.run_history import list_runs, read_run
+from core.training.run_log import BATCHES_NAME, STATUS_NAME, TENSORBOARD_DIR, RunLog, new_run_dir
 
 CONFIGS = {
     "model": ModelConfig(width_factor=0.25, blocks_per_stage=(1, 1, 1), image_size=16).to_dict(),

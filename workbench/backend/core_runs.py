@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.training.run_log import list_runs, read_run
+from core.training.run_history import list_runs, read_run
 from workbench.backend.protocol import RunCurves, RunSummary
 
 

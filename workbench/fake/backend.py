@@ -367,7 +367,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
     # === Runs and parameters ===
 
     def list_runs(self) -> list[RunSummary]:
-        """Newest first, as ``core.training.run_log.list_runs``."""
+        """Newest first, as ``core.training.run_history.list_runs``."""
         with self._lock:
             return [c.summary for c in reversed(self._runs.values())]
 
