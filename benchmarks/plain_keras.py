@@ -3,7 +3,9 @@
 No engine extras (no shared-trunk bookkeeping, no custom BN, no L2 terms): stock
 ``Conv2D``/``BatchNormalization`` layers, ``compile(SGD(momentum=0.9))`` and ``fit``. Keras's
 own defaults apply (``jit_compile="auto"``: off on CPU, XLA on GPU). ``mixed_bfloat16`` /
-``mixed_float16`` are set per layer with ``dtype=``, as a Keras user would.
+``mixed_float16`` are set per layer with ``dtype=``, as a Keras user would. Stride-2 3x3
+convolutions are padded 1 on every side (``ZeroPadding2D`` + ``valid``), as in the reference
+and the engine: Keras's ``same`` pads 0 before and 1 after at stride 2, another network.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ def _conv(filters: int, kernel: int, stride: int, name: str, dtype: str):
         filters,
         kernel,
         strides=stride,
-        padding="same",
+        padding="valid" if stride != 1 else "same",
         use_bias=False,
         kernel_initializer=init,
         name=name,
@@ -38,6 +40,8 @@ def build_plain_keras(
     def conv_task(x, filters: int, stride: int, name: str):
         conv = _conv(filters, 3, stride, f"{name}_conv", dtype)
         trunk.append(conv)
+        if stride != 1:
+            x = keras.layers.ZeroPadding2D(1, dtype=dtype)(x)
         y = conv(x)
         a = _conv(filters, 1, 1, f"{name}_adapter", dtype)(_bn(f"{name}_bn_a", dtype)(y))
         y = keras.layers.Add(dtype=dtype)([y, a])
