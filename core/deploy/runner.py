@@ -40,7 +40,7 @@ def _litert(path: str):
     except ImportError:  # TensorFlow's own copy of the interpreter
         import tensorflow as tf
 
-        Interpreter = tf.lite.Interpreter  # noqa: N806
+        Interpreter = tf.lite.Interpreter
         runtime, runtime_version = "tf.lite", tf.__version__
     runner = Interpreter(model_path=path).get_signature_runner("serving_default")
 
