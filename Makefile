@@ -17,14 +17,15 @@ $(STAMP): pyproject.toml | $(PY)
 run: $(STAMP)
 	$(PY) main.py
 
-test: $(STAMP)
+LINTED := core workbench tests benchmarks main.py
+
+# Lint first (seconds) so a style error fails before the suite (minutes); ruff runs once.
+test: lint
 	QT_QPA_PLATFORM=offscreen TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra
-	$(PY) -m ruff check core workbench tests benchmarks main.py
-	$(PY) -m ruff format --check core workbench tests benchmarks main.py
 
 lint: $(STAMP)
-	$(PY) -m ruff check core workbench tests benchmarks main.py
-	$(PY) -m ruff format --check core workbench tests benchmarks main.py
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
