@@ -23,7 +23,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,10 +38,9 @@ ScalingRule = Literal["none", "linear"]
 SCALING_RULES: tuple[str, ...] = ("none", "linear")
 
 
-def read_tf_config(environ: dict[str, str] | None = None) -> dict[str, Any]:
+def read_tf_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Parse and check ``TF_CONFIG`` (cluster + this worker's task); errors say what is wrong."""
-    environ = os.environ if environ is None else environ
-    text = environ.get("TF_CONFIG")
+    text = (os.environ if environ is None else environ).get("TF_CONFIG")
     if not text:
         raise ConfigError(
             "`multi_worker` needs the TF_CONFIG environment variable, e.g. "
@@ -159,7 +158,8 @@ class _Watchdog:
 
     def cancel(self) -> None:
         with contextlib.suppress(OSError):
-            self._proc.stdin.close()
+            if self._proc.stdin is not None:  # always a pipe (stdin=PIPE above)
+                self._proc.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=5)
 
@@ -259,7 +259,7 @@ def broadcast_from_chief(
     workers start bit-identical whatever weights their own copies of the data folder held.
     """
     arrays = [np.asarray(a) for a in arrays]
-    if not across_workers(strategy) or not arrays:
+    if strategy is None or not across_workers(strategy) or not arrays:
         return arrays
     flat = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
     if not is_chief(strategy):
