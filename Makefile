@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench experiment clean
+.PHONY: run test lint typecheck bench experiment clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,14 +17,18 @@ $(STAMP): pyproject.toml | $(PY)
 run: $(STAMP)
 	$(PY) main.py
 
-test: $(STAMP)
+LINTED := core workbench tests benchmarks main.py
+
+# Lint and types first (seconds) so a style or type error fails before the suite (minutes).
+test: lint typecheck
 	QT_QPA_PLATFORM=offscreen TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra
-	$(PY) -m ruff check core workbench tests benchmarks main.py
-	$(PY) -m ruff format --check core workbench tests benchmarks main.py
 
 lint: $(STAMP)
-	$(PY) -m ruff check core workbench tests benchmarks main.py
-	$(PY) -m ruff format --check core workbench tests benchmarks main.py
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

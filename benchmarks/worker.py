@@ -164,7 +164,7 @@ def serve(impl: str) -> None:
             else:
                 raise ValueError(f"Unknown op. Received: op={op!r}")
             reply["ok"] = True
-        except Exception as exc:  # reported to the driver, which decides
+        except Exception as exc:  # noqa: BLE001 - reported to the driver, which decides
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         out.write(json.dumps(reply) + "\n")
         out.flush()

@@ -265,7 +265,12 @@ class Workspace:
             init_from = source
             on_event(LogMessage("info", f"Linear probe: features from '{init_from}'."))
         domain = self.ensure_domain(spec, init_from=init_from)
-        if from_source and config.mode != "linear_probe" and config.bn_init == "source":
+        if (
+            from_source
+            and source is not None
+            and config.mode != "linear_probe"
+            and config.bn_init == "source"
+        ):
             from core.model.domain_model import copy_batch_norms
 
             with self._lock, self._scope():

@@ -346,13 +346,13 @@ class MainWindow(QMainWindow):
 
     # === Drops anywhere on the window ===
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt)
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt)
+    def dropEvent(self, event: QDropEvent) -> None:
         """Images dropped on any panel are classified (the Classify tab comes forward)."""
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if not paths:
@@ -379,7 +379,7 @@ class MainWindow(QMainWindow):
         self.prefs.set_float("curves/smoothing", self.curves.smoothing)
         self.prefs.sync()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt)
+    def closeEvent(self, event: QCloseEvent) -> None:
         if self.session.training_active:
             if not self._close_when_stopped and not self.dialogs.confirm(
                 "Quit", "A training run is active. Stop it and quit?"

@@ -187,6 +187,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
         return 130
     print(result.to_markdown())
+    assert result.chosen is not None  # a complete sweep has chosen
     print(
         f"chosen: {result.chosen.label} (best mean validation accuracy); its weights are now "
         f"the workspace's '{args.domain}' (run {result.chosen_run})"

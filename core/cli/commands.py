@@ -76,7 +76,7 @@ class _ProgressPrinter:
         from tqdm import tqdm
 
         self._tqdm = tqdm
-        self._bar = None
+        self._bar: Any = None  # a tqdm bar while an epoch runs
         self._steps = 0
         self._total_epochs = 0
 

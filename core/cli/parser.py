@@ -293,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - a command line answers in one line, not a dump
+    except Exception as exc:  # a command line answers in one line, not a dump
         if args.debug:
             raise
         log = write_crash_log(getattr(args, "root", None), args.command)

@@ -121,11 +121,11 @@ class Catalogue:
         keys = set(dec.available_keys(root)) if root else set()
         out = []
         for key, info in dec.DECATHLON.items():
-            present = key in keys and (root / "data" / key).is_dir()
+            present = root is not None and key in keys and (root / "data" / key).is_dir()
             class_names: tuple[str, ...] = ()
             sizes = dict(zip(("train", "val", "test"), info.sizes, strict=True))
             description = f"Visual Decathlon domain {info.number}: {info.title}."
-            if key in keys:
+            if root is not None and key in keys:
                 try:
                     class_names, sizes = self._decathlon_summary(root, key)
                 except DataError as exc:
@@ -180,29 +180,32 @@ class Catalogue:
         check_cancel(cancel)
         if entry.source == "svhn":
             progress(0.0, "Reading SVHN .mat files")
-            data = load_svhn(self._svhn_dir(), image_size=image_size)
+            svhn = load_svhn(self._svhn_dir(), image_size=image_size)
             progress(1.0, "SVHN ready")
-            return data
+            return svhn
         if entry.source == "decathlon":
             key = next(k for k, i in dec.DECATHLON.items() if i.name == name)
-            data = dec.load_decathlon(
-                self._decathlon_root(), key, image_size=image_size, memory_budget=self._budget
+            root = self._decathlon_root()
+            if root is None:  # the folder went away since the entry was listed
+                raise DomainNotAvailable(f"The data of '{name}' is not here any more.")
+            decathlon = dec.load_decathlon(
+                root, key, image_size=image_size, memory_budget=self._budget
             )
-            return data.prepare(progress, cancel)
+            return decathlon.prepare(progress, cancel)
         source = next(f for f in self._sources.folders if f.name == name)
         scan = scan_folder(Path(source.path))
         spec = folder_spec(
             name, scan.class_names, random_crop=source.random_crop, allow_flip=source.allow_flip
         )
         spec = resized_spec(spec, image_size)
-        data = FileDomainData(
+        files = FileDomainData(
             spec,
             scan.splits,
             warnings=scan.warnings,
             compute_stats=True,
             memory_budget=self._budget,
         )
-        return data.prepare(progress, cancel)
+        return files.prepare(progress, cancel)
 
     def _load_builtin(
         self, domain: BuiltinDomain, progress: ProgressFn, cancel, image_size: int | None
@@ -340,7 +343,7 @@ class Catalogue:
                     tar,
                     _archive_destination(tar, target),
                     cancel=cancel,
-                    progress=lambda f, m, k=k: progress((k + f) / len(tars) * 0.9, m),
+                    progress=within(progress, k / len(tars) * 0.9, (k + 1) / len(tars) * 0.9),
                 )
             root = dec.find_root(target)
             self._unpack_domain_tars(root, progress, cancel, keep=False)

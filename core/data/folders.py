@@ -49,7 +49,8 @@ def sanitize_name(text: str) -> str:
 
 
 def _images_in(folder: Path) -> tuple[list[Path], list[Path]]:
-    images, others = [], []
+    images: list[Path] = []
+    others: list[Path] = []
     for path in sorted(folder.rglob("*")):
         if not path.is_file() or any(
             part.startswith(".") for part in path.relative_to(folder).parts

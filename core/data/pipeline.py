@@ -71,7 +71,7 @@ def read_rgb(path: str | Path, shorter: int | None = None) -> np.ndarray:
     if shorter and min(h, w) > shorter:
         scale = shorter / min(h, w)
         size = (max(shorter, round(w * scale)), max(shorter, round(h * scale)))
-        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
     return rgb
 
 

@@ -28,7 +28,9 @@ class RunningStats:
         mean = self.total / self.count
         var = np.maximum(self.squares / self.count - mean * mean, 0.0)
         std = np.maximum(np.sqrt(var), 1e-3)
-        return tuple(round(float(m), 4) for m in mean), tuple(round(float(s), 4) for s in std)
+        m0, m1, m2 = (round(float(m), 4) for m in mean)
+        s0, s1, s2 = (round(float(s), 4) for s in std)
+        return (m0, m1, m2), (s0, s1, s2)
 
 
 def channel_stats(images: np.ndarray | Iterable[np.ndarray], chunk: int = 4096):

@@ -67,7 +67,7 @@ def run_in_fresh_process(
     with tempfile.TemporaryDirectory(prefix="ram-deploy-check-") as name:
         work = Path(name)
         inputs, outputs = work / "images.npz", work / "probabilities.npz"
-        np.savez(inputs, **{f"group_{i}": g for i, (_, g) in enumerate(groups)})
+        np.savez(inputs, **{f"group_{i}": g for i, (_, g) in enumerate(groups)})  # type: ignore[arg-type]  # numpy's stub: a key could be allow_pickle
         # A copy in an empty folder: the process's sys.path then holds no workbench module.
         runner = work / RUNNER.name
         shutil.copyfile(RUNNER, runner)

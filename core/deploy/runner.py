@@ -40,7 +40,7 @@ def _litert(path: str):
     except ImportError:  # TensorFlow's own copy of the interpreter
         import tensorflow as tf
 
-        Interpreter = tf.lite.Interpreter  # noqa: N806
+        Interpreter = tf.lite.Interpreter
         runtime, runtime_version = "tf.lite", tf.__version__
     runner = Interpreter(model_path=path).get_signature_runner("serving_default")
 
@@ -78,7 +78,7 @@ def main(argv: list[str]) -> int:
             images = groups[key]
             parts = [run(images[i : i + CHUNK]) for i in range(0, len(images), CHUNK)]
             results[key] = np.concatenate(parts).astype(np.float32)
-    np.savez(out_path, **results)
+    np.savez(out_path, **results)  # type: ignore[arg-type]  # numpy's stub: a key could be allow_pickle
     print(json.dumps(info))
     return 0
 

@@ -375,5 +375,5 @@ def _write(model, artifact: Path, fmt: str, metadata: dict[str, Any]) -> None:
             _write_onnx(model, artifact, metadata)
     except Cancelled:
         raise
-    except Exception as exc:  # noqa: BLE001 - converters raise many kinds
+    except Exception as exc:  # converters raise many kinds
         raise DeployError(f"Writing the {fmt} artifact failed: {exc}") from exc

@@ -24,7 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from core.config import ConfigError, LrStage, ModelConfig, TrainingConfig
+from core.config import (
+    AdapterKind,
+    ConfigError,
+    LrStage,
+    ModelConfig,
+    Precision,
+    TrainingConfig,
+    TrainMode,
+)
 from core.data.datasource import ArrayDomainData, DomainData
 from core.model.domain_model import copy_batch_norms
 from core.model.engine import AdapterEngine
@@ -46,7 +54,7 @@ class ExperimentConfig:
     """What the experiment runs; every run with the same config gives the same table."""
 
     preset: str = "cpu"
-    precision: str | None = None  # None: the preset's
+    precision: Precision | None = None  # None: the preset's
     source: str = "digits_street"
     targets: tuple[str, ...] | None = None
     methods: tuple[str, ...] = METHODS
@@ -158,7 +166,7 @@ def _cap(data: DomainData, max_train: int | None, max_eval: int | None, seed: in
     return ArrayDomainData(data.spec, splits)
 
 
-def _engine_like(source: AdapterEngine, adapter_kind: str) -> AdapterEngine:
+def _engine_like(source: AdapterEngine, adapter_kind: AdapterKind) -> AdapterEngine:
     """A new engine of another adapter kind over a copy of the source's trunk weights."""
     engine = AdapterEngine(dataclasses.replace(source.model_config, adapter_kind=adapter_kind))
     engine.trunk.load_weight_arrays(source.trunk.weight_arrays())
@@ -184,7 +192,7 @@ def run_experiment(
         data = catalogue.load(name, image_size=model_config.image_size)
         return _cap(data, config.max_train_examples, config.max_eval_examples, config.seed)
 
-    def recipe(stages: Sequence[LrStage], mode: str) -> TrainingConfig:
+    def recipe(stages: Sequence[LrStage], mode: TrainMode) -> TrainingConfig:
         return dataclasses.replace(
             preset.training,
             stages=tuple(stages),
@@ -207,7 +215,7 @@ def run_experiment(
     # === The trunk, from scratch on the source domain (one per kind of adapter used) ===
     source_data = load(config.source)
 
-    def source_trunk(kind: str) -> tuple[AdapterEngine, float, float]:
+    def source_trunk(kind: AdapterKind) -> tuple[AdapterEngine, float, float]:
         seed_everything(config.seed)
         engine = AdapterEngine(dataclasses.replace(model_config, adapter_kind=kind))
         engine.add_domain(source_data.spec)
@@ -228,7 +236,9 @@ def run_experiment(
     trunk_of["parallel"] = "parallel"
 
     results: list[MethodResult] = []
-    engines = {main_kind: source_engine, "parallel": trunks.get("parallel")}
+    engines: dict[str, AdapterEngine] = {main_kind: source_engine}
+    if "parallel" in trunks:
+        engines["parallel"] = trunks["parallel"]
     for kind in ("bn_only", "series"):
         if kind in config.methods and kind not in engines:
             engines[kind] = _engine_like(source_engine, kind)
@@ -244,7 +254,7 @@ def run_experiment(
                 # The reference's baseline: a BN-mode network, every weight trained.
                 engine = _engine_like(trunk_engine, "bn_only")
                 domain = engine.add_domain(data.spec)
-                mode = "full"
+                mode: TrainMode = "full"
             elif method == "linear_probe":
                 engine = trunk_engine
                 domain = engine.add_domain(

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from core.config import DomainSpec, ModelConfig
+from core.config import AdapterKind, DomainSpec, ModelConfig
 from core.files.torch_pickle import ModuleStub, TensorRef, TorchFileError, flat_state, load
 from core.model.engine import AdapterEngine
 
@@ -60,7 +60,7 @@ class ReferenceNetwork:
 
     width_factor: float
     blocks_per_stage: tuple[int, int, int]
-    adapter_kind: str  # series, parallel or bn_only (task ``task``'s)
+    adapter_kind: AdapterKind  # task ``task``'s
     adapt_stem: bool
     adapter_positions: tuple[bool, bool]
     num_tasks: int
@@ -127,7 +127,7 @@ def _shape(arrays: dict, key: str) -> tuple[int, ...]:
     return tuple(arrays[key].shape)
 
 
-def _kind_at(arrays: dict, prefix: str, task: int) -> str:
+def _kind_at(arrays: dict, prefix: str, task: int) -> AdapterKind:
     if f"{prefix}parallel_conv.{task}.conv.weight" in arrays:
         return "parallel"
     if f"{prefix}bns.{task}.0.conv.1.weight" in arrays:
@@ -183,7 +183,7 @@ def read_reference(path: str | Path, task: int = 0) -> ReferenceNetwork:
     adapted = {k for k in kinds.values() if k != "bn_only"}
     if len(adapted) > 1:
         raise _fail(f"Mixed adapter kinds in one checkpoint. Received: {sorted(adapted)}")
-    kind = adapted.pop() if adapted else "bn_only"
+    kind: AdapterKind = adapted.pop() if adapted else "bn_only"
     conv1 = {kinds[p] != "bn_only" for p in kinds if p.endswith("conv1") and p != "stem"}
     conv2 = {kinds[p] != "bn_only" for p in kinds if p.endswith("conv2")}
     if kind != "bn_only" and (len(conv1) != 1 or len(conv2) != 1):

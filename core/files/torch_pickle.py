@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 
-STORAGE_DTYPES = {
+STORAGE_DTYPES: dict[str, npt.DTypeLike] = {
     "FloatStorage": np.float32,
     "DoubleStorage": np.float64,
     "HalfStorage": np.float16,
@@ -151,7 +152,7 @@ def _numpy_scalar(dtype: Any, data: bytes = b"") -> Any:
     if kind.hasobject:
         raise TorchFileError(f"A numpy object scalar was refused. Received: dtype={dtype.spec}")
     if dtype.order in "<>":
-        kind = kind.newbyteorder(dtype.order)
+        kind = kind.newbyteorder("<" if dtype.order == "<" else ">")
     return np.frombuffer(data, kind, count=1)[0].item()
 
 

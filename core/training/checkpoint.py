@@ -115,7 +115,7 @@ def apply_state(domain: Any, optimizer: Any | None, state: WeightState) -> None:
         restore_optimizer(optimizer, state.optimizer)
 
 
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Call ``write(temp_path)`` for a temp file next to ``path``, then move it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

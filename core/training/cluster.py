@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import tensorflow as tf
@@ -20,10 +21,9 @@ import tensorflow as tf
 from core.config import ClusterError, ConfigError
 
 
-def read_tf_config(environ: dict[str, str] | None = None) -> dict[str, Any]:
+def read_tf_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Parse and check ``TF_CONFIG`` (cluster + this worker's task); errors say what is wrong."""
-    environ = os.environ if environ is None else environ
-    text = environ.get("TF_CONFIG")
+    text = (os.environ if environ is None else environ).get("TF_CONFIG")
     if not text:
         raise ConfigError(
             "`multi_worker` needs the TF_CONFIG environment variable, e.g. "
@@ -141,7 +141,8 @@ class Watchdog:
 
     def cancel(self) -> None:
         with contextlib.suppress(OSError):
-            self._proc.stdin.close()
+            if self._proc.stdin is not None:  # always a pipe (stdin=PIPE above)
+                self._proc.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=5)
 

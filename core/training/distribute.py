@@ -105,7 +105,7 @@ def broadcast_from_chief(
     workers start bit-identical whatever weights their own copies of the data folder held.
     """
     arrays = [np.asarray(a) for a in arrays]
-    if not across_workers(strategy) or not arrays:
+    if strategy is None or not across_workers(strategy) or not arrays:
         return arrays
     flat = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
     if not is_chief(strategy):

@@ -213,15 +213,15 @@ def choose(summaries: Sequence[SettingSummary]) -> tuple[Setting, str | None]:
     if not ranked:
         raise ValueError("No run of the sweep has a validation accuracy.")
     best = max(ranked, key=lambda s: s.val_mean)
-    tested = [s for s in ranked if s.test_mean is not None]
+    tested = [(s.test_mean, s) for s in ranked if s.test_mean is not None]
     warning = None
     if tested and best.test_mean is not None:
-        best_test = max(tested, key=lambda s: s.test_mean)
-        if best_test.test_mean > best.test_mean:
+        best_test_mean, best_test = max(tested, key=lambda pair: pair[0])
+        if best_test_mean > best.test_mean:
             warning = (
                 f"The best setting on validation ({best.setting.label}: val "
                 f"{best.val_mean:.4f}, test {best.test_mean:.4f}) is not the best on test "
-                f"({best_test.setting.label}: test {best_test.test_mean:.4f}); validation may "
+                f"({best_test.setting.label}: test {best_test_mean:.4f}); validation may "
                 "not represent test for this domain."
             )
     return best.setting, warning
@@ -291,8 +291,9 @@ def run_sweep(
         if on_run is not None:
             on_run(run, index, len(runs))
         config = run_config(base, run.setting, run.seed)
-        resume = run.run_dir is not None and (Path(run.run_dir) / "config.json").is_file()
-        if not (resume and (Path(run.run_dir) / CHECKPOINT_NAME).is_file()):
+        previous = Path(run.run_dir) if run.run_dir is not None else None
+        resume_run = previous if previous and (previous / "config.json").is_file() else None
+        if not (resume_run and (resume_run / CHECKPOINT_NAME).is_file()):
             if ws.engine.has_domain(domain):
                 ws.engine.remove_domain(domain)  # every run starts from a fresh domain
         seed_everything(run.seed)
@@ -311,10 +312,11 @@ def run_sweep(
             data=data,
             weight_decay=run.setting.weight_decay,
             init_from=init_from,
-            resume_run=Path(run.run_dir) if resume else None,
+            resume_run=resume_run,
             save=False,
         )
         run = runs[index]
+        assert run.run_dir is not None  # record() set it when the run started
         run_dir = Path(run.run_dir)
         if result.reason == "stopped" or (control is not None and control.stop_requested):
             stopped = True
@@ -346,10 +348,11 @@ def run_sweep(
 
     summaries = summarise(runs)
     chosen, warning = choose(summaries)
-    best_run = max(
-        (r for r in runs if r.setting == chosen and r.val_accuracy is not None),
-        key=lambda r: r.val_accuracy,
+    _, best_run = max(
+        ((r.val_accuracy, r) for r in runs if r.setting == chosen and r.val_accuracy is not None),
+        key=lambda pair: pair[0],
     )
+    assert best_run.run_dir is not None  # a finished run has its folder
     ws.import_adapters(Path(best_run.run_dir) / WEIGHTS_FILE, name=domain, replace=True)
     ws.status[domain] = DomainStatus(
         name=domain,

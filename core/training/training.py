@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from core.config import TrainingConfig
 from core.control import TrainingControl
-from core.data.datasource import DomainData
+from core.data.datasource import DomainData, Split
 from core.events import (
     EpochEnded,
     EventSink,
@@ -284,8 +284,8 @@ def _train(
             run_dir=str(run_dir) if run_dir else None,
         )
     )
-    for message in messages:
-        on_event(message)
+    for note in messages:
+        on_event(note)
 
     if initial_epoch < config.total_epochs:
         with scope():
@@ -353,7 +353,7 @@ def evaluate(
     engine: Any,
     domain_name: str,
     data: DomainData,
-    split: str = "test",
+    split: Split = "test",
     *,
     batch_size: int = 256,
     progress: ProgressFn = no_progress,

@@ -38,7 +38,7 @@ def conv1x1_fonc(in_planes: int, out_planes: int | None = None, stride: int = 1)
     return nn.Conv2d(in_planes, out, 1, stride=stride, padding=0, bias=False)
 
 
-class conv1x1(nn.Module):  # noqa: N801 - the reference's class name
+class conv1x1(nn.Module):  # the reference's class name
     """Series: ``conv = Sequential(BN, 1x1)`` plus identity; parallel: ``conv`` = a 1x1."""
 
     def __init__(self, planes: int, out_planes: int | None = None, stride: int = 1, *, mode: str):
@@ -57,7 +57,7 @@ class conv1x1(nn.Module):  # noqa: N801 - the reference's class name
         return y
 
 
-class conv_task(nn.Module):  # noqa: N801
+class conv_task(nn.Module):
     """The shared 3x3 ``conv`` and, per task, ``bns`` (and ``parallel_conv``)."""
 
     def __init__(

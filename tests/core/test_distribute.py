@@ -128,6 +128,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
             "mirrored": type(trunk.value).__name__,
             "reason": result.reason,
             "losses": [h.train_loss for h in result.history],
+            "val_accuracy": result.history[-1].val_accuracy,
             "adapter_changed": bool(np.abs(adapter.numpy() - before[0]).max() > 0),
             "trunk_changed": bool(np.abs(trunk.numpy() - before[1]).max() > 0),
         }))
@@ -154,6 +155,7 @@ def test_mirrored_strategy_trains_on_two_logical_cpus():
     for result in results:
         assert result["replicas"] == 2 and "Mirrored" in result["mirrored"], result
         assert result["reason"] == "completed" and len(result["losses"]) == 2
+        assert result["val_accuracy"] is not None  # validation ran under the strategy
         assert all(math.isfinite(v) for v in result["losses"]), result
         assert result["adapter_changed"]
         assert result["trunk_changed"] is (result["mode"] == "full")

@@ -86,7 +86,7 @@ def launch(roots, ports, extra, logs):
     procs = []
     for i, root in enumerate(roots):
         env = {**ENV, "TF_CONFIG": tf_config(ports, i)}
-        out = open(logs[i], "w")  # noqa: SIM115 - closed when the process is collected
+        out = open(logs[i], "w")  # closed when the process is collected
         procs.append(
             subprocess.Popen(
                 [sys.executable, "main.py", "--root", str(root), *TRAIN, *extra],

@@ -164,30 +164,37 @@ def _bn_gammas(domain):
     return {k: v for k, v in domain.weight_arrays().items() if k.endswith("/gamma")}
 
 
-@pytest.mark.parametrize("bn_init", ["source", "fresh"])
-def test_a_new_domain_on_a_trained_trunk_starts_from_the_source_bns(tmp_path, bn_init):
+BN_RECIPE = TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=32, validation=False)
+
+
+@pytest.fixture(scope="module")
+def trained_trunk(tmp_path_factory):
+    """One workspace whose trunk is trained on digits_street (shared: each case adds its own
+    new domain, so neither sees the other's)."""
     from core.data import Catalogue
     from core.workspace import Workspace
 
-    ws = Workspace(tmp_path, get_preset("tiny").model)
-    ws.catalogue = Catalogue(tmp_path, builtin_scale=0.05)
-    recipe = TrainingConfig(
-        stages=(LrStage(0.05, 1),),
-        batch_size=32,
-        validation=False,
-    )
-    ws.train("digits_street", dataclasses.replace(recipe, mode="full"))
+    root = tmp_path_factory.mktemp("bn_init")
+    ws = Workspace(root, get_preset("tiny").model)
+    ws.catalogue = Catalogue(root, builtin_scale=0.05)
+    ws.train("digits_street", dataclasses.replace(BN_RECIPE, mode="full"))
+    return ws
+
+
+@pytest.mark.parametrize(("bn_init", "target"), [("source", "glyphs"), ("fresh", "signs")])
+def test_a_new_domain_on_a_trained_trunk_starts_from_the_source_bns(trained_trunk, bn_init, target):
+    ws = trained_trunk
     source = _bn_gammas(ws.engine.domain("digits_street"))
     assert max(np.abs(a - 1).max() for a in source.values()) > 1e-3  # trained away from 1
     messages = []
     # A learning rate of 1e-9: gamma and beta stay where training found them.
     tiny_lr = dataclasses.replace(
-        recipe,
+        BN_RECIPE,
         stages=(LrStage(1e-9, 1),),
         bn_init=bn_init,
     )
-    ws.train("glyphs", tiny_lr, on_event=messages.append)
-    got = _bn_gammas(ws.engine.domain("glyphs"))
+    ws.train(target, tiny_lr, on_event=messages.append)
+    got = _bn_gammas(ws.engine.domain(target))
     assert set(got) == set(source)
     for key, array in got.items():
         expected = source[key] if bn_init == "source" else np.ones_like(array)

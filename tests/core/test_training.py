@@ -340,6 +340,10 @@ def test_failure_emits_training_failed_and_reraises(small_data, tmp_path):
         train(engine, "blobs", small_data, tiny_config(), run_dir=tmp_path)
 
 
+# The same contract on two replicas (completed, validated, trunk untouched in adapters mode)
+# is test_distribute.py::test_mirrored_strategy_trains_on_two_logical_cpus; this one-device
+# run in the test process took ~70 s on the 2 loaded cores.
+@pytest.mark.slow
 def test_training_under_a_distribution_strategy(small_data):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():

@@ -39,6 +39,8 @@ def test_trunk_and_domains_survive_a_restart(tmp_path, use_strategy):
         np.asarray(again.engine.domain("glyphs").model(x, training=False)), before, atol=1e-5
     )
     assert again.status["glyphs"].mode == "adapters"
+    if use_strategy:
+        return  # stale marking does not depend on the strategy: one more trunk run saved
     # Retraining the trunk marks domains trained on the old one as stale.
     again.train("digits_street", dataclasses.replace(RECIPE, mode="full"))
     assert again.stale_domains() == ["glyphs"]

@@ -110,7 +110,7 @@ class _Worker(QObject):
             result = job.fn(JobContext(job, self))
         except Cancelled as exc:
             self.finished.emit((job, None, JobError(str(exc) or "cancelled", cancelled=True)))
-        except Exception as exc:  # reported to the user, never raised into Qt
+        except Exception as exc:  # noqa: BLE001 - reported to the user, never raised into Qt
             self.finished.emit((job, None, JobError(_describe(exc), traceback.format_exc())))
         else:
             self.finished.emit((job, result, None))

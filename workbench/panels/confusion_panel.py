@@ -60,7 +60,7 @@ class ClassAxis(pg.AxisItem):
         super().__init__(orientation)
         self.names: tuple[str, ...] = ()
 
-    def tickValues(self, minVal, maxVal, size):  # noqa: N802 (pyqtgraph's API)
+    def tickValues(self, minVal, maxVal, size):
         if not self.names:
             return []
         # classes whose centre (i + 0.5) lies in the visible range
@@ -71,7 +71,7 @@ class ClassAxis(pg.AxisItem):
         step = max(1, int(np.ceil((high - low + 1) / MAX_LABELS)))
         return [(step, [i + 0.5 for i in range(low - low % step, high + 1, step)])]
 
-    def tickStrings(self, values, scale, spacing):  # noqa: N802
+    def tickStrings(self, values, scale, spacing):
         out = []
         for v in values:
             i = int(np.floor(v))

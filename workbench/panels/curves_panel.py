@@ -55,7 +55,7 @@ class _MeteredLayoutWidget(pg.GraphicsLayoutWidget):
         super().__init__()
         self._paint_cpu_s = 0.0
 
-    def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+    def paintEvent(self, event: Any) -> None:
         started = time.thread_time()
         super().paintEvent(event)
         self._paint_cpu_s += time.thread_time() - started

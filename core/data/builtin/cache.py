@@ -97,7 +97,7 @@ def build_and_cache(
             f"{s}_{k}": a
             for s, (x, y) in splits.items()
             for k, a in (("x", x), ("y", y.astype(np.int32)))
-        },
+        },  # type: ignore[arg-type]  # numpy's stub: a key could be allow_pickle
     )
     stem = cache_stem(root, domain, seed, scale)
     atomic_write_bytes(stem.with_suffix(".npz"), buffer.getvalue())

@@ -119,10 +119,12 @@ def smooth_noise(rng: np.random.Generator, n: int, size: int, cells: int, channe
     return upsample(rng.random((n, cells, cells, channels), dtype=np.float32), size)
 
 
-def clutter(rng: np.random.Generator, n: int, size: int, strength=(0.1, 0.5)) -> np.ndarray:
+def clutter(
+    rng: np.random.Generator, n: int, size: int, strength: tuple[float, float] = (0.1, 0.5)
+) -> np.ndarray:
     """Cluttered colour backgrounds: a base colour plus two octaves of coloured noise."""
     base = rng.random((n, 1, 1, 3), dtype=np.float32)
-    amount = rng.uniform(*strength, (n, 1, 1, 1)).astype(np.float32)
+    amount = rng.uniform(strength[0], strength[1], (n, 1, 1, 1)).astype(np.float32)
     coarse = smooth_noise(rng, n, size, 3) - 0.5
     fine = smooth_noise(rng, n, size, 9) - 0.5
     return np.clip(base + amount * (coarse + 0.6 * fine), 0.0, 1.0)
@@ -144,7 +146,7 @@ def box_blur(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def occlude(rng: np.random.Generator, images: np.ndarray, probability: float, max_frac=0.4):
     """Paint a random rectangle of random colour over a fraction of the images."""
     n, h, w, _ = images.shape
-    hit = rng.random(n) < probability
+    hit = rng.random((n,)) < probability
     rh = (rng.uniform(0.15, max_frac, n) * h).astype(int) + 1
     rw = (rng.uniform(0.15, max_frac, n) * w).astype(int) + 1
     top = (rng.random(n) * (h - rh)).astype(int)
@@ -162,8 +164,10 @@ def occlude(rng: np.random.Generator, images: np.ndarray, probability: float, ma
     return np.where(box[..., None], colour, images)
 
 
-def add_noise(rng: np.random.Generator, images: np.ndarray, sigma=(0.01, 0.08)) -> np.ndarray:
-    s = rng.uniform(*sigma, (images.shape[0], 1, 1, 1)).astype(np.float32)
+def add_noise(
+    rng: np.random.Generator, images: np.ndarray, sigma: tuple[float, float] = (0.01, 0.08)
+) -> np.ndarray:
+    s = rng.uniform(sigma[0], sigma[1], (images.shape[0], 1, 1, 1)).astype(np.float32)
     return images + s * rng.standard_normal(images.shape, dtype=np.float32)
 
 

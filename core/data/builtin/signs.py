@@ -72,7 +72,7 @@ def _arrow(draw: ImageDraw.ImageDraw, angle_deg: float, colour=WHITE, length=0.5
     draw.polygon(head, fill=colour)
 
 
-def _draw(name: str, font: ImageFont.FreeTypeFont) -> Image.Image:
+def _draw(name: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> Image.Image:
     img = Image.new("RGBA", (T, T), (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
     if name.startswith("limit_"):
