@@ -2,6 +2,7 @@
 
 __all__ = [
     # vocabulary: small modules every part of the engine speaks
+    "clock",
     "config",
     "control",
     "errors",

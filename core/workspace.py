@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as _dt
 import json
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.clock import utc_now
 from core.config import DomainSpec, ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.data import Catalogue, default_data_root
 from core.data.datasource import DomainData
 from core.events import EventSink, LogMessage, ignore_events
+from core.files.atomic import atomic_write_json
 from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
 from core.model.engine import AdapterEngine
 from core.presets import get_preset
@@ -53,16 +53,6 @@ class DomainStatus:
     # 0-based index of the epoch whose weights the workspace keeps (the best validation
     # accuracy); None: the last epoch's (no validation, or an older workspace).
     best_epoch: int | None = None
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _now() -> str:
-    return _dt.datetime.now().isoformat(timespec="seconds")
 
 
 class Workspace:
@@ -180,7 +170,7 @@ class Workspace:
                     if self.engine.has_domain(n)
                 },
             }
-            _atomic_write_text(self.dir / STATE_FILE, json.dumps(state, indent=2))
+            atomic_write_json(self.dir / STATE_FILE, state, sort_keys=False)
 
     # === Domains ===
 
@@ -207,13 +197,9 @@ class Workspace:
             return domain
 
     def new_run_dir(self, domain: str, mode: str) -> Path:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = self.runs_root / f"{stamp}_{domain}_{mode}"
-        path, n = base, 1
-        while path.exists():
-            n += 1
-            path = base.with_name(f"{base.name}_{n}")
-        return path
+        from core.training.run_log import new_run_dir
+
+        return new_run_dir(self.runs_root, domain, mode)
 
     def train(
         self,
@@ -290,8 +276,7 @@ class Workspace:
             Path(resume_run) if resume_run is not None else self.new_run_dir(name, config.mode)
         )
         if distributed and chief:
-            backup.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write_text(backup, json.dumps({"run_dir": str(run_dir)}))
+            atomic_write_json(backup, {"run_dir": str(run_dir)})
         result = train(
             self.engine,
             name,
@@ -330,7 +315,7 @@ class Workspace:
                 val_accuracy=None if last is None else last.val_accuracy,
                 test_accuracy=test_acc,
                 run_dir=str(run_dir),
-                updated=_now(),
+                updated=utc_now(),
                 trunk_fingerprint=self.engine.trunk_fingerprint(),
                 best_epoch=kept,
             )
@@ -400,7 +385,7 @@ class Workspace:
                 val_accuracy=None,
                 test_accuracy=None,
                 run_dir=None,
-                updated=_now(),
+                updated=utc_now(),
                 trunk_fingerprint=self.engine.trunk_fingerprint(),
             )
         self.save()
@@ -424,7 +409,7 @@ class Workspace:
                     val_accuracy=None,
                     test_accuracy=None,
                     run_dir=None,
-                    updated=_now(),
+                    updated=utc_now(),
                     trunk_fingerprint=result.trunk_fingerprint,
                 )
         self.save()

@@ -23,8 +23,10 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from core.clock import utc_now
 from core.config import ConfigError, DomainSpec, ModelConfig
-from core.files.model_io import atomic_target, copy_engine, library_versions, utc_now
+from core.files.atomic import atomic_path
+from core.files.model_io import copy_engine, library_versions
 from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
 from core.model.domain_model import DomainModel
 from core.model.engine import AdapterEngine
@@ -200,7 +202,7 @@ def export_domain(
     expected = _logits(domain, batch) if verify else None
     diff = float("nan")
     check_cancel(cancel)
-    with atomic_target(path) as tmp:
+    with atomic_path(path) as tmp:
         progress(0.2, f"Writing {path.name}")
         safetensors.numpy.save_file(arrays, str(tmp), metadata=metadata)
         if expected is not None:

@@ -13,19 +13,20 @@ workspace's domain; a warning says when another setting had the better test accu
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.clock import utc_now
 from core.config import ConfigError, LrStage, TrainingConfig
 from core.events import EventSink, TrainingStarted, ignore_events
+from core.files.atomic import atomic_write_json
 from core.training.checkpoint import CHECKPOINT_NAME
+from core.training.run_log import new_run_dir
 
 SWEEP_FILE = "sweep.json"
 WEIGHTS_FILE = "domain.adapter.safetensors"
@@ -144,20 +145,11 @@ def run_config(base: TrainingConfig, setting: Setting, seed: int) -> TrainingCon
 
 
 def new_sweep_dir(runs_root: Path, domain: str) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(runs_root) / "sweeps" / f"{stamp}_{domain}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}_{n}")
-    return path
+    return new_run_dir(Path(runs_root) / "sweeps", domain)
 
 
 def _write_state(sweep_dir: Path, state: dict[str, Any]) -> None:
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    tmp = sweep_dir / f".{SWEEP_FILE}.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(state, indent=2))
-    os.replace(tmp, sweep_dir / SWEEP_FILE)
+    atomic_write_json(sweep_dir / SWEEP_FILE, state, sort_keys=False)
 
 
 def _run_to_dict(run: SweepRun) -> dict[str, Any]:
@@ -358,7 +350,7 @@ def run_sweep(
         val_accuracy=best_run.val_accuracy,
         test_accuracy=best_run.test_accuracy,
         run_dir=best_run.run_dir,
-        updated=_dt.datetime.now().isoformat(timespec="seconds"),
+        updated=utc_now(),
         trunk_fingerprint=ws.engine.trunk_fingerprint(),
     )
     ws.save()

@@ -13,7 +13,6 @@ Nothing here claims to be a result: it exists to exercise the window.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import hashlib
 import secrets
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from core.clock import utc_now
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import (
@@ -297,7 +297,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 run_dir,
                 domain,
                 config.mode,
-                _dt.datetime.now().isoformat(timespec="seconds"),
+                utc_now(),
                 done,
                 reason,
                 max(vals) if vals else None,

@@ -10,7 +10,6 @@ weights inside are made up; nothing here imports TensorFlow.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import json
 from importlib import metadata as _dist
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from core.clock import utc_now
 from core.config import ConfigError, DomainSpec, ModelConfig
 from core.formats import WEIGHTS_FORMAT_VERSION
 
@@ -51,10 +51,6 @@ class AdapterFile:
     spec: DomainSpec
     model_config: ModelConfig
     trunk_fingerprint: str
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _versions() -> dict[str, str]:
@@ -124,7 +120,7 @@ def write_adapter(
         },
         "trunk_fingerprint": fingerprint,
         "parameters": parameters,
-        "created": _now(),
+        "created": utc_now(),
         **_versions(),
     }
     _save(path, arrays, meta)
@@ -190,7 +186,7 @@ def write_trunk(path: Path, model_config: ModelConfig, fingerprint: str, paramet
         "trunk_signature": model_config.trunk_signature(),
         "trunk_fingerprint": fingerprint,
         "parameters": str(parameters),
-        "created": _now(),
+        "created": utc_now(),
         **_versions(),
     }
     _save(path, arrays, meta)
