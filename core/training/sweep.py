@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from core.clock import utc_now
 from core.config import ConfigError, LrStage, TrainingConfig
 from core.events import EventSink, TrainingStarted, ignore_events
 from core.files.atomic import atomic_write_json
@@ -240,7 +239,6 @@ def run_sweep(
     from core.files.export import export_domain
     from core.seeding import seed_everything
     from core.training.training import evaluate
-    from core.workspace import DomainStatus
 
     if base.mode not in SWEEP_MODES:
         raise ConfigError(
@@ -343,15 +341,13 @@ def run_sweep(
         key=lambda r: r.val_accuracy,
     )
     ws.import_adapters(Path(best_run.run_dir) / WEIGHTS_FILE, name=domain, replace=True)
-    ws.status[domain] = DomainStatus(
-        name=domain,
+    ws.record_domain(
+        domain,
         mode=base.mode,
         epochs=base.total_epochs,
         val_accuracy=best_run.val_accuracy,
         test_accuracy=best_run.test_accuracy,
         run_dir=best_run.run_dir,
-        updated=utc_now(),
-        trunk_fingerprint=ws.engine.trunk_fingerprint(),
     )
     ws.save()
     state["chosen"] = dataclasses.asdict(chosen)

@@ -303,11 +303,9 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 max(vals) if vals else None,
                 config.stage_start_epochs(),
                 can_resume=0 < done < config.total_epochs,
-                configs={
-                    "model": self._config.to_dict(),
-                    "domain_spec": spec.to_dict(),
-                    "training": config.to_dict(),
-                },
+                model_config=self._config,
+                domain_spec=spec,
+                training_config=config,
             )
             self._runs.pop(run_dir, None)
             self._runs[run_dir] = RunCurves(
