@@ -7,8 +7,6 @@ import dataclasses
 import json
 import signal
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from core.config import ModelConfig, TrainingConfig, format_stages, parse_stages
@@ -144,16 +142,6 @@ class _ProgressPrinter:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-
-
-def _expand_images(paths: Sequence[Path]) -> list[Path]:
-    out: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            out += sorted(p for p in path.rglob("*") if p.is_file())
-        else:
-            out.append(path)
-    return out
 
 
 def describe_weights(ws: Any, domain: str, weights: str) -> str:
@@ -294,7 +282,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if not domains:
         print("error: the workspace has no trained domain yet", file=sys.stderr)
         return 2
-    images = _expand_images(args.images)
+    from core.data.image_files import expand_images
+
+    images = expand_images(args.images)
     results: dict[str, list[Any]] = ws.classify(domains, images, top_k=args.top_k)
     if args.json:
         print(
