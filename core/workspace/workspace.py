@@ -24,7 +24,8 @@ from core.config import DomainSpec, ModelConfig
 from core.data import Catalogue
 from core.data.datasource import DomainData
 from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
-from core.model.engine import AdapterEngine, ParameterReport
+from core.model.engine import AdapterEngine
+from core.model.parameters import ParameterReport
 from core.presets import get_preset
 from core.progress import ProgressFn, no_progress, within
 from core.workspace.files import FileMethods

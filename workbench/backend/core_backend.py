@@ -328,15 +328,8 @@ class CoreBackend(InsightMethods, RunsMethods):
     # === Parameters (runs: RunsMethods) ===
 
     def parameter_rows(self) -> list[ParameterRow]:
-        report = self._ws.parameter_report()
-        rows = [ParameterRow("shared trunk", report.trunk_parameters, 100.0, report.trunk_bytes)]
-        for d in report.domains:
-            rows.append(
-                ParameterRow(
-                    f"{d.name} ({d.num_classes} classes)",
-                    d.domain_parameters,
-                    d.percent_of_trunk,
-                    d.export_bytes,
-                )
-            )
-        return rows
+        rows = self._ws.parameter_report().as_rows()
+        return [
+            ParameterRow(r["part"], r["parameters"], r["percent_of_trunk"], r["bytes"])
+            for r in rows
+        ]

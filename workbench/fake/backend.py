@@ -31,6 +31,7 @@ from core.events import (
     TrainingFinished,
     TrainingStarted,
 )
+from core.model.parameters import TRUNK_PART, part_label
 from core.presets import get_preset
 from core.progress import Cancelled, ProgressFn, check_cancel
 from workbench.backend.protocol import (
@@ -378,12 +379,12 @@ class FakeBackend(FakeModelFiles, FakeInsight):
 
     def parameter_rows(self) -> list[ParameterRow]:
         """The trunk first, then each domain of the engine, labelled as ``CoreBackend`` does."""
-        rows = [ParameterRow("shared trunk", _TRUNK_PARAMETERS, 100.0, 4 * _TRUNK_PARAMETERS)]
+        rows = [ParameterRow(TRUNK_PART, _TRUNK_PARAMETERS, 100.0, 4 * _TRUNK_PARAMETERS)]
         for d in self.domains():
             if d.trained and d.parameters is not None:
                 rows.append(
                     ParameterRow(
-                        f"{d.name} ({d.num_classes} classes)",
+                        part_label(d.name, d.num_classes),
                         d.parameters,
                         100.0 * d.parameters / _TRUNK_PARAMETERS,
                         d.export_bytes or 0,
