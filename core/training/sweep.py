@@ -218,6 +218,27 @@ def choose(summaries: Sequence[SettingSummary]) -> tuple[Setting, str | None]:
     return best.setting, warning
 
 
+def conclude(sweep_dir: Path, domain: str, runs: Sequence[SweepRun]) -> SweepResult:
+    """The finished sweep: each setting summarised, one chosen on validation (``choose``)
+    and, of its runs, the one with the best validation accuracy."""
+    summaries = summarise(runs)
+    chosen, warning = choose(summaries)
+    best_run = max(
+        (r for r in runs if r.setting == chosen and r.val_accuracy is not None),
+        key=lambda r: r.val_accuracy or 0.0,  # None filtered out above
+    )
+    return SweepResult(
+        Path(sweep_dir),
+        domain,
+        tuple(runs),
+        complete=True,
+        summaries=summaries,
+        chosen=chosen,
+        chosen_run=best_run.run_dir,
+        warning=warning,
+    )
+
+
 def run_sweep(
     ws: Any,
     domain: str,
@@ -334,12 +355,8 @@ def run_sweep(
     if stopped:
         return SweepResult(sweep_dir, domain, tuple(runs), complete=False)
 
-    summaries = summarise(runs)
-    chosen, warning = choose(summaries)
-    best_run = max(
-        (r for r in runs if r.setting == chosen and r.val_accuracy is not None),
-        key=lambda r: r.val_accuracy,
-    )
+    result = conclude(sweep_dir, domain, runs)
+    best_run = next(r for r in runs if r.run_dir == result.chosen_run)
     ws.import_adapters(Path(best_run.run_dir) / WEIGHTS_FILE, name=domain, replace=True)
     ws.record_domain(
         domain,
@@ -350,16 +367,7 @@ def run_sweep(
         run_dir=best_run.run_dir,
     )
     ws.save()
-    state["chosen"] = dataclasses.asdict(chosen)
+    state["chosen"] = dataclasses.asdict(result.chosen)
     state["chosen_run"] = best_run.run_dir
     save_state()
-    return SweepResult(
-        sweep_dir,
-        domain,
-        tuple(runs),
-        complete=True,
-        summaries=summaries,
-        chosen=chosen,
-        chosen_run=best_run.run_dir,
-        warning=warning,
-    )
+    return result
