@@ -9,7 +9,9 @@ are useful) with ``problem`` saying why, and it cannot be resumed.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from core.config import ConfigError, DomainSpec, ModelConfig, TrainingConfig
 from core.training.run_history import RunInfo, list_runs, read_run
@@ -30,32 +32,28 @@ class RunRecord:
         return self.info.can_resume and self.training_config is not None and not self.problem
 
 
+T = TypeVar("T")
+
+
+def _parsed(info: RunInfo, key: str, parse: Callable[[], T], problems: list[str]) -> T | None:
+    if key not in info.configs:  # older runs may lack the model or spec; a resume needs training
+        if key == "training":
+            problems.append("no training config")
+        return None
+    try:
+        return parse()
+    except (ConfigError, KeyError, TypeError, ValueError) as exc:
+        problems.append(f"the {key} config is unreadable ({exc})")
+        return None
+
+
 def run_record(info: RunInfo) -> RunRecord:
-    parsed: dict[str, object] = {}
-    problems = []
-    for key, kind in (
-        ("model", ModelConfig),
-        ("domain_spec", DomainSpec),
-        ("training", TrainingConfig),
-    ):
-        raw = info.configs.get(key)
-        if raw is None:  # older runs may lack the model or spec; a resume needs training
-            if key == "training":
-                problems.append("no training config")
-            parsed[key] = None
-            continue
-        try:
-            parsed[key] = kind.from_dict(raw)
-        except (ConfigError, KeyError, TypeError, ValueError) as exc:
-            problems.append(f"the {key} config is unreadable ({exc})")
-            parsed[key] = None
-    return RunRecord(
-        info,
-        parsed["model"],  # type: ignore[arg-type]
-        parsed["domain_spec"],  # type: ignore[arg-type]
-        parsed["training"],  # type: ignore[arg-type]
-        "; ".join(problems),
-    )
+    """Parse the run's configs (``RunInfo.model_config`` etc.); a failure becomes ``problem``."""
+    problems: list[str] = []
+    model = _parsed(info, "model", info.model_config, problems)
+    spec = _parsed(info, "domain_spec", info.domain_spec, problems)
+    training = _parsed(info, "training", info.training_config, problems)
+    return RunRecord(info, model, spec, training, "; ".join(problems))
 
 
 def list_run_records(runs_root: Path) -> list[RunRecord]:
