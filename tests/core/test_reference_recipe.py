@@ -166,11 +166,9 @@ def _bn_gammas(domain):
 
 @pytest.mark.parametrize("bn_init", ["source", "fresh"])
 def test_a_new_domain_on_a_trained_trunk_starts_from_the_source_bns(tmp_path, bn_init):
-    from core.data import Catalogue
     from core.workspace import Workspace
 
-    ws = Workspace(tmp_path, get_preset("tiny").model)
-    ws.catalogue = Catalogue(tmp_path, builtin_scale=0.05)
+    ws = Workspace(tmp_path, get_preset("tiny").model, builtin_scale=0.05)
     recipe = TrainingConfig(
         stages=(LrStage(0.05, 1),),
         batch_size=32,
