@@ -125,7 +125,7 @@ def read_adapter_info(path: str | Path) -> AdapterInfo:
     parameters = _json_field(metadata, "parameters")
     if not isinstance(parameters, dict):
         raise _fail(f"Metadata 'parameters' must be a mapping. Received: {parameters!r}")
-    versions = {
+    versions: dict[str, str] = {
         k: metadata[k]
         for k in ("keras_version", "tensorflow_version", "numpy_version", "workbench_version")
         if k in metadata

@@ -66,7 +66,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
 
 
-def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
+def write_atomically(path: str | Path, write: Callable[[Path], object]) -> None:
     """Call ``write(temp_path)`` for a temporary file beside ``path``, then move it into place."""
     with atomic_path(path) as temp:
         write(temp)

@@ -1,4 +1,4 @@
-"""The door to the engine: one ``Workspace`` (engine, data catalogue, runs) for the CLI and the window.
+"""The engine's one door: a ``Workspace`` (engine, catalogue, runs) for the CLI and the window.
 
 Names are imported lazily, so ``core.workspace.layout`` or ``core.workspace.list_run_records``
 do not pay for importing TensorFlow.

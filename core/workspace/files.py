@@ -1,27 +1,25 @@
 """A workspace's weights in and out: adapter files, the trunk, the whole engine, deployments.
 
-A mixin of ``core.workspace.Workspace``. Exports read the workspace's weights (``weights=
-"last"``: the domain's last run's last epoch, on a copy); while a run trains they read a
-copy taken now. Imports change the workspace and save it.
+Part of ``core.workspace.Workspace``, over ``core.workspace.base.WorkspaceBase``. Exports read
+the workspace's weights (``weights="last"``: the domain's last run's last epoch, on a copy);
+while a run trains they read a copy taken now. Imports change the workspace and save it.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Self
 
 from core.progress import ProgressFn, no_progress
-
-if TYPE_CHECKING:
-    from core.workspace.workspace import Workspace
+from core.workspace.base import WorkspaceBase
 
 
-class FileMethods:
+class FileMethods(WorkspaceBase):
     """Export and import: adapters, the authors' checkpoints, the trunk, the model."""
 
     def export_adapters(
-        self: Workspace,
+        self,
         name: str,
         path: Path | str,
         *,
@@ -40,7 +38,7 @@ class FileMethods:
         )
 
     def export_deployment(
-        self: Workspace,
+        self,
         name: str,
         path: Path | str,
         fmt: str,
@@ -65,9 +63,7 @@ class FileMethods:
             cancel=cancel,
         )
 
-    def import_adapters(
-        self: Workspace, path: Path | str, *, name: str | None = None, replace: bool = False
-    ):
+    def import_adapters(self, path: Path | str, *, name: str | None = None, replace: bool = False):
         """Add a domain from an exported adapter file, record it and save the workspace."""
         from core.files.export import import_domain
 
@@ -77,9 +73,7 @@ class FileMethods:
         self.save()
         return domain
 
-    def import_reference(
-        self: Workspace, path: Path | str, name: str = "imagenet", *, replace: bool = False
-    ):
+    def import_reference(self, path: Path | str, name: str = "imagenet", *, replace: bool = False):
         """Import an authors' pretrained checkpoint (srebuffi/residual_adapters): its 3x3
         convs become the trunk, its ImageNet task domain ``name`` (when the adapter kind
         fits), which becomes the source domain. Returns ``ReferenceImport``; refused files
@@ -97,7 +91,7 @@ class FileMethods:
         self.save()
         return result
 
-    def fitting_reference(self: Workspace, path: Path | str, image_size: int = 64) -> Workspace:
+    def fitting_reference(self, path: Path | str, image_size: int = 64) -> Self:
         """This workspace, or a new one shaped like the checkpoint's network when this one
         has another shape (the caller asked the user first)."""
         from core.files.reference_checkpoint import read_reference
@@ -105,13 +99,13 @@ class FileMethods:
         config = read_reference(Path(path)).model_config(image_size=image_size)
         return self if config == self.model_config else self.anew(config)
 
-    def save_trunk(self: Workspace, path: Path | str):
+    def save_trunk(self, path: Path | str):
         """Write the shared trunk (``core.files.model_io.save_trunk``; a ``TrunkFileInfo``)."""
         from core.files.model_io import save_trunk
 
         return save_trunk(self._reading_engine([]), Path(path))
 
-    def load_trunk(self: Workspace, path: Path | str) -> str:
+    def load_trunk(self, path: Path | str) -> str:
         """Replace the shared trunk from a file and save; returns the new fingerprint."""
         from core.files.model_io import load_trunk
 
@@ -122,7 +116,7 @@ class FileMethods:
         return fingerprint
 
     def export_model(
-        self: Workspace,
+        self,
         path: Path | str,
         *,
         progress: ProgressFn = no_progress,

@@ -57,7 +57,7 @@ def run_record(info: RunInfo) -> RunRecord:
 
 
 def list_run_records(runs_root: Path) -> list[RunRecord]:
-    """Every run folder under ``runs_root``, newest first (``core.training.run_history.list_runs``)."""
+    """Every run folder under ``runs_root``, newest first (``run_history.list_runs``)."""
     return [run_record(info) for info in list_runs(Path(runs_root))]
 
 

@@ -1,7 +1,7 @@
 """Training inside a workspace: a run on the catalogue's data, its best epoch kept, recorded.
 
-A mixin of ``core.workspace.Workspace`` (it uses the workspace's engine, lock, catalogue and
-status); the training loop itself is ``core.training.training.train``.
+Part of ``core.workspace.Workspace``, over ``core.workspace.base.WorkspaceBase`` (its engine,
+lock, catalogue and status); the training loop itself is ``core.training.training.train``.
 """
 
 from __future__ import annotations
@@ -10,28 +10,26 @@ import contextlib
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.config import TrainingConfig
 from core.control import TrainingControl
 from core.data.datasource import DomainData
 from core.events import EventSink, LogMessage, ignore_events
 from core.files.atomic import atomic_write_json
-
-if TYPE_CHECKING:
-    from core.workspace.workspace import Workspace
+from core.workspace.base import WorkspaceBase
 
 
-class TrainingMethods:
+class TrainingMethods(WorkspaceBase):
     """``Workspace.train`` and the choice of a run's weights (best or last epoch)."""
 
-    def new_run_dir(self: Workspace, domain: str, mode: str) -> Path:
+    def new_run_dir(self, domain: str, mode: str) -> Path:
         from core.training.run_log import new_run_dir
 
         return new_run_dir(self.runs_root, domain, mode)
 
     def train(
-        self: Workspace,
+        self,
         name: str,
         config: TrainingConfig,
         *,
@@ -44,7 +42,7 @@ class TrainingMethods:
         save: bool = True,
         sync_batch_norm: bool = False,
     ):
-        """Train domain ``name`` from the catalogue; returns core.training.training's TrainingResult.
+        """Train domain ``name`` from the catalogue; returns a ``TrainingResult``.
 
         A new domain on a trained trunk starts from the source domain's batch-norms
         (gamma, beta, moving statistics; ``config.bn_init="fresh"`` starts them anew), as the
@@ -74,7 +72,7 @@ class TrainingMethods:
             )
 
     def _train(
-        self: Workspace,
+        self,
         name: str,
         config: TrainingConfig,
         *,
@@ -109,7 +107,12 @@ class TrainingMethods:
             init_from = source
             on_event(LogMessage("info", f"Linear probe: features from '{init_from}'."))
         domain = self.ensure_domain(spec, init_from=init_from)
-        if from_source and config.mode != "linear_probe" and config.bn_init == "source":
+        if (
+            from_source
+            and source is not None  # (from_source says so; for the type checker)
+            and config.mode != "linear_probe"
+            and config.bn_init == "source"
+        ):
             from core.model.domain_model import copy_batch_norms
 
             with self._lock, self._scope():
@@ -179,9 +182,7 @@ class TrainingMethods:
             self.save()
         return result
 
-    def _keep_best(
-        self: Workspace, name: str, result: Any, run_dir: Path, on_event: EventSink
-    ) -> int | None:
+    def _keep_best(self, name: str, result: Any, run_dir: Path, on_event: EventSink) -> int | None:
         """Put the best epoch's weights (by validation accuracy) into the engine, as the
         reference code keeps its best checkpoint; the last epoch's stay in the run folder
         (``checkpoint.safetensors``, ``use_run_weights(..., "last")``). Returns the epoch."""
@@ -199,29 +200,7 @@ class TrainingMethods:
         )
         return best
 
-    def run_checkpoint(self: Workspace, name: str, which: str, *, run_dir: Path | None = None):
-        """The ``best`` or ``last`` checkpoint of a run of domain ``name`` (default: its last
-        run), as ``core.training.checkpoint.read_checkpoint`` reads it."""
-        from core.training.checkpoint import BEST_CHECKPOINT_NAME, CHECKPOINT_NAME, read_checkpoint
-
-        if which not in ("best", "last"):
-            raise ValueError(f"`which` must be 'best' or 'last'. Received: which={which!r}")
-        if run_dir is None:
-            status = self.status.get(name)
-            if status is None or not status.run_dir:
-                raise ValueError(
-                    f"Domain '{name}' has no run folder to take weights from. "
-                    f"Received: domain={name!r}"
-                )
-            run_dir = Path(status.run_dir)
-        path = Path(run_dir) / (BEST_CHECKPOINT_NAME if which == "best" else CHECKPOINT_NAME)
-        if which == "best" and not path.exists():
-            path = Path(run_dir) / CHECKPOINT_NAME  # no validation: best is last
-        return read_checkpoint(path)
-
-    def use_run_weights(
-        self: Workspace, name: str, which: str, *, run_dir: Path | None = None
-    ) -> int:
+    def use_run_weights(self, name: str, which: str, *, run_dir: Path | None = None) -> int:
         """Load a run's ``best`` or ``last`` checkpoint into domain ``name`` (and the trunk,
         for a run that trained it); nothing is saved. Returns the epochs the checkpoint had.
 
