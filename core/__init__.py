@@ -2,6 +2,7 @@
 
 __all__ = [
     # vocabulary: small modules every part of the engine speaks
+    "clock",
     "config",
     "control",
     "errors",
@@ -11,7 +12,6 @@ __all__ = [
     "progress",
     "quiet_start",
     "seeding",
-    "workspace",
     # sub-packages, by what the code is about
     "cli",
     "data",
@@ -20,4 +20,5 @@ __all__ = [
     "files",
     "model",
     "training",
+    "workspace",  # the one door for the command line and the window
 ]

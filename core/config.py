@@ -144,10 +144,6 @@ class ModelConfig:
         f = self.width_factor
         return (int(64 * f), int(128 * f), int(256 * f))
 
-    @property
-    def feature_width(self) -> int:
-        return self.stage_widths[-1]
-
     def trunk_signature(self) -> dict[str, Any]:
         """The fields that decide the trunk's variables (a domain must match them)."""
         return {
@@ -369,10 +365,6 @@ class TrainingConfig:
         _check_positive_int("steps_per_execution", self.steps_per_execution)
         if self.class_weight not in CLASS_WEIGHTS:
             _fail(f"`class_weight` must be one of {CLASS_WEIGHTS}.", class_weight=self.class_weight)
-
-    @property
-    def train_trunk(self) -> bool:
-        return self.mode == "full"
 
     @property
     def total_epochs(self) -> int:

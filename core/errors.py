@@ -7,10 +7,11 @@ in ``<data folder>/logs/`` where it can be attached to a bug report.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import traceback
 from pathlib import Path
+
+from core.clock import file_stamp
 
 MAX_CHARS = 300
 
@@ -40,7 +41,7 @@ def write_crash_log(root: Path | str | None, what: str, text: str | None = None)
     """Write ``text`` (default: the exception being handled) to a new file; its path."""
     folder = logs_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = _dt.datetime.now().astimezone().strftime("%Y%m%d-%H%M%S")
+    stamp = file_stamp()
     path = folder / f"{stamp}-{what}-{os.getpid()}.log"
     path.write_text(text if text is not None else traceback.format_exc())
     return path

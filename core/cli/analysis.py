@@ -76,13 +76,15 @@ def add_parsers(sub: Any, add_model_options: Callable[[argparse.ArgumentParser],
 
 
 def _workspace(args: argparse.Namespace, model_config: Any = None, fresh: bool = False):
-    from core.workspace import Workspace
+    from core.cli.commands import _workspace
 
-    return Workspace(args.root, model_config, fresh=fresh)
+    return _workspace(args, model_config, fresh)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from core.evaluation.eval_report import predict_split, write_report
+    """A split's accuracy (a test split's is recorded as the domain's, as in the window)."""
+    from core.cli.commands import describe_weights
+    from core.evaluation.eval_report import write_report
 
     ws = _workspace(args)
     if not ws.engine.has_domain(args.domain):
@@ -91,11 +93,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from core.cli.commands import use_weights
-
-    which = use_weights(ws, args)
-    data = ws.load_data(args.domain)
-    report = predict_split(ws.engine, args.domain, data, args.split)
+    which = describe_weights(ws, args.domain, args.weights)
+    report = ws.evaluate(args.domain, args.split, weights=args.weights)
     print(
         f"{args.domain} {args.split}: accuracy {report.accuracy:.4f}, loss {report.loss:.4f} "
         f"on {report.examples} images ({which})"

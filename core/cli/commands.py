@@ -7,8 +7,6 @@ import dataclasses
 import json
 import signal
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from core.config import ModelConfig, TrainingConfig, format_stages, parse_stages
@@ -146,26 +144,16 @@ class _ProgressPrinter:
             self._bar = None
 
 
-def _expand_images(paths: Sequence[Path]) -> list[Path]:
-    out: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            out += sorted(p for p in path.rglob("*") if p.is_file())
-        else:
-            out.append(path)
-    return out
+def describe_weights(ws: Any, domain: str, weights: str) -> str:
+    """Which weights ``--weights`` reads, in words.
 
-
-def use_weights(ws: Any, args: argparse.Namespace) -> str:
-    """Put the weights ``--weights`` asks for into the domain; says which they are.
-
-    The workspace keeps each domain's best epoch (by validation accuracy); ``last`` loads
-    the last epoch from the domain's run folder (in memory only, the workspace is unchanged).
+    The workspace keeps each domain's best epoch (by validation accuracy); ``last`` reads
+    the last epoch from the domain's run folder (on a copy: the workspace is unchanged).
     """
-    status = ws.status.get(args.domain)
-    if getattr(args, "weights", "best") == "last":
-        epochs = ws.use_run_weights(args.domain, "last")
+    if weights == "last":
+        epochs = ws.run_checkpoint(domain, "last").epochs_completed
         return f"weights of the last epoch, {epochs}"
+    status = ws.status.get(domain)
     if status is not None and status.best_epoch is not None:
         return f"weights of epoch {status.best_epoch + 1}, the best by validation accuracy"
     return "the workspace's weights"
@@ -289,17 +277,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from core.model.inference import classify
-
     ws = _workspace(args)
     domains = [args.domain] if args.domain else ws.engine.domain_names
     if not domains:
         print("error: the workspace has no trained domain yet", file=sys.stderr)
         return 2
-    images = _expand_images(args.images)
-    results: dict[str, list[Any]] = {
-        d: classify(ws.engine, d, images, top_k=args.top_k) for d in domains
-    }
+    from core.data.image_files import expand_images
+
+    images = expand_images(args.images)
+    results: dict[str, list[Any]] = ws.classify(domains, images, top_k=args.top_k)
     if args.json:
         print(
             json.dumps(
@@ -318,20 +304,20 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from core.files.export import export_domain
-
     ws = _workspace(args)
-    which = use_weights(ws, args)
-    print(f"exporting '{args.domain}': {which}")
+    weights = getattr(args, "weights", "best")
+    print(f"exporting '{args.domain}': {describe_weights(ws, args.domain, weights)}")
     if args.format != "adapters":
-        from core.deploy.workspace import export_workspace_domain
-
-        fmt, limit = args.format, args.max_test_images
-        print(
-            export_workspace_domain(ws, args.domain, args.out, fmt, max_test_images=limit).summary()
+        report = ws.export_deployment(
+            args.domain,
+            args.out,
+            args.format,
+            weights=weights,
+            max_test_images=args.max_test_images,
         )
+        print(report.summary())
         return 0
-    report = export_domain(ws.engine, args.domain, args.out)
+    report = ws.export_adapters(args.domain, args.out, weights=weights)
     print(
         f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} parameters); "
         f"verified: max logit difference {report.max_abs_logit_diff:.2e}"
@@ -347,10 +333,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_save_trunk(args: argparse.Namespace) -> int:
-    from core.files.model_io import save_trunk
-
     ws = _workspace(args)
-    save_trunk(ws.engine, args.file)
+    ws.save_trunk(args.file)
     print(f"wrote {args.file}")
     return 0
 
@@ -363,24 +347,21 @@ def cmd_load_trunk(args: argparse.Namespace) -> int:
 
 
 def cmd_save_model(args: argparse.Namespace) -> int:
-    from core.files.model_io import save_engine
-
     ws = _workspace(args)
-    save_engine(ws.engine, args.file)
+    ws.export_model(args.file)
     print(f"wrote {args.file} ({len(ws.engine.domain_names)} domains)")
     return 0
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from core.data import default_data_root
-    from core.training.run_history import list_runs
+    from core.workspace import layout, list_run_records
 
-    runs_root = (Path(args.root) if args.root else default_data_root()) / "runs"
-    runs = list_runs(runs_root)
+    runs_root = layout(args.root).runs_root  # no engine needed (and no TensorFlow)
+    runs = list_run_records(runs_root)
     if not runs:
         print(f"no runs in {runs_root}")
     for run in runs:
-        print(run.summary())
+        print(run.info.summary())
     return 0
 
 

@@ -231,36 +231,6 @@ class Catalogue:
         )
         return ArrayDomainData(resized_spec(spec, image_size), splits)
 
-    def build_builtin(
-        self,
-        names: Sequence[str] | None = None,
-        *,
-        progress: ProgressFn | None = None,
-        cancel: threading.Event | None = None,
-    ) -> dict[str, float]:
-        """Build (or find cached) built-in domains; returns each one's build seconds."""
-        progress = progress or no_progress
-        names = list(names or BUILTIN_DOMAINS)
-        out = {}
-        for k, name in enumerate(names):
-
-            def sub(frac: float, msg: str, k: int = k) -> None:
-                progress((k + frac) / len(names), msg)
-
-            with self._lock:
-                _, meta = builtin_cache.load_or_build(
-                    self._root,
-                    BUILTIN_DOMAINS[name],
-                    seed=self._seed,
-                    scale=self._scale,
-                    progress=sub,
-                    cancel=cancel,
-                )
-            out[name] = float(meta["build_seconds"])
-        return out
-
-    # --- adding sources ---
-
     def _save(self, sources: Sources) -> None:
         save_sources(self._root, sources)
         self._sources = sources

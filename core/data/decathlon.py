@@ -16,8 +16,8 @@ from typing import Any
 
 from core.config import DomainSpec
 from core.data.decathlon_table import DECATHLON, DecathlonInfo, domain_name  # noqa: F401
-from core.data.paths import atomic_write_json
 from core.data.pipeline import DataError, FileDomainData, FileRecord, summarise
+from core.files.atomic import atomic_write_json
 
 
 class DecathlonFormatError(DataError):

@@ -19,11 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from core.config import DomainSpec
+from core.data.image_files import files_below, is_image_name
 from core.data.pipeline import DataError, FileRecord
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-)
 SPLIT_FOLDERS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 
 
@@ -51,12 +49,8 @@ def sanitize_name(text: str) -> str:
 def _images_in(folder: Path) -> tuple[list[Path], list[Path]]:
     images: list[Path] = []
     others: list[Path] = []
-    for path in sorted(folder.rglob("*")):
-        if not path.is_file() or any(
-            part.startswith(".") for part in path.relative_to(folder).parts
-        ):
-            continue
-        (images if path.suffix.lower() in IMAGE_EXTENSIONS else others).append(path)
+    for path in files_below(folder):
+        (images if is_image_name(path) else others).append(path)
     return images, others
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from core.clock import utc_now
 from core.deploy.check import compare, extra_images, reference_probabilities, run_in_fresh_process
 from core.deploy.formats import (
     DEPLOY_FORMATS,
@@ -45,7 +46,8 @@ from core.deploy.formats import (
     check_dependencies,
     check_format,
 )
-from core.files.model_io import atomic_target, library_versions, utc_now
+from core.files.atomic import atomic_path
+from core.files.model_io import library_versions
 from core.model.domain_model import DomainModel
 from core.model.engine import AdapterEngine
 from core.progress import Cancelled, ProgressFn, check_cancel, no_progress
@@ -361,7 +363,7 @@ def _targets(path: Path, fmt: str) -> Iterator[tuple[Path, Path | None]]:
         with _atomic_dir(path) as tmp:
             yield tmp, None
         return
-    with atomic_target(path) as tmp, atomic_target(path.with_name(f"{path.name}.json")) as side:
+    with atomic_path(path) as tmp, atomic_path(path.with_name(f"{path.name}.json")) as side:
         yield tmp, side
 
 

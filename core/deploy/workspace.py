@@ -20,9 +20,10 @@ from core.files.export import short_fingerprint
 from core.progress import ProgressFn, check_cancel, no_progress, within
 
 
-def check_deployable(workspace: Any, name: str) -> None:
-    """Raise ``DeployError`` when ``name`` is not a trained, current domain of ``workspace``."""
-    engine = workspace.engine
+def check_deployable(workspace: Any, name: str, engine: Any = None) -> None:
+    """Raise ``DeployError`` when ``name`` is not a trained, current domain of ``workspace``
+    (current: trained on the trunk of ``engine``, default the workspace's)."""
+    engine = engine if engine is not None else workspace.engine
     trained = workspace.trained_domains()
     if not engine.has_domain(name) or name not in workspace.status:
         raise DeployError(
@@ -34,7 +35,7 @@ def check_deployable(workspace: Any, name: str) -> None:
         raise DeployError(
             f"Domain '{name}' has no completed epoch yet. Received: epochs={status.epochs}"
         )
-    if name in workspace.stale_domains():
+    if status.trunk_fingerprint and status.trunk_fingerprint != engine.trunk_fingerprint():
         raise DeployError(
             f"Domain '{name}' was trained on an older trunk (the shared weights changed "
             f"since), so its adapters no longer fit; retrain it first. Expected trunk "
@@ -62,18 +63,24 @@ def export_workspace_domain(
     path: str | Path,
     fmt: str,
     *,
+    engine: Any = None,
     max_test_images: int | None = None,
     progress: ProgressFn = no_progress,
     cancel: threading.Event | None = None,
 ) -> DeployReport:
-    """Check, gather the test images and export (``core.deploy.standalone.export_deployable``)."""
+    """Check, gather the test images and export (``core.deploy.standalone.export_deployable``).
+
+    ``engine``: where the weights are read (a copy taken while a run trains); default the
+    workspace's own.
+    """
     if max_test_images is not None and (
         not isinstance(max_test_images, int) or max_test_images < 1
     ):
         raise DeployError(
             f"`max_test_images` must be a positive integer. Received: {max_test_images!r}"
         )
-    check_deployable(workspace, name)
+    engine = engine if engine is not None else workspace.engine
+    check_deployable(workspace, name, engine)
     images: Sequence[np.ndarray] = ()
     try:
         data = workspace.load_data(name, progress=within(progress, 0.0, 0.1), cancel=cancel)
@@ -82,7 +89,7 @@ def export_workspace_domain(
         images = ()  # the data is not here (imported adapters): synthetic images only
     check_cancel(cancel)
     return export_deployable(
-        workspace.engine,
+        engine,
         name,
         path,
         fmt,

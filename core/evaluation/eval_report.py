@@ -198,15 +198,6 @@ def write_confusion_csv(report: EvalReport, path: Path) -> None:
             writer.writerow([name, *(int(v) for v in row)])
 
 
-def read_confusion_csv(path: Path) -> tuple[tuple[str, ...], np.ndarray]:
-    """Class names and the count matrix back from ``confusion.csv``."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    names = tuple(rows[0][1:])
-    matrix = np.array([[int(v) for v in row[1:]] for row in rows[1:]], np.int64)
-    return names, matrix
-
-
 def write_per_class_csv(report: EvalReport, path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -16,7 +16,6 @@ under ``bns.``), the linear probe from the whole source domain.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ from core.config import (
     TrainMode,
 )
 from core.data.datasource import ArrayDomainData, DomainData
+from core.files.atomic import atomic_write_json, atomic_write_text
 from core.model.domain_model import copy_batch_norms
 from core.model.engine import AdapterEngine
 from core.presets import get_preset
@@ -410,8 +410,8 @@ def run_experiment_cli(args: Any) -> int:
     result = run_experiment(config, catalogue)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(result.to_json(), indent=2))
-    (out / "results.md").write_text(result.to_markdown() + "\n")
+    atomic_write_json(out / "results.json", result.to_json(), sort_keys=False)
+    atomic_write_text(out / "results.md", result.to_markdown() + "\n")
     plot_result(result, out / "results.png")
     print(result.to_markdown())
     print(

@@ -1,1 +1,1 @@
-"""Weights on disk: adapter files, the trunk and the whole engine, the authors' checkpoints."""
+"""Files on disk: atomic writes, adapter, trunk and engine files, the authors' checkpoints."""

@@ -23,38 +23,39 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from core.config import ConfigError, DomainSpec, ModelConfig
-from core.files.model_io import atomic_target, copy_engine, library_versions, utc_now
-from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
+from core.clock import utc_now
+from core.config import ConfigError, DomainSpec
+from core.files.adapter_header import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    SUFFIX,
+    AdapterImportError,
+    AdapterInfo,
+    check_structure,
+    check_trunk,
+    read_adapter_info,
+    short_fingerprint,
+)
+from core.files.atomic import atomic_path
+from core.files.model_io import copy_engine, library_versions
 from core.model.domain_model import DomainModel
 from core.model.engine import AdapterEngine
 from core.progress import ProgressFn, check_cancel, no_progress
 
-FORMAT_NAME = "ram-workbench-adapter"
-FORMAT_VERSION = WEIGHTS_FORMAT_VERSION
-SUFFIX = ".adapter.safetensors"
+__all__ = [  # the header checks live in core.files.adapter_header (no TensorFlow)
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "SUFFIX",
+    "AdapterImportError",
+    "AdapterInfo",
+    "ExportReport",
+    "adapter_filename",
+    "export_domain",
+    "import_domain",
+    "read_adapter_info",
+    "short_fingerprint",
+]
 VERIFY_TOLERANCE = 1e-5
-_REQUIRED_KEYS = (
-    "format",
-    "format_version",
-    "domain_spec",
-    "model_config",
-    "trunk_fingerprint",
-    "parameters",
-)
-# Model-config fields that decide the shapes and wiring of a domain's variables.
-_STRUCTURE_FIELDS = (
-    "adapter_kind",
-    "width_factor",
-    "blocks_per_stage",
-    "adapt_stem",
-    "adapter_positions",
-    "shortcut",
-)
-
-
-class AdapterImportError(ValueError):
-    """An adapter file cannot be used with this engine; the message says expected vs found."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,31 +69,8 @@ class ExportReport:
     trunk_fingerprint: str
 
 
-@dataclasses.dataclass(frozen=True)
-class AdapterInfo:
-    """What an adapter file says about itself (read from its header only)."""
-
-    path: Path
-    bytes: int
-    format_version: int
-    spec: DomainSpec
-    model_config: ModelConfig
-    trunk_fingerprint: str
-    parameters: dict[str, int]
-    created: str
-    versions: dict[str, str]
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-
 def adapter_filename(domain_name: str) -> str:
     return f"{domain_name}{SUFFIX}"
-
-
-def short_fingerprint(fingerprint: str) -> str:
-    return fingerprint[:12]
 
 
 def _check_suffix(path: Path) -> None:
@@ -200,7 +178,7 @@ def export_domain(
     expected = _logits(domain, batch) if verify else None
     diff = float("nan")
     check_cancel(cancel)
-    with atomic_target(path) as tmp:
+    with atomic_path(path) as tmp:
         progress(0.2, f"Writing {path.name}")
         safetensors.numpy.save_file(arrays, str(tmp), metadata=metadata)
         if expected is not None:
@@ -225,97 +203,6 @@ def export_domain(
 # === Reading ===
 
 
-def _fail(message: str) -> AdapterImportError:
-    return AdapterImportError(message)
-
-
-def _read_metadata(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        raise _fail(f"Adapter file not found. Received: path={str(path)!r}")
-    try:
-        with safetensors.safe_open(str(path), framework="numpy") as handle:
-            metadata = handle.metadata()
-    except Exception as exc:  # noqa: BLE001 - the library raises several kinds
-        raise _fail(
-            f"Not a safetensors file, or a truncated one ({exc}). Expected: a file written by "
-            f"'Export adapters' ({SUFFIX}). Received: path={str(path)!r}"
-        ) from None
-    if not metadata:
-        raise _fail(
-            f"The file holds no metadata, so it is not a RAM Workbench adapter. Expected "
-            f"format '{FORMAT_NAME}'. Received: path={str(path)!r}"
-        )
-    if metadata.get("format") != FORMAT_NAME:
-        raise _fail(
-            f"Not a RAM Workbench adapter file. Expected format '{FORMAT_NAME}'. "
-            f"Received: format={metadata.get('format')!r}"
-        )
-    missing = [k for k in _REQUIRED_KEYS if k not in metadata]
-    if missing:
-        raise _fail(
-            f"The adapter file lacks metadata. Expected keys {list(_REQUIRED_KEYS)}. "
-            f"Received: missing={missing}"
-        )
-    problem = version_problem("adapter file", metadata["format_version"])
-    if problem:
-        raise _fail(problem)
-    return metadata
-
-
-def _json_field(metadata: dict[str, str], key: str) -> Any:
-    try:
-        return json.loads(metadata[key])
-    except (json.JSONDecodeError, TypeError):
-        raise _fail(
-            f"Metadata '{key}' is not valid JSON. Received: {metadata[key][:200]!r}"
-        ) from None
-
-
-def read_adapter_info(path: str | Path) -> AdapterInfo:
-    """The metadata of an adapter file (header only; no weights are read)."""
-    path = Path(path)
-    metadata = _read_metadata(path)
-    try:
-        spec = DomainSpec.from_dict(_json_field(metadata, "domain_spec"))
-        config = ModelConfig.from_dict(_json_field(metadata, "model_config"))
-    except (ConfigError, TypeError) as exc:
-        raise _fail(f"The adapter file's domain spec or model config is invalid: {exc}") from None
-    parameters = _json_field(metadata, "parameters")
-    if not isinstance(parameters, dict):
-        raise _fail(f"Metadata 'parameters' must be a mapping. Received: {parameters!r}")
-    versions: dict[str, str] = {
-        k: metadata[k]
-        for k in ("keras_version", "tensorflow_version", "numpy_version", "workbench_version")
-        if k in metadata
-    }
-    return AdapterInfo(
-        path=path,
-        bytes=path.stat().st_size,
-        format_version=int(metadata["format_version"]),
-        spec=spec,
-        model_config=config,
-        trunk_fingerprint=metadata["trunk_fingerprint"],
-        parameters={k: int(v) for k, v in parameters.items()},
-        created=metadata.get("created", ""),
-        versions=versions,
-    )
-
-
-def _check_structure(expected: ModelConfig, found: ModelConfig) -> None:
-    diffs = [
-        (f, getattr(expected, f), getattr(found, f))
-        for f in _STRUCTURE_FIELDS
-        if getattr(expected, f) != getattr(found, f)
-    ]
-    if diffs:
-        expected_text = ", ".join(f"{f}={e!r}" for f, e, _ in diffs)
-        found_text = ", ".join(f"{f}={g!r}" for f, _, g in diffs)
-        raise _fail(
-            f"The adapters were made for another model. Expected: {expected_text}. "
-            f"Received: {found_text}"
-        )
-
-
 def import_domain(
     engine: AdapterEngine,
     path: str | Path,
@@ -334,39 +221,34 @@ def import_domain(
     """
     path = Path(path)
     info = read_adapter_info(path)
-    _check_structure(engine.model_config, info.model_config)
-    own = engine.trunk_fingerprint()
-    if info.trunk_fingerprint != own and not allow_other_trunk:
-        raise _fail(
-            "The adapters were trained on another trunk (different shared weights). "
-            f"Expected trunk {short_fingerprint(own)}. "
-            f"Received: trunk {short_fingerprint(info.trunk_fingerprint)}"
-        )
+    check_structure(engine.model_config, info.model_config)
+    if not allow_other_trunk:
+        check_trunk(engine.trunk_fingerprint(), info.trunk_fingerprint)
     spec = info.spec
     if name is not None and name != spec.name:
         try:
             spec = dataclasses.replace(spec, name=name)
         except ConfigError as exc:
-            raise _fail(f"Invalid domain name: {exc}") from None
+            raise AdapterImportError(f"Invalid domain name: {exc}") from None
     if engine.has_domain(spec.name) and not replace:
-        raise _fail(
+        raise AdapterImportError(
             f"A domain named '{spec.name}' exists already; import under another name or "
             f"replace it. Received: name={spec.name!r}"
         )
     try:
         arrays = safetensors.numpy.load_file(str(path))
     except Exception as exc:  # noqa: BLE001
-        raise _fail(
+        raise AdapterImportError(
             f"Cannot read the adapter weights ({exc}). Received: path={str(path)!r}"
         ) from None
     bad = sorted(k for k, v in arrays.items() if not np.all(np.isfinite(v)))
     if bad:
-        raise _fail(f"The adapter file holds non-finite weights. Received: {bad[:5]}")
+        raise AdapterImportError(f"The adapter file holds non-finite weights. Received: {bad[:5]}")
     # Validate keys and shapes on a throwaway engine (random trunk): the engine is not touched.
     try:
         AdapterEngine(engine.model_config).add_domain(spec).load_weight_arrays(arrays, strict=True)
     except ValueError as exc:
-        raise _fail(f"The adapter weights do not fit this model: {exc}") from None
+        raise AdapterImportError(f"The adapter weights do not fit this model: {exc}") from None
     if replace and engine.has_domain(spec.name):
         engine.remove_domain(spec.name)
     domain = engine.add_domain(spec)

@@ -10,15 +10,11 @@ the multi-output ``.keras`` model) therefore runs on a copy: ``copy_engine``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import datetime as _dt
 import json
-import os
-import tempfile
 import threading
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +23,9 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from core.clock import utc_now
 from core.config import ConfigError, DomainSpec, ModelConfig
+from core.files.atomic import atomic_path
 from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
 from core.model.engine import AdapterEngine
 from core.progress import ProgressFn, check_cancel, no_progress
@@ -48,10 +46,6 @@ class ModelFileError(ValueError):
 # === Small shared helpers (also used by core.files.export) ===
 
 
-def utc_now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
 def library_versions() -> dict[str, str]:
     import tensorflow as tf
 
@@ -60,27 +54,6 @@ def library_versions() -> dict[str, str]:
         "tensorflow_version": tf.__version__,
         "numpy_version": np.__version__,
     }
-
-
-@contextlib.contextmanager
-def atomic_target(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success move it onto ``path``.
-
-    The temporary name keeps the real suffix (Keras insists on ``.keras``). On an error the
-    temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def copy_engine(engine: AdapterEngine, domain_names: Iterable[str] = ()) -> AdapterEngine:
@@ -126,7 +99,7 @@ def save_trunk(engine: AdapterEngine, path: str | Path) -> TrunkFileInfo:
         "created": utc_now(),
         **library_versions(),
     }
-    with atomic_target(path) as tmp:
+    with atomic_path(path) as tmp:
         safetensors.numpy.save_file(arrays, str(tmp), metadata=metadata)
     return read_trunk_info(path)
 
@@ -256,7 +229,7 @@ def save_engine(
         "created": utc_now(),
         **library_versions(),
     }
-    with atomic_target(path) as tmp:
+    with atomic_path(path) as tmp:
         progress(0.5, f"Writing {path.name}")
         keras.saving.save_model(model, str(tmp))
         with zipfile.ZipFile(tmp, "a") as archive:

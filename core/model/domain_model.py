@@ -284,10 +284,6 @@ class DomainModel:
         for layer in self.own_layers:
             layer.trainable = mode != "linear_probe" or layer is head
 
-    def l2_kernels(self) -> list[tuple[keras.Variable, str]]:
-        """Kernels that take weight decay, tagged ``trunk`` or ``domain`` (no BN, no bias)."""
-        return self.l2_variables("kernels")
-
     def l2_variables(self, scope: str = "kernels") -> list[tuple[keras.Variable, str]]:
         """Variables that can take weight decay, tagged ``trunk`` or ``domain``.
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import numpy as np
 
 from core.config import DomainSpec, ModelConfig
 from core.model.domain_model import DomainModel
+from core.model.parameters import DomainParameters, ParameterReport
 from core.model.trunk import SharedTrunk
 
 
@@ -16,66 +15,6 @@ def _is_moving_stat(layer: keras.layers.Layer, variable: keras.Variable) -> bool
     return isinstance(layer, keras.layers.BatchNormalization) and (
         variable is layer.moving_mean or variable is layer.moving_variance
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class DomainParameters:
-    """Parameter accounting of one domain (parameters = trainable kind, not current flag)."""
-
-    name: str
-    num_classes: int
-    domain_parameters: int  # adapters + BN gamma/beta + head
-    head_parameters: int
-    moving_statistics: int  # BN moving mean/variance (stored, never trained)
-    model_parameters: int  # trunk + domain
-    percent_of_trunk: float
-    export_bytes: int  # float32 bytes of every domain variable (what an export holds)
-
-    @property
-    def percent_of_model(self) -> float:
-        return 100.0 * self.domain_parameters / self.model_parameters
-
-
-@dataclasses.dataclass(frozen=True)
-class ParameterReport:
-    trunk_parameters: int
-    trunk_bytes: int
-    domains: tuple[DomainParameters, ...]
-
-    def as_rows(self) -> list[dict[str, object]]:
-        rows: list[dict[str, object]] = [
-            {
-                "part": "shared trunk",
-                "parameters": self.trunk_parameters,
-                "percent_of_trunk": 100.0,
-                "bytes": self.trunk_bytes,
-            }
-        ]
-        for d in self.domains:
-            rows.append(
-                {
-                    "part": f"domain {d.name} ({d.num_classes} classes)",
-                    "parameters": d.domain_parameters,
-                    "percent_of_trunk": d.percent_of_trunk,
-                    "bytes": d.export_bytes,
-                }
-            )
-        return rows
-
-    def to_markdown(self) -> str:
-        lines = [
-            "| part | parameters | % of trunk | % of model | in model | float32 bytes |",
-            "|---|---:|---:|---:|---:|---:|",
-            f"| shared trunk | {self.trunk_parameters:,} | 100.00 | | "
-            f"{self.trunk_parameters:,} | {self.trunk_bytes:,} |",
-        ]
-        for d in self.domains:
-            lines.append(
-                f"| {d.name} ({d.num_classes} classes; head {d.head_parameters:,}, "
-                f"+{d.moving_statistics:,} BN statistics) | {d.domain_parameters:,} | "
-                f"{d.percent_of_trunk:.2f} | {d.percent_of_model:.2f} | {d.model_parameters:,} | {d.export_bytes:,} |"
-            )
-        return "\n".join(lines)
 
 
 class AdapterEngine:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.files.atomic import atomic_path, write_atomically
 from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -115,24 +115,6 @@ def apply_state(domain: Any, optimizer: Any | None, state: WeightState) -> None:
         restore_optimizer(optimizer, state.optimizer)
 
 
-def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(temp_path)`` for a temp file next to ``path``, then move it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    temp = Path(temp_name)
-    try:
-        write(temp)
-        os.chmod(temp, 0o644)  # mkstemp makes 0600; these files are ordinary documents
-        with open(temp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(
     path: Path,
     state: WeightState,
@@ -175,13 +157,12 @@ def keep_as_best(checkpoint_path: Path, best_path: Path) -> None:
     """
     import shutil
 
-    temp = best_path.with_name(f".{best_path.name}.{os.getpid()}.tmp")
-    temp.unlink(missing_ok=True)
-    try:
-        os.link(checkpoint_path, temp)
-    except OSError:
-        shutil.copyfile(checkpoint_path, temp)
-    os.replace(temp, best_path)
+    with atomic_path(best_path) as temp:
+        temp.unlink()
+        try:
+            os.link(checkpoint_path, temp)
+        except OSError:
+            shutil.copyfile(checkpoint_path, temp)
 
 
 def read_checkpoint(path: Path) -> Checkpoint:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime as _dt
 import json
 import os
 import socket
@@ -25,8 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.clock import file_stamp, utc_now
 from core.events import BatchEnded, EpochEnded
-from core.training.checkpoint import write_atomically
+from core.files.atomic import atomic_write_json
 
 CONFIG_NAME = "config.json"
 STATUS_NAME = "status.json"
@@ -37,15 +37,6 @@ TENSORBOARD_DIR = "tensorboard"
 EPOCH_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EpochEnded))
 BATCH_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(BatchEnded))
 FINISHED_STATUSES = ("completed", "stopped", "stopped_after_epoch", "nan", "failed")
-
-
-def _now() -> str:
-    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    text = json.dumps(data, indent=2, sort_keys=True)
-    write_atomically(path, lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
 def _cell(value: Any) -> str:
@@ -68,14 +59,14 @@ def _scalar(tag: str, value: float, step: int) -> None:
     )
 
 
-def new_run_dir(runs_root: Path, domain_name: str) -> Path:
-    """A fresh, not yet existing folder ``<runs_root>/<YYYYmmdd-HHMMSS>-<domain>[-n]``."""
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(runs_root) / f"{stamp}-{domain_name}"
+def new_run_dir(runs_root: Path, *parts: str) -> Path:
+    """A fresh, not yet existing folder ``<runs_root>/<YYYYmmdd-HHMMSS>_<part>_<part>[_n]``
+    (e.g. ``20250131-093000_glyphs_adapters``; sweeps: ``sweeps/<stamp>_<domain>``)."""
+    base = Path(runs_root) / "_".join((file_stamp(), *parts))
     candidate, n = base, 1
     while candidate.exists():
         n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
+        candidate = base.with_name(f"{base.name}_{n}")
     return candidate
 
 
@@ -92,12 +83,12 @@ class RunLog:
         self._pending_batches: list[BatchEnded] = []
         self._pending_epochs: list[EpochEnded] = []
         self._writer: Any = None
-        self._started = _now()
+        self._started = utc_now()
         config_path = self.run_dir / CONFIG_NAME
         if config_path.exists():
             self._started = json.loads(config_path.read_text()).get("created", self._started)
         else:
-            _write_json(config_path, {"domain": domain, "created": self._started, **configs})
+            atomic_write_json(config_path, {"domain": domain, "created": self._started, **configs})
         for name, fields in ((EPOCHS_NAME, EPOCH_FIELDS), (BATCHES_NAME, BATCH_FIELDS)):
             path = self.run_dir / name
             if not path.exists():
@@ -114,7 +105,7 @@ class RunLog:
         best_epoch: int | None = None,
         best_val_accuracy: float | None = None,
     ) -> None:
-        _write_json(
+        atomic_write_json(
             self.run_dir / STATUS_NAME,
             {
                 "status": status,
@@ -128,7 +119,7 @@ class RunLog:
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
                 "started": self._started,
-                "updated": _now(),
+                "updated": utc_now(),
             },
         )
 

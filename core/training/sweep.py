@@ -13,10 +13,8 @@ workspace's domain; a warning says when another setting had the better test accu
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,9 @@ import numpy as np
 
 from core.config import ConfigError, LrStage, TrainingConfig
 from core.events import EventSink, TrainingStarted, ignore_events
+from core.files.atomic import atomic_write_json
 from core.training.checkpoint import CHECKPOINT_NAME
+from core.training.run_log import new_run_dir
 
 SWEEP_FILE = "sweep.json"
 WEIGHTS_FILE = "domain.adapter.safetensors"
@@ -144,20 +144,11 @@ def run_config(base: TrainingConfig, setting: Setting, seed: int) -> TrainingCon
 
 
 def new_sweep_dir(runs_root: Path, domain: str) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(runs_root) / "sweeps" / f"{stamp}_{domain}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}_{n}")
-    return path
+    return new_run_dir(Path(runs_root) / "sweeps", domain)
 
 
 def _write_state(sweep_dir: Path, state: dict[str, Any]) -> None:
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    tmp = sweep_dir / f".{SWEEP_FILE}.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(state, indent=2))
-    os.replace(tmp, sweep_dir / SWEEP_FILE)
+    atomic_write_json(sweep_dir / SWEEP_FILE, state, sort_keys=False)
 
 
 def _run_to_dict(run: SweepRun) -> dict[str, Any]:
@@ -227,6 +218,27 @@ def choose(summaries: Sequence[SettingSummary]) -> tuple[Setting, str | None]:
     return best.setting, warning
 
 
+def conclude(sweep_dir: Path, domain: str, runs: Sequence[SweepRun]) -> SweepResult:
+    """The finished sweep: each setting summarised, one chosen on validation (``choose``)
+    and, of its runs, the one with the best validation accuracy."""
+    summaries = summarise(runs)
+    chosen, warning = choose(summaries)
+    best_run = max(
+        (r for r in runs if r.setting == chosen and r.val_accuracy is not None),
+        key=lambda r: r.val_accuracy or 0.0,  # None filtered out above
+    )
+    return SweepResult(
+        Path(sweep_dir),
+        domain,
+        tuple(runs),
+        complete=True,
+        summaries=summaries,
+        chosen=chosen,
+        chosen_run=best_run.run_dir,
+        warning=warning,
+    )
+
+
 def run_sweep(
     ws: Any,
     domain: str,
@@ -248,7 +260,6 @@ def run_sweep(
     from core.files.export import export_domain
     from core.seeding import seed_everything
     from core.training.training import evaluate
-    from core.workspace import DomainStatus
 
     if base.mode not in SWEEP_MODES:
         raise ConfigError(
@@ -346,35 +357,20 @@ def run_sweep(
     if stopped:
         return SweepResult(sweep_dir, domain, tuple(runs), complete=False)
 
-    summaries = summarise(runs)
-    chosen, warning = choose(summaries)
-    _, best_run = max(
-        ((r.val_accuracy, r) for r in runs if r.setting == chosen and r.val_accuracy is not None),
-        key=lambda pair: pair[0],
-    )
-    assert best_run.run_dir is not None  # a finished run has its folder
+    result = conclude(sweep_dir, domain, runs)
+    best_run = next(r for r in runs if r.run_dir == result.chosen_run)
+    assert best_run.run_dir is not None and result.chosen is not None  # a finished sweep
     ws.import_adapters(Path(best_run.run_dir) / WEIGHTS_FILE, name=domain, replace=True)
-    ws.status[domain] = DomainStatus(
-        name=domain,
+    ws.record_domain(
+        domain,
         mode=base.mode,
         epochs=base.total_epochs,
         val_accuracy=best_run.val_accuracy,
         test_accuracy=best_run.test_accuracy,
         run_dir=best_run.run_dir,
-        updated=_dt.datetime.now().isoformat(timespec="seconds"),
-        trunk_fingerprint=ws.engine.trunk_fingerprint(),
     )
     ws.save()
-    state["chosen"] = dataclasses.asdict(chosen)
+    state["chosen"] = dataclasses.asdict(result.chosen)
     state["chosen_run"] = best_run.run_dir
     save_state()
-    return SweepResult(
-        sweep_dir,
-        domain,
-        tuple(runs),
-        complete=True,
-        summaries=summaries,
-        chosen=chosen,
-        chosen_run=best_run.run_dir,
-        warning=warning,
-    )
+    return result

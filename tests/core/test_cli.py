@@ -107,6 +107,27 @@ def test_cli_session(capsys, tmp_path):
     code, out, _ = run(capsys, *base, "eval", "--domain", "glyphs", "--split", "val")
     assert code == 0 and "glyphs val: accuracy" in out
 
+    # `eval` of the test split records the domain's test accuracy, as the window does; a
+    # val split or the last epoch's weights (read on a copy) leave it alone.
+    state_file = root / "workspace" / "workspace.json"
+
+    def forget_test_accuracy():
+        state = json.loads(state_file.read_text())
+        state["domains"]["glyphs"]["test_accuracy"] = None
+        state_file.write_text(json.dumps(state))
+
+    def recorded():
+        return json.loads(state_file.read_text())["domains"]["glyphs"]["test_accuracy"]
+
+    forget_test_accuracy()
+    code, out, _ = run(capsys, *base, "eval", "--domain", "glyphs", "--split", "val")
+    assert code == 0 and recorded() is None
+    code, out, _ = run(capsys, *base, "eval", "--domain", "glyphs", "--weights", "last")
+    assert code == 0 and "weights of the last epoch, 1" in out and recorded() is None
+    code, out, _ = run(capsys, *base, "eval", "--domain", "glyphs", "--split", "test")
+    printed = float(out.split("glyphs test: accuracy ")[1].split(",")[0])
+    assert code == 0 and recorded() == pytest.approx(printed, abs=5e-5)
+
     images = tmp_path / "imgs"
     images.mkdir()
     rng = np.random.default_rng(0)

@@ -63,7 +63,6 @@ def test_domain_spec_validation():
 def test_training_config_validation_and_dict_round_trip():
     cfg = TrainingConfig(stages=(LrStage(0.1, 2),), momentum=0.0, mode="full", seed=3)
     assert TrainingConfig.from_dict(cfg.to_dict()) == cfg
-    assert cfg.train_trunk
     with pytest.raises(ConfigError, match="mode"):
         TrainingConfig(mode="everything")
     with pytest.raises(ConfigError, match="Nesterov"):

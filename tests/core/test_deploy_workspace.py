@@ -8,7 +8,6 @@ import pytest
 
 from core.cli import main
 from core.config import DomainSpec
-from core.data import Catalogue
 from core.deploy.standalone import DeployError
 from core.deploy.workspace import check_deployable, export_workspace_domain
 from core.presets import get_preset
@@ -31,9 +30,7 @@ def _status(name, fingerprint, epochs=1, mode="adapters"):
 
 @pytest.fixture
 def workspace(tmp_path):
-    ws = Workspace(tmp_path, get_preset("tiny").model)
-    ws.catalogue = Catalogue(tmp_path, builtin_scale=0.05)
-    return ws
+    return Workspace(tmp_path, get_preset("tiny").model, builtin_scale=0.05)
 
 
 def test_untrained_stale_and_unknown_domains_are_refused(workspace):

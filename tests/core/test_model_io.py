@@ -14,7 +14,6 @@ from core.config import DomainSpec, ModelConfig
 from core.files.model_io import (
     ENGINE_MEMBER,
     ModelFileError,
-    atomic_target,
     load_engine,
     load_trunk,
     read_trunk_info,
@@ -169,21 +168,6 @@ def test_trunk_file_of_version_1_is_refused_with_the_reason(engine, tmp_path):
     with pytest.raises(ModelFileError, match=OLD_PADDING):
         load_trunk(engine, old)
     assert engine.trunk_fingerprint() == before
-
-
-def test_atomic_target_keeps_old_file_on_error(tmp_path):
-    path = tmp_path / "a.keras"
-    path.write_text("old")
-    with pytest.raises(RuntimeError), atomic_target(path) as tmp:
-        tmp.write_text("half")
-        raise RuntimeError("disk full")
-    assert path.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["a.keras"]
-    with atomic_target(path) as tmp:
-        assert tmp.parent == path.parent and tmp.suffix == ".keras"
-        tmp.write_text("new")
-    assert path.read_text() == "new"
-    assert [p.name for p in tmp_path.iterdir()] == ["a.keras"]
 
 
 @pytest.mark.parametrize("cancel_at", ["Copying", "Building", "Writing"])

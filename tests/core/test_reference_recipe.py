@@ -171,12 +171,10 @@ BN_RECIPE = TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=32, validation
 def trained_trunk(tmp_path_factory):
     """One workspace whose trunk is trained on digits_street (shared: each case adds its own
     new domain, so neither sees the other's)."""
-    from core.data import Catalogue
     from core.workspace import Workspace
 
     root = tmp_path_factory.mktemp("bn_init")
-    ws = Workspace(root, get_preset("tiny").model)
-    ws.catalogue = Catalogue(root, builtin_scale=0.05)
+    ws = Workspace(root, get_preset("tiny").model, builtin_scale=0.05)
     ws.train("digits_street", dataclasses.replace(BN_RECIPE, mode="full"))
     return ws
 

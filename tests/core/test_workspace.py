@@ -8,7 +8,6 @@ import pytest
 import tensorflow as tf
 
 from core.config import LrStage, TrainingConfig
-from core.data import Catalogue
 from core.presets import get_preset
 from core.workspace import Workspace, WorkspaceError
 
@@ -16,9 +15,7 @@ RECIPE = TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=32, validation=Fa
 
 
 def _workspace(root, **kwargs):
-    ws = Workspace(root, **kwargs)
-    ws.catalogue = Catalogue(root, builtin_scale=0.05)
-    return ws
+    return Workspace(root, builtin_scale=0.05, **kwargs)
 
 
 @pytest.mark.parametrize("use_strategy", [False, True])
@@ -64,3 +61,30 @@ def test_a_workspace_of_format_version_1_is_refused_with_the_reason(tmp_path):
     with pytest.raises(WorkspaceError, match=r"format version 1, .*padded .* fresh"):
         Workspace(tmp_path)
     assert Workspace(tmp_path, fresh=True).engine.domain_names == []
+
+
+def test_run_records_carry_typed_configs_and_say_why_one_is_unreadable(tmp_path):
+    from core.config import DomainSpec
+    from core.training.run_log import RunLog, new_run_dir
+    from core.workspace import layout, list_run_records
+
+    runs_root = layout(tmp_path).runs_root
+    model = get_preset("tiny").model
+    spec = DomainSpec(name="d", class_names=("a", "b"))
+    configs = {"model": model.to_dict(), "domain_spec": spec.to_dict(), "training": {}}
+    folders = []
+    for training in (RECIPE.to_dict(), {"stages": "0.1 for ever"}):
+        run_dir = new_run_dir(runs_root, "d", "adapters")  # <stamp>_d_adapters[_2]
+        log = RunLog(run_dir, domain="d", configs={**configs, "training": training}, total_epochs=1)
+        log.finish("stopped", epochs_completed=0)
+        folders.append(run_dir)
+    good, bad = folders
+    assert good != bad and bad.name.startswith(f"{bad.name[:15]}_d_adapters")
+    records = {r.info.run_dir: r for r in list_run_records(runs_root)}
+    assert set(records) == {good, bad}
+    ok = records[good]
+    assert (ok.model_config, ok.domain_spec, ok.training_config) == (model, spec, RECIPE)
+    assert ok.problem == ""
+    broken = records[bad]
+    assert broken.training_config is None and broken.domain_spec == spec
+    assert "training config is unreadable" in broken.problem and not broken.can_resume

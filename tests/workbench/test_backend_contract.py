@@ -342,10 +342,10 @@ def test_runs_are_listed_newest_first_with_their_configs(story):
     for r, config in zip(runs, (ONE_EPOCH, TWO_STAGES), strict=True):
         assert isinstance(r.path, str) and r.mode == "adapters"
         assert isinstance(r.started, str) and r.started[:2] == "20"  # an ISO date
-        assert set(r.configs) == {"model", "domain_spec", "training"}
-        assert ModelConfig.from_dict(r.configs["model"]) == TINY.model
-        assert TrainingConfig.from_dict(r.configs["training"]) == config
-        spec = DomainSpec.from_dict(r.configs["domain_spec"])
+        assert r.model_config == TINY.model  # typed: parsed once from the run folder
+        assert r.training_config == config
+        spec = r.domain_spec
+        assert isinstance(spec, DomainSpec)
         assert (spec.name, spec.image_size) == (r.domain, TINY.model.image_size)
         assert r.stage_start_epochs == config.stage_start_epochs()
     assert runs[0].best_val_accuracy is None

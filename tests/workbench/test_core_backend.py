@@ -30,7 +30,6 @@ def test_export_deployment_refuses_untrained_and_exports_during_training(tmp_pat
 
     from core.config import DomainSpec
     from core.deploy.standalone import DeployError
-    from core.workspace import DomainStatus
     from tests.core.training_helpers import randomise_domain
 
     backend = CoreBackend(tmp_path, get_preset("tiny").model, builtin_scale=0.05)
@@ -42,15 +41,12 @@ def test_export_deployment_refuses_untrained_and_exports_during_training(tmp_pat
         backend.export_deployment(
             "blobs", tmp_path / "b.tflite", "litert", lambda f, m: None, cancel
         )
-    ws.status["blobs"] = DomainStatus(
-        "blobs", "adapters", 1, None, None, None, "now", ws.engine.trunk_fingerprint()
-    )
-    backend._training.set()  # a run is going on: the export works on a copy of the weights
-    try:
+    ws.record_domain("blobs", mode="adapters", epochs=1)
+    with ws.run_in_progress():  # a run is going on: the export works on a copy of the weights
+        assert ws.training and ws._reading_engine(["blobs"]) is not ws.engine
         text = backend.export_deployment(
             "blobs", tmp_path / "b.tflite", "litert", lambda f, m: None, cancel
         )
-    finally:
-        backend._training.clear()
+    assert not ws.training
     assert "ai_edge_litert" in text and "top-1 agreement 100.00%" in text
     assert (tmp_path / "b.tflite").exists() and (tmp_path / "b.tflite.json").exists()

@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from core.data.image_files import IMAGE_SUFFIXES
 from workbench.backend.jobs import JobContext, JobError
 from workbench.backend.protocol import Backend, DomainState
 from workbench.panels.classify_panel import ClassifyPanel, expand_paths, make_thumbnail
@@ -23,6 +24,9 @@ from workbench.preferences import Preferences
 from workbench.session import WorkbenchSession
 
 LogFn = Callable[[str, str], None]
+
+
+IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 
 
 class CatalogueActions(QObject):
@@ -235,7 +239,7 @@ class CatalogueActions(QObject):
         paths = self.dialogs.open_files(
             "Images to classify",
             self.prefs.last_dir("images"),
-            "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)",
+            IMAGE_FILTER,
         )
         if paths:
             self.prefs.remember_dir("images", paths[0])

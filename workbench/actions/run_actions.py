@@ -13,7 +13,6 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Slot
 
-from core.config import ModelConfig, TrainingConfig
 from workbench.panels.curves_panel import CurvesPanel
 from workbench.panels.dialogs import Dialogs
 from workbench.panels.runs_panel import RunsPanel
@@ -78,23 +77,18 @@ class RunActions(QObject):
     def resume_run(self, path: str) -> None:
         def loaded(curves: Any) -> None:
             summary = curves.summary
-            try:  # a resume must use the run's own configs (core checks they match)
-                configs = summary.configs
-                config = TrainingConfig.from_dict(configs["training"])
-                model = ModelConfig.from_dict(configs["model"]) if "model" in configs else None
-                decay = configs.get("domain_spec", {}).get("weight_decay")
-            except (KeyError, TypeError, ValueError) as exc:
-                self.log(
-                    "error", f"Cannot resume {Path(path).name}: its configs are unreadable ({exc})."
-                )
+            config = summary.training_config  # a resume uses the run's own configs
+            if config is None:
+                self.log("error", f"Cannot resume {Path(path).name}: its configs are unreadable.")
                 return
+            spec = summary.domain_spec
             self.curves.load_run(curves)
             self._resume_training(
                 summary.domain,
                 resume_run=Path(path),
                 config=config,
-                model_config=model,
-                domain_weight_decay=decay,
+                model_config=summary.model_config,
+                domain_weight_decay=None if spec is None else spec.weight_decay,
             )
 
         self.session.run_side_job(

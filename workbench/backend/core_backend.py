@@ -1,9 +1,10 @@
-"""The real engine behind the window: core's ``Workspace`` and its modules.
+"""The real engine behind the window: core's ``Workspace``, translated into the window's types.
 
 This is the only workbench module that imports core's TensorFlow modules, and it is
 imported on the engine thread after the window has painted. It answers the ``Backend``
 protocol with the same ``Workspace`` the command line uses, so a run from the window and
-one from ``main.py train`` do the same work and leave the same run folders.
+one from ``main.py train`` do the same work and leave the same run folders; the work is the
+workspace's, this class only turns its results into ``workbench.backend.protocol`` types.
 """
 
 from __future__ import annotations
@@ -15,15 +16,9 @@ from typing import Any
 
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
-from core.data import Catalogue, default_data_root
 from core.events import EventSink, LogMessage
-from core.files.export import export_domain
-from core.files.model_io import copy_engine, save_engine, save_trunk
-from core.model.inference import classify
-from core.model.merge import MergeError, merged_snapshot
-from core.progress import ProgressFn, within
-from core.training.training import evaluate
-from core.workspace import STATE_FILE, DomainStatus, Workspace
+from core.progress import ProgressFn
+from core.workspace import DomainStatus, Workspace
 from workbench.backend.core_runs import RunsMethods
 from workbench.backend.insight_backend import InsightMethods
 from workbench.backend.protocol import (
@@ -45,35 +40,13 @@ class _StopAsCancel:
         return self._control.stop_requested
 
 
-class _EngineCopy:
-    """A workspace seen through a copy of its engine (exports while a run trains)."""
-
-    def __init__(self, workspace: Workspace, engine: Any) -> None:
-        self._workspace = workspace
-        self.engine = engine
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._workspace, name)
-
-    def stale_domains(self) -> list[str]:
-        """``Workspace.stale_domains`` against the copy's trunk."""
-        current = self.engine.trunk_fingerprint()
-        return [
-            n
-            for n, s in self._workspace.status.items()
-            if s.trunk_fingerprint and s.trunk_fingerprint != current
-        ]
-
-    def trained_domains(self) -> list[str]:
-        return [n for n in self.engine.domain_names if n in self._workspace.status]
-
-
 class CoreBackend(InsightMethods, RunsMethods):
     """``Backend`` over a ``core.workspace.Workspace`` (engine + catalogue + runs on disk).
 
     Args:
         root: data folder; None = ``$RAM_WORKBENCH_HOME`` or the user data folder.
-        model_config: the model for a new workspace; a saved workspace keeps its own.
+        model_config: the model for a new workspace; a saved workspace keeps its own
+            (``Workspace.open``).
         builtin_scale: size of the built-in domains (1 = full; tests use ~0.03).
     """
 
@@ -84,28 +57,8 @@ class CoreBackend(InsightMethods, RunsMethods):
         *,
         builtin_scale: float = 1.0,
     ) -> None:
-        self._root = Path(root) if root is not None else default_data_root()
-        self._scale = builtin_scale
         self._strategy_kind = "default"
-        self._strategy = None
-        if (self._root / "workspace" / STATE_FILE).exists():
-            self._ws = self._workspace(None, fresh=False)  # the saved trunk and domains
-            if (
-                model_config is not None
-                and not self._ws.trained_domains()
-                and (model_config != self._ws.model_config)
-            ):
-                self._ws = self._workspace(model_config, fresh=True)
-        else:
-            self._ws = self._workspace(model_config, fresh=True)
-        self._training = threading.Event()
-        self._merged_cache: dict[str, tuple[Any, Any]] = {}
-
-    def _workspace(self, model_config: ModelConfig | None, *, fresh: bool) -> Workspace:
-        ws = Workspace(self._root, model_config, fresh=fresh, strategy=self._strategy)
-        if self._scale != 1.0:
-            ws.catalogue = Catalogue(ws.root, builtin_scale=self._scale)
-        return ws
+        self._ws = Workspace.open(root, model_config, builtin_scale=builtin_scale)
 
     @property
     def workspace(self) -> Workspace:
@@ -123,7 +76,7 @@ class CoreBackend(InsightMethods, RunsMethods):
 
     def domains(self) -> list[DomainState]:
         ws = self._ws
-        report = {d.name: d for d in ws.engine.parameter_report().domains}
+        report = {d.name: d for d in ws.parameter_report().domains}
         stale = set(ws.stale_domains())
         status = dict(ws.status)
         out = []
@@ -214,22 +167,20 @@ class CoreBackend(InsightMethods, RunsMethods):
         from core.training.distribute import make_strategy, replicas_of
 
         if kind != self._strategy_kind:
-            config = self._ws.model_config
-            self._ws.save()  # the engine is rebuilt in the strategy's scope from these files
-            self._strategy = None if kind == "default" else make_strategy(kind)
+            strategy = None if kind == "default" else make_strategy(kind)
+            self._ws = self._ws.with_strategy(strategy)
             self._strategy_kind = kind
-            self._ws = self._workspace(config, fresh=False)
-        if self._strategy is None:
+        if self._ws.strategy is None:
             return "training on this device"
         return (
-            f"{type(self._strategy).__name__} over {replicas_of(self._strategy)} "
+            f"{type(self._ws.strategy).__name__} over {replicas_of(self._ws.strategy)} "
             "replica(s); the batch size is the global batch"
         )
 
     def configure(self, model_config: ModelConfig) -> bool:
         if model_config == self._ws.model_config:
             return False
-        self._ws = self._workspace(model_config, fresh=True)
+        self._ws = self._ws.anew(model_config)
         return True
 
     def prepare_domain(
@@ -283,19 +234,15 @@ class CoreBackend(InsightMethods, RunsMethods):
         data = ws.load_data(domain, progress=progress, cancel=_StopAsCancel(control))
         for warning in data.warnings():
             on_event(LogMessage("warning", warning))
-        self._training.set()
-        try:
-            result = ws.train(
-                domain,
-                config,
-                on_event=on_event,
-                control=control,
-                data=data,
-                weight_decay=domain_weight_decay,
-                resume_run=resume_run,
-            )
-        finally:
-            self._training.clear()
+        result = ws.train(
+            domain,
+            config,
+            on_event=on_event,
+            control=control,
+            data=data,
+            weight_decay=domain_weight_decay,
+            resume_run=resume_run,
+        )
         status = ws.status.get(domain)
         return TrainOutcome(
             domain=domain,
@@ -309,14 +256,9 @@ class CoreBackend(InsightMethods, RunsMethods):
     def evaluate(
         self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
     ) -> EvalOutcome:
-        ws = self._ws
-        data = ws.load_data(domain, progress=progress, cancel=cancel)
-        result = evaluate(
-            ws.engine, domain, data, split, progress=within(progress, 0.5, 1.0), cancel=cancel
-        )
-        self.record_test_accuracy(domain, split, result.accuracy)
+        report = self._ws.evaluate(domain, split, progress=progress, cancel=cancel)
         return EvalOutcome(
-            domain, split, float(result.loss), float(result.accuracy), int(result.examples)
+            domain, split, float(report.loss), float(report.accuracy), int(report.examples)
         )
 
     # === Classification ===
@@ -324,46 +266,19 @@ class CoreBackend(InsightMethods, RunsMethods):
     def classify(
         self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
     ) -> dict[str, list[PredictionView]]:
-        """On each domain's merged model (adapters folded into the 3x3s: the same logits to
-        ~1e-7, 1.2-2.3x faster here, benchmarks/bench_merged.py); while a run trains, merged
-        from a copy of the weights taken now."""
-        engine = self._ws.engine
-        training = self._training.is_set()
-        if training:
-            engine = copy_engine(engine, list(domains))
-        images = [str(p) for p in paths]
-        out: dict[str, list[PredictionView]] = {}
-        for d in domains:
-            try:
-                target = merged_snapshot(engine, d) if training else self._merged(d)
-            except MergeError:  # a fold that would not be exact: the domain model itself
-                target = engine
-            predictions = classify(target, d, images, top_k=top_k)
-            out[d] = [PredictionView(p.source, d, tuple(p.top), p.error) for p in predictions]
-        return out
-
-    def _merged(self, domain: str) -> Any:
-        """The merged model of ``domain``, kept until its weights or the trunk change."""
-        status = self._ws.status.get(domain)
-        key = (
-            id(self._ws),
-            self._ws.engine.trunk_fingerprint(),
-            None if status is None else (status.updated, status.run_dir, status.epochs),
-        )
-        cached = self._merged_cache.get(domain)
-        if cached is None or cached[0] != key:
-            cached = (key, merged_snapshot(self._ws.engine, domain))
-            self._merged_cache[domain] = cached
-        return cached[1]
+        """``Workspace.classify`` (merged models; a copy of the weights while a run trains)."""
+        found = self._ws.classify(list(domains), [str(p) for p in paths], top_k=top_k)
+        return {
+            d: [PredictionView(p.source, d, tuple(p.top), p.error) for p in predictions]
+            for d, predictions in found.items()
+        }
 
     # === Files ===
 
     def export_adapters(
         self, domain: str, path: Path, progress: ProgressFn, cancel: threading.Event
     ) -> str:
-        report = export_domain(
-            self._ws.engine, domain, Path(path), progress=progress, cancel=cancel
-        )
+        report = self._ws.export_adapters(domain, Path(path), progress=progress, cancel=cancel)
         return (
             f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} "
             f"parameters; reloaded and checked: max logit difference "
@@ -374,14 +289,9 @@ class CoreBackend(InsightMethods, RunsMethods):
         self, domain: str, path: Path, fmt: str, progress: ProgressFn, cancel: threading.Event
     ) -> str:
         """A standalone merged model (``saved_model``, ``litert`` or ``onnx``), checked in
-        its own runtime; during training on a copy of the weights taken now."""
-        from core.deploy.workspace import export_workspace_domain
-
-        ws = self._ws
-        if self._training.is_set():
-            ws = _EngineCopy(ws, copy_engine(ws.engine, [domain]))
-        report = export_workspace_domain(
-            ws, domain, Path(path), fmt, progress=progress, cancel=cancel
+        its own runtime (``Workspace.export_deployment``)."""
+        report = self._ws.export_deployment(
+            domain, Path(path), fmt, progress=progress, cancel=cancel
         )
         return report.summary()
 
@@ -391,13 +301,10 @@ class CoreBackend(InsightMethods, RunsMethods):
     def import_reference(self, path: Path, name: str = "imagenet") -> str:
         """The authors' checkpoint as trunk (and its domain); a workspace of another shape
         is started anew in the checkpoint's shape (the window asked first)."""
-        from core.files.reference_checkpoint import read_reference
-
-        config = read_reference(Path(path)).model_config(image_size=64)
-        if config != self._ws.model_config:
-            self._ws = self._workspace(config, fresh=True)
+        self._ws = self._ws.fitting_reference(Path(path))
         result = self._ws.import_reference(Path(path), name, replace=True)
         net = result.network
+        config = self._ws.model_config
         text = (
             f"imported the trunk of {Path(path).name} (width factor {net.width_factor:g}, "
             f"{config.image_size} px); fingerprint {result.trunk_fingerprint[:12]}"
@@ -407,7 +314,7 @@ class CoreBackend(InsightMethods, RunsMethods):
         return "; ".join([text, *result.notes])
 
     def save_trunk(self, path: Path) -> str:
-        info = save_trunk(self._ws.engine, Path(path))
+        info = self._ws.save_trunk(Path(path))
         return f"wrote {info.path} ({info.parameters:,} parameters)"
 
     def load_trunk(self, path: Path) -> str:
@@ -415,21 +322,14 @@ class CoreBackend(InsightMethods, RunsMethods):
         return f"loaded {Path(path).name}; trunk fingerprint {fingerprint[:12]}"
 
     def export_model(self, path: Path, progress: ProgressFn, cancel: threading.Event) -> str:
-        written = save_engine(self._ws.engine, Path(path), progress=progress, cancel=cancel)
+        written = self._ws.export_model(Path(path), progress=progress, cancel=cancel)
         return f"wrote {written} ({len(self._ws.engine.domain_names)} domains)"
 
     # === Parameters (runs: RunsMethods) ===
 
     def parameter_rows(self) -> list[ParameterRow]:
-        report = self._ws.engine.parameter_report()
-        rows = [ParameterRow("shared trunk", report.trunk_parameters, 100.0, report.trunk_bytes)]
-        for d in report.domains:
-            rows.append(
-                ParameterRow(
-                    f"{d.name} ({d.num_classes} classes)",
-                    d.domain_parameters,
-                    d.percent_of_trunk,
-                    d.export_bytes,
-                )
-            )
-        return rows
+        rows = self._ws.parameter_report().as_rows()
+        return [
+            ParameterRow(r["part"], r["parameters"], r["percent_of_trunk"], r["bytes"])
+            for r in rows
+        ]

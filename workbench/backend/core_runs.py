@@ -1,6 +1,7 @@
 """The run folders as the window sees them: listed, and read back as curves.
 
-A mixin of ``CoreBackend`` (it needs ``self._ws``, the open ``core.workspace.Workspace``).
+A mixin of ``CoreBackend`` (it needs ``self._ws``, the open ``core.workspace.Workspace``,
+whose ``runs``/``read_run`` give each run folder with its configs already parsed).
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.training.run_history import list_runs, read_run
 from workbench.backend.protocol import RunCurves, RunSummary
 
 
@@ -16,11 +16,11 @@ class RunsMethods:
     _ws: Any
 
     def list_runs(self) -> list[RunSummary]:
-        return [_summary(info) for info in list_runs(self._ws.runs_root)]
+        return [_summary(record) for record in self._ws.runs()]
 
     def read_run(self, path: Path) -> RunCurves:
-        info = read_run(Path(path))
-        epochs = info.epochs
+        record = self._ws.read_run(Path(path))
+        epochs = record.info.epochs
         epoch = {
             "epoch": tuple(float(e.epoch + 1) for e in epochs),
             "train_loss": tuple(e.train_loss for e in epochs),
@@ -29,7 +29,7 @@ class RunsMethods:
             "val_accuracy": tuple(e.val_accuracy for e in epochs),
             "learning_rate": tuple(e.learning_rate for e in epochs),
         }
-        b = info.batches
+        b = record.info.batches
         batch: dict[str, tuple[float, ...]] = {}
         if len(b.get("step", ())):
             steps = max(1, int(b["step"].max()) + 1)
@@ -40,25 +40,23 @@ class RunsMethods:
                 "accuracy": tuple(b["accuracy"].tolist()),
                 "learning_rate": tuple(b["learning_rate"].tolist()),
             }
-        return RunCurves(_summary(info), epoch, batch)
+        return RunCurves(_summary(record), epoch, batch)
 
 
-def _summary(info: Any) -> RunSummary:
-    training = info.configs.get("training", {})
-    vals = [e.val_accuracy for e in info.epochs if e.val_accuracy is not None]
-    try:
-        starts = info.training_config().stage_start_epochs()
-    except (KeyError, ValueError, TypeError):
-        starts = ()
+def _summary(record: Any) -> RunSummary:
+    """A ``core.workspace.RunRecord`` as the runs panel lists it."""
+    info, training = record.info, record.training_config
     return RunSummary(
         path=str(info.run_dir),
         domain=info.domain,
-        mode=str(training.get("mode", "")),
+        mode="" if training is None else training.mode,
         started=info.started,
         epochs=info.epochs_completed,
         reason=info.status,
-        best_val_accuracy=max(vals) if vals else None,
-        stage_start_epochs=tuple(starts),
-        can_resume=info.can_resume,
-        configs=dict(info.configs),
+        best_val_accuracy=info.best_val_accuracy,
+        stage_start_epochs=() if training is None else tuple(training.stage_start_epochs()),
+        can_resume=record.can_resume,
+        model_config=record.model_config,
+        domain_spec=record.domain_spec,
+        training_config=training,
     )

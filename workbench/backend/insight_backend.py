@@ -33,11 +33,12 @@ def evaluation_view(
     progress: ProgressFn = no_progress,
     cancel: threading.Event | None = None,
 ) -> EvaluationView:
-    from core.evaluation.eval_report import predict_split, split_images
+    """``Workspace.evaluate`` (a test split's accuracy is recorded) plus the image loader."""
+    from core.evaluation.eval_report import split_images
 
     data = ws.load_data(domain, progress=within(progress, 0.0, 0.5), cancel=cancel)
-    report = predict_split(
-        ws.engine, domain, data, split, progress=within(progress, 0.5, 1.0), cancel=cancel
+    report = ws.evaluate(
+        domain, split, data=data, progress=within(progress, 0.5, 1.0), cancel=cancel
     )
     return EvaluationView(report, lambda indices: split_images(data, split, indices))
 
@@ -74,22 +75,11 @@ class InsightMethods:
     """The insight half of ``CoreBackend``'s ``Backend`` answers (it holds ``_ws``)."""
 
     _ws: Any
-    _training: threading.Event
-
-    def record_test_accuracy(self, domain: str, split: str, accuracy: float) -> None:
-        """A test-split evaluation becomes the domain's "Test acc" (saved), as ``evaluate``."""
-        ws = self._ws
-        status = ws.status.get(domain)
-        if status is not None and split == "test":
-            ws.status[domain] = dataclasses.replace(status, test_accuracy=float(accuracy))
-            ws.save()
 
     def evaluation_view(
         self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
     ) -> EvaluationView:
-        view = evaluation_view(self._ws, domain, split, progress, cancel)
-        self.record_test_accuracy(domain, split, view.report.accuracy)
-        return view
+        return evaluation_view(self._ws, domain, split, progress, cancel)
 
     def class_counts(self, domain: str) -> tuple[tuple[str, ...], dict[str, list[int]]]:
         return class_count_view(self._ws, domain)
@@ -105,8 +95,5 @@ class InsightMethods:
         from core.training.sweep import plan, run_sweep
 
         runs = plan(request.weight_decays, request.learning_rates, request.seeds)
-        self._training.set()
-        try:
+        with self._ws.run_in_progress():  # between runs too: the domain is rebuilt per run
             return run_sweep(self._ws, domain, config, runs, on_event=on_event, control=control)
-        finally:
-            self._training.clear()

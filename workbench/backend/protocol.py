@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.config import ModelConfig, TrainingConfig
+from core.config import DomainSpec, ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import EventSink
 from core.progress import ProgressFn
@@ -74,8 +74,11 @@ class RunSummary:
     best_val_accuracy: float | None
     stage_start_epochs: tuple[int, ...] = ()
     can_resume: bool = False
-    configs: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # model, domain_spec,
-    # training: as written in the run folder (a resume must use exactly these)
+    # The run's configs as written in its folder (a resume must use exactly these); None
+    # where the folder lacks one or it cannot be read (then it cannot be resumed).
+    model_config: ModelConfig | None = None
+    domain_spec: DomainSpec | None = None
+    training_config: TrainingConfig | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,6 @@ Nothing here claims to be a result: it exists to exercise the window.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import hashlib
 import secrets
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from core.clock import utc_now
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import (
@@ -31,6 +31,7 @@ from core.events import (
     TrainingFinished,
     TrainingStarted,
 )
+from core.model.parameters import TRUNK_PART, part_label
 from core.presets import get_preset
 from core.progress import Cancelled, ProgressFn, check_cancel
 from workbench.backend.protocol import (
@@ -297,17 +298,15 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 run_dir,
                 domain,
                 config.mode,
-                _dt.datetime.now().isoformat(timespec="seconds"),
+                utc_now(),
                 done,
                 reason,
                 max(vals) if vals else None,
                 config.stage_start_epochs(),
                 can_resume=0 < done < config.total_epochs,
-                configs={
-                    "model": self._config.to_dict(),
-                    "domain_spec": spec.to_dict(),
-                    "training": config.to_dict(),
-                },
+                model_config=self._config,
+                domain_spec=spec,
+                training_config=config,
             )
             self._runs.pop(run_dir, None)
             self._runs[run_dir] = RunCurves(
@@ -380,12 +379,12 @@ class FakeBackend(FakeModelFiles, FakeInsight):
 
     def parameter_rows(self) -> list[ParameterRow]:
         """The trunk first, then each domain of the engine, labelled as ``CoreBackend`` does."""
-        rows = [ParameterRow("shared trunk", _TRUNK_PARAMETERS, 100.0, 4 * _TRUNK_PARAMETERS)]
+        rows = [ParameterRow(TRUNK_PART, _TRUNK_PARAMETERS, 100.0, 4 * _TRUNK_PARAMETERS)]
         for d in self.domains():
             if d.trained and d.parameters is not None:
                 rows.append(
                     ParameterRow(
-                        f"{d.name} ({d.num_classes} classes)",
+                        part_label(d.name, d.num_classes),
                         d.parameters,
                         100.0 * d.parameters / _TRUNK_PARAMETERS,
                         d.export_bytes or 0,

@@ -1,16 +1,15 @@
 """The fake engine's files: real safetensors adapter and trunk files with core's metadata.
 
 ``FakeBackend`` (``workbench.fake.backend``) writes and reads the same kinds of files as the real
-engine (``core.files.export``, ``core.files.model_io``): the same suffixes, the same metadata keys and
-the same refusals (not a safetensors file, another format, another trunk, a name that
-exists), so a window test that handles files meets what a user's files look like. The
-weights inside are made up; nothing here imports TensorFlow.
+engine (``core.files.export``, ``core.files.model_io``): the same suffixes, the same metadata keys and,
+for adapter files, core's own header checks (``core.files.adapter_header``: not a safetensors
+file, another format, another model, another trunk), so a window test that handles files
+meets what a user's files look like. The weights inside are made up; nothing here imports
+TensorFlow.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as _dt
 import json
 from importlib import metadata as _dist
 from pathlib import Path
@@ -20,41 +19,22 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from core.config import ConfigError, DomainSpec, ModelConfig
-from core.formats import WEIGHTS_FORMAT_VERSION
+from core.clock import utc_now
+from core.config import DomainSpec, ModelConfig
+from core.files.adapter_header import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    SUFFIX,
+    AdapterInfo,
+    check_structure,
+    check_trunk,
+    read_adapter_info,
+)
 
-ADAPTER_FORMAT = "ram-workbench-adapter"  # core.files.export.FORMAT_NAME
-ADAPTER_SUFFIX = ".adapter.safetensors"  # core.files.export.SUFFIX
+ADAPTER_FORMAT = FORMAT_NAME
+ADAPTER_SUFFIX = SUFFIX
 TRUNK_FORMAT = "ram-workbench-trunk"  # core.files.model_io.TRUNK_FORMAT
 TRUNK_SUFFIX = ".safetensors"  # core.files.model_io.TRUNK_SUFFIX
-FORMAT_VERSION = WEIGHTS_FORMAT_VERSION  # core's, so files name the same version
-REQUIRED_KEYS = (  # core.files.export._REQUIRED_KEYS
-    "format",
-    "format_version",
-    "domain_spec",
-    "model_config",
-    "trunk_fingerprint",
-    "parameters",
-)
-STRUCTURE_FIELDS = (  # core.files.export._STRUCTURE_FIELDS
-    "adapter_kind",
-    "width_factor",
-    "blocks_per_stage",
-    "adapt_stem",
-    "adapter_positions",
-    "shortcut",
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class AdapterFile:
-    spec: DomainSpec
-    model_config: ModelConfig
-    trunk_fingerprint: str
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _versions() -> dict[str, str]:
@@ -124,59 +104,23 @@ def write_adapter(
         },
         "trunk_fingerprint": fingerprint,
         "parameters": parameters,
-        "created": _now(),
+        "created": utc_now(),
         **_versions(),
     }
     _save(path, arrays, meta)
     return path.stat().st_size
 
 
-def read_adapter(path: Path) -> AdapterFile:
-    """The header of an adapter file; ``ValueError`` saying why it is not one."""
-    meta = _read_meta(Path(path), "adapter")
-    if meta.get("format") != ADAPTER_FORMAT:
-        raise ValueError(
-            f"Not a RAM Workbench adapter file. Expected format '{ADAPTER_FORMAT}'. "
-            f"Received: format={meta.get('format')!r}"
-        )
-    missing = [k for k in REQUIRED_KEYS if k not in meta]
-    if missing:
-        raise ValueError(
-            f"The adapter file lacks metadata. Expected keys {list(REQUIRED_KEYS)}. "
-            f"Received: missing={missing}"
-        )
-    if meta["format_version"] != str(FORMAT_VERSION):
-        raise ValueError(
-            f"Unknown adapter format version. Expected: {FORMAT_VERSION}. "
-            f"Received: format_version={meta['format_version']!r}"
-        )
-    try:
-        spec = DomainSpec.from_dict(json.loads(meta["domain_spec"]))
-        config = ModelConfig.from_dict(json.loads(meta["model_config"]))
-    except (ConfigError, TypeError, ValueError) as exc:
-        raise ValueError(
-            f"The adapter file's domain spec or model config is invalid: {exc}"
-        ) from None
-    return AdapterFile(spec, config, meta["trunk_fingerprint"])
+def read_adapter(path: Path) -> AdapterInfo:
+    """The header of an adapter file, read and checked by core itself
+    (``core.files.adapter_header.read_adapter_info``); ``ValueError`` saying why not."""
+    return read_adapter_info(Path(path))
 
 
-def check_adapter_fits(found: AdapterFile, model_config: ModelConfig, fingerprint: str) -> None:
-    """Refuse adapters of another model structure or another trunk, as core does."""
-    diffs = [
-        f for f in STRUCTURE_FIELDS if getattr(model_config, f) != getattr(found.model_config, f)
-    ]
-    if diffs:
-        raise ValueError(
-            "The adapters were made for another model. Expected: "
-            + ", ".join(f"{f}={getattr(model_config, f)!r}" for f in diffs)
-            + ". Received: "
-            + ", ".join(f"{f}={getattr(found.model_config, f)!r}" for f in diffs)
-        )
-    if found.trunk_fingerprint != fingerprint:
-        raise ValueError(
-            "The adapters were trained on another trunk (different shared weights). "
-            f"Expected trunk {fingerprint[:12]}. Received: trunk {found.trunk_fingerprint[:12]}"
-        )
+def check_adapter_fits(found: AdapterInfo, model_config: ModelConfig, fingerprint: str) -> None:
+    """Refuse adapters of another model structure or another trunk: core's own checks."""
+    check_structure(model_config, found.model_config)
+    check_trunk(fingerprint, found.trunk_fingerprint)
 
 
 def write_trunk(path: Path, model_config: ModelConfig, fingerprint: str, parameters: int) -> None:
@@ -190,7 +134,7 @@ def write_trunk(path: Path, model_config: ModelConfig, fingerprint: str, paramet
         "trunk_signature": model_config.trunk_signature(),
         "trunk_fingerprint": fingerprint,
         "parameters": str(parameters),
-        "created": _now(),
+        "created": utc_now(),
         **_versions(),
     }
     _save(path, arrays, meta)

@@ -133,7 +133,7 @@ class FakeInsight:
         """One fake training run per setting, chosen with core's own summary and rule."""
         import dataclasses
 
-        from core.training.sweep import SweepResult, choose, plan, run_config, summarise
+        from core.training.sweep import SweepResult, conclude, plan, run_config
 
         runs = plan(request.weight_decays, request.learning_rates, request.seeds)
         sweep_dir = Path(self._root) / "runs" / f"fake-sweep-{domain}"
@@ -157,16 +157,4 @@ class FakeInsight:
                 seconds=out.seconds,
                 reason=out.reason,
             )
-        summaries = summarise(runs)
-        chosen, warning = choose(summaries)
-        best = max((r for r in runs if r.setting == chosen), key=lambda r: r.val_accuracy or 0)
-        return SweepResult(
-            sweep_dir,
-            domain,
-            tuple(runs),
-            complete=True,
-            summaries=summaries,
-            chosen=chosen,
-            chosen_run=best.run_dir,
-            warning=warning,
-        )
+        return conclude(sweep_dir, domain, runs)  # core's summary, rule and choice

@@ -29,30 +29,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.data.image_files import expand_images
 from workbench.backend.protocol import PredictionView
 
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-)
 MAX_IMAGES = 200
 THUMBNAIL_SIDE = 96
 ALL_DOMAINS = "__all__"
 
 
 def expand_paths(paths: Sequence[str | Path], limit: int = MAX_IMAGES) -> tuple[list[Path], int]:
-    """Files stay as given (an unreadable one gets an error card); folders give their images.
-
-    Returns the paths (at most ``limit``) and how many more were left out.
-    """
-    out: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            out += sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            )
-        else:
-            out.append(path)
+    """``core.data.image_files.expand_images`` (files as given, folders' images), at most
+    ``limit`` of them; returns the paths and how many more were left out."""
+    out = expand_images(paths)
     return out[:limit], max(0, len(out) - limit)
 
 

@@ -26,8 +26,6 @@ from core.config import (
     DomainSpec,
     ModelConfig,
     TrainingConfig,
-    format_stages,
-    parse_stages,
 )
 from core.presets import PRESETS, get_preset
 from workbench.panels.fields import CheckedField, parse_float, parse_int
@@ -380,12 +378,3 @@ class RecipePanel(QWidget):
         finally:
             self._loading = False
         self._emit_changed()
-
-    def stages_text(self) -> str:
-        try:
-            return format_stages(self.stages.stages())
-        except ValueError:
-            return ""
-
-    def set_stages_text(self, text: str) -> None:
-        self.stages.set_stages(parse_stages(text))

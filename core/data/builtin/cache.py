@@ -23,8 +23,8 @@ from core.data.builtin import (
     Splits,
     build_domain,
 )
-from core.data.paths import atomic_write_bytes, atomic_write_json
 from core.data.stats import channel_stats
+from core.files.atomic import atomic_write_bytes, atomic_write_json
 from core.progress import ProgressFn, check_cancel, no_progress
 
 SPLIT_NAMES = ("train", "val", "test")

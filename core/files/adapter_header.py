@@ -1,0 +1,168 @@
+"""What an adapter file says about itself, read from its header alone (no TensorFlow).
+
+The checks an import makes before it reads any weight: the format and its version, the
+metadata keys, the domain spec and model config, the model structure and the trunk the
+adapters were trained on. ``core.files.export`` imports with them; the window's fake engine
+(``workbench.fake.files``) refuses files with the very same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import safetensors
+
+from core.config import ConfigError, DomainSpec, ModelConfig
+from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
+
+FORMAT_NAME = "ram-workbench-adapter"
+FORMAT_VERSION = WEIGHTS_FORMAT_VERSION
+SUFFIX = ".adapter.safetensors"
+REQUIRED_KEYS = (
+    "format",
+    "format_version",
+    "domain_spec",
+    "model_config",
+    "trunk_fingerprint",
+    "parameters",
+)
+# Model-config fields that decide the shapes and wiring of a domain's variables.
+STRUCTURE_FIELDS = (
+    "adapter_kind",
+    "width_factor",
+    "blocks_per_stage",
+    "adapt_stem",
+    "adapter_positions",
+    "shortcut",
+)
+
+
+class AdapterImportError(ValueError):
+    """An adapter file cannot be used with this engine; the message says expected vs found."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AdapterInfo:
+    """What an adapter file says about itself (read from its header only)."""
+
+    path: Path
+    bytes: int
+    format_version: int
+    spec: DomainSpec
+    model_config: ModelConfig
+    trunk_fingerprint: str
+    parameters: dict[str, int]
+    created: str
+    versions: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def short_fingerprint(fingerprint: str) -> str:
+    return fingerprint[:12]
+
+
+def _fail(message: str) -> AdapterImportError:
+    return AdapterImportError(message)
+
+
+def _read_metadata(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        raise _fail(f"Adapter file not found. Received: path={str(path)!r}")
+    try:
+        with safetensors.safe_open(str(path), framework="numpy") as handle:
+            metadata = handle.metadata()
+    except Exception as exc:  # noqa: BLE001 - the library raises several kinds
+        raise _fail(
+            f"Not a safetensors file, or a truncated one ({exc}). Expected: a file written by "
+            f"'Export adapters' ({SUFFIX}). Received: path={str(path)!r}"
+        ) from None
+    if not metadata:
+        raise _fail(
+            f"The file holds no metadata, so it is not a RAM Workbench adapter. Expected "
+            f"format '{FORMAT_NAME}'. Received: path={str(path)!r}"
+        )
+    if metadata.get("format") != FORMAT_NAME:
+        raise _fail(
+            f"Not a RAM Workbench adapter file. Expected format '{FORMAT_NAME}'. "
+            f"Received: format={metadata.get('format')!r}"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in metadata]
+    if missing:
+        raise _fail(
+            f"The adapter file lacks metadata. Expected keys {list(REQUIRED_KEYS)}. "
+            f"Received: missing={missing}"
+        )
+    problem = version_problem("adapter file", metadata["format_version"])
+    if problem:
+        raise _fail(problem)
+    return metadata
+
+
+def _json_field(metadata: dict[str, str], key: str) -> Any:
+    try:
+        return json.loads(metadata[key])
+    except (json.JSONDecodeError, TypeError):
+        raise _fail(
+            f"Metadata '{key}' is not valid JSON. Received: {metadata[key][:200]!r}"
+        ) from None
+
+
+def read_adapter_info(path: str | Path) -> AdapterInfo:
+    """The metadata of an adapter file (header only; no weights are read)."""
+    path = Path(path)
+    metadata = _read_metadata(path)
+    try:
+        spec = DomainSpec.from_dict(_json_field(metadata, "domain_spec"))
+        config = ModelConfig.from_dict(_json_field(metadata, "model_config"))
+    except (ConfigError, TypeError) as exc:
+        raise _fail(f"The adapter file's domain spec or model config is invalid: {exc}") from None
+    parameters = _json_field(metadata, "parameters")
+    if not isinstance(parameters, dict):
+        raise _fail(f"Metadata 'parameters' must be a mapping. Received: {parameters!r}")
+    versions: dict[str, str] = {
+        k: metadata[k]
+        for k in ("keras_version", "tensorflow_version", "numpy_version", "workbench_version")
+        if k in metadata
+    }
+    return AdapterInfo(
+        path=path,
+        bytes=path.stat().st_size,
+        format_version=int(metadata["format_version"]),
+        spec=spec,
+        model_config=config,
+        trunk_fingerprint=metadata["trunk_fingerprint"],
+        parameters={k: int(v) for k, v in parameters.items()},
+        created=metadata.get("created", ""),
+        versions=versions,
+    )
+
+
+def check_structure(expected: ModelConfig, found: ModelConfig) -> None:
+    diffs = [
+        (f, getattr(expected, f), getattr(found, f))
+        for f in STRUCTURE_FIELDS
+        if getattr(expected, f) != getattr(found, f)
+    ]
+    if diffs:
+        expected_text = ", ".join(f"{f}={e!r}" for f, e, _ in diffs)
+        found_text = ", ".join(f"{f}={g!r}" for f, _, g in diffs)
+        raise _fail(
+            f"The adapters were made for another model. Expected: {expected_text}. "
+            f"Received: {found_text}"
+        )
+
+
+def check_trunk(expected: str, found: str) -> None:
+    """Refuse adapters trained on another trunk (``found``) than this one (``expected``)."""
+    if found != expected:
+        raise _fail(
+            "The adapters were trained on another trunk (different shared weights). "
+            f"Expected trunk {short_fingerprint(expected)}. "
+            f"Received: trunk {short_fingerprint(found)}"
+        )

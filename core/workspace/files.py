@@ -1,0 +1,129 @@
+"""A workspace's weights in and out: adapter files, the trunk, the whole engine, deployments.
+
+Part of ``core.workspace.Workspace``, over ``core.workspace.base.WorkspaceBase``. Exports read
+the workspace's weights (``weights="last"``: the domain's last run's last epoch, on a copy);
+while a run trains they read a copy taken now. Imports change the workspace and save it.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Self
+
+from core.progress import ProgressFn, no_progress
+from core.workspace.base import WorkspaceBase
+
+
+class FileMethods(WorkspaceBase):
+    """Export and import: adapters, the authors' checkpoints, the trunk, the model."""
+
+    def export_adapters(
+        self,
+        name: str,
+        path: Path | str,
+        *,
+        weights: str = "best",
+        verify: bool = True,
+        progress: ProgressFn = no_progress,
+        cancel: threading.Event | None = None,
+    ):
+        """Write domain ``name`` as ``*.adapter.safetensors``, reloaded and checked
+        (``core.files.export.export_domain``; returns its ``ExportReport``)."""
+        from core.files.export import export_domain
+
+        engine = self._reading_engine([name], weights)
+        return export_domain(
+            engine, name, Path(path), verify=verify, progress=progress, cancel=cancel
+        )
+
+    def export_deployment(
+        self,
+        name: str,
+        path: Path | str,
+        fmt: str,
+        *,
+        weights: str = "best",
+        max_test_images: int | None = None,
+        progress: ProgressFn = no_progress,
+        cancel: threading.Event | None = None,
+    ):
+        """A standalone merged model (``saved_model``, ``litert`` or ``onnx``) checked in its
+        own runtime (``core.deploy.workspace.export_workspace_domain``; a ``DeployReport``)."""
+        from core.deploy.workspace import export_workspace_domain
+
+        return export_workspace_domain(
+            self,
+            name,
+            Path(path),
+            fmt,
+            engine=self._reading_engine([name], weights),
+            max_test_images=max_test_images,
+            progress=progress,
+            cancel=cancel,
+        )
+
+    def import_adapters(self, path: Path | str, *, name: str | None = None, replace: bool = False):
+        """Add a domain from an exported adapter file, record it and save the workspace."""
+        from core.files.export import import_domain
+
+        with self._lock, self._scope():
+            domain = import_domain(self.engine, Path(path), name=name, replace=replace)
+            self.record_domain(domain.name, mode="imported")
+        self.save()
+        return domain
+
+    def import_reference(self, path: Path | str, name: str = "imagenet", *, replace: bool = False):
+        """Import an authors' pretrained checkpoint (srebuffi/residual_adapters): its 3x3
+        convs become the trunk, its ImageNet task domain ``name`` (when the adapter kind
+        fits), which becomes the source domain. Returns ``ReferenceImport``; refused files
+        leave the workspace as it was. Never executes code from the file."""
+        from core.files.reference_checkpoint import import_reference
+
+        with self._lock, self._scope():
+            result = import_reference(self.engine, Path(path), name=name, replace=replace)
+            self._weights_changed()
+            if result.domain is not None:
+                self.source_domain = result.domain
+                self.record_domain(
+                    result.domain, mode="imported", trunk_fingerprint=result.trunk_fingerprint
+                )
+        self.save()
+        return result
+
+    def fitting_reference(self, path: Path | str, image_size: int = 64) -> Self:
+        """This workspace, or a new one shaped like the checkpoint's network when this one
+        has another shape (the caller asked the user first)."""
+        from core.files.reference_checkpoint import read_reference
+
+        config = read_reference(Path(path)).model_config(image_size=image_size)
+        return self if config == self.model_config else self.anew(config)
+
+    def save_trunk(self, path: Path | str):
+        """Write the shared trunk (``core.files.model_io.save_trunk``; a ``TrunkFileInfo``)."""
+        from core.files.model_io import save_trunk
+
+        return save_trunk(self._reading_engine([]), Path(path))
+
+    def load_trunk(self, path: Path | str) -> str:
+        """Replace the shared trunk from a file and save; returns the new fingerprint."""
+        from core.files.model_io import load_trunk
+
+        with self._lock:
+            fingerprint = load_trunk(self.engine, Path(path))
+            self._weights_changed()
+        self.save()
+        return fingerprint
+
+    def export_model(
+        self,
+        path: Path | str,
+        *,
+        progress: ProgressFn = no_progress,
+        cancel: threading.Event | None = None,
+    ) -> Path:
+        """Every domain in one ``.keras`` model plain Keras loads (``save_engine``)."""
+        from core.files.model_io import save_engine
+
+        engine = self._reading_engine(self.engine.domain_names)
+        return save_engine(engine, Path(path), progress=progress, cancel=cancel)

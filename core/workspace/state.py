@@ -1,0 +1,97 @@
+"""What a workspace keeps on disk: where its files are and what ``workspace.json`` holds.
+
+``<root>/workspace/`` holds ``workspace.json`` (model config, source domain, per-domain
+status), ``trunk.safetensors`` and one ``domains/<name>.adapter.safetensors`` per domain;
+``<root>/runs/`` the run folders. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from core.data.paths import default_data_root
+from core.files.atomic import atomic_write_json
+
+STATE_FILE = "workspace.json"
+TRUNK_FILE = "trunk.safetensors"
+DOMAINS_DIR = "domains"
+ADAPTER_SUFFIX = ".adapter.safetensors"
+
+
+class WorkspaceError(ValueError):
+    """The workspace on disk does not fit what was asked (another model config, say)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainStatus:
+    """What the workspace knows of a trained domain."""
+
+    name: str
+    mode: str
+    epochs: int
+    val_accuracy: float | None
+    test_accuracy: float | None
+    run_dir: str | None
+    updated: str  # core.clock.utc_now()
+    trunk_fingerprint: str = ""
+    # 0-based index of the epoch whose weights the workspace keeps (the best validation
+    # accuracy); None: the last epoch's (no validation, or an older workspace).
+    best_epoch: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where a workspace's files live below its data folder."""
+
+    root: Path
+
+    @property
+    def dir(self) -> Path:
+        return self.root / "workspace"
+
+    @property
+    def state_file(self) -> Path:
+        return self.dir / STATE_FILE
+
+    @property
+    def trunk_file(self) -> Path:
+        return self.dir / TRUNK_FILE
+
+    @property
+    def domains_dir(self) -> Path:
+        return self.dir / DOMAINS_DIR
+
+    @property
+    def runs_root(self) -> Path:
+        return self.root / "runs"
+
+    def adapter_file(self, name: str) -> Path:
+        return self.domains_dir / f"{name}{ADAPTER_SUFFIX}"
+
+    @property
+    def saved(self) -> bool:
+        """A workspace has been saved here."""
+        return self.state_file.is_file()
+
+
+def layout(root: Path | str | None = None) -> Layout:
+    """The layout below ``root`` (None: ``$RAM_WORKBENCH_HOME`` or the user data folder)."""
+    return Layout(Path(root) if root is not None else default_data_root())
+
+
+def read_state(where: Layout) -> dict[str, Any] | None:
+    """``workspace.json`` as saved, or None when there is none."""
+    path = where.state_file
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise WorkspaceError(f"Cannot read {path}: {exc}") from None
+
+
+def write_state(where: Layout, state: dict[str, Any]) -> None:
+    atomic_write_json(where.state_file, state, sort_keys=False)

@@ -1,0 +1,215 @@
+"""Training inside a workspace: a run on the catalogue's data, its best epoch kept, recorded.
+
+Part of ``core.workspace.Workspace``, over ``core.workspace.base.WorkspaceBase`` (its engine,
+lock, catalogue and status); the training loop itself is ``core.training.training.train``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from core.config import TrainingConfig
+from core.control import TrainingControl
+from core.data.datasource import DomainData
+from core.events import EventSink, LogMessage, ignore_events
+from core.files.atomic import atomic_write_json
+from core.workspace.base import WorkspaceBase
+
+
+class TrainingMethods(WorkspaceBase):
+    """``Workspace.train`` and the choice of a run's weights (best or last epoch)."""
+
+    def new_run_dir(self, domain: str, mode: str) -> Path:
+        from core.training.run_log import new_run_dir
+
+        return new_run_dir(self.runs_root, domain, mode)
+
+    def train(
+        self,
+        name: str,
+        config: TrainingConfig,
+        *,
+        on_event: EventSink = ignore_events,
+        control: TrainingControl | None = None,
+        data: DomainData | None = None,
+        weight_decay: float | None = None,
+        init_from: str | None = None,
+        resume_run: Path | None = None,
+        save: bool = True,
+        sync_batch_norm: bool = False,
+    ):
+        """Train domain ``name`` from the catalogue; returns a ``TrainingResult``.
+
+        A new domain on a trained trunk starts from the source domain's batch-norms
+        (gamma, beta, moving statistics; ``config.bn_init="fresh"`` starts them anew), as the
+        reference code does. A linear probe starts from the source domain's whole
+        adaptation (the frozen features of the paper's "feature extractor" row) unless
+        ``init_from`` says otherwise. ``weight_decay`` (else ``config.domain_weight_decay``)
+        replaces the domain spec's coefficient. The domain's test accuracy (when it has a
+        test split) is recorded with the run.
+
+        Across several workers (``multi_worker``) only the chief saves the workspace and
+        writes the run; a run that did not finish is resumed by the same call (the chief
+        keeps a backup note, ``runs/.backup_<domain>_<mode>.json``, while it trains, as
+        Keras's ``BackupAndRestore`` keeps its backup folder).
+        """
+        with self.run_in_progress():
+            return self._train(
+                name,
+                config,
+                on_event=on_event,
+                control=control,
+                data=data,
+                weight_decay=weight_decay,
+                init_from=init_from,
+                resume_run=resume_run,
+                save=save,
+                sync_batch_norm=sync_batch_norm,
+            )
+
+    def _train(
+        self,
+        name: str,
+        config: TrainingConfig,
+        *,
+        on_event: EventSink,
+        control: TrainingControl | None,
+        data: DomainData | None,
+        weight_decay: float | None,
+        init_from: str | None,
+        resume_run: Path | None,
+        save: bool,
+        sync_batch_norm: bool,
+    ):
+        from core.training.distribute import across_workers, is_chief
+        from core.training.training import evaluate, train
+
+        data = data if data is not None else self.load_data(name)
+        spec = data.spec
+        if weight_decay is None:
+            weight_decay = config.domain_weight_decay
+        if weight_decay is not None:
+            spec = dataclasses.replace(spec, weight_decay=weight_decay)
+        new_domain = not self.engine.has_domain(name)
+        source = self.source_domain
+        from_source = (
+            init_from is None
+            and new_domain
+            and source is not None
+            and source != name
+            and self.engine.has_domain(source)
+        )
+        if from_source and config.mode == "linear_probe":
+            init_from = source
+            on_event(LogMessage("info", f"Linear probe: features from '{init_from}'."))
+        domain = self.ensure_domain(spec, init_from=init_from)
+        if (
+            from_source
+            and source is not None  # (from_source says so; for the type checker)
+            and config.mode != "linear_probe"
+            and config.bn_init == "source"
+        ):
+            from core.model.domain_model import copy_batch_norms
+
+            with self._lock, self._scope():
+                count = copy_batch_norms(domain, self.engine.domain(source).weight_arrays())
+            on_event(
+                LogMessage(
+                    "info",
+                    f"Batch-norms: {count} start from '{source}' (gamma, beta, moving "
+                    "statistics), as in the reference code; --bn-init fresh starts them anew.",
+                )
+            )
+        distributed = across_workers(self.strategy)
+        chief = is_chief(self.strategy)
+        backup = self.runs_root / f".backup_{name}_{config.mode}.json"
+        if distributed and chief and resume_run is None and backup.exists():
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                unfinished = Path(json.loads(backup.read_text())["run_dir"])
+                if unfinished.is_dir():
+                    resume_run = unfinished
+                    on_event(LogMessage("info", f"Resuming the unfinished run {unfinished}."))
+        run_dir = (
+            Path(resume_run) if resume_run is not None else self.new_run_dir(name, config.mode)
+        )
+        if distributed and chief:
+            atomic_write_json(backup, {"run_dir": str(run_dir)})
+        result = train(
+            self.engine,
+            name,
+            data,
+            config,
+            on_event=on_event,
+            control=control,
+            run_dir=run_dir,
+            resume=resume_run is not None,
+            strategy=self.strategy,
+            sync_batch_norm=sync_batch_norm,
+        )
+        if distributed:
+            from core.training.distribute import weights_digest
+
+            digest = weights_digest(self.engine.domain(name))
+            result = dataclasses.replace(result, weights_digest=digest)
+        if distributed and chief and result.reason != "nan":
+            backup.unlink(missing_ok=True)  # the run ended as asked: nothing to restore
+        if not chief:
+            return result  # the chief keeps the workspace and the run
+        kept = self._keep_best(name, result, run_dir, on_event)
+        test_acc = None
+        if result.epochs_completed and data.has_split("test") and data.num_examples("test"):
+            test_acc = evaluate(self.engine, name, data, "test").accuracy
+        last = next((h for h in result.history if h.epoch == kept), None) or (
+            result.history[-1] if result.history else None
+        )
+        with self._lock:
+            if config.mode == "full":
+                self.source_domain = name
+            self.record_domain(
+                name,
+                mode=config.mode,
+                epochs=result.epochs_completed,
+                val_accuracy=None if last is None else last.val_accuracy,
+                test_accuracy=test_acc,
+                run_dir=str(run_dir),
+                best_epoch=kept,
+            )
+        if save:
+            self.save()
+        return result
+
+    def _keep_best(self, name: str, result: Any, run_dir: Path, on_event: EventSink) -> int | None:
+        """Put the best epoch's weights (by validation accuracy) into the engine, as the
+        reference code keeps its best checkpoint; the last epoch's stay in the run folder
+        (``checkpoint.safetensors``, ``use_run_weights(..., "last")``). Returns the epoch."""
+        last_epoch = result.history[-1].epoch if result.history else None
+        best = result.best_epoch
+        if result.reason == "nan" or best is None or best == last_epoch:
+            return last_epoch  # after a NaN the last good epoch's weights are back already
+        self.use_run_weights(name, "best", run_dir=run_dir)
+        on_event(
+            LogMessage(
+                "info",
+                f"Kept the weights of epoch {best + 1} (best validation accuracy "
+                f"{result.best_val_accuracy:.4f}); the last epoch's are in the run folder.",
+            )
+        )
+        return best
+
+    def use_run_weights(self, name: str, which: str, *, run_dir: Path | None = None) -> int:
+        """Load a run's ``best`` or ``last`` checkpoint into domain ``name`` (and the trunk,
+        for a run that trained it); nothing is saved. Returns the epochs the checkpoint had.
+
+        ``run_dir`` defaults to the domain's last run.
+        """
+        from core.training.checkpoint import apply_state
+
+        checkpoint = self.run_checkpoint(name, which, run_dir=run_dir)
+        with self._lock, self._scope():
+            apply_state(self.engine.domain(name), None, checkpoint.state)
+            self._weights_changed()
+        return checkpoint.epochs_completed

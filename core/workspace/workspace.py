@@ -1,0 +1,127 @@
+"""A workspace: one engine, its data catalogue and its runs, kept on disk between sessions.
+
+The command line is run many times (train the trunk, then adapters, then export); the window
+restarts. Both go through a ``Workspace``, the engine's one door, so the trunk and every
+trained domain survive and the two do the same work: train (``core.workspace.training``),
+evaluate (a test-split result becomes the domain's test accuracy for both), classify,
+export and import adapters, save and load the trunk, export the model
+(``core.workspace.files``), list runs. Its state and the copy-while-training rule:
+``core.workspace.base``; what it keeps on disk: ``core.workspace.state``.
+
+While a run trains (``training``), reads that need the weights (classify, evaluate, every
+export) work on a copy taken at that moment, so they never share a model with the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.data.datasource import DomainData
+from core.progress import ProgressFn, no_progress, within
+from core.workspace.files import FileMethods
+from core.workspace.runs import RunRecord, list_run_records, read_run_record
+from core.workspace.training import TrainingMethods
+
+
+class Workspace(TrainingMethods, FileMethods):
+    """The engine plus where its data, weights and runs live.
+
+    Args:
+        root: data folder (``default_data_root()`` when None): ``datasets/``, ``runs/``,
+            ``workspace/`` below it.
+        model_config: the network. When the workspace already holds a trunk built with
+            another config, this raises ``WorkspaceError`` unless ``fresh=True``.
+        fresh: start an empty workspace (the saved one is replaced at the next save).
+        strategy: an optional ``tf.distribute.Strategy``; the engine is built in its scope.
+        builtin_scale: size of the built-in domains (1 = full; tests use ~0.03).
+    """
+
+    # === Evaluating and classifying ===
+
+    def evaluate(
+        self,
+        name: str,
+        split: str = "test",
+        *,
+        weights: str = "best",
+        data: DomainData | None = None,
+        progress: ProgressFn = no_progress,
+        cancel: threading.Event | None = None,
+    ):
+        """Loss, accuracy and predictions of domain ``name`` on ``split`` (an ``EvalReport``).
+
+        A test-split evaluation of the workspace's own weights (``weights="best"``, no run
+        training meanwhile) becomes the domain's test accuracy, saved: for the command line
+        and the window alike. ``data``: the domain's data when the caller has it already
+        (else it is loaded in the first half of ``progress``). ``weights="last"`` evaluates
+        the domain's last run's last epoch on a copy and records nothing.
+        """
+        from core.evaluation.eval_report import predict_split
+
+        if not self.engine.has_domain(name):
+            raise KeyError(
+                f"No trained domain '{name}'. Trained: {self.trained_domains()}. "
+                f"Received: domain={name!r}"
+            )
+        if data is None:
+            data = self.load_data(name, progress=within(progress, 0.0, 0.5), cancel=cancel)
+            progress = within(progress, 0.5, 1.0)
+        engine = self._reading_engine([name], weights)
+        report = predict_split(engine, name, data, split, progress=progress, cancel=cancel)
+        if split == "test" and engine is self.engine:
+            self._record_test_accuracy(name, float(report.accuracy))
+        return report
+
+    def _record_test_accuracy(self, name: str, accuracy: float) -> None:
+        with self._lock:
+            status = self.status.get(name)
+            if status is None:
+                return
+            self.status[name] = dataclasses.replace(status, test_accuracy=accuracy)
+        self.save()
+
+    def classify(self, domains: Sequence[str], images: Sequence[Any], top_k: int = 5):
+        """``{domain: [Prediction per image]}`` (``core.model.inference.classify``).
+
+        On each domain's merged model (adapters folded into the 3x3s: the same logits to
+        ~1e-7, 1.2-2.3x faster, benchmarks/bench_merged.py), kept until the weights change;
+        while a run trains, merged from the weights as they are now.
+        """
+        from core.model.inference import classify
+
+        images = list(images)
+        return {d: classify(self._inference_model(d), d, images, top_k=top_k) for d in domains}
+
+    def _inference_model(self, name: str) -> Any:
+        from core.model.inference import snapshot_domain
+        from core.model.merge import MergeError, merged_snapshot
+
+        if self.training:
+            try:
+                return merged_snapshot(self.engine, name)  # a copy: training cannot reach it
+            except MergeError:  # a fold that would not be exact: a copy of the domain
+                return snapshot_domain(self.engine, name)
+        with self._lock:
+            key = (self._weights_version, self.engine.trunk_fingerprint(), self.status.get(name))
+            cached = self._merged.get(name)
+            if cached is None or cached[0] != key:
+                try:
+                    target: Any = merged_snapshot(self.engine, name)
+                except MergeError:
+                    target = self.engine
+                cached = (key, target)
+                self._merged[name] = cached
+            return cached[1]
+
+    # === Runs ===
+
+    def runs(self) -> list[RunRecord]:
+        """The run folders, newest first, with their configs parsed."""
+        return list_run_records(self.runs_root)
+
+    def read_run(self, path: Path | str) -> RunRecord:
+        return read_run_record(Path(path))
