@@ -4,6 +4,7 @@ __all__ = [
     # vocabulary: small modules every part of the engine speaks
     "clock",
     "config",
+    "config_checks",
     "control",
     "errors",
     "events",
@@ -12,6 +13,7 @@ __all__ = [
     "progress",
     "quiet_start",
     "seeding",
+    "training_config",
     # sub-packages, by what the code is about
     "cli",
     "data",

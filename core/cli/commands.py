@@ -1,4 +1,9 @@
-"""The command line's commands: each turns parsed arguments into calls on the engine."""
+"""The command line's commands: each turns parsed arguments into calls on the engine.
+
+Here the shared helpers (options to configs, the progress printer) and the commands that
+train and use models; files in ``core.cli.file_commands``, data sources in
+``core.cli.data_commands``.
+"""
 
 from __future__ import annotations
 
@@ -162,27 +167,6 @@ def describe_weights(ws: Any, domain: str, weights: str) -> str:
 # === Commands ===
 
 
-def cmd_domains(args: argparse.Namespace) -> int:
-    from core.data import Catalogue
-
-    catalogue = Catalogue(args.root)
-    print(f"data folder: {catalogue.data_root}")
-    print(
-        f"{'domain':<22} {'source':<10} {'present':<8} {'classes':>7} {'train':>7} "
-        f"{'val':>6} {'test':>6}  description"
-    )
-    for e in catalogue.entries():
-        mark = "*" if e.default_source else " "
-        sizes = e.sizes or {}
-        print(
-            f"{e.name + mark:<22} {e.source:<10} {'yes' if e.present else 'no':<8} "
-            f"{e.num_classes:>7} {sizes.get('train', 0):>7} {sizes.get('val', 0):>6} "
-            f"{sizes.get('test', 0):>6}  {e.description[:60]}"
-        )
-    print("* default source domain for training the trunk")
-    return 0
-
-
 def cmd_info(args: argparse.Namespace) -> int:
     from core.config import DomainSpec
     from core.model.engine import AdapterEngine
@@ -300,116 +284,6 @@ def cmd_classify(args: argparse.Namespace) -> int:
             p = results[d][i]
             text = p.error if p.error else ", ".join(f"{c} {prob:.3f}" for c, prob in p.top)
             print(f"  {d}: {text}")
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    ws = _workspace(args)
-    weights = getattr(args, "weights", "best")
-    print(f"exporting '{args.domain}': {describe_weights(ws, args.domain, weights)}")
-    if args.format != "adapters":
-        report = ws.export_deployment(
-            args.domain,
-            args.out,
-            args.format,
-            weights=weights,
-            max_test_images=args.max_test_images,
-        )
-        print(report.summary())
-        return 0
-    report = ws.export_adapters(args.domain, args.out, weights=weights)
-    print(
-        f"wrote {report.path} ({report.bytes:,} bytes, {report.parameters:,} parameters); "
-        f"verified: max logit difference {report.max_abs_logit_diff:.2e}"
-    )
-    return 0
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    ws = _workspace(args)
-    domain = ws.import_adapters(args.file, name=args.name, replace=args.replace)
-    print(f"imported domain '{domain.name}' ({domain.spec.num_classes} classes)")
-    return 0
-
-
-def cmd_save_trunk(args: argparse.Namespace) -> int:
-    ws = _workspace(args)
-    ws.save_trunk(args.file)
-    print(f"wrote {args.file}")
-    return 0
-
-
-def cmd_load_trunk(args: argparse.Namespace) -> int:
-    ws = _workspace(args)
-    fingerprint = ws.load_trunk(args.file)
-    print(f"loaded trunk from {args.file}; fingerprint {fingerprint[:12]}")
-    return 0
-
-
-def cmd_save_model(args: argparse.Namespace) -> int:
-    ws = _workspace(args)
-    ws.export_model(args.file)
-    print(f"wrote {args.file} ({len(ws.engine.domain_names)} domains)")
-    return 0
-
-
-def cmd_runs(args: argparse.Namespace) -> int:
-    from core.workspace import layout, list_run_records
-
-    runs_root = layout(args.root).runs_root  # no engine needed (and no TensorFlow)
-    runs = list_run_records(runs_root)
-    if not runs:
-        print(f"no runs in {runs_root}")
-    for run in runs:
-        print(run.info.summary())
-    return 0
-
-
-def cmd_add_folder(args: argparse.Namespace) -> int:
-    from core.data import Catalogue
-
-    entry = Catalogue(args.root).add_folder(args.path, name=args.name)
-    print(f"added '{entry.name}': {entry.num_classes} classes, {entry.sizes}")
-    return 0
-
-
-def cmd_add_decathlon(args: argparse.Namespace) -> int:
-    from core.data import Catalogue
-
-    entries = Catalogue(args.root).add_decathlon(args.path)
-    for entry in entries:
-        if entry.present:
-            print(f"added '{entry.name}': {entry.num_classes} classes, {entry.sizes}")
-        else:
-            print(f"warning: '{entry.name}' not added: {entry.description}", file=sys.stderr)
-    if not any(e.present for e in entries):
-        print("error: no Visual Decathlon domain with training images was found", file=sys.stderr)
-        return 2
-    return 0
-
-
-def cmd_svhn(args: argparse.Namespace) -> int:
-    from core.data import Catalogue
-
-    catalogue = Catalogue(args.root)
-    if args.dir:
-        catalogue.set_svhn_dir(args.dir)
-        print(f"SVHN files registered from {args.dir}")
-    elif args.download:
-        from tqdm import tqdm
-
-        with tqdm(total=100, unit="%") as bar:
-
-            def progress(fraction: float, message: str) -> None:
-                bar.n = round(100 * fraction)
-                bar.set_description(message[:40])
-                bar.refresh()
-
-            catalogue.download_svhn(progress=progress)
-        print("SVHN downloaded and verified")
-    else:
-        print("give --dir with the .mat files or --download", file=sys.stderr)
-        return 2
     return 0
 
 

@@ -12,21 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.cli import analysis as cli_analysis
-from core.cli.commands import (
-    cmd_add_decathlon,
-    cmd_add_folder,
-    cmd_classify,
-    cmd_domains,
-    cmd_experiment,
+from core.cli.commands import cmd_classify, cmd_experiment, cmd_info, cmd_train
+from core.cli.data_commands import cmd_add_decathlon, cmd_add_folder, cmd_domains, cmd_svhn
+from core.cli.file_commands import (
     cmd_export,
     cmd_import,
-    cmd_info,
     cmd_load_trunk,
     cmd_runs,
     cmd_save_model,
     cmd_save_trunk,
-    cmd_svhn,
-    cmd_train,
 )
 from core.cli.reference import add_parser as add_import_reference_parser
 from core.cli.reference import cmd_import_reference

@@ -8,7 +8,6 @@ turns a domain name into a ``DomainData``. User-added sources persist in
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from core.data import decathlon as dec
 from core.data.builtin import BUILTIN_DOMAINS, DEFAULT_SEED, BuiltinDomain
 from core.data.builtin import cache as builtin_cache
 from core.data.datasource import ArrayDomainData, DomainData
+from core.data.decathlon_archive import archive_destination, is_tar_name, unpack_domain_tars
 from core.data.download import download_svhn as _download_svhn
 from core.data.entries import (
     DomainEntry,
@@ -299,7 +299,7 @@ class Catalogue:
                 try:
                     root = dec.find_root(path)
                 except DataError:
-                    found = sorted(p for p in path.iterdir() if _is_tar_name(p.name))
+                    found = sorted(p for p in path.iterdir() if is_tar_name(p.name))
                     if not found:
                         raise
                     tars += found
@@ -311,17 +311,17 @@ class Catalogue:
                 check_cancel(cancel)
                 safe_extract(
                     tar,
-                    _archive_destination(tar, target),
+                    archive_destination(tar, target),
                     cancel=cancel,
                     progress=within(progress, k / len(tars) * 0.9, (k + 1) / len(tars) * 0.9),
                 )
             root = dec.find_root(target)
-            self._unpack_domain_tars(root, progress, cancel, keep=False)
+            unpack_domain_tars(root, progress, cancel, keep=False)
         else:
             assert root is not None
             # A folder unpacked half-way (the reference's download_data.sh unpacks the data
             # archive into data/, then each <domain>.tar there): unpack what is left.
-            self._unpack_domain_tars(root, progress, cancel, keep=True)
+            unpack_domain_tars(root, progress, cancel, keep=True)
         assert root is not None
         if not dec.available_keys(root):
             raise DataError(f"{root}/annotations holds no <domain>_train.json file.")
@@ -331,46 +331,6 @@ class Catalogue:
         # Domains without training images come back with present=False and the reason in
         # their description (the command line prints it as a warning).
         return [e for e in self.entries() if e.source == "decathlon" and e.location]
-
-    def _unpack_domain_tars(self, root: Path, progress: ProgressFn, cancel, *, keep: bool) -> None:
-        """The data archive holds one .tar per domain inside ``data/``: unpack those too.
-
-        ``keep=False``: our own unpacked copies, removed once their folder is there.
-        ``keep=True``: the user's files, left in place; a domain already unpacked is skipped.
-        """
-        data = root / "data"
-        if not data.is_dir():
-            return
-
-        def tars_here() -> set[str]:
-            return {p.name for p in data.iterdir() if p.is_file() and _is_tar_name(p.name)}
-
-        done: set[str] = set()
-        ours = set() if keep else tars_here()
-        while pending := sorted(tars_here() - done):
-            for name in pending:
-                done.add(name)
-                tar, key = data / name, _tar_stem(name)
-                if (
-                    keep
-                    and name not in ours
-                    and (data / key).is_dir()
-                    and any((data / key).iterdir())
-                ):
-                    continue  # unpacked already
-                check_cancel(cancel)
-                if not os.access(data, os.W_OK):
-                    raise DataError(
-                        f"{tar} must be unpacked but {data} is not writable: unpack it there "
-                        "(tar -xf), or add the archive's .tar files instead of the folder."
-                    )
-                top = _first_member_top(tar)
-                dest = data / key if top in ("train", "val", "test") else data
-                before = tars_here()
-                safe_extract(tar, dest, cancel=cancel, progress=within(progress, 0.9, 1.0))
-                ours |= tars_here() - before  # inner archives of the data archive
-                if name in ours:
-                    tar.unlink()  # our own unpacked copy; the domain folder replaces it
 
     def set_svhn_dir(self, path: Path | str) -> DomainEntry:
         """Use existing official SVHN .mat files in ``path``."""
@@ -403,45 +363,3 @@ class Catalogue:
             cancel=cancel,
         )
         return self.set_svhn_dir(folder)
-
-
-def _is_tar_name(name: str) -> bool:
-    return name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz"))
-
-
-def _tar_stem(name: str) -> str:
-    for suffix in (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def _first_member_top(archive: Path) -> str:
-    """The first path part of the archive's first member (``./`` ignored); '' if none."""
-    import tarfile
-
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            member = tar.next()
-    except (tarfile.TarError, OSError) as exc:
-        raise DataError(f"Cannot open {archive} as a tar archive: {exc}") from None
-    if member is None:
-        return ""
-    parts = [p for p in member.name.replace("\\", "/").split("/") if p not in ("", ".")]
-    return parts[0] if parts else ""
-
-
-def _archive_destination(archive: Path, target: Path) -> Path:
-    """Where an official archive unpacks, below ``target``, to rebuild ``decathlon-1.0/``.
-
-    The devkit (``decathlon-1.0-devkit.tar.gz``) holds ``decathlon-1.0/annotations/``; the
-    data archive (``decathlon-1.0-data.tar.gz``) is unpacked by the reference's script
-    inside ``decathlon-1.0/data/`` and holds one ``<domain>.tar`` per domain.
-    """
-    top = _first_member_top(archive)
-    base = target / "decathlon-1.0"
-    if top in ("annotations", "data"):
-        return base
-    if _is_tar_name(top) or top in dec.DECATHLON:
-        return base / "data"
-    return target

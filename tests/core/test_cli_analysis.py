@@ -272,7 +272,7 @@ def test_decathlon_results_file_lists_every_stripped_test_image(capsys, tmp_path
 
 
 def test_baseline_run_sets_an_experiment_a_mapping_and_a_workspace(tmp_path):
-    from core.evaluation.experiment import ExperimentResult, MethodResult
+    from core.evaluation.experiment_results import ExperimentResult, MethodResult
     from core.evaluation.results import load_baseline
 
     experiment = ExperimentResult(

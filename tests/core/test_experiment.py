@@ -7,13 +7,8 @@ import pytest
 
 from core.config import ConfigError
 from core.data import Catalogue
-from core.evaluation.experiment import (
-    METHODS,
-    ExperimentConfig,
-    plot_result,
-    quick_config,
-    run_experiment,
-)
+from core.evaluation.experiment import ExperimentConfig, quick_config, run_experiment
+from core.evaluation.experiment_results import METHODS, plot_result
 
 
 def test_experiment_config_refuses_bad_methods():
