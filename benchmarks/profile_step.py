@@ -63,7 +63,7 @@ def classify_tf(name: str) -> str:
     bwd = node.startswith("gradient_tape/") or "Grad" in op or "Backprop" in op
     if op == "Cast":
         return "cast"
-    if node.startswith("reference_sgd") or "/reference_sgd" in node or op.startswith("Resource"):
+    if "reference_sgd" in node or op.startswith("Resource"):
         return "optimizer"
     if "Conv2D" in op:
         kind = "conv1x1" if "adapter" in node else "conv3x3"
@@ -74,10 +74,12 @@ def classify_tf(name: str) -> str:
         return "head_loss"
     if re.search(r"_(relu\d?|pool|zero_pad|pad|add|adapter_add|subsample)(_\d+)?/", node):
         return "shortcut_pool_add_relu"
-    # The L2 penalty sits outside every layer scope: Square/Sum per variable, stack, the
-    # 0.5*c products, and in the gradient the Mul by c and the AddN onto the data gradient.
     top = node.removeprefix("gradient_tape/").split("/")[0]
-    if re.fullmatch(r"(Square|Sum|mul|Mul|stack|AddN)(_\d+)?", top):
+    if re.fullmatch(r"AddN(_\d+)?", top):  # sums the gradients of a tensor two branches read
+        return "shortcut_pool_add_relu"
+    # The L2 penalty sits outside every layer scope: Square/Sum per variable, stack, the
+    # 0.5*c products, and in the gradient the Mul by c.
+    if re.fullmatch(r"(Square|Sum|mul|Mul|stack)(_\d+)?", top):
         return "l2"
     return "other_ops"
 
@@ -109,7 +111,7 @@ def read_xplane(logdir: str) -> tuple[dict[str, float], float, list[tuple[str, f
                 continue
             for event in line.events:
                 name = plane.event_metadata[event.metadata_id].name
-                if ":" not in name or name.startswith("Executor"):
+                if ":" not in name or "::" in name:  # op events are "<node>:<op type>"
                     continue
                 seconds = event.duration_ps * 1e-12
                 raw[classify_tf(name)] += seconds
