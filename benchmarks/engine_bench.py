@@ -4,7 +4,8 @@
 (``adapters`` = frozen trunk, ``full`` = trunk trainable), adds the L2 terms and compiles with
 the ``TrainingConfig`` speed options (``jit_compile``, ``steps_per_execution``), exactly as a
 training run does. ``stockbn`` is a benchmark-only ablation: Keras's own BatchNormalization
-instead of the engine's fused one, to measure that lever.
+instead of the engine's fused one, to measure that lever; ``step``, ``bf16trunk``, ``wdopt``
+and the environment options are the CPU levers of ``benchmarks.levers``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,18 @@ from unittest import mock
 import keras
 
 from benchmarks.keras_runner import KerasRunner
+from benchmarks.levers import (
+    ENV_OPTIONS,
+    DecayingReferenceSGD,
+    StepRunner,
+    move_l2_to_optimizer,
+    use_bf16_trunk_kernels,
+)
 from core.config import DomainSpec, ModelConfig, TrainingConfig
 from core.model.engine import AdapterEngine
 
 PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
-ENGINE_OPTIONS = ("xla", "stockbn")  # plus "spe<k>"
+ENGINE_OPTIONS = ("xla", "stockbn", "step", "bf16trunk", "wdopt", *ENV_OPTIONS)  # + "spe<k>"
 
 
 def _stock_bn(name: str, dtype: str) -> keras.layers.BatchNormalization:
@@ -76,15 +84,23 @@ def build_engine_runner(
         seed=seed,
         weight_decay=5e-4,
     )
-    prepare_model(domain, config, policy, 0.01)
-    return KerasRunner(
-        domain.model,
-        image_size=image_size,
-        batch_size=batch_size,
-        num_classes=num_classes,
-        steps_per_execution=spe,
-        seed=seed,
+    sgd = (
+        mock.patch("core.training.recipe.ReferenceSGD", DecayingReferenceSGD)
+        if "wdopt" in options
+        else contextlib.nullcontext()
     )
+    with sgd:
+        model, optimizer = prepare_model(domain, config, policy, 0.01)
+    if "wdopt" in options:
+        move_l2_to_optimizer(model, optimizer)
+    if "bf16trunk" in options:
+        use_bf16_trunk_kernels(domain.trunk.layers)
+    kwargs = dict(image_size=image_size, batch_size=batch_size, num_classes=num_classes, seed=seed)
+    if "step" in options:
+        if spe != 1:
+            raise ValueError(f"Option 'step' runs one step per call. Received: spe{spe}")
+        return StepRunner(model, optimizer, **kwargs)
+    return KerasRunner(model, steps_per_execution=spe, **kwargs)
 
 
 def build_plain_keras_runner(

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.lever_env import ENV_OPTIONS, environment_for
 from benchmarks.report import markdown_report
 
 SVHN_TRAIN_IMAGES = 73_257
@@ -59,6 +60,12 @@ class Variant:
     options: tuple[str, ...] = ()  # engine: xla, spe<k>, stockbn (ablation); torch: channels_last
 
     @property
+    def worker_key(self) -> str:
+        """Variants with start-up environment options get a worker process of their own."""
+        env = sorted(o for o in self.options if o in ENV_OPTIONS) if self.impl == "engine" else []
+        return "+".join([self.impl, *env])
+
+    @property
     def key(self) -> str:
         extra = "".join(f"+{o}" for o in self.options)
         trunk = "frozen" if self.frozen else "full"
@@ -81,8 +88,9 @@ class Variant:
 class Worker:
     """A child process serving one implementation (see ``benchmarks.worker``)."""
 
-    def __init__(self, impl: str) -> None:
+    def __init__(self, impl: str, extra_env: dict[str, str] | None = None) -> None:
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+        env.update(extra_env or {})
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
         self.impl = impl
@@ -130,6 +138,13 @@ def _log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def worker_for(v: Variant, workers: dict[str, Worker]) -> Worker:
+    """The variant's worker (started on first use for environment-option variants)."""
+    if v.worker_key not in workers:
+        workers[v.worker_key] = Worker(v.impl, environment_for(v.options))
+    return workers[v.worker_key]
+
+
 def measure(
     variants: list[Variant],
     workers: dict[str, Worker],
@@ -147,9 +162,9 @@ def measure(
     results: dict[str, dict[str, Any]] = {}
     for v in variants:
         _log(f"build {v.key}")
-        built = workers[v.impl].call(op="build", key=v.key, spec=v.spec())
-        warm = workers[v.impl].call(op="train", key=v.key, steps=max(1, warmup))
-        workers[v.impl].call(op="infer", key=v.key, steps=1)
+        built = worker_for(v, workers).call(op="build", key=v.key, spec=v.spec())
+        warm = worker_for(v, workers).call(op="train", key=v.key, steps=max(1, warmup))
+        worker_for(v, workers).call(op="infer", key=v.key, steps=1)
         results[v.key] = {
             "impl": v.impl,
             "precision": v.precision,
@@ -171,15 +186,15 @@ def measure(
         for v in order:
             res = results[v.key]
             if r == 0:  # the other variants ran since this one's warm-up: one more step
-                workers[v.impl].call(op="train", key=v.key, steps=1)
-            reply = workers[v.impl].call(op="train", key=v.key, steps=steps)
+                worker_for(v, workers).call(op="train", key=v.key, steps=1)
+            reply = worker_for(v, workers).call(op="train", key=v.key, steps=steps)
             res["train_step_seconds_all"] += reply["seconds"]
             res["rss_peak_mb"] = max(res["rss_peak_mb"], reply["rss_peak_mb"])
             if reply["gpu_peak_mb"] is not None:
                 res["gpu_peak_mb"] = max(res["gpu_peak_mb"] or 0.0, reply["gpu_peak_mb"])
             res["final_loss"] = reply["loss"]
         for v in order:
-            reply = workers[v.impl].call(op="infer", key=v.key, steps=infer_steps)
+            reply = worker_for(v, workers).call(op="infer", key=v.key, steps=infer_steps)
             results[v.key]["infer_step_seconds_all"] += reply["seconds"]
         _log(f"round {r + 1}/{rounds} done")
     for v in variants:
@@ -192,7 +207,7 @@ def measure(
         res["infer_images_per_s"] = batch / statistics.median(infer)
         res["infer_images_per_s_best"] = batch / min(infer)
         res["timed_steps"] = len(train)
-        workers[v.impl].call(op="drop", key=v.key)
+        worker_for(v, workers).call(op="drop", key=v.key)
     return results
 
 
@@ -202,7 +217,7 @@ def memory_pass(variants: list[Variant], results: dict[str, dict[str, Any]]) -> 
     The timing workers hold several models at once, so their RSS is not one variant's.
     """
     for v in variants:
-        worker = Worker(v.impl)
+        worker = Worker(v.impl, environment_for(v.options))
         try:
             worker.call(op="build", key=v.key, spec=v.spec())
             worker.call(op="train", key=v.key, steps=2)
@@ -344,7 +359,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="",
         help="extra engine variants, comma-separated, options joined by '+', e.g. "
         "'xla,spe4,stockbn' (jit_compile, steps_per_execution=4, Keras's "
-        "unfused BN as an ablation)",
+        "unfused BN as an ablation) or the CPU levers of benchmarks.levers: step (own "
+        "tf.function train step), bf16trunk, wdopt (L2 in the optimizer), inter1, intra1, "
+        "caller, sysalloc (TF/oneDNN start-up settings, own worker process)",
     )
     return p.parse_args(argv)
 

@@ -116,3 +116,89 @@ def test_merged_benchmark_compares_merged_and_unmerged(tmp_path):
         f"tiny/{p}/{c}" for p in ("float32", "mixed_bfloat16") for c in ("compiled", "eager")
     }
     assert "| merged / unmerged |" in done.stdout
+
+
+def test_profile_step_groups_sum_to_the_step(tmp_path):
+    out = tmp_path / "profile.json"
+    impls = "engine,torch+channels_last" if HAS_TORCH else "engine"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.profile_step",
+            "--size",
+            "quick",
+            "--precision",
+            "bf16",
+            "--impls",
+            impls,
+            "--warmup",
+            "1",
+            "--steps",
+            "2",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    from benchmarks.profile_step import GROUPS
+
+    report = json.loads(out.read_text())
+    assert [p["label"] for p in report["profiles"]] == [f"{i}/bf16" for i in impls.split(",")]
+    for p in report["profiles"]:
+        assert set(p["groups"]) == set(GROUPS)
+        wall = sum(g["wall"] for g in p["groups"].values())
+        assert math.isclose(wall, p["step_seconds"], rel_tol=1e-6), p
+        assert 0 < p["busy_seconds"] <= p["step_seconds"]
+        raw = p["ops_seconds_raw"]
+        for group in ("conv3x3_fwd", "conv3x3_bwd", "conv1x1_fwd", "conv1x1_bwd", "bn_fwd"):
+            assert p["groups"][group]["raw"] > 0, (p["label"], group)
+        assert p["groups"]["other_ops"]["raw"] < 0.25 * raw, p["top_ops"]  # ops recognised
+        convs = {k: v for k, v in report["onednn"][p["label"]].items() if "convolution" in k}
+        assert sum(v["count"] for v in convs.values()) >= 14, convs  # 7 convs + 7 adapters
+        assert all(k.split("/")[3] == "bf16" for k in convs), convs
+    engine = report["profiles"][0]
+    assert engine["groups"]["cast"]["raw"] > 0  # mixed precision casts the fp32 kernels
+    assert "| conv1x1_bwd |" in done.stdout
+
+
+def test_run_all_runs_engine_levers_in_their_own_workers(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.run_all",
+            "--quick",
+            "--impls",
+            "engine",
+            "--precisions",
+            "fp32",
+            "--trunk",
+            "frozen",
+            "--engine-extra",
+            "step,inter1+wdopt",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report["results"]) == {
+        "quick/engine/fp32/frozen",
+        "quick/engine+step/fp32/frozen",
+        "quick/engine+inter1+wdopt/fp32/frozen",
+    }
+    ratios = report["ratios"]["quick"]
+    assert ratios["option/engine+step/fp32/frozen"] > 0
+    assert ratios["option/engine+inter1+wdopt/fp32/frozen"] > 0
