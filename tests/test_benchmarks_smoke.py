@@ -10,13 +10,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_TORCH = importlib.util.find_spec("torch") is not None
+QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def run_benchmark(args: list, timeout: float, **env: str) -> subprocess.CompletedProcess:
+    """One benchmark as a user starts it (``python -m benchmarks.x`` or the script), from
+    the checkout, with ``env`` added to the environment; it must exit 0."""
+    done = subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
 
 def test_quick_benchmark_reports_every_variant(tmp_path):
     out = tmp_path / "bench.json"
-    done = subprocess.run(
+    run_benchmark(
         [
-            sys.executable,
             "-m",
             "benchmarks.run_all",
             "--quick",
@@ -25,13 +40,9 @@ def test_quick_benchmark_reports_every_variant(tmp_path):
             "--markdown",
             str(tmp_path / "bench.md"),
         ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)},
+        240,
+        **QUIET_TF,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert "| quick | engine | fp32 | frozen |" in (tmp_path / "bench.md").read_text()
     assert {
@@ -71,9 +82,8 @@ def test_quick_benchmark_reports_every_variant(tmp_path):
 
 def test_curves_benchmark_measures_each_size(tmp_path):
     out = tmp_path / "curves.json"
-    done = subprocess.run(
+    done = run_benchmark(
         [
-            sys.executable,
             "benchmarks/bench_curves.py",
             "--points",
             "500",
@@ -83,13 +93,9 @@ def test_curves_benchmark_measures_each_size(tmp_path):
             "--out",
             str(out),
         ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)},
+        120,
+        QT_QPA_PLATFORM="offscreen",
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads(out.read_text())["rows"]
     assert [r["points_per_curve"] for r in rows] == [500, 5000]
     for r in rows:
@@ -100,15 +106,10 @@ def test_curves_benchmark_measures_each_size(tmp_path):
 
 def test_merged_benchmark_compares_merged_and_unmerged(tmp_path):
     out = tmp_path / "merged.json"
-    done = subprocess.run(
-        [sys.executable, "benchmarks/bench_merged.py", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    done = run_benchmark(
+        ["benchmarks/bench_merged.py", "--quick", "--out", str(out)],
+        300,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     kinds = {(r["precision"], r["model"], r["call"]) for r in report["rows"]}
     assert len(kinds) == 8 and all(r["images_per_s"] > 0 for r in report["rows"])
@@ -121,9 +122,8 @@ def test_merged_benchmark_compares_merged_and_unmerged(tmp_path):
 def test_profile_step_groups_sum_to_the_step(tmp_path):
     out = tmp_path / "profile.json"
     impls = "engine,torch+channels_last" if HAS_TORCH else "engine"
-    done = subprocess.run(
+    done = run_benchmark(
         [
-            sys.executable,
             "-m",
             "benchmarks.profile_step",
             "--size",
@@ -139,13 +139,9 @@ def test_profile_step_groups_sum_to_the_step(tmp_path):
             "--out",
             str(out),
         ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)},
+        400,
+        **QUIET_TF,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     from benchmarks.profile_step import GROUPS
 
     report = json.loads(out.read_text())
@@ -169,9 +165,8 @@ def test_profile_step_groups_sum_to_the_step(tmp_path):
 
 def test_run_all_runs_engine_levers_in_their_own_workers(tmp_path):
     out = tmp_path / "bench.json"
-    done = subprocess.run(
+    run_benchmark(
         [
-            sys.executable,
             "-m",
             "benchmarks.run_all",
             "--quick",
@@ -186,13 +181,9 @@ def test_run_all_runs_engine_levers_in_their_own_workers(tmp_path):
             "--out",
             str(out),
         ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)},
+        300,
+        **QUIET_TF,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert set(report["results"]) == {
         "quick/engine/fp32/frozen",
