@@ -19,6 +19,7 @@ _EXPORTS = {
     "Layout": "core.workspace.state",
     "WorkspaceError": "core.workspace.state",
     "layout": "core.workspace.state",
+    "DomainOverview": "core.workspace.domains",
     "RunRecord": "core.workspace.runs",
     "list_run_records": "core.workspace.runs",
     "read_run_record": "core.workspace.runs",

@@ -5,7 +5,8 @@ restarts. Both go through a ``Workspace``, the engine's one door, so the trunk a
 trained domain survive and the two do the same work: train (``core.workspace.training``),
 evaluate (a test-split result becomes the domain's test accuracy for both), classify,
 export and import adapters, save and load the trunk, export the model
-(``core.workspace.files``), list runs. Its state and the copy-while-training rule:
+(``core.workspace.files``), list runs, list the domains and add data
+(``core.workspace.domains``). Its state and the copy-while-training rule:
 ``core.workspace.base``; what it keeps on disk: ``core.workspace.state``.
 
 While a run trains (``training``), reads that need the weights (classify, evaluate, every
@@ -22,12 +23,13 @@ from typing import Any
 
 from core.data.datasource import DomainData
 from core.progress import ProgressFn, no_progress, within
+from core.workspace.domains import DomainMethods
 from core.workspace.files import FileMethods
 from core.workspace.runs import RunRecord, list_run_records, read_run_record
 from core.workspace.training import TrainingMethods
 
 
-class Workspace(TrainingMethods, FileMethods):
+class Workspace(TrainingMethods, FileMethods, DomainMethods):
     """The engine plus where its data, weights and runs live.
 
     Args:

@@ -39,8 +39,20 @@ def test_trunk_and_domains_survive_a_restart(tmp_path, use_strategy):
     if use_strategy:
         return  # stale marking does not depend on the strategy: one more trunk run saved
     # Retraining the trunk marks domains trained on the old one as stale.
+    rows = {r.name: r for r in again.domains_overview()}
+    assert rows["glyphs"].trained and not rows["glyphs"].stale
+    assert rows["digits_street"].is_trunk_source and rows["digits_street"].status.mode == "full"
+    assert rows["glyphs"].parameters.num_classes == rows["glyphs"].num_classes
+    assert not any(r.trained for n, r in rows.items() if n not in ("digits_street", "glyphs"))
+    # Adapters imported under a name the catalogue does not know are listed as imported.
+    again.export_adapters("glyphs", tmp_path / "glyphs.adapter.safetensors")
+    again.import_adapters(tmp_path / "glyphs.adapter.safetensors", name="glyphs_copy")
+    (copy,) = [r for r in again.domains_overview() if r.name == "glyphs_copy"]
+    assert (copy.source, copy.trained, copy.present) == ("imported", True, False)
+    assert copy.num_classes == rows["glyphs"].num_classes
     again.train("digits_street", dataclasses.replace(RECIPE, mode="full"))
-    assert again.stale_domains() == ["glyphs"]
+    assert again.stale_domains() == ["glyphs", "glyphs_copy"]
+    assert again.domain_overview("glyphs").stale
 
 
 def test_another_model_config_is_refused_unless_fresh(tmp_path):

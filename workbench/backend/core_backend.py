@@ -12,13 +12,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import EventSink, LogMessage
 from core.progress import ProgressFn
-from core.workspace import DomainStatus, Workspace
+from core.workspace import DomainOverview, Workspace
 from workbench.backend.core_runs import RunsMethods
 from workbench.backend.insight_backend import InsightMethods
 from workbench.backend.protocol import (
@@ -75,87 +74,32 @@ class CoreBackend(InsightMethods, RunsMethods):
     # === Catalogue ===
 
     def domains(self) -> list[DomainState]:
-        ws = self._ws
-        report = {d.name: d for d in ws.parameter_report().domains}
-        stale = set(ws.stale_domains())
-        status = dict(ws.status)
-        out = []
-        seen = set()
-        for e in ws.catalogue.entries():
-            out.append(
-                self._state(
-                    e.name,
-                    e.title,
-                    e.source,
-                    e.present,
-                    e.num_classes,
-                    dict(e.sizes or {}),
-                    e.description,
-                    e.default_source,
-                    status.get(e.name),
-                    report.get(e.name),
-                    e.name in stale,
-                )
-            )
-            seen.add(e.name)
-        for name, s in status.items():
-            if name not in seen and ws.engine.has_domain(name):
-                classes = ws.engine.domain(name).spec.num_classes
-                out.append(
-                    self._state(
-                        name,
-                        name,
-                        "imported",
-                        False,
-                        classes,
-                        {},
-                        "",
-                        False,
-                        s,
-                        report.get(name),
-                        name in stale,
-                    )
-                )
-        return out
+        return [self._state(row) for row in self._ws.domains_overview()]
 
-    def _state(
-        self,
-        name: str,
-        title: str,
-        source: str,
-        present: bool,
-        num_classes: int,
-        sizes: dict[str, int],
-        description: str,
-        default_source: bool,
-        status: DomainStatus | None,
-        params: Any,
-        stale: bool,
-    ) -> DomainState:
+    @staticmethod
+    def _state(row: DomainOverview) -> DomainState:
+        status, params = row.status, row.parameters
         return DomainState(
-            name=name,
-            title=title,
-            source=source,
-            present=present,
-            num_classes=num_classes,
-            sizes=sizes,
-            description=description,
-            default_source=default_source,
-            trained=status is not None and self._ws.engine.has_domain(name),
+            name=row.name,
+            title=row.title,
+            source=row.source,
+            present=row.present,
+            num_classes=row.num_classes,
+            sizes=dict(row.sizes),
+            description=row.description,
+            default_source=row.default_source,
+            trained=row.trained,
             mode=None if status is None else status.mode,
             val_accuracy=None if status is None else status.val_accuracy,
             test_accuracy=None if status is None else status.test_accuracy,
             parameters=None if params is None else params.domain_parameters,
             export_bytes=None if params is None else params.export_bytes,
-            is_trunk_source=self._ws.source_domain == name,
-            stale=stale,
+            is_trunk_source=row.is_trunk_source,
+            stale=row.stale,
         )
 
     def _state_of(self, name: str) -> DomainState:
-        for state in self.domains():
-            if state.name == name:
-                return state
-        raise KeyError(f"No domain named '{name}'. Received: {name!r}")
+        return self._state(self._ws.domain_overview(name))
 
     def would_discard(self, model_config: ModelConfig) -> list[str]:
         if model_config == self._ws.model_config:
@@ -191,23 +135,18 @@ class CoreBackend(InsightMethods, RunsMethods):
         return self._state_of(name)
 
     def add_folder(self, path: Path, name: str | None = None) -> DomainState:
-        entry = self._ws.catalogue.add_folder(Path(path), name=name)
-        return self._state_of(entry.name)
+        return self._state(self._ws.add_folder(Path(path), name=name))
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event
     ) -> list[DomainState]:
-        entries = self._ws.catalogue.add_decathlon(Path(path), progress=progress, cancel=cancel)
-        names = {e.name for e in entries}
-        return [s for s in self.domains() if s.name in names]
+        return [self._state(r) for r in self._ws.add_archive(Path(path), progress, cancel)]
 
     def set_svhn_dir(self, path: Path) -> DomainState:
-        self._ws.catalogue.set_svhn_dir(Path(path))
-        return next(s for s in self.domains() if s.source == "svhn")
+        return self._state(self._ws.set_svhn_dir(Path(path)))
 
     def download_svhn(self, progress: ProgressFn, cancel: threading.Event) -> DomainState:
-        self._ws.catalogue.download_svhn(progress=progress, cancel=cancel)
-        return next(s for s in self.domains() if s.source == "svhn")
+        return self._state(self._ws.download_svhn(progress, cancel))
 
     # === Training ===
 
@@ -323,7 +262,7 @@ class CoreBackend(InsightMethods, RunsMethods):
 
     def export_model(self, path: Path, progress: ProgressFn, cancel: threading.Event) -> str:
         written = self._ws.export_model(Path(path), progress=progress, cancel=cancel)
-        return f"wrote {written} ({len(self._ws.engine.domain_names)} domains)"
+        return f"wrote {written} ({len(self._ws.domain_names())} domains)"
 
     # === Parameters (runs: RunsMethods) ===
 
