@@ -11,15 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, Signal, Slot
-from PySide6.QtGui import (
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-)
-from PySide6.QtWidgets import (
-    QLabel,
-    QMainWindow,
-)
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QLabel, QMainWindow
 
 from core.config import ModelConfig, TrainingConfig
 from core.events import EpochEnded, TrainingFinished, TrainingStarted
@@ -47,7 +40,7 @@ from workbench.panels.runs_panel import RunsPanel
 from workbench.preferences import Preferences
 from workbench.session import BackendFactory, WorkbenchSession
 from workbench.status_text import describe_model, keep_traceback, run_ended_text
-from workbench.window_layout import arrange, restore_geometry, save_geometry
+from workbench.window_layout import arrange, restore_window, save_window
 
 TITLE = "RAM Workbench"
 
@@ -365,19 +358,10 @@ class MainWindow(QMainWindow):
     # === Preferences and closing ===
 
     def _restore_preferences(self) -> None:
-        restore_geometry(self, self.prefs)
-        recipe = self.prefs.get_json("recipe")
-        if isinstance(recipe, dict):
-            self.recipe.apply_dict(recipe)
-        smoothing = self.prefs.get_float("curves/smoothing", self.curves.smoothing)
-        if 0.0 <= smoothing < 1.0:
-            self.curves.smoothing_slider.setValue(round(smoothing * 100))
+        restore_window(self, self.prefs, self.recipe, self.curves)
 
     def save_preferences(self) -> None:
-        save_geometry(self, self.prefs)
-        self.prefs.set_json("recipe", self.recipe.to_dict())
-        self.prefs.set_float("curves/smoothing", self.curves.smoothing)
-        self.prefs.sync()
+        save_window(self, self.prefs, self.recipe, self.curves)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.session.training_active:

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QSplitter, QTabWidget, QWidget
 
+from workbench.panels.curves_panel import CurvesPanel
+from workbench.panels.recipe_panel import RecipePanel
 from workbench.preferences import Preferences
 
 PREFERRED_SIZE = QSize(1400, 900)
@@ -92,3 +94,25 @@ def restore_geometry(window: QMainWindow, prefs: Preferences) -> None:
 def save_geometry(window: QMainWindow, prefs: Preferences) -> None:
     prefs.set_bytes("window/geometry", window.saveGeometry())
     prefs.set_bytes("window/state", window.saveState())
+
+
+def restore_window(
+    window: QMainWindow, prefs: Preferences, recipe: RecipePanel, curves: CurvesPanel
+) -> None:
+    """Geometry, the last recipe and the curves' smoothing, as the user left them."""
+    restore_geometry(window, prefs)
+    saved = prefs.get_json("recipe")
+    if isinstance(saved, dict):
+        recipe.apply_dict(saved)
+    smoothing = prefs.get_float("curves/smoothing", curves.smoothing)
+    if 0.0 <= smoothing < 1.0:
+        curves.smoothing_slider.setValue(round(smoothing * 100))
+
+
+def save_window(
+    window: QMainWindow, prefs: Preferences, recipe: RecipePanel, curves: CurvesPanel
+) -> None:
+    save_geometry(window, prefs)
+    prefs.set_json("recipe", recipe.to_dict())
+    prefs.set_float("curves/smoothing", curves.smoothing)
+    prefs.sync()
