@@ -93,8 +93,9 @@ def test_ram_help_runs_from_the_installed_script(installed):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    # The parser calls itself main.py (the documented form); the installed script is the same.
-    assert done.stdout.startswith("usage: main.py") and "RAM Workbench" in done.stdout
+    # The installed command calls itself ram, in its usage line and its examples.
+    assert done.stdout.startswith("usage: ram") and "RAM Workbench" in done.stdout
+    assert "  ram train --domain" in done.stdout and "main.py" not in done.stdout
     assert " train " in done.stdout
 
 

@@ -80,11 +80,18 @@ def _add_weights_option(p: argparse.ArgumentParser) -> None:
     cli_analysis.add_weights_option(p)
 
 
+def command_name() -> str:
+    """How the user started us: ``ram`` (the installed command) or ``main.py`` (a checkout),
+    so usage lines and examples can be pasted back as they are."""
+    return "ram" if Path(sys.argv[0]).name == "ram" else "main.py"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    prog = command_name()
     parser = argparse.ArgumentParser(
-        prog="main.py",
+        prog=prog,
         description="RAM Workbench: residual adapters for many visual domains.",
-        epilog=EPILOG,
+        epilog=EPILOG.replace("main.py", prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
