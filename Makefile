@@ -20,8 +20,11 @@ run: $(STAMP)
 LINTED := core workbench tests benchmarks main.py
 
 # Lint and types first (seconds) so a style or type error fails before the suite (minutes).
+# The suite runs one worker per core (at most 4), a test file per worker so that a file's
+# shared fixtures are built once; `pytest tests/...` by hand runs in one process.
 test: lint typecheck
-	QT_QPA_PLATFORM=offscreen TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra
+	QT_QPA_PLATFORM=offscreen TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -ra \
+		-n auto --maxprocesses 4 --dist loadfile
 
 lint: $(STAMP)
 	$(PY) -m ruff check $(LINTED)

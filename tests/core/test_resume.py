@@ -70,11 +70,12 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
+        deadline, seen = time.monotonic() + 120, False
         for line in process.stdout:
-            if line.strip() == MARKER or time.monotonic() > deadline:
+            seen = line.strip() == MARKER
+            if seen or time.monotonic() > deadline:
                 break
-        assert line.strip() == MARKER, "the training subprocess never finished epoch 1"
+        assert seen, "the training subprocess never finished epoch 1 (or printed nothing)"
         time.sleep(0.5)  # into epoch 2
         process.kill()  # SIGKILL: no clean-up of any kind
         process.wait(timeout=30)

