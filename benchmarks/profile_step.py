@@ -15,7 +15,11 @@ time; ``wall`` scales the groups so that they sum to the busy time, and
 With ``--onednn`` (default) one more step of each runs in a subprocess with
 ``ONEDNN_VERBOSE=1``: which oneDNN implementation (``brg_conv_fwd:avx512_core_amx``,
 ``jit:avx512_core``, ``gemm:jit``...) every executed primitive used, counted per framework.
-Each implementation runs in its own process. Prints JSON and a markdown table.
+Each implementation runs in its own process. The engine's step runs twice more so: as it
+trains, and serially (``TF_NUM_INTEROP_THREADS=1``, label ``... serial``), because two ops
+running at once on the 2 cores each look slower than they are. The last table sums each
+kind of primitive per step: the serial engine column against PyTorch's says whether the
+same oneDNN kernels take the same time in both. Prints JSON and markdown tables.
 """
 
 from __future__ import annotations
@@ -290,8 +294,25 @@ def parse_onednn(text: str) -> dict[str, dict[str, float]]:
     return dict(sorted(out.items()))
 
 
-def run_onednn(impl: str, spec: dict[str, Any], warmup: int) -> dict[str, dict[str, float]]:
-    env = dict(os.environ, ONEDNN_VERBOSE="1", TF_CPP_MIN_LOG_LEVEL="2")
+# TensorFlow runs independent ops at once (2 inter-op threads): their oneDNN times overlap
+# and each looks slower than it is. The serial run gives each primitive's own time.
+SERIAL = {"TF_NUM_INTEROP_THREADS": "1"}
+
+
+def kind_totals(counts: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Summed ms per ``kind/propagation[/kernel]``, implementations and dtypes merged."""
+    out: dict[str, float] = {}
+    for key, entry in counts.items():
+        kind, _, prop, _, *kernel = key.split("/")
+        name = "/".join([kind, prop, *kernel])
+        out[name] = out.get(name, 0.0) + entry["ms"]
+    return dict(sorted(out.items()))
+
+
+def run_onednn(
+    impl: str, spec: dict[str, Any], warmup: int, env_extra: dict[str, str] | None = None
+) -> dict[str, dict[str, float]]:
+    env = dict(os.environ, ONEDNN_VERBOSE="1", TF_CPP_MIN_LOG_LEVEL="2", **(env_extra or {}))
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     request = json.dumps({"impl": impl, "spec": spec, "warmup": warmup})
     done = subprocess.run(
@@ -375,6 +396,16 @@ def markdown(report: dict[str, Any]) -> str:
         for label, counts in report["onednn"].items():
             for key, entry in counts.items():
                 lines.append(f"| {label} | {key} | {entry['count']} | {entry['ms']:.1f} |")
+        totals = {label: kind_totals(c) for label, c in report["onednn"].items()}
+        kinds = sorted({k for t in totals.values() for k in t})
+        lines += ["", "| oneDNN ms per step (one step) | " + " | ".join(totals) + " |"]
+        lines.append("|---|" + "---:|" * len(totals))
+        for kind in [*kinds, "all"]:
+            cells = [
+                f"{(sum(t.values()) if kind == 'all' else t.get(kind, 0.0)):.1f}"
+                for t in totals.values()
+            ]
+            lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -425,6 +456,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             profiles.append({"label": label, "impl": impl, "options": options, **result})
             if not args.no_onednn:
                 onednn[label] = run_onednn(impl, spec, args.warmup)
+                if impl == "engine":
+                    onednn[f"{label} serial"] = run_onednn(impl, spec, args.warmup, SERIAL)
     report = {
         "size": args.size,
         "trunk": "full" if args.full else "frozen",

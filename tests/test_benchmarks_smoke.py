@@ -161,6 +161,12 @@ def test_profile_step_groups_sum_to_the_step(tmp_path):
     engine = report["profiles"][0]
     assert engine["groups"]["cast"]["raw"] > 0  # mixed precision casts the fp32 kernels
     assert "| conv1x1_bwd |" in done.stdout
+    # The engine's serial oneDNN run executes the same convolutions, one op at a time.
+    serial = report["onednn"]["engine/bf16 serial"]
+    assert {k for k in serial if "convolution" in k} == {
+        k for k in report["onednn"]["engine/bf16"] if "convolution" in k
+    }
+    assert "| oneDNN ms per step (one step) | engine/bf16 | engine/bf16 serial |" in done.stdout
 
 
 def test_run_all_runs_engine_levers_in_their_own_workers(tmp_path):
