@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.cli.program import command_name
 from core.config import CLASS_WEIGHTS, ConfigError, TrainingConfig, format_stages, parse_stages
 from core.presets import get_preset
 
@@ -182,7 +183,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         done = sum(r.done for r in result.runs)
         print(
             f"sweep stopped after {done} of {len(result.runs)} run(s); continue with: "
-            f"main.py sweep --domain {args.domain} --resume {result.sweep_dir}"
+            f"{command_name()} sweep --domain {args.domain} --resume {result.sweep_dir}"
         )
         return 130
     print(result.to_markdown())

@@ -22,6 +22,7 @@ from core.cli.file_commands import (
     cmd_save_model,
     cmd_save_trunk,
 )
+from core.cli.program import command_name
 from core.cli.reference import add_parser as add_import_reference_parser
 from core.cli.reference import cmd_import_reference
 from core.config import (
@@ -78,12 +79,6 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 def _add_weights_option(p: argparse.ArgumentParser) -> None:
     cli_analysis.add_weights_option(p)
-
-
-def command_name() -> str:
-    """How the user started us: ``ram`` (the installed command) or ``main.py`` (a checkout),
-    so usage lines and examples can be pasted back as they are."""
-    return "ram" if Path(sys.argv[0]).name == "ram" else "main.py"
 
 
 def build_parser() -> argparse.ArgumentParser:
