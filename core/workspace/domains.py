@@ -12,13 +12,22 @@ import dataclasses
 import threading
 from pathlib import Path
 
-from core.data.entries import DomainEntry
 from core.model.parameters import DomainParameters
 from core.progress import ProgressFn
 from core.workspace.base import WorkspaceBase
 from core.workspace.state import DomainStatus
 
 IMPORTED = "imported"  # the source of a domain the engine holds but the catalogue does not
+# What a row takes from the catalogue's ``DomainEntry`` (an imported domain has no entry).
+_ENTRY_FIELDS = (
+    "title",
+    "source",
+    "present",
+    "num_classes",
+    "sizes",
+    "description",
+    "default_source",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,59 +58,35 @@ class DomainMethods(WorkspaceBase):
 
     def domains_overview(self) -> list[DomainOverview]:
         """The catalogue's domains, then domains only the engine holds (imported adapters)."""
+        entries = self.catalogue.entries()  # reads the disk: outside the lock
         with self._lock:
             params = {d.name: d for d in self.parameter_report().domains}
             stale = set(self.stale_domains())
             status = dict(self.status)
-            rows = [
-                self._overview(e, status.get(e.name), params.get(e.name), e.name in stale)
-                for e in self.catalogue.entries()
-            ]
-            listed = {r.name for r in rows}
-            for name, s in status.items():
-                if name in listed or not self.engine.has_domain(name):
-                    continue
-                rows.append(
-                    DomainOverview(
-                        name=name,
-                        title=name,
-                        source=IMPORTED,
-                        present=False,
-                        num_classes=self.engine.domain(name).spec.num_classes,
-                        sizes={},
-                        description="",
-                        default_source=False,
-                        status=s,
-                        parameters=params.get(name),
-                        trained=True,
-                        stale=name in stale,
-                        is_trunk_source=self.source_domain == name,
-                    )
+            data = {e.name: {f: getattr(e, f) for f in _ENTRY_FIELDS} for e in entries}
+            for name in status:
+                if name not in data and self.engine.has_domain(name):
+                    data[name] = {
+                        "title": name,
+                        "source": IMPORTED,
+                        "present": False,
+                        "num_classes": self.engine.domain(name).spec.num_classes,
+                        "sizes": {},
+                        "description": "",
+                        "default_source": False,
+                    }
+            return [
+                DomainOverview(
+                    name=name,
+                    **{**fields, "sizes": dict(fields["sizes"] or {})},
+                    status=status.get(name),
+                    parameters=params.get(name),
+                    trained=name in status and self.engine.has_domain(name),
+                    stale=name in stale,
+                    is_trunk_source=self.source_domain == name,
                 )
-        return rows
-
-    def _overview(
-        self,
-        entry: DomainEntry,
-        status: DomainStatus | None,
-        params: DomainParameters | None,
-        stale: bool,
-    ) -> DomainOverview:
-        return DomainOverview(
-            name=entry.name,
-            title=entry.title,
-            source=entry.source,
-            present=entry.present,
-            num_classes=entry.num_classes,
-            sizes=dict(entry.sizes or {}),
-            description=entry.description,
-            default_source=entry.default_source,
-            status=status,
-            parameters=params,
-            trained=status is not None and self.engine.has_domain(entry.name),
-            stale=stale,
-            is_trunk_source=self.source_domain == entry.name,
-        )
+                for name, fields in data.items()
+            ]
 
     def domain_overview(self, name: str) -> DomainOverview:
         for row in self.domains_overview():
