@@ -292,7 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command not in LISTINGS:
         import_tensorflow(debug=args.debug)  # quietly: no C++ start-up notices on a CPU
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here at the latest, where it is handled
+        return code
     except ClusterError as exc:
         if args.debug:
             raise

@@ -186,13 +186,15 @@ def test_domains_on_a_new_data_folder_says_to_train_the_trunk(tmp_path, capsys):
     assert not (tmp_path / "workspace").exists()  # a listing writes nothing
 
 
-def test_a_listing_piped_into_a_closed_reader_ends_quietly(trained_root):
-    """``main.py domains | head -1``: no traceback, no crash log, when the reader is gone."""
+@pytest.mark.parametrize("command", ["domains", "runs"])
+def test_a_listing_piped_into_a_closed_reader_ends_quietly(trained_root, command):
+    """``main.py domains | head -1``: no traceback, no crash log, when the reader is gone
+    (a long listing and a short one)."""
     read, write = os.pipe()
     os.close(read)  # the reader has gone before the first byte
     try:
         done = subprocess.run(
-            [sys.executable, "main.py", "--root", str(trained_root), "domains"],
+            [sys.executable, "main.py", "--root", str(trained_root), command],
             cwd=ROOT,
             env=_env(),
             stdout=write,
