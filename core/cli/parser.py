@@ -54,7 +54,7 @@ Run without a command to open the window. Typical session:
   main.py export --domain digits_hand --out hand.adapter.safetensors
   main.py export --domain digits_hand --format onnx --out hand.onnx   # standalone model
   main.py import hand.adapter.safetensors --name hand_copy
-  main.py import-reference imagenet.t7 --fresh       # the authors' pretrained ResNet-26
+  main.py import-reference imagenet.t7               # the authors' pretrained ResNet-26
 """
 
 
@@ -258,10 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands that read files and print a table: they answer without TensorFlow, whose import
 # alone takes 6-8 s on a 2-core machine (benchmarks/bench_cli.py times them).
+LISTINGS = frozenset({"domains", "runs", "results"})
 # Our own refusals say what is wrong, what was received and the way out: longer than the
 # one line kept of an unexpected error.
 USAGE_ERROR_CHARS = 1200
-LISTINGS = frozenset({"domains", "runs", "results"})
 
 COMMANDS = {
     "domains": cmd_domains,
