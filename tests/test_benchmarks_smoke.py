@@ -199,3 +199,15 @@ def test_run_all_runs_engine_levers_in_their_own_workers(tmp_path):
     ratios = report["ratios"]["quick"]
     assert ratios["option/engine+step/fp32/frozen"] > 0
     assert ratios["option/engine+inter1+wdopt/fp32/frozen"] > 0
+
+
+def test_cli_benchmark_times_every_listing(tmp_path):
+    out = tmp_path / "cli.json"
+    done = run_benchmark(["benchmarks/bench_cli.py", "--quick", "--out", str(out)], 240)
+    report = json.loads(out.read_text())
+    listings = report["listings"]
+    assert set(listings) == {"domains", "runs", "results", "--help", "a mistyped command"}
+    assert all(r["median_s"] > 0 and len(r["wall_s"]) == 1 for r in listings.values())
+    assert listings["domains"]["exit_codes"] == [0] and listings["--help"]["exit_codes"] == [0]
+    assert listings["a mistyped command"]["exit_codes"] == [2]
+    assert "| `main.py domains` |" in done.stdout and "< 1 s" in done.stdout

@@ -1,10 +1,13 @@
 """Every command the README and docs/ show is one the program accepts, as written.
 
 The documented multi-worker command once put ``--root`` after ``train``, where argparse
-refuses it; nothing noticed because no test read the docs. Here every ``main.py`` line of a
-shell block in README.md and docs/*.md is parsed by the real argument parser (placeholders
-such as ``<run>`` or ``...`` are not allowed in a shell block: write a real value), and every
-``benchmarks`` script or module a block names must exist. The cheap commands are also run.
+refuses it; nothing noticed because no test read the docs. Here every ``main.py``, ``ram``
+(the installed command line) and ``ram-workbench`` (the installed window) line of a shell
+block in README.md and docs/*.md is parsed by the real argument parser (placeholders such as
+``<run>`` or ``...`` are not allowed in a shell block: write a real value), every
+``benchmarks`` script or module a block names must exist, and so must every ``make`` target
+and ``pip install -e ".[extra]"`` extra. The cheap commands are also run. The README stays a
+user's guide (under ~200 lines) that links every page of docs/.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -52,9 +56,12 @@ def _words(line: str) -> list[str]:
 
 
 def _main_py_args(words: list[str]) -> list[str] | None:
+    """The arguments as ``main.py`` takes them (the installed window command: ``gui ...``)."""
     for i, w in enumerate(words):
-        if w.endswith("main.py"):
+        if w.endswith("main.py") or (i == 0 and w == "ram"):
             return words[i + 1 :]
+        if i == 0 and w == "ram-workbench":
+            return ["gui", *words[1:]]
     return None
 
 
@@ -64,6 +71,39 @@ MAIN_LINES = [(doc, line) for doc, line in LINES if _main_py_args(_words(line)) 
 
 def test_the_docs_show_commands() -> None:
     assert len(MAIN_LINES) >= 15, MAIN_LINES
+    docs = {doc for doc, _ in MAIN_LINES}
+    assert {"README.md", "command-line.md", "distributed.md"} <= docs
+    programs = {_words(line)[0] for _, line in MAIN_LINES}
+    assert {"ram", "ram-workbench"} <= programs  # the installed commands are checked too
+
+
+def test_the_readme_is_a_guide_that_links_every_page() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    pages = sorted(p.name for p in (REPO / "docs").glob("*.md"))
+    assert len(pages) >= 7
+    for name in pages:
+        assert f"](docs/{name})" in readme, name
+    for doc in DOCS:  # every relative link of every page leads to a file
+        for target in re.findall(r"\]\(([^)#:]+)\)", doc.read_text()):
+            assert (doc.parent / target).exists(), f"{doc.name}: {target}"
+
+
+def test_documented_make_targets_and_extras_exist() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = set(project["optional-dependencies"])
+    seen = 0
+    for doc, line in LINES:
+        words = _words(line)
+        if words[:1] == ["make"]:
+            for target in words[1:]:
+                assert re.search(rf"^{re.escape(target)}:", makefile, re.M), f"{doc}: {line}"
+                seen += 1
+        for extra in re.findall(r"-e \"?\.\[([\w,-]+)\]", line):
+            assert set(extra.split(",")) <= extras, f"{doc}: {line}"
+            seen += 1
+    assert seen >= 3
 
 
 @pytest.mark.parametrize(("doc", "line"), MAIN_LINES, ids=[line for _, line in MAIN_LINES])
@@ -97,7 +137,10 @@ def test_documented_benchmark_scripts_exist() -> None:
     assert not missing
 
 
-@pytest.mark.parametrize("args", [["--help"], ["info", "--preset", "paper"], ["domains"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["info", "--preset", "paper"], ["domains"], ["domains", "--short"], ["runs"]],
+)
 def test_cheap_documented_commands_run(args: list[str], tmp_path: Path) -> None:
     assert any(_main_py_args(_words(line))[: len(args)] == args for _, line in MAIN_LINES)
     done = subprocess.run(

@@ -99,6 +99,21 @@ def test_ram_help_runs_from_the_installed_script(installed):
     assert " train " in done.stdout
 
 
+def test_ram_workbench_reads_its_options(installed):
+    """The README's ``ram-workbench --root FOLDER``: the installed window command passes its
+    command line on (it once called the window with no options at all)."""
+    done = subprocess.run(
+        [str(installed["site"] / "bin" / "ram-workbench"), "--help"],
+        cwd=installed["outside"],
+        env=_env(installed["site"]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: ram-workbench") and "--root" in done.stdout
+
+
 CHECK = """
 import importlib, json, pkgutil, sys
 site = sys.argv[1]

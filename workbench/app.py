@@ -33,7 +33,10 @@ def _fraction(text: str) -> float:
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="main.py gui", description="RAM Workbench window")
+    installed = Path(sys.argv[0]).name == "ram-workbench"  # the installed command
+    parser = argparse.ArgumentParser(
+        prog="ram-workbench" if installed else "main.py gui", description="RAM Workbench window"
+    )
     parser.add_argument(
         "--root",
         type=Path,
@@ -119,7 +122,9 @@ def build(argv: Sequence[str] = ()) -> tuple[QApplication, MainWindow]:
     return app, window
 
 
-def run(argv: Sequence[str] = ()) -> int:
+def run(argv: Sequence[str] | None = None) -> int:
+    """The window; ``argv`` None: the command line's (the installed ``ram-workbench``)."""
+    argv = sys.argv[1:] if argv is None else argv
     problem = xcb_problem()
     if problem:  # Qt would abort with a list of plugins; say what to install instead
         print(problem, file=sys.stderr)

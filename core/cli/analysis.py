@@ -199,9 +199,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
+    """The matrix from the workspace's files (no engine, so no TensorFlow)."""
     from core.evaluation.results import load_baseline, results_table
+    from core.workspace import read_saved_workspace
 
-    ws = _workspace(args)
+    ws = read_saved_workspace(args.root)
     if not ws.trained_domains():
         print("error: the workspace has no trained domain yet", file=sys.stderr)
         return 2

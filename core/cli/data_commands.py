@@ -7,23 +7,20 @@ import sys
 
 
 def cmd_domains(args: argparse.Namespace) -> int:
+    """The catalogue with what the workspace holds of each domain (no TensorFlow: files only)."""
+    from core.cli import domains_table as table
     from core.data import Catalogue
+    from core.workspace import read_saved_workspace
 
     catalogue = Catalogue(args.root)
+    saved = read_saved_workspace(args.root)
+    rows = saved.domains_overview(catalogue.entries())
+    width = table.terminal_width()
     print(f"data folder: {catalogue.data_root}")
-    print(
-        f"{'domain':<22} {'source':<10} {'present':<8} {'classes':>7} {'train':>7} "
-        f"{'val':>6} {'test':>6}  description"
-    )
-    for e in catalogue.entries():
-        mark = "*" if e.default_source else " "
-        sizes = e.sizes or {}
-        print(
-            f"{e.name + mark:<22} {e.source:<10} {'yes' if e.present else 'no':<8} "
-            f"{e.num_classes:>7} {sizes.get('train', 0):>7} {sizes.get('val', 0):>6} "
-            f"{sizes.get('test', 0):>6}  {e.description[:60]}"
-        )
-    print("* default source domain for training the trunk")
+    print(table.wrapped(table.workspace_line(saved.model_config, rows, saved.saved), width))
+    print(table.format_table(rows, width=width, short=args.short))
+    print(table.legend(rows, width))
+    print(table.next_step(rows))
     return 0
 
 

@@ -7,6 +7,7 @@ Heavy imports (TensorFlow) happen inside the commands so ``--help`` answers at o
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,7 +54,7 @@ Run without a command to open the window. Typical session:
   main.py export --domain digits_hand --out hand.adapter.safetensors
   main.py export --domain digits_hand --format onnx --out hand.onnx   # standalone model
   main.py import hand.adapter.safetensors --name hand_copy
-  main.py import-reference imagenet.t7 --fresh       # the authors' pretrained ResNet-26
+  main.py import-reference imagenet.t7               # the authors' pretrained ResNet-26
 """
 
 
@@ -98,7 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="command")
 
-    sub.add_parser("domains", help="list the catalogue of domains and whether data is present")
+    p = sub.add_parser(
+        "domains", help="list the domains: data present?, classes, sizes, trained?, what it is"
+    )
+    p.add_argument(
+        "--short", action="store_true", help="one line per domain (descriptions shortened)"
+    )
 
     p = sub.add_parser("info", help="print the parameter table (shared trunk vs each domain)")
     _add_model_options(p)
@@ -250,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that read files and print a table: they answer without TensorFlow, whose import
+# alone takes 6-8 s on a 2-core machine (benchmarks/bench_cli.py times them).
+LISTINGS = frozenset({"domains", "runs", "results"})
+# Our own refusals say what is wrong, what was received and the way out: longer than the
+# one line kept of an unexpected error.
+USAGE_ERROR_CHARS = 1200
+
 COMMANDS = {
     "domains": cmd_domains,
     "info": cmd_info,
@@ -276,9 +289,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    import_tensorflow(debug=args.debug)  # quietly: no C++ start-up notices on a CPU
+    if args.command not in LISTINGS:
+        import_tensorflow(debug=args.debug)  # quietly: no C++ start-up notices on a CPU
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here at the latest, where it is handled
+        return code
     except ClusterError as exc:
         if args.debug:
             raise
@@ -287,8 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, KeyError, ValueError, FileNotFoundError) as exc:
         if args.debug:
             raise
-        print(f"error: {one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc, limit=USAGE_ERROR_CHARS)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `main.py domains | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 1
     except Exception as exc:  # a command line answers in one line, not a dump
         if args.debug:
             raise

@@ -8,13 +8,14 @@ images come from.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
-import tensorflow as tf
 
 from core.config import DomainSpec
-from core.data.preprocess import eval_transform, train_transform
+
+if TYPE_CHECKING:  # TensorFlow loads when a dataset is made: listing domains needs none
+    import tensorflow as tf
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -99,6 +100,8 @@ class ArrayDomainData:
     ) -> tf.data.Dataset:
         if split not in self._splits:
             raise KeyError(f"Domain '{self._spec.name}' has no '{split}' split.")
+        import tensorflow as tf
+
         images, labels = self._splits[split]
         spec = self._spec
         ds = tf.data.Dataset.from_tensor_slices((images, labels))
@@ -111,6 +114,10 @@ def batch_transform(
     ds: tf.data.Dataset, spec: DomainSpec, *, training: bool, seed: int, batch_size: int
 ) -> tf.data.Dataset:
     """(uint8 image, target) elements -> batches of normalised crops, augmented in training."""
+    import tensorflow as tf
+
+    from core.data.preprocess import eval_transform, train_transform
+
     if training:
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(

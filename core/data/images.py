@@ -7,8 +7,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from core.data.preprocess import to_rgb_uint8
-
 ImageSource = str | Path | Image.Image | np.ndarray
 
 
@@ -52,3 +50,27 @@ def load_image(source: ImageSource) -> np.ndarray:
         raise UnreadableImage(f"Image file not found: {path}") from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UnreadableImage(f"Cannot read image {path}: {exc}") from None
+
+
+def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
+    """Any numeric image array (HxW, HxWx1, HxWx3, HxWx4; uint8/uint16/float) -> uint8 RGB."""
+    arr = np.asarray(array)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            f"An image array must be HxW, HxWx1, HxWx3 or HxWx4. Received: shape={arr.shape}"
+        )
+    if arr.dtype == np.uint16:
+        arr = (arr.astype(np.float32) / 257.0).round()
+    elif np.issubdtype(arr.dtype, np.floating):
+        peak = float(np.nanmax(arr)) if arr.size else 0.0
+        arr = np.nan_to_num(arr) * (255.0 if peak <= 1.0 else 1.0)
+    arr = np.clip(arr, 0, 255).astype(np.uint8)
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    elif arr.shape[-1] == 4:
+        rgb = arr[..., :3].astype(np.float32)
+        alpha = arr[..., 3:4].astype(np.float32) / 255.0
+        arr = (rgb * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
+    return arr

@@ -15,9 +15,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
 
 from core.config import DomainSpec
@@ -25,6 +25,9 @@ from core.data.datasource import batch_transform
 from core.data.images import pil_to_rgb
 from core.data.stats import RunningStats
 from core.progress import ProgressFn, check_cancel, no_progress
+
+if TYPE_CHECKING:  # TensorFlow loads when a dataset is made, not when files are listed
+    import tensorflow as tf
 
 SPLITS = ("train", "val", "test")
 CHUNK = 256
@@ -286,6 +289,8 @@ class FileDomainData:
     def _pipeline(
         self, data: _Split, targets: np.ndarray, *, batch_size: int, training: bool, seed: int
     ) -> tf.data.Dataset:
+        import tensorflow as tf
+
         n = len(data.records)
         spec = self._spec
         targets_t = tf.constant(targets)
@@ -331,6 +336,8 @@ class FileDomainData:
 
 
 def _numpy_image(fn, index: tf.Tensor) -> tf.Tensor:
+    import tensorflow as tf
+
     image = tf.numpy_function(fn, [index], tf.uint8, stateful=False)
     image.set_shape((None, None, 3))
     return image

@@ -6,7 +6,6 @@ evaluation pipeline's code: resize the shorter side, crop the center, normalise 
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from core.config import DomainSpec
@@ -61,27 +60,3 @@ def train_transform(image: tf.Tensor, spec: DomainSpec, seed: tf.Tensor) -> tf.T
         image = tf.image.stateless_random_flip_left_right(image, seed=seed + 1)
     image = tf.ensure_shape(image, (size, size, 3))
     return normalize(image, spec)
-
-
-def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
-    """Any numeric image array (HxW, HxWx1, HxWx3, HxWx4; uint8/uint16/float) -> uint8 RGB."""
-    arr = np.asarray(array)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
-        raise ValueError(
-            f"An image array must be HxW, HxWx1, HxWx3 or HxWx4. Received: shape={arr.shape}"
-        )
-    if arr.dtype == np.uint16:
-        arr = (arr.astype(np.float32) / 257.0).round()
-    elif np.issubdtype(arr.dtype, np.floating):
-        peak = float(np.nanmax(arr)) if arr.size else 0.0
-        arr = np.nan_to_num(arr) * (255.0 if peak <= 1.0 else 1.0)
-    arr = np.clip(arr, 0, 255).astype(np.uint8)
-    if arr.shape[-1] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    elif arr.shape[-1] == 4:
-        rgb = arr[..., :3].astype(np.float32)
-        alpha = arr[..., 3:4].astype(np.float32) / 255.0
-        arr = (rgb * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
-    return arr

@@ -16,10 +16,26 @@ import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.evaluation.score import DECATHLON_KEYS, PUBLISHED_BASELINE, ScoreResult, canonical_domain
 from core.evaluation.score import decathlon_score as _score
+
+if TYPE_CHECKING:
+    from core.model.parameters import ParameterReport
+    from core.workspace.state import DomainStatus
+
+
+class TrainedDomains(Protocol):
+    """What the matrix reads: a loaded ``Workspace``, or a ``SavedWorkspace`` (its files
+    alone, so that ``main.py results`` needs no TensorFlow)."""
+
+    @property
+    def status(self) -> Mapping[str, DomainStatus]: ...
+
+    def trained_domains(self) -> list[str]: ...
+
+    def parameter_report(self) -> ParameterReport: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,13 +172,14 @@ def _run_seconds(run_dir: str | None) -> float | None:
 
 
 def results_table(
-    ws: Any,
+    ws: TrainedDomains,
     baseline: Mapping[str, float] | None = None,
     baseline_name: str = "",
 ) -> ResultsTable:
-    """The matrix of ``ws`` (a Workspace). ``baseline`` (0..1 by domain) overrides the
-    published one for the domains it names; the published one covers decathlon domains."""
-    report = {d.name: d for d in ws.engine.parameter_report().domains}
+    """The matrix of ``ws``. ``baseline`` (0..1 by domain) overrides the published one for
+    the domains it names; the published one covers decathlon domains."""
+    parameter_report = ws.parameter_report()
+    report = {d.name: d for d in parameter_report.domains}
     names = ws.trained_domains()
     base = published_baseline(names)
     if baseline:
@@ -170,11 +187,11 @@ def results_table(
     name = baseline_name or (
         "the published fine-tuning baseline" if not baseline else "the given baseline"
     )
-    accs = {
-        n: ws.status[n].test_accuracy
-        for n in names
-        if n in base and ws.status[n].test_accuracy is not None
-    }
+    accs: dict[str, float] = {}
+    for n in names:
+        accuracy = ws.status[n].test_accuracy
+        if n in base and accuracy is not None:
+            accs[n] = accuracy
     score = None
     if accs:
         # Floor the baseline error at 0.1 % so a perfect small baseline still scores.
@@ -213,5 +230,5 @@ def results_table(
         rows=tuple(rows),
         baseline_name=name,
         score=score,
-        trunk_parameters=ws.engine.parameter_report().trunk_parameters,
+        trunk_parameters=parameter_report.trunk_parameters,
     )

@@ -251,7 +251,7 @@ def domain_arrays(network: ReferenceNetwork) -> dict[str, np.ndarray]:
     return out
 
 
-def _structure_problem(network: ReferenceNetwork, config: ModelConfig) -> str | None:
+def structure_problem(network: ReferenceNetwork, config: ModelConfig) -> str | None:
     found = network.model_config(image_size=config.image_size).trunk_signature()
     if found != config.trunk_signature():
         return (
@@ -274,7 +274,7 @@ def import_reference(
     task ``task`` (adapters, BNs, head) as domain ``name``. Refused before any change."""
     network = read_reference(path, task)
     config = engine.model_config
-    problem = _structure_problem(network, config)
+    problem = structure_problem(network, config)
     if problem:
         raise _fail(problem)
     if engine.has_domain(name) and not replace:

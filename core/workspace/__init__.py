@@ -1,7 +1,8 @@
 """The engine's one door: a ``Workspace`` (engine, catalogue, runs) for the CLI and the window.
 
-Names are imported lazily, so ``core.workspace.layout`` or ``core.workspace.list_run_records``
-do not pay for importing TensorFlow.
+Names are imported lazily, so ``core.workspace.layout``, ``core.workspace.list_run_records``
+or ``core.workspace.read_saved_workspace`` (the saved workspace, read from its files) do not
+pay for importing TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ _EXPORTS = {
     "Layout": "core.workspace.state",
     "WorkspaceError": "core.workspace.state",
     "layout": "core.workspace.state",
-    "DomainOverview": "core.workspace.domains",
+    "DomainOverview": "core.workspace.overview",
+    "SavedWorkspace": "core.workspace.saved",
+    "read_saved_workspace": "core.workspace.saved",
     "RunRecord": "core.workspace.runs",
     "list_run_records": "core.workspace.runs",
     "read_run_record": "core.workspace.runs",

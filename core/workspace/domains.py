@@ -1,52 +1,16 @@
-"""What the workspace says about its domains: the catalogue's entries and the engine's
-domains in one list, and adding data to the catalogue.
-
-The window's domains table and a command line listing read the same rows, so "trained",
-"stale" (trained on an earlier trunk) and "imported" (in the engine, not in the catalogue)
-mean one thing everywhere.
-"""
+"""What the workspace says about its domains (the rows of ``core.workspace.overview``, from
+the live engine), and adding data to the catalogue."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from pathlib import Path
 
-from core.model.parameters import DomainParameters
 from core.progress import ProgressFn
 from core.workspace.base import WorkspaceBase
-from core.workspace.state import DomainStatus
+from core.workspace.overview import IMPORTED, DomainOverview, overview_rows
 
-IMPORTED = "imported"  # the source of a domain the engine holds but the catalogue does not
-# What a row takes from the catalogue's ``DomainEntry`` (an imported domain has no entry).
-_ENTRY_FIELDS = (
-    "title",
-    "source",
-    "present",
-    "num_classes",
-    "sizes",
-    "description",
-    "default_source",
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class DomainOverview:
-    """One domain as the workspace knows it: its data, what it holds, its parameters."""
-
-    name: str
-    title: str
-    source: str
-    present: bool  # its images are on disk
-    num_classes: int
-    sizes: dict[str, int]
-    description: str
-    default_source: bool
-    status: DomainStatus | None  # None: never trained here
-    parameters: DomainParameters | None  # None: not in the engine
-    trained: bool
-    stale: bool
-    is_trunk_source: bool
+__all__ = ["IMPORTED", "DomainMethods", "DomainOverview"]
 
 
 class DomainMethods(WorkspaceBase):
@@ -60,33 +24,13 @@ class DomainMethods(WorkspaceBase):
         """The catalogue's domains, then domains only the engine holds (imported adapters)."""
         entries = self.catalogue.entries()  # reads the disk: outside the lock
         with self._lock:
-            params = {d.name: d for d in self.parameter_report().domains}
-            stale = set(self.stale_domains())
-            status = dict(self.status)
-            data = {e.name: {f: getattr(e, f) for f in _ENTRY_FIELDS} for e in entries}
-            for name in status:
-                if name not in data and self.engine.has_domain(name):
-                    data[name] = {
-                        "title": name,
-                        "source": IMPORTED,
-                        "present": False,
-                        "num_classes": self.engine.domain(name).spec.num_classes,
-                        "sizes": {},
-                        "description": "",
-                        "default_source": False,
-                    }
-            return [
-                DomainOverview(
-                    name=name,
-                    **{**fields, "sizes": dict(fields["sizes"] or {})},
-                    status=status.get(name),
-                    parameters=params.get(name),
-                    trained=name in status and self.engine.has_domain(name),
-                    stale=name in stale,
-                    is_trunk_source=self.source_domain == name,
-                )
-                for name, fields in data.items()
-            ]
+            return overview_rows(
+                entries,
+                dict(self.status),
+                {d.name: d for d in self.parameter_report().domains},
+                set(self.stale_domains()),
+                self.source_domain,
+            )
 
     def domain_overview(self, name: str) -> DomainOverview:
         for row in self.domains_overview():

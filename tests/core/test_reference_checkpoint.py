@@ -198,3 +198,78 @@ def test_the_readme_command_imports_into_a_fresh_workspace(tmp_path, capsys, mon
     assert main(["--root", str(root), "import-reference", str(tmp_path / "absent.t7")]) == 2
     assert "File not found" in capsys.readouterr().err
     assert checkpoint.exists()
+
+
+def _cli(capsys, root, *argv):
+    from core.cli import main
+
+    code = main(["--root", str(root), *map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_a_new_data_folder_is_built_in_the_checkpoints_shape_without_fresh(tmp_path, capsys):
+    """Nothing to lose (no workspace yet, or one with nothing trained): no --fresh needed."""
+    from core.presets import get_preset
+    from core.workspace import Workspace
+
+    net = _network("series", seed=3)
+    checkpoint = _save(net, tmp_path / "imagenet.t7", legacy=False)
+    root = tmp_path / "new"
+    code, out, err = _cli(capsys, root, "import-reference", checkpoint)
+    assert code == 0, err
+    assert "a new workspace in the checkpoint's shape: width factor 0.25" in out
+    assert "imported domain 'imagenet' (1000 classes, series)" in out
+    ws = Workspace(root)
+    assert ws.model_config.width_factor == WIDTH and ws.model_config.image_size == 64
+    assert ws.source_domain == "imagenet"
+    _logits_equal(net, ws.engine)
+
+    empty = tmp_path / "empty"  # a workspace saved in another shape, with nothing trained
+    Workspace(empty, get_preset("tiny").model).save()
+    code, out, err = _cli(capsys, empty, "import-reference", checkpoint, "--image-size", "32")
+    assert code == 0, err
+    assert "(the old one held no trained domain)" in out
+    again = Workspace(empty)
+    assert again.model_config.image_size == 32 and again.trained_domains() == ["imagenet"]
+
+
+def test_where_trained_domains_would_be_lost_the_refusal_names_fresh(tmp_path, capsys):
+    from core.workspace import Workspace
+
+    root = tmp_path / "home"
+    narrow = _save(_network("series", seed=4), tmp_path / "narrow.t7", legacy=False)
+    assert _cli(capsys, root, "import-reference", narrow)[0] == 0
+    before = Workspace(root).engine.trunk_fingerprint()
+
+    torch.manual_seed(5)
+    wide_net = ref.resnet26([10], mode="series", factor=0.5)
+    wide = _save(wide_net, tmp_path / "wide.t7", legacy=False)
+    code, out, err = _cli(capsys, root, "import-reference", wide, "--name", "wide")
+    assert code == 2 and err.startswith("error: ")
+    assert "another structure" in err and "--fresh" in err
+    assert "1 trained domain(s): imagenet" in err  # what --fresh would discard
+    assert "width factor 0.5" in err and "width factor 0.25" in err
+    assert f"--root NEW_FOLDER import-reference {wide}" in err  # the way that loses nothing
+    kept = Workspace(root)  # refused before any change
+    assert kept.engine.trunk_fingerprint() == before and kept.trained_domains() == ["imagenet"]
+
+    code, out, err = _cli(capsys, root, "import-reference", wide, "--name", "wide", "--fresh")
+    assert code == 0, err
+    fresh = Workspace(root)
+    assert fresh.model_config.width_factor == 0.5 and fresh.trained_domains() == ["wide"]
+
+
+def test_a_fitting_checkpoint_goes_into_the_workspace_and_says_what_went_stale(tmp_path, capsys):
+    from core.workspace import Workspace
+
+    root = tmp_path / "home"
+    first = _save(_network("series", seed=7), tmp_path / "a.t7", legacy=False)
+    second = _save(_network("series", seed=8), tmp_path / "b.t7", legacy=False)
+    assert _cli(capsys, root, "import-reference", first)[0] == 0
+    code, out, err = _cli(capsys, root, "import-reference", second, "--name", "second")
+    assert code == 0, err
+    assert "new workspace" not in out
+    assert "domains trained on the old trunk: imagenet" in out
+    ws = Workspace(root)
+    assert ws.trained_domains() == ["imagenet", "second"] and ws.stale_domains() == ["imagenet"]

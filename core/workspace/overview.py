@@ -1,0 +1,85 @@
+"""One row per domain: the catalogue's entry and what the workspace holds of it, together.
+
+The window's domains table, ``main.py domains`` and the saved-workspace reader
+(``core.workspace.saved``) build their rows here, so "trained", "stale" (trained on an
+earlier trunk) and "imported" (held by the workspace, not in the catalogue) mean one thing
+everywhere. No TensorFlow: a listing builds rows without the engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Iterable, Mapping
+
+from core.data.entries import DomainEntry
+from core.model.parameters import DomainParameters
+from core.workspace.state import DomainStatus
+
+IMPORTED = "imported"  # the source of a domain the engine holds but the catalogue does not
+# What a row takes from the catalogue's ``DomainEntry`` (an imported domain has no entry).
+_ENTRY_FIELDS = (
+    "title",
+    "source",
+    "present",
+    "num_classes",
+    "sizes",
+    "description",
+    "default_source",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainOverview:
+    """One domain as the workspace knows it: its data, what it holds, its parameters."""
+
+    name: str
+    title: str
+    source: str
+    present: bool  # its images are on disk
+    num_classes: int
+    sizes: dict[str, int]
+    description: str
+    default_source: bool
+    status: DomainStatus | None  # None: never trained here
+    parameters: DomainParameters | None  # None: not in the engine
+    trained: bool
+    stale: bool
+    is_trunk_source: bool
+
+
+def overview_rows(
+    entries: Iterable[DomainEntry],
+    status: Mapping[str, DomainStatus],
+    parameters: Mapping[str, DomainParameters],
+    stale: Collection[str],
+    source_domain: str | None,
+) -> list[DomainOverview]:
+    """The catalogue's domains, then domains only the workspace holds (imported adapters).
+
+    ``parameters`` has a row for every domain the engine holds (trained or not); ``status``
+    for every domain trained or imported here; ``stale`` names those on an earlier trunk.
+    """
+    data = {e.name: {f: getattr(e, f) for f in _ENTRY_FIELDS} for e in entries}
+    for name in status:
+        if name not in data and name in parameters:
+            data[name] = {
+                "title": name,
+                "source": IMPORTED,
+                "present": False,
+                "num_classes": parameters[name].num_classes,
+                "sizes": {},
+                "description": "",
+                "default_source": False,
+            }
+    return [
+        DomainOverview(
+            name=name,
+            **{**fields, "sizes": dict(fields["sizes"] or {})},
+            status=status.get(name),
+            parameters=parameters.get(name),
+            trained=name in status and name in parameters,
+            stale=name in stale,
+            is_trunk_source=source_domain == name,
+        )
+        for name, fields in data.items()
+    ]

@@ -1,0 +1,139 @@
+"""The saved workspace as its files say, read without building the engine (no TensorFlow).
+
+``main.py domains`` and ``results`` only list what is there. Building the Keras engine to do
+so costs TensorFlow's import (6-8 s on a 2-core machine); the files already say it all:
+``workspace.json`` (model, source domain, each domain's status), the trunk file's header (its
+fingerprint) and each adapter file's header (the domain's classes and parameter counts;
+safetensors metadata, no weights are read). ``SavedWorkspace`` answers the same questions as
+a loaded ``Workspace`` (trained and stale domains, the parameter report, the domains'
+overview) with the same answers: ``tests/core/test_saved_workspace.py`` holds it to them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from pathlib import Path
+
+import safetensors
+
+from core.config import ModelConfig
+from core.data.entries import DomainEntry
+from core.files.adapter_header import read_adapter_info
+from core.formats import version_problem
+from core.model.parameters import DomainParameters, ParameterReport
+from core.presets import get_preset
+from core.workspace.overview import DomainOverview, overview_rows
+from core.workspace.state import DomainStatus, Layout, WorkspaceError, layout, read_state
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedWorkspace:
+    """What a data folder's workspace holds, as ``Workspace(root)`` would load it."""
+
+    layout: Layout
+    saved: bool  # False: no workspace saved yet (a new one would have ``model_config``)
+    model_config: ModelConfig
+    source_domain: str | None
+    status: dict[str, DomainStatus]  # the domains a load brings back (their file is there)
+    parameters: tuple[DomainParameters, ...]
+    trunk_parameters: int | None  # None: no domain file says (nothing trained yet)
+    trunk_fingerprint: str | None  # the trunk file's; None: no trunk file
+
+    def trained_domains(self) -> list[str]:
+        return list(self.status)
+
+    def stale_domains(self) -> list[str]:
+        """Domains trained on an earlier trunk than the saved one (as ``Workspace`` says)."""
+        return [
+            n
+            for n, s in self.status.items()
+            if s.trunk_fingerprint and s.trunk_fingerprint != self.trunk_fingerprint
+        ]
+
+    def parameter_report(self) -> ParameterReport:
+        if self.trunk_parameters is None:
+            raise WorkspaceError(
+                f"No trained domain in the workspace in {self.layout.dir}, so its files do "
+                "not say the trunk's size"
+            )
+        return ParameterReport(
+            trunk_parameters=self.trunk_parameters,
+            trunk_bytes=4 * self.trunk_parameters,
+            domains=self.parameters,
+        )
+
+    def domains_overview(self, entries: Iterable[DomainEntry]) -> list[DomainOverview]:
+        """The catalogue's ``entries`` with what this workspace holds of each."""
+        return overview_rows(
+            entries,
+            self.status,
+            {d.name: d for d in self.parameters},
+            set(self.stale_domains()),
+            self.source_domain,
+        )
+
+
+def _trunk_fingerprint(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    try:
+        with safetensors.safe_open(str(path), framework="numpy") as handle:
+            return (handle.metadata() or {}).get("trunk_fingerprint")
+    except Exception as exc:  # noqa: BLE001 - the library raises several kinds
+        raise WorkspaceError(f"Cannot read the trunk file {path}: {exc}") from None
+
+
+_COUNTS = ("domain_parameters", "head_parameters", "moving_statistics", "trunk_parameters")
+
+
+def _domain_parameters(name: str, counts: dict[str, int], classes: int) -> DomainParameters:
+    """One row of the engine's ``parameter_report``, from the counts an export wrote."""
+    own, trunk = counts["domain_parameters"], counts["trunk_parameters"]
+    return DomainParameters(
+        name=name,
+        num_classes=classes,
+        domain_parameters=own,
+        head_parameters=counts["head_parameters"],
+        moving_statistics=counts["moving_statistics"],
+        model_parameters=trunk + own,
+        percent_of_trunk=100.0 * own / trunk,
+        export_bytes=4 * (own + counts["moving_statistics"]),
+    )
+
+
+def read_saved_workspace(root: Path | str | None = None) -> SavedWorkspace:
+    """The workspace below ``root`` (None: the default data folder), read from its files."""
+    where = layout(root)
+    saved = read_state(where)
+    if saved is None:
+        return SavedWorkspace(where, False, get_preset("cpu").model, None, {}, (), None, None)
+    problem = version_problem("workspace", saved.get("schema_version"))
+    if problem:
+        raise WorkspaceError(
+            f"{problem}. The workspace is in {where.dir}; --fresh starts over there"
+        )
+    status: dict[str, DomainStatus] = {}
+    rows: list[DomainParameters] = []
+    trunk_parameters = None
+    for name, info in saved.get("domains", {}).items():
+        path = where.adapter_file(name)
+        if not path.exists():
+            continue  # as ``Workspace`` loads it: a domain without its file is not there
+        header = read_adapter_info(path)
+        missing = sorted(set(_COUNTS) - set(header.parameters))
+        if missing:
+            raise WorkspaceError(f"The adapter file {path} lacks the parameter counts {missing}")
+        status[name] = DomainStatus(**info)
+        rows.append(_domain_parameters(name, header.parameters, header.spec.num_classes))
+        trunk_parameters = header.parameters["trunk_parameters"]
+    return SavedWorkspace(
+        layout=where,
+        saved=True,
+        model_config=ModelConfig.from_dict(saved["model_config"]),
+        source_domain=saved.get("source_domain"),
+        status=status,
+        parameters=tuple(rows),
+        trunk_parameters=trunk_parameters,
+        trunk_fingerprint=_trunk_fingerprint(where.trunk_file),
+    )
