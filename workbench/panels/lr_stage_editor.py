@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHBoxLayout,
     QHeaderView,
-    QPushButton,
     QTableWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 from core.config import LrStage, format_stages
 from core.presets import get_preset
 from workbench.panels.fields import CheckedField, parse_float, parse_int
+from workbench.panels.flow_layout import FlowLayout
 
 
 def _parse_lr(text: str) -> float:
@@ -34,6 +34,13 @@ def _parse_epochs(text: str) -> int:
     value = parse_int(text)
     LrStage(0.1, value)
     return value
+
+
+def _button(text: str) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    return button
 
 
 class LrStageEditor(QWidget):
@@ -54,13 +61,14 @@ class LrStageEditor(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setDefaultSectionSize(26)
         self.table.setMinimumHeight(110)
-        self.add_button = QPushButton("Add")
-        self.remove_button = QPushButton("Remove")
-        self.up_button = QPushButton("Up")
-        self.down_button = QPushButton("Down")
-        self.paper_button = QPushButton("Paper recipe")
+        # Tool buttons are as wide as their words: the six fit the recipe dock of a laptop.
+        self.add_button = _button("Add")
+        self.remove_button = _button("Remove")
+        self.up_button = _button("Up")
+        self.down_button = _button("Down")
+        self.paper_button = _button("Paper recipe")
         self.paper_button.setToolTip(format_stages(get_preset("paper").training.stages))
-        self.seed_button = QPushButton("Seed recipe")
+        self.seed_button = _button("Seed recipe")
         self.seed_button.setToolTip(format_stages(get_preset("seed_keras").training.stages))
         self.add_button.clicked.connect(self._add)
         self.remove_button.clicked.connect(self._remove)
@@ -68,10 +76,10 @@ class LrStageEditor(QWidget):
         self.down_button.clicked.connect(self._down)
         self.paper_button.clicked.connect(self._paper)
         self.seed_button.clicked.connect(self._seed)
-        row1 = QHBoxLayout()
+        row1 = FlowLayout()
         for b in (self.add_button, self.remove_button, self.up_button, self.down_button):
             row1.addWidget(b)
-        row2 = QHBoxLayout()
+        row2 = FlowLayout()
         row2.addWidget(self.paper_button)
         row2.addWidget(self.seed_button)
         layout = QVBoxLayout(self)

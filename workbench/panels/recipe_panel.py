@@ -99,11 +99,8 @@ class RecipePanel(QWidget):
         for key, label in MODES:
             self.mode.addItem(label, key)
         for combo in (self.preset, self.adapter_kind, self.mode):
-            # Long entries must not widen the dock past a small screen; they elide.
-            combo.setSizeAdjustPolicy(
-                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-            )
-            combo.setMinimumContentsLength(10)
+            # Whole entries, never "Adapters on t…": a narrow dock scrolls sideways instead.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.stages = LrStageEditor()
         self.batch_size = CheckedField(_batch)
         self.momentum = CheckedField(_momentum)
@@ -132,7 +129,8 @@ class RecipePanel(QWidget):
         recipe_box = QGroupBox("Recipe")
         form2 = QFormLayout(recipe_box)
         form2.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        form2.addRow("Training", self.mode)
+        form2.addRow(QLabel("Training"))  # the mode's long names get the full width
+        form2.addRow(self.mode)
         form2.addRow(QLabel("Learning-rate stages"))
         form2.addRow(self.stages)
         form2.addRow("Batch size", self.batch_size)
