@@ -47,6 +47,8 @@ def day(tmp_path_factory):
         prefs.sync()
     images = root / "images"
     write_images(images, count=7, size=24)
+    (images / "empty.png").write_bytes(b"")  # cards that say why they could not be read
+    (images / "notes.jpg").write_text("not an image")
     (root / "home").mkdir()
     return root
 

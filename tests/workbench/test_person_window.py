@@ -182,3 +182,17 @@ def test_a_narrow_recipe_scrolls_sideways_to_its_last_button(person):
     assert 0 <= left and left + down.width() <= viewport.width()
     mode = w.recipe.mode  # the whole mode name, never "Adapters on t…"
     assert mode.width() >= mode.sizeHint().width()
+
+
+def test_the_runs_tab_shows_how_each_run_ended_without_scrolling(person):
+    w = person.window
+    person.show_tab("Runs")
+    wait_until(lambda: w.runs.table.rowCount() >= 1, 60, "the run")
+    spin(0.3)
+    table, header = w.runs.table, w.runs.table.horizontalHeader()
+    for title in ("Ended", "Best val acc"):
+        c = [table.horizontalHeaderItem(i).text() for i in range(table.columnCount())].index(title)
+        x = header.sectionViewportPosition(c)
+        assert 0 <= x and x + header.sectionSize(c) <= table.viewport().width(), title
+    name = table.item(0, 0)
+    assert name.text() in name.toolTip()  # a long run name is cut in the middle, by design

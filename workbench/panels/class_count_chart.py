@@ -50,13 +50,18 @@ class ClassCountChart(QWidget):
             self.plot.removeItem(item)
         self.bars.clear()
         self.legend.clear()
+        self.plot.setTitle(None)
         self.axis.names = ()
         self.summary.setText(" ")
 
-    def set_counts(self, class_names: Sequence[str], counts: Mapping[str, Sequence[int]]) -> None:
-        """``counts[split][c]`` = images of class c in that split (splits drawn side by side)."""
+    def set_counts(
+        self, class_names: Sequence[str], counts: Mapping[str, Sequence[int]], domain: str = ""
+    ) -> None:
+        """``counts[split][c]`` = images of class c in that split (splits drawn side by side);
+        ``domain`` names the chart (it sits in a tab, away from the domains table)."""
         self.clear()
         self.axis.names = tuple(class_names)
+        self.plot.setTitle(f"Images per class of {domain}" if domain else None, color=(40, 40, 40))
         splits = [s for s in ("train", "val", "test") if s in counts]
         width = 0.8 / max(1, len(splits))
         for k, split in enumerate(splits):

@@ -88,12 +88,14 @@ class FlowLayout(QLayout):
         for item in self._visible():
             hint = item.sizeHint()
             width = min(hint.width(), area.width()) if area.width() > 0 else hint.width()
+            # A card of wrapped text is as tall as its text needs at the width it gets.
+            height = item.heightForWidth(width) if item.hasHeightForWidth() else hint.height()
             if x > area.x() and x + width > area.right() + 1:
                 x, y, line = area.x(), y + line + self._spacing, 0
             if move:
-                item.setGeometry(QRect(QPoint(x, y), QSize(width, hint.height())))
+                item.setGeometry(QRect(QPoint(x, y), QSize(width, height)))
             x += width + self._spacing
-            line = max(line, hint.height())
+            line = max(line, height)
         return y + line - rect.y() + margins.bottom()
 
 
