@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QStyle,
     QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -47,7 +48,7 @@ def arrange(
     *,
     tabs: Sequence[tuple[QWidget, str, str]],
     domains: QWidget,
-    recipe: QWidget,
+    recipe: RecipePanel,
     progress: QWidget,
 ) -> Arrangement:
     """The tabs as the central widget; the domains left and the recipe right, both the full
@@ -75,9 +76,14 @@ def arrange(
     recipe_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
     recipe_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
     recipe_scroll.setMinimumWidth(160)
+    recipe_column = QWidget()  # the recipe, and under it (always in sight) what is wrong in it
+    column = QVBoxLayout(recipe_column)
+    column.setContentsMargins(0, 0, 0, 0)
+    column.addWidget(recipe_scroll, 1)
+    column.addWidget(recipe.error_label)
     domains_dock = _dock(window, "Domains", domains, Qt.DockWidgetArea.LeftDockWidgetArea)
     recipe_dock = _dock(
-        window, "Model and recipe", recipe_scroll, Qt.DockWidgetArea.RightDockWidgetArea
+        window, "Model and recipe", recipe_column, Qt.DockWidgetArea.RightDockWidgetArea
     )
     progress_dock = _dock(
         window, "Progress and log", progress, Qt.DockWidgetArea.BottomDockWidgetArea

@@ -49,7 +49,6 @@ class RunsPanel(QWidget):
         # the columns after it (how and when it ended) show without scrolling on a laptop.
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(0, RUN_COLUMN_WIDTH)
-        header.setStretchLastSection(True)
         # Shown last: how a run ended and how well matter more than when it started.
         header.moveSection(COLUMNS.index("Started"), len(COLUMNS) - 1)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
