@@ -8,6 +8,7 @@ text needs, unless the widget's tooltip holds the whole text (eliding by design)
 
 from __future__ import annotations
 
+import pyqtgraph as pg
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -241,6 +242,18 @@ def _cell_problems(table: QTableWidget, column: int, title: str, size: int) -> l
     return []
 
 
+def _legend_problems(view: pg.GraphicsView) -> list[str]:
+    """Plot legends are drawn in the view's scene: every entry must lie inside what it shows."""
+    shown = view.mapToScene(view.viewport().rect()).boundingRect().adjusted(-1, -1, 1, 1)
+    out = []
+    for item in view.scene().items():
+        if isinstance(item, pg.LegendItem) and item.isVisible():
+            for _, label in item.items:
+                if not shown.contains(label.sceneBoundingRect()):
+                    out.append(f"legend entry {label.text!r} cut off the plot")
+    return out
+
+
 def problems(window: QMainWindow) -> list[str]:
     """Every visible control cut with no scroll bar to reach it, and every text cut short."""
     out: list[str] = []
@@ -259,4 +272,6 @@ def problems(window: QMainWindow) -> list[str]:
             out += [f"{where}: {p}" for p in _tab_problems(widget)]
         if isinstance(widget, QTableView):
             out += [f"{where}: {p}" for p in _table_problems(widget)]
+        if isinstance(widget, pg.GraphicsView):
+            out += [f"{where}: {p}" for p in _legend_problems(widget)]
     return out

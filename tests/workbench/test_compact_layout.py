@@ -15,6 +15,7 @@ from workbench.backend.protocol import ParameterRow, PredictionView
 from workbench.panels.class_count_chart import ClassCountChart
 from workbench.panels.classify_panel import CARD_SPACING, CARD_WIDTH, ClassifyPanel
 from workbench.panels.confusion_panel import ClassAxis, ConfusionPanel
+from workbench.panels.curves_panel import CurvesPanel
 from workbench.panels.dialogs import ScriptedDialogs
 from workbench.panels.elided_label import ElidedLabel
 from workbench.panels.flow_layout import FlowLayout
@@ -164,3 +165,21 @@ def test_a_colour_bar_axis_and_image_share_one_scale(qtbot):
     assert tuple(panel.image.levels) == pytest.approx(panel.colour_bar.levels())
     assert np.isclose(panel.colour_bar.levels()[1], report.confusion().max())
     assert isinstance(panel.image.boundingRect(), QRectF)
+
+
+@pytest.mark.parametrize("width", [900, 540, 420])
+def test_the_curves_legend_takes_the_columns_that_fit_and_no_entry_is_cut(qtbot, width):
+    panel = CurvesPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.resize(1200, 500)  # from wide to narrow, as a dock is dragged
+    qtbot.wait(20)
+    panel.resize(width, 500)
+    qtbot.wait(50)
+    view = panel.plots
+    shown = view.mapToScene(view.viewport().rect()).boundingRect().adjusted(-1, -1, 1, 1)
+    for _, label in panel.legend.items:
+        assert shown.contains(label.sceneBoundingRect()), (width, label.text)
+    if width == 900:
+        assert panel.legend.columnCount == 4  # a wide plot keeps the legend on one line
+    panel.timer.stop()

@@ -185,7 +185,12 @@ class CurvesPanel(QWidget):
 
     def _fit_legend(self) -> None:
         """As many legend columns as the width holds: on a laptop four were cut off."""
-        fit_legend(self.legend, self.plots.width() - 20)
+        margins = self.plots.ci.layout.getContentsMargins()
+        before = self.legend.columnCount
+        if fit_legend(self.legend, self.plots.width() - margins[0] - margins[2] - 4) != before:
+            # The plots' scene was sized for the old legend: fit it to the view again (what
+            # pyqtgraph's view does on a resize).
+            self.plots.resizeEvent(None)
 
     def _add_plot(self, row: int, label: str) -> pg.PlotItem:
         plot = self.plots.addPlot(row=row, col=0)
