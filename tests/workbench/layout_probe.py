@@ -113,9 +113,11 @@ def run(home: Path, settings: Path, images: Path, out: Path) -> None:
             shots.mkdir(parents=True, exist_ok=True)
             window.grab().save(str(shots / f"{screen.width()}x{screen.height()}_{i}_{title}.png"))
     frame = window.frameGeometry()
+    least = window.minimumSizeHint().expandedTo(window.minimumSize())
     report = {
         "screen": [screen.width(), screen.height()],
         "window": [frame.width(), frame.height()],
+        "minimum": [least.width(), least.height()],
         "domains_rows": rows,
         "steps": steps,
         "problems": found["problems"],
