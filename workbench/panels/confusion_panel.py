@@ -267,6 +267,7 @@ class ConfusionPanel(QWidget):
     def _hover(self, scene_pos) -> None:
         cell = self.cell_at(scene_pos)
         self.hover_label.setText(self.cell_text(*cell) if cell else " ")
+        self.hover_label.setToolTip(self.hover_label.text().strip())  # long class names: all of it
 
     def _clicked(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
