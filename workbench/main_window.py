@@ -12,12 +12,13 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QLabel, QMainWindow
+from PySide6.QtWidgets import QMainWindow
 
 from core.config import ModelConfig, TrainingConfig
 from core.events import EpochEnded, TrainingFinished, TrainingStarted
 from workbench.actions.catalogue_actions import CatalogueActions
 from workbench.actions.file_actions import FileActions
+from workbench.actions.help_actions import build_help
 from workbench.actions.insight_actions import InsightActions
 from workbench.actions.run_actions import RunActions
 from workbench.actions.window_actions import build_actions
@@ -31,6 +32,7 @@ from workbench.panels.confusion_panel import ConfusionPanel
 from workbench.panels.curves_panel import CurvesPanel
 from workbench.panels.dialogs import Dialogs
 from workbench.panels.domains_panel import DomainsPanel
+from workbench.panels.elided_label import ElidedLabel
 from workbench.panels.jobs_bar import JobsBar
 from workbench.panels.parameters_panel import ParametersPanel
 from workbench.panels.progress_panel import ProgressPanel
@@ -83,18 +85,18 @@ class MainWindow(QMainWindow):
         self.confusion = ConfusionPanel(self.dialogs)
         self.results = ResultsPanel(self.dialogs)
         self.class_counts = ClassCountChart()
-        self.tabs, self.recipe_scroll = arrange(
+        self.tabs, self.recipe_scroll, self.docks = arrange(
             self,
             tabs=[
-                (self.curves, "Curves"),
-                (self.confusion, "Confusion"),
-                (self.results, "Results"),
-                (self.classify, "Classify"),
-                (self.runs, "Runs"),
-                (self.parameters, "Parameters"),
+                (self.curves, "Curves", "loss, accuracy and learning rate of the run"),
+                (self.confusion, "Confusion", "where an evaluated domain fails"),
+                (self.results, "Results", "every trained domain and the decathlon score"),
+                (self.classify, "Classify", "top-5 classes of your images"),
+                (self.runs, "Runs", "past runs: compare or resume them"),
+                (self.parameters, "Parameters", "the shared trunk against each domain"),
+                (self.class_counts, "Class counts", "images per class of the selected domain"),
             ],
             domains=self.domains,
-            class_counts=self.class_counts,
             recipe=self.recipe,
             progress=self.progress,
         )
@@ -116,9 +118,11 @@ class MainWindow(QMainWindow):
         self.catalogue.refreshed.connect(self._catalogue_refreshed)
         self.insight = InsightActions(self)
         build_actions(self)
-        self.status_label = QLabel("Loading TensorFlow…")
+        build_help(self)
+        # Status texts of any length never widen the window: they elide, the tooltip has all.
+        self.status_label = ElidedLabel("Loading TensorFlow…")
         self.statusBar().addWidget(self.status_label, 1)
-        self.model_label = QLabel()
+        self.model_label = ElidedLabel()
         self.statusBar().addPermanentWidget(self.model_label)
         self.jobs_bar = JobsBar(self.session.engine_jobs, self.session.side_jobs)
         self.statusBar().addPermanentWidget(self.jobs_bar)

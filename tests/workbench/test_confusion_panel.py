@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QImage, QMouseEvent, QPainter
 from PySide6.QtWidgets import QApplication
 
 from core.evaluation.eval_report import EvalReport
@@ -33,6 +33,17 @@ def make_report(num_classes=4, n=80, seed=0):
     )
     images = np.stack([np.full((8, 8, 3), i % 256, np.uint8) for i in range(n)])
     return report, images, labels, predicted
+
+
+def drawn_labels(axis) -> list[str]:
+    """The tick texts the axis paints (pyqtgraph's own drawing path)."""
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        specs = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [text for _, _, text in specs[2]] if specs else []
 
 
 @pytest.fixture

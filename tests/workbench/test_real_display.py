@@ -18,58 +18,21 @@ from pathlib import Path
 
 import pytest
 
-from workbench.platform_check import DEBIAN_PACKAGES, missing_xcb_libraries
+from .xserver import start_xvfb, unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
-DISPLAY_PACKAGES = ["xvfb", "xdotool", "x11-utils", *sorted(set(DEBIAN_PACKAGES.values()))]
 pytestmark = pytest.mark.timeout(900)
-
-
-def _missing() -> list[str]:
-    tools = [t for t in ("Xvfb", "xdotool") if shutil.which(t) is None]
-    return tools + missing_xcb_libraries()
-
-
-def _install() -> str:
-    """apt-get the display packages; '' on success, else why not."""
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return "not root or no apt-get"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *DISPLAY_PACKAGES]
-    try:
-        if subprocess.run(install, env=env, capture_output=True, timeout=600).returncode != 0:
-            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=300)
-            done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
-            if done.returncode != 0:
-                return f"apt-get install failed: {done.stderr.strip()[-300:]}"
-    except subprocess.TimeoutExpired:
-        return "apt-get timed out"
-    return ""
 
 
 @pytest.fixture(scope="module")
 def display():
-    missing = _missing()
-    if missing:
-        why = _install()
-        missing = _missing()
-        if missing:
-            reason = f"no real display can be had here: missing {missing} ({why})"
-            print(reason)
-            pytest.skip(reason)
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1366x768x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        number = pipe.readline().strip()
-    assert number, "Xvfb did not report a display number"
-    yield f":{number}"
+    reason = unavailable()
+    if reason:
+        print(reason)
+        pytest.skip(reason)
+    server, name = start_xvfb("1366x768")
+    yield name
     server.terminate()
     server.wait(timeout=10)
 

@@ -180,7 +180,7 @@ class InsightActions(QObject):
         if self.w.domains.selected_domain() != name:
             return  # another domain was selected meanwhile
         names, counts = out
-        self.w.class_counts.set_counts(names, counts)
+        self.w.class_counts.set_counts(names, counts, domain=name)
         self.counts_shown.emit(name)
 
     @Slot()

@@ -103,6 +103,16 @@ def build_actions(w: MainWindow) -> None:
         *w.device_actions.actions(),
     )
     menu = w.menuBar().addMenu("&File")
+    w.open_images_action = make_action(
+        w,
+        "Open images…",
+        lambda: _open_images(w),
+        QKeySequence.StandardKey.Open,
+        "Ctrl+O",
+        tip="Classify image files under the trained domains (or drop them on the window)",
+    )
+    menu.addAction(w.open_images_action)
+    menu.addSeparator()
     menu.addAction(make_action(w, "Add image folder…", w.catalogue.add_folder))
     menu.addAction(make_action(w, "Add decathlon archive…", w.catalogue.add_archive))
     for group in (
@@ -123,3 +133,9 @@ def build_actions(w: MainWindow) -> None:
         devices.addAction(a)
     for a in (*w.engine_file_actions, w.train_action):
         a.setEnabled(False)
+
+
+def _open_images(w: MainWindow) -> None:
+    """File > Open images…: the Classify tab comes forward, where the cards will be."""
+    w.tabs.setCurrentWidget(w.classify)
+    w.catalogue.open_images()

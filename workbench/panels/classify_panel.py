@@ -20,7 +20,6 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -31,9 +30,13 @@ from PySide6.QtWidgets import (
 
 from core.data.image_files import expand_images
 from workbench.backend.protocol import PredictionView
+from workbench.panels.elided_label import ElidedLabel
+from workbench.panels.flow_layout import FlowLayout
 
 MAX_IMAGES = 200
-THUMBNAIL_SIDE = 96
+THUMBNAIL_SIDE = 64
+CARD_WIDTH = 168  # a thumbnail over the top-5 lines: four cards side by side in 720 px
+CARD_SPACING = 6
 ALL_DOMAINS = "__all__"
 
 
@@ -85,16 +88,18 @@ class ClassifyPanel(QWidget):
         self.clear_button.clicked.connect(self.clear)
         self.status = QLabel("Drop image files or folders anywhere here.")
         self.status.setWordWrap(True)
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Domain"))
-        top.addWidget(self.domain)
-        top.addWidget(self.open_button)
-        top.addWidget(self.folder_button)
-        top.addWidget(self.clear_button)
-        top.addStretch(1)
+        chooser = QWidget()  # the label stays with its box when the row wraps
+        pair = QHBoxLayout(chooser)
+        pair.setContentsMargins(0, 0, 0, 0)
+        pair.addWidget(QLabel("Domain"))
+        pair.addWidget(self.domain)
+        top = FlowLayout()
+        for w in (chooser, self.open_button, self.folder_button, self.clear_button):
+            top.addWidget(w)
         self.cards = QWidget()
-        self.grid = QGridLayout(self.cards)
-        self.grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # Compact cards, as many columns as the width holds; they reflow when it changes.
+        self.grid = FlowLayout(self.cards, spacing=CARD_SPACING)
+        self.grid.setContentsMargins(4, 4, 4, 4)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.cards)
@@ -193,13 +198,12 @@ class ClassifyPanel(QWidget):
     ) -> None:
         """One card per image with every domain's top classes (or the error)."""
         self.clear()
-        columns = max(1, min(4, self.scroll.viewport().width() // 260))
         errors = 0
         for i, path in enumerate(paths):
             per_domain = {d: preds[i] for d, preds in results.items() if i < len(preds)}
             card = self._card(path, thumbnails.get(path), per_domain)
             errors += any(p.error for p in per_domain.values())
-            self.grid.addWidget(card, i // columns, i % columns)
+            self.grid.addWidget(card)
             self._card_frames.append(card)
         text = f"{len(paths)} image(s) under {', '.join(results)}"
         if errors:
@@ -214,7 +218,10 @@ class ClassifyPanel(QWidget):
         frame = QFrame()
         frame.setFrameShape(QFrame.Shape.StyledPanel)
         frame.setObjectName("card")
+        frame.setFixedWidth(CARD_WIDTH)
         box = QVBoxLayout(frame)
+        box.setContentsMargins(6, 6, 6, 6)
+        box.setSpacing(3)
         image = QLabel()
         image.setFixedSize(THUMBNAIL_SIDE, THUMBNAIL_SIDE)
         image.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -223,9 +230,8 @@ class ClassifyPanel(QWidget):
         else:
             image.setText("no preview")
             image.setStyleSheet("background: #eee; color: #888;")
-        name = QLabel(Path(path).name)
-        name.setToolTip(path)
-        box.addWidget(image)
+        name = ElidedLabel(Path(path).name, tooltip=path)  # a long name ends in "…"
+        box.addWidget(image, 0, Qt.AlignmentFlag.AlignHCenter)
         box.addWidget(name)
         for domain, prediction in per_domain.items():
             text = QLabel()
@@ -242,9 +248,14 @@ class ClassifyPanel(QWidget):
                     f"{html.escape(c)}&nbsp;&nbsp;{100 * p:.1f}%" for c, p in prediction.top
                 )
                 text.setText(f"<b>{html.escape(domain)}</b><br>{lines}")
-            text.setMinimumWidth(200)
             box.addWidget(text)
+        box.addStretch(1)
         return frame
+
+    def columns(self) -> int:
+        """How many cards stand side by side in the first line, as laid out now."""
+        tops = [frame.geometry().top() for frame in self._card_frames]
+        return tops.count(tops[0]) if tops else self.grid.columns_at(self.cards.width())
 
     def card_texts(self) -> list[str]:
         """Plain text of every card (tests and accessibility)."""

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -53,6 +54,17 @@ def _thumbnail(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(np.repeat(image, factor, 0), factor, 1)[..., :3])
 
 
+def _fixed_lines_label(text: str, lines: int) -> QLabel:
+    """A wrapped label of a fixed height whose text never resizes its neighbours: hovering
+    and clicking cells change it, and the matrix must not jump under the mouse."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+    label.setFixedHeight(label.fontMetrics().lineSpacing() * lines + 4)
+    return label
+
+
 class ClassAxis(pg.AxisItem):
     """Class names as ticks, every n-th one so at most ``MAX_LABELS`` show in the view."""
 
@@ -63,6 +75,8 @@ class ClassAxis(pg.AxisItem):
     def tickValues(self, minVal, maxVal, size):
         if not self.names:
             return []
+        if minVal > maxVal:  # pyqtgraph hands an inverted axis (the matrix's rows) reversed
+            minVal, maxVal = maxVal, minVal
         # classes whose centre (i + 0.5) lies in the visible range
         low = max(0, int(np.ceil(minVal - 0.5)))
         high = min(len(self.names) - 1, int(np.floor(maxVal - 0.5)))
@@ -97,6 +111,7 @@ class ConfusionPanel(QWidget):
         self.selected: tuple[int, int] | None = None
 
         self.title = QLabel("Evaluate a trained domain to see where it fails.")
+        self.title.setWordWrap(True)
         self.mode = QComboBox()
         self.mode.addItems(["Counts", "Row-normalised"])
         self.mode.currentIndexChanged.connect(self._redraw)
@@ -104,14 +119,15 @@ class ConfusionPanel(QWidget):
         self.export_csv_button = QPushButton("Export CSV…")
         self.export_png_button.clicked.connect(self._ask_export_png)
         self.export_csv_button.clicked.connect(self._ask_export_csv)
-        top = QHBoxLayout()
-        top.addWidget(self.title, 1)
+        top = QHBoxLayout()  # the title has a line of its own: it is long, and must not be cut
         top.addWidget(self.mode)
         top.addWidget(self.export_png_button)
         top.addWidget(self.export_csv_button)
+        top.addStretch(1)
 
         self.x_axis, self.y_axis = ClassAxis("bottom"), ClassAxis("left")
         self.plot = pg.PlotWidget(axisItems={"bottom": self.x_axis, "left": self.y_axis})
+        self.plot.setBackground("w")
         self.plot.setLabel("bottom", "predicted")
         self.plot.setLabel("left", "true")
         self.plot.invertY(True)
@@ -120,24 +136,31 @@ class ConfusionPanel(QWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(pg.colormap.get("viridis"))
         self.plot.addItem(self.image)
+        self.colour_bar = pg.ColorBarItem(
+            values=(0, 1), colorMap="viridis", interactive=False, width=14, colorMapMenu=False
+        )
+        self.colour_bar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
         self.plot.scene().sigMouseMoved.connect(self._hover)
         self.plot.scene().sigMouseClicked.connect(self._clicked)
-        self.hover_label = QLabel(" ")
+        self.hover_label = _fixed_lines_label(" ", 2)
 
         self.bars_plot = pg.PlotWidget(axisItems={"bottom": ClassAxis("bottom")})
-        self.bars_plot.setLabel("left", "accuracy (recall) %")
+        self.bars_plot.setBackground("w")
+        self.bars_plot.setLabel("left", "recall %")  # short: the plot is short on a laptop
         self.bars_plot.setYRange(0, 100)
         self.bars_plot.setMouseEnabled(y=False)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=(66, 133, 244))
         self.bars_plot.addItem(self.bars)
 
-        self.gallery_title = QLabel("Click a cell to see its images.")
+        # Three lines whatever the cell: the gallery under it must not move when clicked
+        # (a longer text is cut at the third line; its tooltip has it all).
+        self.gallery_title = _fixed_lines_label("Click a cell to see its images.", 3)
         self.gallery = QListWidget()
         self.gallery.setViewMode(QListWidget.ViewMode.IconMode)
         self.gallery.setIconSize(pg.QtCore.QSize(THUMB, THUMB))
         self.gallery.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.gallery.setWordWrap(True)
-        self.gallery.setGridSize(pg.QtCore.QSize(THUMB + 90, THUMB + 64))
+        self.gallery.setGridSize(pg.QtCore.QSize(THUMB + 44, THUMB + 60))
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -155,11 +178,23 @@ class ConfusionPanel(QWidget):
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        self.splitter = splitter
+        self._split_once = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.title)
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
         self._set_enabled(False)
+
+    def showEvent(self, event) -> None:
+        """The first time it shows: the matrix 3/5 of the width, the gallery 2/5 (the
+        plot's size hint alone left the gallery a sliver on a laptop screen)."""
+        super().showEvent(event)
+        if not self._split_once and self.splitter.width() > 0:
+            self._split_once = True
+            width = self.splitter.width()
+            self.splitter.setSizes([width * 3 // 5, width - width * 3 // 5])
 
     # --- feeding ---
 
@@ -201,6 +236,10 @@ class ConfusionPanel(QWidget):
         top = 1.0 if self.mode.currentIndex() == 1 else max(1.0, float(shown.max()))
         self.image.setImage(shown, levels=(0.0, top), autoLevels=False)
         self.image.setRect(0, 0, shown.shape[1], shown.shape[0])
+        self.colour_bar.setLevels((0.0, top))
+        self.colour_bar.setLabel(
+            "right", "share of the true class" if self.mode.currentIndex() == 1 else "images"
+        )
 
     # --- hover and click ---
 
@@ -228,6 +267,7 @@ class ConfusionPanel(QWidget):
     def _hover(self, scene_pos) -> None:
         cell = self.cell_at(scene_pos)
         self.hover_label.setText(self.cell_text(*cell) if cell else " ")
+        self.hover_label.setToolTip(self.hover_label.text().strip())  # long class names: all of it
 
     def _clicked(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
@@ -244,6 +284,7 @@ class ConfusionPanel(QWidget):
         shown = indices[:GALLERY_LIMIT]
         more = f" (first {GALLERY_LIMIT} shown)" if len(indices) > GALLERY_LIMIT else ""
         self.gallery_title.setText(self.cell_text(true_class, predicted_class) + more)
+        self.gallery_title.setToolTip(self.gallery_title.text())
         self.gallery.clear()
         images = self._load_images(list(shown)) if self._load_images and len(shown) else []
         for k, index in enumerate(shown):

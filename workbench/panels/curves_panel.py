@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from core.events import BatchEnded, EpochEnded, TrainingStarted
 from workbench.backend.protocol import RunCurves
+from workbench.panels.legend_fit import fit_legend
 from workbench.panels.metric_history import EmaCache, MetricHistory, MetricSeries
 
 REDRAW_MIN_MS = 250  # 4 Hz at most: live enough for curves that move once per batch
@@ -177,6 +178,19 @@ class CurvesPanel(QWidget):
         self._smoothing_changed(self.smoothing_slider.value())
 
         self.timer.start()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit_legend()
+
+    def _fit_legend(self) -> None:
+        """As many legend columns as the width holds: on a laptop four were cut off."""
+        margins = self.plots.ci.layout.getContentsMargins()
+        before = self.legend.columnCount
+        if fit_legend(self.legend, self.plots.width() - margins[0] - margins[2] - 4) != before:
+            # The plots' scene was sized for the old legend: fit it to the view again (what
+            # pyqtgraph's view does on a resize).
+            self.plots.resizeEvent(None)
 
     def _add_plot(self, row: int, label: str) -> pg.PlotItem:
         plot = self.plots.addPlot(row=row, col=0)
@@ -343,6 +357,7 @@ class CurvesPanel(QWidget):
                     self.legend.addItem(item, f"{label} {split}")
                 items.append(item)
         self._overlays[key] = items
+        self._fit_legend()
 
     def remove_overlay(self, key: str) -> None:
         for item in self._overlays.pop(key, []):
@@ -350,6 +365,7 @@ class CurvesPanel(QWidget):
             for plot in (self.loss_plot, self.acc_plot):
                 if item in plot.listDataItems():
                     plot.removeItem(item)
+        self._fit_legend()
 
     @Slot()
     def clear_overlays(self) -> None:

@@ -44,6 +44,10 @@ class Dialogs:
     def warn(self, title: str, text: str) -> None:
         QMessageBox.warning(self.parent, title, text)
 
+    def inform(self, title: str, text: str) -> None:
+        """A note to read (Help menu); rich text, its links open in the desktop's viewer."""
+        QMessageBox.about(self.parent, title, text)
+
     def sweep_request(self, domain: str) -> Any:
         """Run > Sweep…: the values to try (a ``SweepRequest``), or None when cancelled."""
         from workbench.panels.sweep_dialog import SweepDialog
@@ -87,6 +91,9 @@ class ScriptedDialogs(Dialogs):
 
     def warn(self, title: str, text: str) -> None:
         self.asked.append(("warn", f"{title}: {text}"))
+
+    def inform(self, title: str, text: str) -> None:
+        self.asked.append(("inform", f"{title}: {text}"))
 
     def sweep_request(self, domain: str) -> Any:
         """A queued ``SweepRequest``, or a dict of the dialog's field texts

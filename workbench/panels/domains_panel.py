@@ -14,7 +14,6 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
-    QGridLayout,
     QHeaderView,
     QLabel,
     QPushButton,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.backend.protocol import DomainState, describe_bytes
+from workbench.panels.flow_layout import FlowLayout
 
 # What a person looks for first (is it trained, how well) comes first: it must be
 # readable without scrolling sideways in a narrow dock.
@@ -42,6 +42,8 @@ COLUMNS = (
 )
 TRAINED_WORDS = {"full": "trunk", "adapters": "adapters", "linear_probe": "head only"}
 BUILTIN_DIGITS = "digits_street"
+ROW_PADDING = 6  # pixels above and below a row's text
+MIN_TABLE_ROWS = 4  # the table never shrinks below this many rows' height
 
 
 def _pct(value: float | None) -> str:
@@ -77,6 +79,10 @@ class DomainsPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        rows = self.table.verticalHeader()  # compact rows: a laptop screen shows 8 and more
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self.fontMetrics().height() + ROW_PADDING)
+        self.table.setMinimumHeight(MIN_TABLE_ROWS * rows.defaultSectionSize())
         self.table.itemSelectionChanged.connect(self._selection_changed)
 
         self.prepare_button = QPushButton("Prepare data")
@@ -91,16 +97,14 @@ class DomainsPanel(QWidget):
         self.evaluate_button.clicked.connect(self._evaluate)
         self.add_folder_button.clicked.connect(self.add_folder_requested)
         self.add_archive_button.clicked.connect(self.add_archive_requested)
-        buttons = QGridLayout()
-        for i, b in enumerate(
-            (
-                self.prepare_button,
-                self.evaluate_button,
-                self.add_folder_button,
-                self.add_archive_button,
-            )
+        buttons = FlowLayout()  # one line in a wide dock, two in a narrow one
+        for b in (
+            self.prepare_button,
+            self.evaluate_button,
+            self.add_folder_button,
+            self.add_archive_button,
         ):
-            buttons.addWidget(b, i // 2, i % 2)
+            buttons.addWidget(b)
 
         self.svhn_banner = QFrame()
         self.svhn_banner.setFrameShape(QFrame.Shape.StyledPanel)
@@ -117,11 +121,11 @@ class DomainsPanel(QWidget):
         self.svhn_locate_button.clicked.connect(self.svhn_locate_requested)
         self.builtin_button.clicked.connect(self.builtin_digits_requested)
         banner = QVBoxLayout(self.svhn_banner)
+        banner.setContentsMargins(6, 4, 6, 4)
         banner.addWidget(self.svhn_message)
-        row = QGridLayout()
-        row.addWidget(self.svhn_download_button, 0, 0)
-        row.addWidget(self.svhn_locate_button, 0, 1)
-        row.addWidget(self.builtin_button, 1, 0, 1, 2)
+        row = FlowLayout()
+        for b in (self.svhn_download_button, self.svhn_locate_button, self.builtin_button):
+            row.addWidget(b)
         banner.addLayout(row)
         self.svhn_banner.setVisible(False)
 

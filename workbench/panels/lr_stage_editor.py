@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QPushButton,
     QTableWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
 from core.config import LrStage, format_stages
 from core.presets import get_preset
 from workbench.panels.fields import CheckedField, parse_float, parse_int
+
+ROW_HEIGHT = 26
 
 
 def _parse_lr(text: str) -> float:
@@ -34,6 +36,13 @@ def _parse_epochs(text: str) -> int:
     value = parse_int(text)
     LrStage(0.1, value)
     return value
+
+
+def _button(text: str) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    return button
 
 
 class LrStageEditor(QWidget):
@@ -52,15 +61,21 @@ class LrStageEditor(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setDefaultSectionSize(26)
-        self.table.setMinimumHeight(110)
-        self.add_button = QPushButton("Add")
-        self.remove_button = QPushButton("Remove")
-        self.up_button = QPushButton("Up")
-        self.down_button = QPushButton("Down")
-        self.paper_button = QPushButton("Paper recipe")
+        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        # Two stages in sight at least, five at most: the rest of the recipe (batch size,
+        # seed, ...) stays on a 720 px screen without scrolling.
+        frame = 2 * self.table.frameWidth()
+        header = self.table.horizontalHeader().sizeHint().height()
+        self.table.setMinimumHeight(header + 2 * ROW_HEIGHT + frame)
+        self.table.setMaximumHeight(header + 5 * ROW_HEIGHT + frame)
+        # Tool buttons are as wide as their words: the six fit the recipe dock of a laptop.
+        self.add_button = _button("Add")
+        self.remove_button = _button("Remove")
+        self.up_button = _button("Up")
+        self.down_button = _button("Down")
+        self.paper_button = _button("Paper recipe")
         self.paper_button.setToolTip(format_stages(get_preset("paper").training.stages))
-        self.seed_button = QPushButton("Seed recipe")
+        self.seed_button = _button("Seed recipe")
         self.seed_button.setToolTip(format_stages(get_preset("seed_keras").training.stages))
         self.add_button.clicked.connect(self._add)
         self.remove_button.clicked.connect(self._remove)
@@ -68,12 +83,16 @@ class LrStageEditor(QWidget):
         self.down_button.clicked.connect(self._down)
         self.paper_button.clicked.connect(self._paper)
         self.seed_button.clicked.connect(self._seed)
+        # Box rows, not a flowing one: a height that follows the width would make the
+        # recipe's scroll area ask for its preferred height rather than its minimum.
         row1 = QHBoxLayout()
         for b in (self.add_button, self.remove_button, self.up_button, self.down_button):
             row1.addWidget(b)
+        row1.addStretch(1)
         row2 = QHBoxLayout()
         row2.addWidget(self.paper_button)
         row2.addWidget(self.seed_button)
+        row2.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)

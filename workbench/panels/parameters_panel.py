@@ -37,7 +37,10 @@ class ParametersPanel(QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # Whole texts ("digits_street (10 classes)"), the last column taking what is left;
+        # a narrow tab scrolls sideways instead of cutting names to "…".
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.refresh_button = QPushButton("Refresh")
@@ -68,21 +71,26 @@ class ParametersPanel(QWidget):
                 if c:
                     item.setTextAlignment(right)
                 self.table.setItem(r, c, item)
-        if self._rows:
-            trunk = self._rows[0].parameters
-            domains = self._rows[1:]
-            added = sum(d.parameters for d in domains)
-            total = trunk + added
-            single = trunk * max(1, len(domains))
-            self.summary.setText(
-                f"{len(domains)} domain(s) share one trunk: {total:,} parameters in all "
-                f"({total / max(1, trunk):.2f}x the trunk), against {single:,} for one "
-                "separate network per domain."
-                if domains
-                else f"Shared trunk: {trunk:,} parameters. Train a domain to see what it adds."
-            )
-        else:
-            self.summary.setText("")
+        self.summary.setText(sharing_summary(self._rows))
 
     def rows(self) -> list[ParameterRow]:
         return list(self._rows)
+
+
+def sharing_summary(rows: Sequence[ParameterRow]) -> str:
+    """N domains on one trunk against N separate networks, each its own trunk plus what the
+    domain adds (its adapters, batch-norms and head): sharing never looks worse than that."""
+    if not rows:
+        return ""
+    trunk, domains = rows[0].parameters, rows[1:]
+    if not domains:
+        return f"Shared trunk: {trunk:,} parameters. Train a domain to see what it adds."
+    added = sum(d.parameters for d in domains)
+    shared = trunk + added
+    separate = len(domains) * trunk + added
+    return (
+        f"{len(domains)} domain(s) share one trunk: {shared:,} parameters in all "
+        f"({shared / max(1, trunk):.2f}x the trunk). One separate network per domain would "
+        f"need {separate:,} ({len(domains)} trunk(s) plus the same {added:,} domain "
+        f"parameters): sharing saves {separate - shared:,}."
+    )

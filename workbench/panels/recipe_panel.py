@@ -99,11 +99,8 @@ class RecipePanel(QWidget):
         for key, label in MODES:
             self.mode.addItem(label, key)
         for combo in (self.preset, self.adapter_kind, self.mode):
-            # Long entries must not widen the dock past a small screen; they elide.
-            combo.setSizeAdjustPolicy(
-                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-            )
-            combo.setMinimumContentsLength(10)
+            # Whole entries, never "Adapters on t…": a narrow dock scrolls sideways instead.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.stages = LrStageEditor()
         self.batch_size = CheckedField(_batch)
         self.momentum = CheckedField(_momentum)
@@ -119,6 +116,9 @@ class RecipePanel(QWidget):
             "gamma, beta and moving statistics (the reference code's way), or fresh ones"
         )
         self.seed = CheckedField(_seed)
+        # Not in this panel's layout: the window shows it under the scrolling recipe, always in
+        # sight (and a wrapped label here would make the scroll area ask for its preferred
+        # height instead of its minimum, so a laptop screen would need scrolling).
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #b3261e;")
@@ -131,8 +131,8 @@ class RecipePanel(QWidget):
         form.addRow("Image size", self.image_size)
         recipe_box = QGroupBox("Recipe")
         form2 = QFormLayout(recipe_box)
-        form2.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        form2.addRow("Training", self.mode)
+        form2.addRow(QLabel("Training"))  # the mode's long names get the full width
+        form2.addRow(self.mode)
         form2.addRow(QLabel("Learning-rate stages"))
         form2.addRow(self.stages)
         form2.addRow("Batch size", self.batch_size)
@@ -140,12 +140,12 @@ class RecipePanel(QWidget):
         form2.addRow("Trunk weight decay", self.weight_decay)
         self.domain_decay_label = QLabel("Domain weight decay")
         form2.addRow(self.domain_decay_label, self.domain_weight_decay)
-        form2.addRow("New domain's BNs", self.bn_init)
+        form2.addRow(QLabel("New domain's batch-norms"))  # a long choice: a row of its own
+        form2.addRow(self.bn_init)
         form2.addRow("Seed", self.seed)
         layout = QVBoxLayout(self)
         layout.addWidget(model_box)
         layout.addWidget(recipe_box)
-        layout.addWidget(self.error_label)
         layout.addStretch(1)
 
         self.apply_preset(DEFAULT_PRESET)

@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.evaluation.results import ResultsTable
+from workbench.panels.flow_layout import FlowLayout
 
 COLUMNS = (
     "Domain",
@@ -78,7 +78,7 @@ class ResultsPanel(QWidget):
         self.copy_button.clicked.connect(self.copy_markdown)
         self.csv_button.clicked.connect(self._ask_csv)
         self.decathlon_button.clicked.connect(self._ask_decathlon)
-        row = QHBoxLayout()
+        row = FlowLayout()  # six buttons wrap onto a second line on a laptop screen
         for b in (
             self.refresh_button,
             self.baseline_button,
@@ -88,7 +88,6 @@ class ResultsPanel(QWidget):
             self.decathlon_button,
         ):
             row.addWidget(b)
-        row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(row)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from workbench.backend.protocol import RunSummary
 
 COLUMNS = ("Run", "Domain", "Mode", "Started", "Epochs", "Ended", "Best val acc")
+RUN_COLUMN_WIDTH = 170
 
 
 class RunsPanel(QWidget):
@@ -42,7 +43,15 @@ class RunsPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # A run folder's long name is cut in the middle (its tooltip has the whole path), so
+        # the columns after it (how and when it ended) show without scrolling on a laptop.
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, RUN_COLUMN_WIDTH)
+        # Shown last: how a run ended and how well matter more than when it started.
+        header.moveSection(COLUMNS.index("Started"), len(COLUMNS) - 1)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.refresh_button = QPushButton("Refresh")
         self.overlay_button = QPushButton("Overlay on curves")
