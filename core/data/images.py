@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from core.data.image_files import unreadable_reason
 from core.data.preprocess import to_rgb_uint8
 
 ImageSource = str | Path | Image.Image | np.ndarray
@@ -48,7 +49,5 @@ def load_image(source: ImageSource) -> np.ndarray:
         with Image.open(path) as image:
             image.load()
             return pil_to_rgb(image)
-    except FileNotFoundError:
-        raise UnreadableImage(f"Image file not found: {path}") from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise UnreadableImage(f"Cannot read image {path}: {exc}") from None
+        raise UnreadableImage(f"Cannot read {path}: {unreadable_reason(path, exc)}") from None
