@@ -345,10 +345,12 @@ def without_autotune_thread(ds: tf.data.Dataset) -> tf.data.Dataset:
     Destroying an iterator waits for that thread, and in the window the wait was seen to
     last until the thread's next optimisation (it doubles its period up to a minute):
     Keras keeps the last epoch's iterator until ``fit`` returns, so "stop after this
-    epoch" ended 4 to 65 s after the epoch in 8 of 15 window runs (a stack dump showed the
+    epoch" ended 3.5 to 66 s after the epoch in 7 of 16 window runs (``cpu`` preset,
+    adapters on the handwritten digits, a busy 2-core machine; a stack dump showed the
     engine thread in ``RootDataset::Iterator::~Iterator`` waiting on ``OptimizeLoop``).
-    Without the thread it ended within 0.05 s in every run. The built-in pipelines are
-    light (a crop, a flip, a cast), so the fixed defaults keep up with the model.
+    Without the thread the longest of 7 such runs took 0.44 s (``benchmarks/bench_stop.py``
+    measures both). The built-in pipelines are light (a crop, a flip, a cast), so the
+    fixed defaults keep up with the model.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
