@@ -122,7 +122,7 @@ def test_evaluate_shows_the_confusion_matrix_and_a_clicked_cell_shows_its_images
     matrix = report.confusion()
     assert matrix.sum() == w.domains.state("digits_hand").sizes["test"]
     line = [x for x in person.log.splitlines() if "digits_hand test: accuracy" in x][-1]
-    assert f"accuracy {report.accuracy:.4f}, loss {report.loss:.4f}" in line
+    assert f"accuracy {100 * report.accuracy:.1f}%, loss {report.loss:.4f}" in line
     wait_until(
         lambda: person.cell("digits_hand", "Test acc") == f"{100 * report.accuracy:.1f}%",
         30,
