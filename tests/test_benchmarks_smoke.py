@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -199,3 +201,15 @@ def test_run_all_runs_engine_levers_in_their_own_workers(tmp_path):
     ratios = report["ratios"]["quick"]
     assert ratios["option/engine+step/fp32/frozen"] > 0
     assert ratios["option/engine+inter1+wdopt/fp32/frozen"] > 0
+
+
+@pytest.mark.slow
+def test_stop_benchmark_times_both_pipelines(tmp_path):
+    out = tmp_path / "stop.json"
+    done = run_benchmark(["benchmarks/bench_stop.py", "--quick", "--out", str(out)], 600)
+    report = json.loads(out.read_text())
+    assert [r["autotune_thread"] for r in report["rows"]] == ["on", "off"]
+    for row in report["rows"]:
+        assert row["reason"] == "stopped_after_epoch" and row["epochs"] == 1
+        assert row["wait_s"] >= 0 and row["finish_s"] > 0
+    assert "| autotune thread |" in done.stdout
