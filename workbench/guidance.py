@@ -44,12 +44,14 @@ def can_train(
     return True, ""
 
 
-def svhn_words(domain: str, states: Sequence[DomainState]) -> str:
+def svhn_words(domain: str, states: Sequence[DomainState], short: bool = False) -> str:
     """Whether SVHN (the paper's digits) is here, and what trains the trunk instead."""
     svhn = next((d for d in states if d.source == "svhn"), None)
     if svhn is None or domain == svhn.name:
         return ""
     if not svhn.present:
+        if short:
+            return "SVHN is not on this machine: the built-in street digits stand in for it."
         return (
             "SVHN is not on this machine, so the built-in street digits (generated here, "
             "SVHN-like) stand in for it; Download SVHN in the Domains panel to use it instead."
@@ -116,9 +118,8 @@ def first_train_words(domain: str, mode: str, states: Sequence[DomainState]) -> 
     street digits, that SVHN is not here; "" for any later run."""
     if mode != "full" or trunk_trained(states):
         return ""
-    svhn = svhn_words(domain, states)
+    svhn = svhn_words(domain, states, short=True)
     return (
-        f"The first Train trains the shared trunk: every weight of the network learns from "
-        f"{domain}. It is the long step; each later domain trains only its own small adapters "
-        "on this trunk." + (f" {svhn}" if svhn else "")
+        f"The first Train trains the shared trunk on {domain} (every weight: the long step; "
+        "later domains train only their small adapters)." + (f" {svhn}" if svhn else "")
     )

@@ -4,7 +4,8 @@ The speed comes from the run folders of earlier runs of the same model, mode and
 (their epochs' training images per second), or, when there are none, from a short probe:
 a throwaway copy of the network of that shape trains a few batches of random images here
 (``probe_speed``; the first batch also measures what building and tracing the step costs).
-Either way it is a measurement on this machine, and ``TrainingEstimate`` says which.
+Either way it is a measurement on this machine, and ``TrainingEstimate`` says which. (A probe
+leaves out the per-batch events and the run log a real run writes: it reads somewhat faster.)
 
 Nothing here imports TensorFlow until ``probe_speed`` runs.
 """
@@ -93,16 +94,18 @@ def probe_speed(
     steps: int = 4,
     cancel: Any = None,
 ) -> SpeedMeasurement:
-    """Train a throwaway network of this shape on random images for ``steps`` batches after
-    one warm-up batch; the warm-up's time is the start-up cost."""
+    """Train a throwaway network of this shape with ``fit`` on random images through the
+    training input pipeline: one batch to build and trace the step (the start-up cost), then
+    ``steps`` timed batches (between the ends of the first and the last of ``steps + 1``)."""
+    import keras
     import numpy as np
 
     from core.config import DomainSpec, TrainingConfig
+    from core.data.datasource import ArrayDomainData
     from core.model.engine import AdapterEngine
     from core.training.recipe import prepare_model
 
     started = time.perf_counter()
-    engine = AdapterEngine(model_config)
     size = model_config.image_size
     spec = DomainSpec(
         name="probe",
@@ -110,25 +113,31 @@ def probe_speed(
         image_size=size,
         resize_shorter=size,
     )
-    domain = engine.add_domain(spec)
+    rng = np.random.default_rng(0)
+
+    def batches(count: int) -> Any:
+        n = count * batch_size
+        images = rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=n).astype(np.int32)
+        data = ArrayDomainData(spec, {"train": (images, labels)})
+        return data.dataset("train", batch_size=batch_size, training=True)
+
+    domain = AdapterEngine(model_config).add_domain(spec)
     config = TrainingConfig.from_dict({"batch_size": batch_size, "mode": mode})
     model, _ = prepare_model(domain, config, model_config.precision, 0.01)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(batch_size, size, size, 3)).astype(np.float32)
-    y = rng.integers(0, 10, size=batch_size).astype(np.int32)
     check_cancel(cancel)
-    model.train_on_batch(x, y)  # builds and traces the step
+    model.fit(batches(1), epochs=1, verbose=0, shuffle=False)  # builds and traces the step
     startup = time.perf_counter() - started
-    times = []
-    for _ in range(steps):
-        check_cancel(cancel)
-        t = time.perf_counter()
-        model.train_on_batch(x, y)
-        times.append(time.perf_counter() - t)
-    step = statistics.median(times)
+    check_cancel(cancel)
+    ends: list[float] = []  # batch ends: the first is left out (the iterator's start-up)
+    clock = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: ends.append(time.perf_counter())
+    )
+    model.fit(batches(steps + 1), epochs=1, verbose=0, shuffle=False, callbacks=[clock])
+    seconds = ends[-1] - ends[0]
     total = time.perf_counter() - started
     return SpeedMeasurement(
-        batch_size / step if step > 0 else math.inf,
+        steps * batch_size / seconds if seconds > 0 else math.inf,
         startup,
         "probe",
         f"a {total:.0f} s measurement of this model just now",

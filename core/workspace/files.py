@@ -44,6 +44,15 @@ class FileMethods(WorkspaceBase):
             status=self._exported_status(name) if weights == "best" else None,
         )
 
+    def _local_run(self, recorded: dict[str, Any]) -> str | None:
+        """The recorded run folder, when it is one of this data folder's runs."""
+        run = recorded.get("run_dir")
+        if not isinstance(run, str) or not run:
+            return None
+        path = Path(run)
+        inside = path.resolve().parent == self.runs_root.resolve()
+        return str(path) if inside and path.is_dir() else None
+
     def _exported_status(self, name: str) -> dict[str, Any] | None:
         """What an export carries of the domain's record: it describes the workspace's
         (best) weights, so an export of the last epoch's weights carries none."""
@@ -90,7 +99,9 @@ class FileMethods(WorkspaceBase):
         recorded = read_adapter_info(Path(path)).status or {}
         with self._lock, self._scope():
             domain = import_domain(self.engine, Path(path), name=name, replace=replace)
-            self.record_domain(domain.name, **restored_status(recorded))
+            self.record_domain(
+                domain.name, **restored_status(recorded), run_dir=self._local_run(recorded)
+            )
         self.save()
         return domain
 

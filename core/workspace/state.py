@@ -43,9 +43,17 @@ class DomainStatus:
     best_epoch: int | None = None
 
 
-# The fields of a domain's status an exported adapter file carries (not its run folder: that
-# is this machine's; not its trunk: an import checks the file's own fingerprint).
-EXPORTED_STATUS = ("mode", "epochs", "val_accuracy", "test_accuracy", "best_epoch", "updated")
+# The fields of a domain's status an exported adapter file carries (not its trunk: an import
+# checks the file's own fingerprint; its run folder is kept only where that folder is here).
+EXPORTED_STATUS = (
+    "mode",
+    "epochs",
+    "val_accuracy",
+    "test_accuracy",
+    "best_epoch",
+    "run_dir",
+    "updated",
+)
 _RECORDED_MODES = (*TRAIN_MODES, "imported")
 
 

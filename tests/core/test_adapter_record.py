@@ -31,7 +31,7 @@ def _trained(root):
 
 def _record(ws, name):
     s = ws.status[name]
-    return (s.mode, s.epochs, s.val_accuracy, s.test_accuracy, s.best_epoch)
+    return (s.mode, s.epochs, s.val_accuracy, s.test_accuracy, s.best_epoch, s.run_dir)
 
 
 def test_an_export_carries_the_record_and_importing_it_back_keeps_it(tmp_path):
@@ -56,6 +56,12 @@ def test_an_export_carries_the_record_and_importing_it_back_keeps_it(tmp_path):
     assert rows["glyphs_copy"].status.test_accuracy == before[3]
     again = Workspace(tmp_path / "home", builtin_scale=0.03)  # kept across a restart
     assert _record(again, "glyphs_copy") == before
+    # Another data folder has not got the run: the record comes without its run folder.
+    ws.save_trunk(tmp_path / "trunk.safetensors")
+    other = Workspace(tmp_path / "other", get_preset("tiny").model, builtin_scale=0.03)
+    other.load_trunk(tmp_path / "trunk.safetensors")  # the same trunk, none of the runs
+    other.import_adapters(path, name="glyphs_elsewhere")
+    assert _record(other, "glyphs_elsewhere") == (*before[:5], None)
 
 
 def test_a_file_without_a_record_still_imports_as_imported(tmp_path):
@@ -70,7 +76,7 @@ def test_a_file_without_a_record_still_imports_as_imported(tmp_path):
     safetensors.numpy.save_file(arrays, str(old), metadata=metadata)
     assert read_adapter_info(old).status is None
     ws.import_adapters(old, name="glyphs_old")
-    assert _record(ws, "glyphs_old") == ("imported", 0, None, None, None)
+    assert _record(ws, "glyphs_old") == ("imported", 0, None, None, None, None)
 
 
 def test_the_last_epochs_weights_carry_no_record(tmp_path):

@@ -48,8 +48,9 @@ def estimate_for(state: DomainState, speed: SpeedMeasurement, epochs: int) -> Tr
 
 def describe_estimate(found: TrainingEstimate) -> str:
     speed = found.speed
+    epochs = "1 epoch" if found.epochs == 1 else f"{found.epochs} epochs"
     return (
-        f"{about(found.seconds)} ({found.epochs} epoch(s) of {found.train_images:,} images at "
+        f"{about(found.seconds)} ({epochs} of {found.train_images:,} images at "
         f"{speed.images_per_second:,.0f} images/s, measured on this computer: {speed.detail})"
     )
 
@@ -156,8 +157,14 @@ class PlanActions(QObject):
         if name is None or self._shape() is None:
             return ""
         found = self.current()
+        state = self.w.domains.state(name)
+        building = state is not None and not state.present
         if found is not None:
-            when = f"Train {name}: {describe_estimate(found)}. An estimate."
+            when = (
+                f"Train {name}: {describe_estimate(found)}"
+                + (", plus building its data first" if building else "")
+                + ". An estimate."
+            )
         elif self._probe is not None:
             when = f"Train {name}: measuring this computer's speed for an estimate…"
         else:

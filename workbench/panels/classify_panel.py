@@ -61,6 +61,11 @@ def to_qimage(array: np.ndarray) -> QImage:
     return QImage(array.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
+def and_list(names: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def count(n: int, noun: str) -> str:
     """'1 image', '3 images'."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
@@ -207,7 +212,7 @@ class ClassifyPanel(QWidget):
             self.grid.addWidget(card, i // columns, i % columns)
             self._card_frames.append(card)
         read = len(paths) - errors
-        text = f"{count(read, 'image')} classified under {' and '.join(results)}"
+        text = f"{count(read, 'image')} classified under {and_list(list(results))}"
         if errors:
             text += f"; {count(errors, 'file')} could not be read (their cards say why)"
         if left_out:

@@ -84,6 +84,10 @@ class ImportNameDialog(QDialog):
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color: #b3261e;")
+        # Room for two lines from the start: the dialog must not squeeze its text when a
+        # problem shows up while typing.
+        self.problem.setMinimumHeight(2 * self.problem.fontMetrics().lineSpacing() + 4)
+        self.setMinimumWidth(480)
         buttons = QDialogButtonBox()
         self.import_button = QPushButton("Import under this name")
         self.import_button.setDefault(True)

@@ -78,11 +78,12 @@ class JobsBar(QWidget):
         if job is None:
             return
         more = len(self._jobs) - 1
-        self._set_text(
-            job.title
-            + (f": {job.message}" if job.message else "")
-            + (f" (and {more} more)" if more else "")
-        )
+        message = job.message
+        if message.startswith(job.title):  # the job's own words say it already
+            text = message
+        else:
+            text = job.title + (f": {message}" if message else "")
+        self._set_text(text + (f" (and {more} more)" if more else ""))
         self.bar.setValue(round(1000 * job.fraction))
         self.bar.setRange(0, 1000 if job.cancellable or job.fraction else 0)
         self.cancel_button.setEnabled(job.cancellable and not job.cancel.is_set())

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QProgressBar,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -64,21 +65,27 @@ class ProgressPanel(QWidget):
         self.plan_label.setWordWrap(True)
         self.plan_label.setStyleSheet("color: #1f4e8c;")
         self.plan_label.setVisible(False)
+        self.plan_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self._running = False
         self._paused = False
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
+        # The log follows its newest line unless the person scrolled up to read.
+        self._follow = True
+        bar = self.log_view.verticalScrollBar()
+        bar.actionTriggered.connect(self._scrolled)
+        bar.rangeChanged.connect(self._range_changed)  # a new line, or the view resized
         grid = QGridLayout()
         grid.addWidget(self.epoch_label, 0, 0)
         grid.addWidget(self.stage_label, 0, 1)
         grid.addWidget(self.speed_label, 0, 2)
         grid.addWidget(self.eta_label, 0, 3)
         grid.addWidget(self.bar, 1, 0, 1, 4)
-        grid.addWidget(self.plan_label, 2, 0, 1, 4)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(grid)
+        layout.addWidget(self.plan_label)  # whole lines: the log gives way, not the plan
         layout.addWidget(self.log_view, 1)
         self._reset_numbers()
         self._dirty = False
@@ -138,6 +145,19 @@ class ProgressPanel(QWidget):
             f'<span style="color:#888">{stamp}</span> '
             f'<span style="color:{colour}">{html.escape(prefix + for_people(text))}</span>'
         )
+
+    @Slot(int, int)
+    def _range_changed(self, _minimum: int, maximum: int) -> None:
+        if self._follow:
+            self.log_view.verticalScrollBar().setValue(maximum)
+
+    @Slot(int)
+    def _scrolled(self, _action: int) -> None:
+        QTimer.singleShot(0, self._update_follow)  # the action moves the bar after this
+
+    def _update_follow(self) -> None:
+        bar = self.log_view.verticalScrollBar()
+        self._follow = bar.value() >= bar.maximum() - 1
 
     def log_text(self) -> str:
         return self.log_view.toPlainText()
@@ -226,11 +246,11 @@ class ProgressPanel(QWidget):
             self.epoch_label.setText("Epoch –")
         self.speed_label.setText("– images/s")
         self.eta_label.setText("ETA –")
-        self.plan_label.setVisible(bool(self.plan_label.text()))
 
     def end(self) -> None:
-        """The run's job ended (whatever events came): back to idle."""
+        """The run's job ended (it has tested and saved too): back to idle, the plan back."""
         self._idle()
+        self.plan_label.setVisible(bool(self.plan_label.text()))
 
     @Slot()
     def refresh(self) -> None:
