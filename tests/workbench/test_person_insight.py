@@ -91,7 +91,7 @@ def test_run_menu_sweep_trains_one_run_per_weight_decay_and_shows_the_table(pers
     for r, folder in enumerate(folders):  # the table's val acc is the run folder's last epoch
         rows = list(csv.DictReader((folder / "epochs.csv").open()))
         assert len(rows) == 1
-        assert table.item(r, 1).text() == f"{100 * float(rows[-1]['val_accuracy']):.2f}"
+        assert table.item(r, 1).text() == f"{100 * float(rows[-1]['val_accuracy']):.1f}%"
     chosen = labels.index(result.chosen.label)
     assert table.item(chosen, 0).font().bold()
     assert not table.item(1 - chosen, 0).font().bold()
