@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -211,3 +213,15 @@ def test_cli_benchmark_times_every_listing(tmp_path):
     assert listings["domains"]["exit_codes"] == [0] and listings["--help"]["exit_codes"] == [0]
     assert listings["a mistyped command"]["exit_codes"] == [2]
     assert "| `main.py domains` |" in done.stdout and "< 1 s" in done.stdout
+
+
+@pytest.mark.slow
+def test_stop_benchmark_times_both_pipelines(tmp_path):
+    out = tmp_path / "stop.json"
+    done = run_benchmark(["benchmarks/bench_stop.py", "--quick", "--out", str(out)], 600)
+    report = json.loads(out.read_text())
+    assert [r["autotune_thread"] for r in report["rows"]] == ["on", "off"]
+    for row in report["rows"]:
+        assert row["reason"] == "stopped_after_epoch" and row["epochs"] == 1
+        assert row["wait_s"] >= 0 and row["finish_s"] > 0
+    assert "| autotune thread |" in done.stdout

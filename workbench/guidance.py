@@ -44,16 +44,33 @@ def can_train(
     return True, ""
 
 
+def svhn_words(domain: str, states: Sequence[DomainState], short: bool = False) -> str:
+    """Whether SVHN (the paper's digits) is here, and what trains the trunk instead."""
+    svhn = next((d for d in states if d.source == "svhn"), None)
+    if svhn is None or domain == svhn.name:
+        return ""
+    if not svhn.present:
+        if short:
+            return "SVHN is not on this machine: the built-in street digits stand in for it."
+        return (
+            "SVHN is not on this machine, so the built-in street digits (generated here, "
+            "SVHN-like) stand in for it; Download SVHN in the Domains panel to use it instead."
+        )
+    return f"SVHN is on this machine: select {svhn.name} to train the trunk on it instead."
+
+
 def next_step_hint(states: Sequence[DomainState], *, ready: bool) -> str:
     if not ready:
         return "Loading the engine…"
     source = next((d for d in states if d.is_trunk_source), None)
     if source is None:
         suggested = next((d.name for d in states if d.default_source), None)
+        svhn = svhn_words(suggested, states) if suggested else ""
         return (
             "Next: train the shared trunk — select "
             + (f"{suggested} (the suggested source)" if suggested else "a source domain")
             + " and press Train (F5) with “From scratch”."
+            + (f" {svhn}" if svhn else "")
         )
     if not any(d.trained and not d.is_trunk_source for d in states):
         return (
@@ -94,3 +111,15 @@ def mode_question(mode: str, domain: str, states: Sequence[DomainState]) -> Ques
             switch_to_full=True,
         )
     return None
+
+
+def first_train_words(domain: str, mode: str, states: Sequence[DomainState]) -> str:
+    """What the first Train of a data folder does (the trunk is untrained), and, for the
+    street digits, that SVHN is not here; "" for any later run."""
+    if mode != "full" or trunk_trained(states):
+        return ""
+    svhn = svhn_words(domain, states, short=True)
+    return (
+        f"The first Train trains the shared trunk on {domain} (every weight: the long step; "
+        "later domains train only their small adapters)." + (f" {svhn}" if svhn else "")
+    )

@@ -15,11 +15,12 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow
 
 from core.config import ModelConfig, TrainingConfig
-from core.events import EpochEnded, TrainingFinished, TrainingStarted
+from core.events import EpochEnded, TrainingStarted
 from workbench.actions.catalogue_actions import CatalogueActions
 from workbench.actions.file_actions import FileActions
 from workbench.actions.help_actions import build_help
 from workbench.actions.insight_actions import InsightActions
+from workbench.actions.plan_actions import PlanActions
 from workbench.actions.run_actions import RunActions
 from workbench.actions.window_actions import build_actions
 from workbench.backend.jobs import JobError
@@ -40,6 +41,7 @@ from workbench.panels.recipe_panel import RecipePanel
 from workbench.panels.results_panel import ResultsPanel
 from workbench.panels.runs_panel import RunsPanel
 from workbench.preferences import Preferences
+from workbench.run_status import RunStatus
 from workbench.session import BackendFactory, WorkbenchSession
 from workbench.status_text import describe_model, keep_traceback, run_ended_text
 from workbench.window_layout import arrange, restore_window, save_window
@@ -74,6 +76,7 @@ class MainWindow(QMainWindow):
         self._close_when_stopped = False
         self._shut_down = False
         self._selected: str | None = None
+        self._run: RunStatus | None = None  # the run in progress, as the status bar says it
 
         self.domains = DomainsPanel()
         self.recipe = RecipePanel()
@@ -113,10 +116,13 @@ class MainWindow(QMainWindow):
             self.classify,
             self,
         )
-        self.files = FileActions(self.session, self.dialogs, prefs, self.log, self)
+        self.files = FileActions(
+            self.session, self.dialogs, prefs, self.log, self, listed_domains=self.domains.states
+        )
         self.files.engine_changed.connect(self.catalogue.refresh)
         self.catalogue.refreshed.connect(self._catalogue_refreshed)
         self.insight = InsightActions(self)
+        self.plan = PlanActions(self)
         build_actions(self)
         build_help(self)
         # Status texts of any length never widen the window: they elide, the tooltip has all.
@@ -179,6 +185,7 @@ class MainWindow(QMainWindow):
         self.recipe.show_model(backend.model_config)
         self.status_label.setText("Ready")
         self.model_label.setText(describe_model(backend))
+        self.model_label.setToolTip(f"Data folder: {backend.data_root}")
         self._set_engine_widgets_enabled(True)
         self._update_controls()
         self.catalogue.refresh()
@@ -194,6 +201,10 @@ class MainWindow(QMainWindow):
             w.setEnabled(enabled)
 
     # === Run controls ===
+
+    def running_domain(self) -> str | None:
+        """The domain a run (asked for, preparing or training) is on, or None."""
+        return None if self._run is None else self._run.domain
 
     def _can_train(self) -> tuple[bool, str]:
         domain = self.domains.selected_domain()
@@ -273,6 +284,10 @@ class MainWindow(QMainWindow):
             config = self.recipe.training_config()
         self.prefs.set_json("recipe", self.recipe.to_dict())
         self.tabs.setCurrentWidget(self.curves)
+        plan = self.plan.text()
+        if plan and resume_run is None:
+            self.log("info", plan)  # what this run does and takes, as shown before the click
+        self.plan.stop_measuring()
         if domain_weight_decay is None:
             domain_weight_decay = self.recipe.domain_weight_decay_value()
         self.session.start_training(
@@ -282,7 +297,13 @@ class MainWindow(QMainWindow):
             domain_weight_decay=domain_weight_decay,
             resume_run=resume_run,
         )
-        self.status_label.setText(f"Training {domain}…")
+        self._run = RunStatus(domain, config.total_epochs, resumed=resume_run is not None)
+        if resume_run is None:
+            self.curves.clear_run()  # (a resume shows its run's curves so far)
+        self.progress.begin(domain, resume=resume_run is not None)
+        if domain == self.domains.selected_domain():
+            self.insight.show_class_counts(domain)  # "being built" while the run builds it
+        self.status_label.setText(self._run.text())
         self._update_controls()
         return True
 
@@ -314,6 +335,20 @@ class MainWindow(QMainWindow):
     def _paused_changed(self, paused: bool) -> None:
         self.pause_action.setText("Resume" if paused else "Pause")
         self.log("info", "Paused." if paused else "Resumed.")
+        self.progress.set_paused(paused)
+        if self._run is not None:
+            self._run.paused = paused
+            self.status_label.setText(self._run.text())
+
+    @Slot()
+    def stop_after_epoch(self) -> None:
+        """Say at once what will happen: the epoch in progress ends, then the run."""
+        self.session.stop_after_epoch()
+        if self._run is None:  # a sweep (its own status line), or nothing runs
+            return
+        self._run.stopping = True
+        self.status_label.setText(self._run.text())
+        self.log("info", self._run.text())
 
     @Slot(object)
     def _training_event(self, event: Any) -> None:
@@ -324,11 +359,14 @@ class MainWindow(QMainWindow):
         elif isinstance(event, EpochEnded) and not self._warm:
             self._warm = True  # the first epoch traced the graphs: settle their objects now
             self.collector.settle()
-        elif isinstance(event, TrainingFinished):
-            self.status_label.setText(f"Run ended: {event.reason}")
+        run = self._run
+        if run is not None and run.follow(event):
+            self.status_label.setText(run.text())
 
     @Slot(object)
     def _training_ended(self, outcome: TrainOutcome | JobError) -> None:
+        self._run = None
+        self.progress.end()
         self.status_label.setText(run_ended_text(outcome))
         backend = self.session.backend
         if not isinstance(outcome, TrainOutcome) and backend is not None:

@@ -50,6 +50,7 @@ class WorkbenchSession(QObject):
         self._factory = factory
         self.engine_jobs = JobRunner("engine", self)
         self.side_jobs = JobRunner("side", self)
+        self.probe_jobs = JobRunner("probe", self)  # measurements that must block nothing
         self._backend: Backend | None = None
         self._control: TrainingControl | None = None
         self._training_job: Job | None = None
@@ -96,6 +97,13 @@ class WorkbenchSession(QObject):
     ) -> Job:
         """A job that only reads the engine or touches data (runs during training)."""
         return self.side_jobs.submit(title, self._bind(fn), **callbacks)
+
+    def run_probe_job(
+        self, title: str, fn: Callable[[Backend, JobContext], Any], **callbacks: Any
+    ) -> Job:
+        """A measurement on a thread of its own (a speed probe: seconds of tracing that must
+        not hold up the side thread's reads and classifications)."""
+        return self.probe_jobs.submit(title, self._bind(fn), listed=False, **callbacks)
 
     def _bind(self, fn: Callable[[Backend, JobContext], Any]) -> Callable[[JobContext], Any]:
         backend = self._backend
@@ -234,5 +242,6 @@ class WorkbenchSession(QObject):
         """Stop training, cancel jobs and join both threads (no 'QThread destroyed')."""
         if self._control is not None:
             self._control.request_stop()
+        self.probe_jobs.shutdown()
         self.side_jobs.shutdown()
         self.engine_jobs.shutdown()

@@ -1,8 +1,15 @@
-"""The status bar's one-line texts (the model in use, how a run ended) and where a failed
-run's traceback is kept."""
+"""Words on screen: accuracies, times, how a run ended, the status bar's one-line texts, and
+where a failed run's traceback is kept.
+
+Every accuracy the window shows goes through ``percent`` and every run time through
+``local_time``, so the window writes each one way. Core's messages are shared with the
+command line; ``for_people`` is the one place that tidies them for the window.
+"""
 
 from __future__ import annotations
 
+import datetime as _dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,22 +17,82 @@ from core.errors import write_crash_log
 from workbench.backend.jobs import JobError
 from workbench.backend.protocol import Backend, TrainOutcome
 
+# How a run ended (core's ``FinishReason`` and run-folder states), as a person says it.
+ENDED_WORDS = {
+    "completed": "finished",
+    "stopped": "stopped",
+    "stopped_after_epoch": "stopped after the epoch",
+    "nan": "stopped: the loss became NaN",
+    "failed": "failed",
+    "running": "running",
+    "interrupted": "cut off (its process ended)",
+    "sweep completed": "sweep finished",
+    "sweep stopped": "sweep stopped",
+}
+
+
+# How a domain was trained (core's modes), as the tables say it.
+MODE_WORDS = {"full": "trunk", "adapters": "adapters", "linear_probe": "head only"}
+
+
+def mode_words(mode: str | None) -> str:
+    return "" if not mode else MODE_WORDS.get(mode, mode.replace("_", " "))
+
+
+def percent(value: float | None) -> str:
+    """An accuracy (a fraction) as the window writes every accuracy: '84.1%'."""
+    return "" if value is None else f"{100 * value:.1f}%"
+
+
+def ended_words(reason: str) -> str:
+    return ENDED_WORDS.get(reason, reason.replace("_", " "))
+
+
+def local_time(stamp: str) -> str:
+    """An ISO time (core writes UTC, e.g. '2026-12-03T07:14:08Z') in this computer's time
+    zone, as '3 Dec 2026 08:14'; text that is not a time is returned as it is."""
+    try:
+        moment = _dt.datetime.fromisoformat(stamp.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.UTC)
+    local = moment.astimezone()
+    return f"{local.day} {local:%b %Y %H:%M}"
+
+
+_RECEIVED = re.compile(r"\s*Received: \w+=(?P<value>'[^']*'|\"[^\"]*\"|[^\s,;]+)\.?$")
+
+
+def for_people(text: str) -> str:
+    """Core's message as the window shows it: a closing "Received: name='x'" that only
+    repeats what the sentence already says is dropped (it is there for scripts)."""
+    match = _RECEIVED.search(text)
+    if match is not None:
+        value = match.group("value").strip("'\"")
+        if value and value in text[: match.start()]:
+            return text[: match.start()].rstrip()
+    return text
+
 
 def describe_model(backend: Backend) -> str:
     config = backend.model_config
-    return (
-        f"data folder {backend.data_root} · {config.adapter_kind} adapters, "
-        f"width {config.width_factor:g}, {config.image_size} px"
-    )
+    return f"{config.adapter_kind} adapters, width {config.width_factor:g}, {config.image_size} px"
 
 
 def run_ended_text(outcome: TrainOutcome | JobError) -> str:
     if isinstance(outcome, TrainOutcome):
         acc = (
-            "" if outcome.test_accuracy is None else f", test accuracy {outcome.test_accuracy:.4f}"
+            ""
+            if outcome.test_accuracy is None
+            else f"; test accuracy {percent(outcome.test_accuracy)}"
         )
-        return f"{outcome.domain}: {outcome.reason} after {outcome.epochs_completed} epoch(s){acc}"
-    return f"Training failed: {outcome.message}"
+        done = outcome.epochs_completed
+        return (
+            f"{outcome.domain}: training {ended_words(outcome.reason)}, "
+            f"{done} epoch{'' if done == 1 else 's'} done{acc}"
+        )
+    return f"Training failed: {for_people(outcome.message)}"
 
 
 def keep_traceback(outcome: JobError, data_root: Path, log: Callable[[str, str], None]) -> None:

@@ -173,8 +173,8 @@ def download_svhn(
             if "Cannot reach" in str(exc):
                 raise DownloadError(
                     f"SVHN could not be downloaded (offline?): {exc}. Download the files from "
-                    f"{base_url} by hand, or point at existing .mat files instead "
-                    "(set_svhn_dir)."
+                    f"{base_url} by hand, or point the workbench at existing "
+                    "train_32x32.mat and test_32x32.mat files instead."
                 ) from None
             raise
     progress(1.0, "SVHN downloaded")

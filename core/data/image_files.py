@@ -43,3 +43,30 @@ def expand_images(paths: Iterable[str | Path]) -> list[Path]:
         else:
             out.append(path)
     return out
+
+
+def unreadable_reason(path: Path, exc: BaseException) -> str:
+    """Why ``path`` could not be read as an image, in a person's words (the path itself is
+    not repeated: the caller names the file once)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    if isinstance(exc, IsADirectoryError):
+        return "a folder, not an image file"
+    if isinstance(exc, PermissionError):
+        return "not allowed to read it"
+    if isinstance(exc, Image.DecompressionBombError):
+        return "too many pixels to open safely"
+    try:
+        empty = Path(path).stat().st_size == 0
+    except OSError:
+        empty = False
+    if empty:
+        return "empty file"
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image (or a kind of image Pillow cannot read)"
+    text = str(exc).replace(f"'{path}'", "").replace(str(path), "").strip(" :")
+    if "truncated" in text.lower():
+        return "the image is cut off (the file is incomplete)"
+    return f"damaged image ({text or type(exc).__name__})"

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from core.data.image_files import unreadable_reason
+
 ImageSource = str | Path | Image.Image | np.ndarray
 
 
@@ -46,10 +48,8 @@ def load_image(source: ImageSource) -> np.ndarray:
         with Image.open(path) as image:
             image.load()
             return pil_to_rgb(image)
-    except FileNotFoundError:
-        raise UnreadableImage(f"Image file not found: {path}") from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise UnreadableImage(f"Cannot read image {path}: {exc}") from None
+        raise UnreadableImage(f"Cannot read {path}: {unreadable_reason(path, exc)}") from None
 
 
 def to_rgb_uint8(array: np.ndarray) -> np.ndarray:

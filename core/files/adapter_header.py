@@ -29,6 +29,8 @@ REQUIRED_KEYS = (
     "trunk_fingerprint",
     "parameters",
 )
+# Optional: the domain's recorded status when it was exported (older files lack it).
+STATUS_KEY = "status"
 # Model-config fields that decide the shapes and wiring of a domain's variables.
 STRUCTURE_FIELDS = (
     "adapter_kind",
@@ -57,6 +59,9 @@ class AdapterInfo:
     parameters: dict[str, int]
     created: str
     versions: dict[str, str]
+    # What the exporting workspace had recorded of the domain (mode, epochs, validation and
+    # test accuracy, best epoch); None in files written before it was kept, or without it.
+    status: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -125,6 +130,9 @@ def read_adapter_info(path: str | Path) -> AdapterInfo:
     parameters = _json_field(metadata, "parameters")
     if not isinstance(parameters, dict):
         raise _fail(f"Metadata 'parameters' must be a mapping. Received: {parameters!r}")
+    status = _json_field(metadata, STATUS_KEY) if STATUS_KEY in metadata else None
+    if status is not None and not isinstance(status, dict):
+        raise _fail(f"Metadata '{STATUS_KEY}' must be a mapping. Received: {status!r}")
     versions: dict[str, str] = {
         k: metadata[k]
         for k in ("keras_version", "tensorflow_version", "numpy_version", "workbench_version")
@@ -140,6 +148,7 @@ def read_adapter_info(path: str | Path) -> AdapterInfo:
         parameters={k: int(v) for k, v in parameters.items()},
         created=metadata.get("created", ""),
         versions=versions,
+        status=status,
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from core.config import ConfigError, DomainSpec
 from core.files.adapter_header import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    STATUS_KEY,
     SUFFIX,
     AdapterImportError,
     AdapterInfo,
@@ -101,7 +103,12 @@ def _counts(engine: AdapterEngine, name: str) -> dict[str, int]:
     }
 
 
-def _metadata(engine: AdapterEngine, domain: DomainModel, fingerprint: str) -> dict[str, str]:
+def _metadata(
+    engine: AdapterEngine,
+    domain: DomainModel,
+    fingerprint: str,
+    status: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
     spec = domain.spec
     preprocessing = {
         "image_size": spec.image_size,
@@ -121,6 +128,8 @@ def _metadata(engine: AdapterEngine, domain: DomainModel, fingerprint: str) -> d
         "created": utc_now(),
         **library_versions(),
     }
+    if status is not None:
+        meta[STATUS_KEY] = dict(status)
     return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in meta.items()}
 
 
@@ -155,8 +164,12 @@ def export_domain(
     verify: bool = True,
     progress: ProgressFn = no_progress,
     cancel: threading.Event | None = None,
+    status: Mapping[str, Any] | None = None,
 ) -> ExportReport:
     """Write one domain to ``path`` (``*.adapter.safetensors``), then prove the file.
+
+    ``status`` (JSON-able: what a workspace recorded of the domain, its accuracies) goes
+    into the metadata, so that importing the file back restores what was seen.
 
     The written file is reloaded into a fresh engine holding a copy of the trunk, and its
     logits on a fixed batch are compared with the live domain's. This happens on the
@@ -173,7 +186,7 @@ def export_domain(
     progress(0.0, f"Reading the weights of {domain_name}")
     arrays = {k: np.ascontiguousarray(v) for k, v in domain.weight_arrays().items()}
     fingerprint = engine.trunk_fingerprint()
-    metadata = _metadata(engine, domain, fingerprint)
+    metadata = _metadata(engine, domain, fingerprint, status)
     batch = _verification_batch(domain.spec)
     expected = _logits(domain, batch) if verify else None
     diff = float("nan")

@@ -242,6 +242,8 @@ def _train(
         else:
             messages.append(LogMessage("warning", "No validation split: validation skipped."))
 
+    train_ds = without_autotune_thread(train_ds)
+    val_ds = without_autotune_thread(val_ds) if val_ds is not None else None
     if strategy is not None:
         from core.training.distribute import shard_by_data
 
@@ -336,6 +338,25 @@ def _train(
     )
 
 
+def without_autotune_thread(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """``ds`` without tf.data's autotuning thread (its ``AUTOTUNE`` settings then take
+    tf.data's fixed defaults).
+
+    Destroying an iterator waits for that thread, and in the window the wait was seen to
+    last until the thread's next optimisation (it doubles its period up to a minute):
+    Keras keeps the last epoch's iterator until ``fit`` returns, so "stop after this
+    epoch" ended 3.5 to 66 s after the epoch in 7 of 16 window runs (``cpu`` preset,
+    adapters on the handwritten digits, a busy 2-core machine; a stack dump showed the
+    engine thread in ``RootDataset::Iterator::~Iterator`` waiting on ``OptimizeLoop``).
+    Without the thread the longest of 7 such runs took 0.44 s (``benchmarks/bench_stop.py``
+    measures both). The built-in pipelines are light (a crop, a flip, a cast), so the
+    fixed defaults keep up with the model.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
+
+
 def _finish_reason(monitor: TrainingMonitor, config: TrainingConfig) -> tuple[FinishReason, str]:
     done, total = monitor.epochs_completed, config.total_epochs
     if monitor.nan_message is not None:
@@ -382,7 +403,8 @@ def evaluate(
 
     loss_sum = correct_sum = 0.0
     seen = 0
-    for x, y in data.dataset(split, batch_size=batch_size, training=False):
+    dataset = without_autotune_thread(data.dataset(split, batch_size=batch_size, training=False))
+    for x, y in dataset:
         check_cancel(cancel)
         loss, correct = step(x, y)
         loss_sum += float(loss)

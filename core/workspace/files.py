@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from core.progress import ProgressFn, no_progress
 from core.workspace.base import WorkspaceBase
+from core.workspace.state import EXPORTED_STATUS, restored_status
 
 
 class FileMethods(WorkspaceBase):
@@ -34,8 +35,31 @@ class FileMethods(WorkspaceBase):
 
         engine = self._reading_engine([name], weights)
         return export_domain(
-            engine, name, Path(path), verify=verify, progress=progress, cancel=cancel
+            engine,
+            name,
+            Path(path),
+            verify=verify,
+            progress=progress,
+            cancel=cancel,
+            status=self._exported_status(name) if weights == "best" else None,
         )
+
+    def _local_run(self, recorded: dict[str, Any]) -> str | None:
+        """The recorded run folder, when it is one of this data folder's runs."""
+        run = recorded.get("run_dir")
+        if not isinstance(run, str) or not run:
+            return None
+        path = Path(run)
+        inside = path.resolve().parent == self.runs_root.resolve()
+        return str(path) if inside and path.is_dir() else None
+
+    def _exported_status(self, name: str) -> dict[str, Any] | None:
+        """What an export carries of the domain's record: it describes the workspace's
+        (best) weights, so an export of the last epoch's weights carries none."""
+        status = self.status.get(name)
+        if status is None:
+            return None
+        return {k: getattr(status, k) for k in EXPORTED_STATUS}
 
     def export_deployment(
         self,
@@ -64,12 +88,20 @@ class FileMethods(WorkspaceBase):
         )
 
     def import_adapters(self, path: Path | str, *, name: str | None = None, replace: bool = False):
-        """Add a domain from an exported adapter file, record it and save the workspace."""
-        from core.files.export import import_domain
+        """Add a domain from an exported adapter file, record it and save the workspace.
 
+        A file that carries its domain's recorded status (mode, accuracies) gets it back,
+        so re-importing an export keeps what was seen; an older file is recorded as
+        ``imported`` with no accuracy.
+        """
+        from core.files.export import import_domain, read_adapter_info
+
+        recorded = read_adapter_info(Path(path)).status or {}
         with self._lock, self._scope():
             domain = import_domain(self.engine, Path(path), name=name, replace=replace)
-            self.record_domain(domain.name, mode="imported")
+            self.record_domain(
+                domain.name, **restored_status(recorded), run_dir=self._local_run(recorded)
+            )
         self.save()
         return domain
 

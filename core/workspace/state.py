@@ -14,6 +14,7 @@ from typing import Any
 
 from core.data.paths import default_data_root
 from core.files.atomic import atomic_write_json
+from core.training_config import TRAIN_MODES
 
 STATE_FILE = "workspace.json"
 TRUNK_FILE = "trunk.safetensors"
@@ -40,6 +41,45 @@ class DomainStatus:
     # 0-based index of the epoch whose weights the workspace keeps (the best validation
     # accuracy); None: the last epoch's (no validation, or an older workspace).
     best_epoch: int | None = None
+
+
+# The fields of a domain's status an exported adapter file carries (not its trunk: an import
+# checks the file's own fingerprint; its run folder is kept only where that folder is here).
+EXPORTED_STATUS = (
+    "mode",
+    "epochs",
+    "val_accuracy",
+    "test_accuracy",
+    "best_epoch",
+    "run_dir",
+    "updated",
+)
+_RECORDED_MODES = (*TRAIN_MODES, "imported")
+
+
+def restored_status(recorded: dict[str, Any]) -> dict[str, Any]:
+    """``record_domain`` arguments from the status an adapter file carries: what is valid
+    of it, and ``imported`` with no accuracy for a file that carries none."""
+
+    def accuracy(key: str) -> float | None:
+        value = recorded.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return float(value) if 0.0 <= value <= 1.0 else None
+
+    def count(key: str) -> int | None:
+        value = recorded.get(key)
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return value if ok else None
+
+    mode = recorded.get("mode")
+    return {
+        "mode": mode if mode in _RECORDED_MODES else "imported",
+        "epochs": count("epochs") or 0,
+        "val_accuracy": accuracy("val_accuracy"),
+        "test_accuracy": accuracy("test_accuracy"),
+        "best_epoch": count("best_epoch"),
+    }
 
 
 @dataclasses.dataclass(frozen=True)

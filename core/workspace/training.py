@@ -121,7 +121,8 @@ class TrainingMethods(WorkspaceBase):
                 LogMessage(
                     "info",
                     f"Batch-norms: {count} start from '{source}' (gamma, beta, moving "
-                    "statistics), as in the reference code; --bn-init fresh starts them anew.",
+                    "statistics), as in the reference code; a recipe with fresh batch-norms "
+                    "starts them anew.",
                 )
             )
         distributed = across_workers(self.strategy)
@@ -162,6 +163,13 @@ class TrainingMethods(WorkspaceBase):
         kept = self._keep_best(name, result, run_dir, on_event)
         test_acc = None
         if result.epochs_completed and data.has_split("test") and data.num_examples("test"):
+            on_event(
+                LogMessage(
+                    "info",
+                    f"Measuring the test accuracy of {name} on its "
+                    f"{data.num_examples('test'):,} test images…",
+                )
+            )
             test_acc = evaluate(self.engine, name, data, "test").accuracy
         last = next((h for h in result.history if h.epoch == kept), None) or (
             result.history[-1] if result.history else None
@@ -179,6 +187,7 @@ class TrainingMethods(WorkspaceBase):
                 best_epoch=kept,
             )
         if save:
+            on_event(LogMessage("info", "Saving the workspace…"))
             self.save()
         return result
 
@@ -195,7 +204,8 @@ class TrainingMethods(WorkspaceBase):
             LogMessage(
                 "info",
                 f"Kept the weights of epoch {best + 1} (best validation accuracy "
-                f"{result.best_val_accuracy:.4f}); the last epoch's are in the run folder.",
+                f"{100 * result.best_val_accuracy:.1f}%); the last epoch's are in the run "
+                "folder.",
             )
         )
         return best

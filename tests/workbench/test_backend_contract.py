@@ -137,12 +137,15 @@ def story(request, tmp_path_factory) -> Story:
     d["fresh_rows"] = b.domains()
     d["fresh_parameters"] = b.parameter_rows()
     d["same_discard_untrained"] = b.would_discard(TINY.model)
+    d["speed_unmeasured"] = b.training_speed(TINY.model, "adapters", 32, probe=False, cancel=None)
+    d["speed_probed"] = b.training_speed(TINY.model, "adapters", 32, probe=True, cancel=None)
     # Training: stop after the first of two epochs, resume to the end, stop a new domain now.
     d["after_epoch"] = train(b, "digits_street", TWO_STAGES, stop="after_epoch")
     d["runs_after_epoch"] = b.list_runs()
     d["resumed"] = train(
         b, "digits_street", TWO_STAGES, resume=Path(d["after_epoch"].outcome.run_dir)
     )
+    d["speed_after_runs"] = b.training_speed(TINY.model, "adapters", 32, probe=False, cancel=None)
     d["stop_while_preparing"] = refusal(lambda: train(b, "textures", ONE_EPOCH, stop="now"))
     d["prepare_messages"] = []
     d["prepared"] = b.prepare_domain(
@@ -193,6 +196,9 @@ def story(request, tmp_path_factory) -> Story:
     d["import_existing"] = refusal(lambda: b.import_adapters(adapter))
     d["import_replace"] = b.import_adapters(adapter, replace=True)
     d["rows_after_import"] = b.domains()
+    d["import_bad_name"] = refusal(lambda: b.import_adapters(adapter, name="Street Copy"))
+    d["import_renamed"] = b.import_adapters(adapter, name="street_copy")
+    d["rows_after_renamed"] = b.domains()
     # The model: same config keeps everything, another one starts over.
     d["same_discard"] = b.would_discard(TINY.model)
     d["same_configure"] = b.configure(TINY.model)
@@ -436,7 +442,12 @@ def test_exported_adapters_are_safetensors_with_core_metadata(story):
         "keras_version",
         "tensorflow_version",
         "numpy_version",
+        "status",
     }
+    record = json.loads(meta["status"])  # the domain's record, as the table showed it
+    seen = {r.name: r for r in story["evaluated_rows"]}["digits_street"]
+    assert (record["mode"], record["test_accuracy"]) == (seen.mode, seen.test_accuracy)
+    assert record["val_accuracy"] == seen.val_accuracy
     assert (meta["format"], meta["format_version"]) == (
         "ram-workbench-adapter",
         str(WEIGHTS_FORMAT_VERSION),
@@ -478,15 +489,24 @@ def test_trunk_files_and_foreign_adapters(story):
     existing = story["import_existing"]
     assert isinstance(existing, ValueError) and "exists already" in str(existing)
     assert story["import_replace"] == "digits_street"
+    # The export carried the domain's record (after Evaluate): importing it back keeps it.
+    seen = {r.name: r for r in story["evaluated_rows"]}["digits_street"]
     rows = {r.name: r for r in story["rows_after_import"]}
-    assert (rows["digits_street"].mode, rows["digits_street"].stale) == ("imported", False)
-    assert rows["digits_street"].val_accuracy is None
+    assert (rows["digits_street"].mode, rows["digits_street"].stale) == (seen.mode, False)
+    assert rows["digits_street"].val_accuracy == seen.val_accuracy is not None
+    assert rows["digits_street"].test_accuracy == seen.test_accuracy is not None
+    assert isinstance(story["import_bad_name"], ValueError)
+    assert "name" in str(story["import_bad_name"])
+    assert story["import_renamed"] == "street_copy"
+    copy = {r.name: r for r in story["rows_after_renamed"]}["street_copy"]
+    assert (copy.source, copy.trained, copy.present) == ("imported", True, False)
+    assert (copy.test_accuracy, copy.val_accuracy) == (seen.test_accuracy, seen.val_accuracy)
 
 
 def test_configure_and_would_discard(story):
     assert story["same_discard_untrained"] == []
     assert story["same_discard"] == [] and story["same_configure"] is False
-    assert sorted(story["other_discard"]) == ["digits_street", "signs"]
+    assert sorted(story["other_discard"]) == ["digits_street", "signs", "street_copy"]
     assert story["other_configure"] is True
     assert story["reconfigured_model"] == OTHER_MODEL
     assert not any(r.trained or r.stale or r.is_trunk_source for r in story["reconfigured_rows"])
@@ -496,3 +516,13 @@ def test_configure_and_would_discard(story):
 def test_data_root_and_model_config(story):
     assert story.backend.data_root == story.root
     assert story["model_config"] == TINY.model
+
+
+def test_training_speed_from_runs_else_a_probe(story):
+    assert story["speed_unmeasured"] is None
+    probed = story["speed_probed"]
+    assert probed.source == "probe" and probed.images_per_second > 0
+    assert probed.startup_seconds > 0 and "measurement" in probed.detail
+    after = story["speed_after_runs"]
+    assert after.source == "runs" and after.images_per_second > 0
+    assert "earlier run" in after.detail

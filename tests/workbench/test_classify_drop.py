@@ -62,9 +62,10 @@ def test_dropped_files_get_top5_cards_and_unreadable_ones_a_message(qtbot, windo
     cards = window.classify.card_texts()
     assert len(cards) == 4
     assert "%" in cards[0] and "digits_street" in cards[0]
-    assert "Cannot read image" in cards[2] and "broken.png" in cards[2]
-    assert "no preview" in cards[3]
-    assert "2 could not be read" in window.classify.status.text()
+    assert "not an image" in cards[2] and "broken.png" in cards[2]
+    assert "file not found" in cards[3] and "no preview" in cards[3]
+    status = window.classify.status.text()
+    assert "2 images classified" in status and "2 files could not be read" in status
 
 
 def test_a_dropped_folder_is_expanded_and_all_domains_side_by_side(qtbot, window, tmp_path):

@@ -96,11 +96,11 @@ def test_train_classify_export_import_for_real(qtbot, real_window, tmp_path):
     with qtbot.waitSignal(w.files.done, timeout=60_000):
         w.export_adapters_action.trigger()
     assert exported.stat().st_size > 1000
-    w.dialogs.queue(str(exported), True)  # the file, then "replace digits_street?" -> yes
+    w.dialogs.queue(str(exported), True)  # the file, then "Replace digits_street"
     with qtbot.waitSignal(w.catalogue.refreshed, timeout=60_000):
         w.import_adapters_action.trigger()
     assert "imported domain 'digits_street'" in w.progress.log_text()
-    assert ("confirm", "Import adapters") in w.dialogs.asked
+    assert ("import_name", "digits_street") in w.dialogs.asked  # its name is taken: asked how
     assert w.domains.state("digits_street").trained
 
     model_file = tmp_path / "model.keras"

@@ -245,10 +245,10 @@ def test_past_runs_overlay_and_resume(qtbot, window, fake_backend):
     assert not window.runs.resume_button.isEnabled()
     window.domains.select("signs")
     fake_backend.step_delay = 0.01  # slow enough that the stop request lands in epoch 1
-    with qtbot.waitSignal(window.catalogue.refreshed, timeout=10_000):
-        with qtbot.waitSignal(window.training_ended, timeout=10_000):
-            window.start_training(config=TrainingConfig(stages=(LrStage(0.1, 1), LrStage(0.01, 2))))
-            window.session.stop_after_epoch()
+    with qtbot.waitSignal(window.training_ended, timeout=10_000):
+        window.start_training(config=TrainingConfig(stages=(LrStage(0.1, 1), LrStage(0.01, 2))))
+        window.session.stop_after_epoch()
+    qtbot.waitUntil(lambda: any(r.domain == "signs" for r in window.runs.runs()), timeout=10_000)
     stopped = next(r for r in window.runs.runs() if r.domain == "signs")
     assert stopped.epochs == 1 and stopped.can_resume
     window.runs.select_path(stopped.path)

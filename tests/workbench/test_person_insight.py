@@ -91,7 +91,7 @@ def test_run_menu_sweep_trains_one_run_per_weight_decay_and_shows_the_table(pers
     for r, folder in enumerate(folders):  # the table's val acc is the run folder's last epoch
         rows = list(csv.DictReader((folder / "epochs.csv").open()))
         assert len(rows) == 1
-        assert table.item(r, 1).text() == f"{100 * float(rows[-1]['val_accuracy']):.2f}"
+        assert table.item(r, 1).text() == f"{100 * float(rows[-1]['val_accuracy']):.1f}%"
     chosen = labels.index(result.chosen.label)
     assert table.item(chosen, 0).font().bold()
     assert not table.item(1 - chosen, 0).font().bold()
@@ -122,7 +122,7 @@ def test_evaluate_shows_the_confusion_matrix_and_a_clicked_cell_shows_its_images
     matrix = report.confusion()
     assert matrix.sum() == w.domains.state("digits_hand").sizes["test"]
     line = [x for x in person.log.splitlines() if "digits_hand test: accuracy" in x][-1]
-    assert f"accuracy {report.accuracy:.4f}, loss {report.loss:.4f}" in line
+    assert f"accuracy {100 * report.accuracy:.1f}%, loss {report.loss:.4f}" in line
     wait_until(
         lambda: person.cell("digits_hand", "Test acc") == f"{100 * report.accuracy:.1f}%",
         30,

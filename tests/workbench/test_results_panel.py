@@ -54,7 +54,7 @@ def test_results_rows_score_and_shares(qtbot, panel, tmp_path):
     table = make_table()
     panel.set_table(table)
     assert panel.table.rowCount() == 3
-    assert cell(panel, 0, "Domain") == "dtd" and cell(panel, 0, "Test acc %") == "60.00"
+    assert cell(panel, 0, "Domain") == "dtd" and cell(panel, 0, "Test acc") == "60.0%"
     assert cell(panel, 0, "Run") == "r_dtd" and cell(panel, 2, "Points") == "—"
     shares = [float(cell(panel, r, "Share of S").rstrip("%")) for r in range(2)]
     assert sum(shares) == pytest.approx(100, abs=0.2)

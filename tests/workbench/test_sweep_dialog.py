@@ -37,5 +37,5 @@ def test_table_marks_the_choice_and_shows_the_warning(qtbot):
     table.set_result(result)
     assert table.table.item(0, 0).text() == "wd 0.0005" and table.table.item(0, 0).font().bold()
     assert not table.table.item(1, 0).font().bold()
-    assert table.table.item(0, 1).text() == "80.00 ± 1.00"
+    assert table.table.item(0, 1).text() == "80.0% ± 1.0"
     assert "Chosen: wd 0.0005" in table.note.text() and "not best on test" in table.note.text()

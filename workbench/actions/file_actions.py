@@ -6,16 +6,18 @@ A refused import (another trunk, a broken file) is shown with core's reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from core.files.adapter_header import read_adapter_info
 from workbench.backend.jobs import JobContext, JobError
-from workbench.backend.protocol import Backend
+from workbench.backend.protocol import Backend, DomainState
 from workbench.panels.dialogs import Dialogs
 from workbench.preferences import Preferences
 from workbench.session import WorkbenchSession
+from workbench.status_text import percent
 
 ADAPTER_FILTER = "Adapter files (*.adapter.safetensors *.safetensors);;All files (*)"
 TRUNK_FILTER = "Trunk files (*.safetensors);;All files (*)"
@@ -53,9 +55,13 @@ class FileActions(QObject):
         prefs: Preferences,
         log: Callable[[str, str], None],
         parent: QObject | None = None,
+        *,
+        listed_domains: Callable[[], Sequence[DomainState]] = list,
     ) -> None:
+        """``listed_domains()``: the domains the window lists (to tell a taken name)."""
         super().__init__(parent)
         self.session, self.dialogs, self.prefs, self.log = session, dialogs, prefs, log
+        self.listed_domains = listed_domains
 
     def _run(
         self,
@@ -123,31 +129,34 @@ class FileActions(QObject):
                 cancellable=True,
             )
 
-    def import_adapters(self, path: Path | None = None, *, replace: bool = False) -> None:
-        """Import a domain; when one of that name exists, ask before replacing it."""
+    def import_adapters(
+        self, path: Path | None = None, *, name: str | None = None, replace: bool = False
+    ) -> None:
+        """Import a domain; when its name is taken, ask for another name (or to replace)."""
         path = path or self._open_path("Import adapters", "adapters", ADAPTER_FILTER)
         if path is None:
             return
+        if name is None and not replace:
+            taken = self._file_domain_taken(path)
+            if taken is not None:
+                self._ask_how_to_import(path, taken)
+                return
 
         def work(backend: Backend, ctx: JobContext) -> str:
-            name = backend.import_adapters(path, replace=replace)
-            return f"imported domain '{name}' from {path.name}"
+            return backend.import_adapters(path, name=name, replace=replace)
 
-        def ok(summary: str) -> None:
+        def ok(imported: str) -> None:
+            summary = f"imported domain '{imported}' from {path.name}" + (
+                " in place of the one before" if replace else ""
+            )
             self.log("info", summary)
             self.done.emit(summary)
             self.engine_changed.emit()
 
         def bad(error: JobError) -> None:
-            if (
-                not replace
-                and "exist" in error.message
-                and self.dialogs.confirm(
-                    "Import adapters", f"{error.message}\n\nReplace the existing domain?"
-                )
-            ):
-                self.import_adapters(path, replace=True)
-                return
+            if not replace and "exists already" in error.message:
+                self._ask_how_to_import(path, name or self._file_domain(path) or "")
+                return  # the engine holds a domain the list did not show (yet)
             self.log("error", f"Import of adapters refused: {error.message}")
             self.dialogs.warn("Import adapters", error.message)
             self.failed.emit(error.message)
@@ -155,6 +164,39 @@ class FileActions(QObject):
         self.session.run_engine_job(
             "Import of adapters", work, on_done=ok, on_error=bad, cancellable=False
         )
+
+    @staticmethod
+    def _file_domain(path: Path) -> str | None:
+        """The domain name inside an adapter file (its header; None if it cannot be read:
+        the import then says why)."""
+        try:
+            return read_adapter_info(path).name
+        except (ValueError, OSError):
+            return None
+
+    def _file_domain_taken(self, path: Path) -> str | None:
+        name = self._file_domain(path)
+        trained = {d.name for d in self.listed_domains() if d.trained}
+        return name if name in trained else None
+
+    def _ask_how_to_import(self, path: Path, name: str) -> None:
+        states = {d.name: d for d in self.listed_domains()}
+        existing = states.get(name)
+        what = ""
+        if existing is not None and existing.trained:
+            what = "trained" + (
+                ""
+                if existing.test_accuracy is None
+                else f", test accuracy {percent(existing.test_accuracy)}"
+            )
+        choice = self.dialogs.import_name(name, set(states) | {name}, what)
+        if choice is None:
+            self.log("info", f"Import of {path.name}: cancelled; nothing was changed.")
+            return
+        if choice.replace:
+            self.import_adapters(path, replace=True)
+        else:
+            self.import_adapters(path, name=choice.name)
 
     def save_trunk(self) -> None:
         path = self._save_path("Save the shared trunk", "trunk", "trunk.safetensors", TRUNK_FILTER)

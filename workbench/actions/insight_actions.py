@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QDockWidget
 from core.events import TrainingFinished, TrainingStarted
 from workbench.backend.jobs import JobError
 from workbench.panels.sweep_dialog import SweepTable
+from workbench.status_text import percent
 
 if TYPE_CHECKING:
     from workbench.main_window import MainWindow
@@ -59,7 +60,9 @@ class InsightActions(QObject):
         w.results.decathlon_file_requested.connect(self.write_decathlon_file)
         w.tabs.currentChanged.connect(self._tab_changed)
         w.training_ended.connect(self._run_ended)
+        w.files.engine_changed.connect(self.refresh_results)  # an import, a trunk loaded
         w.session.training_event.connect(self._sweep_event)
+        w.session.training_event.connect(self._data_built)
         w.session.sweep_finished.connect(self._sweep_finished)
 
     @property
@@ -92,7 +95,7 @@ class InsightActions(QObject):
         report = view.report
         self.w.log(
             "info",
-            f"{report.domain} {report.split}: accuracy {report.accuracy:.4f}, loss "
+            f"{report.domain} {report.split}: accuracy {percent(report.accuracy)}, loss "
             f"{report.loss:.4f} on {report.examples} images.",
         )
         self.w.confusion.set_report(report, view.load_images)
@@ -159,13 +162,24 @@ class InsightActions(QObject):
         if state is None or not state.present or state.source == "imported":
             self._counts_domain = None
             chart.clear()
-            chart.summary.setText(
-                f"Class counts of '{name}': its data is not built yet (Prepare data builds it)."
-                if state is not None and state.source != "imported"
-                else f"'{name}' has no data on this machine."
-            )
+            run = self.w.running_domain()
+            if state is None or state.source == "imported":
+                text = f"'{name}' has no data on this machine."
+            elif run == name:
+                text = f"Class counts of '{name}': its data is being built for the run…"
+            elif state.source == "builtin":
+                text = (
+                    f"Class counts of '{name}': its data is not built yet (Prepare data builds it)."
+                )
+            else:
+                text = f"Class counts of '{name}': its data is not on this machine."
+            chart.summary.setText(text)
             return
-        if name == self._counts_domain or not self._live:
+        if name != self._counts_domain:
+            self._count(name)
+
+    def _count(self, name: str) -> None:
+        if not self._live:
             return
         self._counts_domain = name
         self.w.session.run_side_job(
@@ -182,6 +196,13 @@ class InsightActions(QObject):
         names, counts = out
         self.w.class_counts.set_counts(names, counts, domain=name)
         self.counts_shown.emit(name)
+
+    @Slot(object)
+    def _data_built(self, event: object) -> None:
+        """A run has its data (it was built if it had to be): its counts can be shown now."""
+        if isinstance(event, TrainingStarted):
+            if event.domain == self.w.domains.selected_domain() != self._counts_domain:
+                self._count(event.domain)
 
     @Slot()
     def _catalogue_refreshed(self) -> None:

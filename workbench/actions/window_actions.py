@@ -60,7 +60,11 @@ def build_actions(w: MainWindow) -> None:
         w, "Stop", s.stop, "Shift+F5", "Ctrl+.", tip="Stop after the current batch"
     )
     w.stop_epoch_action = make_action(
-        w, "Stop after this epoch", s.stop_after_epoch, "Ctrl+Shift+E"
+        w,
+        "Stop after this epoch",
+        w.stop_after_epoch,
+        "Ctrl+Shift+E",
+        tip="Finish the epoch in progress (with its validation), then stop",
     )
     toolbar = QToolBar("Run")
     toolbar.setObjectName("run_toolbar")

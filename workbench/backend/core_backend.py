@@ -12,11 +12,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import EventSink, LogMessage
 from core.progress import ProgressFn
+from core.training.estimate import SpeedMeasurement
 from core.workspace import DomainOverview, Workspace
 from workbench.backend.core_runs import RunsMethods
 from workbench.backend.insight_backend import InsightMethods
@@ -57,6 +59,7 @@ class CoreBackend(InsightMethods, RunsMethods):
         builtin_scale: float = 1.0,
     ) -> None:
         self._strategy_kind = "default"
+        self._probed: dict[tuple[ModelConfig, str, int], SpeedMeasurement] = {}
         self._ws = Workspace.open(root, model_config, builtin_scale=builtin_scale)
 
     @property
@@ -192,6 +195,20 @@ class CoreBackend(InsightMethods, RunsMethods):
             test_accuracy=None if status is None else status.test_accuracy,
         )
 
+    def training_speed(
+        self, model_config: ModelConfig, mode: str, batch_size: int, *, probe: bool, cancel: Any
+    ) -> SpeedMeasurement | None:
+        """``core.training.estimate``: earlier runs' speed, else a probe (kept per shape)."""
+        from core.training.estimate import probe_speed, speed_from_runs
+
+        found = speed_from_runs(self._ws.runs(), model_config, mode, batch_size)
+        key = (model_config, mode, batch_size)
+        if found is None:
+            found = self._probed.get(key)
+        if found is None and probe:
+            found = self._probed[key] = probe_speed(model_config, mode, batch_size, cancel=cancel)
+        return found
+
     def evaluate(
         self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
     ) -> EvalOutcome:
@@ -234,8 +251,8 @@ class CoreBackend(InsightMethods, RunsMethods):
         )
         return report.summary()
 
-    def import_adapters(self, path: Path, *, replace: bool = False) -> str:
-        return self._ws.import_adapters(Path(path), replace=replace).name
+    def import_adapters(self, path: Path, *, name: str | None = None, replace: bool = False) -> str:
+        return self._ws.import_adapters(Path(path), name=name, replace=replace).name
 
     def import_reference(self, path: Path, name: str = "imagenet") -> str:
         """The authors' checkpoint as trunk (and its domain); a workspace of another shape

@@ -19,6 +19,7 @@ from core.config import DomainSpec, ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import EventSink
 from core.progress import ProgressFn
+from core.training.estimate import SpeedMeasurement
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +162,13 @@ class Backend(Protocol):
         resume_run: Path | None = None,
     ) -> TrainOutcome: ...
 
+    def training_speed(
+        self, model_config: ModelConfig, mode: str, batch_size: int, *, probe: bool, cancel: Any
+    ) -> SpeedMeasurement | None:
+        """Training images per second of this model here: from earlier runs of it, else
+        (``probe``) a short measurement; None when there are no runs and no probe."""
+        ...
+
     def evaluate(
         self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
     ) -> EvalOutcome: ...
@@ -173,7 +181,10 @@ class Backend(Protocol):
         self, domain: str, path: Path, progress: ProgressFn, cancel: threading.Event
     ) -> str: ...
 
-    def import_adapters(self, path: Path, *, replace: bool = False) -> str: ...
+    def import_adapters(self, path: Path, *, name: str | None = None, replace: bool = False) -> str:
+        """A domain from an adapter file (as ``name``, else the file's own name); returns
+        the domain's name. A file that carries its recorded status gets it back."""
+        ...
 
     def import_reference(self, path: Path, name: str = "imagenet") -> str:
         """An authors' pretrained checkpoint as the trunk (a new workspace of its shape)."""

@@ -19,12 +19,14 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
 from core.clock import utc_now
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
+from core.data.image_files import unreadable_reason
 from core.events import (
     EventSink,
     LogMessage,
@@ -34,6 +36,7 @@ from core.events import (
 from core.model.parameters import TRUNK_PART, part_label
 from core.presets import get_preset
 from core.progress import Cancelled, ProgressFn, check_cancel
+from core.training.estimate import SpeedMeasurement
 from workbench.backend.protocol import (
     DomainState,
     EvalOutcome,
@@ -316,6 +319,22 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             )
         return TrainOutcome(domain, reason, done, run_dir, seconds, test)
 
+    def training_speed(
+        self, model_config: ModelConfig, mode: str, batch_size: int, *, probe: bool, cancel: Any
+    ) -> SpeedMeasurement | None:
+        """As ``CoreBackend``: from a finished run of this shape, else a (made-up) probe."""
+        with self._lock:
+            runs = [c.summary for c in self._runs.values()]
+        for run in reversed(runs):
+            config = run.training_config
+            if run.model_config == model_config and config is not None and run.epochs > 0:
+                if (config.mode, config.batch_size) == (mode, batch_size):
+                    return SpeedMeasurement(1000.0, 0.0, "runs", "1 earlier run of this model")
+        if not probe:
+            return None
+        check_cancel(cancel)
+        return SpeedMeasurement(800.0, 0.5, "probe", "a 1 s measurement of this model just now")
+
     def evaluate(
         self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
     ) -> EvalOutcome:
@@ -349,7 +368,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                     digest = hashlib.sha256(image.tobytes()).digest()
                 error = None
             except (OSError, ValueError) as exc:
-                digest, error = b"", f"Cannot read image {path}: {exc}"
+                digest, error = b"", f"Cannot read {path}: {unreadable_reason(path, exc)}"
             for d in domains:
                 if error is not None:
                     out[d].append(PredictionView(str(path), d, (), error))

@@ -24,6 +24,7 @@ from core.config import DomainSpec, ModelConfig
 from core.files.adapter_header import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    STATUS_KEY,
     SUFFIX,
     AdapterInfo,
     check_structure,
@@ -81,6 +82,7 @@ def write_adapter(
     model_config: ModelConfig,
     fingerprint: str,
     parameters: dict[str, int],
+    status: dict[str, Any] | None = None,
 ) -> int:
     """Write a small adapter file with the real one's metadata; returns its size in bytes."""
     path = Path(path)
@@ -107,6 +109,8 @@ def write_adapter(
         "created": utc_now(),
         **_versions(),
     }
+    if status is not None:
+        meta[STATUS_KEY] = status
     _save(path, arrays, meta)
     return path.stat().st_size
 

@@ -4,11 +4,15 @@ and loaded, the whole model written; real safetensors files with core's metadata
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
 
+from core.clock import utc_now
+from core.config import ConfigError
 from core.progress import ProgressFn
+from core.workspace.state import restored_status
 from workbench.fake.files import (
     ADAPTER_SUFFIX,
     check_adapter_fits,
@@ -47,25 +51,41 @@ class FakeModelFiles:
                 "moving_statistics": 100,
                 "trunk_parameters": _TRUNK_PARAMETERS,
             },
+            status={
+                "mode": info["mode"],
+                "epochs": info.get("epochs", 0),
+                "val_accuracy": info["val_accuracy"],
+                "test_accuracy": info["test"],
+                "best_epoch": None,
+                "updated": utc_now(),
+            },
         )
         return f"wrote {path} ({size:,} bytes, {params:,} parameters)"
 
-    def import_adapters(self, path: Path, *, replace: bool = False) -> str:
+    def import_adapters(self, path: Path, *, name: str | None = None, replace: bool = False) -> str:
         found = read_adapter(Path(path))
         check_adapter_fits(found, self._config, self._fingerprint)
-        name = found.spec.name
+        spec = found.spec
+        if name is not None and name != spec.name:
+            try:
+                spec = dataclasses.replace(spec, name=name)
+            except ConfigError as exc:
+                raise ValueError(f"Invalid domain name: {exc}") from None
+        name = spec.name
         if name in self._trained and not replace:
             raise ValueError(
                 f"A domain named '{name}' exists already; import under another name or "
                 f"replace it. Received: name={name!r}"
             )
+        restored = restored_status(found.status or {})  # core's own reading of the record
         with self._lock:
             self._trained[name] = {
-                "mode": "imported",
-                "val_accuracy": None,
-                "test": None,
+                "mode": restored["mode"],
+                "epochs": restored["epochs"],
+                "val_accuracy": restored["val_accuracy"],
+                "test": restored["test_accuracy"],
                 "trunk": self._fingerprint,
-                "spec": found.spec,
+                "spec": spec,
             }
         return name
 

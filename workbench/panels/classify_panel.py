@@ -64,6 +64,16 @@ def to_qimage(array: np.ndarray) -> QImage:
     return QImage(array.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
+def and_list(names: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def count(n: int, noun: str) -> str:
+    """'1 image', '3 images'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 NO_DOMAIN_TEXT = "Train a domain (or import adapters) to classify images."
 READY_TEXT = "Drop images or folders here, or open them, to see the top-5 classes."
 
@@ -202,12 +212,13 @@ class ClassifyPanel(QWidget):
         for i, path in enumerate(paths):
             per_domain = {d: preds[i] for d, preds in results.items() if i < len(preds)}
             card = self._card(path, thumbnails.get(path), per_domain)
-            errors += any(p.error for p in per_domain.values())
+            errors += bool(per_domain) and all(p.error for p in per_domain.values())
             self.grid.addWidget(card)
             self._card_frames.append(card)
-        text = f"{len(paths)} image(s) under {', '.join(results)}"
+        read = len(paths) - errors
+        text = f"{count(read, 'image')} classified under {and_list(list(results))}"
         if errors:
-            text += f"; {errors} could not be read"
+            text += f"; {count(errors, 'file')} could not be read (their cards say why)"
         if left_out:
             text += f"; {left_out} more left out (at most {MAX_IMAGES} at once)"
         self.status.setText(text + (f". {note}" if note else "."))
@@ -233,6 +244,15 @@ class ClassifyPanel(QWidget):
         name = ElidedLabel(Path(path).name, tooltip=path)  # a long name ends in "…"
         box.addWidget(image, 0, Qt.AlignmentFlag.AlignHCenter)
         box.addWidget(name)
+        reasons = {p.error for p in per_domain.values()}
+        if len(reasons) == 1 and None not in reasons:  # the file: one message, not per domain
+            error = QLabel()
+            error.setObjectName("prediction")
+            error.setWordWrap(True)
+            error.setStyleSheet("color: #b3261e;")
+            error.setText(str(reasons.pop()))
+            box.addWidget(error)
+            return frame
         for domain, prediction in per_domain.items():
             text = QLabel()
             text.setObjectName("prediction")

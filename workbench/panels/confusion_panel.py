@@ -38,6 +38,7 @@ from core.evaluation.eval_report import (
     write_per_class_csv,
 )
 from workbench.panels.classify_panel import to_qimage
+from workbench.status_text import percent
 
 ImageLoader = Callable[[Sequence[int]], list[np.ndarray]]
 GALLERY_LIMIT = 60
@@ -207,7 +208,7 @@ class ConfusionPanel(QWidget):
         self.x_axis.names = self.y_axis.names = report.class_names
         self.bars_plot.getAxis("bottom").names = report.class_names
         self.title.setText(
-            f"{report.domain} ({report.split}): accuracy {100 * report.accuracy:.2f}% on "
+            f"{report.domain} ({report.split}): accuracy {percent(report.accuracy)} on "
             f"{report.examples} images, {n} classes"
         )
         recall = [100 * row["recall"] for row in report.per_class()]

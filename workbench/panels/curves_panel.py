@@ -235,6 +235,12 @@ class CurvesPanel(QWidget):
             if event.stage_learning_rates:  # a flat LR line would auto-range to +-0.5
                 self.lr_plot.setYRange(0.0, 1.1 * max(event.stage_learning_rates), padding=0)
 
+    def clear_run(self) -> None:
+        """A new run was asked for: the last run's curves go at once (overlays stay)."""
+        self.history.clear()
+        self.set_stage_bands((), 0)
+        self.redraw(force=True)
+
     def load_run(self, curves: RunCurves) -> None:
         """Make a past run the current curves (before resuming it)."""
         self.history.clear()
@@ -304,7 +310,7 @@ class CurvesPanel(QWidget):
         for band, plot in self._bands:
             plot.removeItem(band)
         self._bands = []
-        ends = (*starts[1:], total_epochs)
+        ends = (*starts[1:], total_epochs) if starts else ()
         for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
             for plot in self._plots():
                 band = pg.LinearRegionItem(

@@ -8,9 +8,13 @@ which answers from queues and records what was asked.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Collection
 from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from workbench.panels.import_dialog import ImportChoice, ImportNameDialog
+from workbench.status_text import for_people
 
 
 class Dialogs:
@@ -42,7 +46,13 @@ class Dialogs:
         return answer == QMessageBox.StandardButton.Yes
 
     def warn(self, title: str, text: str) -> None:
-        QMessageBox.warning(self.parent, title, text)
+        QMessageBox.warning(self.parent, title, for_people(text))
+
+    def import_name(self, name: str, taken: Collection[str], what: str = "") -> ImportChoice | None:
+        """Adapters of a domain that exists: under another name, replacing it, or None."""
+        dialog = ImportNameDialog(name, taken, what, self.parent)
+        dialog.exec()
+        return dialog.choice
 
     def inform(self, title: str, text: str) -> None:
         """A note to read (Help menu); rich text, its links open in the desktop's viewer."""
@@ -65,6 +75,7 @@ class ScriptedDialogs(Dialogs):
         super().__init__(None)
         self.answers: deque[Any] = deque()
         self.asked: list[tuple[str, str]] = []
+        self.shown: list[str] = []  # every question's and warning's text, as a person reads it
         self.default_confirm = True
 
     def queue(self, *answers: Any) -> None:
@@ -87,10 +98,30 @@ class ScriptedDialogs(Dialogs):
         return str(self._next("save_file", title, ""))
 
     def confirm(self, title: str, text: str) -> bool:
+        self.shown.append(f"{title}: {text}")
         return bool(self._next("confirm", title, self.default_confirm))
 
     def warn(self, title: str, text: str) -> None:
-        self.asked.append(("warn", f"{title}: {text}"))
+        self.shown.append(f"{title}: {for_people(text)}")
+        self.asked.append(("warn", f"{title}: {for_people(text)}"))
+
+    def import_name(self, name: str, taken: Collection[str], what: str = "") -> ImportChoice | None:
+        """A queued answer typed into a real ``ImportNameDialog``: a name (typed into its
+        field, then its import button, when enabled), ``True`` (its Replace button) or
+        ``False``/nothing (Cancel). What the dialog said is recorded in ``asked``."""
+        answer = self._next("import_name", name, False)
+        dialog = ImportNameDialog(name, taken, what)
+        self.asked.append(("import_name_suggested", dialog.name_field.text()))
+        if isinstance(answer, str):
+            dialog.name_field.setText(answer)
+            self.asked.append(("import_name_problem", dialog.problem.text()))
+            if dialog.import_button.isEnabled():
+                dialog.import_button.click()
+        elif answer is True:
+            dialog.replace_button.click()
+        choice = dialog.choice
+        dialog.deleteLater()
+        return choice
 
     def inform(self, title: str, text: str) -> None:
         self.asked.append(("inform", f"{title}: {text}"))

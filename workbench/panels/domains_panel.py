@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from workbench.backend.protocol import DomainState, describe_bytes
 from workbench.panels.flow_layout import FlowLayout
+from workbench.status_text import MODE_WORDS, percent
 
 # What a person looks for first (is it trained, how well) comes first: it must be
 # readable without scrolling sideways in a narrow dock.
@@ -40,14 +41,14 @@ COLUMNS = (
     "Parameters",
     "Export",
 )
-TRAINED_WORDS = {"full": "trunk", "adapters": "adapters", "linear_probe": "head only"}
+TRAINED_WORDS = MODE_WORDS
 BUILTIN_DIGITS = "digits_street"
 ROW_PADDING = 6  # pixels above and below a row's text
 MIN_TABLE_ROWS = 4  # the table never shrinks below this many rows' height
 
 
 def _pct(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.1f}%"
+    return percent(value)
 
 
 class DomainsPanel(QWidget):

@@ -1,9 +1,13 @@
-"""Status-bar widget: the running job, its progress and a Cancel button."""
+"""Status-bar widget: the running job, its progress and a Cancel button.
+
+It sits apart from the status line (a separator), and its text is never cut: the label is
+as wide as its text (the status line, which stretches, gives way and elides instead).
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from workbench.backend.jobs import Job, JobRunner
 
@@ -21,8 +25,12 @@ class JobsBar(QWidget):
         self.bar.setTextVisible(False)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel_current)
+        separator = QFrame()
+        separator.setFrameShape(QFrame.Shape.VLine)
+        separator.setFrameShadow(QFrame.Shadow.Sunken)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(separator)
         layout.addWidget(self.label)
         layout.addWidget(self.bar)
         layout.addWidget(self.cancel_button)
@@ -40,8 +48,12 @@ class JobsBar(QWidget):
         job = self.current()
         if job is not None and job.cancellable:
             job.request_cancel()
-            self.label.setText(f"{job.title}: cancelling…")
+            self._set_text(f"{job.title}: cancelling…")
             self.cancel_button.setEnabled(False)
+
+    def _set_text(self, text: str) -> None:
+        self.label.setText(text)
+        self.label.setMinimumWidth(self.label.sizeHint().width())  # never cut
 
     @Slot(object)
     def _started(self, job: Job) -> None:
@@ -65,7 +77,13 @@ class JobsBar(QWidget):
         self.setVisible(job is not None)
         if job is None:
             return
-        self.label.setText(job.title + (f": {job.message}" if job.message else ""))
+        more = len(self._jobs) - 1
+        message = job.message
+        if message.startswith(job.title):  # the job's own words say it already
+            text = message
+        else:
+            text = job.title + (f": {message}" if message else "")
+        self._set_text(text + (f" (and {more} more)" if more else ""))
         self.bar.setValue(round(1000 * job.fraction))
         self.bar.setRange(0, 1000 if job.cancellable or job.fraction else 0)
         self.cancel_button.setEnabled(job.cancellable and not job.cancel.is_set())

@@ -1,7 +1,10 @@
 """Where a run stands (epoch, stage, progress, images/s, ETA) and the log of what happened.
 
-Batch events only update numbers; the labels refresh on a 5 Hz timer, so thousands of
-batches per second would not cost the GUI thread more than a few label updates.
+Batch events only update numbers; the labels refresh on a 2 Hz timer, so thousands of
+batches per second would not cost the GUI thread more than a few label updates. A run's
+numbers are cleared the moment it is asked for (``begin``: its data may take a while to
+build), a resumed run starts at its own epoch, and a paused run shows no speed or ETA.
+Between runs the plan line says what the next Train will take (``set_plan``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QProgressBar,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +34,7 @@ from core.events import (
     TrainingFinished,
     TrainingStarted,
 )
+from workbench.status_text import ended_words, for_people, percent
 
 LEVEL_COLOURS = {"info": "#303030", "warning": "#a05a00", "error": "#b3261e"}
 
@@ -56,9 +61,21 @@ class ProgressPanel(QWidget):
         self.bar.setRange(0, 1000)
         self.bar.setValue(0)
         self.bar.setFormat("%p%")
+        self.plan_label = QLabel()
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setStyleSheet("color: #1f4e8c;")
+        self.plan_label.setVisible(False)
+        self.plan_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self._running = False
+        self._paused = False
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
+        # The log follows its newest line unless the person scrolled up to read.
+        self._follow = True
+        bar = self.log_view.verticalScrollBar()
+        bar.actionTriggered.connect(self._scrolled)
+        bar.rangeChanged.connect(self._range_changed)  # a new line, or the view resized
         grid = QGridLayout()
         grid.addWidget(self.epoch_label, 0, 0)
         grid.addWidget(self.stage_label, 0, 1)
@@ -68,6 +85,7 @@ class ProgressPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(grid)
+        layout.addWidget(self.plan_label)  # whole lines: the log gives way, not the plan
         layout.addWidget(self.log_view, 1)
         self._reset_numbers()
         self._dirty = False
@@ -88,6 +106,35 @@ class ProgressPanel(QWidget):
         self._num_stages = 1
         self._started = time.monotonic()
 
+    # === The run asked for, paused, and the next one ===
+
+    def begin(self, domain: str, *, resume: bool) -> None:
+        """A run was asked for: the last run's numbers go at once (its data and model may
+        take a while before the first batch)."""
+        self._reset_numbers()
+        self._running, self._paused = True, False
+        self._dirty = False
+        self.plan_label.setVisible(False)
+        what = "Resuming" if resume else "Preparing"
+        self.epoch_label.setText(f"{what} {domain}: its data and model…")
+        self.stage_label.setText("Stage –")
+        self.speed_label.setText("– images/s")
+        self.eta_label.setText("ETA –")
+        self.bar.setRange(0, 0)  # busy until the run says how long it is
+
+    def set_paused(self, paused: bool) -> None:
+        """While paused nothing moves: no speed and no time left are shown."""
+        self._paused = paused
+        if paused:
+            self.speed_label.setText("paused")
+            self.eta_label.setText("ETA – (paused)")
+        self._dirty = True
+
+    def set_plan(self, text: str) -> None:
+        """What the next Train will do and take (shown between runs)."""
+        self.plan_label.setText(text)
+        self.plan_label.setVisible(bool(text) and not self._running)
+
     # === Log ===
 
     def log(self, level: str, text: str) -> None:
@@ -96,8 +143,21 @@ class ProgressPanel(QWidget):
         prefix = "" if level == "info" else f"{level.upper()}: "
         self.log_view.appendHtml(
             f'<span style="color:#888">{stamp}</span> '
-            f'<span style="color:{colour}">{html.escape(prefix + text)}</span>'
+            f'<span style="color:{colour}">{html.escape(prefix + for_people(text))}</span>'
         )
+
+    @Slot(int, int)
+    def _range_changed(self, _minimum: int, maximum: int) -> None:
+        if self._follow:
+            self.log_view.verticalScrollBar().setValue(maximum)
+
+    @Slot(int)
+    def _scrolled(self, _action: int) -> None:
+        QTimer.singleShot(0, self._update_follow)  # the action moves the bar after this
+
+    def _update_follow(self) -> None:
+        bar = self.log_view.verticalScrollBar()
+        self._follow = bar.value() >= bar.maximum() - 1
 
     def log_text(self) -> str:
         return self.log_view.toPlainText()
@@ -116,12 +176,13 @@ class ProgressPanel(QWidget):
             val = (
                 ""
                 if event.val_accuracy is None
-                else f", validation loss {event.val_loss:.4f} accuracy {event.val_accuracy:.4f}"
+                else f"; validation loss {event.val_loss:.4f}, accuracy "
+                f"{percent(event.val_accuracy)}"
             )
             self.log(
                 "info",
-                f"epoch {event.epoch + 1}: loss {event.train_loss:.4f} accuracy "
-                f"{event.train_accuracy:.4f}{val}"
+                f"epoch {event.epoch + 1}: loss {event.train_loss:.4f}, accuracy "
+                f"{percent(event.train_accuracy)}{val}"
                 + (f", weight decay term {event.l2_penalty:.4f}" if event.l2_penalty else "")
                 + f", lr {event.learning_rate:g}, "
                 f"{event.seconds:.1f} s, {event.images_per_second:.0f} images/s",
@@ -140,10 +201,14 @@ class ProgressPanel(QWidget):
             self._dirty = True
         elif isinstance(event, TrainingStarted):
             self._reset_numbers()
+            self._running = True
+            self.plan_label.setVisible(False)
+            self.bar.setRange(0, 1000)
             self._total_epochs = event.total_epochs
             self._steps = max(1, event.steps_per_epoch)
             self._batch_size = max(1, event.batch_size)
             self._num_stages = len(event.stage_start_epochs)
+            self._epoch, self._step = event.initial_epoch, -1  # a resumed run starts there
             self._done_steps = event.initial_epoch * self._steps
             what = "Resumed" if event.resumed else "Training"
             self.log(
@@ -154,19 +219,14 @@ class ProgressPanel(QWidget):
                 + (f"; run folder {event.run_dir}" if event.run_dir else ""),
             )
             self._dirty = True
+            self.refresh()  # at once: the first batch may take seconds (tracing)
         elif isinstance(event, LogMessage):
             self.log(event.level, event.text)
         elif isinstance(event, TrainingFinished):
             level = "warning" if event.reason == "nan" else "info"
-            words = {
-                "completed": "finished",
-                "stopped": "stopped",
-                "stopped_after_epoch": "stopped after the epoch",
-                "nan": "stopped: the loss became NaN",
-            }
             self.log(
                 level,
-                f"Training {words.get(event.reason, event.reason)} after "
+                f"Training {ended_words(event.reason)} after "
                 f"{event.epochs_completed} epoch(s) in {event.seconds:.1f} s"
                 + (f" ({event.message})" if event.message else ""),
             )
@@ -180,8 +240,17 @@ class ProgressPanel(QWidget):
     def _idle(self) -> None:
         """Nothing runs any more: no speed and no time left to show."""
         self._ips = math.nan
+        self._running = self._paused = False
+        if self.bar.maximum() == 0:  # it ended before it started (failed, stopped)
+            self.bar.setRange(0, 1000)
+            self.epoch_label.setText("Epoch –")
         self.speed_label.setText("– images/s")
         self.eta_label.setText("ETA –")
+
+    def end(self) -> None:
+        """The run's job ended (it has tested and saved too): back to idle, the plan back."""
+        self._idle()
+        self.plan_label.setVisible(bool(self.plan_label.text()))
 
     @Slot()
     def refresh(self) -> None:
@@ -195,7 +264,10 @@ class ProgressPanel(QWidget):
             f"batch {self._step + 1}/{self._steps}"
         )
         self.stage_label.setText(self._stage or "Stage –")
-        if math.isfinite(self._ips):
+        if self._paused:
+            self.speed_label.setText("paused")
+            self.eta_label.setText("ETA – (paused)")
+        elif math.isfinite(self._ips):
             self.speed_label.setText(f"{self._ips:,.0f} images/s")
             remaining = (total_steps - self._done_steps) * self._batch_size / self._ips
             self.eta_label.setText(f"ETA {format_duration(remaining)}")

@@ -25,23 +25,24 @@ from PySide6.QtWidgets import (
 
 from core.evaluation.results import ResultsTable
 from workbench.panels.flow_layout import FlowLayout
+from workbench.status_text import mode_words, percent
 
 COLUMNS = (
     "Domain",
     "Mode",
-    "Test acc %",
+    "Test acc",
     "Params/domain",
     "% of network",
     "Train time (s)",
     "Run",
-    "Baseline %",
+    "Baseline acc",
     "Points",
     "Share of S",
 )
 
 
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.2f}"
+    return "—" if value is None else percent(value)
 
 
 class ResultsPanel(QWidget):
@@ -101,7 +102,7 @@ class ResultsPanel(QWidget):
         for r, row in enumerate(table.rows):
             cells = (
                 row.domain,
-                row.mode,
+                mode_words(row.mode),
                 _pct(row.test_accuracy),
                 f"{row.parameters:,}",
                 f"{row.percent_of_network:.2f}",

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.backend.protocol import RunSummary
+from workbench.status_text import ended_words, local_time, mode_words, percent
 
 COLUMNS = ("Run", "Domain", "Mode", "Started", "Epochs", "Ended", "Best val acc")
 RUN_COLUMN_WIDTH = 170
@@ -77,15 +78,14 @@ class RunsPanel(QWidget):
         self._runs = list(runs)
         self.table.setRowCount(len(self._runs))
         for r, run in enumerate(self._runs):
-            acc = "" if run.best_val_accuracy is None else f"{100 * run.best_val_accuracy:.1f}%"
             cells = (
                 Path(run.path).name,
                 run.domain,
-                run.mode,
-                run.started,
+                mode_words(run.mode),
+                local_time(run.started),
                 str(run.epochs),
-                run.reason,
-                acc,
+                ended_words(run.reason),
+                percent(run.best_val_accuracy),
             )
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)

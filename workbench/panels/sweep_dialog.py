@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from core.config import ConfigError
 from core.training.sweep import SweepResult, parse_values
+from workbench.status_text import percent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +120,7 @@ class SweepTable(QWidget):
         def cell(mean, std):
             if mean is None:
                 return "—"
-            return f"{100 * mean:.2f} ± {100 * std:.2f}" if pm else f"{100 * mean:.2f}"
+            return f"{percent(mean)} ± {100 * std:.1f}" if pm else percent(mean)
 
         self.table.setRowCount(len(result.summaries))
         bold = QFont()

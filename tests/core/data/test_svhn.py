@@ -183,7 +183,7 @@ def test_offline_gives_a_clear_error(tmp_path):
     with pytest.raises(
         DownloadError,
         match=r"SVHN could not be downloaded \(offline\?\).*"
-        r"point at existing .mat files",
+        r"point the workbench at existing train_32x32.mat and test_32x32.mat files",
     ):
         download_svhn(tmp_path, base_url=f"http://127.0.0.1:{port}/", timeout=5)
 
