@@ -97,8 +97,8 @@ def test_the_saved_workspace_says_what_the_loaded_one_says(trained_root):
         (["domains"], 0, "glyphs_copy"),
         (["domains", "--short"], 0, ELLIPSIS),
         (["runs"], 0, "digits_street"),
-        (["results"], 0, "| glyphs_copy | imported |"),
-        (["results", "--csv"], 0, "glyphs_copy,imported"),
+        (["results"], 0, "| glyphs_copy | adapters |"),  # its record came with it
+        (["results", "--csv"], 0, "glyphs_copy,adapters"),
         (["--help"], 0, "import-reference"),
         (["results", "--help"], 0, "--baseline"),
         (["no-such-command"], 2, ""),
@@ -157,7 +157,8 @@ def test_domains_shows_whole_descriptions_and_what_is_trained(trained_root, colu
     marks = {r.name: trained_text(r) for r in rows}
     accuracy = read_saved_workspace(trained_root).status["digits_street"].test_accuracy
     assert marks["digits_street"] == f"trunk {100 * accuracy:.1f}%"
-    assert marks["glyphs"].startswith("stale ") and marks["glyphs_copy"] == "stale"  # no test yet
+    # The copy came with its record (test accuracy included): stale like its original.
+    assert marks["glyphs"].startswith("stale ") and marks["glyphs_copy"] == marks["glyphs"]
     assert marks["signs"] == "no"
     assert "trunk trained on digits_street" in " ".join(words)
     assert "next: main.py train --domain" in out
