@@ -16,11 +16,13 @@ from typing import Any
 import safetensors
 
 from core.config import ConfigError, DomainSpec, ModelConfig
+from core.files.digests import GENERATION_KEY, TENSORS_DIGEST_KEY
 from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
 
 FORMAT_NAME = "ram-workbench-adapter"
 FORMAT_VERSION = WEIGHTS_FORMAT_VERSION
 SUFFIX = ".adapter.safetensors"
+STATUS_KEY = "domain_status"  # a workspace's record of the domain, kept in its own file
 REQUIRED_KEYS = (
     "format",
     "format_version",
@@ -57,6 +59,11 @@ class AdapterInfo:
     parameters: dict[str, int]
     created: str
     versions: dict[str, str]
+    # A workspace's record of the domain when it saved the file (``DomainStatus`` fields);
+    # None in exported files and files written before it was kept.
+    status: dict[str, Any] | None = None
+    tensors_sha256: str = ""  # the tensors' digest stored in the file ("" in older files)
+    generation: int = 0  # of the workspace index that wrote it (0: not a workspace's file)
 
     @property
     def name(self) -> str:
@@ -130,6 +137,7 @@ def read_adapter_info(path: str | Path) -> AdapterInfo:
         for k in ("keras_version", "tensorflow_version", "numpy_version", "workbench_version")
         if k in metadata
     }
+    status = _json_field(metadata, STATUS_KEY) if STATUS_KEY in metadata else None
     return AdapterInfo(
         path=path,
         bytes=path.stat().st_size,
@@ -140,7 +148,17 @@ def read_adapter_info(path: str | Path) -> AdapterInfo:
         parameters={k: int(v) for k, v in parameters.items()},
         created=metadata.get("created", ""),
         versions=versions,
+        status=status if isinstance(status, dict) else None,
+        tensors_sha256=metadata.get(TENSORS_DIGEST_KEY, ""),
+        generation=_int(metadata.get(GENERATION_KEY)),
     )
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
 
 
 def check_structure(expected: ModelConfig, found: ModelConfig) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from core.clock import file_stamp, utc_now
 from core.events import BatchEnded, EpochEnded
-from core.files.atomic import atomic_write_json
+from core.files.atomic import STORAGE_ERRNOS, atomic_write_json, storage_error
 
 CONFIG_NAME = "config.json"
 STATUS_NAME = "status.json"
@@ -160,13 +160,11 @@ class RunLog:
         batches, epochs = self._pending_batches, self._pending_epochs
         self._pending_batches, self._pending_epochs = [], []
         if batches:
-            with open(self.run_dir / BATCHES_NAME, "a", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                writer.writerows([_cell(getattr(e, f)) for f in BATCH_FIELDS] for e in batches)
+            rows = [[_cell(getattr(e, f)) for f in BATCH_FIELDS] for e in batches]
+            _append_rows(self.run_dir / BATCHES_NAME, rows)
         if epochs:
-            with open(self.run_dir / EPOCHS_NAME, "a", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                writer.writerows([_cell(getattr(e, f)) for f in EPOCH_FIELDS] for e in epochs)
+            rows = [[_cell(getattr(e, f)) for f in EPOCH_FIELDS] for e in epochs]
+            _append_rows(self.run_dir / EPOCHS_NAME, rows)
         if batches or epochs:
             self._write_tensorboard(batches, epochs)
 
@@ -210,6 +208,18 @@ class RunLog:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _append_rows(path: Path, rows: list[list[str]]) -> None:
+    """Append CSV rows (a log grows; a torn last row is skipped when read back). A full or
+    read-only disk becomes a ``StorageError`` naming the file."""
+    try:
+        with open(path, "a", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(rows)
+    except OSError as exc:
+        if exc.errno in STORAGE_ERRNOS:
+            raise storage_error(path, exc, sum(len(",".join(r)) + 2 for r in rows)) from exc
+        raise
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

@@ -47,6 +47,7 @@ class DomainOverview:
     trained: bool
     stale: bool
     is_trunk_source: bool
+    problem: str = ""  # why its saved weights cannot be used (a damaged file): not loaded
 
 
 class DomainMethods(WorkspaceBase):
@@ -63,14 +64,16 @@ class DomainMethods(WorkspaceBase):
             params = {d.name: d for d in self.parameter_report().domains}
             stale = set(self.stale_domains())
             status = dict(self.status)
+            damaged = {n: p.message() for n, p in self.damaged.items()}
             data = {e.name: {f: getattr(e, f) for f in _ENTRY_FIELDS} for e in entries}
-            for name in status:
-                if name not in data and self.engine.has_domain(name):
+            for name in [*status, *damaged]:
+                loaded = self.engine.has_domain(name)
+                if name not in data and (loaded or name in damaged):
                     data[name] = {
                         "title": name,
                         "source": IMPORTED,
                         "present": False,
-                        "num_classes": self.engine.domain(name).spec.num_classes,
+                        "num_classes": self.engine.domain(name).spec.num_classes if loaded else 0,
                         "sizes": {},
                         "description": "",
                         "default_source": False,
@@ -84,6 +87,7 @@ class DomainMethods(WorkspaceBase):
                     trained=name in status and self.engine.has_domain(name),
                     stale=name in stale,
                     is_trunk_source=self.source_domain == name,
+                    problem=damaged.get(name, ""),
                 )
                 for name, fields in data.items()
             ]

@@ -18,6 +18,7 @@ from core.data.datasource import DomainData
 from core.events import EventSink, LogMessage, ignore_events
 from core.files.atomic import atomic_write_json
 from core.workspace.base import WorkspaceBase
+from core.workspace.state import WorkspaceError
 
 
 class TrainingMethods(WorkspaceBase):
@@ -56,19 +57,48 @@ class TrainingMethods(WorkspaceBase):
         writes the run; a run that did not finish is resumed by the same call (the chief
         keeps a backup note, ``runs/.backup_<domain>_<mode>.json``, while it trains, as
         Keras's ``BackupAndRestore`` keeps its backup folder).
+
+        Other programs on the same data folder: the domain (and for mode ``full`` the trunk)
+        is held for the run, so a second program training it is refused (``LockBusy``, naming
+        this one); the workspace first catches up with what they saved; the free space for
+        the run's files is checked before it starts.
         """
-        with self.run_in_progress():
-            return self._train(
-                name,
-                config,
-                on_event=on_event,
-                control=control,
-                data=data,
-                weight_decay=weight_decay,
-                init_from=init_from,
-                resume_run=resume_run,
-                save=save,
-                sync_batch_norm=sync_batch_norm,
+        from core.training.distribute import is_chief
+
+        chief = is_chief(self.strategy)
+        hold = self.changing(name, config.mode) if chief else contextlib.nullcontext()
+        with hold:
+            for note in self.notes:
+                on_event(LogMessage("warning", note))
+            self.notes.clear()
+            if chief:
+                self._catch_up(config.mode)
+            with self.run_in_progress():
+                return self._train(
+                    name,
+                    config,
+                    on_event=on_event,
+                    control=control,
+                    data=data,
+                    weight_decay=weight_decay,
+                    init_from=init_from,
+                    resume_run=resume_run,
+                    save=save,
+                    sync_batch_norm=sync_batch_norm,
+                )
+
+    def _catch_up(self, mode: str) -> None:
+        """Before a run: what other programs saved is loaded, and the trunk is usable."""
+        if self.refresh().replaced:
+            raise WorkspaceError(
+                f"The workspace in {self.dir} was started anew by another program since "
+                "this one opened it; reopen the data folder before training."
+            )
+        if mode != "full" and self.trunk_problem is not None:
+            raise WorkspaceError(
+                f"{self.trunk_problem.path} {self.trunk_problem.what}: adapters are trained on "
+                "the trunk, so this run cannot start. Restore it (`main.py doctor --repair`, "
+                "File > Check data folder…) or retrain the trunk (mode full) first."
             )
 
     def _train(
@@ -136,6 +166,9 @@ class TrainingMethods(WorkspaceBase):
         run_dir = (
             Path(resume_run) if resume_run is not None else self.new_run_dir(name, config.mode)
         )
+        if chief:
+            self._check_space(name, config, data)
+            self.set_run_folder(name, run_dir)
         if distributed and chief:
             atomic_write_json(backup, {"run_dir": str(run_dir)})
         result = train(
@@ -169,6 +202,7 @@ class TrainingMethods(WorkspaceBase):
         with self._lock:
             if config.mode == "full":
                 self.source_domain = name
+                self._trunk_dirty = True
             self.record_domain(
                 name,
                 mode=config.mode,
@@ -181,6 +215,22 @@ class TrainingMethods(WorkspaceBase):
         if save:
             self.save()
         return result
+
+    def _check_space(self, name: str, config: TrainingConfig, data: DomainData) -> None:
+        """Refuse a run the disk cannot hold (``core.workspace.space``)."""
+        from core.workspace.space import check_run_space
+
+        domain = self.engine.domain(name)
+        steps = -(-data.num_examples("train") // config.batch_size) * config.total_epochs
+        check_run_space(
+            runs_root=self.runs_root,
+            workspace_dir=self.dir,
+            trunk_values=self.engine.trunk.parameter_count(),
+            domain_values=sum(int(v.size) for v in domain.weight_arrays().values()),
+            full=config.mode == "full",
+            steps=steps,
+            epochs=config.total_epochs,
+        )
 
     def _keep_best(self, name: str, result: Any, run_dir: Path, on_event: EventSink) -> int | None:
         """Put the best epoch's weights (by validation accuracy) into the engine, as the

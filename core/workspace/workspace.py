@@ -84,7 +84,9 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods):
             if status is None:
                 return
             self.status[name] = dataclasses.replace(status, test_accuracy=accuracy)
-        self.save()
+            self._dirty_status.add(name)
+        if not self.read_only:  # a newer version's workspace: shown here, never written
+            self.save()
 
     def classify(self, domains: Sequence[str], images: Sequence[Any], top_k: int = 5):
         """``{domain: [Prediction per image]}`` (``core.model.inference.classify``).

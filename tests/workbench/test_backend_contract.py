@@ -36,6 +36,8 @@ from core.progress import Cancelled
 from workbench.backend.protocol import (
     DomainState,
     EvalOutcome,
+    FolderChange,
+    FolderReport,
     ParameterRow,
     PredictionView,
     RunCurves,
@@ -193,6 +195,9 @@ def story(request, tmp_path_factory) -> Story:
     d["import_existing"] = refusal(lambda: b.import_adapters(adapter))
     d["import_replace"] = b.import_adapters(adapter, replace=True)
     d["rows_after_import"] = b.domains()
+    # Nothing changed the data folder but this backend: nothing to follow, nothing damaged.
+    d["refresh_own"] = b.refresh()
+    d["folder_check"] = b.check_data_folder(False)
     # The model: same config keeps everything, another one starts over.
     d["same_discard"] = b.would_discard(TINY.model)
     d["same_configure"] = b.configure(TINY.model)
@@ -436,6 +441,7 @@ def test_exported_adapters_are_safetensors_with_core_metadata(story):
         "keras_version",
         "tensorflow_version",
         "numpy_version",
+        "tensors_sha256",  # the tensors' digest: a damaged file is found on its own
     }
     assert (meta["format"], meta["format_version"]) == (
         "ram-workbench-adapter",
@@ -491,6 +497,13 @@ def test_configure_and_would_discard(story):
     assert story["reconfigured_model"] == OTHER_MODEL
     assert not any(r.trained or r.stale or r.is_trunk_source for r in story["reconfigured_rows"])
     assert [r.name for r in story["reconfigured_rows"]] == [r.name for r in story["fresh_rows"]]
+
+
+def test_own_changes_are_not_news_and_the_folder_checks_intact(story):
+    assert story["refresh_own"] == FolderChange(False)
+    report = story["folder_check"]
+    assert isinstance(report, FolderReport) and report.problems == 0, report.text
+    assert report.text.startswith(f"data folder: {story.root}")
 
 
 def test_data_root_and_model_config(story):

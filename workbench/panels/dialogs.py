@@ -44,6 +44,9 @@ class Dialogs:
     def warn(self, title: str, text: str) -> None:
         QMessageBox.warning(self.parent, title, text)
 
+    def inform(self, title: str, text: str) -> None:
+        QMessageBox.information(self.parent, title, text)
+
     def sweep_request(self, domain: str) -> Any:
         """Run > Sweep…: the values to try (a ``SweepRequest``), or None when cancelled."""
         from workbench.panels.sweep_dialog import SweepDialog
@@ -87,6 +90,9 @@ class ScriptedDialogs(Dialogs):
 
     def warn(self, title: str, text: str) -> None:
         self.asked.append(("warn", f"{title}: {text}"))
+
+    def inform(self, title: str, text: str) -> None:
+        self.asked.append(("inform", f"{title}: {text}"))
 
     def sweep_request(self, domain: str) -> Any:
         """A queued ``SweepRequest``, or a dict of the dialog's field texts
