@@ -82,19 +82,23 @@ def free_bytes(folder: Path) -> int | None:
         return None
 
 
-def storage_error(path: Path, exc: OSError, needed: int | None) -> StorageError:
-    """``exc`` (a failed write of ``path``) in words a person can act on."""
+def storage_error(
+    path: Path, exc: OSError, needed: int | None, kept: str | None = None
+) -> StorageError:
+    """``exc`` (a failed write of ``path``) in words a person can act on; ``kept`` says what
+    was kept when it is not the whole previous file."""
     path = Path(path)
     free = free_bytes(path.parent)
     reason = _REASONS.get(exc.errno or 0, os.strerror(exc.errno or 0))
     space = f"{describe_bytes(free)} free there"
     if needed:
         space += f", about {describe_bytes(needed)} needed"
-    kept = (
-        f"The previous {path.name} was kept unchanged."
-        if path.exists()
-        else f"Nothing was written under {path.name}."
-    )
+    if kept is None:
+        kept = (
+            f"The previous {path.name} was kept unchanged."
+            if path.exists()
+            else f"Nothing was written under {path.name}."
+        )
     message = f"Could not write {path}: {reason} ({space}). {kept}"
     return StorageError(exc.errno or 0, message, path=path, free=free, needed=needed)
 
@@ -152,6 +156,7 @@ def atomic_path(path: str | Path, *, expected_bytes: int | None = None) -> Itera
             os.replace(temp, path)
         except OSError as exc:
             if exc.errno in STORAGE_ERRNOS and not isinstance(exc, StorageError):
+                temp.unlink(missing_ok=True)  # first, so that the free space said is real
                 raise storage_error(path, exc, expected_bytes) from exc
             raise
         _fsync_folder(path.parent)

@@ -19,6 +19,7 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,6 +78,7 @@ class RunLog:
         self, run_dir: Path, *, domain: str, configs: dict[str, Any], total_epochs: int
     ) -> None:
         self.run_dir = Path(run_dir)
+        created = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._domain = domain
         self._total_epochs = total_epochs
@@ -88,7 +90,14 @@ class RunLog:
         if config_path.exists():
             self._started = json.loads(config_path.read_text()).get("created", self._started)
         else:
-            atomic_write_json(config_path, {"domain": domain, "created": self._started, **configs})
+            try:
+                atomic_write_json(
+                    config_path, {"domain": domain, "created": self._started, **configs}
+                )
+            except OSError:
+                if created:  # an empty folder would be listed as a broken run
+                    shutil.rmtree(self.run_dir, ignore_errors=True)
+                raise
         for name, fields in ((EPOCHS_NAME, EPOCH_FIELDS), (BATCHES_NAME, BATCH_FIELDS)):
             path = self.run_dir / name
             if not path.exists():
@@ -218,7 +227,9 @@ def _append_rows(path: Path, rows: list[list[str]]) -> None:
             csv.writer(handle).writerows(rows)
     except OSError as exc:
         if exc.errno in STORAGE_ERRNOS:
-            raise storage_error(path, exc, sum(len(",".join(r)) + 2 for r in rows)) from exc
+            needed = sum(len(",".join(r)) + 2 for r in rows)
+            kept = f"The rows already in {path.name} were kept."
+            raise storage_error(path, exc, needed, kept) from exc
         raise
 
 

@@ -255,6 +255,9 @@ class WorkspaceBase:
         the current one. A workspace of a newer version is refused (read-only)."""
         if self.read_only and self.index_problem is not None:
             raise WorkspaceError(self.index_problem.message())
+        from core.workspace.space import check_writable
+
+        check_writable(self.dir)
         keys = [domain_key(name)] if name is not None else []
         if mode == "full" or name is None:
             keys.append(TRUNK_KEY)

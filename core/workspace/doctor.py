@@ -199,15 +199,44 @@ def _check_domain(where: Layout, index: Index, name: str) -> list[Finding]:
     return found
 
 
+def _run_folders(where: Layout) -> list[Path]:
+    root = where.runs_root
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name != "sweeps")
+
+
+def _epochs_done(run: Path) -> int:
+    try:
+        return int(json.loads((run / "status.json").read_text())["epochs_completed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _checkpoint_problem(run: Path, name: str) -> tuple[str, str]:
+    """(kind, problem) of a run's checkpoint: ok, missing, damaged or newer."""
+    from core.workspace.store import newer_version
+
+    path = run / name
+    if not path.exists():
+        needed = name == "checkpoint.safetensors" and _epochs_done(run) > 0
+        return ("missing", "is missing") if needed else ("ok", "")
+    check = check_file(path)
+    if not check.intact:
+        return "damaged", str(check.problem)
+    from core.files.digests import read_safetensors
+
+    if newer_version(read_safetensors(path)[0].get("format_version")):
+        return "newer", "was written by a newer RAM Workbench; this one cannot read it"
+    return "ok", ""
+
+
 def _check_runs(where: Layout) -> list[Finding]:
     from core.training.checkpoint import BEST_CHECKPOINT_NAME, CHECKPOINT_NAME
     from core.training.run_log import CONFIG_NAME, STATUS_NAME
 
-    root = where.runs_root
     findings: list[Finding] = []
-    for run in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        if run.name == "sweeps":
-            continue
+    for run in _run_folders(where):
         for name in (CONFIG_NAME, STATUS_NAME):
             problem = _json_problem(run / name, required=name == CONFIG_NAME)
             if problem:
@@ -215,14 +244,12 @@ def _check_runs(where: Layout) -> list[Finding]:
                     Finding(run / name, problem, "the run is not listed or cannot be resumed")
                 )
         for name, affects in (
-            (CHECKPOINT_NAME, "the run cannot be resumed from its last epoch"),
-            (BEST_CHECKPOINT_NAME, "its best epoch's weights are lost"),
+            (CHECKPOINT_NAME, "the run cannot be resumed, nor its last epoch's weights used"),
+            (BEST_CHECKPOINT_NAME, "its best epoch's weights cannot be used"),
         ):
-            path = run / name
-            if path.exists():
-                check = check_file(path)
-                if not check.intact:
-                    findings.append(Finding(path, str(check.problem), affects))
+            kind, problem = _checkpoint_problem(run, name)
+            if kind != "ok":
+                findings.append(Finding(run / name, problem, affects))
     return findings
 
 
@@ -562,33 +589,43 @@ def _record(report, generation: int):
 
 
 def _repair_runs(work: _Repair) -> None:
-    """A run's damaged last checkpoint: kept aside, and its best one takes its place."""
+    """A run's damaged or missing last checkpoint: kept aside, its best one takes its place
+    (a resume continues from the best epoch). Files of a newer version are left alone."""
     from core.training.checkpoint import BEST_CHECKPOINT_NAME, CHECKPOINT_NAME, checkpoint_epochs
 
-    root = work.where.runs_root
-    for run in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+    for run in _run_folders(work.where):
         last, best = run / CHECKPOINT_NAME, run / BEST_CHECKPOINT_NAME
-        last_ok = not last.exists() or check_file(last).intact
-        best_ok = not best.exists() or check_file(best).intact
-        if not last_ok:
-            work.keep_aside(last)
-            if best.exists() and best_ok:
-                shutil.copyfile(best, last)
-                epochs = checkpoint_epochs(last)
-                _set_run_epochs(run, epochs)
-                work.repaired.append(
-                    f"run {run.name}: its damaged last checkpoint replaced by its best one (epoch {epochs}); a resume continues from there"
-                )
-                work.lost.append(
-                    f"run {run.name}: the epochs after epoch {epochs} (resume to train them again)"
-                )
-            else:
-                work.lost.append(
-                    f"run {run.name}: its last checkpoint (damaged, no intact best one): it cannot be resumed"
-                )
-        if not best_ok:
+        last_kind, _ = _checkpoint_problem(run, CHECKPOINT_NAME)
+        best_kind, _ = _checkpoint_problem(run, BEST_CHECKPOINT_NAME)
+        if best_kind == "damaged":
             work.keep_aside(best)
             work.lost.append(f"run {run.name}: its best epoch's checkpoint (damaged)")
+        elif best_kind == "newer":
+            work.lost.append(f"run {run.name}: nothing done to {best.name} (a newer version's)")
+        if last_kind == "newer":
+            work.lost.append(f"run {run.name}: nothing done to {last.name} (a newer version's)")
+        if last_kind not in ("damaged", "missing"):
+            continue
+        done = _epochs_done(run)
+        work.keep_aside(last)
+        if best_kind == "ok" and best.exists():
+            shutil.copyfile(best, last)
+            epochs = checkpoint_epochs(last) or 0
+            if done > epochs:
+                _set_run_epochs(run, epochs)
+            work.repaired.append(
+                f"run {run.name}: its {last_kind} last checkpoint replaced by its best one "
+                f"(epoch {epochs}); a resume continues from there"
+            )
+            if done > epochs:
+                work.lost.append(
+                    f"run {run.name}: epochs {epochs + 1}..{done} (resume to redo them)"
+                )
+        else:
+            work.lost.append(
+                f"run {run.name}: its last checkpoint ({last_kind}, and no intact best one): "
+                "it cannot be resumed"
+            )
 
 
 def _set_run_epochs(run: Path, epochs: int | None) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from core.clock import utc_now
-from core.files.atomic import atomic_write_json
+from core.files.atomic import STORAGE_ERRNOS, StorageError, atomic_write_json, storage_error
 from core.workspace.state import WorkspaceError
 
 LOCKS_DIR = "locks"
@@ -103,6 +103,17 @@ def domain_key(name: str) -> str:
     return f"{name}.domain"
 
 
+@contextlib.contextmanager
+def _storage_errors(path: Path) -> Iterator[None]:
+    """A lock file that cannot be made (read-only folder, full disk) said as such."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in STORAGE_ERRNOS and not isinstance(exc, StorageError):
+            raise storage_error(path, exc, None, "Nothing was changed.") from exc
+        raise
+
+
 def _lock_path(folder: Path, key: str) -> Path:
     return folder / f"{key}.lock"
 
@@ -123,9 +134,10 @@ class Lease:
     def acquire(self, run_dir: str | None = None) -> str | None:
         """Take the lock or raise ``LockBusy``; returns a note when a dead program's lock
         was taken over."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         try:
-            self._lock.acquire(timeout=0)
+            with _storage_errors(_lock_path(self.folder, self.key)):
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._lock.acquire(timeout=0)
         except Timeout:
             raise busy(self.key, read_owner(self._note)) from None
         previous = read_owner(self._note)
@@ -273,10 +285,11 @@ class IndexLock:
                 finally:
                     self._depth -= 1
                 return
-            self.folder.mkdir(parents=True, exist_ok=True)
             lock = FileLock(str(self.folder / INDEX_LOCK), timeout=wait_s, thread_local=False)
             try:
-                lock.acquire()
+                with _storage_errors(self.folder / INDEX_LOCK):
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                    lock.acquire()
             except Timeout:
                 raise LockBusy(
                     f"workspace.json stayed locked by another program for {wait_s:.0f} s "

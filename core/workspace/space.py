@@ -35,6 +35,17 @@ def _existing(folder: Path) -> Path:
     return folder
 
 
+def check_writable(folder: Path) -> None:
+    """Refuse a change in a data folder that cannot be written to (read-only, permissions)."""
+    existing = _existing(folder)
+    if not os.access(existing, os.W_OK):
+        raise NotEnoughSpace(
+            f"The folder {existing} cannot be written to (read-only or no permission), so "
+            "nothing can be trained, imported or saved there; its files are read as they are. "
+            "Nothing was written. Use a writable data folder (--root)."
+        )
+
+
 def run_needs(
     *, trunk_values: int, domain_values: int, full: bool, steps: int, epochs: int
 ) -> tuple[dict[str, int], dict[str, int]]:
@@ -71,13 +82,8 @@ def check_run_space(
     )
     by_device: dict[int, tuple[Path, dict[str, int]]] = {}
     for folder, needs in ((runs_root, run), (workspace_dir, workspace)):
+        check_writable(folder)
         existing = _existing(folder)
-        if not os.access(existing, os.W_OK):
-            raise NotEnoughSpace(
-                f"The folder {existing} cannot be written to (read-only or no permission), so "
-                f"the run cannot keep its files. Nothing was written. Use a writable data "
-                "folder (--root, or the window's data folder setting)."
-            )
         device = existing.stat().st_dev
         place, merged = by_device.get(device, (existing, {}))
         by_device[device] = (place, {**merged, **needs})

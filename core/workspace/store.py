@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from core.clock import file_stamp
-from core.files.atomic import STORAGE_ERRNOS, storage_error
 from core.files.digests import GENERATION_KEY as GENERATION_KEY  # re-exported
 from core.formats import WEIGHTS_FORMAT_VERSION
 from core.workspace.locks import IndexLock, locks_dir
@@ -287,13 +286,8 @@ class Store:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """The index lock alone (for checks that must not interleave with a change)."""
-        try:
-            with self._index_lock.held():
-                yield
-        except OSError as exc:
-            if exc.errno in STORAGE_ERRNOS:
-                raise storage_error(self.locks / "index.lock", exc, None) from exc
-            raise
+        with self._index_lock.held():
+            yield
 
     @contextlib.contextmanager
     def transaction(self, new: Index) -> Iterator[Index]:
