@@ -52,12 +52,9 @@ def _workspace(
 
 def tell_problems(ws: Any) -> None:
     """What is wrong with the data folder's files (the command goes on with the rest)."""
-    problems = ws.problems()
-    trunk = ws.trunk_problem
+    problems = ws.problem_messages()
     for problem in problems:
-        if trunk is not None and problem is not trunk and problem.path == trunk.path:
-            continue  # a domain waiting for the trunk: said with the trunk's problem
-        print(f"warning: {problem.message()}", file=sys.stderr)
+        print(f"warning: {problem}", file=sys.stderr)
     if problems:
         print(
             f"warning: `{command_name()} doctor` checks every file of the data folder and "

@@ -243,6 +243,15 @@ class WorkspaceBase:
         found = [self.index_problem, self.trunk_problem, *self.damaged.values()]
         return [p for p in found if p is not None]
 
+    def problem_messages(self) -> list[str]:
+        """``problems()`` in words; domains waiting for a damaged trunk go with the trunk's."""
+        trunk = self.trunk_problem
+        return [
+            p.message()
+            for p in self.problems()
+            if trunk is None or p is trunk or p.path != trunk.path
+        ]
+
     # === Leases: one program changes a domain (or the trunk) at a time ===
 
     @contextlib.contextmanager

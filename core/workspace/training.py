@@ -116,7 +116,7 @@ class TrainingMethods(WorkspaceBase):
         sync_batch_norm: bool,
     ):
         from core.training.distribute import across_workers, is_chief
-        from core.training.training import evaluate, train
+        from core.training.training import train
 
         data = data if data is not None else self.load_data(name)
         spec = data.spec
@@ -124,36 +124,7 @@ class TrainingMethods(WorkspaceBase):
             weight_decay = config.domain_weight_decay
         if weight_decay is not None:
             spec = dataclasses.replace(spec, weight_decay=weight_decay)
-        new_domain = not self.engine.has_domain(name)
-        source = self.source_domain
-        from_source = (
-            init_from is None
-            and new_domain
-            and source is not None
-            and source != name
-            and self.engine.has_domain(source)
-        )
-        if from_source and config.mode == "linear_probe":
-            init_from = source
-            on_event(LogMessage("info", f"Linear probe: features from '{init_from}'."))
-        domain = self.ensure_domain(spec, init_from=init_from)
-        if (
-            from_source
-            and source is not None  # (from_source says so; for the type checker)
-            and config.mode != "linear_probe"
-            and config.bn_init == "source"
-        ):
-            from core.model.domain_model import copy_batch_norms
-
-            with self._lock, self._scope():
-                count = copy_batch_norms(domain, self.engine.domain(source).weight_arrays())
-            on_event(
-                LogMessage(
-                    "info",
-                    f"Batch-norms: {count} start from '{source}' (gamma, beta, moving "
-                    "statistics), as in the reference code; --bn-init fresh starts them anew.",
-                )
-            )
+        self._prepare_domain(name, spec, config, init_from, on_event)
         distributed = across_workers(self.strategy)
         chief = is_chief(self.strategy)
         backup = self.runs_root / f".backup_{name}_{config.mode}.json"
@@ -192,6 +163,64 @@ class TrainingMethods(WorkspaceBase):
             backup.unlink(missing_ok=True)  # the run ended as asked: nothing to restore
         if not chief:
             return result  # the chief keeps the workspace and the run
+        self._record_run(name, config, result, run_dir, data, on_event)
+        if save:
+            self.save()
+        return result
+
+    def _prepare_domain(
+        self,
+        name: str,
+        spec: Any,
+        config: TrainingConfig,
+        init_from: str | None,
+        on_event: EventSink,
+    ) -> None:
+        """The domain to train: a new one starts from the source domain (its batch-norms, or
+        for a linear probe its whole adaptation) unless told otherwise."""
+        new_domain = not self.engine.has_domain(name)
+        source = self.source_domain
+        from_source = (
+            init_from is None
+            and new_domain
+            and source is not None
+            and source != name
+            and self.engine.has_domain(source)
+        )
+        if from_source and config.mode == "linear_probe":
+            init_from = source
+            on_event(LogMessage("info", f"Linear probe: features from '{init_from}'."))
+        domain = self.ensure_domain(spec, init_from=init_from)
+        if (
+            from_source
+            and source is not None  # (from_source says so; for the type checker)
+            and config.mode != "linear_probe"
+            and config.bn_init == "source"
+        ):
+            from core.model.domain_model import copy_batch_norms
+
+            with self._lock, self._scope():
+                count = copy_batch_norms(domain, self.engine.domain(source).weight_arrays())
+            on_event(
+                LogMessage(
+                    "info",
+                    f"Batch-norms: {count} start from '{source}' (gamma, beta, moving "
+                    "statistics), as in the reference code; --bn-init fresh starts them anew.",
+                )
+            )
+
+    def _record_run(
+        self,
+        name: str,
+        config: TrainingConfig,
+        result: Any,
+        run_dir: Path,
+        data: DomainData,
+        on_event: EventSink,
+    ) -> None:
+        """Keep the run's best epoch, measure it on the test split and record it."""
+        from core.training.training import evaluate
+
         kept = self._keep_best(name, result, run_dir, on_event)
         test_acc = None
         if result.epochs_completed and data.has_split("test") and data.num_examples("test"):
@@ -212,9 +241,6 @@ class TrainingMethods(WorkspaceBase):
                 run_dir=str(run_dir),
                 best_epoch=kept,
             )
-        if save:
-            self.save()
-        return result
 
     def _check_space(self, name: str, config: TrainingConfig, data: DomainData) -> None:
         """Refuse a run the disk cannot hold (``core.workspace.space``)."""

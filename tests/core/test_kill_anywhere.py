@@ -6,8 +6,10 @@ in progress).
 
 The program runs under a thin wrapper that prints a line before and after every file it
 moves into place (``os.replace``, the last step of every atomic write) and pauses there
-for a moment, so a kill can land on either side of any write; other kills land at a random
-time. Figures (kinds of kill, where they landed, epochs lost) are printed at the end.
+for a moment, so a kill can land on either side of any write. The kills take turns: inside
+an epoch, at a random write, on either side of the end-of-run save's adapter file or index,
+at a random moment of the run. Each killed run is resumed (``--resume``), and that program
+may be killed in turn. Figures (where the kills landed, epochs lost) are printed at the end.
 
     PYTHONPATH=$PWD .venv/bin/python -m pytest -m slow -s tests/core/test_kill_anywhere.py
 """
@@ -43,6 +45,7 @@ from tests.core.shared_folder import (
 )
 
 KILLS = 20
+KINDS = ("epoch", "write", "save", "time")  # taken in turn, so every kind gets its share
 CHAINS = ("ka", "kb", "kc", "kd", "ke", "kf", "kg", "kh")  # one domain trained per chain
 SEED = 20261203
 RECIPE = ("--stages", "0.1x2,0.01x1", "--batch-size", "8")  # 3 epochs
@@ -71,6 +74,7 @@ class Victim:
     """One ``main.py train`` under the wrapper, read line by line, killed at a chosen point."""
 
     def __init__(self, script: Path, root: Path, domain: str, resume: str | None) -> None:
+        self.domain = domain
         args = ["train", "--domain", domain, *RECIPE] + (["--resume", resume] if resume else [])
         self.process = subprocess.Popen(
             [sys.executable, "-u", str(script), "--root", str(root), *args],
@@ -82,13 +86,20 @@ class Victim:
         )
         self.lines: list[str] = []
 
-    def run(self, rng: random.Random | None) -> str:
-        """Read until the kill point chosen with ``rng`` (None: to the end); where it landed:
-        a side of a write (``@before name``, ``@after name``), a moment of the run, or
-        ``ended``."""
-        kind = rng.choice(["write", "write", "time"]) if rng else "none"
-        write_at = rng.randrange(1, 28) if rng else 0  # the n-th side of a write
-        delay = rng.uniform(0.0, 8.0) if rng else 0.0  # after the run folder is made
+    def run(self, kind: str, rng: random.Random) -> str:
+        """Read until a kill point of ``kind`` chosen with ``rng`` (``none``: to the end);
+        where it landed: a side of a write (``@before name``, ``@after name``), a moment of
+        the run (``@time …``), or ``ended``.
+
+        Kinds: ``write`` (the n-th side of any write), ``save`` (a side of the end-of-run
+        save's adapter file or index), ``epoch`` (a moment inside an epoch), ``time`` (a
+        moment after the run started)."""
+        write_at = rng.randrange(1, 28)
+        files = (f"{self.domain}.adapter.safetensors", "workspace.json")
+        save_at = f"{rng.choice(['@before', '@after'])} {rng.choice(files)}"
+        delay = rng.uniform(0.0, 8.0)  # after the run folder is made
+        epoch_mark, epoch_delay = rng.randrange(0, 3), rng.uniform(0.1, 0.8)
+        marks, mark_time = 0, None
         lines: queue.Queue[str | None] = queue.Queue()
         self._queue = lines
         reader = threading.Thread(target=self._read, args=(lines,), daemon=True)
@@ -107,11 +118,20 @@ class Victim:
                 self.lines.append(line)
                 if line.startswith("run folder:"):
                     started = time.monotonic()
+                if line.startswith("run folder:") or re.match(r"epoch \d+:", line):
+                    if marks == epoch_mark:  # an epoch begins: the kill comes inside it
+                        mark_time = time.monotonic()
+                    marks += 1
                 if line.startswith("@"):
                     writes += 1
-                    if kind == "write" and writes == write_at:
+                    if (kind == "write" and writes == write_at) or (
+                        kind == "save" and line == save_at
+                    ):
                         return self.kill(line)
-            if kind == "time" and started is not None and time.monotonic() - started > delay:
+            now = time.monotonic()
+            if (kind == "time" and started is not None and now - started > delay) or (
+                kind == "epoch" and mark_time is not None and now - mark_time > epoch_delay
+            ):
                 return self.kill(f"@time {self.phase()}")
 
     def _read(self, lines: queue.Queue) -> None:
@@ -161,12 +181,14 @@ def test_twenty_kills_lose_nothing_saved(trunk_folder, tmp_path):
     reference = _logits(Workspace(root), done)
     figures: collections.Counter[str] = collections.Counter()
     lost_epochs: list[int] = []
-    kills = 0
+    kills = processes = 0
     for domain in CHAINS:
         run_dir, saved = None, 0
         for attempt in range(8):
             victim = Victim(script, root, domain, run_dir)
-            where = victim.run(rng if kills < KILLS and attempt < 6 else None)
+            processes += 1
+            kind = KINDS[kills % len(KINDS)] if kills < KILLS and attempt < 6 else "none"
+            where = victim.run(kind, rng)
             resumed = victim.resumed_from()
             if run_dir is not None and resumed is not None:  # every saved epoch is kept
                 assert resumed == saved, (resumed, saved, victim.lines)
@@ -197,7 +219,9 @@ def test_twenty_kills_lose_nothing_saved(trunk_folder, tmp_path):
         if kills >= KILLS:
             break
     assert kills >= KILLS
-    print(f"\n{kills} kills; where: {dict(sorted(figures.items()))}")
+    print(
+        f"\n{kills} kills, {processes} training programs started; where: {dict(sorted(figures.items()))}"
+    )
     print(f"epochs in progress lost per kill (0 or 1): {collections.Counter(lost_epochs)}")
     print(f"domains intact after every kill: {done}; damaged files found: 0")
     assert max(lost_epochs) <= 1

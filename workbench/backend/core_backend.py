@@ -281,7 +281,7 @@ class CoreBackend(InsightMethods, RunsMethods):
             self._ws = Workspace.open(ws.root, None, builtin_scale=ws.builtin_scale)
             self._strategy_kind = "default"
             messages.append("Another program started the workspace anew; it is shown now.")
-        problems = [p.message() for p in self._ws.problems()]
+        problems = self._ws.problem_messages()
         messages += [p for p in problems if p not in self._told]
         messages += self._ws.notes
         self._ws.notes.clear()
