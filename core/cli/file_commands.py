@@ -73,9 +73,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check every file of the data folder; ``--repair`` repairs what the intact files allow.
     Exit status 0: everything intact (after the repair); 3: problems remain."""
-    from core.workspace.doctor import check, repair
+    from core.workspace.doctor import check
+    from core.workspace.repair import repair_folder
 
-    report = repair(args.root) if args.repair else check(args.root)
+    report = repair_folder(args.root) if args.repair else check(args.root)
     print(report.text())
     if report.problems and not args.repair:
         print(

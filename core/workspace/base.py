@@ -81,7 +81,6 @@ class WorkspaceBase:
         if saved is not None:
             from core.workspace.loading import load_index
 
-            self._index_generation = saved.generation
             load_index(self, saved)
             self._weights_changed()
 
@@ -103,7 +102,6 @@ class WorkspaceBase:
         self._loaded: dict[str, FileRecord] = {}
         self._trunk_record: FileRecord | None = None
         self._seen: Signature | None = None
-        self._index_generation = 0
 
     def _saved_config(self, saved: Index | None, asked: ModelConfig | None) -> ModelConfig | None:
         """The saved workspace's model, refused when it is not the one ``asked`` for."""
@@ -237,6 +235,13 @@ class WorkspaceBase:
 
         with self._lock:
             return refresh(self)
+
+    def unsaved(self) -> set[str]:
+        """Domains this program changed since it last saved, or holds with a record but
+        never read from or wrote to the data folder (what ``save`` writes)."""
+        with self._lock:
+            new = {n for n in self.status if n not in self._loaded and self.engine.has_domain(n)}
+            return self._dirty | new
 
     def problems(self) -> list[StoreProblem]:
         """The files that cannot be used as they are: the index, the trunk, each domain."""

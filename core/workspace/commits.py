@@ -18,6 +18,7 @@ from core.clock import file_stamp
 from core.config import ConfigError, ModelConfig
 from core.files.digests import file_sha256
 from core.workspace.locks import TRUNK_KEY, busy, domain_key, domain_keys_in, holder
+from core.workspace.rebuild import rebuild_index
 from core.workspace.state import WorkspaceError
 from core.workspace.store import (
     TRUNK_ENTRY,
@@ -40,7 +41,7 @@ def new_index(ws: WorkspaceBase) -> Index:
 
 def pending(ws: WorkspaceBase) -> bool:
     return bool(
-        ws._dirty
+        ws.unsaved()
         or ws._dirty_status
         or ws._removed
         or ws._trunk_dirty
@@ -57,20 +58,25 @@ def commit(ws: WorkspaceBase) -> None:
         raise WorkspaceError(ws.index_problem.message())
     if not pending(ws):
         return
-    keys = [domain_key(n) for n in sorted(ws._dirty | ws._removed)]
+    changed = ws.unsaved()
+    keys = [domain_key(n) for n in sorted(changed | ws._removed)]
     if ws._trunk_dirty:
         keys.append(TRUNK_KEY)
     keys = [k for k in keys if not ws._leases.holds(k)]
     with ws._leases.holding(keys, "saving", ws.notes.append), ws._lock, ws.store.locked():
-        with ws.store.transaction(new_index(ws)) as index:
+        new = new_index(ws)
+
+        def rebuilt() -> Index:  # a damaged index: from the files, at need
+            return rebuild_index(ws.layout, fallback=new).index
+
+        with ws.store.transaction(new, rebuilt) as index:
             _prepare(ws, index)
             generation = index.generation + 1
-            _write(ws, index, generation)
+            _write(ws, index, generation, changed)
             index.generation = generation
         for name in ws._removed:
             ws.layout.adapter_file(name).unlink(missing_ok=True)
         ws._seen = signature(ws.layout.state_file)
-        ws._index_generation = generation
         ws._dirty.clear()
         ws._dirty_status.clear()
         ws._removed.clear()
@@ -135,7 +141,7 @@ def _keep_replaced(ws: WorkspaceBase, index: Index) -> None:
     ws.notes.append(f"The workspace this one replaces was kept in {folder}.")
 
 
-def _write(ws: WorkspaceBase, index: Index, generation: int) -> None:
+def _write(ws: WorkspaceBase, index: Index, generation: int, changed: set[str]) -> None:
     from core.files.export import export_domain
     from core.files.model_io import save_trunk
 
@@ -149,7 +155,7 @@ def _write(ws: WorkspaceBase, index: Index, generation: int) -> None:
         ws.trunk_problem = None
     if ws._source_dirty:
         index.source_domain = ws.source_domain
-    for name in sorted(ws._dirty):
+    for name in sorted(changed):
         status = ws.status.get(name)
         if status is None or not ws.engine.has_domain(name):
             continue  # added to the engine but never trained: nothing to keep
@@ -164,7 +170,7 @@ def _write(ws: WorkspaceBase, index: Index, generation: int) -> None:
         record = FileRecord(report.sha256, report.tensors_sha256, report.bytes, generation)
         index.set_domain(status, record)
         ws._loaded[name] = record
-    for name in sorted(ws._dirty_status - ws._dirty):
+    for name in sorted(ws._dirty_status - changed):
         saved, loaded = index.record(domain_entry(name)), ws._loaded.get(name)
         status = ws.status.get(name)
         if status is not None and saved is not None and loaded is not None:
@@ -173,12 +179,12 @@ def _write(ws: WorkspaceBase, index: Index, generation: int) -> None:
     for name in sorted(ws._removed):
         index.drop_domain(name, generation)
         ws._loaded.pop(name, None)
-    _heal(ws, index)
+    _heal(ws, index, changed)
 
 
-def _heal(ws: WorkspaceBase, index: Index) -> None:
+def _heal(ws: WorkspaceBase, index: Index, changed: set[str]) -> None:
     """Record files that were newer than their records at open (a save that died midway)."""
-    for name in sorted(ws._rolled_forward - ws._dirty - ws._removed):
+    for name in sorted(ws._rolled_forward - changed - ws._removed):
         if name == TRUNK_ENTRY:
             record, path = ws._trunk_record, ws.layout.trunk_file
             if record is not None and path.is_file() and file_sha256(path) == record.sha256:

@@ -278,14 +278,3 @@ def leftovers(where: Layout) -> list[Finding]:
             who = f"process {owner.pid}" if owner else "a program"
             found.append(Finding(note, f"is a lock note left by {who}, which stopped", note=True))
     return found
-
-
-# === Repairing (core.workspace.repair) ===
-
-
-def repair(root: Path | str | None) -> DoctorReport:
-    """Repair what the intact files allow (``core.workspace.repair``); the report says what
-    was done, what was lost and where the damaged originals are."""
-    from core.workspace.repair import repair_folder
-
-    return repair_folder(root)

@@ -245,7 +245,7 @@ def _apply(ws: WorkspaceBase, index: Index) -> RefreshReport:
     removed: list[str] = []
     status_changed = ws.source_domain != index.source_domain
     ws._source_domain = index.source_domain
-    busy = ws._dirty | ws._removed
+    busy = ws.unsaved() | ws._removed
     for name in index.domains:
         if name in busy:
             continue

@@ -19,7 +19,7 @@ import dataclasses
 import json
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -290,9 +290,9 @@ class Store:
             yield
 
     @contextlib.contextmanager
-    def transaction(self, new: Index) -> Iterator[Index]:
-        """Under the index lock: the index as on disk now (``new`` when there is none, or
-        one rebuilt from the files when it is damaged); written back when the block ends
+    def transaction(self, new: Index, rebuild: Callable[[], Index]) -> Iterator[Index]:
+        """Under the index lock: the index as on disk now (``new`` when there is none,
+        ``rebuild()`` from the files when it is damaged); written back when the block ends
         without an error. An index of a newer version is refused (``WorkspaceError``)."""
         with self.locked():
             found = self.read()
@@ -303,9 +303,7 @@ class Store:
             if found.index is not None and not damaged:
                 index = found.index
             elif damaged:
-                from core.workspace.rebuild import rebuild_index
-
-                index = rebuild_index(self.layout, fallback=new).index
+                index = rebuild()
             else:
                 index = new
             before = json.dumps(index.to_dict(), sort_keys=True)

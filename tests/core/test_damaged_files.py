@@ -20,7 +20,8 @@ from safetensors.numpy import save
 from core.cli import main as cli_main
 from core.files.digests import file_sha256, read_safetensors, tensors_digest
 from core.workspace import Workspace, WorkspaceError
-from core.workspace.doctor import check, repair
+from core.workspace.doctor import check
+from core.workspace.repair import repair_folder as repair
 from tests.core.shared_folder import ONE_EPOCH, copy_folder, index
 
 TARGETS = ("index", "trunk", "adapter", "checkpoint")

@@ -290,7 +290,7 @@ class CoreBackend(InsightMethods, RunsMethods):
 
     def check_data_folder(self, repair: bool) -> FolderReport:
         from core.workspace.doctor import check
-        from core.workspace.doctor import repair as repair_folder
+        from core.workspace.repair import repair_folder
 
         report = repair_folder(self._ws.root) if repair else check(self._ws.root)
         return FolderReport(

@@ -386,7 +386,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
     def check_data_folder(self, repair: bool) -> FolderReport:
         """The real checks of the data folder (the fake writes no weights there)."""
         from core.workspace.doctor import check
-        from core.workspace.doctor import repair as repair_folder
+        from core.workspace.repair import repair_folder
 
         report = repair_folder(self._root) if repair else check(self._root)
         return FolderReport(
