@@ -88,6 +88,7 @@ class DataFolderActions(QObject):
         self.watcher.changed.connect(self.follow)
         self._running = False
         self._again = False
+        self._stopped = False
         window.installEventFilter(self)
 
     def start(self, root: Path) -> None:
@@ -96,7 +97,14 @@ class DataFolderActions(QObject):
         self.follow()
 
     def stop(self) -> None:
+        """The window is closing: nothing more is looked at or asked of the engine."""
+        self._stopped = True
         self.watcher.stop()
+
+    @property
+    def _live(self) -> bool:
+        s = self.w.session
+        return not self._stopped and s.ready and s.engine_jobs.alive and s.side_jobs.alive
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.WindowActivate:
@@ -107,7 +115,9 @@ class DataFolderActions(QObject):
     def follow(self) -> None:
         """Have the engine catch up with the disk (after the run, if one trains)."""
         session = self.w.session
-        if not session.ready or session.training_active or self._running:
+        if not self._live:
+            return
+        if session.training_active or self._running:
             self._again = True  # followed when the run (or the current catch-up) ends
             return
         self._running = True
@@ -131,7 +141,7 @@ class DataFolderActions(QObject):
             self.w.catalogue.refresh()
             self.w.insight.refresh_results()
         self.followed.emit(change)
-        if self._again:
+        if self._again and self._live:
             self.follow()
 
     def _failed(self, error: JobError) -> None:
@@ -142,7 +152,7 @@ class DataFolderActions(QObject):
 
     @Slot()
     def check(self) -> None:
-        if not self.w.session.ready:
+        if not self._live:
             return
 
         def work(backend: Backend, ctx: JobContext) -> FolderReport:
@@ -163,7 +173,7 @@ class DataFolderActions(QObject):
             f"{report.text}\n\nRepair what the intact files allow? Damaged files are kept "
             "aside (renamed), never deleted."
         )
-        if self.w.dialogs.confirm("Check data folder", question):
+        if self.w.dialogs.confirm("Check data folder", question) and self._live:
             self.w.session.run_engine_job(
                 "Repairing the data folder",
                 lambda b, ctx: b.check_data_folder(repair=True),
