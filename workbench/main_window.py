@@ -25,6 +25,7 @@ from workbench.actions.run_actions import RunActions
 from workbench.actions.window_actions import build_actions
 from workbench.backend.jobs import JobError
 from workbench.backend.protocol import Backend, TrainOutcome
+from workbench.data_folder import DataFolderActions
 from workbench.gc_guard import GuiThreadCollector
 from workbench.guidance import can_train, default_mode, mode_question, next_step_hint
 from workbench.panels.class_count_chart import ClassCountChart
@@ -123,6 +124,7 @@ class MainWindow(QMainWindow):
         self.catalogue.refreshed.connect(self._catalogue_refreshed)
         self.insight = InsightActions(self)
         self.plan = PlanActions(self)
+        self.data_folder = DataFolderActions(self)  # other programs on the same data folder
         build_actions(self)
         build_help(self)
         # Status texts of any length never widen the window: they elide, the tooltip has all.
@@ -189,6 +191,7 @@ class MainWindow(QMainWindow):
         self._set_engine_widgets_enabled(True)
         self._update_controls()
         self.catalogue.refresh()
+        self.data_folder.start(backend.data_root)
         self.collector.settle()
 
     @Slot(str)
@@ -374,6 +377,7 @@ class MainWindow(QMainWindow):
         self.curves.redraw(force=True)
         self._update_controls()
         self.catalogue.refresh()  # then the hint and the mode of the next domain follow
+        self.data_folder.run_ended()  # what other programs saved during the run
         self.collector.settle(release=True)
         self.training_ended.emit(outcome)
         if self._close_when_stopped:
@@ -428,5 +432,6 @@ class MainWindow(QMainWindow):
         self.save_preferences()
         self.curves.timer.stop()
         self.progress.timer.stop()
+        self.data_folder.stop()
         self.session.shutdown()
         self.collector.stop()

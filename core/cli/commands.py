@@ -14,6 +14,7 @@ import signal
 import sys
 from typing import Any
 
+from core.cli.program import command_name
 from core.config import ModelConfig, TrainingConfig, format_stages, parse_stages
 from core.presets import get_preset
 
@@ -44,7 +45,29 @@ def _workspace(
 ):
     from core.workspace import Workspace
 
-    return Workspace(args.root, model_config, fresh=fresh, strategy=strategy)
+    ws = Workspace(args.root, model_config, fresh=fresh, strategy=strategy)
+    tell_problems(ws)
+    return ws
+
+
+def tell_problems(ws: Any) -> None:
+    """What is wrong with the data folder's files (the command goes on with the rest)."""
+    problems = ws.problem_messages()
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    if problems:
+        print(
+            f"warning: `{command_name()} doctor` checks every file of the data folder and "
+            "says what can be repaired (`--repair` does it).",
+            file=sys.stderr,
+        )
+    tell_notes(ws)
+
+
+def tell_notes(ws: Any) -> None:
+    for note in ws.notes:
+        print(f"note: {note}", file=sys.stderr)
+    ws.notes.clear()
 
 
 def _training_config(args: argparse.Namespace, preset_name: str | None) -> TrainingConfig:
@@ -243,6 +266,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ClusterError(message) from None
     finally:
         signal.signal(signal.SIGINT, previous)
+        tell_notes(ws)
     from core.training.distribute import across_workers, is_chief
 
     if across_workers(strategy):

@@ -17,6 +17,8 @@ def cmd_domains(args: argparse.Namespace) -> int:
     rows = saved.domains_overview(catalogue.entries())
     width = table.terminal_width()
     print(f"data folder: {catalogue.data_root}")
+    for problem in saved.problems:
+        print(f"warning: {problem}", file=sys.stderr)
     print(table.wrapped(table.workspace_line(saved.model_config, rows, saved.saved), width))
     print(table.format_table(rows, width=width, short=args.short))
     print(table.legend(rows, width))

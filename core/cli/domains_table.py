@@ -21,7 +21,9 @@ MIN_DESCRIPTION = 30  # below this the description goes on lines of its own widt
 
 
 def trained_text(row: DomainOverview) -> str:
-    """``no``, or ``yes`` / ``trunk`` / ``stale`` with the test accuracy when known."""
+    """``no``, ``damaged``, or ``yes`` / ``trunk`` / ``stale`` with the test accuracy."""
+    if row.problem:
+        return "damaged"
     if not row.trained:
         return "no"
     word = "stale" if row.stale else "trunk" if row.is_trunk_source else "yes"
@@ -32,7 +34,9 @@ def trained_text(row: DomainOverview) -> str:
 def about(row: DomainOverview) -> str:
     """The description, led by the title when the description does not name it."""
     description = " ".join(row.description.split())
-    if row.source == IMPORTED and not description:
+    if row.problem:
+        description = f"Its saved weights cannot be used: {row.problem} (main.py doctor)."
+    elif row.source == IMPORTED and not description:
         description = "Adapters imported from a file: they classify; no images of it are here."
     if row.title and row.title != row.name and row.title not in description:
         return f"{row.title}. {description}".strip() if description else row.title

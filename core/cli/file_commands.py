@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from core.cli.commands import _workspace, describe_weights
+from core.cli.program import command_name
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -67,3 +68,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for run in runs:
         print(run.info.summary())
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check every file of the data folder; ``--repair`` repairs what the intact files allow.
+    Exit status 0: everything intact (after the repair); 3: problems remain."""
+    from core.workspace.doctor import check
+    from core.workspace.repair import repair_folder
+
+    report = repair_folder(args.root) if args.repair else check(args.root)
+    print(report.text())
+    if report.problems and not args.repair:
+        print(
+            f"`{command_name()} doctor --repair` repairs what the intact files allow and keeps "
+            "every damaged original aside."
+        )
+    return 3 if report.problems else 0

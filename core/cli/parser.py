@@ -16,6 +16,7 @@ from core.cli import analysis as cli_analysis
 from core.cli.commands import cmd_classify, cmd_experiment, cmd_info, cmd_train
 from core.cli.data_commands import cmd_add_decathlon, cmd_add_folder, cmd_domains, cmd_svhn
 from core.cli.file_commands import (
+    cmd_doctor,
     cmd_export,
     cmd_import,
     cmd_load_trunk,
@@ -39,8 +40,10 @@ from core.config import (
 )
 from core.deploy.formats import DEPLOY_FORMATS
 from core.errors import one_line, write_crash_log
+from core.files.atomic import StorageError
 from core.presets import PRESETS
 from core.quiet_start import import_tensorflow
+from core.workspace.state import WorkspaceError
 
 EPILOG = """\
 Run without a command to open the window. Typical session:
@@ -228,6 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
 
     sub.add_parser("runs", help="list past training runs")
+    p = sub.add_parser(
+        "doctor",
+        help="check every file of the data folder (checksums, references, run folders)",
+        description="Checks workspace.json, the trunk and adapter files (their checksums), "
+        "the run folders and what stopped programs left behind. With --repair: restores "
+        "damaged weights from run checkpoints holding exactly them, rebuilds workspace.json "
+        "from the intact files, keeps every damaged original aside. Exit status 3 when "
+        "problems remain.",
+    )
+    p.add_argument("--repair", action="store_true", help="repair what the intact files allow")
 
     p = sub.add_parser("add-folder", help="add an image folder (one sub-folder per class)")
     p.add_argument("path", type=Path)
@@ -275,6 +288,7 @@ COMMANDS = {
     "load-trunk": cmd_load_trunk,
     "save-model": cmd_save_model,
     "runs": cmd_runs,
+    "doctor": cmd_doctor,
     "add-folder": cmd_add_folder,
     "add-decathlon": cmd_add_decathlon,
     "svhn": cmd_svhn,
@@ -300,6 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 4
+    except (WorkspaceError, StorageError) as exc:  # written for people: said in full
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (ConfigError, KeyError, ValueError, FileNotFoundError) as exc:
         if args.debug:
             raise
@@ -311,10 +330,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a command line answers in one line, not a dump
         if args.debug:
             raise
-        log = write_crash_log(getattr(args, "root", None), args.command)
+        try:
+            where = f"is in {write_crash_log(getattr(args, 'root', None), args.command)}"
+        except OSError as log_error:  # a full or read-only disk: say so, not a second dump
+            where = f"could not be written ({log_error.strerror})"
         print(
             f"error: {type(exc).__name__}: {one_line(exc)}\n"
-            f"(the full traceback is in {log}; --debug shows it here)",
+            f"(the full traceback {where}; --debug shows it here)",
             file=sys.stderr,
         )
         return 1

@@ -16,11 +16,15 @@ from typing import Any
 import safetensors
 
 from core.config import ConfigError, DomainSpec, ModelConfig
+from core.files.digests import GENERATION_KEY, TENSORS_DIGEST_KEY
 from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
 
 FORMAT_NAME = "ram-workbench-adapter"
 FORMAT_VERSION = WEIGHTS_FORMAT_VERSION
 SUFFIX = ".adapter.safetensors"
+# Optional: the domain's record (``DomainStatus`` fields) when the file was written by a
+# workspace's save or an export (older files lack it).
+STATUS_KEY = "domain_status"
 REQUIRED_KEYS = (
     "format",
     "format_version",
@@ -29,8 +33,6 @@ REQUIRED_KEYS = (
     "trunk_fingerprint",
     "parameters",
 )
-# Optional: the domain's recorded status when it was exported (older files lack it).
-STATUS_KEY = "status"
 # Model-config fields that decide the shapes and wiring of a domain's variables.
 STRUCTURE_FIELDS = (
     "adapter_kind",
@@ -59,9 +61,11 @@ class AdapterInfo:
     parameters: dict[str, int]
     created: str
     versions: dict[str, str]
-    # What the exporting workspace had recorded of the domain (mode, epochs, validation and
-    # test accuracy, best epoch); None in files written before it was kept, or without it.
+    # A workspace's record of the domain when it saved the file (``DomainStatus`` fields);
+    # None in exported files and files written before it was kept.
     status: dict[str, Any] | None = None
+    tensors_sha256: str = ""  # the tensors' digest stored in the file ("" in older files)
+    generation: int = 0  # of the workspace index that wrote it (0: not a workspace's file)
 
     @property
     def name(self) -> str:
@@ -149,7 +153,16 @@ def read_adapter_info(path: str | Path) -> AdapterInfo:
         created=metadata.get("created", ""),
         versions=versions,
         status=status,
+        tensors_sha256=metadata.get(TENSORS_DIGEST_KEY, ""),
+        generation=_int(metadata.get(GENERATION_KEY)),
     )
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
 
 
 def check_structure(expected: ModelConfig, found: ModelConfig) -> None:

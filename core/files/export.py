@@ -39,6 +39,12 @@ from core.files.adapter_header import (
     short_fingerprint,
 )
 from core.files.atomic import atomic_path
+from core.files.digests import (
+    GENERATION_KEY,
+    encode_safetensors,
+    read_safetensors,
+    tensors_problem,
+)
 from core.files.model_io import copy_engine, library_versions
 from core.model.domain_model import DomainModel
 from core.model.engine import AdapterEngine
@@ -69,6 +75,8 @@ class ExportReport:
     moving_statistics: int  # BN moving mean/variance values, stored as well
     max_abs_logit_diff: float  # live model vs the reloaded file, on a fixed batch
     trunk_fingerprint: str
+    sha256: str = ""  # of the file's bytes (what a workspace records at save)
+    tensors_sha256: str = ""  # of the tensors (stored in the file's metadata too)
 
 
 def adapter_filename(domain_name: str) -> str:
@@ -108,6 +116,7 @@ def _metadata(
     domain: DomainModel,
     fingerprint: str,
     status: Mapping[str, Any] | None = None,
+    generation: int | None = None,
 ) -> dict[str, str]:
     spec = domain.spec
     preprocessing = {
@@ -128,8 +137,10 @@ def _metadata(
         "created": utc_now(),
         **library_versions(),
     }
-    if status is not None:
+    if status is not None:  # a workspace's own file: what the domain's record said at save
         meta[STATUS_KEY] = dict(status)
+    if generation is not None:
+        meta[GENERATION_KEY] = str(generation)
     return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in meta.items()}
 
 
@@ -165,6 +176,7 @@ def export_domain(
     progress: ProgressFn = no_progress,
     cancel: threading.Event | None = None,
     status: Mapping[str, Any] | None = None,
+    generation: int | None = None,
 ) -> ExportReport:
     """Write one domain to ``path`` (``*.adapter.safetensors``), then prove the file.
 
@@ -178,7 +190,9 @@ def export_domain(
     export ``snapshot_domain(...).engine``), else its weights move during the check.
     ``verify=False`` skips the check (a workspace's frequent saves); the report's
     ``max_abs_logit_diff`` is then NaN. ``cancel`` is checked between the steps; a
-    cancelled export leaves ``path`` as it was (``Cancelled``).
+    cancelled export leaves ``path`` as it was (``Cancelled``). ``status`` (a workspace's
+    record of the domain) and ``generation`` (of its index) are kept in the metadata, so the
+    file describes itself when the workspace's index is lost or was not updated.
     """
     path = Path(path)
     _check_suffix(path)
@@ -186,14 +200,15 @@ def export_domain(
     progress(0.0, f"Reading the weights of {domain_name}")
     arrays = {k: np.ascontiguousarray(v) for k, v in domain.weight_arrays().items()}
     fingerprint = engine.trunk_fingerprint()
-    metadata = _metadata(engine, domain, fingerprint, status)
+    metadata = _metadata(engine, domain, fingerprint, status, generation)
     batch = _verification_batch(domain.spec)
     expected = _logits(domain, batch) if verify else None
     diff = float("nan")
     check_cancel(cancel)
-    with atomic_path(path) as tmp:
+    encoded = encode_safetensors(arrays, metadata)
+    with atomic_path(path, expected_bytes=len(encoded.data)) as tmp:
         progress(0.2, f"Writing {path.name}")
-        safetensors.numpy.save_file(arrays, str(tmp), metadata=metadata)
+        tmp.write_bytes(encoded.data)
         if expected is not None:
             check_cancel(cancel)
             progress(0.4, f"Reloading {path.name} into a fresh model to check it")
@@ -204,12 +219,14 @@ def export_domain(
     parameters = json.loads(metadata["parameters"])
     return ExportReport(
         path=path,
-        bytes=path.stat().st_size,
+        bytes=len(encoded.data),
         tensors=len(arrays),
         parameters=parameters["domain_parameters"],
         moving_statistics=parameters["moving_statistics"],
         max_abs_logit_diff=diff,
         trunk_fingerprint=fingerprint,
+        sha256=encoded.sha256,
+        tensors_sha256=encoded.tensors_sha256,
     )
 
 
@@ -249,11 +266,9 @@ def import_domain(
             f"replace it. Received: name={spec.name!r}"
         )
     try:
-        arrays = safetensors.numpy.load_file(str(path))
-    except Exception as exc:  # noqa: BLE001
-        raise AdapterImportError(
-            f"Cannot read the adapter weights ({exc}). Received: path={str(path)!r}"
-        ) from None
+        metadata, arrays = read_safetensors(path)
+    except (OSError, ValueError) as exc:
+        raise AdapterImportError(f"Cannot read the adapter weights: {exc}") from None
     bad = sorted(k for k, v in arrays.items() if not np.all(np.isfinite(v)))
     if bad:
         raise AdapterImportError(f"The adapter file holds non-finite weights. Received: {bad[:5]}")
@@ -262,6 +277,9 @@ def import_domain(
         AdapterEngine(engine.model_config).add_domain(spec).load_weight_arrays(arrays, strict=True)
     except ValueError as exc:
         raise AdapterImportError(f"The adapter weights do not fit this model: {exc}") from None
+    problem = tensors_problem(metadata, arrays)  # after the checks that say more
+    if problem:
+        raise AdapterImportError(f"The adapter file is damaged: {problem}. Received: {path}")
     if replace and engine.has_domain(spec.name):
         engine.remove_domain(spec.name)
     domain = engine.add_domain(spec)

@@ -26,21 +26,23 @@ import safetensors.numpy
 from core.clock import utc_now
 from core.config import ConfigError, DomainSpec, ModelConfig
 from core.files.atomic import atomic_path
+from core.files.digests import GENERATION_KEY, encode_safetensors
+from core.files.trunk_header import (
+    TRUNK_FORMAT,
+    TRUNK_SUFFIX,
+    ModelFileError,
+    TrunkFileInfo,
+    read_trunk_info,
+)
 from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
 from core.model.engine import AdapterEngine
 from core.progress import ProgressFn, check_cancel, no_progress
 
-TRUNK_FORMAT = "ram-workbench-trunk"
-TRUNK_SUFFIX = ".safetensors"  # e.g. trunk.safetensors or shared.trunk.safetensors
 ENGINE_FORMAT = "ram-workbench-engine"
 ENGINE_SUFFIX = ".keras"
 FORMAT_VERSION = WEIGHTS_FORMAT_VERSION
 ENGINE_MEMBER = "ram_engine.json"  # extra zip member of the .keras file; Keras ignores it
 INPUT_NAME = "image"
-
-
-class ModelFileError(ValueError):
-    """A trunk or engine file cannot be used; the message says expected vs found."""
 
 
 # === Small shared helpers (also used by core.files.export) ===
@@ -74,18 +76,15 @@ def _check_suffix(path: Path, suffix: str, what: str) -> None:
 # === Trunk ===
 
 
-@dataclasses.dataclass(frozen=True)
-class TrunkFileInfo:
-    path: Path
-    model_config: ModelConfig
-    trunk_signature: dict[str, Any]
-    fingerprint: str
-    parameters: int
-    created: str
-
-
-def save_trunk(engine: AdapterEngine, path: str | Path) -> TrunkFileInfo:
-    """Write the shared trunk's weights (``*.safetensors``) with config + fingerprint."""
+def save_trunk(
+    engine: AdapterEngine,
+    path: str | Path,
+    *,
+    source_domain: str | None = None,
+    generation: int | None = None,
+) -> TrunkFileInfo:
+    """Write the shared trunk's weights (``*.safetensors``) with config + fingerprint (and,
+    for a workspace's own trunk, the domain it was trained on)."""
     path = Path(path)
     _check_suffix(path, TRUNK_SUFFIX, "trunk")
     arrays = {k: np.ascontiguousarray(v) for k, v in engine.trunk.weight_arrays().items()}
@@ -99,44 +98,14 @@ def save_trunk(engine: AdapterEngine, path: str | Path) -> TrunkFileInfo:
         "created": utc_now(),
         **library_versions(),
     }
-    with atomic_path(path) as tmp:
-        safetensors.numpy.save_file(arrays, str(tmp), metadata=metadata)
-    return read_trunk_info(path)
-
-
-def read_trunk_info(path: str | Path) -> TrunkFileInfo:
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"Trunk file not found. Received: path={str(path)!r}")
-    try:
-        with safetensors.safe_open(str(path), framework="numpy") as handle:
-            meta = handle.metadata() or {}
-    except Exception as exc:  # noqa: BLE001 - the library raises several kinds
-        raise ModelFileError(
-            f"Not a safetensors file, or a truncated one ({exc}). Received: path={str(path)!r}"
-        ) from None
-    if meta.get("format") != TRUNK_FORMAT:
-        raise ModelFileError(
-            f"Not a RAM Workbench trunk file. Expected format "
-            f"'{TRUNK_FORMAT}'. Received: format={meta.get('format')!r}"
-        )
-    problem = version_problem("trunk file", meta.get("format_version"))
-    if problem:
-        raise ModelFileError(problem)
-    try:
-        config = ModelConfig.from_dict(json.loads(meta["model_config"]))
-        return TrunkFileInfo(
-            path=path,
-            model_config=config,
-            trunk_signature=json.loads(meta["trunk_signature"]),
-            fingerprint=meta["trunk_fingerprint"],
-            parameters=int(meta["parameters"]),
-            created=meta.get("created", ""),
-        )
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ModelFileError(
-            f"The trunk file's metadata is incomplete or invalid: {exc!r}"
-        ) from None
+    if source_domain is not None:
+        metadata["source_domain"] = source_domain
+    if generation is not None:
+        metadata[GENERATION_KEY] = str(generation)
+    encoded = encode_safetensors(arrays, metadata)
+    with atomic_path(path, expected_bytes=len(encoded.data)) as tmp:
+        tmp.write_bytes(encoded.data)
+    return dataclasses.replace(read_trunk_info(path), sha256=encoded.sha256)
 
 
 def load_trunk(engine: AdapterEngine, path: str | Path) -> str:

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from core.files.atomic import atomic_path, write_atomically
+from core.files.atomic import atomic_path, atomic_write_bytes
+from core.files.atomic import write_atomically as write_atomically  # re-exported
 from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -124,8 +125,9 @@ def save_checkpoint(
     history: Sequence[Mapping[str, Any]],
     trunk_fingerprint: str,
 ) -> None:
-    """Write ``state`` and the run's progress to ``path`` atomically."""
-    from safetensors.numpy import save_file
+    """Write ``state`` and the run's progress to ``path`` atomically (the tensors' digest
+    in its metadata, so a damaged checkpoint is found on its own)."""
+    from core.files.digests import encode_safetensors
 
     tensors: dict[str, np.ndarray] = {}
     for key, array in state.trunk.items():
@@ -146,7 +148,7 @@ def save_checkpoint(
         "trunk_fingerprint": trunk_fingerprint,
         "optimizer_form": OPTIMIZER_FORM,
     }
-    write_atomically(Path(path), lambda temp: save_file(tensors, str(temp), metadata=metadata))
+    atomic_write_bytes(Path(path), encode_safetensors(tensors, metadata).data)
 
 
 def keep_as_best(checkpoint_path: Path, best_path: Path) -> None:
@@ -165,19 +167,47 @@ def keep_as_best(checkpoint_path: Path, best_path: Path) -> None:
             shutil.copyfile(checkpoint_path, temp)
 
 
-def read_checkpoint(path: Path) -> Checkpoint:
-    """Read a checkpoint written by ``save_checkpoint``."""
+def checkpoint_epochs(path: Path) -> int | None:
+    """The completed epochs a checkpoint holds, from its header (None: none or unreadable)."""
     from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            return int((handle.metadata() or {})["epochs_completed"])
+    except Exception:  # noqa: BLE001 - missing, truncated or foreign: no usable count
+        return None
+
+
+def ensure_best(checkpoint_path: Path, best_epoch: int | None, epochs_completed: int) -> bool:
+    """Make ``best.safetensors`` hold the best epoch when that is the checkpoint's last one.
+
+    A process killed after writing an epoch's checkpoint but before keeping it as the best
+    leaves the previous best file; a resumed run would then keep that older epoch's weights
+    under the newer epoch's record. Returns True when the file was put right.
+    """
+    if best_epoch is None or best_epoch + 1 != epochs_completed:
+        return False
+    best = Path(checkpoint_path).with_name(BEST_CHECKPOINT_NAME)
+    if checkpoint_epochs(best) == epochs_completed:
+        return False
+    keep_as_best(Path(checkpoint_path), best)
+    return True
+
+
+def read_checkpoint(path: Path) -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint`` (its digest checked when it has one)."""
+    from core.files.digests import read_safetensors, tensors_problem
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"No checkpoint at this path. Received: {str(path)!r}")
     try:
-        with safe_open(str(path), framework="numpy") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-    except Exception as exc:  # safetensors raises its own error types
-        raise CheckpointError(f"Cannot read checkpoint {path}: {exc}. Received: {path}") from exc
+        metadata, tensors = read_safetensors(path)
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"Cannot read checkpoint {path}: {exc}") from exc
+    damage = tensors_problem(metadata, tensors)
+    if damage:
+        raise CheckpointError(f"The checkpoint {path} is damaged: {damage}")
     if metadata.get("format") != FORMAT:
         raise CheckpointError(
             f"Not a RAM Workbench checkpoint. Received: format={metadata.get('format')!r}"

@@ -19,6 +19,7 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 
 from core.clock import file_stamp, utc_now
 from core.events import BatchEnded, EpochEnded
-from core.files.atomic import atomic_write_json
+from core.files.atomic import STORAGE_ERRNOS, atomic_write_json, storage_error
 
 CONFIG_NAME = "config.json"
 STATUS_NAME = "status.json"
@@ -77,6 +78,7 @@ class RunLog:
         self, run_dir: Path, *, domain: str, configs: dict[str, Any], total_epochs: int
     ) -> None:
         self.run_dir = Path(run_dir)
+        created = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._domain = domain
         self._total_epochs = total_epochs
@@ -88,7 +90,14 @@ class RunLog:
         if config_path.exists():
             self._started = json.loads(config_path.read_text()).get("created", self._started)
         else:
-            atomic_write_json(config_path, {"domain": domain, "created": self._started, **configs})
+            try:
+                atomic_write_json(
+                    config_path, {"domain": domain, "created": self._started, **configs}
+                )
+            except OSError:
+                if created:  # an empty folder would be listed as a broken run
+                    shutil.rmtree(self.run_dir, ignore_errors=True)
+                raise
         for name, fields in ((EPOCHS_NAME, EPOCH_FIELDS), (BATCHES_NAME, BATCH_FIELDS)):
             path = self.run_dir / name
             if not path.exists():
@@ -160,13 +169,11 @@ class RunLog:
         batches, epochs = self._pending_batches, self._pending_epochs
         self._pending_batches, self._pending_epochs = [], []
         if batches:
-            with open(self.run_dir / BATCHES_NAME, "a", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                writer.writerows([_cell(getattr(e, f)) for f in BATCH_FIELDS] for e in batches)
+            rows = [[_cell(getattr(e, f)) for f in BATCH_FIELDS] for e in batches]
+            _append_rows(self.run_dir / BATCHES_NAME, rows)
         if epochs:
-            with open(self.run_dir / EPOCHS_NAME, "a", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                writer.writerows([_cell(getattr(e, f)) for f in EPOCH_FIELDS] for e in epochs)
+            rows = [[_cell(getattr(e, f)) for f in EPOCH_FIELDS] for e in epochs]
+            _append_rows(self.run_dir / EPOCHS_NAME, rows)
         if batches or epochs:
             self._write_tensorboard(batches, epochs)
 
@@ -210,6 +217,20 @@ class RunLog:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _append_rows(path: Path, rows: list[list[str]]) -> None:
+    """Append CSV rows (a log grows; a torn last row is skipped when read back). A full or
+    read-only disk becomes a ``StorageError`` naming the file."""
+    try:
+        with open(path, "a", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(rows)
+    except OSError as exc:
+        if exc.errno in STORAGE_ERRNOS:
+            needed = sum(len(",".join(r)) + 2 for r in rows)
+            kept = f"The rows already in {path.name} were kept."
+            raise storage_error(path, exc, needed, kept) from exc
+        raise
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

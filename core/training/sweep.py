@@ -255,12 +255,9 @@ def run_sweep(
     ``ws`` is a ``core.workspace.Workspace``. With ``sweep_dir`` holding a ``sweep.json`` the
     saved plan and recipe are used and ``runs``/``base`` only need to agree with them.
     ``on_run(run, index, total)`` is called before each run. ``control.request_stop()`` ends
-    the current run after its batch and the sweep after it (``complete=False``).
+    the current run after its batch and the sweep after it (``complete=False``). The domain
+    is held against other programs for the whole sweep (``Workspace.changing``).
     """
-    from core.files.export import export_domain
-    from core.seeding import seed_everything
-    from core.training.training import evaluate
-
     if base.mode not in SWEEP_MODES:
         raise ConfigError(
             f"A sweep trains every setting on the same frozen trunk: mode must be one of "
@@ -269,6 +266,24 @@ def run_sweep(
         )
     if not base.validation:
         raise ConfigError("A sweep chooses on validation accuracy. Received: validation=False")
+    with ws.changing(domain, base.mode, purpose=f"sweeping domain '{domain}'"):
+        return _sweep(ws, domain, base, runs, sweep_dir, on_event, on_run, control)
+
+
+def _sweep(
+    ws: Any,
+    domain: str,
+    base: TrainingConfig,
+    runs: Sequence[SweepRun] | None,
+    sweep_dir: Path | None,
+    on_event: EventSink,
+    on_run: Callable[[SweepRun, int, int], None] | None,
+    control: Any,
+) -> SweepResult:
+    from core.files.export import export_domain
+    from core.seeding import seed_everything
+    from core.training.training import evaluate
+
     sweep_dir = Path(sweep_dir) if sweep_dir is not None else new_sweep_dir(ws.runs_root, domain)
     if (sweep_dir / SWEEP_FILE).is_file():
         state = read_sweep(sweep_dir)

@@ -40,8 +40,13 @@ from core.events import (
 )
 from core.progress import ProgressFn, check_cancel, no_progress
 from core.seeding import seed_everything
-from core.training.callbacks import StageLearningRate, TrainingMonitor
-from core.training.checkpoint import CHECKPOINT_NAME, apply_state, restore_optimizer
+from core.training.callbacks import StageLearningRate, TrainingMonitor, best_of
+from core.training.checkpoint import (
+    CHECKPOINT_NAME,
+    apply_state,
+    ensure_best,
+    restore_optimizer,
+)
 from core.training.distribute import set_sync_batch_norm, take_chiefs_state
 from core.training.recipe import momentum_from_keras_form, prepare_model
 from core.training.run_log import RunLog
@@ -200,6 +205,8 @@ def _train(
         initial_epoch = int(broadcast_from_chief(strategy, [np.array(initial_epoch)])[0])
     if checkpoint is not None:
         messages.append(LogMessage("info", f"Resumed from epoch {initial_epoch}."))
+        if checkpoint_path is not None:
+            ensure_best(checkpoint_path, best_of(history)[0], checkpoint.epochs_completed)
 
     class_weights, note = auto_class_weights(config, data, domain.spec)
     if note is not None:

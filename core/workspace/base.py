@@ -9,28 +9,30 @@ puts them together. What it keeps on disk: ``core.workspace.state``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 from core.clock import utc_now
-from core.config import DomainSpec, ModelConfig
+from core.config import ConfigError, DomainSpec, ModelConfig
 from core.data import Catalogue
 from core.data.datasource import DomainData
-from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
+from core.formats import version_problem
 from core.model.engine import AdapterEngine
 from core.model.parameters import ParameterReport
 from core.presets import get_preset
 from core.progress import ProgressFn
-from core.workspace.state import (
-    ADAPTER_SUFFIX,
-    DomainStatus,
-    WorkspaceError,
-    layout,
-    read_state,
-    write_state,
+from core.workspace.loading import RefreshReport
+from core.workspace.locks import TRUNK_KEY, Leases, busy, domain_key, domain_keys_in, holder
+from core.workspace.state import DomainStatus, WorkspaceError, layout
+from core.workspace.store import (
+    FileRecord,
+    Index,
+    Signature,
+    Store,
+    StoreProblem,
+    new_workspace_id,
 )
 
 WEIGHTS = ("best", "last")
@@ -60,31 +62,84 @@ class WorkspaceBase:
         self._runs_in_flight = 0
         self._weights_version = 0  # bumped whenever weights may have changed
         self._merged: dict[str, tuple[Any, Any]] = {}
-        saved = None if fresh else read_state(self.layout)
-        if saved is not None:
-            problem = version_problem("workspace", saved.get("schema_version"))
-            if problem:
-                raise WorkspaceError(
-                    f"{problem}. The workspace is in {self.dir}; pass fresh=True "
-                    "(CLI: --fresh) to start over there"
-                )
-            saved_config = ModelConfig.from_dict(saved["model_config"])
-            if model_config is not None and model_config != saved_config:
-                raise WorkspaceError(
-                    f"The workspace in {self.dir} holds a trunk built with another model "
-                    "config; pass fresh=True (CLI: --fresh) to start over, or use its config. "
-                    f"Received: model_config={model_config.to_dict()}, "
-                    f"saved={saved_config.to_dict()}"
-                )
-            model_config = saved_config
+        self.store = Store(self.layout)
+        self._leases = Leases(self.store.locks)
+        self._init_file_state()
+        saved = None if fresh else self._read_saved()
         # A new workspace without a config gets the CPU-sized preset; `paper` is for GPUs.
-        self.model_config = model_config or get_preset("cpu").model
+        self.model_config = self._saved_config(saved, model_config) or get_preset("cpu").model
+        # "" (unknown) until a save names it: only a workspace started anew gets its own id.
+        self.workspace_id = saved.workspace_id if saved is not None else ""
+        if fresh:
+            self.workspace_id = new_workspace_id()
+        self._replacing = fresh  # the first save keeps what is there aside, then replaces it
+        self._new_trunk = saved is None  # the first save writes the trunk if none is there
         with self._scope():
             self.engine = AdapterEngine(self.model_config)
-        self.source_domain: str | None = None
+        self._source_domain: str | None = None
         self.status: dict[str, DomainStatus] = {}
         if saved is not None:
-            self._load_weights(saved)
+            from core.workspace.loading import load_index
+
+            load_index(self, saved)
+            self._weights_changed()
+
+    def _init_file_state(self) -> None:
+        # What is wrong with the files (the workspace opens anyway; see problems()).
+        self.index_problem: StoreProblem | None = None
+        self.trunk_problem: StoreProblem | None = None
+        self.damaged: dict[str, StoreProblem] = {}
+        self.notes: list[str] = []  # things done on the person's behalf, to tell them
+        self.read_only = False  # workspace.json of a newer version: never written
+        # What this program changed and has not saved yet (a save writes only these).
+        self._dirty: set[str] = set()
+        self._dirty_status: set[str] = set()
+        self._removed: set[str] = set()
+        self._trunk_dirty = False
+        self._source_dirty = False
+        self._rolled_forward: set[str] = set()
+        # What was read from disk: each file's record, the index's stat and generation.
+        self._loaded: dict[str, FileRecord] = {}
+        self._trunk_record: FileRecord | None = None
+        self._seen: Signature | None = None
+
+    def _saved_config(self, saved: Index | None, asked: ModelConfig | None) -> ModelConfig | None:
+        """The saved workspace's model, refused when it is not the one ``asked`` for."""
+        if saved is None:
+            return asked
+        problem = version_problem("workspace", saved.schema_version)
+        if problem and not self.read_only:
+            raise WorkspaceError(
+                f"{problem}. The workspace is in {self.dir}; pass fresh=True "
+                "(CLI: --fresh) to start over there (its files are kept aside)"
+            )
+        try:
+            saved_config = ModelConfig.from_dict(saved.model_config)
+        except (ConfigError, TypeError, ValueError):
+            if self.read_only:
+                return asked  # a newer version's model: nothing of it is loaded
+            raise
+        if asked is not None and asked != saved_config:
+            raise WorkspaceError(
+                f"The workspace in {self.dir} holds a trunk built with another model "
+                "config; pass fresh=True (CLI: --fresh) to start over, or use its config. "
+                f"Received: model_config={asked.to_dict()}, saved={saved_config.to_dict()}"
+            )
+        return saved_config
+
+    def _read_saved(self) -> Index | None:
+        """The saved index (or one rebuilt from the files when it is damaged), noting what
+        is wrong; None when nothing was saved here."""
+        found = self.store.read()
+        self._seen = found.signature
+        self.read_only = found.read_only
+        self.index_problem = found.problem
+        if found.problem is None or found.read_only:
+            return found.index
+        from core.workspace.rebuild import rebuild_index
+
+        rebuilt = rebuild_index(self.layout)
+        return rebuilt.index if rebuilt.index.model_config else None
 
     # === Opening ===
 
@@ -102,13 +157,19 @@ class WorkspaceBase:
         options: dict[str, Any] = {"strategy": strategy, "builtin_scale": builtin_scale}
         if layout(root).saved:
             ws = cls(root, None, **options)
-            if model_config is None or model_config == ws.model_config or ws.trained_domains():
+            if (
+                model_config is None
+                or model_config == ws.model_config
+                or ws.trained_domains()
+                or ws.damaged
+                or ws.read_only
+            ):
                 return ws
         return cls(root, model_config, fresh=True, **options)
 
     def anew(self, model_config: ModelConfig) -> Self:
-        """A new, empty workspace of ``model_config`` in the same place (replaces this one
-        on disk at its first save)."""
+        """A new, empty workspace of ``model_config`` in the same place (at its first save
+        it replaces this one on disk, whose files are kept in ``workspace/replaced/``)."""
         return type(self)(
             self.root,
             model_config,
@@ -136,47 +197,127 @@ class WorkspaceBase:
             self._weights_version += 1
             self._merged.clear()
 
-    def _load_weights(self, saved: dict[str, Any]) -> None:
-        from core.files.export import import_domain
-        from core.files.model_io import load_trunk
+    @property
+    def source_domain(self) -> str | None:
+        """The domain the trunk was trained on (its batch-norms start new domains)."""
+        return self._source_domain
 
-        if self.layout.trunk_file.exists():
-            load_trunk(self.engine, self.layout.trunk_file)
-        self.source_domain = saved.get("source_domain")
-        for name, info in saved.get("domains", {}).items():
-            path = self.layout.adapter_file(name)
-            if not path.exists():
-                continue
-            with self._scope():
-                import_domain(self.engine, path, replace=True, allow_other_trunk=True)
-            self.status[name] = DomainStatus(**info)
-        self._weights_changed()
+    @source_domain.setter
+    def source_domain(self, name: str | None) -> None:
+        if name != self._source_domain:
+            self._source_domain = name
+            self._source_dirty = True
 
     def save(self) -> None:
-        """Write trunk, every domain and the state file (each file atomically)."""
-        from core.files.export import export_domain
-        from core.files.model_io import save_trunk
+        """Save what this program changed (``core.workspace.commits``): the trunk and the
+        domains it trained or imported, records it changed, domains it removed. Other
+        programs' changes to the same data folder are kept."""
+        from core.workspace.commits import commit
+
+        trunk_written = self._trunk_dirty
+        commit(self)
+        if trunk_written and self.damaged:
+            self._retry_damaged()
+
+    def _retry_damaged(self) -> None:
+        """Domains not loaded for want of the trunk load once a trunk is back."""
+        from core.workspace.loading import load_domain
+
+        found = self.store.read()
+        if found.index is not None:
+            for name in list(self.damaged):
+                load_domain(self, found.index, name)
+
+    def refresh(self) -> RefreshReport:
+        """Follow changes other programs made to the data folder (``core.workspace.
+        loading.refresh``); cheap when nothing changed. Never reloads under a run."""
+        from core.workspace.loading import refresh
 
         with self._lock:
-            self.layout.domains_dir.mkdir(parents=True, exist_ok=True)
-            save_trunk(self.engine, self.layout.trunk_file)
-            for name in self.engine.domain_names:
-                export_domain(self.engine, name, self.layout.adapter_file(name), verify=False)
-            for stale in self.layout.domains_dir.glob(f"*{ADAPTER_SUFFIX}"):
-                if stale.name[: -len(ADAPTER_SUFFIX)] not in self.engine.domain_names:
-                    stale.unlink()
-            state = {
-                "schema_version": WEIGHTS_FORMAT_VERSION,
-                "model_config": self.model_config.to_dict(),
-                "source_domain": self.source_domain,
-                "trunk_fingerprint": self.engine.trunk_fingerprint(),
-                "domains": {
-                    n: dataclasses.asdict(s)
-                    for n, s in self.status.items()
-                    if self.engine.has_domain(n)
-                },
-            }
-            write_state(self.layout, state)
+            return refresh(self)
+
+    def unsaved(self) -> set[str]:
+        """Domains this program changed since it last saved, or holds with a record but
+        never read from or wrote to the data folder (what ``save`` writes)."""
+        with self._lock:
+            new = {n for n in self.status if n not in self._loaded and self.engine.has_domain(n)}
+            return self._dirty | new
+
+    def problems(self) -> list[StoreProblem]:
+        """The files that cannot be used as they are: the index, the trunk, each domain."""
+        found = [self.index_problem, self.trunk_problem, *self.damaged.values()]
+        return [p for p in found if p is not None]
+
+    def problem_messages(self) -> list[str]:
+        """``problems()`` in words; domains waiting for a damaged trunk go with the trunk's."""
+        trunk = self.trunk_problem
+        return [
+            p.message()
+            for p in self.problems()
+            if trunk is None or p is trunk or p.path != trunk.path
+        ]
+
+    # === Leases: one program changes a domain (or the trunk) at a time ===
+
+    @contextlib.contextmanager
+    def changing(
+        self, name: str | None, mode: str = "adapters", purpose: str = ""
+    ) -> Iterator[None]:
+        """Hold domain ``name`` (and the trunk, for mode ``full``; None: the trunk alone)
+        against other programs for the block: refused (``LockBusy``) while another program
+        trains that domain or retrains the trunk, or (for the trunk) trains any domain on
+        the current one. A workspace of a newer version is refused (read-only)."""
+        if self.read_only and self.index_problem is not None:
+            raise WorkspaceError(self.index_problem.message())
+        from core.workspace.space import check_writable
+
+        check_writable(self.dir)
+        keys = [domain_key(name)] if name is not None else []
+        if mode == "full" or name is None:
+            keys.append(TRUNK_KEY)
+        purpose = purpose or (
+            f"training domain '{name}'" + (" and the trunk" if mode == "full" else "")
+        )
+        taken: list[str] = []
+        try:
+            with self.store.locked():  # the checks and the holds do not interleave with others'
+                for key in keys:
+                    note = self._leases.acquire(key, purpose)
+                    taken.append(key)
+                    if note:
+                        self.notes.append(note)
+                self._refuse_conflicts(name, mode)
+            yield
+        finally:
+            for key in reversed(taken):
+                self._leases.release(key)
+
+    def _refuse_conflicts(self, name: str | None, mode: str) -> None:
+        folder = self.store.locks
+        if mode == "full" or name is None:
+            for key in domain_keys_in(folder):
+                if self._leases.holds(key):
+                    continue
+                owner = holder(folder, key)
+                if owner:
+                    raise busy(
+                        key,
+                        None if isinstance(owner, bool) else owner,
+                        " on the current trunk; retraining the trunk now would leave those "
+                        "adapters on the old one",
+                    )
+        elif not self._leases.holds(TRUNK_KEY):
+            owner = holder(folder, TRUNK_KEY)
+            if owner:
+                raise busy(
+                    TRUNK_KEY,
+                    None if isinstance(owner, bool) else owner,
+                    f"; adapters of '{name}' trained now would be trained on the old trunk",
+                )
+
+    def set_run_folder(self, name: str, run_dir: Path) -> None:
+        """Name the run folder in the domain's lock note (who holds it, where it writes)."""
+        self._leases.set_run_dir(domain_key(name), str(run_dir))
 
     # === Runs in progress ===
 
@@ -266,15 +407,20 @@ class WorkspaceBase:
                 best_epoch=best_epoch,
             )
             self.status[name] = status
+            self._dirty.add(name)
+            self._removed.discard(name)
             self._weights_changed()
         return status
 
     def remove_domain(self, name: str) -> None:
+        """Remove domain ``name`` here and (at the next save) from the data folder."""
         with self._lock:
             self.engine.remove_domain(name)
             self.status.pop(name, None)
             if self.source_domain == name:
                 self.source_domain = None
+            self._dirty.discard(name)
+            self._removed.add(name)
             self._weights_changed()
 
     def trained_domains(self) -> list[str]:

@@ -30,6 +30,7 @@ class DomainMethods(WorkspaceBase):
                 {d.name: d for d in self.parameter_report().domains},
                 set(self.stale_domains()),
                 self.source_domain,
+                {n: p.message() for n, p in self.damaged.items()},
             )
 
     def domain_overview(self, name: str) -> DomainOverview:

@@ -88,21 +88,27 @@ class FileMethods(WorkspaceBase):
         )
 
     def import_adapters(self, path: Path | str, *, name: str | None = None, replace: bool = False):
-        """Add a domain from an exported adapter file, record it and save the workspace.
+        """Add a domain from an exported adapter file, record it and save the workspace
+        (refused while another program trains a domain of that name).
 
         A file that carries its domain's recorded status (mode, accuracies) gets it back,
         so re-importing an export keeps what was seen; an older file is recorded as
         ``imported`` with no accuracy.
         """
-        from core.files.export import import_domain, read_adapter_info
+        from core.files.adapter_header import read_adapter_info
+        from core.files.export import import_domain
 
-        recorded = read_adapter_info(Path(path)).status or {}
-        with self._lock, self._scope():
-            domain = import_domain(self.engine, Path(path), name=name, replace=replace)
-            self.record_domain(
-                domain.name, **restored_status(recorded), run_dir=self._local_run(recorded)
-            )
-        self.save()
+        info = read_adapter_info(Path(path))
+        recorded = info.status or {}
+        target = name or info.name
+        with self.changing(target, purpose=f"importing domain '{target}'"):
+            self.refresh()  # a domain of that name another program saved counts
+            with self._lock, self._scope():
+                domain = import_domain(self.engine, Path(path), name=name, replace=replace)
+                self.record_domain(
+                    domain.name, **restored_status(recorded), run_dir=self._local_run(recorded)
+                )
+            self.save()
         return domain
 
     def import_reference(self, path: Path | str, name: str = "imagenet", *, replace: bool = False):
@@ -112,15 +118,18 @@ class FileMethods(WorkspaceBase):
         leave the workspace as it was. Never executes code from the file."""
         from core.files.reference_checkpoint import import_reference
 
-        with self._lock, self._scope():
-            result = import_reference(self.engine, Path(path), name=name, replace=replace)
-            self._weights_changed()
-            if result.domain is not None:
-                self.source_domain = result.domain
-                self.record_domain(
-                    result.domain, mode="imported", trunk_fingerprint=result.trunk_fingerprint
-                )
-        self.save()
+        with self.changing(name, "full", purpose="importing a reference checkpoint"):
+            self.refresh()
+            with self._lock, self._scope():
+                result = import_reference(self.engine, Path(path), name=name, replace=replace)
+                self._weights_changed()
+                self._trunk_dirty = True
+                if result.domain is not None:
+                    self.source_domain = result.domain
+                    self.record_domain(
+                        result.domain, mode="imported", trunk_fingerprint=result.trunk_fingerprint
+                    )
+            self.save()
         return result
 
     def fitting_reference(self, path: Path | str, image_size: int = 64) -> Self:
@@ -141,10 +150,14 @@ class FileMethods(WorkspaceBase):
         """Replace the shared trunk from a file and save; returns the new fingerprint."""
         from core.files.model_io import load_trunk
 
-        with self._lock:
-            fingerprint = load_trunk(self.engine, Path(path))
-            self._weights_changed()
-        self.save()
+        with self.changing(None, purpose="loading a trunk file"):
+            self.refresh()
+            with self._lock:
+                fingerprint = load_trunk(self.engine, Path(path))
+                self._weights_changed()
+                self._trunk_dirty = True
+                self.trunk_problem = None
+            self.save()
         return fingerprint
 
     def export_model(

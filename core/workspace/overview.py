@@ -45,6 +45,7 @@ class DomainOverview:
     trained: bool
     stale: bool
     is_trunk_source: bool
+    problem: str = ""  # why its saved weights cannot be used (a damaged file): not loaded
 
 
 def overview_rows(
@@ -53,20 +54,24 @@ def overview_rows(
     parameters: Mapping[str, DomainParameters],
     stale: Collection[str],
     source_domain: str | None,
+    damaged: Mapping[str, str] | None = None,
 ) -> list[DomainOverview]:
     """The catalogue's domains, then domains only the workspace holds (imported adapters).
 
     ``parameters`` has a row for every domain the engine holds (trained or not); ``status``
-    for every domain trained or imported here; ``stale`` names those on an earlier trunk.
+    for every domain trained or imported here; ``stale`` names those on an earlier trunk;
+    ``damaged`` says why a domain's saved file cannot be used (it is listed, not loaded).
     """
+    damaged = damaged or {}
     data = {e.name: {f: getattr(e, f) for f in _ENTRY_FIELDS} for e in entries}
-    for name in status:
-        if name not in data and name in parameters:
+    for name in [*status, *damaged]:
+        if name not in data and (name in parameters or name in damaged):
+            row = parameters.get(name)
             data[name] = {
                 "title": name,
                 "source": IMPORTED,
                 "present": False,
-                "num_classes": parameters[name].num_classes,
+                "num_classes": row.num_classes if row is not None else 0,
                 "sizes": {},
                 "description": "",
                 "default_source": False,
@@ -80,6 +85,7 @@ def overview_rows(
             trained=name in status and name in parameters,
             stale=name in stale,
             is_trunk_source=source_domain == name,
+            problem=damaged.get(name, ""),
         )
         for name, fields in data.items()
     ]

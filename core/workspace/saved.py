@@ -20,11 +20,11 @@ import safetensors
 from core.config import ModelConfig
 from core.data.entries import DomainEntry
 from core.files.adapter_header import read_adapter_info
-from core.formats import version_problem
 from core.model.parameters import DomainParameters, ParameterReport
 from core.presets import get_preset
 from core.workspace.overview import DomainOverview, overview_rows
-from core.workspace.state import DomainStatus, Layout, WorkspaceError, layout, read_state
+from core.workspace.state import ADAPTER_SUFFIX, DomainStatus, Layout, WorkspaceError, layout
+from core.workspace.store import domain_entry, read_index, status_from_dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +39,9 @@ class SavedWorkspace:
     parameters: tuple[DomainParameters, ...]
     trunk_parameters: int | None  # None: no domain file says (nothing trained yet)
     trunk_fingerprint: str | None  # the trunk file's; None: no trunk file
+    # Domains whose saved file cannot be used (missing, damaged): why, as ``Workspace`` says.
+    damaged: dict[str, str] = dataclasses.field(default_factory=dict)
+    problems: tuple[str, ...] = ()  # the index's or the trunk's damage, in words
 
     def trained_domains(self) -> list[str]:
         return list(self.status)
@@ -71,17 +74,19 @@ class SavedWorkspace:
             {d.name: d for d in self.parameters},
             set(self.stale_domains()),
             self.source_domain,
+            self.damaged,
         )
 
 
 def _trunk_fingerprint(path: Path) -> str | None:
+    """The trunk file's fingerprint; None: no file, or one that cannot be read."""
     if not path.is_file():
         return None
     try:
         with safetensors.safe_open(str(path), framework="numpy") as handle:
             return (handle.metadata() or {}).get("trunk_fingerprint")
-    except Exception as exc:  # noqa: BLE001 - the library raises several kinds
-        raise WorkspaceError(f"Cannot read the trunk file {path}: {exc}") from None
+    except Exception:  # noqa: BLE001 - the library raises several kinds; reported as a problem
+        return None
 
 
 _COUNTS = ("domain_parameters", "head_parameters", "moving_statistics", "trunk_parameters")
@@ -103,37 +108,61 @@ def _domain_parameters(name: str, counts: dict[str, int], classes: int) -> Domai
 
 
 def read_saved_workspace(root: Path | str | None = None) -> SavedWorkspace:
-    """The workspace below ``root`` (None: the default data folder), read from its files."""
+    """The workspace below ``root`` (None: the default data folder), read from its files.
+
+    Damage never stops a listing: a domain whose file is missing or fails its recorded
+    checksum is listed as damaged (``Workspace`` does not load it either); a damaged
+    ``workspace.json`` is read from the records the adapter files carry, as a rebuild would.
+    """
+    from core.workspace.rebuild import check_file
+
     where = layout(root)
-    saved = read_state(where)
-    if saved is None:
+    found = read_index(where)
+    index = found.index
+    problems = [found.problem.message()] if found.problem is not None else []
+    if index is None and found.problem is None:
         return SavedWorkspace(where, False, get_preset("cpu").model, None, {}, (), None, None)
-    problem = version_problem("workspace", saved.get("schema_version"))
-    if problem:
-        raise WorkspaceError(
-            f"{problem}. The workspace is in {where.dir}; --fresh starts over there"
-        )
+    trunk_fingerprint = _trunk_fingerprint(where.trunk_file)
+    if where.trunk_file.is_file() and trunk_fingerprint is None:
+        problems.append(f"{where.trunk_file} is damaged; no domain can be used until it is back")
+    records: dict[str, dict] = dict(index.domains) if index is not None else {}
+    if index is None:  # as a rebuild reads them: each adapter file's own record
+        for path in sorted(where.domains_dir.glob(f"*{ADAPTER_SUFFIX}")):
+            try:
+                header = read_adapter_info(path)
+            except (OSError, ValueError):
+                continue
+            if header.status:
+                records[path.name[: -len(ADAPTER_SUFFIX)]] = dict(header.status)
     status: dict[str, DomainStatus] = {}
+    damaged: dict[str, str] = {}
     rows: list[DomainParameters] = []
     trunk_parameters = None
-    for name, info in saved.get("domains", {}).items():
+    for name, info in records.items():
         path = where.adapter_file(name)
-        if not path.exists():
-            continue  # as ``Workspace`` loads it: a domain without its file is not there
+        recorded = index.record(domain_entry(name)) if index is not None else None
+        check = check_file(path, recorded)
+        if check.problem or check.matches is False:
+            damaged[name] = f"{path.name} {check.problem or 'does not match its checksum'}"
+            continue
         header = read_adapter_info(path)
         missing = sorted(set(_COUNTS) - set(header.parameters))
         if missing:
-            raise WorkspaceError(f"The adapter file {path} lacks the parameter counts {missing}")
-        status[name] = DomainStatus(**info)
+            damaged[name] = f"{path.name} lacks the parameter counts {missing}"
+            continue
+        status[name] = status_from_dict(name, info)
         rows.append(_domain_parameters(name, header.parameters, header.spec.num_classes))
         trunk_parameters = header.parameters["trunk_parameters"]
+    config = index.model_config if index is not None else None
     return SavedWorkspace(
         layout=where,
         saved=True,
-        model_config=ModelConfig.from_dict(saved["model_config"]),
-        source_domain=saved.get("source_domain"),
+        model_config=ModelConfig.from_dict(config) if config else get_preset("cpu").model,
+        source_domain=index.source_domain if index is not None else None,
         status=status,
         parameters=tuple(rows),
         trunk_parameters=trunk_parameters,
-        trunk_fingerprint=_trunk_fingerprint(where.trunk_file),
+        trunk_fingerprint=trunk_fingerprint,
+        damaged=damaged,
+        problems=tuple(problems),
     )

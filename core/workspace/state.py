@@ -8,7 +8,6 @@ status), ``trunk.safetensors`` and one ``domains/<name>.adapter.safetensors`` pe
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -113,24 +112,13 @@ class Layout:
 
     @property
     def saved(self) -> bool:
-        """A workspace has been saved here."""
-        return self.state_file.is_file()
+        """A workspace has been saved here (its index, or its weights if the index is lost)."""
+        return self.state_file.is_file() or self.trunk_file.is_file()
 
 
 def layout(root: Path | str | None = None) -> Layout:
     """The layout below ``root`` (None: ``$RAM_WORKBENCH_HOME`` or the user data folder)."""
     return Layout(Path(root) if root is not None else default_data_root())
-
-
-def read_state(where: Layout) -> dict[str, Any] | None:
-    """``workspace.json`` as saved, or None when there is none."""
-    path = where.state_file
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise WorkspaceError(f"Cannot read {path}: {exc}") from None
 
 
 def write_state(where: Layout, state: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from core.data.datasource import DomainData
 from core.events import EventSink, LogMessage, ignore_events
 from core.files.atomic import atomic_write_json
 from core.workspace.base import WorkspaceBase
+from core.workspace.state import WorkspaceError
 
 
 class TrainingMethods(WorkspaceBase):
@@ -56,19 +57,48 @@ class TrainingMethods(WorkspaceBase):
         writes the run; a run that did not finish is resumed by the same call (the chief
         keeps a backup note, ``runs/.backup_<domain>_<mode>.json``, while it trains, as
         Keras's ``BackupAndRestore`` keeps its backup folder).
+
+        Other programs on the same data folder: the domain (and for mode ``full`` the trunk)
+        is held for the run, so a second program training it is refused (``LockBusy``, naming
+        this one); the workspace first catches up with what they saved; the free space for
+        the run's files is checked before it starts.
         """
-        with self.run_in_progress():
-            return self._train(
-                name,
-                config,
-                on_event=on_event,
-                control=control,
-                data=data,
-                weight_decay=weight_decay,
-                init_from=init_from,
-                resume_run=resume_run,
-                save=save,
-                sync_batch_norm=sync_batch_norm,
+        from core.training.distribute import is_chief
+
+        chief = is_chief(self.strategy)
+        hold = self.changing(name, config.mode) if chief else contextlib.nullcontext()
+        with hold:
+            for note in self.notes:
+                on_event(LogMessage("warning", note))
+            self.notes.clear()
+            if chief:
+                self._catch_up(config.mode)
+            with self.run_in_progress():
+                return self._train(
+                    name,
+                    config,
+                    on_event=on_event,
+                    control=control,
+                    data=data,
+                    weight_decay=weight_decay,
+                    init_from=init_from,
+                    resume_run=resume_run,
+                    save=save,
+                    sync_batch_norm=sync_batch_norm,
+                )
+
+    def _catch_up(self, mode: str) -> None:
+        """Before a run: what other programs saved is loaded, and the trunk is usable."""
+        if self.refresh().replaced:
+            raise WorkspaceError(
+                f"The workspace in {self.dir} was started anew by another program since "
+                "this one opened it; reopen the data folder before training."
+            )
+        if mode != "full" and self.trunk_problem is not None:
+            raise WorkspaceError(
+                f"{self.trunk_problem.path} {self.trunk_problem.what}: adapters are trained on "
+                "the trunk, so this run cannot start. Restore it (`main.py doctor --repair`, "
+                "File > Check data folder…) or retrain the trunk (mode full) first."
             )
 
     def _train(
@@ -86,7 +116,7 @@ class TrainingMethods(WorkspaceBase):
         sync_batch_norm: bool,
     ):
         from core.training.distribute import across_workers, is_chief
-        from core.training.training import evaluate, train
+        from core.training.training import train
 
         data = data if data is not None else self.load_data(name)
         spec = data.spec
@@ -94,6 +124,61 @@ class TrainingMethods(WorkspaceBase):
             weight_decay = config.domain_weight_decay
         if weight_decay is not None:
             spec = dataclasses.replace(spec, weight_decay=weight_decay)
+        self._prepare_domain(name, spec, config, init_from, on_event)
+        distributed = across_workers(self.strategy)
+        chief = is_chief(self.strategy)
+        backup = self.runs_root / f".backup_{name}_{config.mode}.json"
+        if distributed and chief and resume_run is None and backup.exists():
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                unfinished = Path(json.loads(backup.read_text())["run_dir"])
+                if unfinished.is_dir():
+                    resume_run = unfinished
+                    on_event(LogMessage("info", f"Resuming the unfinished run {unfinished}."))
+        run_dir = (
+            Path(resume_run) if resume_run is not None else self.new_run_dir(name, config.mode)
+        )
+        if chief:
+            self._check_space(name, config, data)
+            self.set_run_folder(name, run_dir)
+        if distributed and chief:
+            atomic_write_json(backup, {"run_dir": str(run_dir)})
+        result = train(
+            self.engine,
+            name,
+            data,
+            config,
+            on_event=on_event,
+            control=control,
+            run_dir=run_dir,
+            resume=resume_run is not None,
+            strategy=self.strategy,
+            sync_batch_norm=sync_batch_norm,
+        )
+        if distributed:
+            from core.training.distribute import weights_digest
+
+            digest = weights_digest(self.engine.domain(name))
+            result = dataclasses.replace(result, weights_digest=digest)
+        if distributed and chief and result.reason != "nan":
+            backup.unlink(missing_ok=True)  # the run ended as asked: nothing to restore
+        if not chief:
+            return result  # the chief keeps the workspace and the run
+        self._record_run(name, config, result, run_dir, data, on_event)
+        if save:
+            on_event(LogMessage("info", "Saving the workspace…"))
+            self.save()
+        return result
+
+    def _prepare_domain(
+        self,
+        name: str,
+        spec: Any,
+        config: TrainingConfig,
+        init_from: str | None,
+        on_event: EventSink,
+    ) -> None:
+        """The domain to train: a new one starts from the source domain (its batch-norms, or
+        for a linear probe its whole adaptation) unless told otherwise."""
         new_domain = not self.engine.has_domain(name)
         source = self.source_domain
         from_source = (
@@ -125,41 +210,19 @@ class TrainingMethods(WorkspaceBase):
                     "starts them anew.",
                 )
             )
-        distributed = across_workers(self.strategy)
-        chief = is_chief(self.strategy)
-        backup = self.runs_root / f".backup_{name}_{config.mode}.json"
-        if distributed and chief and resume_run is None and backup.exists():
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                unfinished = Path(json.loads(backup.read_text())["run_dir"])
-                if unfinished.is_dir():
-                    resume_run = unfinished
-                    on_event(LogMessage("info", f"Resuming the unfinished run {unfinished}."))
-        run_dir = (
-            Path(resume_run) if resume_run is not None else self.new_run_dir(name, config.mode)
-        )
-        if distributed and chief:
-            atomic_write_json(backup, {"run_dir": str(run_dir)})
-        result = train(
-            self.engine,
-            name,
-            data,
-            config,
-            on_event=on_event,
-            control=control,
-            run_dir=run_dir,
-            resume=resume_run is not None,
-            strategy=self.strategy,
-            sync_batch_norm=sync_batch_norm,
-        )
-        if distributed:
-            from core.training.distribute import weights_digest
 
-            digest = weights_digest(self.engine.domain(name))
-            result = dataclasses.replace(result, weights_digest=digest)
-        if distributed and chief and result.reason != "nan":
-            backup.unlink(missing_ok=True)  # the run ended as asked: nothing to restore
-        if not chief:
-            return result  # the chief keeps the workspace and the run
+    def _record_run(
+        self,
+        name: str,
+        config: TrainingConfig,
+        result: Any,
+        run_dir: Path,
+        data: DomainData,
+        on_event: EventSink,
+    ) -> None:
+        """Keep the run's best epoch, measure it on the test split and record it."""
+        from core.training.training import evaluate
+
         kept = self._keep_best(name, result, run_dir, on_event)
         test_acc = None
         if result.epochs_completed and data.has_split("test") and data.num_examples("test"):
@@ -177,6 +240,7 @@ class TrainingMethods(WorkspaceBase):
         with self._lock:
             if config.mode == "full":
                 self.source_domain = name
+                self._trunk_dirty = True
             self.record_domain(
                 name,
                 mode=config.mode,
@@ -186,10 +250,22 @@ class TrainingMethods(WorkspaceBase):
                 run_dir=str(run_dir),
                 best_epoch=kept,
             )
-        if save:
-            on_event(LogMessage("info", "Saving the workspace…"))
-            self.save()
-        return result
+
+    def _check_space(self, name: str, config: TrainingConfig, data: DomainData) -> None:
+        """Refuse a run the disk cannot hold (``core.workspace.space``)."""
+        from core.workspace.space import check_run_space
+
+        domain = self.engine.domain(name)
+        steps = -(-data.num_examples("train") // config.batch_size) * config.total_epochs
+        check_run_space(
+            runs_root=self.runs_root,
+            workspace_dir=self.dir,
+            trunk_values=self.engine.trunk.parameter_count(),
+            domain_values=sum(int(v.size) for v in domain.weight_arrays().values()),
+            full=config.mode == "full",
+            steps=steps,
+            epochs=config.total_epochs,
+        )
 
     def _keep_best(self, name: str, result: Any, run_dir: Path, on_event: EventSink) -> int | None:
         """Put the best epoch's weights (by validation accuracy) into the engine, as the

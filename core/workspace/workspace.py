@@ -26,6 +26,7 @@ from core.progress import ProgressFn, no_progress, within
 from core.workspace.domains import DomainMethods
 from core.workspace.files import FileMethods
 from core.workspace.runs import RunRecord, list_run_records, read_run_record
+from core.workspace.state import WorkspaceError
 from core.workspace.training import TrainingMethods
 
 
@@ -84,7 +85,13 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods):
             if status is None:
                 return
             self.status[name] = dataclasses.replace(status, test_accuracy=accuracy)
-        self.save()
+            self._dirty_status.add(name)
+        if self.read_only:  # a newer version's workspace: shown here, never written
+            return
+        try:
+            self.save()
+        except (OSError, WorkspaceError) as exc:  # a read-only or full disk: said, not fatal
+            self.notes.append(f"The test accuracy of '{name}' was not saved: {exc}")
 
     def classify(self, domains: Sequence[str], images: Sequence[Any], top_k: int = 5):
         """``{domain: [Prediction per image]}`` (``core.model.inference.classify``).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -207,3 +208,43 @@ def test_a_listing_piped_into_a_closed_reader_ends_quietly(trained_root, command
         os.close(write)
     assert done.stderr == "" and done.returncode == 1
     assert not (trained_root / "logs").exists()
+
+
+def _copy(root: Path, tmp_path: Path) -> Path:
+    """A copy of the trained data folder whose records point at their own runs."""
+    copy = tmp_path / "home"
+    shutil.copytree(root, copy)
+    state = copy / "workspace" / "workspace.json"
+    state.write_text(state.read_text().replace(str(root), str(copy)))
+    return copy
+
+
+def test_a_damaged_adapter_is_listed_as_damaged_as_the_workspace_says(trained_root, tmp_path):
+    root = _copy(trained_root, tmp_path)
+    adapter = root / "workspace" / "domains" / "glyphs.adapter.safetensors"
+    adapter.write_bytes(adapter.read_bytes()[: adapter.stat().st_size // 2])  # cut in half
+    saved = read_saved_workspace(root)
+    assert "glyphs" in saved.damaged and "glyphs" not in saved.status
+    ws = Workspace(root)
+    assert "glyphs" in ws.damaged
+    listed, loaded = saved.domains_overview(Catalogue(root).entries()), ws.domains_overview()
+    assert [r.name for r in listed if r.problem] == [r.name for r in loaded if r.problem]
+    # The same rows but for the words of the damage (the loaded workspace says more).
+    assert [dataclasses.replace(r, problem="") for r in listed] == [
+        dataclasses.replace(r, problem="") for r in loaded
+    ]
+    result, out, err = _probe("--root", str(root), "domains")
+    assert result["code"] == 0 and result["heavy"] == []
+    line = next(x for x in out.splitlines() if x.split()[:1] == ["glyphs"])
+    assert "damaged" in line
+
+
+def test_a_damaged_index_still_lists_the_domains_its_files_carry(trained_root, tmp_path):
+    root = _copy(trained_root, tmp_path)
+    (root / "workspace" / "workspace.json").write_text('{"schema_version": 2, "domai')
+    saved = read_saved_workspace(root)
+    assert saved.problems and "workspace.json" in saved.problems[0]
+    assert {"digits_street", "glyphs", "glyphs_copy"} <= set(saved.status)
+    result, out, err = _probe("--root", str(root), "domains")
+    assert result["code"] == 0 and result["heavy"] == []
+    assert "workspace.json" in err and "damaged" in err

@@ -137,15 +137,15 @@ def test_export_refuses_other_suffix(source, tmp_path):
 def test_failed_verification_writes_nothing(source, tmp_path, monkeypatch):
     path = tmp_path / adapter_filename("signs")
     path.write_bytes(b"older export")
-    real_save = safetensors.numpy.save_file
+    real_save = safetensors.numpy.save  # the file's bytes are made in memory, then written
 
-    def corrupting_save(arrays, filename, metadata=None):
+    def corrupting_save(arrays, metadata=None):
         arrays = dict(arrays)
         key = next(k for k in arrays if k.endswith("head_fc/kernel"))
         arrays[key] = arrays[key] + 1.0
-        real_save(arrays, filename, metadata=metadata)
+        return real_save(arrays, metadata=metadata)
 
-    monkeypatch.setattr(safetensors.numpy, "save_file", corrupting_save)
+    monkeypatch.setattr(safetensors.numpy, "save", corrupting_save)
     with pytest.raises(RuntimeError, match="does not reproduce domain 'signs'"):
         export_domain(source, "signs", path)
     assert path.read_bytes() == b"older export"

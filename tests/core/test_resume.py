@@ -253,3 +253,30 @@ def test_checkpoint_round_trip_restores_weights_and_momentum(tmp_path):
     save_file(load_file(str(path)), str(old), metadata=metadata)
     with pytest.raises(CheckpointError, match="format version 1, .*padded the stride-2"):
         read_checkpoint(old)
+
+
+def test_a_best_checkpoint_left_behind_by_a_kill_is_put_right(tmp_path):
+    """Killed after an epoch's checkpoint but before keeping it as the best: a resume must
+    not keep the older epoch's weights under the newer epoch's record."""
+    from core.training.checkpoint import (
+        BEST_CHECKPOINT_NAME,
+        WeightState,
+        checkpoint_epochs,
+        ensure_best,
+        keep_as_best,
+    )
+
+    def state(value: float) -> WeightState:
+        return WeightState({"w": np.full(3, value, np.float32)}, {"d": np.full(2, value)}, ())
+
+    last, best = tmp_path / CHECKPOINT_NAME, tmp_path / BEST_CHECKPOINT_NAME
+    common = dict(configs={}, history=[], trunk_fingerprint="t")
+    save_checkpoint(last, state(1.0), epochs_completed=1, **common)
+    keep_as_best(last, best)
+    save_checkpoint(last, state(2.0), epochs_completed=2, **common)  # killed here
+    assert checkpoint_epochs(best) == 1
+    assert not ensure_best(last, best_epoch=0, epochs_completed=2)  # epoch 1 was the best
+    assert ensure_best(last, best_epoch=1, epochs_completed=2)  # epoch 2 was: put right
+    assert checkpoint_epochs(best) == 2
+    assert read_checkpoint(best).state.domain["d"][0] == 2.0
+    assert not ensure_best(last, best_epoch=1, epochs_completed=2)  # nothing more to do

@@ -36,6 +36,8 @@ from core.progress import Cancelled
 from workbench.backend.protocol import (
     DomainState,
     EvalOutcome,
+    FolderChange,
+    FolderReport,
     ParameterRow,
     PredictionView,
     RunCurves,
@@ -199,6 +201,9 @@ def story(request, tmp_path_factory) -> Story:
     d["import_bad_name"] = refusal(lambda: b.import_adapters(adapter, name="Street Copy"))
     d["import_renamed"] = b.import_adapters(adapter, name="street_copy")
     d["rows_after_renamed"] = b.domains()
+    # Nothing changed the data folder but this backend: nothing to follow, nothing damaged.
+    d["refresh_own"] = b.refresh()
+    d["folder_check"] = b.check_data_folder(False)
     # The model: same config keeps everything, another one starts over.
     d["same_discard"] = b.would_discard(TINY.model)
     d["same_configure"] = b.configure(TINY.model)
@@ -442,9 +447,10 @@ def test_exported_adapters_are_safetensors_with_core_metadata(story):
         "keras_version",
         "tensorflow_version",
         "numpy_version",
-        "status",
+        "domain_status",
+        "tensors_sha256",  # the tensors' digest: a damaged file is found on its own
     }
-    record = json.loads(meta["status"])  # the domain's record, as the table showed it
+    record = json.loads(meta["domain_status"])  # the domain's record, as the table showed it
     seen = {r.name: r for r in story["evaluated_rows"]}["digits_street"]
     assert (record["mode"], record["test_accuracy"]) == (seen.mode, seen.test_accuracy)
     assert record["val_accuracy"] == seen.val_accuracy
@@ -511,6 +517,13 @@ def test_configure_and_would_discard(story):
     assert story["reconfigured_model"] == OTHER_MODEL
     assert not any(r.trained or r.stale or r.is_trunk_source for r in story["reconfigured_rows"])
     assert [r.name for r in story["reconfigured_rows"]] == [r.name for r in story["fresh_rows"]]
+
+
+def test_own_changes_are_not_news_and_the_folder_checks_intact(story):
+    assert story["refresh_own"] == FolderChange(False)
+    report = story["folder_check"]
+    assert isinstance(report, FolderReport) and report.problems == 0, report.text
+    assert report.text.startswith(f"data folder: {story.root}")
 
 
 def test_data_root_and_model_config(story):

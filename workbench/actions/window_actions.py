@@ -128,6 +128,14 @@ def build_actions(w: MainWindow) -> None:
         for a in group:
             menu.addAction(a)
     menu.addSeparator()
+    w.check_folder_action = make_action(
+        w,
+        "Check data folder…",
+        w.data_folder.check,
+        tip="Check every file of the data folder and repair what the intact files allow",
+    )
+    menu.addAction(w.check_folder_action)
+    menu.addSeparator()
     menu.addAction(make_action(w, "Quit", w.close, QKeySequence.StandardKey.Quit, "Ctrl+Q"))
     run_menu = w.menuBar().addMenu("&Run")
     for a in (w.train_action, w.sweep_action, w.pause_action, w.stop_action, w.stop_epoch_action):

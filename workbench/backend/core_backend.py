@@ -25,6 +25,8 @@ from workbench.backend.insight_backend import InsightMethods
 from workbench.backend.protocol import (
     DomainState,
     EvalOutcome,
+    FolderChange,
+    FolderReport,
     ParameterRow,
     PredictionView,
     TrainOutcome,
@@ -61,6 +63,7 @@ class CoreBackend(InsightMethods, RunsMethods):
         self._strategy_kind = "default"
         self._probed: dict[tuple[ModelConfig, str, int], SpeedMeasurement] = {}
         self._ws = Workspace.open(root, model_config, builtin_scale=builtin_scale)
+        self._told: set[str] = set()  # problems the window was told about
 
     @property
     def workspace(self) -> Workspace:
@@ -99,6 +102,7 @@ class CoreBackend(InsightMethods, RunsMethods):
             export_bytes=None if params is None else params.export_bytes,
             is_trunk_source=row.is_trunk_source,
             stale=row.stale,
+            problem=row.problem,
         )
 
     def _state_of(self, name: str) -> DomainState:
@@ -280,6 +284,35 @@ class CoreBackend(InsightMethods, RunsMethods):
     def export_model(self, path: Path, progress: ProgressFn, cancel: threading.Event) -> str:
         written = self._ws.export_model(Path(path), progress=progress, cancel=cancel)
         return f"wrote {written} ({len(self._ws.domain_names())} domains)"
+
+    # === The data folder, shared with other programs ===
+
+    def refresh(self) -> FolderChange:
+        """``Workspace.refresh``; a workspace another program started anew is opened."""
+        from core.workspace import Workspace
+
+        report = self._ws.refresh()
+        messages: list[str] = []
+        if report.replaced:
+            ws = self._ws
+            self._ws = Workspace.open(ws.root, None, builtin_scale=ws.builtin_scale)
+            self._strategy_kind = "default"
+            messages.append("Another program started the workspace anew; it is shown now.")
+        problems = self._ws.problem_messages()
+        messages += [p for p in problems if p not in self._told]
+        messages += self._ws.notes
+        self._ws.notes.clear()
+        self._told = set(problems)
+        return FolderChange(report.changed or bool(messages), tuple(messages))
+
+    def check_data_folder(self, repair: bool) -> FolderReport:
+        from core.workspace.doctor import check
+        from core.workspace.repair import repair_folder
+
+        report = repair_folder(self._ws.root) if repair else check(self._ws.root)
+        return FolderReport(
+            report.text(), len(report.problems), len(report.repaired), len(report.lost)
+        )
 
     # === Parameters (runs: RunsMethods) ===
 

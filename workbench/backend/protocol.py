@@ -42,6 +42,7 @@ class DomainState:
     export_bytes: int | None = None
     is_trunk_source: bool = False
     stale: bool = False  # trained on an earlier trunk
+    problem: str = ""  # its saved weights are damaged (which file, what is wrong): not loaded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +100,24 @@ class TrainOutcome:
     run_dir: str | None
     seconds: float
     test_accuracy: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderChange:
+    """What ``Backend.refresh`` found: other programs changed the data folder."""
+
+    changed: bool  # domains, the trunk or their records changed: reload the views
+    messages: tuple[str, ...] = ()  # damaged files found, things done (for the log)
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderReport:
+    """``Backend.check_data_folder``: every file checked (and repaired, if asked)."""
+
+    text: str  # the whole report, for people
+    problems: int  # problems left
+    repaired: int = 0
+    lost: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,6 +226,16 @@ class Backend(Protocol):
     def read_run(self, path: Path) -> RunCurves: ...
 
     def parameter_rows(self) -> list[ParameterRow]: ...
+
+    # --- the data folder, shared with other programs ---
+
+    def refresh(self) -> FolderChange:
+        """Catch up with what other programs saved in the data folder (never under a run)."""
+        ...
+
+    def check_data_folder(self, repair: bool) -> FolderReport:
+        """Check every file of the data folder; ``repair``: repair what intact files allow."""
+        ...
 
     # --- insight: evaluation report, class balance, results matrix, sweeps ---
 

@@ -40,6 +40,8 @@ from core.training.estimate import SpeedMeasurement
 from workbench.backend.protocol import (
     DomainState,
     EvalOutcome,
+    FolderChange,
+    FolderReport,
     ParameterRow,
     PredictionView,
     RunCurves,
@@ -395,6 +397,20 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 return self._runs[str(path)]
             except KeyError:
                 raise FileNotFoundError(f"No run folder {path}. Received: {path}") from None
+
+    def refresh(self) -> FolderChange:
+        """No other program writes a fake engine's state: nothing ever changes."""
+        return FolderChange(False)
+
+    def check_data_folder(self, repair: bool) -> FolderReport:
+        """The real checks of the data folder (the fake writes no weights there)."""
+        from core.workspace.doctor import check
+        from core.workspace.repair import repair_folder
+
+        report = repair_folder(self._root) if repair else check(self._root)
+        return FolderReport(
+            report.text(), len(report.problems), len(report.repaired), len(report.lost)
+        )
 
     def parameter_rows(self) -> list[ParameterRow]:
         """The trunk first, then each domain of the engine, labelled as ``CoreBackend`` does."""

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import safetensors
-import safetensors.numpy
 
 from core.clock import utc_now
 from core.config import DomainSpec, ModelConfig
@@ -31,6 +30,8 @@ from core.files.adapter_header import (
     check_trunk,
     read_adapter_info,
 )
+from core.files.atomic import atomic_write_bytes
+from core.files.digests import encode_safetensors
 
 ADAPTER_FORMAT = FORMAT_NAME
 ADAPTER_SUFFIX = SUFFIX
@@ -60,8 +61,7 @@ def _check_suffix(path: Path, suffix: str, what: str) -> None:
 
 def _save(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     text = {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in meta.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    safetensors.numpy.save_file(arrays, str(path), metadata=text)
+    atomic_write_bytes(path, encode_safetensors(arrays, text).data)  # core's own writer
 
 
 def _read_meta(path: Path, what: str) -> dict[str, str]:

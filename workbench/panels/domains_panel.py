@@ -159,6 +159,8 @@ class DomainsPanel(QWidget):
             trained = "" if not d.trained else TRAINED_WORDS.get(d.mode or "", d.mode or "yes")
             if d.stale:
                 trained += " (stale)"
+            if d.problem:
+                trained = "damaged"
             name = f"★ {d.name}" if d.is_trunk_source else d.name
             cells = (
                 name,
@@ -184,6 +186,8 @@ class DomainsPanel(QWidget):
                     item.setToolTip(d.description or d.title)
                 if c == 1 and d.stale:
                     item.setToolTip("Trained on an earlier trunk: retrain it on this one")
+                if c == 1 and d.problem:
+                    item.setToolTip(f"{d.problem} File > Check data folder… can repair it.")
                 self.table.setItem(r, c, item)
         self.table.blockSignals(False)
         names = [d.name for d in self._states]
