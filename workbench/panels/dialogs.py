@@ -126,9 +126,6 @@ class ScriptedDialogs(Dialogs):
     def inform(self, title: str, text: str) -> None:
         self.asked.append(("inform", f"{title}: {text}"))
 
-    def inform(self, title: str, text: str) -> None:
-        self.asked.append(("inform", f"{title}: {text}"))
-
     def sweep_request(self, domain: str) -> Any:
         """A queued ``SweepRequest``, or a dict of the dialog's field texts
         (``weight_decays``, ``learning_rates``, ``seeds``) typed into a real ``SweepDialog``."""
