@@ -22,15 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from core.data.datasource import DomainData
+from core.evaluation.in_domain import DEFAULT_SCORE, check_score
 from core.progress import ProgressFn, no_progress, within
 from core.workspace.domains import DomainMethods
 from core.workspace.files import FileMethods
+from core.workspace.in_domain_methods import InDomainMethods
 from core.workspace.runs import RunRecord, list_run_records, read_run_record
 from core.workspace.state import WorkspaceError
 from core.workspace.training import TrainingMethods
 
 
-class Workspace(TrainingMethods, FileMethods, DomainMethods):
+class Workspace(TrainingMethods, FileMethods, DomainMethods, InDomainMethods):
     """The engine plus where its data, weights and runs live.
 
     Args:
@@ -93,17 +95,49 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods):
         except (OSError, WorkspaceError) as exc:  # a read-only or full disk: said, not fatal
             self.notes.append(f"The test accuracy of '{name}' was not saved: {exc}")
 
-    def classify(self, domains: Sequence[str], images: Sequence[Any], top_k: int = 5):
-        """``{domain: [Prediction per image]}`` (``core.model.inference.classify``).
+    def classify(
+        self,
+        domains: Sequence[str],
+        images: Sequence[Any],
+        top_k: int = 5,
+        *,
+        score: str = DEFAULT_SCORE,
+        progress: ProgressFn = no_progress,
+        cancel: threading.Event | None = None,
+    ):
+        """``{domain: [Prediction per image]}`` (``core.model.inference.classify``), each
+        with its in-domain verdict (``score`` against the domain's threshold; a domain
+        without statistics gets them first, from its data, in ``progress``).
 
         On each domain's merged model (adapters folded into the 3x3s: the same logits to
         ~1e-7, 1.2-2.3x faster, benchmarks/bench_merged.py), kept until the weights change;
         while a run trains, merged from the weights as they are now.
         """
-        from core.model.inference import classify
+        from core.model.inference import Scoring, classify
 
+        check_score(score)
         images = list(images)
-        return {d: classify(self._inference_model(d), d, images, top_k=top_k) for d in domains}
+        out = {}
+        for i, d in enumerate(domains):
+            part = within(progress, i / len(domains), (i + 1) / len(domains))
+            stats = self.in_domain_stats(d, progress=part, cancel=cancel)
+            target = self._inference_model(d)
+            scoring = Scoring(self._feature_model(d, target), stats, score)
+            out[d] = classify(target, d, images, top_k=top_k, scoring=scoring)
+        return out
+
+    def _feature_model(self, name: str, target: Any) -> Any:
+        """The traced feature call of ``target``'s model for ``name``, kept with it."""
+        from core.model.features import FeatureModel
+        from core.model.inference import model_of
+
+        model = model_of(target, name)
+        with self._lock:
+            cached = self._features.get(name)
+            if cached is None or cached[0] is not model:
+                cached = (model, FeatureModel(model))
+                self._features[name] = cached
+            return cached[1]
 
     def _inference_model(self, name: str) -> Any:
         from core.model.inference import snapshot_domain
