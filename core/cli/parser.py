@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.cli import analysis as cli_analysis
+from core.cli.analysis import add_score_option
 from core.cli.commands import cmd_classify, cmd_experiment, cmd_info, cmd_train
 from core.cli.data_commands import cmd_add_decathlon, cmd_add_folder, cmd_domains, cmd_svhn
 from core.cli.file_commands import (
@@ -190,9 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classify", help="top-k classes of image files or folders")
     p.add_argument("images", nargs="+", type=Path)
-    p.add_argument("--domain", help="a trained domain (default: every trained domain)")
+    p.add_argument(
+        "--domain",
+        help="a trained domain (default: every trained domain, and which of them the image "
+        "looks like, or none)",
+    )
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--json", action="store_true")
+    add_score_option(p)
 
     p = sub.add_parser(
         "export",

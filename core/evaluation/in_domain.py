@@ -284,5 +284,5 @@ class Verdict:
         return bool(self.score < self.threshold)
 
     def text(self) -> str:
-        """'score -3.21 (threshold -1.77)' (the tooltip and the CLI say it the same way)."""
-        return f"score {self.score:.2f} (threshold {self.threshold:.2f})"
+        """The text 'score -3.21, threshold -1.77' (the tooltip and the CLI say the same)."""
+        return f"score {self.score:.2f}, threshold {self.threshold:.2f}"

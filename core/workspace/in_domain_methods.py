@@ -147,10 +147,12 @@ class InDomainMethods(WorkspaceBase):
         images: Sequence[Any],
         *,
         score: str = DEFAULT_SCORE,
+        results: dict[str, list[Any]] | None = None,
         progress: ProgressFn = no_progress,
         cancel: threading.Event | None = None,
     ) -> list[RouteAnswer]:
-        """Which trained domain each image most likely belongs to (or none of them)."""
+        """Which trained domain each image most likely belongs to (or none of them);
+        ``results``: ``classify``'s predictions of these images, when made already."""
         check_score(score)
         names = self.trained_domains()
         stats = {
@@ -161,7 +163,8 @@ class InDomainMethods(WorkspaceBase):
         if not names:
             return [RouteAnswer(None, error="no domain has in-domain statistics") for _ in images]
         fit = self.router_fit(score, progress=within(progress, 0.6, 0.9), cancel=cancel)
-        results = self.classify(names, images, top_k=1, score=score)  # type: ignore[attr-defined]
+        if results is None or any(n not in results for n in names):
+            results = self.classify(names, images, top_k=1, score=score)  # type: ignore[attr-defined]
         return answers(names, results, [stats[n] for n in names], score, fit)  # type: ignore[misc]
 
     def router_fit(
