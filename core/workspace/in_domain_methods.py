@@ -69,11 +69,16 @@ class InDomainMethods(WorkspaceBase):
         if cached is not None and cached.key == key:
             return cached
         stats = self._read_stats(name, key)
-        if stats is None and compute:
+        if stats is None and compute and self._in_domain_failed.get(name) != key:
             data = self._data_or_none(name, within(progress, 0.0, 0.3), cancel)
             if data is None:
                 return None
-            stats = compute_stats(engine, name, data, key, within(progress, 0.3, 1.0), cancel)
+            try:
+                stats = compute_stats(engine, name, data, key, within(progress, 0.3, 1.0), cancel)
+            except (ValueError, KeyError) as exc:  # too few images, a split missing
+                self.notes.append(f"No in-domain statistics for '{name}': {exc}")
+                self._in_domain_failed[name] = key  # not tried again for these weights
+                return None
             self._write_stats(name, stats)
         if stats is not None:
             with self._lock:
