@@ -156,21 +156,25 @@ class InDomainStats:
 
     def scores(self, features: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every score of every image, from the outputs of ``core.model.features``."""
-        logits = features["logits"].astype(np.float64)
-        top = logits.max(axis=1)
-        lse = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+        return {name: self.score(features, name) for name in SCORES}
+
+    def score(self, features: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+        """One score of every image (only what it needs is computed)."""
+        if name in ("msp", "energy"):
+            logits = features["logits"].astype(np.float64)
+            top = logits.max(axis=1)
+            lse = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+            return np.exp(top - lse) if name == "msp" else lse
         d_pool = self.pool.distance(features["pooled"])
+        if name == "maha":
+            return -d_pool
+        check_score(name)
         z_pool = (d_pool - self.pool.centre) / self.pool.scale
         z_taps = [
             (g.distance(features[t]) - g.centre) / g.scale
             for t, g in zip(TAPS, self.taps, strict=True)
         ]
-        return {
-            "maha+stages": -(z_pool + np.mean(z_taps, axis=0)) / 2.0,
-            "maha": -d_pool,
-            "msp": np.exp(top - lse),
-            "energy": lse,
-        }
+        return -(z_pool + np.mean(z_taps, axis=0)) / 2.0
 
     def threshold(self, score: str) -> float:
         return self.calibration[check_score(score)].threshold

@@ -205,7 +205,7 @@ def _verdicts(scoring: Scoring, features: dict[str, np.ndarray], count: int) -> 
     stats = scoring.stats
     if stats is None:
         return [None] * count
-    scores = stats.scores(features)[scoring.score]
+    scores = stats.score(features, scoring.score)
     threshold = stats.threshold(scoring.score)
     return [Verdict(scoring.score, float(s), threshold) for s in scores]
 
