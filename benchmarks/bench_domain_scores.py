@@ -15,7 +15,7 @@ with the five built-in domains), never trains, and measures with the product's o
   the statistics) against the same traced call giving only the logits; rounds interleaved,
   median ratio.
 
-    .venv/bin/python benchmarks/bench_in_domain.py --root /tmp/ws_copy --out result.json \
+    .venv/bin/python benchmarks/bench_domain_scores.py --root /tmp/ws_copy --out result.json \
         --markdown result.md
 
 It writes the domains' statistics (and the router's constants) into the data folder, as the
