@@ -7,13 +7,14 @@
 import os
 import sys
 
-# Options the window and the command line share: with only these, a person wants the window.
-_SHARED_FLAGS = ("--debug",)
-_SHARED_VALUES = ("--root",)
+# The window's options (``--root`` and ``--debug`` the command line has too): with only these,
+# and no command, a person wants the window.
+_SHARED_FLAGS = ("--debug", "--fake")
+_SHARED_VALUES = ("--root", "--settings", "--builtin-scale")
 
 
 def _only_shared_options(argv: list[str]) -> bool:
-    """True when ``argv`` names no command, only the data folder and ``--debug``."""
+    """True when ``argv`` names no command, only options the window takes."""
     rest = list(argv)
     while rest:
         word = rest.pop(0)

@@ -13,6 +13,8 @@ import main as entry
         (["--root", "d"], ["--root", "d"]),
         (["--root=d", "--debug"], ["--root=d", "--debug"]),
         (["--debug", "--root", "d"], ["--debug", "--root", "d"]),
+        (["--root", "d", "--settings", "s.ini", "--builtin-scale", "0.1"], None),
+        (["--fake"], ["--fake"]),
     ],
 )
 def test_no_command_opens_the_window(monkeypatch, argv, window_args) -> None:
@@ -20,7 +22,7 @@ def test_no_command_opens_the_window(monkeypatch, argv, window_args) -> None:
     monkeypatch.setattr("workbench.app.run", lambda args: seen.append(list(args)) or 0)
     monkeypatch.setattr("core.cli.main", lambda args: pytest.fail(f"command line ran: {args}"))
     assert entry.main(argv) == 0
-    assert seen == [window_args]
+    assert seen == [argv if window_args is None else window_args]
 
 
 @pytest.mark.parametrize(
