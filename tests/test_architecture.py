@@ -184,7 +184,7 @@ def test_import_graph_sees_function_imports_and_skips_type_checking(tmp_path):
 
 def test_no_import_cycles_in_core_and_workbench():
     graph = import_graph(ROOT)
-    assert "core.training.run_start" in graph["core.training.training"]  # the graph is real
+    assert "core.training.run_start" in graph["core.training.train_evaluate"]  # the graph is real
     assert "workbench.actions.run_actions" in graph["workbench.main_window"]
     cycles = find_cycles(graph)
     assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
@@ -194,6 +194,13 @@ def test_no_import_cycles_in_core_and_workbench():
 
 # Bottom to top; the packages of one layer may import each other. A module belongs to the
 # longest package named here that holds it (the package ``core`` itself: its face, on top).
+# The vocabulary (configs, events, the clock, the data folder, the atomic writer) is what every
+# layer speaks; data is read before a model exists (its pipeline below its sources below the
+# catalogue); the model is the Keras engine; files write and read the engine's weights; training
+# runs the model over data and checkpoints through files; evaluation and deploy use trained
+# domains; the workspace is the one door over all of them; the CLI and the window use the door.
+# ``if TYPE_CHECKING:`` imports count too: an upward arrow hidden from the runtime is still a
+# circle in the design (the one in ``results.py`` was such an arrow).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "vocabulary",
@@ -208,11 +215,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "core.clock",
             "core.seeding",
             "core.quiet_start",
-            "core.errors",
-            "core.formats",
+            "core.failure_report",
+            "core.weights_version",
+            "core.data_root",
+            "core.atomic_write",
         ),
     ),
-    ("data", ("core.data",)),
+    ("data pipeline", ("core.data.pipeline",)),
+    ("data sources", ("core.data.sources",)),
+    ("data catalogue", ("core.data",)),
     ("model", ("core.model",)),
     ("files", ("core.files",)),
     ("training", ("core.training",)),

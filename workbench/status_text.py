@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from core.errors import write_crash_log
+from core.failure_report import write_crash_log
 from workbench.backend.jobs import JobError
 from workbench.backend.protocol import Backend, TrainOutcome
 
