@@ -1,5 +1,6 @@
 """The architecture holds: core loads no Qt and no workbench, no module import cycles in core/
-and workbench/, and workbench imports only public names of core."""
+and workbench/, packages import only from their own layer or below, workbench imports only
+public names of core."""
 
 import ast
 import importlib
@@ -74,15 +75,18 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _imports(module: str, path: Path, known: set[str]) -> list[tuple[str, str | None, int]]:
+def _imports(
+    module: str, path: Path, known: set[str], *, type_checking: bool = False
+) -> list[tuple[str, str | None, int]]:
     """(imported module, imported name or None, line) for every import in the file, at any
-    depth (functions too), except under ``if TYPE_CHECKING:``. ``from p import m`` counts
-    as importing module ``p.m`` when that is a module, else name ``m`` of ``p``."""
+    depth (functions too), except under ``if TYPE_CHECKING:`` unless ``type_checking``.
+    ``from p import m`` counts as importing module ``p.m`` when that is a module, else name
+    ``m`` of ``p``."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: list[tuple[str, str | None, int]] = []
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
+        if isinstance(node, ast.If) and _is_type_checking(node.test) and not type_checking:
             for child in node.orelse:
                 visit(child)
             return
@@ -180,10 +184,136 @@ def test_import_graph_sees_function_imports_and_skips_type_checking(tmp_path):
 
 def test_no_import_cycles_in_core_and_workbench():
     graph = import_graph(ROOT)
-    assert "core.training.run_start" in graph["core.training.training"]  # the graph is real
+    assert "core.training.run_start" in graph["core.training.train_evaluate"]  # the graph is real
     assert "workbench.actions.run_actions" in graph["workbench.main_window"]
     cycles = find_cycles(graph)
     assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+# === Layers: a package imports only from its own layer or below ===
+
+# Bottom to top; the packages of one layer may import each other. A module belongs to the
+# longest package named here that holds it (the package ``core`` itself: its face, on top).
+# The vocabulary (configs, events, the clock, the data folder, the atomic writer) is what every
+# layer speaks; data is read before a model exists (its pipeline below its sources below the
+# catalogue); the model is the Keras engine; files write and read the engine's weights; training
+# runs the model over data and checkpoints through files; evaluation and deploy use trained
+# domains; the workspace is the one door over all of them; the CLI and the window use the door.
+# ``if TYPE_CHECKING:`` imports count too: an upward arrow hidden from the runtime is still a
+# circle in the design (the one in ``results.py`` was such an arrow).
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "vocabulary",
+        (
+            "core.config",
+            "core.training_config",
+            "core.config_checks",
+            "core.presets",
+            "core.events",
+            "core.control",
+            "core.progress",
+            "core.clock",
+            "core.seeding",
+            "core.quiet_start",
+            "core.failure_report",
+            "core.weights_version",
+            "core.data_root",
+            "core.atomic_write",
+        ),
+    ),
+    ("data pipeline", ("core.data.pipeline",)),
+    ("data sources", ("core.data.sources",)),
+    ("data catalogue", ("core.data",)),
+    ("model", ("core.model",)),
+    ("files", ("core.files",)),
+    ("training", ("core.training",)),
+    ("evaluation and deploy", ("core.evaluation", "core.deploy")),
+    ("workspace", ("core.workspace",)),
+    ("command line and window", ("core.cli", "workbench")),
+)
+
+
+def layer_of(module: str, layers=LAYERS) -> int | None:
+    """Index in ``layers`` of the longest package holding ``module``; None: in no layer."""
+    if module == "core":
+        return len(layers) - 1
+    best: tuple[int, int] | None = None  # (length of the package name, layer)
+    for index, (_, packages) in enumerate(layers):
+        for package in packages:
+            if module == package or module.startswith(package + "."):
+                if best is None or len(package) > best[0]:
+                    best = (len(package), index)
+    return None if best is None else best[1]
+
+
+def _lazy_exports(path: Path) -> list[tuple[str, int]]:
+    """(module, line) of every value of a top-level ``_EXPORTS = {name: module}`` table: a
+    package face that imports its names lazily imports those modules all the same."""
+    found = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "_EXPORTS" for t in node.targets)
+            and isinstance(node.value, ast.Dict)
+        ):
+            for value in node.value.values:
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    found.append((value.value, value.lineno))
+    return found
+
+
+def layer_violations(root: Path, packages=PACKAGES, layers=LAYERS) -> list[str]:
+    """Every import (in a function, under ``if TYPE_CHECKING:`` or through a lazy
+    ``_EXPORTS`` table alike) from a module to one in a higher layer, and every module in
+    no layer."""
+    files = _module_files(root, packages)
+    known = set(files)
+    found = []
+    for module, path in sorted(files.items()):
+        own = layer_of(module, layers)
+        where = path.relative_to(root)
+        if own is None:
+            found.append(f"{where}: {module} is in no layer")
+            continue
+        targets = [(m, line) for m, _, line in _imports(module, path, known, type_checking=True)]
+        for target, line in sorted(set(targets + _lazy_exports(path)), key=lambda t: t[1]):
+            if target not in known or target == module:
+                continue
+            theirs = layer_of(target, layers)
+            if theirs is not None and theirs > own:
+                found.append(
+                    f"{where}:{line}: {module} ({layers[own][0]}) imports {target} "
+                    f"({layers[theirs][0]})"
+                )
+    return found
+
+
+def test_layer_check_sees_every_kind_of_import(tmp_path):
+    layers = (("low", ("core.low",)), ("high", ("core.high",)))
+    for package in ("core", "core/low", "core/high"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "core/high/a.py").write_text("from core.low import b\n")
+    (tmp_path / "core/low/b.py").write_text("x = 1\n")
+    assert layer_violations(tmp_path, ("core",), layers) == []
+    (tmp_path / "core/low/b.py").write_text("def f():\n    from core.high.a import g\n")
+    (tmp_path / "core/low/c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import core.high.a\n"
+    )
+    (tmp_path / "core/low/__init__.py").write_text('_EXPORTS = {"A": "core.high.a"}\n')
+    (tmp_path / "core/other.py").write_text("")
+    assert layer_violations(tmp_path, ("core",), layers) == [
+        "core/low/__init__.py:1: core.low (low) imports core.high.a (high)",
+        "core/low/b.py:2: core.low.b (low) imports core.high.a (high)",
+        "core/low/c.py:3: core.low.c (low) imports core.high.a (high)",
+        "core/other.py: core.other is in no layer",
+    ]
+
+
+def test_packages_import_only_from_their_layer_or_below():
+    assert layer_of("core.model.engine") < layer_of("core.training.checkpoint")  # real names
+    found = layer_violations(ROOT)
+    assert found == [], "imports that run up the layers:\n" + "\n".join(found)
 
 
 def _public_names(module: str, path: Path) -> set[str]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.config import ModelConfig
-from core.errors import write_crash_log
+from core.failure_report import write_crash_log
 from workbench.backend.jobs import JobError
 from workbench.backend.protocol import TrainOutcome
 

@@ -267,7 +267,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         tell_notes(ws)
-    from core.training.distribute import across_workers, is_chief
+    from core.model.replicas import across_workers
+    from core.training.distribute import is_chief
 
     if across_workers(strategy):
         role = "chief" if is_chief(strategy) else "worker"
@@ -290,7 +291,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if not domains:
         print("error: the workspace has no trained domain yet", file=sys.stderr)
         return 2
-    from core.data.image_files import expand_images
+    from core.data.pipeline.image_files import expand_images
 
     images = expand_images(args.images)
     results: dict[str, list[Any]] = ws.classify(domains, images, top_k=args.top_k)

@@ -180,7 +180,7 @@ def split_images(data: Any, split: str, indices: Sequence[int]) -> list[np.ndarr
     if callable(arrays):
         images = arrays(split)[0]
         return [np.asarray(images[int(i)]) for i in indices]
-    from core.data.pipeline import read_rgb
+    from core.data.pipeline.file_dataset import read_rgb
 
     records = data.records(split)
     return [read_rgb(records[int(i)].path) for i in indices]

@@ -26,7 +26,7 @@ def _predict(model: Any, dataset: Any) -> np.ndarray:
 
 def decathlon_entries(ws: Any, name: str, *, batch_size: int = 256) -> list[dict[str, int]]:
     """Submission rows of one trained decathlon domain of workspace ``ws``."""
-    from core.data.decathlon import DecathlonDomainData
+    from core.data.sources.decathlon import DecathlonDomainData
 
     data = ws.load_data(name)
     if not isinstance(data, DecathlonDomainData):
@@ -47,7 +47,7 @@ def write_decathlon_results(
 ) -> dict[str, int]:
     """Write the results file for ``domains`` (default: every trained decathlon domain);
     returns the number of rows per domain."""
-    from core.data.decathlon import write_submission
+    from core.data.sources.decathlon import write_submission
 
     if domains is None:
         names = [

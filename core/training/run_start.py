@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from core.config import DomainSpec, TrainingConfig
-from core.data.datasource import DomainData
+from core.data.pipeline.datasource import DomainData
 from core.events import LogMessage
 from core.training.checkpoint import Checkpoint, config_differences, read_checkpoint
 from core.training.class_balance import class_counts, inverse_frequency_weights

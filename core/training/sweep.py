@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from core.atomic_write import atomic_write_json
 from core.config import ConfigError, LrStage, TrainingConfig
 from core.events import EventSink, TrainingStarted, ignore_events
-from core.files.atomic import atomic_write_json
 from core.training.checkpoint import CHECKPOINT_NAME
 from core.training.run_log import new_run_dir
 
@@ -282,7 +282,7 @@ def _sweep(
 ) -> SweepResult:
     from core.files.export import export_domain
     from core.seeding import seed_everything
-    from core.training.training import evaluate
+    from core.training.train_evaluate import evaluate
 
     sweep_dir = Path(sweep_dir) if sweep_dir is not None else new_sweep_dir(ws.runs_root, domain)
     if (sweep_dir / SWEEP_FILE).is_file():

@@ -60,7 +60,7 @@ def trained(capsys, tmp_path):
 def test_eval_report_files_agree_with_the_folders_and_sklearn(capsys, tmp_path, trained):
     from sklearn.metrics import precision_recall_fscore_support
 
-    from core.training.training import evaluate
+    from core.training.train_evaluate import evaluate
     from core.workspace import Workspace
 
     report = tmp_path / "report"

@@ -33,7 +33,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from core.errors import one_line
+from core.failure_report import one_line
 from core.progress import Cancelled
 
 PROGRESS_INTERVAL_S = 0.05  # at most ~20 progress signals per second per job

@@ -51,7 +51,7 @@ def test_split_images(data: Any, limit: int | None = None) -> list[np.ndarray]:
     if hasattr(data, "arrays"):  # in-memory arrays (built-in domains, SVHN)
         images = data.arrays("test")[0]
         return [np.asarray(im, np.uint8) for im in images[:limit]]
-    from core.data.pipeline import read_rgb
+    from core.data.pipeline.file_dataset import read_rgb
 
     records = data.records("test")[:limit]
     return [read_rgb(r.path, data.spec.resize_shorter) for r in records]

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from core.config import TrainingConfig
 from core.control import TrainingControl
-from core.data.datasource import DomainData, Split
+from core.data.pipeline.datasource import DomainData, Split
 from core.events import (
     EpochEnded,
     EventSink,
@@ -119,7 +119,8 @@ def train(
     started = time.perf_counter()
     run_dir = Path(run_dir) if run_dir is not None else None
     if strategy is not None:
-        from core.training.distribute import across_workers, run_dir_for
+        from core.model.replicas import across_workers
+        from core.training.distribute import run_dir_for
 
         if across_workers(strategy):
             # Only the chief writes run files; the others take its state at the start.
