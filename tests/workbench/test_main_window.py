@@ -53,7 +53,7 @@ def test_engine_widgets_wait_for_the_backend(qtbot, home, prefs):
     w.start_loading()
     assert w.status_label.text() == "Loading TensorFlow…"
     assert not w.train_action.isEnabled() and not w.domains.isEnabled()
-    assert w.jobs_bar.isVisibleTo(w) or w.jobs_bar.current() is None
+    assert w.jobs_bar.isVisibleTo(w) and w.jobs_bar.current() is not None  # the load shows
     with qtbot.waitSignal(w.catalogue.refreshed, timeout=10_000):
         gate.set()
     assert w.domains.isEnabled() and w.train_action.isEnabled()
