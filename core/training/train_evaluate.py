@@ -19,7 +19,7 @@ import math
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -58,6 +58,10 @@ from core.training.run_start import (
     run_configs,
 )
 
+if TYPE_CHECKING:
+    from core.model.domain_model import DomainModel
+    from core.model.engine import AdapterEngine
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainingResult:
@@ -83,7 +87,7 @@ class EvalResult:
 
 
 def train(
-    engine: Any,
+    engine: AdapterEngine,
     domain_name: str,
     data: DomainData,
     config: TrainingConfig,
@@ -178,7 +182,7 @@ class _Start:
 
 
 def _train(
-    engine: Any,
+    engine: AdapterEngine,
     domain_name: str,
     data: DomainData,
     config: TrainingConfig,
@@ -251,8 +255,8 @@ def _train(
 
 
 def _starting_point(
-    engine: Any,
-    domain: Any,
+    engine: AdapterEngine,
+    domain: DomainModel,
     data: DomainData,
     config: TrainingConfig,
     configs: dict[str, Any],
@@ -286,8 +290,8 @@ def _starting_point(
 
 
 def _compiled_model(
-    engine: Any,
-    domain: Any,
+    engine: AdapterEngine,
+    domain: DomainModel,
     config: TrainingConfig,
     start: _Start,
     class_weights: Any,
@@ -450,7 +454,7 @@ def _finish_reason(monitor: TrainingMonitor, config: TrainingConfig) -> tuple[Fi
 
 
 def evaluate(
-    engine: Any,
+    engine: AdapterEngine,
     domain_name: str,
     data: DomainData,
     split: Split = "test",
