@@ -69,7 +69,7 @@ def results_view(ws: Workspace, baseline: str = "") -> Any:
 
 
 def write_decathlon_file(ws: Workspace, path: str) -> dict[str, int]:
-    from core.evaluation.submission import write_decathlon_results
+    from core.workspace.submission import write_decathlon_results
 
     return write_decathlon_results(ws, Path(path))
 
@@ -95,7 +95,8 @@ class InsightMethods:
 
     def sweep(self, domain: str, config: Any, request: Any, on_event: Any, control: Any) -> Any:
         """``core.training.sweep.run_sweep`` over the request's grid (classify copies weights meanwhile)."""
-        from core.training.sweep import plan, run_sweep
+        from core.training.sweep import plan
+        from core.workspace.sweeps import run_sweep
 
         runs = plan(request.weight_decays, request.learning_rates, request.seeds)
         with self._ws.run_in_progress():  # between runs too: the domain is rebuilt per run

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from core.workspace.door import Workspace
 
 
 def _predict(model: Any, dataset: Any) -> np.ndarray:
@@ -24,7 +27,7 @@ def _predict(model: Any, dataset: Any) -> np.ndarray:
     return np.concatenate([step(x).numpy() for x, _ in dataset]).astype(np.int64)
 
 
-def decathlon_entries(ws: Any, name: str, *, batch_size: int = 256) -> list[dict[str, int]]:
+def decathlon_entries(ws: Workspace, name: str, *, batch_size: int = 256) -> list[dict[str, int]]:
     """Submission rows of one trained decathlon domain of workspace ``ws``."""
     from core.data.sources.decathlon import DecathlonDomainData
 
@@ -43,7 +46,7 @@ def decathlon_entries(ws: Any, name: str, *, batch_size: int = 256) -> list[dict
 
 
 def write_decathlon_results(
-    ws: Any, path: Path, domains: Sequence[str] | None = None
+    ws: Workspace, path: Path, domains: Sequence[str] | None = None
 ) -> dict[str, int]:
     """Write the results file for ``domains`` (default: every trained decathlon domain);
     returns the number of rows per domain."""
