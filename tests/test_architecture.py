@@ -418,3 +418,30 @@ def test_functions_fit_the_budget():
     assert gone == [], f"no longer exist (drop them from OVER_BUDGET): {gone}"
     shrunk = sorted(n for n, k in OVER_BUDGET.items() if lengths[n] <= FUNCTION_BUDGET)
     assert shrunk == [], f"now within the budget (drop them from OVER_BUDGET): {shrunk}"
+
+
+# === The door is typed ===
+
+DOOR_NAMES = {"ws", "workspace", "engine"}
+
+
+def test_nothing_takes_a_workspace_or_an_engine_untyped():
+    """A parameter named for the workspace or the engine has a real type, never ``Any`` or none
+    (an ``Any`` hid a circle: workspace -> sweep -> workspace)."""
+    found = []
+    for package in ("core", "workbench"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                params = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+                for arg in params:
+                    if arg.arg not in DOOR_NAMES:
+                        continue
+                    note = arg.annotation
+                    text = ast.unparse(note) if note is not None else ""
+                    if note is None or "Any" in text.split(" | "):
+                        rel = path.relative_to(ROOT).as_posix()
+                        found.append(f"{rel}:{node.lineno} {node.name}({arg.arg}: {text or '?'})")
+    assert found == [], found
