@@ -2,7 +2,7 @@
 
 Opens the data folder given (a trained workspace: the `cpu` measurements use a copy of one
 with the five built-in domains), never trains, and measures with the product's own calls
-(``Workspace.in_domain_stats``, ``cross_scores``, ``classify``, ``core.evaluation.mixed``):
+(``Workspace.in_domain_stats``, ``cross_scores``, ``classify``, ``mixed_report``):
 
 * AUROC of each score (msp, energy, maha, maha+stages) for each ordered pair of trained
   domains: the model's own test split as in-domain against the other domain's test split,
@@ -205,7 +205,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cost-only", action="store_true", help="only the cost (JSON)")
     args = parser.parse_args(argv)
 
-    from core.evaluation.mixed import mixed_report
     from core.workspace import Workspace
 
     ws = Workspace(args.root, builtin_scale=args.builtin_scale)
@@ -219,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"root": str(args.root), "domains": names}
     report["stats_seconds"] = time.perf_counter() - start
     report.update(measure_scores(ws, names))
-    mixed = mixed_report(ws)
+    mixed = ws.mixed_report()
     report["mixed"] = {
         "router": mixed.router,
         "rows": [r.__dict__ for r in (*mixed.rows, mixed.pooled())],

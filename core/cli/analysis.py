@@ -10,11 +10,14 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.cli.program import command_name
 from core.config import CLASS_WEIGHTS, ConfigError, TrainingConfig, format_stages, parse_stages
 from core.presets import get_preset
+
+if TYPE_CHECKING:
+    from core.workspace import Workspace
 
 
 def add_weights_option(p: argparse.ArgumentParser) -> None:
@@ -28,7 +31,7 @@ def add_weights_option(p: argparse.ArgumentParser) -> None:
 
 
 def add_score_option(p: argparse.ArgumentParser) -> None:
-    from core.evaluation.in_domain import DEFAULT_SCORE, SCORES
+    from core.model.in_domain import DEFAULT_SCORE, SCORES
 
     p.add_argument(
         "--score",
@@ -142,11 +145,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_mixed(ws: Any, args: argparse.Namespace) -> int:
-    from core.evaluation.mixed import mixed_report
-
+def _eval_mixed(ws: Workspace, args: argparse.Namespace) -> int:
     try:
-        report = mixed_report(ws, score=args.score)
+        report = ws.mixed_report(score=args.score)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -175,28 +176,34 @@ def _sweep_config(args: argparse.Namespace) -> TrainingConfig:
     return dataclasses.replace(base, **changes)
 
 
+def _sweep_plan(args: argparse.Namespace, base: TrainingConfig) -> list:
+    """The runs of a new sweep from the command line's grid, announced."""
+    from core.training.sweep import parse_values, plan
+
+    seed_values = parse_values(args.seeds, "seeds")
+    if any(v != int(v) for v in seed_values):
+        raise ConfigError(f"`seeds` are whole numbers. Received: {args.seeds!r}")
+    seeds = [int(v) for v in seed_values]
+    lrs = parse_values(args.lr, "lr") if args.lr else None
+    runs = plan(parse_values(args.weight_decay, "weight-decay"), lrs, seeds)
+    print(
+        f"sweep of '{args.domain}': {len(runs)} run(s), recipe {format_stages(base.stages)}, "
+        f"batch {base.batch_size}, mode {base.mode}"
+    )
+    return runs
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from core.cli.commands import _model_config, _ProgressPrinter
     from core.control import TrainingControl
-    from core.training.sweep import parse_values, plan, run_sweep
+    from core.workspace.sweeps import run_sweep
 
     if args.resume is None and not args.weight_decay:
         print("error: give --weight-decay values (or --resume a sweep folder)", file=sys.stderr)
         return 2
     ws = _workspace(args, _model_config(args), fresh=args.fresh)
     base = _sweep_config(args)
-    runs = None
-    if args.resume is None:
-        seed_values = parse_values(args.seeds, "seeds")
-        if any(v != int(v) for v in seed_values):
-            raise ConfigError(f"`seeds` are whole numbers. Received: {args.seeds!r}")
-        seeds = [int(v) for v in seed_values]
-        lrs = parse_values(args.lr, "lr") if args.lr else None
-        runs = plan(parse_values(args.weight_decay, "weight-decay"), lrs, seeds)
-        print(
-            f"sweep of '{args.domain}': {len(runs)} run(s), recipe {format_stages(base.stages)}, "
-            f"batch {base.batch_size}, mode {base.mode}"
-        )
+    runs = None if args.resume is not None else _sweep_plan(args, base)
     control = TrainingControl()
 
     def on_sigint(signum, frame):  # first Ctrl+C stops cleanly, the second one kills
@@ -262,7 +269,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_decathlon_results(args: argparse.Namespace) -> int:
-    from core.evaluation.submission import write_decathlon_results
+    from core.workspace.submission import write_decathlon_results
 
     ws = _workspace(args)
     counts = write_decathlon_results(ws, args.out, args.domains or None)

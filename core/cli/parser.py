@@ -11,7 +11,9 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from core.atomic_write import StorageError
 from core.cli import analysis as cli_analysis
 from core.cli.analysis import add_score_option
 from core.cli.commands import cmd_classify, cmd_experiment, cmd_info, cmd_train
@@ -40,8 +42,7 @@ from core.config import (
     ConfigError,
 )
 from core.deploy.formats import DEPLOY_FORMATS
-from core.errors import one_line, write_crash_log
-from core.files.atomic import StorageError
+from core.failure_report import one_line, write_crash_log
 from core.presets import PRESETS
 from core.quiet_start import import_tensorflow
 from core.workspace.state import WorkspaceError
@@ -84,6 +85,19 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 def _add_weights_option(p: argparse.ArgumentParser) -> None:
     cli_analysis.add_weights_option(p)
+
+
+def _add_classify_parser(sub: Any) -> None:
+    p = sub.add_parser("classify", help="top-k classes of image files or folders")
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument(
+        "--domain",
+        help="a trained domain (default: every trained domain, and which of them the image "
+        "looks like, or none)",
+    )
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    add_score_option(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,16 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_analysis.add_parsers(sub, _add_model_options)
 
-    p = sub.add_parser("classify", help="top-k classes of image files or folders")
-    p.add_argument("images", nargs="+", type=Path)
-    p.add_argument(
-        "--domain",
-        help="a trained domain (default: every trained domain, and which of them the image "
-        "looks like, or none)",
-    )
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--json", action="store_true")
-    add_score_option(p)
+    _add_classify_parser(sub)
 
     p = sub.add_parser(
         "export",

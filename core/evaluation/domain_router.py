@@ -1,6 +1,6 @@
 """Which trained domain does an image belong to, or none of them?
 
-Each domain scores the image with its own model (``core.evaluation.in_domain``). The scores
+Each domain scores the image with its own model (``core.model.in_domain``). The scores
 are put on one scale by each domain's validation spread, ``z_D = (s_D - mean_D) / std_D``,
 and recalibrated per domain, ``a_D * z_D + c_D``: the 2 x domains constants are fit jointly
 on the validation splits of all trained domains (every split scored by every domain; the
@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from core.evaluation.in_domain import InDomainStats
+from core.model.in_domain import InDomainStats
 
 NONE = -1
 

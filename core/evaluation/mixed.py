@@ -1,6 +1,7 @@
 """The router on a test set mixing the test splits of every trained domain.
 
-Each image is scored by every domain's model (``Workspace.cross_scores``), routed
+Each image is scored by every domain's model (``Workspace.cross_scores``; the workspace's
+``mixed_report`` puts it together), routed
 (``core.evaluation.domain_router.route``) and classified by the domain it was routed to.
 Measured per domain: the share routed to its own domain, the share routed to none, the
 task-agnostic accuracy (routed to its own domain *and* classified right) and the accuracy
@@ -10,14 +11,13 @@ when the domain is given.
 from __future__ import annotations
 
 import dataclasses
-import threading
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from core.evaluation.domain_router import NONE, route
-from core.evaluation.in_domain import DEFAULT_SCORE
-from core.progress import ProgressFn, no_progress, within
+from core.evaluation.domain_router import NONE, RouterFit, route
+from core.model.in_domain import InDomainStats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,28 +66,18 @@ class MixedReport:
         return "\n".join(lines)
 
 
-def mixed_report(
-    ws: Any,
-    *,
-    score: str = DEFAULT_SCORE,
-    limit: int | None = None,
-    progress: ProgressFn = no_progress,
-    cancel: threading.Event | None = None,
-) -> MixedReport:
-    """Route every trained domain's test images (``limit`` per domain: the first ones)."""
-    names = [
-        n
-        for n in ws.trained_domains()
-        if ws.in_domain_stats(n, progress=within(progress, 0, 0.3), cancel=cancel) is not None
-    ]
-    if not names:
-        raise ValueError("No trained domain has in-domain statistics (is its data here?).")
-    fit = ws.router_fit(score, progress=within(progress, 0.3, 0.6), cancel=cancel)
-    cross = ws.cross_scores(names, "test", limit, progress=within(progress, 0.6, 1.0))
-    stats = [ws.in_domain_stats(n) for n in names]
+def mixed_rows(
+    names: Sequence[str],
+    cross: Mapping[str, Any],
+    stats: Sequence[InDomainStats],
+    score: str,
+    fit: RouterFit | None,
+) -> tuple[MixedRow, ...]:
+    """One row per domain whose test images were scored by every domain (``cross``:
+    ``Workspace.cross_scores``)."""
     rows = []
     for own, result in cross.items():
-        i = names.index(own)
+        i = list(names).index(own)
         matrix = np.stack([result.scores[e][score] for e in names], axis=1)
         chosen = route(matrix, stats, score, fit)
         right = result.predicted[own] == result.labels
@@ -101,4 +91,4 @@ def mixed_report(
                 float(right.mean()),
             )
         )
-    return MixedReport(score, "affine" if fit is not None else "percentile", tuple(rows))
+    return tuple(rows)

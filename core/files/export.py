@@ -24,9 +24,9 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from core.atomic_write import atomic_path
 from core.clock import utc_now
 from core.config import ConfigError, DomainSpec
-from core.evaluation.in_domain import split_tensors
 from core.files.adapter_header import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -39,16 +39,16 @@ from core.files.adapter_header import (
     read_adapter_info,
     short_fingerprint,
 )
-from core.files.atomic import atomic_path
 from core.files.digests import (
     GENERATION_KEY,
     encode_safetensors,
     read_safetensors,
     tensors_problem,
 )
-from core.files.model_io import copy_engine, library_versions
+from core.files.model_io import library_versions
 from core.model.domain_model import DomainModel
-from core.model.engine import AdapterEngine
+from core.model.engine import AdapterEngine, copy_engine
+from core.model.in_domain import split_tensors
 from core.progress import ProgressFn, check_cancel, no_progress
 
 __all__ = [  # the header checks live in core.files.adapter_header (no TensorFlow)
@@ -197,7 +197,7 @@ def export_domain(
     record of the domain) and ``generation`` (of its index) are kept in the metadata, so the
     file describes itself when the workspace's index is lost or was not updated.
     ``in_domain``: the domain's in-domain statistics (tensors named ``in_domain.*`` and their
-    metadata entry, ``core.evaluation.in_domain``), carried so that an import keeps them.
+    metadata entry, ``core.model.in_domain``), carried so that an import keeps them.
     """
     path = Path(path)
     _check_suffix(path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import keras
 import numpy as np
 
@@ -99,3 +101,13 @@ class AdapterEngine:
 
     def trunk_fingerprint(self) -> str:
         return self.trunk.fingerprint()
+
+
+def copy_engine(engine: AdapterEngine, domain_names: Iterable[str] = ()) -> AdapterEngine:
+    """A new engine with the same config, a copy of the trunk and copies of some domains."""
+    copy = AdapterEngine(engine.model_config)
+    copy.trunk.load_weight_arrays(engine.trunk.weight_arrays())
+    for name in domain_names:
+        source = engine.domain(name)
+        copy.add_domain(source.spec).load_weight_arrays(source.weight_arrays(), strict=True)
+    return copy

@@ -1,7 +1,7 @@
 """The workspace's side of the in-domain scores: each domain's statistics, kept beside its
 adapter file, and the domain router over all trained domains.
 
-A domain's statistics (``core.evaluation.in_domain``) live in
+A domain's statistics (``core.model.in_domain``) live in
 ``domains/<name>.in_domain.safetensors``, written atomically while the workspace holds the
 domain's lease (as a domain's adapter file is), and name the weights they were made for (the
 trunk's fingerprint and the domain's tensors digest): retrained or re-imported weights make
@@ -21,14 +21,16 @@ from typing import Any
 import numpy as np
 
 from core.evaluation.domain_router import NONE, RouteAnswer, RouterFit, fit_affine, route
-from core.evaluation.in_domain import (
+from core.evaluation.mixed import MixedReport, mixed_rows
+from core.files.digests import tensors_digest
+from core.model.engine import AdapterEngine
+from core.model.in_domain import (
     DEFAULT_SCORE,
     TRAIN_MAX,
     InDomainStats,
     check_score,
     fit_stats,
 )
-from core.files.digests import tensors_digest
 from core.progress import ProgressFn, check_cancel, no_progress, within
 from core.workspace.base import WorkspaceBase
 from core.workspace.locks import LockBusy
@@ -46,7 +48,7 @@ class InDomainMethods(WorkspaceBase):
     def stats_file(self, name: str) -> Path:
         return self.layout.domains_dir / f"{name}{STATS_SUFFIX}"
 
-    def stats_key(self, name: str, engine: Any = None) -> str:
+    def stats_key(self, name: str, engine: AdapterEngine | None = None) -> str:
         """What the statistics of ``name`` are valid for: its trunk and its weights."""
         engine = engine if engine is not None else self._reading_engine([name])
         weights = engine.domain(name).weight_arrays()
@@ -86,7 +88,7 @@ class InDomainMethods(WorkspaceBase):
         return stats
 
     def _data_or_none(self, name: str, progress: ProgressFn, cancel: threading.Event | None):
-        from core.data.pipeline import DataError
+        from core.data.pipeline.file_dataset import DataError
 
         try:
             return self.load_data(name, progress=progress, cancel=cancel)
@@ -110,7 +112,7 @@ class InDomainMethods(WorkspaceBase):
         """Saved under the domain's lease; kept in memory only when it cannot be."""
         if self.read_only or self.training:
             return
-        from core.files.atomic import atomic_path
+        from core.atomic_write import atomic_path
         from core.files.digests import encode_safetensors
 
         tensors, metadata = stats.to_tensors()
@@ -126,8 +128,8 @@ class InDomainMethods(WorkspaceBase):
     def keep_imported_stats(self, name: str, path: Path) -> bool:
         """Keep the statistics an imported adapter file carries, when they were made for
         the weights it holds (``import_adapters`` calls it)."""
-        from core.evaluation.in_domain import split_tensors
         from core.files.digests import read_safetensors
+        from core.model.in_domain import split_tensors
 
         try:
             metadata, tensors = read_safetensors(path)
@@ -144,6 +146,30 @@ class InDomainMethods(WorkspaceBase):
             self._in_domain[name] = stats
         self._write_stats(name, stats)
         return True
+
+    def mixed_report(
+        self,
+        *,
+        score: str = DEFAULT_SCORE,
+        limit: int | None = None,
+        progress: ProgressFn = no_progress,
+        cancel: threading.Event | None = None,
+    ) -> MixedReport:
+        """The router over every trained domain's test images, mixed (``limit`` per
+        domain: the first ones): ``core.evaluation.mixed``."""
+        check_score(score)
+        names = [
+            n
+            for n in self.trained_domains()
+            if self.in_domain_stats(n, progress=within(progress, 0, 0.3), cancel=cancel)
+        ]
+        if not names:
+            raise ValueError("No trained domain has in-domain statistics (is its data here?).")
+        fit = self.router_fit(score, progress=within(progress, 0.3, 0.6), cancel=cancel)
+        cross = self.cross_scores(names, "test", limit, progress=within(progress, 0.6, 1.0))
+        stats = [self.in_domain_stats(n) for n in names]
+        rows = mixed_rows(names, cross, stats, score, fit)  # type: ignore[arg-type]
+        return MixedReport(score, "affine" if fit is not None else "percentile", rows)
 
     # === Routing ===
 
@@ -214,7 +240,7 @@ class InDomainMethods(WorkspaceBase):
     def _write_router(self, fit: RouterFit) -> None:
         if self.read_only or self.training:
             return
-        from core.files.atomic import atomic_write_json
+        from core.atomic_write import atomic_write_json
 
         try:
             with self.store.locked():
@@ -270,7 +296,7 @@ def features_of_arrays(model: Any, images: np.ndarray, spec: Any) -> dict[str, n
     """uint8 images [N, H, W, 3] through ``spec``'s evaluation transform and ``model``."""
     import tensorflow as tf
 
-    from core.data.preprocess import eval_transform
+    from core.data.pipeline.preprocess import eval_transform
 
     ds = tf.data.Dataset.from_tensor_slices(images)
     ds = ds.map(lambda x: eval_transform(x, spec), num_parallel_calls=tf.data.AUTOTUNE)
@@ -278,7 +304,7 @@ def features_of_arrays(model: Any, images: np.ndarray, spec: Any) -> dict[str, n
 
 
 def compute_stats(
-    engine: Any,
+    engine: AdapterEngine,
     name: str,
     data: Any,
     key: str,
@@ -302,7 +328,7 @@ def compute_stats(
 
 
 def _split_features(model: Any, data: Any, split: str, progress: ProgressFn, cancel) -> dict:
-    from core.data.datasource import ArrayDomainData
+    from core.data.pipeline.datasource import ArrayDomainData
 
     total = data.num_examples(split)
     if split == "train" and total > TRAIN_MAX and hasattr(data, "arrays"):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from core.config import LrStage, TrainingConfig
-from core.evaluation.in_domain import PREFIX, SCORES
 from core.files.digests import read_safetensors
+from core.model.in_domain import PREFIX, SCORES
 from core.presets import get_preset
 from core.workspace import Workspace
 

@@ -23,7 +23,6 @@ from PIL import Image
 
 from core.config import DomainSpec, LrStage, ModelConfig, TrainingConfig
 from core.control import TrainingControl
-from core.evaluation.in_domain import InDomainStats
 from core.events import (
     BatchEnded,
     EpochEnded,
@@ -32,9 +31,10 @@ from core.events import (
     TrainingFinished,
     TrainingStarted,
 )
-from core.formats import WEIGHTS_FORMAT_VERSION
+from core.model.in_domain import InDomainStats
 from core.presets import get_preset
 from core.progress import Cancelled
+from core.weights_version import WEIGHTS_FORMAT_VERSION
 from workbench.backend.protocol import (
     DomainState,
     EvalOutcome,

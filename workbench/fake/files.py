@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import safetensors
 
+from core.atomic_write import atomic_write_bytes
 from core.clock import utc_now
 from core.config import DomainSpec, ModelConfig
 from core.files.adapter_header import (
@@ -30,7 +31,6 @@ from core.files.adapter_header import (
     check_trunk,
     read_adapter_info,
 )
-from core.files.atomic import atomic_write_bytes
 from core.files.digests import encode_safetensors
 
 ADAPTER_FORMAT = FORMAT_NAME
@@ -121,10 +121,10 @@ def write_adapter(
 def _in_domain_stats(
     rng: np.random.Generator, classes: int, fingerprint: str, weights: dict[str, np.ndarray]
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """In-domain statistics in the real format (``core.evaluation.in_domain``), fit on
+    """In-domain statistics in the real format (``core.model.in_domain``), fit on
     random features of a few dimensions (the fake has no network to take them from)."""
-    from core.evaluation.in_domain import TAPS, fit_stats
     from core.files.digests import tensors_digest
+    from core.model.in_domain import TAPS, fit_stats
 
     def features(n: int) -> dict[str, np.ndarray]:
         out = {"logits": rng.normal(size=(n, classes)), "pooled": rng.normal(size=(n, 8))}

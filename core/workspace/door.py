@@ -2,10 +2,10 @@
 
 The command line is run many times (train the trunk, then adapters, then export); the window
 restarts. Both go through a ``Workspace``, the engine's one door, so the trunk and every
-trained domain survive and the two do the same work: train (``core.workspace.training``),
+trained domain survive and the two do the same work: train (``core.workspace.training_methods``),
 evaluate (a test-split result becomes the domain's test accuracy for both), classify,
 export and import adapters, save and load the trunk, export the model
-(``core.workspace.files``), list runs, list the domains and add data
+(``core.workspace.file_methods``), list runs, list the domains and add data
 (``core.workspace.domains``). Its state and the copy-while-training rule:
 ``core.workspace.base``; what it keeps on disk: ``core.workspace.state``.
 
@@ -21,15 +21,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.data.datasource import DomainData
-from core.evaluation.in_domain import DEFAULT_SCORE, check_score
+from core.data.pipeline.datasource import DomainData
+from core.model.in_domain import DEFAULT_SCORE, check_score
 from core.progress import ProgressFn, no_progress, within
 from core.workspace.domains import DomainMethods
-from core.workspace.files import FileMethods
+from core.workspace.file_methods import FileMethods
 from core.workspace.in_domain_methods import InDomainMethods
 from core.workspace.runs import RunRecord, list_run_records, read_run_record
 from core.workspace.state import WorkspaceError
-from core.workspace.training import TrainingMethods
+from core.workspace.training_methods import TrainingMethods
 
 
 class Workspace(TrainingMethods, FileMethods, DomainMethods, InDomainMethods):
