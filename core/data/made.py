@@ -32,6 +32,7 @@ from core.data.sources.folders import MADE_RECORD, SPLIT_FOLDERS, sanitize_name,
 MADE_FOLDER = "made"
 HASH_CHARS = 16  # 64 bits of SHA-256 name a file: a clash needs ~4e9 images in one domain
 MAX_CLASS_NAME = 100
+FRACTIONS = (0.1, 0.1)  # validation, test: scan_folder's default for every folder domain
 _FORBIDDEN = set('/\\:*?"<>|')
 _RESERVED = {"con", "prn", "aux", "nul"} | {f"{p}{k}" for p in ("com", "lpt") for k in range(10)}
 _SUFFIX_OF_FORMAT = {
@@ -190,18 +191,46 @@ def _plan(
     refused: list[Refused] = []
     for label, source in offered:
         try:
-            data = source.read_bytes()
-            suffix = _stored_suffix(source, data)
-        except (OSError, ValueError) as exc:
-            refused.append(Refused(label, source, _reason(source, exc)))
+            data, digest, suffix = _read(source)
+        except UnreadableFile as exc:
+            refused.append(Refused(label, source, str(exc)))
             continue
-        digest = hashlib.sha256(data).hexdigest()[:HASH_CHARS]
         if digest in seen:
             duplicates.append(Duplicate(label, source, seen[digest]))
             continue
         seen[digest] = f"{label}/{digest}{suffix}"
         plan.append((label, source, digest + suffix, data))
     return plan, AddReport(name, (), tuple(duplicates), tuple(refused))
+
+
+class UnreadableFile(ValueError):
+    """A file offered to a made domain that cannot be kept; the message is the reason."""
+
+
+def _read(source: Path) -> tuple[bytes, str, str]:
+    """The file's bytes, content hash prefix and kept suffix; ``UnreadableFile`` else."""
+    try:
+        data = source.read_bytes()
+        suffix = _stored_suffix(source, data)
+    except (OSError, ValueError) as exc:
+        raise UnreadableFile(_reason(source, exc)) from None
+    return data, hashlib.sha256(data).hexdigest()[:HASH_CHARS], suffix
+
+
+def content_key(source: Path | str) -> str:
+    """The name a file would be kept under (hash prefix + suffix), read and checked as an
+    image now: the window checks a dropped file before it is copied. ``UnreadableFile``
+    (the reason) when it cannot be kept."""
+    _, digest, suffix = _read(Path(source))
+    return digest + suffix
+
+
+def preview_splits(keys: Sequence[str]) -> dict[str, int]:
+    """How many of a class's files (``content_key`` names) train, validate and test."""
+    from core.data.sources.folders import split_by_hash
+
+    parts = split_by_hash([Path(k) for k in keys], FRACTIONS)
+    return {split: len(paths) for split, paths in parts.items()}
 
 
 def _reason(source: Path, exc: BaseException) -> str:

@@ -10,7 +10,7 @@ workspace's, this class only turns its results into ``workbench.backend.protocol
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from workbench.backend.protocol import (
     EvalOutcome,
     FolderChange,
     FolderReport,
+    MadeDomain,
     ParameterRow,
     PredictionView,
     TrainOutcome,
@@ -143,6 +144,15 @@ class CoreBackend(InsightMethods, RunsMethods):
 
     def add_folder(self, path: Path, name: str | None = None) -> DomainState:
         return self._state(self._ws.add_folder(Path(path), name=name))
+
+    def new_domain(self, name: str, classes: Mapping[str, Sequence[Path]]) -> MadeDomain:
+        report = self._ws.new_domain(name, classes)
+        return MadeDomain(
+            self._state_of(name),
+            len(report.added),
+            tuple(report.notes()),
+            self._ws.made_classes(name),
+        )
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event

@@ -46,6 +46,17 @@ class DomainState:
 
 
 @dataclasses.dataclass(frozen=True)
+class MadeDomain:
+    """A domain made from dropped images: its row, what was copied, the notes (duplicates,
+    refusals), and images per class and split."""
+
+    state: DomainState
+    added: int
+    notes: tuple[str, ...]
+    splits: Mapping[str, Mapping[str, int]]
+
+
+@dataclasses.dataclass(frozen=True)
 class PredictionView:
     """Top-k classes of one image under one domain, or the reason it could not be read."""
 
@@ -161,6 +172,10 @@ class Backend(Protocol):
     ) -> DomainState: ...
 
     def add_folder(self, path: Path, name: str | None = None) -> DomainState: ...
+
+    def new_domain(self, name: str, classes: Mapping[str, Sequence[Path]]) -> MadeDomain:
+        """Copy the images of each class into a new domain of the data folder."""
+        ...
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event

@@ -17,7 +17,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from workbench.backend.protocol import (
     EvalOutcome,
     FolderChange,
     FolderReport,
+    MadeDomain,
     ParameterRow,
     PredictionView,
     RunCurves,
@@ -187,6 +188,30 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 ),
             )
         return self._state(name)
+
+    def new_domain(self, name: str, classes: Mapping[str, Sequence[Path]]) -> MadeDomain:
+        """The real copying (``core.data.made``, no TensorFlow) into the fake's data folder."""
+        from core.data.catalogue import Catalogue
+        from core.data.entries import SPLIT_WORDS
+        from core.data.made import create_domain, made_folder, split_counts
+
+        def made_description(folder: Path) -> str:  # as core.data.entries.folder_entry
+            return f"Image folder {folder} ({SPLIT_WORDS['hash']} split)."
+
+        if name in self._catalogue:
+            raise ValueError(f"A domain named {name!r} exists already. Received: {name!r}")
+        catalogue = Catalogue(self._root)
+        report = create_domain(catalogue, name, classes)
+        folder = made_folder(catalogue, name)
+        assert folder is not None
+        splits = split_counts(folder)
+        sizes = {s: sum(c[s] for c in splits.values()) for s in ("train", "val", "test")}
+        sizes = {s: n for s, n in sizes.items() if n}  # as scan_folder: no empty splits
+        with self._lock:
+            self._catalogue[name] = FakeDomain(
+                name, folder.name, "folder", tuple(splits), sizes, made_description(folder), True
+            )
+        return MadeDomain(self._state(name), len(report.added), tuple(report.notes()), splits)
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event

@@ -14,11 +14,14 @@ import pytest
 from core.clock import utc_now
 from core.data.catalogue import Catalogue
 from core.data.made import (
+    UnreadableFile,
     add_images,
     check_class_name,
+    content_key,
     create_domain,
     data_changed,
     made_folder,
+    preview_splits,
     split_counts,
 )
 from tests.core.data.made_images import damaged_copy, digit_images, photo_crops
@@ -108,6 +111,11 @@ def test_splits_follow_the_hash_and_do_not_move_when_images_are_added(tmp_path, 
         return {r.path.name: s for s, recs in scan.splits.items() for r in recs}
 
     first = split_of()
+    # the window's preview, from the files before they are copied, is what training reads
+    for label, files in (("zero", sources["zero"][:8]), ("one", sources["one"])):
+        assert preview_splits([content_key(f) for f in files]) == split_counts(folder)[label]
+    with pytest.raises(UnreadableFile, match="cut off|damaged"):
+        content_key(damaged_copy(sources["one"][0], tmp_path / "cut.png"))
     for name, split in first.items():
         u = hash_fraction(Path(name))
         expected = "val" if u < 0.1 else "test" if u < 0.2 else "train"
