@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from core.data.pipeline.image_files import IMAGE_SUFFIXES
+from workbench.actions.made_flow import MadeDomainFlow
 from workbench.backend.jobs import JobContext, JobError
 from workbench.backend.protocol import Backend, DomainState
 from workbench.panels.classify_panel import ClassifyPanel, expand_paths, make_thumbnail
@@ -64,6 +65,8 @@ class CatalogueActions(QObject):
         )
         domains.prepare_requested.connect(self.prepare)
         domains.add_folder_requested.connect(self.add_folder)
+        domains.new_domain_requested.connect(self.new_domain)
+        self.made = MadeDomainFlow(self)
         domains.add_archive_requested.connect(self.add_archive)
         domains.svhn_download_requested.connect(self.download_svhn)
         domains.svhn_locate_requested.connect(self.locate_svhn)
@@ -152,6 +155,10 @@ class CatalogueActions(QObject):
             on_done=self._added,
             on_error=self._fail("Adding the folder"),
         )
+
+    def new_domain(self, checked: bool = False) -> None:
+        """New domain…: the dialog; Create copies on the engine thread (``made_flow``)."""
+        self.made.open_dialog()
 
     def add_archive(self) -> None:
         path = self.dialogs.open_file(
