@@ -66,7 +66,9 @@ class CatalogueActions(QObject):
         domains.prepare_requested.connect(self.prepare)
         domains.add_folder_requested.connect(self.add_folder)
         domains.new_domain_requested.connect(self.new_domain)
-        self.made = MadeDomainFlow(self)
+        self.made = MadeDomainFlow(session, dialogs, prefs, log, domains, self)
+        self.made.refresh_requested.connect(self.refresh)
+        self.refreshed.connect(self.made.refreshed)
         domains.add_archive_requested.connect(self.add_archive)
         domains.svhn_download_requested.connect(self.download_svhn)
         domains.svhn_locate_requested.connect(self.locate_svhn)
@@ -156,7 +158,7 @@ class CatalogueActions(QObject):
             on_error=self._fail("Adding the folder"),
         )
 
-    def new_domain(self, checked: bool = False) -> None:
+    def new_domain(self) -> None:
         """New domain…: the dialog; Create copies on the engine thread (``made_flow``)."""
         self.made.open_dialog()
 

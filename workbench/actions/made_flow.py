@@ -4,44 +4,58 @@ ready for Train (adapters on the frozen trunk once a trunk is trained)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
-from workbench.backend.jobs import JobContext
+from core.data.pipeline.image_files import IMAGE_SUFFIXES
+from workbench.backend.jobs import JobContext, JobError
 from workbench.backend.protocol import Backend, MadeDomain
+from workbench.panels.dialogs import Dialogs
+from workbench.panels.domains_panel import DomainsPanel
 from workbench.panels.new_domain_dialog import NewDomainDialog
+from workbench.preferences import Preferences
+from workbench.session import WorkbenchSession
 
-if TYPE_CHECKING:
-    from workbench.actions.catalogue_actions import CatalogueActions
+IMAGES = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 
 
 class MadeDomainFlow(QObject):
-    """The dialog, the copying job and what the window shows after."""
+    """The dialog, the copying job and what the window shows after.
 
-    def __init__(self, actions: CatalogueActions) -> None:
-        super().__init__(actions)
-        self.actions = actions
+    Signals: refresh_requested(): reload the domains (the new one is then selected).
+    """
+
+    refresh_requested = Signal()
+
+    def __init__(
+        self,
+        session: WorkbenchSession,
+        dialogs: Dialogs,
+        prefs: Preferences,
+        log: Callable[[str, str], None],
+        domains: DomainsPanel,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session, self.dialogs, self.prefs, self.log = session, dialogs, prefs, log
+        self.domains = domains
         self.dialog: NewDomainDialog | None = None
         self._select: str | None = None
-        actions.refreshed.connect(self._refreshed)
 
     def open_dialog(self) -> None:
-        from workbench.actions.catalogue_actions import IMAGE_FILTER
-
-        a = self.actions
         if self.dialog is not None and self.dialog.isVisible():
             self.dialog.raise_()
             return
 
         def open_files() -> list[str]:
-            paths = a.dialogs.open_files("Images", a.prefs.last_dir("data"), IMAGE_FILTER)
+            paths = self.dialogs.open_files("Images", self.prefs.last_dir("data"), IMAGES)
             if paths:
-                a.prefs.remember_dir("data", paths[0])
+                self.prefs.remember_dir("data", paths[0])
             return paths
 
-        parent = a.domains.window()
-        self.dialog = NewDomainDialog([d.name for d in a.domains.states()], open_files, parent)
+        taken = [d.name for d in self.domains.states()]
+        self.dialog = NewDomainDialog(taken, open_files, self.domains.window())
         self.dialog.accepted.connect(self._create)
         self.dialog.open()
 
@@ -55,15 +69,14 @@ class MadeDomainFlow(QObject):
         def work(backend: Backend, ctx: JobContext) -> MadeDomain:
             return backend.new_domain(name, classes)
 
-        self.actions.session.run_side_job(
-            f"Making {name}",
-            work,
-            on_done=self._made,
-            on_error=self.actions._fail(f"Making the domain '{name}'"),
-        )
+        def failed(error: JobError) -> None:
+            level = "warning" if error.cancelled else "error"
+            self.log(level, f"Making the domain '{name}': {error.message}")
+
+        self.session.run_side_job(f"Making {name}", work, on_done=self._made, on_error=failed)
 
     def _made(self, made: MadeDomain) -> None:
-        log = self.actions.log
+        log = self.log
         counts = ", ".join(
             f"{c} {sum(s.values())} (train {s['train']}, validation {s['val']}, test {s['test']})"
             for c, s in made.splits.items()
@@ -72,13 +85,10 @@ class MadeDomainFlow(QObject):
         for note in made.notes:
             log("warning", note)
         self._select = made.state.name
-        self.actions.refresh()
+        self.refresh_requested.emit()
 
     @Slot()
-    def _refreshed(self) -> None:
+    def refreshed(self) -> None:
         if self._select is not None:
-            self.actions.domains.select(self._select)
+            self.domains.select(self._select)
             self._select = None
-
-
-__all__ = ["MadeDomainFlow"]

@@ -42,11 +42,11 @@ OpenFiles = Callable[[], list[str]]
 class ClassBin(QFrame):
     """One class: its name (edit to rename), count and split, thumbnails; takes drops.
 
-    Signals: dropped(object): the local paths dropped on it; remove_requested(object): self;
+    Signals: dropped(object, object): itself and the local paths dropped on it; remove_requested(object): self;
     open_requested(object): self; renamed(): its name was edited.
     """
 
-    dropped = Signal(object)
+    dropped = Signal(object, object)
     remove_requested = Signal(object)
     open_requested = Signal(object)
     renamed = Signal()
@@ -117,18 +117,18 @@ class ClassBin(QFrame):
             event.ignore()
             return
         event.acceptProposedAction()
-        self.dropped.emit(paths)
+        self.dropped.emit(self, paths)
 
     @Slot(str)
     def _renamed(self, text: str) -> None:
         self.renamed.emit()
 
     @Slot(bool)
-    def _open(self, checked: bool = False) -> None:
+    def _open(self, checked: bool) -> None:
         self.open_requested.emit(self)
 
     @Slot(bool)
-    def _remove(self, checked: bool = False) -> None:
+    def _remove(self, checked: bool) -> None:
         self.remove_requested.emit(self)
 
 
@@ -195,7 +195,7 @@ class NewDomainDialog(QDialog):
 
     def add_class(self, label: str) -> ClassBin:
         bin_ = ClassBin(label)
-        bin_.dropped.connect(lambda paths, b=bin_: self.add_files(b, paths))
+        bin_.dropped.connect(self.add_files)
         bin_.remove_requested.connect(self._remove_class)
         bin_.open_requested.connect(self._open_into)
         bin_.renamed.connect(self._changed)
@@ -204,6 +204,7 @@ class NewDomainDialog(QDialog):
         self._changed()
         return bin_
 
+    @Slot(object, object)
     def add_files(self, bin_: ClassBin, paths: list[Path]) -> None:
         """Read each image now: refused with its reason, or kept once (in any bin)."""
         held = {key: b for b in self.bins for key in b.keys}
@@ -288,7 +289,7 @@ class NewDomainDialog(QDialog):
         self.guidance.setText(" ".join([text, *self.advice()]))
 
     @Slot(bool)
-    def _add_class_clicked(self, checked: bool = False) -> None:
+    def _add_class_clicked(self, checked: bool) -> None:
         taken = {b.label() for b in self.bins}
         k = len(self.bins) + 1
         while f"class_{k}" in taken:
