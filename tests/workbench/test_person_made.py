@@ -90,6 +90,7 @@ def test_a_made_domain_from_dropped_images_trains_on_the_frozen_trunk(person, tm
     assert "Drop images into 'flower'" in dialog.guidance.text()
     assert "Fewer than 10 images in 'seven' (3)" in dialog.guidance.text()
     assert "imbalanced (4:1)" in dialog.guidance.text()
+    assert "No validation image yet in 'seven'" in dialog.guidance.text()
     assert not dialog.create_button.isEnabled()
     assert drop_files(seven, sevens[3:])
     assert drop_files(flower, [*flowers, zeros[0], cut])  # a duplicate and a cut-off file

@@ -264,6 +264,14 @@ class NewDomainDialog(QDialog):
                 f"Fewer than {FEW_IMAGES} images in {', '.join(few)}: the model learns little "
                 "from so few, and their validation accuracy says little."
             )
+        no_val = [
+            b.label() for b in self.bins if b.keys and not preview_splits(list(b.keys))["val"]
+        ]
+        if no_val:
+            out.append(
+                f"No validation image yet in {', '.join(repr(c) for c in no_val)} (about 1 in "
+                "10 validates): its accuracy is measured from 6 images on."
+            )
         if len(counts) >= 2 and min(counts.values()) > 0:
             ratio = max(counts.values()) / min(counts.values())
             if ratio >= IMBALANCE:

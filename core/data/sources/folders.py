@@ -132,14 +132,7 @@ def scan_folder(
             paths = per_split["all"][cls]
             rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(cls.encode())]))
             order = [paths[i] for i in rng.permutation(len(paths))]
-            n = len(order)
-            n_val = int(round(n * fractions[0]))
-            n_test = int(round(n * fractions[1]))
-            while n - n_val - n_test < 1 and (n_val or n_test):
-                if n_test >= n_val:
-                    n_test -= 1
-                else:
-                    n_val -= 1
+            n_val, n_test = _split_sizes(len(order), fractions)
             label = index[cls]
             splits["val"] += [FileRecord(p, label) for p in order[:n_val]]
             splits["test"] += [FileRecord(p, label) for p in order[n_val : n_val + n_test]]
@@ -159,20 +152,29 @@ def hash_fraction(path: Path) -> float:
 
 
 def split_by_hash(paths: list[Path], fractions: tuple[float, float]) -> dict[str, list[Path]]:
-    """val below ``fractions[0]``, test below their sum, train above: a file never changes
-    split when others are added. A class with no file above goes train-first by hash order."""
-    out: dict[str, list[Path]] = {"train": [], "val": [], "test": []}
-    for path in sorted(paths, key=hash_fraction):
-        u = hash_fraction(path)
-        out["val" if u < fractions[0] else "test" if u < sum(fractions) else "train"].append(path)
-    if not out["train"] and paths:
-        # too few files to leave one above the cut: the highest-hash file trains
-        last = max(paths, key=hash_fraction)
-        for split in ("val", "test"):
-            if last in out[split]:
-                out[split].remove(last)
-        out["train"].append(last)
-    return out
+    """Per class, in the order of the files' content hashes: the first ~10% validate, the
+    next ~10% test, the rest train (at least one). The same files give the same split on
+    every machine; an added file shifts at most the files at the two boundaries."""
+    order = sorted(paths, key=lambda p: (hash_fraction(p), p.name))
+    n = len(order)
+    n_val, n_test = _split_sizes(n, fractions)
+    return {
+        "val": order[:n_val],
+        "test": order[n_val : n_val + n_test],
+        "train": order[n_val + n_test :],
+    }
+
+
+def _split_sizes(n: int, fractions: tuple[float, float]) -> tuple[int, int]:
+    """Validation and test counts of a class of ``n`` files, leaving one to train."""
+    n_val = int(round(n * fractions[0]))
+    n_test = int(round(n * fractions[1]))
+    while n - n_val - n_test < 1 and (n_val or n_test):
+        if n_test >= n_val:
+            n_test -= 1
+        else:
+            n_val -= 1
+    return n_val, n_test
 
 
 def folder_spec(

@@ -99,34 +99,49 @@ def test_adding_the_same_images_again_keeps_them_once(tmp_path, sources):
     assert len(list((folder / "one").iterdir())) == 6
 
 
-def test_splits_follow_the_hash_and_do_not_move_when_images_are_added(tmp_path, sources):
+def test_splits_follow_the_hash_order_within_each_class(tmp_path, sources):
     catalogue = Catalogue(tmp_path / "data")
     create_domain(catalogue, "mine", {"zero": sources["zero"][:8], "one": sources["one"]})
     folder = made_folder(catalogue, "mine")
     assert folder is not None
-    from core.data.sources.folders import hash_fraction, scan_folder
+    from core.data.sources.folders import scan_folder
 
     def split_of() -> dict[str, str]:
         scan = scan_folder(folder)
         return {r.path.name: s for s, recs in scan.splits.items() for r in recs}
 
+    def by_hash(label: str) -> list[str]:  # content hash order, from the bytes themselves
+        return [
+            p.name for p in sorted((folder / label).iterdir(), key=lambda p: sha_of(p.read_bytes()))
+        ]
+
     first = split_of()
+    ones = by_hash("one")  # 12 files: round(1.2) = 1 validates, 1 tests, 10 train
+    assert [first[n] for n in ones] == ["val", "test"] + ["train"] * 10
+    zeros = by_hash("zero")  # 8 files: round(0.8) = 1 and 1
+    assert [first[n] for n in zeros] == ["val", "test"] + ["train"] * 6
     # the window's preview, from the files before they are copied, is what training reads
     for label, files in (("zero", sources["zero"][:8]), ("one", sources["one"])):
         assert preview_splits([content_key(f) for f in files]) == split_counts(folder)[label]
     with pytest.raises(UnreadableFile, match="cut off|damaged"):
         content_key(damaged_copy(sources["one"][0], tmp_path / "cut.png"))
-    for name, split in first.items():
-        u = hash_fraction(Path(name))
-        expected = "val" if u < 0.1 else "test" if u < 0.2 else "train"
-        assert split == expected or (split == "train" and expected != "train")
-    assert split_of() == first  # reproducible
+    # another machine (a fresh copy of the folder) gets the same split
+    import shutil
+
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(folder, copy)
+    assert {p: s for p, s in split_of().items()} == {
+        r.path.name: s for s, recs in scan_folder(copy).splits.items() for r in recs
+    }
     add_images(catalogue, "mine", "zero", sources["zero"][8:])
     after = split_of()
-    assert {k: after[k] for k in first} == first  # no file changed split
+    assert [after[n] for n in by_hash("zero")] == ["val", "test"] + ["train"] * 10
     counts = split_counts(folder)
-    assert sum(counts["zero"].values()) == 12 and sum(counts["one"].values()) == 12
-    assert all(c["train"] >= 1 for c in counts.values())
+    assert counts["zero"] == {"train": 10, "val": 1, "test": 1}
+
+
+def sha_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def test_one_image_per_class_still_trains(tmp_path, sources):
