@@ -10,9 +10,13 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QFrame, QLabel, QMenu
 
 from tests.core.data.made_images import damaged_copy, digit_images, photo_crops
+from workbench.panels.add_to_domain_dialog import AddToDomainDialog
 from workbench.panels.new_domain_dialog import NewDomainDialog
 
 from .person import (
@@ -38,6 +42,14 @@ def person(qapp, tmp_path_factory):
     p = Person(tmp_path_factory.mktemp("made"))
     yield p
     close_window(p.window)
+
+
+def _visible(kind):
+    def found():
+        return [t for t in QApplication.topLevelWidgets() if isinstance(t, kind) and t.isVisible()]
+
+    wait_until(found, 30, f"the {kind.__name__}")
+    return found()[0]
 
 
 def _open_dialog(person) -> NewDomainDialog:
@@ -115,3 +127,33 @@ def test_a_made_domain_from_dropped_images_trains_on_the_frozen_trunk(person, tm
     outcome = person.wait_for_run_end(before)
     assert (outcome.domain, outcome.reason) == ("mine", "completed")
     wait_until(lambda: person.cell("mine", "Trained") == "adapters", 30, "Trained")
+
+    # Classify a seven the domain has not seen; file it into 'seven' from its card's menu.
+    new = digit_images(images / "new", 7, 1, start=12)[0]
+    person.show_tab("Classify")
+    assert drop_files(w.classify, [new])
+    shown = lambda: [c for c in w.classify.findChildren(QFrame, "card") if c.isVisible()]  # noqa: E731
+    wait_until(shown, 60, "the card")
+    card = shown()[0]
+    assert "<b>mine</b>" in w.classify.card_texts()[0]
+    picture = card.findChildren(QLabel)[0]
+    at = picture.rect().center()
+    QApplication.sendEvent(
+        picture, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, at, picture.mapToGlobal(at))
+    )
+    wait_until(lambda: isinstance(QApplication.activePopupWidget(), QMenu), 5, "the menu")
+    menu = QApplication.activePopupWidget()
+    action = next(a for a in menu.actions() if a.text() == "Add to domain…")
+    QTest.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
+    dialog = _visible(AddToDomainDialog)
+    assert dialog.domain.currentText() == "mine"
+    top = w.classify.card_texts()[0].split("<b>mine</b><br>")[1].split("&nbsp;")[0]
+    assert dialog.label.currentText() == top  # the class the model gave, preselected
+    click(dialog.label)  # the class list opens; type the class's name, Enter
+    QTest.keyClicks(dialog.label.view(), "seven")
+    QTest.keyClick(dialog.label.view(), Qt.Key.Key_Return)
+    wait_until(lambda: dialog.label.currentText() == "seven", 5, "the class chosen")
+    click(dialog.add_button)
+    wait_until(lambda: "data changed" in person.log, 30, "the image added")
+    assert "Added 1 image to 'mine', class 'seven'" in person.log
+    assert _sha((folder / "seven").iterdir()) == _sha([*sevens, new])

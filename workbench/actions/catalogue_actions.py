@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from core.data.pipeline.image_files import IMAGE_SUFFIXES
+from workbench.actions.add_to_domain import AddToDomain
 from workbench.actions.made_flow import MadeDomainFlow
 from workbench.backend.jobs import JobContext, JobError
 from workbench.backend.protocol import Backend, DomainState
@@ -69,6 +70,8 @@ class CatalogueActions(QObject):
         self.made = MadeDomainFlow(session, dialogs, prefs, log, domains, self)
         self.made.refresh_requested.connect(self.refresh)
         self.refreshed.connect(self.made.refreshed)
+        self.add_to_domain = AddToDomain(session, log, classify, self)
+        self.add_to_domain.added.connect(self._images_added)
         domains.add_archive_requested.connect(self.add_archive)
         domains.svhn_download_requested.connect(self.download_svhn)
         domains.svhn_locate_requested.connect(self.locate_svhn)
@@ -161,6 +164,9 @@ class CatalogueActions(QObject):
     def new_domain(self) -> None:
         """New domain…: the dialog; Create copies on the engine thread (``made_flow``)."""
         self.made.open_dialog()
+
+    def _images_added(self, result: object) -> None:
+        self.refresh()  # the domain's sizes
 
     def add_archive(self) -> None:
         path = self.dialogs.open_file(

@@ -27,6 +27,7 @@ from workbench.backend.protocol import (
     EvalOutcome,
     FolderChange,
     FolderReport,
+    ImagesAdded,
     MadeDomain,
     ParameterRow,
     PredictionView,
@@ -153,6 +154,14 @@ class CoreBackend(InsightMethods, RunsMethods):
             tuple(report.notes()),
             self._ws.made_classes(name),
         )
+
+    def made_classes(self) -> dict[str, tuple[str, ...]]:
+        return {n: tuple(self._ws.made_classes(n)) for n in self._ws.made_domains()}
+
+    def add_images(self, domain: str, label: str, paths: Sequence[Path]) -> ImagesAdded:
+        report = self._ws.add_images(domain, label, paths)
+        changed = bool(report.added) and self._ws.data_changed(domain)
+        return ImagesAdded(domain, label, len(report.added), tuple(report.notes()), changed)
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event

@@ -57,6 +57,17 @@ class MadeDomain:
 
 
 @dataclasses.dataclass(frozen=True)
+class ImagesAdded:
+    """Images copied into a class of a made domain; ``data_changed``: it was trained before."""
+
+    domain: str
+    label: str
+    added: int
+    notes: tuple[str, ...]
+    data_changed: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class PredictionView:
     """Top-k classes of one image under one domain, or the reason it could not be read."""
 
@@ -175,6 +186,14 @@ class Backend(Protocol):
 
     def new_domain(self, name: str, classes: Mapping[str, Sequence[Path]]) -> MadeDomain:
         """Copy the images of each class into a new domain of the data folder."""
+        ...
+
+    def made_classes(self) -> dict[str, tuple[str, ...]]:
+        """The domains made from dropped images, and their classes."""
+        ...
+
+    def add_images(self, domain: str, label: str, paths: Sequence[Path]) -> ImagesAdded:
+        """Copy images into a class of a made domain (kept once by content)."""
         ...
 
     def add_archive(

@@ -42,6 +42,7 @@ from workbench.backend.protocol import (
     EvalOutcome,
     FolderChange,
     FolderReport,
+    ImagesAdded,
     MadeDomain,
     ParameterRow,
     PredictionView,
@@ -212,6 +213,33 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 name, folder.name, "folder", tuple(splits), sizes, made_description(folder), True
             )
         return MadeDomain(self._state(name), len(report.added), tuple(report.notes()), splits)
+
+    def made_classes(self) -> dict[str, tuple[str, ...]]:
+        from core.data.catalogue import Catalogue
+        from core.data.made import made_folder, made_names, split_counts
+
+        catalogue = Catalogue(self._root)
+        out = {}
+        for name in made_names(catalogue):
+            folder = made_folder(catalogue, name)
+            if folder is not None and name in self._catalogue:
+                out[name] = tuple(split_counts(folder))
+        return out
+
+    def add_images(self, domain: str, label: str, paths: Sequence[Path]) -> ImagesAdded:
+        from core.data.catalogue import Catalogue
+        from core.data.made import add_images, made_folder, split_counts
+
+        catalogue = Catalogue(self._root)
+        report = add_images(catalogue, domain, label, paths)
+        folder = made_folder(catalogue, domain)
+        assert folder is not None  # add_images refuses any other domain
+        splits = split_counts(folder)
+        sizes = {s: sum(c[s] for c in splits.values()) for s in ("train", "val", "test")}
+        with self._lock:
+            self._catalogue[domain].sizes = {s: n for s, n in sizes.items() if n}
+            changed = bool(report.added) and domain in self._trained
+        return ImagesAdded(domain, label, len(report.added), tuple(report.notes()), changed)
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event
