@@ -34,6 +34,16 @@ def add_parsers(sub) -> None:
     p.add_argument("domain")
     p.add_argument("label", help="one of the domain's classes")
     p.add_argument("paths", type=Path, nargs="+", help="image files or folders")
+    p = sub.add_parser(
+        "label-next",
+        help="unlabelled images in the order worth labelling (the model least sure first)",
+        description="Classifies the images under a trained domain and lists them by the margin "
+        "between its top two classes, smallest first, with the class it gives: label those "
+        "first (add-images) and train again.",
+    )
+    p.add_argument("domain")
+    p.add_argument("paths", type=Path, nargs="+", help="image files or folders")
+    p.add_argument("--limit", type=int, default=0, help="show only the first N")
 
 
 def _classes(pairs: list[str]) -> dict[str, list[Path]]:
@@ -90,4 +100,26 @@ def cmd_add_images(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"new-domain": cmd_new_domain, "add-images": cmd_add_images}
+def cmd_label_next(args: argparse.Namespace) -> int:
+    from core.cli.commands import _workspace
+    from core.data.pipeline.image_files import expand_images
+
+    ws = _workspace(args)
+    if not ws.engine.has_domain(args.domain):
+        print(f"error: '{args.domain}' is not trained yet", file=sys.stderr)
+        return 2
+    rows, errors = ws.label_order(args.domain, expand_images(args.paths))
+    shown = rows[: args.limit] if args.limit > 0 else rows
+    print(f"{len(rows)} images, the model least sure first (margin = top class - runner-up):")
+    for row in shown:
+        print(f"  {row.margin:6.3f}  {row.predicted:<20}  {row.source}")
+    for p in errors:
+        print(f"note: {p.source}: {p.error}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {
+    "new-domain": cmd_new_domain,
+    "add-images": cmd_add_images,
+    "label-next": cmd_label_next,
+}

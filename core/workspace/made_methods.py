@@ -3,11 +3,24 @@ the catalogue it already holds sees them at once, and training tells "data chang
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from core.data import made
 from core.workspace.base import WorkspaceBase
+
+
+@dataclasses.dataclass(frozen=True)
+class ToLabel:
+    """An unlabelled image, the class the model gives it and how sure it is: ``margin`` is
+    the top class's probability minus the runner-up's (small: the model hesitates)."""
+
+    source: str
+    predicted: str
+    margin: float
+    top: tuple[tuple[str, float], ...]
 
 
 class MadeMethods(WorkspaceBase):
@@ -36,3 +49,18 @@ class MadeMethods(WorkspaceBase):
             status = self.status.get(name)
         trained = status.updated if status is not None else None
         return folder is not None and made.data_changed(folder, trained)
+
+    def label_order(self, name: str, images: Sequence[Any]) -> tuple[list[ToLabel], list[Any]]:
+        """Unlabelled images in the order worth labelling: the smallest margin between the
+        model's top two classes first (ties by path); and the predictions of unreadable files."""
+        predictions = self.classify([name], list(images), top_k=2)[name]  # type: ignore[attr-defined]
+        rows = [
+            ToLabel(
+                p.source, p.top[0][0], p.top[0][1] - (p.top[1][1] if len(p.top) > 1 else 0), p.top
+            )
+            for p in predictions
+            if p.ok
+        ]
+        return sorted(rows, key=lambda r: (r.margin, r.source)), [
+            p for p in predictions if not p.ok
+        ]

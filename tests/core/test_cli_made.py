@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from core.cli import main
 from tests.core.data.made_images import damaged_copy, digit_images, photo_crops
 
@@ -109,3 +111,42 @@ def test_a_made_domain_trains_evaluates_classifies_and_exports(tmp_path, capsys)
     more = digit_images(tmp_path / "more", 7, 2, start=12)
     done = _cli(root, "add-images", "mine", "seven", *more)
     assert done.returncode == 0 and "data changed since 'mine' was trained" in done.stdout
+
+
+def test_label_next_lists_the_least_sure_first_by_the_models_own_outputs(tmp_path, capsys):
+    root = tmp_path / "data"
+    digit_images(tmp_path / "zeros", 0, 12)
+    digit_images(tmp_path / "sevens", 7, 12)
+    assert _cli(root, "new-domain", "mine", "--class", f"zero={tmp_path / 'zeros'}",
+                "--class", f"seven={tmp_path / 'sevens'}").returncode == 0  # fmt: skip
+    tiny = ["--preset", "tiny", "--stages", "0.1x2", "--batch-size", "8"]
+    assert main(["--root", str(root), "train", "--domain", "mine", "--mode", "full", *tiny]) == 0
+    unlabelled = [
+        *digit_images(tmp_path / "new", 0, 4, start=12),
+        *digit_images(tmp_path / "new", 7, 4, start=12),
+        *photo_crops(tmp_path / "new", 0, 2),
+    ]
+    capsys.readouterr()
+    assert main(["--root", str(root), "label-next", "mine", str(tmp_path / "new")]) == 0
+    listed = [line.split()[-1] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert sorted(listed) == sorted(str(p) for p in unlabelled)
+
+    from core.model.inference import classify
+    from core.workspace import Workspace
+
+    ws = Workspace(root)
+    own = classify(ws.engine, "mine", unlabelled, top_k=2)  # the unmerged network's outputs
+    margin = {p.source: p.top[0][1] - p.top[1][1] for p in own}
+    shown = [margin[s] for s in listed]
+    assert (
+        shown == sorted(shown)
+        or all(  # merged and unmerged logits agree to ~1e-7
+            b >= a - 1e-5 for a, b in zip(shown, shown[1:], strict=False)
+        )
+    )
+    assert margin[listed[0]] <= min(margin.values()) + 1e-5
+    rows, errors = ws.label_order("mine", unlabelled)
+    assert not errors and [r.source for r in rows] == listed
+    for row in rows:
+        assert row.margin == pytest.approx(margin[row.source], abs=1e-5)
+        assert row.predicted == next(p.top[0][0] for p in own if p.source == row.source)
