@@ -49,6 +49,8 @@ def _story(kind, tmp_path):
     added = backend.add_images("mine", "zero", [*more, zeros[1]])
     after = {d.name: d for d in backend.domains()}["mine"]
     wrong = refusal(lambda: backend.add_images("mine", "nine", more))
+    not_made = refusal(lambda: backend.label_queue("digits_hand", [images / "zero"]))
+    assert "Label next works on a domain made here" in not_made
     folder = tmp_path / kind / "made" / "mine"
     held = sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*.*g"))
     return made, rows["mine"], again, held, (classes, added, after.sizes, str(wrong))
@@ -77,3 +79,12 @@ def test_new_domain_answers_alike_on_both_backends(tmp_path):
     assert sum(sizes.values()) == 18 and "has no class 'nine'" in wrong
     assert fake[4][:3] == real[4][:3]
     assert fake[4][3] == wrong
+
+
+def test_both_backends_have_the_made_domain_methods():
+    from workbench.backend.core_backend import CoreBackend
+    from workbench.backend.protocol import Backend
+
+    for method in ("new_domain", "made_classes", "add_images", "label_queue"):
+        assert hasattr(Backend, method)
+        assert callable(getattr(CoreBackend, method)) and callable(getattr(FakeBackend, method))

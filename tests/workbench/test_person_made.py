@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QFrame, QLabel, QMenu
 
 from tests.core.data.made_images import damaged_copy, digit_images, photo_crops
 from workbench.panels.add_to_domain_dialog import AddToDomainDialog
+from workbench.panels.label_next_dialog import LabelNextDialog
 from workbench.panels.new_domain_dialog import NewDomainDialog
 
 from .person import (
@@ -50,6 +51,10 @@ def _visible(kind):
 
     wait_until(found, 30, f"the {kind.__name__}")
     return found()[0]
+
+
+def _rows(dialog) -> list[str]:
+    return [dialog.list.item(r).text() for r in range(dialog.list.count())]
 
 
 def _open_dialog(person) -> NewDomainDialog:
@@ -157,3 +162,26 @@ def test_a_made_domain_from_dropped_images_trains_on_the_frozen_trunk(person, tm
     wait_until(lambda: "data changed" in person.log, 30, "the image added")
     assert "Added 1 image to 'mine', class 'seven'" in person.log
     assert _sha((folder / "seven").iterdir()) == _sha([*sevens, new])
+
+    # Label next: a folder of unlabelled images, the least sure first, one key each.
+    unlabelled = images / "unlabelled"
+    digit_images(unlabelled, 0, 3, start=20)
+    digit_images(unlabelled, 7, 3, start=30)
+    person.dialogs.queue(str(unlabelled))
+    assert w.domains.selected_domain() == "mine"
+    choose_menu(w, "File", "Label next…")
+    labeller = _visible(LabelNextDialog)
+    margins = [float(t.split("margin ")[1].rstrip(")")) for t in _rows(labeller)]
+    assert len(margins) == 6 and margins == sorted(margins)  # least sure first
+    first = labeller.list.currentItem().toolTip()
+    predicted = _rows(labeller)[0].split(": ")[1].split("?")[0]
+    assert predicted in ("zero", "seven", "flower")
+    QTest.keyClick(labeller, Qt.Key.Key_2)  # the second class: 'seven' (classes in order)
+    assert labeller.queue.classes[1] == "seven" and labeller.counter.text() == "1 labelled"
+    second = labeller.list.currentItem().toolTip()
+    QTest.keyClick(labeller, Qt.Key.Key_Return)  # as the model says
+    second_class = labeller.filed[second]
+    assert labeller.counter.text() == "2 labelled"
+    wait_until(lambda: person.log.count("Filed 1 image into 'mine'") == 2, 30, "both filed")
+    held = {c: _sha((folder / c).iterdir()) for c in ("zero", "seven", "flower")}
+    assert _sha([first])[0] in held["seven"] and _sha([second])[0] in held[second_class]

@@ -28,6 +28,7 @@ from workbench.backend.protocol import (
     FolderChange,
     FolderReport,
     ImagesAdded,
+    LabelQueue,
     MadeDomain,
     ParameterRow,
     PredictionView,
@@ -162,6 +163,16 @@ class CoreBackend(InsightMethods, RunsMethods):
         report = self._ws.add_images(domain, label, paths)
         changed = bool(report.added) and self._ws.data_changed(domain)
         return ImagesAdded(domain, label, len(report.added), tuple(report.notes()), changed)
+
+    def label_queue(self, domain: str, paths: Sequence[Path]) -> LabelQueue:
+        from core.data.pipeline.image_files import expand_images
+
+        classes = tuple(self._ws.made_classes(domain))
+        if not classes:
+            raise ValueError(f"Label next works on a domain made here. Received: {domain!r}")
+        rows, errors = self._ws.label_order(domain, expand_images(paths))
+        items = tuple((r.source, r.predicted, r.margin) for r in rows)
+        return LabelQueue(domain, classes, items, tuple(str(e.error) for e in errors))
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event

@@ -68,6 +68,17 @@ class ImagesAdded:
 
 
 @dataclasses.dataclass(frozen=True)
+class LabelQueue:
+    """Unlabelled images for a made domain, the model least sure first: (path, the class it
+    gives, the margin between its top two classes); and the files that could not be read."""
+
+    domain: str
+    classes: tuple[str, ...]
+    items: tuple[tuple[str, str, float], ...]
+    unreadable: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class PredictionView:
     """Top-k classes of one image under one domain, or the reason it could not be read."""
 
@@ -194,6 +205,10 @@ class Backend(Protocol):
 
     def add_images(self, domain: str, label: str, paths: Sequence[Path]) -> ImagesAdded:
         """Copy images into a class of a made domain (kept once by content)."""
+        ...
+
+    def label_queue(self, domain: str, paths: Sequence[Path]) -> LabelQueue:
+        """Images (files or folders) under a trained made domain, least sure first."""
         ...
 
     def add_archive(

@@ -43,6 +43,7 @@ from workbench.backend.protocol import (
     FolderChange,
     FolderReport,
     ImagesAdded,
+    LabelQueue,
     MadeDomain,
     ParameterRow,
     PredictionView,
@@ -240,6 +241,22 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             self._catalogue[domain].sizes = {s: n for s, n in sizes.items() if n}
             changed = bool(report.added) and domain in self._trained
         return ImagesAdded(domain, label, len(report.added), tuple(report.notes()), changed)
+
+    def label_queue(self, domain: str, paths: Sequence[Path]) -> LabelQueue:
+        from core.data.pipeline.image_files import expand_images
+
+        classes = self.made_classes().get(domain)
+        if not classes:
+            raise ValueError(f"Label next works on a domain made here. Received: {domain!r}")
+        predictions = self.classify([domain], expand_images(paths), top_k=2)[domain]
+        rows = [
+            (p.source, p.top[0][0], p.top[0][1] - (p.top[1][1] if len(p.top) > 1 else 0.0))
+            for p in predictions
+            if p.error is None
+        ]
+        rows.sort(key=lambda r: (r[2], r[0]))
+        errors = tuple(str(p.error) for p in predictions if p.error is not None)
+        return LabelQueue(domain, classes, tuple(rows), errors)
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event
