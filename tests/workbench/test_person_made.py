@@ -176,10 +176,12 @@ def test_a_made_domain_from_dropped_images_trains_on_the_frozen_trunk(person, tm
     first = labeller.list.currentItem().toolTip()
     predicted = _rows(labeller)[0].split(": ")[1].split("?")[0]
     assert predicted in ("zero", "seven", "flower")
-    QTest.keyClick(labeller, Qt.Key.Key_2)  # the second class: 'seven' (classes in order)
+    QTest.keyClick(
+        labeller.list, Qt.Key.Key_2
+    )  # typed where the focus is  # the second class: 'seven' (classes in order)
     assert labeller.queue.classes[1] == "seven" and labeller.counter.text() == "1 labelled"
     second = labeller.list.currentItem().toolTip()
-    QTest.keyClick(labeller, Qt.Key.Key_Return)  # as the model says
+    QTest.keyClick(labeller.list, Qt.Key.Key_Return)  # as the model says
     second_class = labeller.filed[second]
     assert labeller.counter.text() == "2 labelled"
     wait_until(lambda: person.log.count("Filed 1 image into 'mine'") == 2, 30, "both filed")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
@@ -53,6 +53,7 @@ class LabelNextDialog(QDialog):
             item.setToolTip(source)
             self.list.addItem(item)
         self.list.setCurrentRow(0)
+        self.list.installEventFilter(self)
         self.counter = QLabel("0 labelled")
         buttons = QHBoxLayout()
         self.class_buttons = []
@@ -99,12 +100,25 @@ class LabelNextDialog(QDialog):
         if later:
             self.list.setCurrentRow(next((r for r in later if r > row), later[0]))
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Keys typed on the list (where the focus is) file the image: the list would
+        otherwise take a digit for its type-ahead search."""
+        if watched is self.list and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            return self._key(event)
+        return False
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        if not self._key(event):
+            super().keyPressEvent(event)
+
+    def _key(self, event: QKeyEvent) -> bool:
         text = event.text()
         current = self.current()
         if text.isdigit() and 1 <= int(text) <= min(9, len(self.queue.classes)):
             self.file_current(self.queue.classes[int(text) - 1])
-        elif event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and current is not None:
+            return True
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and current is not None:
             self.file_current(current[1])
-        else:
-            super().keyPressEvent(event)
+            return True
+        return False
