@@ -185,5 +185,6 @@ def test_a_made_domain_from_dropped_images_trains_on_the_frozen_trunk(person, tm
     second_class = labeller.filed[second]
     assert labeller.counter.text() == "2 labelled"
     wait_until(lambda: person.log.count("Filed 1 image into 'mine'") == 2, 30, "both filed")
+    assert person.log.count("(data changed)") == 2  # Add to domain's, then once for the folder
     held = {c: _sha((folder / c).iterdir()) for c in ("zero", "seven", "flower")}
     assert _sha([first])[0] in held["seven"] and _sha([second])[0] in held[second_class]

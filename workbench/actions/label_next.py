@@ -36,6 +36,7 @@ class LabelNextFlow(QObject):
         self.session, self.dialogs, self.prefs, self.log = session, dialogs, prefs, log
         self.domains = domains
         self.dialog: LabelNextDialog | None = None
+        self._said_changed = False
 
     def start(self) -> None:
         domain = self.domains.selected_domain()
@@ -65,6 +66,7 @@ class LabelNextFlow(QObject):
             self.log("warning", f"Label next: no readable image for '{queue.domain}' there.")
             return
         self.dialog = LabelNextDialog(queue, self.domains.window())
+        self._said_changed = False
         self.dialog.file_requested.connect(self._file)
         self.dialog.open()
 
@@ -85,6 +87,13 @@ class LabelNextFlow(QObject):
             self.log("warning", note)
         if result.added:
             self.log("info", f"Filed 1 image into '{result.domain}', class '{result.label}'.")
+        if result.data_changed and not self._said_changed:  # once per folder, not per image
+            self._said_changed = True
+            self.log(
+                "info",
+                f"'{result.domain}' has images it was not trained on (data changed): "
+                "train it again to use them.",
+            )
         self.filed.emit(result)
 
     def _failed(self, error: JobError) -> None:
