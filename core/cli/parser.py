@@ -15,6 +15,7 @@ from typing import Any
 
 from core.atomic_write import StorageError
 from core.cli import analysis as cli_analysis
+from core.cli import made_commands
 from core.cli.analysis import add_score_option
 from core.cli.commands import cmd_classify, cmd_experiment, cmd_info, cmd_train
 from core.cli.data_commands import cmd_add_decathlon, cmd_add_folder, cmd_domains, cmd_svhn
@@ -256,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("add-folder", help="add an image folder (one sub-folder per class)")
     p.add_argument("path", type=Path)
     p.add_argument("--name")
+    made_commands.add_parsers(sub)
     p = sub.add_parser(
         "add-decathlon",
         help="add the Visual Decathlon archive: its folder, or the official .tar.gz files",
@@ -305,6 +307,7 @@ COMMANDS = {
     "svhn": cmd_svhn,
     "experiment": cmd_experiment,
     **cli_analysis.COMMANDS,
+    **made_commands.COMMANDS,
 }
 
 
@@ -314,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if args.command not in LISTINGS:
+    if args.command not in LISTINGS | made_commands.NAMES:
         import_tensorflow(debug=args.debug)  # quietly: no C++ start-up notices on a CPU
     try:
         code = COMMANDS[args.command](args)

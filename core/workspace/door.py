@@ -27,12 +27,13 @@ from core.progress import ProgressFn, no_progress, within
 from core.workspace.domains import DomainMethods
 from core.workspace.file_methods import FileMethods
 from core.workspace.in_domain_methods import InDomainMethods
+from core.workspace.made_methods import MadeMethods
 from core.workspace.runs import RunRecord, list_run_records, read_run_record
 from core.workspace.state import WorkspaceError
 from core.workspace.training_methods import TrainingMethods
 
 
-class Workspace(TrainingMethods, FileMethods, DomainMethods, InDomainMethods):
+class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDomainMethods):
     """The engine plus where its data, weights and runs live.
 
     Args:

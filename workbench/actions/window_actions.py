@@ -118,6 +118,8 @@ def build_actions(w: MainWindow) -> None:
     menu.addAction(w.open_images_action)
     menu.addSeparator()
     menu.addAction(make_action(w, "Add image folder…", w.catalogue.add_folder))
+    menu.addAction(make_action(w, "New domain…", w.catalogue.new_domain))
+    menu.addAction(make_action(w, "Label next…", w.catalogue.label_next))
     menu.addAction(make_action(w, "Add decathlon archive…", w.catalogue.add_archive))
     for group in (
         (w.export_adapters_action, w.import_adapters_action, w.import_reference_action),
