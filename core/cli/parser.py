@@ -267,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", type=Path, help="folder holding train_32x32.mat, test_32x32.mat")
     p.add_argument("--download", action="store_true")
 
+    _add_experiment_parser(sub)
+    return parser
+
+
+def _add_experiment_parser(sub: Any) -> None:
     p = sub.add_parser("experiment", help="the mini-decathlon table (see --help)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     p.add_argument("--out", type=Path, default=Path("experiment_results"))
@@ -279,7 +284,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--source", default=None, help="source domain for the trunk")
     p.add_argument("--domains", nargs="*", help="target domains (default: every built-in one)")
-    return parser
 
 
 # Commands that read files and print a table: they answer without TensorFlow, whose import

@@ -112,6 +112,24 @@ class DomainsPanel(QWidget):
         ):
             buttons.addWidget(b)
 
+        self._build_svhn_banner()
+
+        self.legend = QLabel("★ = source domain of the shared trunk")
+        self.legend.setStyleSheet("color: #666;")
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #1f4e8c;")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.svhn_banner)
+        layout.addWidget(self.legend)
+        self._update_buttons()
+
+    def _build_svhn_banner(self) -> None:
+        """The offer to get SVHN (or keep the built-in digits), shown while it is missing."""
         self.svhn_banner = QFrame()
         self.svhn_banner.setFrameShape(QFrame.Shape.StyledPanel)
         self.svhn_message = QLabel(
@@ -134,20 +152,6 @@ class DomainsPanel(QWidget):
             row.addWidget(b)
         banner.addLayout(row)
         self.svhn_banner.setVisible(False)
-
-        self.legend = QLabel("★ = source domain of the shared trunk")
-        self.legend.setStyleSheet("color: #666;")
-        self.hint = QLabel()
-        self.hint.setWordWrap(True)
-        self.hint.setStyleSheet("color: #1f4e8c;")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.hint)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(buttons)
-        layout.addWidget(self.svhn_banner)
-        layout.addWidget(self.legend)
-        self._update_buttons()
 
     # === State ===
 
