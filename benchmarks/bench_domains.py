@@ -273,7 +273,9 @@ def bench_preset(preset: str, counts: list[int], batch: int, scratch: Path) -> d
     return {
         "adapter_file_bytes": seed["bytes"],
         "rows": rows,
-        "slopes_per_domain": {k: (round(v, 5) if v is not None else None) for k, v in slopes.items()},
+        "slopes_per_domain": {
+            k: (round(v, 5) if v is not None else None) for k, v in slopes.items()
+        },
     }
 
 
@@ -317,7 +319,7 @@ def markdown(report: dict[str, Any]) -> str:
             )
         s = result["slopes_per_domain"]
 
-        def per(key: str, unit: str, scale: float = 1.0) -> str:
+        def per(key: str, unit: str, scale: float = 1.0, s: dict = s) -> str:
             return "n/a" if s[key] is None else f"{s[key] * scale:.1f} {unit}"
 
         lines += [
