@@ -191,6 +191,56 @@ def _classify(root: Path, batch: int) -> dict[str, Any]:
     }
 
 
+def _window(root: Path) -> dict[str, Any]:
+    """The real window over the workspace: the longest GUI-thread stall while the domains
+    table, Results, Parameters and the classify panel's domains fill (offscreen Qt)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QTimer
+
+    from benchmarks.bench_window import StallProbe
+    from workbench import app as wa
+
+    application, window = wa.build(["--root", str(root), "--settings", str(root / "b.ini")])
+    probe = StallProbe(5)
+    probe.timer.start()
+    marks: dict[str, float] = {}
+
+    def ready(_backend: object) -> None:
+        marks["ready"] = time.perf_counter()
+
+    def listed() -> None:
+        if "listed" not in marks:
+            marks["listed"] = time.perf_counter()
+            window.tabs.setCurrentWidget(window.results)  # Results fills when first shown
+
+    def results(_table: object) -> None:
+        marks["results"] = time.perf_counter()
+        window.tabs.setCurrentWidget(window.parameters)
+        QTimer.singleShot(500, done)
+
+    def done() -> None:
+        marks["end"] = time.perf_counter()  # (closing waits for the engine's threads)
+        window.close()
+
+    window.session.backend_ready.connect(ready)
+    window.catalogue.refreshed.connect(listed)
+    window.insight.results_shown.connect(results)
+    QTimer.singleShot(600_000, window.close)
+    application.exec()
+    late = probe.lateness_ms(marks["ready"], marks["end"])
+    backend = window.session.backend
+    engine = backend.workspace.engine if backend is not None else None
+    trained = [s for s in window.domains.states() if s.trained]
+    return {
+        "window_fill_s": marks["results"] - marks["ready"],
+        "window_max_stall_ms": max(late, default=0.0),
+        "window_trained_rows": len(trained),
+        "window_results_rows": window.results.table.rowCount(),
+        "window_parameter_rows": len(window.parameters.rows()),
+        "window_domains_built": getattr(engine, "builds", -1),  # -1: not counted
+    }
+
+
 def worker(op: str, args: list[str]) -> dict[str, Any]:
     import tensorflow as tf  # noqa: F401 - imported before any clock starts
 
@@ -207,6 +257,8 @@ def worker(op: str, args: list[str]) -> dict[str, Any]:
         return _save(root)
     if op == "classify":
         return _classify(root, int(args[1]))
+    if op == "window":
+        return _window(root)
     raise ValueError(f"Unknown worker step {op!r}")
 
 
@@ -250,9 +302,21 @@ METRICS = (
     "open_rss_mb",
     "classify_peak_rss_mb",
 )
+WINDOW = ("window_fill_s", "window_max_stall_ms")
 
 
-def bench_preset(preset: str, counts: list[int], batch: int, scratch: Path) -> dict[str, Any]:
+STEP_ARGS = {
+    "open": lambda adapter, batch: (),
+    "import": lambda adapter, batch: (adapter,),
+    "save": lambda adapter, batch: (),
+    "classify": lambda adapter, batch: (batch,),
+    "window": lambda adapter, batch: (),
+}
+
+
+def bench_preset(
+    preset: str, counts: list[int], batch: int, scratch: Path, steps: list[str]
+) -> dict[str, Any]:
     root = scratch / preset / "home"
     adapter = scratch / preset / f"{SEED}.adapter.safetensors"
     adapter.parent.mkdir(parents=True, exist_ok=True)
@@ -261,15 +325,15 @@ def bench_preset(preset: str, counts: list[int], batch: int, scratch: Path) -> d
     for count in sorted(counts):
         grown = run_worker("grow", root, adapter, count)
         row: dict[str, Any] = {"domains": count, "grow_s": round(grown["seconds"], 2)}
-        row.update(run_worker("open", root))
-        row.update(run_worker("import", root, adapter))
-        row.update(run_worker("save", root))
-        row.update(run_worker("classify", root, batch))
-        row["open_rss_growth_mb"] = row["open_rss_mb"] - row["base_rss_mb"]
+        for step in steps:
+            row.update(run_worker(step, root, *STEP_ARGS[step](adapter, batch)))
+        if "open" in steps:
+            row["open_rss_growth_mb"] = row["open_rss_mb"] - row["base_rss_mb"]
         rows.append({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
         print(f"[{preset}] N={count}: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     xs = [float(r["domains"]) for r in rows]
-    slopes = {m: slope(xs, [float(r[m]) for r in rows]) for m in (*METRICS, "open_rss_growth_mb")}
+    measured = [m for m in (*METRICS, "open_rss_growth_mb", *WINDOW) if m in rows[0]]
+    slopes = {m: slope(xs, [float(r[m]) for r in rows]) for m in measured}
     return {
         "adapter_file_bytes": seed["bytes"],
         "rows": rows,
@@ -290,6 +354,44 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+COLUMNS = (  # (key, header, format); a column shows when its step was run
+    ("open_s", "open s", "{:.2f}"),
+    ("list_s", "list s", "{:.3f}"),
+    ("first_use_s", "first use s", "{:.3f}"),
+    ("import_s", "import one s", "{:.2f}"),
+    ("remove_s", "remove one s", "{:.2f}"),
+    ("save_s", "save one change s", "{:.3f}"),
+    ("classify_first_s", "classify-all 1st s", "{:.2f}"),
+    ("classify_s", "classify-all 2nd s", "{:.3f}"),
+    ("pairs_per_s", "pairs/s", "{:.0f}"),
+    ("single_domain_images_per_s", "one domain img/s", "{:.0f}"),
+    ("ratio", "pairs/s ÷ img/s", "{:.2f}"),
+    ("open_rss_mb", "RSS open MB", "{:.0f}"),
+    ("open_rss_growth_mb", "RSS growth MB", "{:.0f}"),
+    ("classify_peak_rss_mb", "peak RSS classify MB", "{:.0f}"),
+    ("window_fill_s", "window fill s", "{:.2f}"),
+    ("window_max_stall_ms", "window max stall ms", "{:.0f}"),
+)
+
+
+def _per_domain(slopes: dict[str, float | None]) -> str:
+    said = []
+    for key, what, unit, scale in (
+        ("open_s", "open", "ms", 1e3),
+        ("import_s", "import one", "ms", 1e3),
+        ("save_s", "save one change", "ms", 1e3),
+        ("classify_s", "classify-all (2nd call)", "ms", 1e3),
+        ("open_rss_growth_mb", "RSS after open", "MB", 1.0),
+        ("window_max_stall_ms", "window stall", "ms", 1.0),
+    ):
+        value = slopes.get(key)
+        if value is not None:
+            said.append(f"{what} {value * scale:.1f} {unit}")
+    if not said:
+        return "One domain count: no slope."
+    return "Per added domain (least-squares slope): " + ", ".join(said) + "."
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"Machine: {report['machine']['cpu']} ({report['machine']['cpu_count']} cores); "
@@ -297,38 +399,23 @@ def markdown(report: dict[str, Any]) -> str:
         f"code: {report['settings']['label']}.",
     ]
     for preset, result in report["presets"].items():
+        rows = result["rows"]
+        for r in rows:
+            if "pairs_per_s" in r:
+                r["ratio"] = r["pairs_per_s"] / r["single_domain_images_per_s"]
+        shown = [c for c in COLUMNS if c[0] in rows[0]]
         weight_mb = result["adapter_file_bytes"] / 1e6
         lines += [
             "",
             f"**{preset}** (one domain's adapter file: {weight_mb:.2f} MB)",
             "",
-            "| domains | open s | list s | first use s | import one s | remove one s | "
-            "save one change s | classify-all 1st s | classify-all 2nd s | pairs/s | "
-            "one domain img/s | ratio | RSS open MB | RSS growth MB | peak RSS classify MB |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| domains | " + " | ".join(h for _, h, _ in shown) + " |",
+            "|---:|" + "---:|" * len(shown),
         ]
-        for r in result["rows"]:
-            ratio = r["pairs_per_s"] / r["single_domain_images_per_s"]
-            lines.append(
-                f"| {r['domains']} | {r['open_s']:.2f} | {r['list_s']:.3f} | "
-                f"{r['first_use_s']:.3f} | {r['import_s']:.2f} | {r['remove_s']:.2f} | "
-                f"{r['save_s']:.3f} | {r['classify_first_s']:.2f} | {r['classify_s']:.3f} | "
-                f"{r['pairs_per_s']:.0f} | {r['single_domain_images_per_s']:.0f} | "
-                f"{ratio:.2f} | {r['open_rss_mb']:.0f} | {r['open_rss_growth_mb']:.0f} | "
-                f"{r['classify_peak_rss_mb']:.0f} |"
-            )
-        s = result["slopes_per_domain"]
-
-        def per(key: str, unit: str, scale: float = 1.0, s: dict = s) -> str:
-            return "n/a" if s[key] is None else f"{s[key] * scale:.1f} {unit}"
-
-        lines += [
-            "",
-            "Per added domain: open "
-            f"{per('open_s', 'ms', 1e3)}, import one {per('import_s', 'ms', 1e3)}, "
-            f"save one change {per('save_s', 'ms', 1e3)}, classify-all (2nd call) "
-            f"{per('classify_s', 'ms', 1e3)}, RSS after open {per('open_rss_growth_mb', 'MB')}.",
-        ]
+        for r in rows:
+            cells = [fmt.format(r[key]) for key, _, fmt in shown]
+            lines.append(f"| {r['domains']} | " + " | ".join(cells) + " |")
+        lines += ["", _per_domain(result["slopes_per_domain"])]
     return "\n".join(lines)
 
 
@@ -340,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
         "--cpu-counts", nargs="+", type=int, help="counts at the cpu preset (default: --counts)"
     )
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument(
+        "--steps", nargs="+", choices=list(STEP_ARGS), default=list(STEP_ARGS), help="what to time"
+    )
     parser.add_argument("--label", default="this checkout", help="what code was measured")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -359,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
             "counts": args.counts,
             "cpu_counts": args.cpu_counts or args.counts,
             "label": args.label,
+            "steps": args.steps,
         },
         "presets": {},
     }
@@ -366,7 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-domains-") as scratch:
         for preset in args.presets:
             counts = args.cpu_counts if preset == "cpu" and args.cpu_counts else args.counts
-            report["presets"][preset] = bench_preset(preset, counts, args.batch, Path(scratch))
+            report["presets"][preset] = bench_preset(
+                preset, counts, args.batch, Path(scratch), args.steps
+            )
     report["wall_s"] = round(time.perf_counter() - start, 1)
     text = json.dumps(report, indent=1)
     print(text)
