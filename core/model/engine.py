@@ -31,12 +31,12 @@ def _is_moving_stat(layer: keras.layers.Layer, variable: keras.Variable) -> bool
 @dataclasses.dataclass(frozen=True)
 class DeferredDomain:
     """A domain not built yet: its spec, its parameter counts (``DomainParameters``, from
-    its file's header) and ``load``, which fills a freshly built model with its weights
-    (and raises when they cannot be read; the domain is then dropped)."""
+    its file's header) and ``read``, which reads its weights (``weight_arrays`` keys; it
+    raises when they cannot be read, and the domain is then dropped)."""
 
     spec: DomainSpec
     parameters: DomainParameters
-    load: Callable[[DomainModel], None]
+    read: Callable[[], dict[str, np.ndarray]]
 
 
 class AdapterEngine:
@@ -84,7 +84,7 @@ class AdapterEngine:
                 return entry
             domain = self.build_domain(entry.spec)
             try:
-                entry.load(domain)
+                domain.load_weight_arrays(entry.read(), strict=True)
             except BaseException:
                 if self._domains.get(name) is entry:
                     del self._domains[name]
@@ -92,6 +92,19 @@ class AdapterEngine:
             if self._domains.get(name) is entry:  # (unless removed or replaced meanwhile)
                 self._domains[name] = domain
             return domain
+
+    def weight_arrays(self, name: str) -> dict[str, np.ndarray]:
+        """A domain's weights (``DomainModel.weight_arrays``), read from its file when it
+        is deferred: no model is built."""
+        entry = self._entry(name)
+        if isinstance(entry, DomainModel):
+            return entry.weight_arrays()
+        try:
+            return entry.read()
+        except BaseException:
+            if self._domains.get(name) is entry:
+                del self._domains[name]
+            raise
 
     def build_domain(self, spec: DomainSpec) -> DomainModel:
         """A domain model over the trunk, not added to the engine (``attach`` adds it)."""
@@ -110,10 +123,13 @@ class AdapterEngine:
         return domain
 
     def defer_domain(
-        self, spec: DomainSpec, parameters: DomainParameters, load: Callable[[DomainModel], None]
+        self,
+        spec: DomainSpec,
+        parameters: DomainParameters,
+        read: Callable[[], dict[str, np.ndarray]],
     ) -> None:
         """Hold domain ``spec.name`` without building it (replacing one of that name)."""
-        self._domains[spec.name] = DeferredDomain(spec, parameters, load)
+        self._domains[spec.name] = DeferredDomain(spec, parameters, read)
 
     def add_domain(self, spec: DomainSpec, *, init_from: str | None = None) -> DomainModel:
         """Build a domain over the trunk; ``init_from`` copies another domain's adapters/BN.

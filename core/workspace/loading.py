@@ -31,9 +31,12 @@ from core.workspace.store import (
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import numpy as np
+
     from core.files.adapter_header import AdapterInfo
-    from core.model.domain_model import DomainModel
     from core.workspace.base import WorkspaceBase
+
+    Arrays = dict[str, np.ndarray]
 
 TRUNK_AFFECTS = (
     "every domain is trained on the trunk, so none is loaded until it is back: `main.py "
@@ -190,13 +193,14 @@ def _defer(ws: WorkspaceBase, name: str, info: AdapterInfo, sha: str) -> bool:
     row = domain_parameters(
         name, spec.num_classes, counts[0], counts[1], counts[2], ws.engine.trunk.parameter_count()
     )
-    ws.engine.defer_domain(spec, row, lambda domain: _read(ws, name, info.path, sha, domain))
+    ws.engine.defer_domain(spec, row, lambda: _read(ws, name, info.path, sha))
     return True
 
 
-def _read(ws: WorkspaceBase, name: str, path: Path, sha: str, domain: DomainModel) -> None:
+def _read(ws: WorkspaceBase, name: str, path: Path, sha: str) -> Arrays:
     """A deferred domain's first use: its weights, as saved when the workspace read its
-    header (else the domain is noted damaged and not loaded: ``AdapterImportError``)."""
+    header (else the domain is noted damaged and not loaded: ``AdapterImportError``).
+    The engine loads them strictly (every key and shape) into the model it builds."""
     import hashlib
     import json
 
@@ -219,7 +223,7 @@ def _read(ws: WorkspaceBase, name: str, path: Path, sha: str, domain: DomainMode
         problem = tensors_problem(metadata, arrays)
         if problem:
             raise ValueError(f"is damaged: {problem}")
-        domain.load_weight_arrays(arrays, strict=True)
+        return arrays
     except (OSError, ValueError) as exc:
         with ws._lock:
             _damaged(ws, name, path, one_line(exc))

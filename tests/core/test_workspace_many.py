@@ -216,3 +216,21 @@ def test_a_file_damaged_after_opening_fails_at_first_use_and_the_others_stay(man
     assert ws.engine.domain(_name(3)).name == _name(3)
     reopened = Workspace(root)
     assert _name(2) in reopened.damaged and _name(3) in reopened.trained_domains()
+
+
+def test_classifying_under_every_domain_builds_none_and_answers_as_each_one(many, monkeypatch):
+    root, _ = many
+    ws = Workspace(root)
+    names = ws.trained_domains()
+    images = list(np.random.default_rng(3).integers(0, 256, (4, 20, 20, 3), dtype=np.uint8))
+    counter = BuildCounter(monkeypatch)
+
+    together = ws.classify(names, images, top_k=2)
+
+    assert counter.builds == []
+    assert list(together) == names
+    for name in (names[0], _name(5), _name(6)):  # the seed, a changed copy, a plain copy
+        (alone,) = ws.classify([name], images, top_k=2).values()
+        for a, b in zip(together[name], alone, strict=True):
+            assert [c for c, _ in a.top] == [c for c, _ in b.top]
+            np.testing.assert_allclose([q for _, q in a.top], [q for _, q in b.top], atol=1e-5)
