@@ -182,7 +182,9 @@ def _classify(root: Path, batch: int) -> dict[str, Any]:
     many = images * len(names)  # the same number of image-domain pairs on one domain
     ws.classify(names[:1], many)
     _, single_s = _timed(lambda: ws.classify(names[:1], many))
+    model = _model_level(ws, names, batch, size)
     return {
+        **model,
         "classify_first_s": first_s,
         "classify_s": second_s,
         "pairs_per_s": len(names) * batch / second_s,
@@ -238,6 +240,27 @@ def _window(root: Path) -> dict[str, Any]:
         "window_results_rows": window.results.table.rowCount(),
         "window_parameter_rows": len(window.parameters.rows()),
         "window_domains_built": getattr(engine, "builds", -1),  # -1: not counted
+    }
+
+
+def _model_level(ws: Any, names: list[str], batch: int, size: int) -> dict[str, Any]:
+    """The network alone on images already transformed: the batched pass's pairs/s, and
+    one domain's (merged) model on as many images in one batch (2nd calls)."""
+    import numpy as np
+
+    if not hasattr(ws, "_domain_stack") or len(names) < 2:
+        return {}
+    x = np.random.default_rng(1).normal(size=(batch, size, size, 3)).astype("float32")
+    stack = ws._domain_stack(names)
+    stack.logits(x, range(len(names)))
+    _, pairs_s = _timed(lambda: stack.logits(x, range(len(names))))
+    model = ws._inference_model(names[0]).model
+    many = np.concatenate([x] * len(names))
+    model(many, training=False)
+    _, single_s = _timed(lambda: np.asarray(model(many, training=False)))
+    return {
+        "model_pairs_per_s": len(many) / pairs_s,
+        "model_single_images_per_s": len(many) / single_s,
     }
 
 
@@ -366,6 +389,9 @@ COLUMNS = (  # (key, header, format); a column shows when its step was run
     ("pairs_per_s", "pairs/s", "{:.0f}"),
     ("single_domain_images_per_s", "one domain img/s", "{:.0f}"),
     ("ratio", "pairs/s ÷ img/s", "{:.2f}"),
+    ("model_pairs_per_s", "network pairs/s", "{:.0f}"),
+    ("model_single_images_per_s", "network one domain img/s", "{:.0f}"),
+    ("model_ratio", "network ratio", "{:.2f}"),
     ("open_rss_mb", "RSS open MB", "{:.0f}"),
     ("open_rss_growth_mb", "RSS growth MB", "{:.0f}"),
     ("classify_peak_rss_mb", "peak RSS classify MB", "{:.0f}"),
@@ -403,7 +429,9 @@ def markdown(report: dict[str, Any]) -> str:
         for r in rows:
             if "pairs_per_s" in r:
                 r["ratio"] = r["pairs_per_s"] / r["single_domain_images_per_s"]
-        shown = [c for c in COLUMNS if c[0] in rows[0]]
+            if "model_pairs_per_s" in r:
+                r["model_ratio"] = r["model_pairs_per_s"] / r["model_single_images_per_s"]
+        shown = [c for c in COLUMNS if any(c[0] in r for r in rows)]
         weight_mb = result["adapter_file_bytes"] / 1e6
         lines += [
             "",
@@ -413,7 +441,7 @@ def markdown(report: dict[str, Any]) -> str:
             "|---:|" + "---:|" * len(shown),
         ]
         for r in rows:
-            cells = [fmt.format(r[key]) for key, _, fmt in shown]
+            cells = [fmt.format(r[key]) if key in r else "" for key, _, fmt in shown]
             lines.append(f"| {r['domains']} | " + " | ".join(cells) + " |")
         lines += ["", _per_domain(result["slopes_per_domain"])]
     return "\n".join(lines)
