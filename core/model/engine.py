@@ -47,6 +47,7 @@ class AdapterEngine:
         self.trunk = SharedTrunk(model_config)
         self._domains: dict[str, DomainModel | DeferredDomain] = {}
         self.builds = 0  # domain models built (a deferred domain's at its first use)
+        self._trunk_parameters: int | None = None  # (the trunk's shapes never change)
         self._building = threading.RLock()  # two threads' first uses build a domain once
 
     # --- domains ---
@@ -162,7 +163,7 @@ class AdapterEngine:
     # --- accounting ---
     def parameter_report(self) -> ParameterReport:
         """The trunk and every domain (deferred ones from their counts: nothing is built)."""
-        trunk = self.trunk.parameter_count()
+        trunk = self.trunk_parameters()
         rows = tuple(self.domain_parameters(name) for name in self._domains)
         return ParameterReport(trunk_parameters=trunk, trunk_bytes=4 * trunk, domains=rows)
 
@@ -181,8 +182,14 @@ class AdapterEngine:
                     params += size
         head = int(sum(np.prod(w.shape) for w in entry.head_layer.weights))
         return domain_parameters(
-            name, entry.spec.num_classes, params, head, stats, self.trunk.parameter_count()
+            name, entry.spec.num_classes, params, head, stats, self.trunk_parameters()
         )
+
+    def trunk_parameters(self) -> int:
+        """The trunk's parameter count (counted once)."""
+        if self._trunk_parameters is None:
+            self._trunk_parameters = self.trunk.parameter_count()
+        return self._trunk_parameters
 
     def trunk_fingerprint(self) -> str:
         return self.trunk.fingerprint()

@@ -191,7 +191,7 @@ def _defer(ws: WorkspaceBase, name: str, info: AdapterInfo, sha: str) -> bool:
     spec = info.spec if info.spec.name == name else dataclasses.replace(info.spec, name=name)
     counts = [info.parameters[key] for key in COUNTS]
     row = domain_parameters(
-        name, spec.num_classes, counts[0], counts[1], counts[2], ws.engine.trunk.parameter_count()
+        name, spec.num_classes, counts[0], counts[1], counts[2], ws.engine.trunk_parameters()
     )
     ws.engine.defer_domain(spec, row, lambda: _read(ws, name, info.path, sha))
     return True

@@ -118,6 +118,7 @@ def test_opening_builds_no_domain_and_lists_every_one_from_its_header(many, monk
     # First use builds that domain alone, with the weights it was saved with.
     np.testing.assert_allclose(ws.engine.domain(_name(3)).model(x), expected, atol=1e-6)
     assert counter.builds == [_name(3)]
+    assert ws.engine.is_built(_name(3)) and not ws.engine.is_built(_name(4))
     predictions = ws.classify(["seed"], images)["seed"]
     assert counter.builds == [_name(3), "seed"]
     for got, want in zip(predictions, classified, strict=True):
