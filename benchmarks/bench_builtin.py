@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--domains", default="")
     args = parser.parse_args()
 
-    from core.data.builtin import BUILTIN_DOMAINS, build_domain
+    from core.data.sources.builtin import BUILTIN_DOMAINS, build_domain
 
     names = [n for n in args.domains.split(",") if n] or list(BUILTIN_DOMAINS)
     rows = []
@@ -85,8 +85,8 @@ def train_check(domain, splits, size: int, epochs: int) -> dict:
     import tensorflow as tf
 
     from core.config import DomainSpec
-    from core.data.datasource import ArrayDomainData
-    from core.data.stats import channel_stats
+    from core.data.pipeline.datasource import ArrayDomainData
+    from core.data.pipeline.stats import channel_stats
 
     keras.utils.set_random_seed(0)
     mean, std = channel_stats(splits["train"][0])

@@ -32,7 +32,7 @@ def make_jpegs(folder: Path, count: int, seed: int = 0) -> list:
     import numpy as np
     from PIL import Image
 
-    from core.data.pipeline import FileRecord
+    from core.data.pipeline.file_dataset import FileRecord
 
     rng = np.random.default_rng(seed)
     records = []
@@ -59,7 +59,7 @@ def epoch_rate(ds, limit_batches: int | None = None) -> tuple[float, int]:
 
 def pipeline_rates(count: int, batch: int) -> dict:
     from core.config import DomainSpec
-    from core.data.pipeline import FileDomainData
+    from core.data.pipeline.file_dataset import FileDomainData
 
     spec = DomainSpec(
         name="bench",

@@ -1,5 +1,5 @@
 """How long "Stop after this epoch" takes in the window, with and without tf.data's autotuning
-thread on the training pipelines (``core.training.training.without_autotune_thread``).
+thread on the training pipelines (``core.training.train_evaluate.without_autotune_thread``).
 
     .venv/bin/python benchmarks/bench_stop.py [--preset cpu] [--scale 1.0] [--repeats 4]
     .venv/bin/python benchmarks/bench_stop.py --quick     # smoke run: tiny, 3%, 1 repeat
@@ -57,7 +57,7 @@ def child_stop(args: argparse.Namespace) -> None:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([])
-    import core.training.training as training
+    import core.training.train_evaluate as training
 
     if args.autotune == "on":  # the pipelines as they were
         training.without_autotune_thread = lambda ds: ds

@@ -22,7 +22,7 @@ from core.model.domain_model import copy_batch_norms
 from core.model.engine import AdapterEngine
 from core.presets import get_preset
 from core.seeding import seed_everything
-from core.training.training import evaluate, train
+from core.training.train_evaluate import evaluate, train
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The engine's own network and training set-up, compiled by ``core.training.training.prepare_model``.
+"""The engine's own network and training set-up, compiled by ``core.training.train_evaluate.prepare_model``.
 
 ``build_engine_runner`` makes an ``AdapterEngine`` with one domain, sets the train mode
 (``adapters`` = frozen trunk, ``full`` = trunk trainable), adds the L2 terms and compiles with
@@ -47,7 +47,7 @@ def build_engine_runner(
     options: Sequence[str] = (),
     seed: int = 0,
 ) -> KerasRunner:
-    from core.training.training import prepare_model
+    from core.training.train_evaluate import prepare_model
 
     unknown = [o for o in options if o not in ENGINE_OPTIONS and not o.startswith("spe")]
     if unknown:

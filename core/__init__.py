@@ -1,19 +1,26 @@
-"""The Keras engine of RAM Workbench (no Qt): vocabulary modules here, the rest in sub-packages."""
+"""The Keras engine of RAM Workbench (no Qt): vocabulary modules here, the rest in sub-packages.
+
+Packages import only from their own layer or below (tests/test_architecture.py): vocabulary <
+data (pipeline < sources < catalogue) < model < files < training < evaluation, deploy <
+workspace < cli.
+"""
 
 __all__ = [
     # vocabulary: small modules every part of the engine speaks
+    "atomic_write",
     "clock",
     "config",
     "config_checks",
     "control",
-    "errors",
+    "data_root",
     "events",
-    "formats",
+    "failure_report",
     "presets",
     "progress",
     "quiet_start",
     "seeding",
     "training_config",
+    "weights_version",
     # sub-packages, by what the code is about
     "cli",
     "data",

@@ -30,6 +30,7 @@ def run_benchmark(args: list, timeout: float, **env: str) -> subprocess.Complete
     return done
 
 
+@pytest.mark.slow  # minutes of training in a subprocess: by hand, `-m slow`
 def test_quick_benchmark_reports_every_variant(tmp_path):
     out = tmp_path / "bench.json"
     run_benchmark(
@@ -82,6 +83,7 @@ def test_quick_benchmark_reports_every_variant(tmp_path):
         assert ratios["target/engine_frozen_best_vs_torch_frozen_best"] > 0
 
 
+@pytest.mark.slow  # minutes of training in a subprocess: by hand, `-m slow`
 def test_curves_benchmark_measures_each_size(tmp_path):
     out = tmp_path / "curves.json"
     done = run_benchmark(
@@ -106,6 +108,7 @@ def test_curves_benchmark_measures_each_size(tmp_path):
     assert "| 5,000 |" in done.stdout
 
 
+@pytest.mark.slow  # minutes of training in a subprocess: by hand, `-m slow`
 def test_merged_benchmark_compares_merged_and_unmerged(tmp_path):
     out = tmp_path / "merged.json"
     done = run_benchmark(
@@ -121,6 +124,7 @@ def test_merged_benchmark_compares_merged_and_unmerged(tmp_path):
     assert "| merged / unmerged |" in done.stdout
 
 
+@pytest.mark.slow  # minutes of training in a subprocess: by hand, `-m slow`
 def test_profile_step_groups_sum_to_the_step(tmp_path):
     out = tmp_path / "profile.json"
     impls = "engine,torch+channels_last" if HAS_TORCH else "engine"
@@ -171,6 +175,7 @@ def test_profile_step_groups_sum_to_the_step(tmp_path):
     assert "| oneDNN ms per step (one step) | engine/bf16 | engine/bf16 serial |" in done.stdout
 
 
+@pytest.mark.slow  # minutes of training in a subprocess: by hand, `-m slow`
 def test_run_all_runs_engine_levers_in_their_own_workers(tmp_path):
     out = tmp_path / "bench.json"
     run_benchmark(

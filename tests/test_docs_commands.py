@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from main import _only_shared_options
+
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 BLOCK = re.compile(r"```(?:sh|bash|console)\n(.*?)```", re.S)
@@ -111,10 +113,10 @@ def test_documented_main_py_command_parses(doc: str, line: str) -> None:
     assert not re.search(r"<[^>]+>|\.\.\.|\s\|\s", line), f"{doc}: not runnable as written"
     args = _main_py_args(_words(line))
     try:
-        if not args or args[0] in ("gui", "--gui"):
+        if not args or args[0] in ("gui", "--gui") or _only_shared_options(args):
             from workbench.app import parse_args
 
-            parse_args(args[1:])
+            parse_args(args[1:] if args and args[0] in ("gui", "--gui") else args)
         else:
             from core.cli import build_parser
 

@@ -27,7 +27,13 @@ from workbench.backend.jobs import JobError
 from workbench.backend.protocol import Backend, TrainOutcome
 from workbench.data_folder import DataFolderActions
 from workbench.gc_guard import GuiThreadCollector
-from workbench.guidance import can_train, default_mode, mode_question, next_step_hint
+from workbench.guidance import (
+    can_train,
+    default_mode,
+    mode_question,
+    next_step_hint,
+    trunk_trained,
+)
 from workbench.panels.class_count_chart import ClassCountChart
 from workbench.panels.classify_panel import ClassifyPanel
 from workbench.panels.confusion_panel import ConfusionPanel
@@ -186,7 +192,7 @@ class MainWindow(QMainWindow):
         # The recipe shows the model the workspace really has, not a preset's.
         self.recipe.show_model(backend.model_config)
         self.status_label.setText("Ready")
-        self.model_label.setText(describe_model(backend))
+        self._show_model()
         self.model_label.setToolTip(f"Data folder: {backend.data_root}")
         self._set_engine_widgets_enabled(True)
         self._update_controls()
@@ -235,12 +241,24 @@ class MainWindow(QMainWindow):
         self.domains.set_busy(active)
         self.runs.set_can_resume(self.session.ready and not active)
         self.recipe.setEnabled(not active)
+        self._show_model()
+
+    def _show_model(self) -> None:
+        """The workspace's model; before its trunk is trained, the recipe's (the first Train
+        makes the workspace in that shape)."""
+        backend = self.session.backend
+        if backend is None:
+            return
+        if trunk_trained(self.domains.states()) or self.recipe.errors():
+            self.model_label.setText(describe_model(backend.model_config))
+        else:
+            text = describe_model(self.recipe.model_config())
+            self.model_label.setText(f"{text} (set by the first Train)")
 
     @Slot()
     def _catalogue_refreshed(self) -> None:
         self._update_hint()
-        if self.session.backend is not None:  # a run may have started another model
-            self.model_label.setText(describe_model(self.session.backend))
+        self._show_model()  # a run may have started another model
 
     @Slot(str)
     def _domain_selected(self, name: str) -> None:

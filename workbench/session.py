@@ -228,8 +228,10 @@ class WorkbenchSession(QObject):
     @Slot()
     def stop(self) -> None:
         if self._control is not None:
+            was_paused = self._control.paused
             self._control.request_stop()
-            self.paused_changed.emit(False)
+            if was_paused:  # a stop while paused lets the run end: no longer paused
+                self.paused_changed.emit(False)
 
     @Slot()
     def stop_after_epoch(self) -> None:

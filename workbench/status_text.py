@@ -13,9 +13,10 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from core.errors import write_crash_log
+from core.config import ModelConfig
+from core.failure_report import write_crash_log
 from workbench.backend.jobs import JobError
-from workbench.backend.protocol import Backend, TrainOutcome
+from workbench.backend.protocol import TrainOutcome
 
 # How a run ended (core's ``FinishReason`` and run-folder states), as a person says it.
 ENDED_WORDS = {
@@ -75,8 +76,7 @@ def for_people(text: str) -> str:
     return text
 
 
-def describe_model(backend: Backend) -> str:
-    config = backend.model_config
+def describe_model(config: ModelConfig) -> str:
     return f"{config.adapter_kind} adapters, width {config.width_factor:g}, {config.image_size} px"
 
 

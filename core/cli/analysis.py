@@ -133,28 +133,34 @@ def _sweep_config(args: argparse.Namespace) -> TrainingConfig:
     return dataclasses.replace(base, **changes)
 
 
+def _sweep_plan(args: argparse.Namespace, base: TrainingConfig) -> list:
+    """The runs of a new sweep from the command line's grid, announced."""
+    from core.training.sweep import parse_values, plan
+
+    seed_values = parse_values(args.seeds, "seeds")
+    if any(v != int(v) for v in seed_values):
+        raise ConfigError(f"`seeds` are whole numbers. Received: {args.seeds!r}")
+    seeds = [int(v) for v in seed_values]
+    lrs = parse_values(args.lr, "lr") if args.lr else None
+    runs = plan(parse_values(args.weight_decay, "weight-decay"), lrs, seeds)
+    print(
+        f"sweep of '{args.domain}': {len(runs)} run(s), recipe {format_stages(base.stages)}, "
+        f"batch {base.batch_size}, mode {base.mode}"
+    )
+    return runs
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from core.cli.commands import _model_config, _ProgressPrinter
     from core.control import TrainingControl
-    from core.training.sweep import parse_values, plan, run_sweep
+    from core.workspace.sweeps import run_sweep
 
     if args.resume is None and not args.weight_decay:
         print("error: give --weight-decay values (or --resume a sweep folder)", file=sys.stderr)
         return 2
     ws = _workspace(args, _model_config(args), fresh=args.fresh)
     base = _sweep_config(args)
-    runs = None
-    if args.resume is None:
-        seed_values = parse_values(args.seeds, "seeds")
-        if any(v != int(v) for v in seed_values):
-            raise ConfigError(f"`seeds` are whole numbers. Received: {args.seeds!r}")
-        seeds = [int(v) for v in seed_values]
-        lrs = parse_values(args.lr, "lr") if args.lr else None
-        runs = plan(parse_values(args.weight_decay, "weight-decay"), lrs, seeds)
-        print(
-            f"sweep of '{args.domain}': {len(runs)} run(s), recipe {format_stages(base.stages)}, "
-            f"batch {base.batch_size}, mode {base.mode}"
-        )
+    runs = None if args.resume is not None else _sweep_plan(args, base)
     control = TrainingControl()
 
     def on_sigint(signum, frame):  # first Ctrl+C stops cleanly, the second one kills
@@ -220,7 +226,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_decathlon_results(args: argparse.Namespace) -> int:
-    from core.evaluation.submission import write_decathlon_results
+    from core.workspace.submission import write_decathlon_results
 
     ws = _workspace(args)
     counts = write_decathlon_results(ws, args.out, args.domains or None)

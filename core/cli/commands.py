@@ -12,11 +12,14 @@ import dataclasses
 import json
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.cli.program import command_name
 from core.config import ModelConfig, TrainingConfig, format_stages, parse_stages
 from core.presets import get_preset
+
+if TYPE_CHECKING:
+    from core.workspace import Workspace
 
 # === Helpers ===
 
@@ -50,7 +53,7 @@ def _workspace(
     return ws
 
 
-def tell_problems(ws: Any) -> None:
+def tell_problems(ws: Workspace) -> None:
     """What is wrong with the data folder's files (the command goes on with the rest)."""
     problems = ws.problem_messages()
     for problem in problems:
@@ -64,7 +67,7 @@ def tell_problems(ws: Any) -> None:
     tell_notes(ws)
 
 
-def tell_notes(ws: Any) -> None:
+def tell_notes(ws: Workspace) -> None:
     for note in ws.notes:
         print(f"note: {note}", file=sys.stderr)
     ws.notes.clear()
@@ -172,7 +175,7 @@ class _ProgressPrinter:
             self._bar = None
 
 
-def describe_weights(ws: Any, domain: str, weights: str) -> str:
+def describe_weights(ws: Workspace, domain: str, weights: str) -> str:
     """Which weights ``--weights`` reads, in words.
 
     The workspace keeps each domain's best epoch (by validation accuracy); ``last`` reads
@@ -267,7 +270,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         tell_notes(ws)
-    from core.training.distribute import across_workers, is_chief
+    from core.model.replicas import across_workers
+    from core.training.distribute import is_chief
 
     if across_workers(strategy):
         role = "chief" if is_chief(strategy) else "worker"
@@ -290,7 +294,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if not domains:
         print("error: the workspace has no trained domain yet", file=sys.stderr)
         return 2
-    from core.data.image_files import expand_images
+    from core.data.pipeline.image_files import expand_images
 
     images = expand_images(args.images)
     results: dict[str, list[Any]] = ws.classify(domains, images, top_k=args.top_k)

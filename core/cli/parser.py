@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.atomic_write import StorageError
 from core.cli import analysis as cli_analysis
 from core.cli.commands import cmd_classify, cmd_experiment, cmd_info, cmd_train
 from core.cli.data_commands import cmd_add_decathlon, cmd_add_folder, cmd_domains, cmd_svhn
@@ -39,8 +40,7 @@ from core.config import (
     ConfigError,
 )
 from core.deploy.formats import DEPLOY_FORMATS
-from core.errors import one_line, write_crash_log
-from core.files.atomic import StorageError
+from core.failure_report import one_line, write_crash_log
 from core.presets import PRESETS
 from core.quiet_start import import_tensorflow
 from core.workspace.state import WorkspaceError

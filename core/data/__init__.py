@@ -1,7 +1,8 @@
-"""Data for the engine: the domain catalogue, built-in domains, real datasets, pipelines.
+"""Data for the engine: the domain catalogue over its sources (``sources/``: built-in domains,
+real datasets, folders) and the pipeline every source feeds (``pipeline/``).
 
 Plain Python + TensorFlow; no Qt. Start from ``Catalogue``. Names are imported lazily, so
-``from core.data.paths import default_data_root`` (or ``core.data.default_data_root``)
+``from core.data_root import default_data_root`` (or ``core.data.default_data_root``)
 does not pay for importing TensorFlow.
 """
 
@@ -15,14 +16,14 @@ _EXPORTS = {
     "DomainNotAvailable": "core.data.catalogue",
     "DomainEntry": "core.data.entries",
     "resized_spec": "core.data.entries",
-    "DecathlonFormatError": "core.data.decathlon",
-    "write_submission": "core.data.decathlon",
-    "ChecksumError": "core.data.download",
-    "DownloadError": "core.data.download",
-    "default_data_root": "core.data.paths",
-    "DataError": "core.data.pipeline",
-    "FileDomainData": "core.data.pipeline",
-    "FileRecord": "core.data.pipeline",
+    "DecathlonFormatError": "core.data.sources.decathlon",
+    "write_submission": "core.data.sources.decathlon",
+    "ChecksumError": "core.data.sources.download",
+    "DownloadError": "core.data.sources.download",
+    "default_data_root": "core.data_root",
+    "DataError": "core.data.pipeline.file_dataset",
+    "FileDomainData": "core.data.pipeline.file_dataset",
+    "FileRecord": "core.data.pipeline.file_dataset",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -13,12 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.config import DomainSpec
-from core.data import decathlon as dec
-from core.data.builtin import BUILTIN_DOMAINS, DEFAULT_SEED, BuiltinDomain
-from core.data.builtin import cache as builtin_cache
-from core.data.datasource import ArrayDomainData, DomainData
-from core.data.decathlon_archive import archive_destination, is_tar_name, unpack_domain_tars
-from core.data.download import download_svhn as _download_svhn
 from core.data.entries import (
     DomainEntry,
     builtin_entry,
@@ -26,13 +20,19 @@ from core.data.entries import (
     resized_spec,
     svhn_entry,
 )
-from core.data.folders import folder_spec, sanitize_name, scan_folder
-from core.data.paths import default_data_root
-from core.data.pipeline import DataError, FileDomainData
-from core.data.registry import FolderSource, Sources, load_sources, save_sources
-from core.data.svhn import NAME as SVHN_NAME
-from core.data.svhn import OFFICIAL_URL, load_svhn, svhn_present
-from core.data.tar_safety import safe_extract
+from core.data.pipeline.datasource import ArrayDomainData, DomainData
+from core.data.pipeline.file_dataset import DataError, FileDomainData
+from core.data.sources import decathlon as dec
+from core.data.sources.builtin import BUILTIN_DOMAINS, DEFAULT_SEED, BuiltinDomain
+from core.data.sources.builtin import cache as builtin_cache
+from core.data.sources.decathlon_archive import archive_destination, is_tar_name, unpack_domain_tars
+from core.data.sources.download import download_svhn as _download_svhn
+from core.data.sources.folders import folder_spec, sanitize_name, scan_folder
+from core.data.sources.registry import FolderSource, Sources, load_sources, save_sources
+from core.data.sources.svhn import NAME as SVHN_NAME
+from core.data.sources.svhn import OFFICIAL_URL, load_svhn, svhn_present
+from core.data.sources.tar_safety import safe_extract
+from core.data_root import default_data_root
 from core.progress import ProgressFn, check_cancel, no_progress, within
 
 

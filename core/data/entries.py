@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Literal
 
 from core.config import DomainSpec
-from core.data.builtin import BuiltinDomain
-from core.data.builtin import cache as builtin_cache
-from core.data.folders import scan_folder
-from core.data.pipeline import DataError
-from core.data.registry import FolderSource
-from core.data.svhn import NAME as SVHN_NAME
-from core.data.svhn import OFFICIAL_URL, SVHN_SIZES, svhn_present, svhn_sizes
+from core.data.pipeline.file_dataset import DataError
+from core.data.sources.builtin import BuiltinDomain
+from core.data.sources.builtin import cache as builtin_cache
+from core.data.sources.folders import scan_folder
+from core.data.sources.registry import FolderSource
+from core.data.sources.svhn import NAME as SVHN_NAME
+from core.data.sources.svhn import OFFICIAL_URL, SVHN_SIZES, svhn_present, svhn_sizes
 
 Source = Literal["builtin", "svhn", "decathlon", "folder"]
 

@@ -1,6 +1,6 @@
 """Checking an exported artifact against the workbench, in a process of its own.
 
-The workbench's answer is the unmerged domain model after ``core.data.preprocess.eval_transform``
+The workbench's answer is the unmerged domain model after ``core.data.pipeline.preprocess.eval_transform``
 (exactly what ``core.model.inference.classify`` computes); the artifact's answer comes from
 ``core/deploy/runner.py`` run as ``python -I`` with the format's own runtime, so nothing of
 this process (imported modules, custom layers, the live trunk) can help it.
@@ -42,7 +42,7 @@ def reference_probabilities(domain: DomainModel, images: Sequence[np.ndarray]) -
     """What the workbench says: ``eval_transform`` per image, the unmerged model, softmax."""
     import tensorflow as tf
 
-    from core.data.preprocess import eval_transform
+    from core.data.pipeline.preprocess import eval_transform
 
     out = np.zeros((len(images), domain.spec.num_classes), np.float32)
     for start in range(0, len(images), 256):

@@ -1,6 +1,6 @@
 """The evaluation transform as a Keras layer built from portable ops, for deployed models.
 
-``core.data.preprocess.eval_transform`` resizes with ``tf.image.resize(antialias=True)``, which
+``core.data.pipeline.preprocess.eval_transform`` resizes with ``tf.image.resize(antialias=True)``, which
 is TensorFlow's ``ScaleAndTranslate`` op: LiteRT has no builtin for it and tf2onnx cannot
 convert it. This layer computes the same thing (resize the shorter side to
 ``resize_shorter`` with a triangle filter widened by the downscale factor, crop the centre
@@ -40,7 +40,7 @@ def _resample_matrix(in_size: tf.Tensor, new_size: tf.Tensor, start: tf.Tensor, 
 
 
 def _resized_size(size: tf.Tensor, scale: tf.Tensor, target: int) -> tf.Tensor:
-    """``core.data.preprocess.resize_shorter_side``'s new side: round(size * scale), >= target."""
+    """``core.data.pipeline.preprocess.resize_shorter_side``'s new side: round(size * scale), >= target."""
     return tf.maximum(tf.cast(tf.round(tf.cast(size, tf.float32) * scale), tf.int32), target)
 
 

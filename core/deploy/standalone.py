@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from core.atomic_write import atomic_path
 from core.clock import utc_now
 from core.deploy.check import compare, extra_images, reference_probabilities, run_in_fresh_process
 from core.deploy.formats import (
@@ -46,7 +47,6 @@ from core.deploy.formats import (
     check_dependencies,
     check_format,
 )
-from core.files.atomic import atomic_path
 from core.files.model_io import library_versions
 from core.model.domain_model import DomainModel
 from core.model.engine import AdapterEngine

@@ -14,11 +14,14 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.progress import ProgressFn, check_cancel, no_progress
+
+if TYPE_CHECKING:
+    from core.model.engine import AdapterEngine
 
 TOP_K = 3
 
@@ -118,7 +121,7 @@ def _sources(data: Any, split: str, count: int) -> tuple[str, ...]:
 
 
 def predict_split(
-    engine: Any,
+    engine: AdapterEngine,
     domain_name: str,
     data: Any,
     split: str = "test",
@@ -180,7 +183,7 @@ def split_images(data: Any, split: str, indices: Sequence[int]) -> list[np.ndarr
     if callable(arrays):
         images = arrays(split)[0]
         return [np.asarray(images[int(i)]) for i in indices]
-    from core.data.pipeline import read_rgb
+    from core.data.pipeline.file_dataset import read_rgb
 
     records = data.records(split)
     return [read_rgb(records[int(i)].path) for i in indices]

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from core.atomic_write import atomic_write_json, atomic_write_text
 from core.config import (
     AdapterKind,
     ConfigError,
@@ -32,14 +33,13 @@ from core.config import (
     TrainingConfig,
     TrainMode,
 )
-from core.data.datasource import ArrayDomainData, DomainData
+from core.data.pipeline.datasource import ArrayDomainData, DomainData
 from core.evaluation.experiment_results import (
     METHODS,
     ExperimentResult,
     MethodResult,
     plot_result,
 )
-from core.files.atomic import atomic_write_json, atomic_write_text
 from core.model.domain_model import copy_batch_norms
 from core.model.engine import AdapterEngine
 from core.presets import get_preset
@@ -115,7 +115,7 @@ def run_experiment(
     log: Callable[[str], None] = print,
 ) -> ExperimentResult:
     from core.evaluation.score import decathlon_score
-    from core.training.training import evaluate, train
+    from core.training.train_evaluate import evaluate, train
 
     preset = get_preset(config.preset)
     model_config: ModelConfig = preset.model

@@ -23,7 +23,20 @@ from core.evaluation.score import decathlon_score as _score
 
 if TYPE_CHECKING:
     from core.model.parameters import ParameterReport
-    from core.workspace.state import DomainStatus
+
+
+class TrainedStatus(Protocol):
+    """What the matrix reads of a domain's status (the workspace's ``DomainStatus``); a
+    protocol so that evaluation does not import the workspace above it."""
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def test_accuracy(self) -> float | None: ...
+
+    @property
+    def run_dir(self) -> str | None: ...
 
 
 class TrainedDomains(Protocol):
@@ -31,7 +44,7 @@ class TrainedDomains(Protocol):
     alone, so that ``main.py results`` needs no TensorFlow)."""
 
     @property
-    def status(self) -> Mapping[str, DomainStatus]: ...
+    def status(self) -> Mapping[str, TrainedStatus]: ...
 
     def trained_domains(self) -> list[str]: ...
 

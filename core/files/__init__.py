@@ -1,1 +1,1 @@
-"""Files on disk: atomic writes, adapter, trunk and engine files, the authors' checkpoints."""
+"""The engine's weights on disk: adapter, trunk and engine files, the authors' checkpoints."""

@@ -17,7 +17,7 @@ import safetensors
 
 from core.config import ConfigError, DomainSpec, ModelConfig
 from core.files.digests import GENERATION_KEY, TENSORS_DIGEST_KEY
-from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
+from core.weights_version import WEIGHTS_FORMAT_VERSION, version_problem
 
 FORMAT_NAME = "ram-workbench-adapter"
 FORMAT_VERSION = WEIGHTS_FORMAT_VERSION

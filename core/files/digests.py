@@ -90,7 +90,7 @@ def encode_safetensors(
 ) -> EncodedFile:
     """A safetensors file's bytes with the tensors' digest in its metadata.
 
-    Serialised in memory so that the file itself is written by ``core.files.atomic`` (whose
+    Serialised in memory so that the file itself is written by ``core.atomic_write`` (whose
     errors name the file and the free space; safetensors' own writer reports a full disk as
     an untyped error).
     """

@@ -24,6 +24,7 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from core.atomic_write import atomic_path
 from core.clock import utc_now
 from core.config import ConfigError, DomainSpec
 from core.files.adapter_header import (
@@ -38,16 +39,15 @@ from core.files.adapter_header import (
     read_adapter_info,
     short_fingerprint,
 )
-from core.files.atomic import atomic_path
 from core.files.digests import (
     GENERATION_KEY,
     encode_safetensors,
     read_safetensors,
     tensors_problem,
 )
-from core.files.model_io import copy_engine, library_versions
+from core.files.model_io import library_versions
 from core.model.domain_model import DomainModel
-from core.model.engine import AdapterEngine
+from core.model.engine import AdapterEngine, copy_engine
 from core.progress import ProgressFn, check_cancel, no_progress
 
 __all__ = [  # the header checks live in core.files.adapter_header (no TensorFlow)

@@ -5,7 +5,7 @@ Every file is written to a temporary name in the target folder and moved into pl
 
 Keras keeps every symbolic graph that calls a layer alive, so a temporary model built over
 the *live* trunk would never be freed. Work that needs a temporary model (verification,
-the multi-output ``.keras`` model) therefore runs on a copy: ``copy_engine``.
+the multi-output ``.keras`` model) therefore runs on a copy: ``core.model.engine.copy_engine``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import dataclasses
 import json
 import threading
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,9 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from core.atomic_write import atomic_path
 from core.clock import utc_now
 from core.config import ConfigError, DomainSpec, ModelConfig
-from core.files.atomic import atomic_path
 from core.files.digests import GENERATION_KEY, encode_safetensors
 from core.files.trunk_header import (
     TRUNK_FORMAT,
@@ -34,9 +33,9 @@ from core.files.trunk_header import (
     TrunkFileInfo,
     read_trunk_info,
 )
-from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
-from core.model.engine import AdapterEngine
+from core.model.engine import AdapterEngine, copy_engine
 from core.progress import ProgressFn, check_cancel, no_progress
+from core.weights_version import WEIGHTS_FORMAT_VERSION, version_problem
 
 ENGINE_FORMAT = "ram-workbench-engine"
 ENGINE_SUFFIX = ".keras"
@@ -56,16 +55,6 @@ def library_versions() -> dict[str, str]:
         "tensorflow_version": tf.__version__,
         "numpy_version": np.__version__,
     }
-
-
-def copy_engine(engine: AdapterEngine, domain_names: Iterable[str] = ()) -> AdapterEngine:
-    """A new engine with the same config, a copy of the trunk and copies of some domains."""
-    copy = AdapterEngine(engine.model_config)
-    copy.trunk.load_weight_arrays(engine.trunk.weight_arrays())
-    for name in domain_names:
-        source = engine.domain(name)
-        copy.add_domain(source.spec).load_weight_arrays(source.weight_arrays(), strict=True)
-    return copy
 
 
 def _check_suffix(path: Path, suffix: str, what: str) -> None:

@@ -15,7 +15,7 @@ import safetensors
 
 from core.config import ModelConfig
 from core.files.digests import GENERATION_KEY, TENSORS_DIGEST_KEY
-from core.formats import version_problem
+from core.weights_version import version_problem
 
 TRUNK_FORMAT = "ram-workbench-trunk"
 TRUNK_SUFFIX = ".safetensors"  # e.g. trunk.safetensors or shared.trunk.safetensors

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import keras
 import numpy as np
@@ -209,3 +209,13 @@ def domain_parameters(
         percent_of_trunk=100.0 * params / trunk,
         export_bytes=4 * (params + stats),
     )
+
+
+def copy_engine(engine: AdapterEngine, domain_names: Iterable[str] = ()) -> AdapterEngine:
+    """A new engine with the same config, a copy of the trunk and copies of some domains."""
+    copy = AdapterEngine(engine.model_config)
+    copy.trunk.load_weight_arrays(engine.trunk.weight_arrays())
+    for name in domain_names:
+        source = engine.domain(name)
+        copy.add_domain(source.spec).load_weight_arrays(source.weight_arrays(), strict=True)
+    return copy

@@ -1,7 +1,7 @@
 """Classifying images with one domain, or with every domain side by side.
 
 Images go through exactly the evaluation transform of their domain
-(``core.data.preprocess.eval_transform``: resize the shorter side, center crop, normalise), are
+(``core.data.pipeline.preprocess.eval_transform``: resize the shorter side, center crop, normalise), are
 batched and run through ``model(x, training=False)``; ``predict`` is never called per image
 (about 10x slower for one image). An image that cannot be read or transformed becomes a
 ``Prediction`` with ``error`` set, in its place, so one bad file never loses the others.
@@ -21,11 +21,10 @@ import tensorflow as tf
 from PIL import Image
 
 from core.config import DomainSpec
-from core.data.images import ImageSource, load_image
-from core.data.preprocess import eval_transform
-from core.files.model_io import copy_engine
+from core.data.pipeline.images import ImageSource, load_image
+from core.data.pipeline.preprocess import eval_transform
 from core.model.domain_model import DomainModel
-from core.model.engine import AdapterEngine
+from core.model.engine import AdapterEngine, copy_engine
 from core.model.merge import MergedDomain
 
 

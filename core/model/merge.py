@@ -22,6 +22,7 @@ gives the same logits (``tests/core/test_merge.py``: <= 1e-4 relative).
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -31,6 +32,9 @@ from core.config import DomainSpec
 from core.model.domain_model import DomainModel
 from core.model.layers import ChannelZeroPad
 from core.model.trunk import BlockPosition, ConvPosition, needs_symmetric_pad
+
+if TYPE_CHECKING:
+    from core.model.engine import AdapterEngine
 
 
 class MergeError(ValueError):
@@ -257,7 +261,9 @@ class MergedDomain:
         return self.spec.name
 
 
-def merged_snapshot(engine, domain_name: str, *, dtype: str | None = None) -> MergedDomain:
+def merged_snapshot(
+    engine: AdapterEngine, domain_name: str, *, dtype: str | None = None
+) -> MergedDomain:
     """Merge ``domain_name`` of ``engine`` (in the engine's precision unless ``dtype``)."""
     domain = engine.domain(domain_name)
     model = merge_domain(domain, dtype=dtype or engine.model_config.precision)

@@ -26,8 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from core.config import DomainSpec, ModelConfig
-from core.data.images import ImageSource
-from core.data.preprocess import eval_transform
+from core.data.pipeline.images import ImageSource
+from core.data.pipeline.preprocess import eval_transform
 from core.model.engine import AdapterEngine
 from core.model.inference import Prediction, _check_args, _error_text, _load_all, _softmax
 from core.model.layers import batch_norm

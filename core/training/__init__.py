@@ -1,1 +1,1 @@
-"""Training a domain: the recipe, the fit loop, checkpoints, run folders, distribution, sweeps."""
+"""Training a domain: the recipe, the fit loop, checkpoints, run folders, distribution, sweep plans."""

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from core.files.atomic import atomic_path, atomic_write_bytes
-from core.files.atomic import write_atomically as write_atomically  # re-exported
-from core.formats import WEIGHTS_FORMAT_VERSION, version_problem
+from core.atomic_write import atomic_path, atomic_write_bytes
+from core.atomic_write import write_atomically as write_atomically  # re-exported
+from core.weights_version import WEIGHTS_FORMAT_VERSION, version_problem
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 # The epoch with the best validation accuracy so far (the reference code keeps only that one).

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from core.config import ConfigError, LrStage, TrainingConfig
+from core.model.replicas import across_workers
 from core.training.checkpoint import WeightState, apply_state, capture_state
 from core.training.cluster import (
     DEFAULT_CONNECT_TIMEOUT_S,
@@ -87,15 +88,6 @@ def make_strategy(
     return start_multi_worker(connect_timeout_s, peer_timeout_s)
 
 
-def across_workers(strategy: tf.distribute.Strategy | None) -> bool:
-    """Whether ``strategy`` spans several processes (``MultiWorkerMirroredStrategy``)."""
-    extended = getattr(strategy, "extended", None)
-    in_multi_worker = getattr(extended, "_in_multi_worker_mode", None)
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
-        in_multi_worker and in_multi_worker()
-    )
-
-
 def broadcast_from_chief(
     strategy: tf.distribute.Strategy | None, arrays: Sequence[np.ndarray]
 ) -> list[np.ndarray]:
@@ -154,13 +146,6 @@ def weights_digest(domain: Any) -> str:
             digest.update(key.encode())
             digest.update(np.ascontiguousarray(part[key], np.float32).tobytes())
     return digest.hexdigest()
-
-
-def local_value(value: Any) -> Any:
-    """This process's first replica's component of a distributed value (else the value)."""
-    if isinstance(value, tf.distribute.DistributedValues):
-        return value.values[0]
-    return value
 
 
 def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:

@@ -101,7 +101,7 @@ def probe_speed(
     import numpy as np
 
     from core.config import DomainSpec, TrainingConfig
-    from core.data.datasource import ArrayDomainData
+    from core.data.pipeline.datasource import ArrayDomainData
     from core.model.engine import AdapterEngine
     from core.training.recipe import prepare_model
 

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.atomic_write import STORAGE_ERRNOS, atomic_write_json, storage_error
 from core.clock import file_stamp, utc_now
 from core.events import BatchEnded, EpochEnded
-from core.files.atomic import STORAGE_ERRNOS, atomic_write_json, storage_error
 
 CONFIG_NAME = "config.json"
 STATUS_NAME = "status.json"

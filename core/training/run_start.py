@@ -6,19 +6,25 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.config import DomainSpec, TrainingConfig
-from core.data.datasource import DomainData
+from core.data.pipeline.datasource import DomainData
 from core.events import LogMessage
 from core.training.checkpoint import Checkpoint, config_differences, read_checkpoint
 from core.training.class_balance import class_counts, inverse_frequency_weights
 from core.training.run_log import CONFIG_NAME
 
+if TYPE_CHECKING:
+    from core.model.domain_model import DomainModel
+    from core.model.engine import AdapterEngine
 
-def run_configs(engine: Any, domain: Any, config: TrainingConfig) -> dict[str, Any]:
+
+def run_configs(
+    engine: AdapterEngine, domain: DomainModel, config: TrainingConfig
+) -> dict[str, Any]:
     return {
         "model": engine.model_config.to_dict(),
         "domain_spec": domain.spec.to_dict(),
@@ -26,7 +32,7 @@ def run_configs(engine: Any, domain: Any, config: TrainingConfig) -> dict[str, A
     }
 
 
-def check_data(domain: Any, data: DomainData) -> int:
+def check_data(domain: DomainModel, data: DomainData) -> int:
     spec = domain.spec
     if data.spec.num_classes != spec.num_classes:
         raise ValueError(
@@ -78,7 +84,7 @@ def check_run_dir(run_dir: Path | None, resume: bool, configs: dict[str, Any]) -
 
 
 def resume_checkpoint(
-    engine: Any,
+    engine: AdapterEngine,
     config: TrainingConfig,
     configs: dict[str, Any],
     checkpoint_path: Path | None,

@@ -11,7 +11,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Workspace": "core.workspace.workspace",
+    "Workspace": "core.workspace.door",
     "ADAPTER_SUFFIX": "core.workspace.state",
     "DOMAINS_DIR": "core.workspace.state",
     "STATE_FILE": "core.workspace.state",

@@ -2,7 +2,7 @@
 
 ``WorkspaceBase`` holds what every part of the door shares (opening and saving, the domains'
 status, the lock, runs in progress and the copy-while-training rule); ``core.workspace.
-training`` and ``core.workspace.files`` build on it, ``core.workspace.workspace.Workspace``
+training`` and ``core.workspace.file_methods`` build on it, ``core.workspace.door.Workspace``
 puts them together. What it keeps on disk: ``core.workspace.state``.
 """
 
@@ -17,12 +17,12 @@ from typing import Any, Self
 from core.clock import utc_now
 from core.config import ConfigError, DomainSpec, ModelConfig
 from core.data import Catalogue
-from core.data.datasource import DomainData
-from core.formats import version_problem
+from core.data.pipeline.datasource import DomainData
 from core.model.engine import AdapterEngine
 from core.model.parameters import ParameterReport
 from core.presets import get_preset
 from core.progress import ProgressFn
+from core.weights_version import version_problem
 from core.workspace.loading import RefreshReport
 from core.workspace.locks import TRUNK_KEY, Leases, busy, domain_key, domain_keys_in, holder
 from core.workspace.state import DomainStatus, WorkspaceError, layout
@@ -341,7 +341,7 @@ class WorkspaceBase:
     def _reading_engine(self, names: Sequence[str], weights: str = "best") -> AdapterEngine:
         """The engine to read ``names`` from: the live one, or a copy (trunk + those domains)
         while a run trains or when the run's last-epoch weights are asked for."""
-        from core.files.model_io import copy_engine
+        from core.model.engine import copy_engine
 
         if weights not in WEIGHTS:
             raise ValueError(f"`weights` must be 'best' or 'last'. Received: weights={weights!r}")

@@ -16,8 +16,8 @@ import json
 import time
 from pathlib import Path
 
+from core.atomic_write import leftover_temp_files
 from core.files.adapter_header import SUFFIX, AdapterImportError, read_adapter_info
-from core.files.atomic import leftover_temp_files
 from core.workspace.locks import holder, read_owner
 from core.workspace.rebuild import check_file
 from core.workspace.state import Layout, layout

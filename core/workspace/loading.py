@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from core.errors import one_line
+from core.failure_report import one_line
 from core.files.digests import file_sha256
 from core.workspace.store import (
     TRUNK_ENTRY,

@@ -31,8 +31,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from core.atomic_write import STORAGE_ERRNOS, StorageError, atomic_write_json, storage_error
 from core.clock import utc_now
-from core.files.atomic import STORAGE_ERRNOS, StorageError, atomic_write_json, storage_error
 from core.workspace.state import WorkspaceError
 
 LOCKS_DIR = "locks"

@@ -371,7 +371,7 @@ def _repair_runs(work: _Repair) -> None:
 
 
 def _set_run_epochs(run: Path, epochs: int | None) -> None:
-    from core.files.atomic import atomic_write_json
+    from core.atomic_write import atomic_write_json
     from core.training.run_log import STATUS_NAME
 
     path = run / STATUS_NAME

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.files.atomic import describe_bytes, free_bytes
+from core.atomic_write import describe_bytes, free_bytes
 from core.workspace.state import WorkspaceError
 
 VALUE_BYTES = 4  # float32 on disk

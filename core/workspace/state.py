@@ -11,8 +11,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from core.data.paths import default_data_root
-from core.files.atomic import atomic_write_json
+from core.atomic_write import atomic_write_json
+from core.data_root import default_data_root
 from core.training_config import TRAIN_MODES
 
 STATE_FILE = "workspace.json"

@@ -25,7 +25,7 @@ from typing import Any
 
 from core.clock import file_stamp
 from core.files.digests import GENERATION_KEY as GENERATION_KEY  # re-exported
-from core.formats import WEIGHTS_FORMAT_VERSION
+from core.weights_version import WEIGHTS_FORMAT_VERSION
 from core.workspace.locks import IndexLock, locks_dir
 from core.workspace.state import DomainStatus, Layout, WorkspaceError, write_state
 

@@ -23,7 +23,7 @@ def main(out: str, kind: str) -> None:
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2
         )
     from core.training.distribute import is_chief, make_strategy, replicas_of, strategy_scope
-    from core.training.training import train
+    from core.training.train_evaluate import train
     from tests.core.training_helpers import blob_data, tiny_config, tiny_engine
 
     strategy = None

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from core.files.atomic import (
+from core.atomic_write import (
     atomic_path,
     atomic_write_bytes,
     atomic_write_json,

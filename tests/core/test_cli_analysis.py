@@ -60,7 +60,7 @@ def trained(capsys, tmp_path):
 def test_eval_report_files_agree_with_the_folders_and_sklearn(capsys, tmp_path, trained):
     from sklearn.metrics import precision_recall_fscore_support
 
-    from core.training.training import evaluate
+    from core.training.train_evaluate import evaluate
     from core.workspace import Workspace
 
     report = tmp_path / "report"
@@ -191,8 +191,9 @@ def test_a_stopped_sweep_resumes_without_retraining_finished_runs(capsys, tmp_pa
     from core.control import TrainingControl
     from core.data import Catalogue
     from core.presets import get_preset
-    from core.training.sweep import plan, run_sweep
+    from core.training.sweep import plan
     from core.workspace import Workspace
+    from core.workspace.sweeps import run_sweep
 
     root = tmp_path / "home"
     folder = noisy_folder(tmp_path / "shapes", {"ant": 16, "bee": 16})
@@ -243,7 +244,7 @@ def test_sweep_refuses_full_mode_and_bad_values(capsys, tmp_path):
     )
     assert code == 2 and "comma-separated" in err
     from core.config import ConfigError, TrainingConfig
-    from core.training.sweep import run_sweep
+    from core.workspace.sweeps import run_sweep
 
     with pytest.raises(ConfigError, match="mode full"):
         run_sweep(None, "glyphs", TrainingConfig(mode="full"), [])

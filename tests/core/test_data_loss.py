@@ -12,9 +12,9 @@ import dataclasses
 
 import numpy as np
 
-from core.data.datasource import ArrayDomainData
+from core.data.pipeline.datasource import ArrayDomainData
 from core.events import BatchEnded, EpochEnded
-from core.training.training import train
+from core.training.train_evaluate import train
 
 from .training_helpers import blob_data, tiny_config, tiny_engine
 

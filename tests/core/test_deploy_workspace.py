@@ -9,9 +9,9 @@ import pytest
 from core.cli import main
 from core.config import DomainSpec
 from core.deploy.standalone import DeployError
-from core.deploy.workspace import check_deployable, export_workspace_domain
 from core.presets import get_preset
 from core.workspace import DomainStatus, Workspace
+from core.workspace.shipping import check_deployable, export_workspace_domain
 from tests.core.training_helpers import randomise_domain
 
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core import atomic_write as atomic
+from core.atomic_write import StorageError
 from core.cli import main as cli_main
 from core.config import LrStage, TrainingConfig
 from core.events import EpochEnded, TrainingFinished
-from core.files import atomic
-from core.files.atomic import StorageError
 from core.training import run_log
 from core.training.checkpoint import CHECKPOINT_NAME, read_checkpoint
 from core.workspace import Workspace

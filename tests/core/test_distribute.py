@@ -108,7 +108,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from core.training.distribute import make_strategy, replicas_of, strategy_scope
-    from core.training.training import train
+    from core.training.train_evaluate import train
     from tests.core.training_helpers import blob_data, tiny_config, tiny_engine
 
     strategy = make_strategy("mirrored")
@@ -136,7 +136,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 
 
 def test_mirrored_strategy_trains_on_two_logical_cpus():
-    # Through core.training.training.train(..., strategy=): the engine is built in the scope.
+    # Through core.training.train_evaluate.train(..., strategy=): the engine is built in the scope.
     done = subprocess.run(
         [sys.executable, "-c", MIRRORED_SCRIPT],
         cwd=ROOT,

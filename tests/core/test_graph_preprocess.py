@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from core.config import DomainSpec
-from core.data.preprocess import eval_transform
+from core.data.pipeline.preprocess import eval_transform
 from core.deploy.graph_preprocess import InGraphPreprocess
 
 SHAPES = [(37, 80), (120, 45), (64, 64), (200, 31), (9, 13), (301, 300), (18, 18)]

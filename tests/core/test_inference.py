@@ -6,7 +6,7 @@ import tensorflow as tf
 from PIL import Image
 
 from core.config import DomainSpec
-from core.data.preprocess import eval_transform
+from core.data.pipeline.preprocess import eval_transform
 from core.model.engine import AdapterEngine
 from core.model.inference import Prediction, classify, classify_all, snapshot_domain
 from core.presets import get_preset

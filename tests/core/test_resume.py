@@ -22,7 +22,7 @@ from core.training.checkpoint import (
 )
 from core.training.recipe import prepare_model
 from core.training.run_history import read_run
-from core.training.training import train
+from core.training.train_evaluate import train
 from tests.core.training_helpers import blob_data, tiny_config, tiny_engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ TRAIN_SCRIPT = textwrap.dedent(f"""
     from pathlib import Path
     sys.path.insert(0, {str(ROOT)!r})
     from core.events import BatchEnded, EpochEnded
-    from core.training.training import train
+    from core.training.train_evaluate import train
     from tests.core.training_helpers import blob_data, tiny_config, tiny_engine
 
     run_dir = Path(sys.argv[1])

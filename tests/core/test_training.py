@@ -22,7 +22,7 @@ from core.training.checkpoint import CHECKPOINT_NAME, read_checkpoint
 from core.training.recipe import prepare_model
 from core.training.run_history import read_run
 from core.training.run_log import TENSORBOARD_DIR
-from core.training.training import evaluate, train
+from core.training.train_evaluate import evaluate, train
 from tests.core.training_helpers import blob_data, tiny_config, tiny_engine
 
 

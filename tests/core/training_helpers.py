@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.config import DomainSpec, LrStage, TrainingConfig
-from core.data.datasource import ArrayDomainData
+from core.data.pipeline.datasource import ArrayDomainData
 from core.model.engine import AdapterEngine
 from core.presets import get_preset
 from core.seeding import seed_everything

@@ -30,9 +30,9 @@ from core.events import (
     TrainingFinished,
     TrainingStarted,
 )
-from core.formats import WEIGHTS_FORMAT_VERSION
 from core.presets import get_preset
 from core.progress import Cancelled
+from core.weights_version import WEIGHTS_FORMAT_VERSION
 from workbench.backend.protocol import (
     DomainState,
     EvalOutcome,

@@ -42,8 +42,10 @@ def test_the_matrix_draws_its_true_class_names_and_a_colour_scale(qtbot):
     panel.set_report(report, lambda idx: [images[i] for i in idx])
     qtbot.wait(50)
     assert panel.y_axis.range[0] > panel.y_axis.range[1]  # the rows' axis is inverted
-    assert drawn_labels(panel.y_axis) == list(report.class_names)
-    assert drawn_labels(panel.x_axis) == list(report.class_names)
+    names = list(report.class_names)
+    # The view settles over a few event-loop turns (after another panel, more of them).
+    qtbot.waitUntil(lambda: drawn_labels(panel.y_axis) == names, timeout=3000)
+    assert drawn_labels(panel.x_axis) == names
     top = float(report.confusion().max())
     assert panel.colour_bar.levels() == pytest.approx((0.0, top))
     assert panel.colour_bar.scene() is panel.plot.scene()  # drawn beside the matrix

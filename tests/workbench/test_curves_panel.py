@@ -3,7 +3,9 @@
 import csv
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
+from PySide6.QtGui import QImage
 
 from core.events import BatchEnded, EpochEnded, TrainingStarted
 from workbench.backend.protocol import RunCurves, RunSummary
@@ -74,7 +76,14 @@ def test_hundred_thousand_points_per_curve_are_drawn(qtbot, panel):
     assert len(panel.curves["batch_loss"].getData()[0]) == n
     assert len(panel.curves["batch_loss_smooth"].getData()[0]) == n
     assert panel.loss_plot.getViewBox().state["autoRange"][0]
-    panel.grab()  # paints with downsampling + clip-to-view on
+    # Painted with downsampling + clip-to-view on: the curve's own colour is on the picture.
+    picture = panel.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    pen = panel.curves["batch_loss"].opts["pen"]
+    colour = pg.mkPen(pen).color()
+    pixels = np.frombuffer(picture.constBits(), np.uint32).reshape(picture.height(), -1)
+    rgb = np.stack([(pixels >> 16) & 255, (pixels >> 8) & 255, pixels & 255], axis=-1)
+    close = np.abs(rgb.astype(int) - [colour.red(), colour.green(), colour.blue()]).sum(-1) < 60
+    assert close.sum() > 200, close.sum()
 
 
 def test_overlays_add_and_clear(panel):

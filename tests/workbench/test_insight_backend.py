@@ -4,7 +4,7 @@ import numpy as np
 
 from core.config import LrStage, TrainingConfig
 from core.data import Catalogue
-from core.data.pipeline import read_rgb
+from core.data.pipeline.file_dataset import read_rgb
 from core.presets import get_preset
 from core.workspace import Workspace
 from tests.core.test_cli_analysis import noisy_folder

@@ -53,7 +53,7 @@ def test_engine_widgets_wait_for_the_backend(qtbot, home, prefs):
     w.start_loading()
     assert w.status_label.text() == "Loading TensorFlow…"
     assert not w.train_action.isEnabled() and not w.domains.isEnabled()
-    assert w.jobs_bar.isVisibleTo(w) or w.jobs_bar.current() is None
+    assert w.jobs_bar.isVisibleTo(w) and w.jobs_bar.current() is not None  # the load shows
     with qtbot.waitSignal(w.catalogue.refreshed, timeout=10_000):
         gate.set()
     assert w.domains.isEnabled() and w.train_action.isEnabled()
@@ -105,6 +105,23 @@ def test_pause_resume_stop_and_no_second_run(qtbot, window, fake_backend):
         window.stop_action.trigger()
     assert blocker.args[0].reason == "stopped"
     assert window.train_action.isEnabled() and window.recipe.isEnabled()
+
+
+def test_stop_says_resumed_only_when_the_run_was_paused(qtbot, window, fake_backend):
+    fake_backend.step_delay = 0.01
+    config = TrainingConfig(stages=(LrStage(0.1, 50),), batch_size=8)
+    for pause_first in (False, True):
+        window.domains.select("digits_street")
+        assert window.start_training(config=config)
+        qtbot.waitUntil(lambda: len(window.curves.history.series("batch_loss")) > 0, timeout=5000)
+        if pause_first:
+            window.pause_action.trigger()
+            assert window.pause_action.text() == "Resume"
+        before = window.progress.log_text().count("Resumed.")
+        with qtbot.waitSignal(window.training_ended, timeout=10_000):
+            window.stop_action.trigger()
+        assert window.progress.log_text().count("Resumed.") == before + int(pause_first)
+        assert window.pause_action.text() == "Pause"
 
 
 def test_stop_after_this_epoch(qtbot, window, fake_backend):

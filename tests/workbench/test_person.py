@@ -150,6 +150,8 @@ def test_a_new_data_folder_shows_the_workspace_model_and_what_to_do(person):
 def test_clicking_train_on_the_toolbar_trains_the_trunk(person):
     w = person.window
     person.choose_preset("tiny")
+    # Before the first Train the status bar names the model that Train will make.
+    assert "width 0.25, 16 px (set by the first Train)" in w.model_label.text()
     person.set_stages("0.05", "1")
     assert w.domains.selected_domain() == "digits_street"  # the suggested source
     assert w.recipe.mode.currentData() == "full"  # an untrained trunk is trained first
@@ -169,7 +171,7 @@ def test_clicking_train_on_the_toolbar_trains_the_trunk(person):
     assert w.domains.table.item(0, 0).text().startswith("★")
     assert person.cell("digits_street", "Data") == "present"
     assert person.cell("digits_street", "Test acc").endswith("%")
-    assert "width 0.25, 16 px" in w.model_label.text()  # the model that was trained
+    assert w.model_label.text().endswith("width 0.25, 16 px")  # the model that was trained
     assert "another domain" in w.domains.hint.text()
     assert w.progress.eta_label.text() == "ETA –"
 

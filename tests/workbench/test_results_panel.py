@@ -4,6 +4,7 @@ import csv
 
 import numpy as np
 import pytest
+from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QApplication
 
 from core.evaluation.results import ResultRow, ResultsTable
@@ -97,3 +98,32 @@ def test_class_count_chart_shows_each_split_and_flags_imbalance(qtbot):
     assert chart.axis.tickStrings(ticks, 1, 1) == ["big", "small", "mid"]
     chart.set_counts(["a", "b"], {"train": np.array([5, 5])})
     assert set(chart.bars) == {"train"} and "imbalanced" not in chart.summary.text()
+
+
+def _drawn_labels(axis) -> list:
+    """The tick labels as pyqtgraph lays them out to paint: (rect, text) each."""
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        specs = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [] if specs is None else [(rect, text) for rect, _flags, text in specs[2]]
+
+
+@pytest.mark.parametrize("width", [560, 3000])
+def test_long_class_names_never_print_over_each_other(qtbot, width):
+    names = [f"speed_limit_{k}" if k < 8 else f"sign_number_{k}" for k in range(22)]
+    chart = ClassCountChart()
+    qtbot.addWidget(chart)
+    chart.resize(width, 360)
+    chart.show()
+    chart.set_counts(names, {"train": [30] * 22, "val": [5] * 22})
+    qtbot.wait(50)
+    labels = _drawn_labels(chart.axis)
+    assert labels and all(text in names for _, text in labels)
+    rects = sorted((rect for rect, _ in labels), key=lambda r: r.left())
+    for left, right in zip(rects, rects[1:], strict=False):
+        assert left.right() < right.left(), (left, right)  # a gap between neighbours
+    if width >= 3000:  # room for every name: none is dropped
+        assert len(labels) == 22

@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from core.data.image_files import IMAGE_SUFFIXES
+from core.data.pipeline.image_files import IMAGE_SUFFIXES
 from workbench.backend.jobs import JobContext, JobError
 from workbench.backend.protocol import Backend, DomainState
 from workbench.panels.classify_panel import ClassifyPanel, expand_paths, make_thumbnail

@@ -7,13 +7,16 @@ whose ``runs``/``read_run`` give each run folder with its configs already parsed
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.backend.protocol import RunCurves, RunSummary
 
+if TYPE_CHECKING:
+    from core.workspace import Workspace
+
 
 class RunsMethods:
-    _ws: Any
+    _ws: Workspace
 
     def list_runs(self) -> list[RunSummary]:
         return [_summary(record) for record in self._ws.runs()]

@@ -11,11 +11,14 @@ import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.progress import ProgressFn, no_progress, within
+
+if TYPE_CHECKING:
+    from core.workspace import Workspace
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -27,7 +30,7 @@ class EvaluationView:
 
 
 def evaluation_view(
-    ws: Any,
+    ws: Workspace,
     domain: str,
     split: str = "test",
     progress: ProgressFn = no_progress,
@@ -43,7 +46,7 @@ def evaluation_view(
     return EvaluationView(report, lambda indices: split_images(data, split, indices))
 
 
-def class_count_view(ws: Any, domain: str) -> tuple[tuple[str, ...], dict[str, list[int]]]:
+def class_count_view(ws: Workspace, domain: str) -> tuple[tuple[str, ...], dict[str, list[int]]]:
     """Class names and images per class for each split present."""
     from core.training.class_balance import class_counts
 
@@ -56,7 +59,7 @@ def class_count_view(ws: Any, domain: str) -> tuple[tuple[str, ...], dict[str, l
     return tuple(data.spec.class_names), counts
 
 
-def results_view(ws: Any, baseline: str = "") -> Any:
+def results_view(ws: Workspace, baseline: str = "") -> Any:
     """The results matrix; ``baseline`` is a run-set path, or "" for the published one."""
     from core.evaluation.results import load_baseline, results_table
 
@@ -65,8 +68,8 @@ def results_view(ws: Any, baseline: str = "") -> Any:
     return results_table(ws, load_baseline(Path(baseline)), f"the run set {baseline}")
 
 
-def write_decathlon_file(ws: Any, path: str) -> dict[str, int]:
-    from core.evaluation.submission import write_decathlon_results
+def write_decathlon_file(ws: Workspace, path: str) -> dict[str, int]:
+    from core.workspace.submission import write_decathlon_results
 
     return write_decathlon_results(ws, Path(path))
 
@@ -74,7 +77,7 @@ def write_decathlon_file(ws: Any, path: str) -> dict[str, int]:
 class InsightMethods:
     """The insight half of ``CoreBackend``'s ``Backend`` answers (it holds ``_ws``)."""
 
-    _ws: Any
+    _ws: Workspace
 
     def evaluation_view(
         self, domain: str, split: str, progress: ProgressFn, cancel: threading.Event
@@ -92,7 +95,8 @@ class InsightMethods:
 
     def sweep(self, domain: str, config: Any, request: Any, on_event: Any, control: Any) -> Any:
         """``core.training.sweep.run_sweep`` over the request's grid (classify copies weights meanwhile)."""
-        from core.training.sweep import plan, run_sweep
+        from core.training.sweep import plan
+        from core.workspace.sweeps import run_sweep
 
         runs = plan(request.weight_decays, request.learning_rates, request.seeds)
         with self._ws.run_in_progress():  # between runs too: the domain is rebuilt per run

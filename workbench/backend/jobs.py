@@ -33,7 +33,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from core.errors import one_line
+from core.failure_report import one_line
 from core.progress import Cancelled
 
 PROGRESS_INTERVAL_S = 0.05  # at most ~20 progress signals per second per job
@@ -121,7 +121,7 @@ def _describe(exc: BaseException) -> str:
     return one_line(exc)
 
 
-BACKGROUND_NICE = 5  # Linux: training yields the CPU to the GUI thread when both want it
+BACKGROUND_NICE = 5  # Linux, added to the inherited nice: training yields the CPU to the GUI thread when both want it
 
 
 def _lower_this_threads_priority() -> None:
@@ -135,7 +135,11 @@ def _lower_this_threads_priority() -> None:
     """
     if sys.platform.startswith("linux"):
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+            # Relative to what the thread inherited: a program started under `nice` keeps
+            # its workers below its GUI thread too (an absolute 5 would raise them there).
+            me = threading.get_native_id()
+            inherited = os.getpriority(os.PRIO_PROCESS, me)
+            os.setpriority(os.PRIO_PROCESS, me, min(19, inherited + BACKGROUND_NICE))
         except OSError:  # not allowed here: run at normal priority
             pass
     else:

@@ -26,7 +26,7 @@ from PIL import Image
 from core.clock import utc_now
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
-from core.data.image_files import unreadable_reason
+from core.data.pipeline.image_files import unreadable_reason
 from core.events import (
     EventSink,
     LogMessage,

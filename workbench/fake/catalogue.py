@@ -1,7 +1,7 @@
 """The fake engine's catalogue: the real built-in, SVHN and decathlon lists, without TensorFlow.
 
-The built-in domains come from ``core.data.builtin.BUILTIN_DOMAINS`` and the decathlon's
-from ``core.data.decathlon_table`` (both TF-free), so the fake lists the same names,
+The built-in domains come from ``core.data.sources.builtin.BUILTIN_DOMAINS`` and the decathlon's
+from ``core.data.sources.decathlon_table`` (both TF-free), so the fake lists the same names,
 titles, classes and planned sizes as ``core.data.Catalogue``; the SVHN row repeats
 ``core.data.entries.svhn_entry`` (whose module needs TensorFlow). The backend contract
 test (tests/workbench/test_backend_contract.py) checks both against the real catalogue.
@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 
 from core.config import DomainSpec
-from core.data.builtin import BUILTIN_DOMAINS, BuiltinDomain
-from core.data.decathlon_table import DECATHLON
+from core.data.sources.builtin import BUILTIN_DOMAINS, BuiltinDomain
+from core.data.sources.decathlon_table import DECATHLON
 
-SVHN_NAME = "svhn_cropped"  # core.data.svhn.NAME
-_SVHN_TRAIN, _SVHN_TEST = 73257, 26032  # core.data.svhn.SVHN_SIZES
-_SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"  # core.data.svhn.OFFICIAL_URL
+SVHN_NAME = "svhn_cropped"  # core.data.sources.svhn.NAME
+_SVHN_TRAIN, _SVHN_TEST = 73257, 26032  # core.data.sources.svhn.SVHN_SIZES
+_SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"  # core.data.sources.svhn.OFFICIAL_URL
 _BUILTIN_NOTE = " Built-in: generated on first use (seconds), then cached."
 
 

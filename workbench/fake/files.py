@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import safetensors
 
+from core.atomic_write import atomic_write_bytes
 from core.clock import utc_now
 from core.config import DomainSpec, ModelConfig
 from core.files.adapter_header import (
@@ -30,7 +31,6 @@ from core.files.adapter_header import (
     check_trunk,
     read_adapter_info,
 )
-from core.files.atomic import atomic_write_bytes
 from core.files.digests import encode_safetensors
 
 ADAPTER_FORMAT = FORMAT_NAME

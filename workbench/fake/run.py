@@ -99,7 +99,7 @@ def simulate_epochs(
 
 
 def finish_message(reason: str, done: int, config: TrainingConfig) -> str:
-    """``core.training.training._finish_reason``'s text for each reason."""
+    """``core.training.train_evaluate._finish_reason``'s text for each reason."""
     total = config.total_epochs
     if reason == "completed":
         return f"Completed {done} epochs."

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.data.image_files import expand_images
+from core.data.pipeline.image_files import expand_images
 from workbench.backend.protocol import PredictionView
 from workbench.panels.elided_label import ElidedLabel
 from workbench.panels.flow_layout import FlowLayout
@@ -41,7 +41,7 @@ ALL_DOMAINS = "__all__"
 
 
 def expand_paths(paths: Sequence[str | Path], limit: int = MAX_IMAGES) -> tuple[list[Path], int]:
-    """``core.data.image_files.expand_images`` (files as given, folders' images), at most
+    """``core.data.pipeline.image_files.expand_images`` (files as given, folders' images), at most
     ``limit`` of them; returns the paths and how many more were left out."""
     out = expand_images(paths)
     return out[:limit], max(0, len(out) - limit)

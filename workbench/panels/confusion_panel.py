@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QFontMetricsF, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -67,11 +67,19 @@ def _fixed_lines_label(text: str, lines: int) -> QLabel:
 
 
 class ClassAxis(pg.AxisItem):
-    """Class names as ticks, every n-th one so at most ``MAX_LABELS`` show in the view."""
+    """Class names as ticks, every n-th one so that at most ``MAX_LABELS`` show and no two
+    labels overlap (long names on a narrow axis would print over each other)."""
 
     def __init__(self, orientation: str) -> None:
         super().__init__(orientation)
         self.names: tuple[str, ...] = ()
+
+    def label_extent(self) -> float:
+        """Pixels one label needs along the axis, with a gap to the next."""
+        metrics = QFontMetricsF(self.style["tickFont"] or self.font())
+        if self.orientation in ("bottom", "top"):
+            return max(metrics.horizontalAdvance(n) for n in self.names) + 12
+        return metrics.height() + 2
 
     def tickValues(self, minVal, maxVal, size):
         if not self.names:
@@ -84,6 +92,9 @@ class ClassAxis(pg.AxisItem):
         if high < low:
             return []
         step = max(1, int(np.ceil((high - low + 1) / MAX_LABELS)))
+        per_class = size / max(maxVal - minVal, 1e-9)  # pixels between two class centres
+        if per_class > 0:
+            step = max(step, int(np.ceil(self.label_extent() / per_class)))
         return [(step, [i + 0.5 for i in range(low - low % step, high + 1, step)])]
 
     def tickStrings(self, values, scale, spacing):

@@ -10,9 +10,9 @@ import pytest
 
 from core.config import LrStage, TrainingConfig
 from core.data import Catalogue, DomainNotAvailable, default_data_root
-from core.data.builtin import BUILTIN_DOMAINS, build_domain
-from core.data.datasource import DomainData
-from core.data.pipeline import DataError, FileDomainData
+from core.data.pipeline.datasource import DomainData
+from core.data.pipeline.file_dataset import DataError, FileDomainData
+from core.data.sources.builtin import BUILTIN_DOMAINS, build_domain
 from core.progress import Cancelled
 from tests.core.data.fixtures import make_class_folder, write_svhn_mat
 
@@ -166,7 +166,7 @@ def test_folder_with_bad_files_reports_them(tmp_path):
 def test_engine_trains_a_catalogued_domain_by_name(tmp_path):
     from core.model.engine import AdapterEngine
     from core.presets import get_preset
-    from core.training.training import evaluate, train
+    from core.training.train_evaluate import evaluate, train
 
     data = Catalogue(tmp_path, builtin_scale=0.03).load("digits_street", image_size=16)
     engine = AdapterEngine(get_preset("tiny").model)

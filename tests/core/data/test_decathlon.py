@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from core.data import decathlon as dec
 from core.data.catalogue import Catalogue
-from core.data.pipeline import DataError
-from core.data.tar_safety import UnsafeArchive, safe_extract
+from core.data.pipeline.file_dataset import DataError
+from core.data.sources import decathlon as dec
+from core.data.sources.tar_safety import UnsafeArchive, safe_extract
 from tests.core.data.fixtures import evil_tar, make_decathlon, tar_folder
 
 

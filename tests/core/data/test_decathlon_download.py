@@ -12,7 +12,7 @@ import pytest
 
 from core.cli import main
 from core.data.catalogue import Catalogue
-from core.data.tar_safety import UnsafeArchive
+from core.data.sources.tar_safety import UnsafeArchive
 from tests.core.data.fixtures import make_decathlon
 
 KEYS = ("aircraft", "dtd", "gtsrb")

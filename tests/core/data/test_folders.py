@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.data.folders import sanitize_name, scan_folder
-from core.data.pipeline import DataError
+from core.data.pipeline.file_dataset import DataError
+from core.data.sources.folders import sanitize_name, scan_folder
 from tests.core.data.fixtures import make_class_folder
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.config import DomainSpec
-from core.data.pipeline import DataError, FileDomainData, FileRecord, read_rgb
+from core.data.pipeline.file_dataset import DataError, FileDomainData, FileRecord, read_rgb
 from tests.core.data.fixtures import write_image
 
 

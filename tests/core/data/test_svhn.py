@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.data.download import ChecksumError, DownloadError, download_file, download_svhn
-from core.data.pipeline import DataError
-from core.data.svhn import load_svhn, read_svhn_mat
+from core.data.pipeline.file_dataset import DataError
+from core.data.sources.download import ChecksumError, DownloadError, download_file, download_svhn
+from core.data.sources.svhn import load_svhn, read_svhn_mat
 from core.progress import Cancelled
 from tests.core.data.fixtures import write_svhn_mat
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.data.images import UnreadableImage, load_image
+from core.data.pipeline.images import UnreadableImage, load_image
 
 
 @pytest.mark.parametrize(

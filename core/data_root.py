@@ -1,4 +1,4 @@
-"""Where the workbench keeps its data (its files are written with ``core.files.atomic``)."""
+"""Where the workbench keeps its data (its files are written with ``core.atomic_write``)."""
 
 from __future__ import annotations
 

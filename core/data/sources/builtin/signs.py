@@ -7,7 +7,7 @@ import functools
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from core.data.builtin import render
+from core.data.sources.builtin import render
 
 T = 96
 RED = (200, 20, 30, 255)

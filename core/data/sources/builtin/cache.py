@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from core.data.builtin import (
+from core.atomic_write import atomic_write_bytes, atomic_write_json
+from core.data.pipeline.stats import channel_stats
+from core.data.sources.builtin import (
     DEFAULT_SEED,
     GENERATOR_VERSION,
     BuiltinDomain,
     Splits,
     build_domain,
 )
-from core.data.stats import channel_stats
-from core.files.atomic import atomic_write_bytes, atomic_write_json
 from core.progress import ProgressFn, check_cancel, no_progress
 
 SPLIT_NAMES = ("train", "val", "test")

@@ -31,7 +31,7 @@ def one_line(exc: BaseException, limit: int = MAX_CHARS) -> str:
 def logs_dir(root: Path | str | None) -> Path:
     """``<root>/logs`` (root: the data folder; None = ``$RAM_WORKBENCH_HOME`` or the user's)."""
     if root is None:
-        from core.data.paths import default_data_root
+        from core.data_root import default_data_root
 
         root = default_data_root()
     return Path(root) / "logs"

@@ -2,10 +2,10 @@
 
 The command line is run many times (train the trunk, then adapters, then export); the window
 restarts. Both go through a ``Workspace``, the engine's one door, so the trunk and every
-trained domain survive and the two do the same work: train (``core.workspace.training``),
+trained domain survive and the two do the same work: train (``core.workspace.training_methods``),
 evaluate (a test-split result becomes the domain's test accuracy for both), classify,
 export and import adapters, save and load the trunk, export the model
-(``core.workspace.files``), list runs, list the domains and add data
+(``core.workspace.file_methods``), list runs, list the domains and add data
 (``core.workspace.domains``). Its state and the copy-while-training rule:
 ``core.workspace.base``; what it keeps on disk: ``core.workspace.state``.
 
@@ -19,15 +19,18 @@ import dataclasses
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.data.datasource import DomainData
+from core.data.pipeline.datasource import DomainData
 from core.progress import ProgressFn, no_progress, within
 from core.workspace.domains import DomainMethods
-from core.workspace.files import FileMethods
+from core.workspace.file_methods import FileMethods
 from core.workspace.runs import RunRecord, list_run_records, read_run_record
 from core.workspace.state import WorkspaceError
-from core.workspace.training import TrainingMethods
+from core.workspace.training_methods import TrainingMethods
+
+if TYPE_CHECKING:
+    from core.model.multi_domain import DomainStack
 
 
 class Workspace(TrainingMethods, FileMethods, DomainMethods):
@@ -43,7 +46,7 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods):
         builtin_scale: size of the built-in domains (1 = full; tests use ~0.03).
     """
 
-    _stack: tuple[Any, Any] | None = None  # (key, DomainStack) of the last classify-all
+    _stack: tuple[Any, DomainStack] | None = None  # (key, stack) of the last classify-all
 
     # === Evaluating and classifying ===
 
@@ -114,7 +117,7 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods):
                 return classify_many(self._domain_stack(domains), images, top_k=top_k)
         return {d: classify(self._inference_model(d), d, images, top_k=top_k) for d in domains}
 
-    def _domain_stack(self, names: Sequence[str]) -> Any:
+    def _domain_stack(self, names: Sequence[str]) -> DomainStack:
         """The domains' batched pass (``core.model.multi_domain``), kept until the weights
         change; no domain model is built for it."""
         from core.model.multi_domain import DomainStack

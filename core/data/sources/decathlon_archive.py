@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.data import decathlon as dec
-from core.data.pipeline import DataError
-from core.data.tar_safety import safe_extract
+from core.data.pipeline.file_dataset import DataError
+from core.data.sources import decathlon as dec
+from core.data.sources.tar_safety import safe_extract
 from core.progress import ProgressFn, check_cancel, within
 
 

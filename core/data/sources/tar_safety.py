@@ -12,7 +12,7 @@ import tarfile
 import threading
 from pathlib import Path, PurePosixPath
 
-from core.data.pipeline import DataError
+from core.data.pipeline.file_dataset import DataError
 from core.progress import ProgressFn, check_cancel, no_progress
 
 HAS_DATA_FILTER = hasattr(tarfile, "data_filter")

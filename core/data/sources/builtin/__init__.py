@@ -2,7 +2,7 @@
 
 A domain is a recipe: its classes, its preprocessing, how many images per class in each
 split and a vectorised generator. ``build_domain`` turns a recipe into uint8 arrays;
-``core.data.builtin.cache`` stores them so the build runs once per data folder.
+``core.data.sources.builtin.cache`` stores them so the build runs once per data folder.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core.data.builtin import digits, glyphs, signs, textures
-from core.data.builtin.render import balanced_labels
+from core.data.sources.builtin import digits, glyphs, signs, textures
+from core.data.sources.builtin.render import balanced_labels
 
 # Bump when a generator changes its output, so old caches are rebuilt.
 GENERATOR_VERSION = 1

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from core.config import DomainSpec
-from core.data.image_files import files_below, is_image_name
-from core.data.pipeline import DataError, FileRecord
+from core.data.pipeline.file_dataset import DataError, FileRecord
+from core.data.pipeline.image_files import files_below, is_image_name
 
 SPLIT_FOLDERS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 

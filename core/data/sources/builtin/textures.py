@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.data.builtin import render
+from core.data.sources.builtin import render
 
 TEXTURE_CLASSES: tuple[str, ...] = (
     "stripes",

@@ -19,7 +19,7 @@ import math
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from core.config import TrainingConfig
 from core.control import TrainingControl
-from core.data.datasource import DomainData, Split
+from core.data.pipeline.datasource import DomainData, Split
 from core.events import (
     EpochEnded,
     EventSink,
@@ -58,6 +58,10 @@ from core.training.run_start import (
     run_configs,
 )
 
+if TYPE_CHECKING:
+    from core.model.domain_model import DomainModel
+    from core.model.engine import AdapterEngine
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainingResult:
@@ -83,7 +87,7 @@ class EvalResult:
 
 
 def train(
-    engine: Any,
+    engine: AdapterEngine,
     domain_name: str,
     data: DomainData,
     config: TrainingConfig,
@@ -119,7 +123,8 @@ def train(
     started = time.perf_counter()
     run_dir = Path(run_dir) if run_dir is not None else None
     if strategy is not None:
-        from core.training.distribute import across_workers, run_dir_for
+        from core.model.replicas import across_workers
+        from core.training.distribute import run_dir_for
 
         if across_workers(strategy):
             # Only the chief writes run files; the others take its state at the start.
@@ -165,8 +170,19 @@ class _Session:
     monitor: TrainingMonitor | None = None
 
 
+@dataclasses.dataclass
+class _Start:
+    """Where a run starts: the checkpoint it resumes (or none), its epoch and what to say."""
+
+    checkpoint: Any
+    checkpoint_path: Path | None
+    history: list[EpochEnded]
+    initial_epoch: int
+    messages: list[LogMessage]
+
+
 def _train(
-    engine: Any,
+    engine: AdapterEngine,
     domain_name: str,
     data: DomainData,
     config: TrainingConfig,
@@ -180,10 +196,74 @@ def _train(
     started: float,
     session: _Session,
 ) -> TrainingResult:
+    """Prepare (where to start, the model, the data), fit, finish."""
     domain = engine.domain(domain_name)
     num_train = check_data(domain, data)
     configs = run_configs(engine, domain, config)
     check_run_dir(run_dir, resume, configs)
+    start = _starting_point(engine, domain, data, config, configs, run_dir, resume, strategy)
+
+    def scope():  # a strategy's scope object cannot be entered twice: make one per use
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+    class_weights, note = auto_class_weights(config, data, domain.spec)
+    if note is not None:
+        start.messages.append(note)
+    seed_everything(config.seed + start.initial_epoch)
+    with scope():
+        model, optimizer = _compiled_model(
+            engine, domain, config, start, class_weights, strategy, sync_batch_norm
+        )
+    train_ds, val_ds = _datasets(data, config, start, strategy)
+    if run_dir is not None:
+        session.log = RunLog(
+            run_dir, domain=domain_name, configs=configs, total_epochs=config.total_epochs
+        )
+        if resume:
+            session.log.rewind(start.history)
+    monitor = session.monitor = TrainingMonitor(
+        domain=domain,
+        config=config,
+        on_event=on_event,
+        control=control,
+        num_train=num_train,
+        initial_epoch=start.initial_epoch,
+        history=start.history,
+        run_log=session.log,
+        checkpoint_path=start.checkpoint_path,
+        configs=configs,
+    )
+    _announce(on_event, domain_name, config, start, monitor, model, run_dir)
+    if start.initial_epoch < config.total_epochs:
+        with scope():
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=config.total_epochs,
+                initial_epoch=start.initial_epoch,
+                verbose=0,
+                shuffle=False,
+                callbacks=[StageLearningRate(config, on_event, start.initial_epoch), monitor],
+            )
+    reason, message = _finish_reason(monitor, config)
+    if reason == "nan" and monitor.last_good is not None:
+        with scope():
+            apply_state(domain, optimizer, monitor.last_good)
+    return _finish(
+        on_event, domain_name, reason, message, monitor, start, session, run_dir, started
+    )
+
+
+def _starting_point(
+    engine: AdapterEngine,
+    domain: DomainModel,
+    data: DomainData,
+    config: TrainingConfig,
+    configs: dict[str, Any],
+    run_dir: Path | None,
+    resume: bool,
+    strategy: Any,
+) -> _Start:
     messages: list[LogMessage] = [LogMessage("warning", w) for w in data.warnings()]
     if data.spec.image_size != domain.spec.image_size:
         messages.append(
@@ -193,7 +273,6 @@ def _train(
                 f" differs from the domain's ({domain.spec.image_size} px).",
             )
         )
-
     checkpoint_path = run_dir / CHECKPOINT_NAME if run_dir is not None else None
     checkpoint, notes = resume_checkpoint(engine, config, configs, checkpoint_path, resume)
     messages.extend(notes)
@@ -207,48 +286,58 @@ def _train(
         messages.append(LogMessage("info", f"Resumed from epoch {initial_epoch}."))
         if checkpoint_path is not None:
             ensure_best(checkpoint_path, best_of(history)[0], checkpoint.epochs_completed)
+    return _Start(checkpoint, checkpoint_path, history, initial_epoch, messages)
 
-    class_weights, note = auto_class_weights(config, data, domain.spec)
-    if note is not None:
-        messages.append(note)
 
-    seed_everything(config.seed + initial_epoch)
-
-    def scope():  # a strategy's scope object cannot be entered twice: make one per use
-        return strategy.scope() if strategy is not None else contextlib.nullcontext()
-
-    with scope():
-        if checkpoint is not None:
-            apply_state(domain, None, checkpoint.state)
-        start_lr = config.lr_at(min(initial_epoch, config.total_epochs - 1))
-        set_sync_batch_norm(domain, sync_batch_norm)
-        model, optimizer = prepare_model(
-            domain, config, engine.model_config.precision, start_lr, class_weights
-        )
-        if checkpoint is not None:
-            restore_optimizer(optimizer, checkpoint.state.optimizer)
-            if checkpoint.optimizer_form == "keras_sgd" and config.momentum > 0:
-                momentum_from_keras_form(optimizer, config.lr_at(max(initial_epoch - 1, 0)))
-                messages.append(
-                    LogMessage(
-                        "info",
-                        "The checkpoint's momentum was kept in Keras SGD's form; it was "
-                        "converted to the reference form (buf = -v / lr).",
-                    )
+def _compiled_model(
+    engine: AdapterEngine,
+    domain: DomainModel,
+    config: TrainingConfig,
+    start: _Start,
+    class_weights: Any,
+    strategy: Any,
+    sync_batch_norm: bool,
+) -> tuple[keras.Model, Any]:
+    """The domain's training model and optimizer, in the resumed state (inside the scope)."""
+    checkpoint = start.checkpoint
+    if checkpoint is not None:
+        apply_state(domain, None, checkpoint.state)
+    start_lr = config.lr_at(min(start.initial_epoch, config.total_epochs - 1))
+    set_sync_batch_norm(domain, sync_batch_norm)
+    model, optimizer = prepare_model(
+        domain, config, engine.model_config.precision, start_lr, class_weights
+    )
+    if checkpoint is not None:
+        restore_optimizer(optimizer, checkpoint.state.optimizer)
+        if checkpoint.optimizer_form == "keras_sgd" and config.momentum > 0:
+            momentum_from_keras_form(optimizer, config.lr_at(max(start.initial_epoch - 1, 0)))
+            start.messages.append(
+                LogMessage(
+                    "info",
+                    "The checkpoint's momentum was kept in Keras SGD's form; it was "
+                    "converted to the reference form (buf = -v / lr).",
                 )
-        if strategy is not None:
-            take_chiefs_state(strategy, domain, optimizer)
+            )
+    if strategy is not None:
+        take_chiefs_state(strategy, domain, optimizer)
+    return model, optimizer
 
+
+def _datasets(
+    data: DomainData, config: TrainingConfig, start: _Start, strategy: Any
+) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
     train_ds = data.dataset(
-        "train", batch_size=config.batch_size, training=True, seed=config.seed + initial_epoch
+        "train",
+        batch_size=config.batch_size,
+        training=True,
+        seed=config.seed + start.initial_epoch,
     )
     val_ds = None
     if config.validation:
         if data.has_split("val") and data.num_examples("val") > 0:
             val_ds = data.dataset("val", batch_size=config.batch_size, training=False)
         else:
-            messages.append(LogMessage("warning", "No validation split: validation skipped."))
-
+            start.messages.append(LogMessage("warning", "No validation split: validation skipped."))
     train_ds = without_autotune_thread(train_ds)
     val_ds = without_autotune_thread(val_ds) if val_ds is not None else None
     if strategy is not None:
@@ -256,71 +345,58 @@ def _train(
 
         train_ds = shard_by_data(train_ds)
         val_ds = shard_by_data(val_ds) if val_ds is not None else None
+    return train_ds, val_ds
 
-    log = None
-    if run_dir is not None:
-        log = session.log = RunLog(
-            run_dir, domain=domain_name, configs=configs, total_epochs=config.total_epochs
-        )
-        if resume:
-            log.rewind(history)
 
-    monitor = TrainingMonitor(
-        domain=domain,
-        config=config,
-        on_event=on_event,
-        control=control,
-        num_train=num_train,
-        initial_epoch=initial_epoch,
-        history=history,
-        run_log=log,
-        checkpoint_path=checkpoint_path,
-        configs=configs,
-    )
-    session.monitor = monitor
+def _announce(
+    on_event: EventSink,
+    domain_name: str,
+    config: TrainingConfig,
+    start: _Start,
+    monitor: TrainingMonitor,
+    model: keras.Model,
+    run_dir: Path | None,
+) -> None:
     on_event(
         TrainingStarted(
             domain=domain_name,
             mode=config.mode,
             total_epochs=config.total_epochs,
-            initial_epoch=initial_epoch,
+            initial_epoch=start.initial_epoch,
             steps_per_epoch=monitor.steps_per_epoch,
             batch_size=config.batch_size,
             stage_start_epochs=config.stage_start_epochs(),
             stage_learning_rates=tuple(s.learning_rate for s in config.stages),
             trainable_parameters=int(sum(np.prod(v.shape) for v in model.trainable_variables)),
-            resumed=checkpoint is not None,
+            resumed=start.checkpoint is not None,
             run_dir=str(run_dir) if run_dir else None,
         )
     )
-    for note in messages:
+    for note in start.messages:
         on_event(note)
 
-    if initial_epoch < config.total_epochs:
-        with scope():
-            model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=config.total_epochs,
-                initial_epoch=initial_epoch,
-                verbose=0,
-                shuffle=False,
-                callbacks=[StageLearningRate(config, on_event, initial_epoch), monitor],
-            )
 
-    reason, message = _finish_reason(monitor, config)
-    if reason == "nan" and monitor.last_good is not None:
-        with scope():
-            apply_state(domain, optimizer, monitor.last_good)
+def _finish(
+    on_event: EventSink,
+    domain_name: str,
+    reason: FinishReason,
+    message: str,
+    monitor: TrainingMonitor,
+    start: _Start,
+    session: _Session,
+    run_dir: Path | None,
+    started: float,
+) -> TrainingResult:
     seconds = time.perf_counter() - started
-    if log is not None:
-        log.finish(
+    if session.log is not None:
+        session.log.finish(
             reason,
             epochs_completed=monitor.epochs_completed,
             message=message,
             best_epoch=monitor.best_epoch,
             best_val_accuracy=monitor.best_val_accuracy,
         )
+    history = start.history
     last = history[-1] if history else None
     on_event(
         TrainingFinished(
@@ -378,7 +454,7 @@ def _finish_reason(monitor: TrainingMonitor, config: TrainingConfig) -> tuple[Fi
 
 
 def evaluate(
-    engine: Any,
+    engine: AdapterEngine,
     domain_name: str,
     data: DomainData,
     split: Split = "test",

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from core.data.builtin import render
+from core.data.sources.builtin import render
 
 TEMPLATE = 64
 DIGITS = tuple(str(d) for d in range(10))

@@ -1,6 +1,6 @@
 """The Visual Decathlon's reference table (names, classes, sizes, statistics), without TensorFlow.
 
-Kept apart from ``core.data.decathlon`` (which reads the archive through TensorFlow's
+Kept apart from ``core.data.sources.decathlon`` (which reads the archive through TensorFlow's
 pipeline) so TF-free code, such as the window's fake engine, lists the same domains.
 """
 

@@ -21,9 +21,9 @@ import numpy as np
 from PIL import Image
 
 from core.config import DomainSpec
-from core.data.datasource import batch_transform
-from core.data.images import pil_to_rgb
-from core.data.stats import RunningStats
+from core.data.pipeline.datasource import batch_transform
+from core.data.pipeline.images import pil_to_rgb
+from core.data.pipeline.stats import RunningStats
 from core.progress import ProgressFn, check_cancel, no_progress
 
 if TYPE_CHECKING:  # TensorFlow loads when a dataset is made, not when files are listed
@@ -60,7 +60,7 @@ def read_rgb(path: str | Path, shorter: int | None = None) -> np.ndarray:
     """Decode any PIL-readable file to uint8 RGB; shrink so the shorter side is ``shorter``.
 
     Greyscale, palette, alpha (composited on white) and 16-bit images are converted by
-    ``core.data.images.pil_to_rgb``; JPEGs far larger than needed are decoded at reduced scale.
+    ``core.data.pipeline.images.pil_to_rgb``; JPEGs far larger than needed are decoded at reduced scale.
     """
     with Image.open(path) as image:
         if shorter and image.format == "JPEG":

@@ -73,8 +73,8 @@ class FileMethods(WorkspaceBase):
         cancel: threading.Event | None = None,
     ):
         """A standalone merged model (``saved_model``, ``litert`` or ``onnx``) checked in its
-        own runtime (``core.deploy.workspace.export_workspace_domain``; a ``DeployReport``)."""
-        from core.deploy.workspace import export_workspace_domain
+        own runtime (``core.workspace.shipping.export_workspace_domain``; a ``DeployReport``)."""
+        from core.workspace.shipping import export_workspace_domain
 
         return export_workspace_domain(
             self,

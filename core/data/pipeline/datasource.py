@@ -116,7 +116,7 @@ def batch_transform(
     """(uint8 image, target) elements -> batches of normalised crops, augmented in training."""
     import tensorflow as tf
 
-    from core.data.preprocess import eval_transform, train_transform
+    from core.data.pipeline.preprocess import eval_transform, train_transform
 
     if training:
         seeds = tf.data.Dataset.random(seed=seed).batch(2)

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from core.atomic_write import atomic_write_json
 from core.config import DomainSpec
-from core.data.decathlon_table import DECATHLON, DecathlonInfo, domain_name  # noqa: F401
-from core.data.pipeline import DataError, FileDomainData, FileRecord, summarise
-from core.files.atomic import atomic_write_json
+from core.data.pipeline.file_dataset import DataError, FileDomainData, FileRecord, summarise
+from core.data.sources.decathlon_table import DECATHLON, DecathlonInfo, domain_name  # noqa: F401
 
 
 class DecathlonFormatError(DataError):

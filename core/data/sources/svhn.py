@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from core.config import DomainSpec
-from core.data.datasource import ArrayDomainData
-from core.data.pipeline import DataError
+from core.data.pipeline.datasource import ArrayDomainData
+from core.data.pipeline.file_dataset import DataError
 
 OFFICIAL_URL = "http://ufldl.stanford.edu/housenumbers/"
 SVHN_FILES: dict[str, str] = {

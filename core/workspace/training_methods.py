@@ -1,7 +1,7 @@
 """Training inside a workspace: a run on the catalogue's data, its best epoch kept, recorded.
 
 Part of ``core.workspace.Workspace``, over ``core.workspace.base.WorkspaceBase`` (its engine,
-lock, catalogue and status); the training loop itself is ``core.training.training.train``.
+lock, catalogue and status); the training loop itself is ``core.training.train_evaluate.train``.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.atomic_write import atomic_write_json
 from core.config import TrainingConfig
 from core.control import TrainingControl
-from core.data.datasource import DomainData
+from core.data.pipeline.datasource import DomainData
 from core.events import EventSink, LogMessage, ignore_events
-from core.files.atomic import atomic_write_json
 from core.workspace.base import WorkspaceBase
 from core.workspace.state import WorkspaceError
 
@@ -115,8 +115,9 @@ class TrainingMethods(WorkspaceBase):
         save: bool,
         sync_batch_norm: bool,
     ):
-        from core.training.distribute import across_workers, is_chief
-        from core.training.training import train
+        from core.model.replicas import across_workers
+        from core.training.distribute import is_chief
+        from core.training.train_evaluate import train
 
         data = data if data is not None else self.load_data(name)
         spec = data.spec
@@ -221,7 +222,7 @@ class TrainingMethods(WorkspaceBase):
         on_event: EventSink,
     ) -> None:
         """Keep the run's best epoch, measure it on the test split and record it."""
-        from core.training.training import evaluate
+        from core.training.train_evaluate import evaluate
 
         kept = self._keep_best(name, result, run_dir, on_event)
         test_acc = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,8 +19,14 @@ from core.deploy.standalone import DeployError, DeployReport, export_deployable
 from core.files.export import short_fingerprint
 from core.progress import ProgressFn, check_cancel, no_progress, within
 
+if TYPE_CHECKING:
+    from core.model.engine import AdapterEngine
+    from core.workspace.base import WorkspaceBase
 
-def check_deployable(workspace: Any, name: str, engine: Any = None) -> None:
+
+def check_deployable(
+    workspace: WorkspaceBase, name: str, engine: AdapterEngine | None = None
+) -> None:
     """Raise ``DeployError`` when ``name`` is not a trained, current domain of ``workspace``
     (current: trained on the trunk of ``engine``, default the workspace's)."""
     engine = engine if engine is not None else workspace.engine
@@ -51,19 +57,19 @@ def test_split_images(data: Any, limit: int | None = None) -> list[np.ndarray]:
     if hasattr(data, "arrays"):  # in-memory arrays (built-in domains, SVHN)
         images = data.arrays("test")[0]
         return [np.asarray(im, np.uint8) for im in images[:limit]]
-    from core.data.pipeline import read_rgb
+    from core.data.pipeline.file_dataset import read_rgb
 
     records = data.records("test")[:limit]
     return [read_rgb(r.path, data.spec.resize_shorter) for r in records]
 
 
 def export_workspace_domain(
-    workspace: Any,
+    workspace: WorkspaceBase,
     name: str,
     path: str | Path,
     fmt: str,
     *,
-    engine: Any = None,
+    engine: AdapterEngine | None = None,
     max_test_images: int | None = None,
     progress: ProgressFn = no_progress,
     cancel: threading.Event | None = None,

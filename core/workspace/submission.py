@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from core.workspace.door import Workspace
 
 
 def _predict(model: Any, dataset: Any) -> np.ndarray:
@@ -24,9 +27,9 @@ def _predict(model: Any, dataset: Any) -> np.ndarray:
     return np.concatenate([step(x).numpy() for x, _ in dataset]).astype(np.int64)
 
 
-def decathlon_entries(ws: Any, name: str, *, batch_size: int = 256) -> list[dict[str, int]]:
+def decathlon_entries(ws: Workspace, name: str, *, batch_size: int = 256) -> list[dict[str, int]]:
     """Submission rows of one trained decathlon domain of workspace ``ws``."""
-    from core.data.decathlon import DecathlonDomainData
+    from core.data.sources.decathlon import DecathlonDomainData
 
     data = ws.load_data(name)
     if not isinstance(data, DecathlonDomainData):
@@ -43,11 +46,11 @@ def decathlon_entries(ws: Any, name: str, *, batch_size: int = 256) -> list[dict
 
 
 def write_decathlon_results(
-    ws: Any, path: Path, domains: Sequence[str] | None = None
+    ws: Workspace, path: Path, domains: Sequence[str] | None = None
 ) -> dict[str, int]:
     """Write the results file for ``domains`` (default: every trained decathlon domain);
     returns the number of rows per domain."""
-    from core.data.decathlon import write_submission
+    from core.data.sources.decathlon import write_submission
 
     if domains is None:
         names = [

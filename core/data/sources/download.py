@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core.data.svhn import OFFICIAL_URL, SVHN_FILES, SVHN_MD5
+from core.data.sources.svhn import OFFICIAL_URL, SVHN_FILES, SVHN_MD5
 from core.progress import Cancelled, ProgressFn, check_cancel, no_progress
 
 CHUNK = 1 << 16

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.files.atomic import atomic_write_json
+from core.atomic_write import atomic_write_json
 
 FILE_NAME = "sources.json"
 VERSION = 1

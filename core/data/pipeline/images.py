@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from core.data.image_files import unreadable_reason
+from core.data.pipeline.image_files import unreadable_reason
 
 ImageSource = str | Path | Image.Image | np.ndarray
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from core.data.builtin import render
+from core.data.sources.builtin import render
 
 NUM_GLYPHS = 40
 SEGMENTS = 6  # line pieces per Bezier stroke
