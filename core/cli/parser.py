@@ -11,9 +11,11 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from core.atomic_write import StorageError
 from core.cli import analysis as cli_analysis
+from core.cli import made_commands
 from core.cli.commands import cmd_classify, cmd_experiment, cmd_info, cmd_train
 from core.cli.data_commands import cmd_add_decathlon, cmd_add_folder, cmd_domains, cmd_svhn
 from core.cli.file_commands import (
@@ -245,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("add-folder", help="add an image folder (one sub-folder per class)")
     p.add_argument("path", type=Path)
     p.add_argument("--name")
+    made_commands.add_parsers(sub)
     p = sub.add_parser(
         "add-decathlon",
         help="add the Visual Decathlon archive: its folder, or the official .tar.gz files",
@@ -254,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", type=Path, help="folder holding train_32x32.mat, test_32x32.mat")
     p.add_argument("--download", action="store_true")
 
+    _add_experiment_parser(sub)
+    return parser
+
+
+def _add_experiment_parser(sub: Any) -> None:
     p = sub.add_parser("experiment", help="the mini-decathlon table (see --help)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     p.add_argument("--out", type=Path, default=Path("experiment_results"))
@@ -266,7 +274,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--source", default=None, help="source domain for the trunk")
     p.add_argument("--domains", nargs="*", help="target domains (default: every built-in one)")
-    return parser
 
 
 # Commands that read files and print a table: they answer without TensorFlow, whose import
@@ -294,6 +301,7 @@ COMMANDS = {
     "svhn": cmd_svhn,
     "experiment": cmd_experiment,
     **cli_analysis.COMMANDS,
+    **made_commands.COMMANDS,
 }
 
 
@@ -303,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if args.command not in LISTINGS:
+    if args.command not in LISTINGS | made_commands.NAMES:
         import_tensorflow(debug=args.debug)  # quietly: no C++ start-up notices on a CPU
     try:
         code = COMMANDS[args.command](args)

@@ -95,14 +95,15 @@ def svhn_entry(folder: Path) -> DomainEntry:
     )
 
 
+SPLIT_WORDS = {"own": "own", "seeded": "seeded 80/10/10", "hash": "80/10/10 by content hash"}
+
+
 def folder_entry(source: FolderSource) -> DomainEntry:
     path = Path(source.path)
     try:
         scan = scan_folder(path)
         present, class_names, sizes = True, scan.class_names, scan.sizes
-        description = (
-            f"Image folder {path} ({'own' if scan.explicit_split else 'seeded 80/10/10'} split)."
-        )
+        description = f"Image folder {path} ({SPLIT_WORDS[scan.split_rule]} split)."
     except DataError as exc:
         present, class_names, sizes = False, (), {}
         description = f"Image folder {path}: {exc}"

@@ -25,6 +25,7 @@ from core.data.pipeline.datasource import DomainData
 from core.progress import ProgressFn, no_progress, within
 from core.workspace.domains import DomainMethods
 from core.workspace.file_methods import FileMethods
+from core.workspace.made_methods import MadeMethods
 from core.workspace.runs import RunRecord, list_run_records, read_run_record
 from core.workspace.state import WorkspaceError
 from core.workspace.training_methods import TrainingMethods
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from core.model.multi_domain import DomainStack
 
 
-class Workspace(TrainingMethods, FileMethods, DomainMethods):
+class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods):
     """The engine plus where its data, weights and runs live.
 
     Args:

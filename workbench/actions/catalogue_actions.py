@@ -13,6 +13,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from core.data.pipeline.image_files import IMAGE_SUFFIXES
+from workbench.actions.add_to_domain import AddToDomain
+from workbench.actions.label_next import LabelNextFlow
+from workbench.actions.made_flow import MadeDomainFlow
 from workbench.backend.jobs import JobContext, JobError
 from workbench.backend.protocol import Backend, DomainState
 from workbench.panels.classify_panel import ClassifyPanel, expand_paths, make_thumbnail
@@ -64,6 +67,14 @@ class CatalogueActions(QObject):
         )
         domains.prepare_requested.connect(self.prepare)
         domains.add_folder_requested.connect(self.add_folder)
+        domains.new_domain_requested.connect(self.new_domain)
+        self.made = MadeDomainFlow(session, dialogs, prefs, log, domains, self)
+        self.made.refresh_requested.connect(self.refresh)
+        self.refreshed.connect(self.made.refreshed)
+        self.add_to_domain = AddToDomain(session, log, classify, self)
+        self.label_next_flow = LabelNextFlow(session, dialogs, prefs, log, domains, self)
+        self.label_next_flow.filed.connect(self._images_added)
+        self.add_to_domain.added.connect(self._images_added)
         domains.add_archive_requested.connect(self.add_archive)
         domains.svhn_download_requested.connect(self.download_svhn)
         domains.svhn_locate_requested.connect(self.locate_svhn)
@@ -152,6 +163,17 @@ class CatalogueActions(QObject):
             on_done=self._added,
             on_error=self._fail("Adding the folder"),
         )
+
+    def new_domain(self) -> None:
+        """New domain…: the dialog; Create copies on the engine thread (``made_flow``)."""
+        self.made.open_dialog()
+
+    def label_next(self) -> None:
+        """Label next…: unlabelled images for the selected made domain, least sure first."""
+        self.label_next_flow.start()
+
+    def _images_added(self, result: object) -> None:
+        self.refresh()  # the domain's sizes
 
     def add_archive(self) -> None:
         path = self.dialogs.open_file(

@@ -106,6 +106,19 @@ def build_actions(w: MainWindow) -> None:
         w.import_reference_action,
         *w.device_actions.actions(),
     )
+    _build_file_menu(w)
+    run_menu = w.menuBar().addMenu("&Run")
+    for a in (w.train_action, w.sweep_action, w.pause_action, w.stop_action, w.stop_epoch_action):
+        run_menu.addAction(a)
+    devices = run_menu.addMenu("Devices (tf.distribute)")
+    for a in w.device_actions.actions():
+        devices.addAction(a)
+    for a in (*w.engine_file_actions, w.train_action):
+        a.setEnabled(False)
+
+
+def _build_file_menu(w: MainWindow) -> None:
+    """File: open and add images and domains, files of the engine, check, quit."""
     menu = w.menuBar().addMenu("&File")
     w.open_images_action = make_action(
         w,
@@ -118,6 +131,8 @@ def build_actions(w: MainWindow) -> None:
     menu.addAction(w.open_images_action)
     menu.addSeparator()
     menu.addAction(make_action(w, "Add image folder…", w.catalogue.add_folder))
+    menu.addAction(make_action(w, "New domain…", w.catalogue.new_domain))
+    menu.addAction(make_action(w, "Label next…", w.catalogue.label_next))
     menu.addAction(make_action(w, "Add decathlon archive…", w.catalogue.add_archive))
     for group in (
         (w.export_adapters_action, w.import_adapters_action, w.import_reference_action),
@@ -137,14 +152,6 @@ def build_actions(w: MainWindow) -> None:
     menu.addAction(w.check_folder_action)
     menu.addSeparator()
     menu.addAction(make_action(w, "Quit", w.close, QKeySequence.StandardKey.Quit, "Ctrl+Q"))
-    run_menu = w.menuBar().addMenu("&Run")
-    for a in (w.train_action, w.sweep_action, w.pause_action, w.stop_action, w.stop_epoch_action):
-        run_menu.addAction(a)
-    devices = run_menu.addMenu("Devices (tf.distribute)")
-    for a in w.device_actions.actions():
-        devices.addAction(a)
-    for a in (*w.engine_file_actions, w.train_action):
-        a.setEnabled(False)
 
 
 def _open_images(w: MainWindow) -> None:

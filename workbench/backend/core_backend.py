@@ -10,7 +10,7 @@ workspace's, this class only turns its results into ``workbench.backend.protocol
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ from workbench.backend.protocol import (
     EvalOutcome,
     FolderChange,
     FolderReport,
+    ImagesAdded,
+    LabelQueue,
+    MadeDomain,
     ParameterRow,
     PredictionView,
     TrainOutcome,
@@ -143,6 +146,33 @@ class CoreBackend(InsightMethods, RunsMethods):
 
     def add_folder(self, path: Path, name: str | None = None) -> DomainState:
         return self._state(self._ws.add_folder(Path(path), name=name))
+
+    def new_domain(self, name: str, classes: Mapping[str, Sequence[Path]]) -> MadeDomain:
+        report = self._ws.new_domain(name, classes)
+        return MadeDomain(
+            self._state_of(name),
+            len(report.added),
+            tuple(report.notes()),
+            self._ws.made_classes(name),
+        )
+
+    def made_classes(self) -> dict[str, tuple[str, ...]]:
+        return {n: tuple(self._ws.made_classes(n)) for n in self._ws.made_domains()}
+
+    def add_images(self, domain: str, label: str, paths: Sequence[Path]) -> ImagesAdded:
+        report = self._ws.add_images(domain, label, paths)
+        changed = bool(report.added) and self._ws.data_changed(domain)
+        return ImagesAdded(domain, label, len(report.added), tuple(report.notes()), changed)
+
+    def label_queue(self, domain: str, paths: Sequence[Path]) -> LabelQueue:
+        from core.data.pipeline.image_files import expand_images
+
+        classes = tuple(self._ws.made_classes(domain))
+        if not classes:
+            raise ValueError(f"Label next works on a domain made here. Received: {domain!r}")
+        rows, errors = self._ws.label_order(domain, expand_images(paths))
+        items = tuple((r.source, r.predicted, r.margin) for r in rows)
+        return LabelQueue(domain, classes, items, tuple(str(e.error) for e in errors))
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event

@@ -46,6 +46,39 @@ class DomainState:
 
 
 @dataclasses.dataclass(frozen=True)
+class MadeDomain:
+    """A domain made from dropped images: its row, what was copied, the notes (duplicates,
+    refusals), and images per class and split."""
+
+    state: DomainState
+    added: int
+    notes: tuple[str, ...]
+    splits: Mapping[str, Mapping[str, int]]
+
+
+@dataclasses.dataclass(frozen=True)
+class ImagesAdded:
+    """Images copied into a class of a made domain; ``data_changed``: it was trained before."""
+
+    domain: str
+    label: str
+    added: int
+    notes: tuple[str, ...]
+    data_changed: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelQueue:
+    """Unlabelled images for a made domain, the model least sure first: (path, the class it
+    gives, the margin between its top two classes); and the files that could not be read."""
+
+    domain: str
+    classes: tuple[str, ...]
+    items: tuple[tuple[str, str, float], ...]
+    unreadable: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class PredictionView:
     """Top-k classes of one image under one domain, or the reason it could not be read."""
 
@@ -161,6 +194,22 @@ class Backend(Protocol):
     ) -> DomainState: ...
 
     def add_folder(self, path: Path, name: str | None = None) -> DomainState: ...
+
+    def new_domain(self, name: str, classes: Mapping[str, Sequence[Path]]) -> MadeDomain:
+        """Copy the images of each class into a new domain of the data folder."""
+        ...
+
+    def made_classes(self) -> dict[str, tuple[str, ...]]:
+        """The domains made from dropped images, and their classes."""
+        ...
+
+    def add_images(self, domain: str, label: str, paths: Sequence[Path]) -> ImagesAdded:
+        """Copy images into a class of a made domain (kept once by content)."""
+        ...
+
+    def label_queue(self, domain: str, paths: Sequence[Path]) -> LabelQueue:
+        """Images (files or folders) under a trained made domain, least sure first."""
+        ...
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event

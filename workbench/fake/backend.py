@@ -17,7 +17,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,9 @@ from workbench.backend.protocol import (
     EvalOutcome,
     FolderChange,
     FolderReport,
+    ImagesAdded,
+    LabelQueue,
+    MadeDomain,
     ParameterRow,
     PredictionView,
     RunCurves,
@@ -187,6 +190,73 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 ),
             )
         return self._state(name)
+
+    def new_domain(self, name: str, classes: Mapping[str, Sequence[Path]]) -> MadeDomain:
+        """The real copying (``core.data.made``, no TensorFlow) into the fake's data folder."""
+        from core.data.catalogue import Catalogue
+        from core.data.entries import SPLIT_WORDS
+        from core.data.made import create_domain, made_folder, split_counts
+
+        def made_description(folder: Path) -> str:  # as core.data.entries.folder_entry
+            return f"Image folder {folder} ({SPLIT_WORDS['hash']} split)."
+
+        if name in self._catalogue:
+            raise ValueError(f"A domain named {name!r} exists already. Received: {name!r}")
+        catalogue = Catalogue(self._root)
+        report = create_domain(catalogue, name, classes)
+        folder = made_folder(catalogue, name)
+        assert folder is not None
+        splits = split_counts(folder)
+        sizes = {s: sum(c[s] for c in splits.values()) for s in ("train", "val", "test")}
+        sizes = {s: n for s, n in sizes.items() if n}  # as scan_folder: no empty splits
+        with self._lock:
+            self._catalogue[name] = FakeDomain(
+                name, folder.name, "folder", tuple(splits), sizes, made_description(folder), True
+            )
+        return MadeDomain(self._state(name), len(report.added), tuple(report.notes()), splits)
+
+    def made_classes(self) -> dict[str, tuple[str, ...]]:
+        from core.data.catalogue import Catalogue
+        from core.data.made import made_folder, made_names, split_counts
+
+        catalogue = Catalogue(self._root)
+        out = {}
+        for name in made_names(catalogue):
+            folder = made_folder(catalogue, name)
+            if folder is not None and name in self._catalogue:
+                out[name] = tuple(split_counts(folder))
+        return out
+
+    def add_images(self, domain: str, label: str, paths: Sequence[Path]) -> ImagesAdded:
+        from core.data.catalogue import Catalogue
+        from core.data.made import add_images, made_folder, split_counts
+
+        catalogue = Catalogue(self._root)
+        report = add_images(catalogue, domain, label, paths)
+        folder = made_folder(catalogue, domain)
+        assert folder is not None  # add_images refuses any other domain
+        splits = split_counts(folder)
+        sizes = {s: sum(c[s] for c in splits.values()) for s in ("train", "val", "test")}
+        with self._lock:
+            self._catalogue[domain].sizes = {s: n for s, n in sizes.items() if n}
+            changed = bool(report.added) and domain in self._trained
+        return ImagesAdded(domain, label, len(report.added), tuple(report.notes()), changed)
+
+    def label_queue(self, domain: str, paths: Sequence[Path]) -> LabelQueue:
+        from core.data.pipeline.image_files import expand_images
+
+        classes = self.made_classes().get(domain)
+        if not classes:
+            raise ValueError(f"Label next works on a domain made here. Received: {domain!r}")
+        predictions = self.classify([domain], expand_images(paths), top_k=2)[domain]
+        rows = [
+            (p.source, p.top[0][0], p.top[0][1] - (p.top[1][1] if len(p.top) > 1 else 0.0))
+            for p in predictions
+            if p.error is None
+        ]
+        rows.sort(key=lambda r: (r[2], r[0]))
+        errors = tuple(str(p.error) for p in predictions if p.error is not None)
+        return LabelQueue(domain, classes, tuple(rows), errors)
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event

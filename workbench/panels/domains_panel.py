@@ -56,7 +56,7 @@ class DomainsPanel(QWidget):
 
     Signals:
         domain_selected(str), prepare_requested(str), evaluate_requested(str),
-        add_folder_requested(), add_archive_requested(), svhn_download_requested(),
+        add_folder_requested(), new_domain_requested(), add_archive_requested(), svhn_download_requested(),
         svhn_locate_requested(), builtin_digits_requested()
     """
 
@@ -64,6 +64,7 @@ class DomainsPanel(QWidget):
     prepare_requested = Signal(str)
     evaluate_requested = Signal(str)
     add_folder_requested = Signal()
+    new_domain_requested = Signal()
     add_archive_requested = Signal()
     svhn_download_requested = Signal()
     svhn_locate_requested = Signal()
@@ -93,6 +94,9 @@ class DomainsPanel(QWidget):
         self.add_folder_button = QPushButton("Add folder…")
         self.add_folder_button.setToolTip("An image folder with one sub-folder per class")
         self.add_archive_button = QPushButton("Add archive…")
+        self.new_domain_button = QPushButton("New domain…")
+        self.new_domain_button.setToolTip("Make a domain: name classes, drop your images into them")
+        self.new_domain_button.clicked.connect(self.new_domain_requested)
         self.add_archive_button.setToolTip("The Visual Decathlon archive (.tar or folder)")
         self.prepare_button.clicked.connect(self._prepare)
         self.evaluate_button.clicked.connect(self._evaluate)
@@ -104,9 +108,28 @@ class DomainsPanel(QWidget):
             self.evaluate_button,
             self.add_folder_button,
             self.add_archive_button,
+            self.new_domain_button,
         ):
             buttons.addWidget(b)
 
+        self._build_svhn_banner()
+
+        self.legend = QLabel("★ = source domain of the shared trunk")
+        self.legend.setStyleSheet("color: #666;")
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #1f4e8c;")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.svhn_banner)
+        layout.addWidget(self.legend)
+        self._update_buttons()
+
+    def _build_svhn_banner(self) -> None:
+        """The offer to get SVHN (or keep the built-in digits), shown while it is missing."""
         self.svhn_banner = QFrame()
         self.svhn_banner.setFrameShape(QFrame.Shape.StyledPanel)
         self.svhn_message = QLabel(
@@ -129,20 +152,6 @@ class DomainsPanel(QWidget):
             row.addWidget(b)
         banner.addLayout(row)
         self.svhn_banner.setVisible(False)
-
-        self.legend = QLabel("★ = source domain of the shared trunk")
-        self.legend.setStyleSheet("color: #666;")
-        self.hint = QLabel()
-        self.hint.setWordWrap(True)
-        self.hint.setStyleSheet("color: #1f4e8c;")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.hint)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(buttons)
-        layout.addWidget(self.svhn_banner)
-        layout.addWidget(self.legend)
-        self._update_buttons()
 
     # === State ===
 

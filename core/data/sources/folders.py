@@ -4,6 +4,8 @@ Layouts (the ``image_dataset_from_directory`` convention):
 
     root/<class>/<image>                 -> a seeded 80/10/10 split per class
     root/train/<class>/<image> [+ val/, test/]   -> the given split
+    root/made.json + root/<class>/<hash>.<ext>   -> split by each file's content hash
+                                                    (a domain made in the app: core/data/made.py)
 
 Class index = position of the class folder's name in sorted order.
 """
@@ -11,6 +13,7 @@ Class index = position of the class folder's name in sorted order.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import unicodedata
 import zlib
@@ -23,6 +26,7 @@ from core.data.pipeline.file_dataset import DataError, FileRecord
 from core.data.pipeline.image_files import files_below, is_image_name
 
 SPLIT_FOLDERS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+MADE_RECORD = "made.json"  # beside the class folders of a domain made in the app
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +35,7 @@ class FolderScan:
     splits: dict[str, list[FileRecord]]
     warnings: tuple[str, ...]
     explicit_split: bool
+    split_rule: str = "seeded"  # "own" (train/val/test folders), "seeded" or "hash"
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -118,25 +123,58 @@ def scan_folder(
         no_train = [c for c in class_names if not per_split["train"].get(c)]
         if no_train:
             warnings.append(f"classes without training images: {', '.join(no_train)}")
+    elif (root / MADE_RECORD).is_file():
+        for cls in class_names:
+            for split, paths in split_by_hash(per_split["all"][cls], fractions).items():
+                splits[split] += [FileRecord(p, index[cls]) for p in paths]
     else:
         for cls in class_names:
             paths = per_split["all"][cls]
             rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(cls.encode())]))
             order = [paths[i] for i in rng.permutation(len(paths))]
-            n = len(order)
-            n_val = int(round(n * fractions[0]))
-            n_test = int(round(n * fractions[1]))
-            while n - n_val - n_test < 1 and (n_val or n_test):
-                if n_test >= n_val:
-                    n_test -= 1
-                else:
-                    n_val -= 1
+            n_val, n_test = _split_sizes(len(order), fractions)
             label = index[cls]
             splits["val"] += [FileRecord(p, label) for p in order[:n_val]]
             splits["test"] += [FileRecord(p, label) for p in order[n_val : n_val + n_test]]
             splits["train"] += [FileRecord(p, label) for p in order[n_val + n_test :]]
     splits = {s: sorted(r, key=lambda rec: str(rec.path)) for s, r in splits.items() if r}
-    return FolderScan(class_names, splits, tuple(warnings), explicit)
+    rule = "own" if explicit else "hash" if (root / MADE_RECORD).is_file() else "seeded"
+    return FolderScan(class_names, splits, tuple(warnings), explicit, rule)
+
+
+def hash_fraction(path: Path) -> float:
+    """Where in [0, 1) a file falls: its name's leading hex digits (a made domain names files
+    by their content's SHA-256), else the SHA-256 of its name."""
+    stem = path.stem.lower()
+    if len(stem) < 8 or any(c not in "0123456789abcdef" for c in stem):
+        stem = hashlib.sha256(path.name.encode()).hexdigest()
+    return int(stem[:8], 16) / 16**8
+
+
+def split_by_hash(paths: list[Path], fractions: tuple[float, float]) -> dict[str, list[Path]]:
+    """Per class, in the order of the files' content hashes: the first ~10% validate, the
+    next ~10% test, the rest train (at least one). The same files give the same split on
+    every machine; an added file shifts at most the files at the two boundaries."""
+    order = sorted(paths, key=lambda p: (hash_fraction(p), p.name))
+    n = len(order)
+    n_val, n_test = _split_sizes(n, fractions)
+    return {
+        "val": order[:n_val],
+        "test": order[n_val : n_val + n_test],
+        "train": order[n_val + n_test :],
+    }
+
+
+def _split_sizes(n: int, fractions: tuple[float, float]) -> tuple[int, int]:
+    """Validation and test counts of a class of ``n`` files, leaving one to train."""
+    n_val = int(round(n * fractions[0]))
+    n_test = int(round(n * fractions[1]))
+    while n - n_val - n_test < 1 and (n_val or n_test):
+        if n_test >= n_val:
+            n_test -= 1
+        else:
+            n_val -= 1
+    return n_val, n_test
 
 
 def folder_spec(

@@ -1,0 +1,90 @@
+"""``new_domain`` on both backends: the fake copies as the real one does and answers with the
+same row, counts, notes and splits (real files: digits, photo crops, one cut-off image)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from core.presets import get_preset
+from tests.core.data.made_images import damaged_copy, digit_images, photo_crops
+from workbench.fake.backend import FakeBackend
+
+ROW = ("name", "title", "source", "present", "num_classes", "sizes", "trained")
+
+
+def _backend(kind, root):
+    if kind == "fake":
+        return FakeBackend(root, model_config=get_preset("tiny").model, builtin_scale=0.03)
+    from workbench.backend.core_backend import CoreBackend
+
+    return CoreBackend(root, get_preset("tiny").model, builtin_scale=0.03)
+
+
+def refusal(call) -> str:
+    try:
+        call()
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
+def _story(kind, tmp_path):
+    images = tmp_path / "images"
+    zeros = digit_images(images / "zero", 0, 9)
+    flowers = photo_crops(images / "flower", 1, 6)
+    cut = damaged_copy(flowers[0], images / "cut.jpg")
+    backend = _backend(kind, tmp_path / kind)
+    made = backend.new_domain(
+        "mine", {"zero": [*zeros, zeros[0]], "flower": [images / "flower", cut]}
+    )
+    rows = {d.name: d for d in backend.domains()}
+    try:
+        backend.new_domain("mine", {"a": zeros, "b": flowers})
+    except ValueError as exc:
+        again = str(exc)
+    classes = backend.made_classes()
+    more = digit_images(images / "more", 0, 3, start=9)
+    added = backend.add_images("mine", "zero", [*more, zeros[1]])
+    after = {d.name: d for d in backend.domains()}["mine"]
+    wrong = refusal(lambda: backend.add_images("mine", "nine", more))
+    not_made = refusal(lambda: backend.label_queue("digits_hand", [images / "zero"]))
+    assert "Label next works on a domain made here" in not_made
+    folder = tmp_path / kind / "made" / "mine"
+    held = sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*.*g"))
+    return made, rows["mine"], again, held, (classes, added, after.sizes, str(wrong))
+
+
+@pytest.mark.timeout(300)
+def test_new_domain_answers_alike_on_both_backends(tmp_path):
+    fake = _story("fake", tmp_path)
+    real = _story("real", tmp_path)
+    for made, row, again, held, _ in (fake, real):
+        assert made.added == 15 and len(made.notes) == 2
+        assert made.state.name == "mine" and row == made.state
+        assert "exists already" in again
+        assert len(held) == 18
+    assert fake[0].splits == real[0].splits
+    assert [n.replace("/fake/", "/") for n in fake[0].notes] == [
+        n.replace("/real/", "/") for n in real[0].notes
+    ]
+    fields = lambda s: {f: getattr(s, f) for f in ROW}  # noqa: E731
+    assert fields(fake[1]) == fields(real[1])
+    assert fake[1].description.replace("/fake/", "/real/") == real[1].description
+    assert fake[3] == real[3]
+    classes, added, sizes, wrong = real[4]
+    assert classes == {"mine": ("flower", "zero")}
+    assert (added.added, len(added.notes), added.data_changed) == (3, 1, False)
+    assert sum(sizes.values()) == 18 and "has no class 'nine'" in wrong
+    assert fake[4][:3] == real[4][:3]
+    assert fake[4][3] == wrong
+
+
+def test_both_backends_have_the_made_domain_methods():
+    from workbench.backend.core_backend import CoreBackend
+    from workbench.backend.protocol import Backend
+
+    for method in ("new_domain", "made_classes", "add_images", "label_queue"):
+        assert hasattr(Backend, method)
+        assert callable(getattr(CoreBackend, method)) and callable(getattr(FakeBackend, method))

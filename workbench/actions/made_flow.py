@@ -1,0 +1,94 @@
+"""New domain…: the dialog opens without blocking (``open``); Create copies the images on the
+engine thread (``Backend.new_domain``), then the new domain is selected in the domains table,
+ready for Train (adapters on the frozen trunk once a trunk is trained)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from core.data.pipeline.image_files import IMAGE_SUFFIXES
+from workbench.backend.jobs import JobContext, JobError
+from workbench.backend.protocol import Backend, MadeDomain
+from workbench.panels.dialogs import Dialogs
+from workbench.panels.domains_panel import DomainsPanel
+from workbench.panels.new_domain_dialog import NewDomainDialog
+from workbench.preferences import Preferences
+from workbench.session import WorkbenchSession
+
+IMAGES = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
+
+
+class MadeDomainFlow(QObject):
+    """The dialog, the copying job and what the window shows after.
+
+    Signals: refresh_requested(): reload the domains (the new one is then selected).
+    """
+
+    refresh_requested = Signal()
+
+    def __init__(
+        self,
+        session: WorkbenchSession,
+        dialogs: Dialogs,
+        prefs: Preferences,
+        log: Callable[[str, str], None],
+        domains: DomainsPanel,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session, self.dialogs, self.prefs, self.log = session, dialogs, prefs, log
+        self.domains = domains
+        self.dialog: NewDomainDialog | None = None
+        self._select: str | None = None
+
+    def open_dialog(self) -> None:
+        if self.dialog is not None and self.dialog.isVisible():
+            self.dialog.raise_()
+            return
+
+        def open_files() -> list[str]:
+            paths = self.dialogs.open_files("Images", self.prefs.last_dir("data"), IMAGES)
+            if paths:
+                self.prefs.remember_dir("data", paths[0])
+            return paths
+
+        taken = [d.name for d in self.domains.states()]
+        self.dialog = NewDomainDialog(taken, open_files, self.domains.window())
+        self.dialog.accepted.connect(self._create)
+        self.dialog.open()
+
+    @Slot()
+    def _create(self) -> None:
+        dialog = self.dialog
+        if dialog is None:
+            return
+        name, classes = dialog.domain_name(), dialog.classes()
+
+        def work(backend: Backend, ctx: JobContext) -> MadeDomain:
+            return backend.new_domain(name, classes)
+
+        def failed(error: JobError) -> None:
+            level = "warning" if error.cancelled else "error"
+            self.log(level, f"Making the domain '{name}': {error.message}")
+
+        self.session.run_side_job(f"Making {name}", work, on_done=self._made, on_error=failed)
+
+    def _made(self, made: MadeDomain) -> None:
+        log = self.log
+        counts = ", ".join(
+            f"{c} {sum(s.values())} (train {s['train']}, validation {s['val']}, test {s['test']})"
+            for c, s in made.splits.items()
+        )
+        log("info", f"Made domain '{made.state.name}': {made.added} images copied: {counts}.")
+        for note in made.notes:
+            log("warning", note)
+        self._select = made.state.name
+        self.refresh_requested.emit()
+
+    @Slot()
+    def refreshed(self) -> None:
+        if self._select is not None:
+            self.domains.select(self._select)
+            self._select = None
