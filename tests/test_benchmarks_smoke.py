@@ -230,3 +230,17 @@ def test_stop_benchmark_times_both_pipelines(tmp_path):
         assert row["reason"] == "stopped_after_epoch" and row["epochs"] == 1
         assert row["wait_s"] >= 0 and row["finish_s"] > 0
     assert "| autotune thread |" in done.stdout
+
+
+@pytest.mark.slow
+def test_domains_benchmark_times_every_step(tmp_path):
+    out = tmp_path / "domains.json"
+    args = ["--presets", "tiny", "--counts", "1", "2", "--out", str(out)]
+    done = run_benchmark(["benchmarks/bench_domains.py", *args], 900)
+    rows = json.loads(out.read_text())["presets"]["tiny"]["rows"]
+    assert [r["domains"] for r in rows] == [1, 2]
+    for row in rows:
+        assert row["open_s"] > 0 and row["import_s"] > 0 and row["save_s"] > 0
+        assert row["pairs_per_s"] > 0 and row["window_trained_rows"] == row["domains"]
+    assert rows[1]["model_pairs_per_s"] > 0 and rows[1]["window_domains_built"] == 0
+    assert "| domains | open s |" in done.stdout

@@ -103,7 +103,7 @@ def _logits(domain: DomainModel, batch: np.ndarray) -> np.ndarray:
 
 
 def _counts(engine: AdapterEngine, name: str) -> dict[str, int]:
-    row = next(d for d in engine.parameter_report().domains if d.name == name)
+    row = engine.domain_parameters(name)
     return {
         "domain_parameters": row.domain_parameters,
         "head_parameters": row.head_parameters,
@@ -281,16 +281,14 @@ def import_domain(
     bad = sorted(k for k, v in stored.items() if not np.all(np.isfinite(v)))
     if bad:
         raise AdapterImportError(f"The adapter file holds non-finite weights. Received: {bad[:5]}")
-    # Validate keys and shapes on a throwaway engine (random trunk): the engine is not touched.
+    # Keys and shapes are checked on a model built over the trunk but not yet added: a
+    # refused file leaves the engine as it was, and an accepted one costs one build.
+    domain = engine.build_domain(spec)
     try:
-        AdapterEngine(engine.model_config).add_domain(spec).load_weight_arrays(arrays, strict=True)
+        domain.load_weight_arrays(arrays, strict=True)
     except ValueError as exc:
         raise AdapterImportError(f"The adapter weights do not fit this model: {exc}") from None
     problem = tensors_problem(metadata, stored)  # after the checks that say more
     if problem:
         raise AdapterImportError(f"The adapter file is damaged: {problem}. Received: {path}")
-    if replace and engine.has_domain(spec.name):
-        engine.remove_domain(spec.name)
-    domain = engine.add_domain(spec)
-    domain.load_weight_arrays(arrays, strict=True)
-    return domain
+    return engine.attach(domain, replace=replace)

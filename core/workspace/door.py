@@ -19,7 +19,7 @@ import dataclasses
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.data.pipeline.datasource import DomainData
 from core.model.in_domain import DEFAULT_SCORE, check_score
@@ -31,6 +31,9 @@ from core.workspace.made_methods import MadeMethods
 from core.workspace.runs import RunRecord, list_run_records, read_run_record
 from core.workspace.state import WorkspaceError
 from core.workspace.training_methods import TrainingMethods
+
+if TYPE_CHECKING:
+    from core.model.multi_domain import DomainStack
 
 
 class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDomainMethods):
@@ -45,6 +48,8 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDoma
         strategy: an optional ``tf.distribute.Strategy``; the engine is built in its scope.
         builtin_scale: size of the built-in domains (1 = full; tests use ~0.03).
     """
+
+    _stack: tuple[Any, DomainStack] | None = None  # (key, stack) of the last classify-all
 
     # === Evaluating and classifying ===
 
@@ -112,18 +117,28 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDoma
 
         On each domain's merged model (adapters folded into the 3x3s: the same logits to
         ~1e-7, 1.2-2.3x faster, benchmarks/bench_merged.py), kept until the weights change;
-        while a run trains, merged from the weights as they are now.
+        while a run trains, merged from the weights as they are now. Several domains none
+        of which has in-domain statistics (no run training) go together in batched passes
+        (``core.model.multi_domain``; the same logits to ~1e-5) that build no domain model;
+        judging needs each domain's own pass (its pooled features and inner layers).
         """
         from core.model.inference import Scoring, classify
 
         check_score(score)
         images = list(images)
+        stats = {
+            d: self.in_domain_stats(d, progress=within(progress, 0, 0.5), cancel=cancel)
+            for d in domains
+        }
+        if len(domains) > 1 and not self.training and not any(stats.values()):
+            from core.model.multi_domain import classify_many, supported
+
+            if supported(self.model_config):  # every domain at once (issue 26)
+                return classify_many(self._domain_stack(domains), images, top_k=top_k)
         out = {}
-        for i, d in enumerate(domains):
-            part = within(progress, i / len(domains), (i + 1) / len(domains))
-            stats = self.in_domain_stats(d, progress=part, cancel=cancel)
+        for d in domains:  # judged: each domain's own pass gives its score's inputs
             target = self._inference_model(d)
-            scoring = Scoring(self._feature_model(d, target), stats, score)
+            scoring = Scoring(self._feature_model(d, target), stats[d], score)
             out[d] = classify(target, d, images, top_k=top_k, scoring=scoring)
         return out
 
@@ -139,6 +154,17 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDoma
                 cached = (model, FeatureModel(model))
                 self._features[name] = cached
             return cached[1]
+
+    def _domain_stack(self, names: Sequence[str]) -> DomainStack:
+        """The domains' batched pass (``core.model.multi_domain``), kept until the weights
+        change; no domain model is built for it."""
+        from core.model.multi_domain import DomainStack
+
+        with self._lock:
+            key = (self._weights_version, self.engine.trunk_fingerprint(), tuple(names))
+            if self._stack is None or self._stack[0] != key:
+                self._stack = (key, DomainStack(self.engine, list(names)))
+            return self._stack[1]
 
     def _inference_model(self, name: str) -> Any:
         from core.model.inference import snapshot_domain

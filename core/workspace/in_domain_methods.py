@@ -51,7 +51,7 @@ class InDomainMethods(WorkspaceBase):
     def stats_key(self, name: str, engine: AdapterEngine | None = None) -> str:
         """What the statistics of ``name`` are valid for: its trunk and its weights."""
         engine = engine if engine is not None else self._reading_engine([name])
-        weights = engine.domain(name).weight_arrays()
+        weights = engine.weight_arrays(name)  # a deferred domain is not built for it
         return f"{engine.trunk_fingerprint()}:{tensors_digest(weights)}"
 
     def in_domain_stats(
@@ -261,7 +261,7 @@ class InDomainMethods(WorkspaceBase):
         domain in ``names``; domains whose images are not here as arrays are left out."""
         targets = {e: self._inference_model(e) for e in names}  # type: ignore[attr-defined]
         models = {e: self._feature_model(e, t) for e, t in targets.items()}  # type: ignore[attr-defined]
-        specs = {e: self.engine.domain(e).spec for e in names}
+        specs = {e: self.engine.spec(e) for e in names}
         out: dict[str, CrossScores] = {}
         for i, own in enumerate(names):
             part = within(progress, i / len(names), (i + 1) / len(names))

@@ -6,8 +6,10 @@ recorded, its own tensors digest intact. A file that fails is not loaded; the wo
 a ``StoreProblem`` for it (which file, what is wrong, what it affects) and everything else
 stays usable. A weights file newer than its record (the program that wrote it died before it
 could update the index: its ``workspace_generation`` is higher than the record's) is taken as
-it is, with the record it carries. A domain is loaded on its own (``load_domain``) so that
-loading can later happen on first use.
+it is, with the record it carries. A domain is loaded on its own (``load_domain``), and only its header is read then: the
+engine holds it deferred (``AdapterEngine.defer_domain``) with its classes and parameter
+counts, and builds its model and reads its weights the first time it is used (``_read``),
+so that opening a workspace costs the same with 1 or 100 domains (issue 26).
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from core.workspace.store import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+
+    from core.files.adapter_header import AdapterInfo
     from core.workspace.base import WorkspaceBase
+
+    Arrays = dict[str, np.ndarray]
 
 TRUNK_AFFECTS = (
     "every domain is trained on the trunk, so none is loaded until it is back: `main.py "
@@ -149,7 +158,8 @@ def load_domain(ws: WorkspaceBase, index: Index, name: str) -> bool:
         status = status_from_dict(name, info.status)
     try:
         with ws._lock, ws._scope():
-            import_domain(ws.engine, path, name=name, replace=True, allow_other_trunk=True)
+            if not _defer(ws, name, info, sha):  # a file without counts: built now
+                import_domain(ws.engine, path, name=name, replace=True, allow_other_trunk=True)
             ws.status[name] = status
             ws._weights_changed()
     except (OSError, ValueError) as exc:  # AdapterImportError and ConfigError are ValueErrors
@@ -164,6 +174,62 @@ def load_domain(ws: WorkspaceBase, index: Index, name: str) -> bool:
             "stopped before updating the index); the file and the record it carries are used."
         )
     return True
+
+
+COUNTS = ("domain_parameters", "head_parameters", "moving_statistics")
+
+
+def _defer(ws: WorkspaceBase, name: str, info: AdapterInfo, sha: str) -> bool:
+    """Hold domain ``name`` in the engine unbuilt, from its file's header (checked as an
+    import checks it); False when the header lacks the parameter counts a listing needs."""
+    from core.files.adapter_header import check_structure
+    from core.model.engine import domain_parameters
+
+    if any(key not in info.parameters for key in COUNTS):
+        return False
+    check_structure(ws.engine.model_config, info.model_config)
+    spec = info.spec if info.spec.name == name else dataclasses.replace(info.spec, name=name)
+    counts = [info.parameters[key] for key in COUNTS]
+    row = domain_parameters(
+        name, spec.num_classes, counts[0], counts[1], counts[2], ws.engine.trunk_parameters()
+    )
+    ws.engine.defer_domain(spec, row, lambda: _read(ws, name, info.path, sha))
+    return True
+
+
+def _read(ws: WorkspaceBase, name: str, path: Path, sha: str) -> Arrays:
+    """A deferred domain's first use: its weights, as saved when the workspace read its
+    header (else the domain is noted damaged and not loaded: ``AdapterImportError``).
+    The engine loads them strictly (every key and shape) into the model it builds."""
+    import hashlib
+    import json
+
+    import numpy as np
+    from safetensors.numpy import load
+
+    from core.files.adapter_header import AdapterImportError
+    from core.files.digests import tensors_problem
+
+    try:
+        data = path.read_bytes()  # once: the bytes checked are the bytes loaded
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise ValueError("changed since the workspace was opened; reopen it")
+        size = int.from_bytes(data[:8], "little")
+        metadata = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
+        arrays = load(data)
+        bad = sorted(k for k, v in arrays.items() if not np.all(np.isfinite(v)))
+        if bad:
+            raise ValueError(f"holds non-finite weights ({bad[:5]})")
+        problem = tensors_problem(metadata, arrays)
+        if problem:
+            raise ValueError(f"is damaged: {problem}")
+        return arrays
+    except (OSError, ValueError) as exc:
+        with ws._lock:
+            _damaged(ws, name, path, one_line(exc))
+            ws.status.pop(name, None)
+            ws._loaded.pop(name, None)
+        raise AdapterImportError(f"Domain '{name}' cannot be loaded: {path} {exc}") from None
 
 
 def orphans(ws: WorkspaceBase, index: Index) -> list[str]:

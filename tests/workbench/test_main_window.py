@@ -53,7 +53,9 @@ def test_engine_widgets_wait_for_the_backend(qtbot, home, prefs):
     w.start_loading()
     assert w.status_label.text() == "Loading TensorFlow…"
     assert not w.train_action.isEnabled() and not w.domains.isEnabled()
-    assert w.jobs_bar.isVisibleTo(w) and w.jobs_bar.current() is not None  # the load shows
+    # The load shows in the jobs bar (its start arrives from the engine thread, queued).
+    qtbot.waitUntil(lambda: w.jobs_bar.current() is not None, timeout=5000)
+    assert w.jobs_bar.isVisibleTo(w) and w.jobs_bar.current().title == "Loading TensorFlow…"
     with qtbot.waitSignal(w.catalogue.refreshed, timeout=10_000):
         gate.set()
     assert w.domains.isEnabled() and w.train_action.isEnabled()

@@ -1,0 +1,108 @@
+"""The window over a workspace of many imported domains (issue 26), on the real engine.
+
+The window starts, and its domains table, Results, Parameters and the classify panel's list
+fill, without building one domain model; every domain is listed from its file's header.
+The longest gap of the GUI thread's event loop while they fill is recorded (the 50 ms
+target is a benchmark figure, ``benchmarks/bench_domains.py --steps window``; never a timed
+test here).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTimer
+
+from core.config import DomainSpec
+from core.presets import get_preset
+from workbench.main_window import MainWindow
+from workbench.panels.dialogs import ScriptedDialogs
+
+MANY = 30
+
+
+@pytest.fixture
+def many_home(home: Path, tmp_path: Path) -> Path:
+    """``MANY`` tiny domains imported from one exported file under new names."""
+    from core.workspace import Workspace
+
+    config = get_preset("tiny").model
+    ws = Workspace(home, config, fresh=True)
+    spec = DomainSpec(name="seed", class_names=("a", "b", "c"), image_size=config.image_size)
+    ws.ensure_domain(spec)
+    ws.record_domain("seed", mode="adapters")
+    ws.save()
+    adapter = tmp_path / "seed.adapter.safetensors"
+    ws.export_adapters("seed", adapter, verify=False)
+    ws.remove_domain("seed")
+    ws.save()
+    for i in range(MANY):
+        ws.import_adapters(adapter, name=f"copy_{i:02d}")
+    return home
+
+
+class GapProbe:
+    """A 5 ms QTimer on the GUI thread; the longest gap between its ticks."""
+
+    def __init__(self) -> None:
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def longest_gap_ms(self, start: float, end: float) -> float:
+        ticks = [t for t in self.ticks if start <= t <= end]
+        return max(
+            (1000 * (b - a) for a, b in zip(ticks[:-1], ticks[1:], strict=True)), default=0.0
+        )
+
+
+def test_the_window_lists_many_domains_without_building_one(
+    qtbot, many_home, prefs, record_property, monkeypatch
+):
+    from core.model import domain_model
+    from workbench.backend.core_backend import CoreBackend
+
+    built: list[str] = []  # every domain model made, on any thread, by any path
+    init = domain_model.DomainModel.__init__
+
+    def counting_init(model, trunk, spec) -> None:
+        built.append(spec.name)
+        init(model, trunk, spec)
+
+    monkeypatch.setattr(domain_model.DomainModel, "__init__", counting_init)
+
+    w = MainWindow(lambda mc: CoreBackend(many_home, mc), prefs, ScriptedDialogs())
+    qtbot.addWidget(w)
+    w.resize(1366, 768)
+    w.show()
+    probe = GapProbe()
+    probe.timer.start()
+    ready: list[float] = []
+    w.session.backend_ready.connect(lambda _backend: ready.append(time.perf_counter()))
+    with qtbot.waitSignal(w.catalogue.refreshed, timeout=180_000):
+        w.start_loading()
+    (start,) = ready  # from the engine's arrival: the domains table fills, then the others
+    with qtbot.waitSignal(w.insight.results_shown, timeout=60_000):
+        w.tabs.setCurrentWidget(w.results)  # Results fills when first shown
+    w.tabs.setCurrentWidget(w.parameters)
+    qtbot.wait(200)
+    gap = probe.longest_gap_ms(start, time.perf_counter())
+    record_property("longest_event_loop_gap_ms", round(gap, 1))
+    print(f"longest event-loop gap while the window's lists filled: {gap:.1f} ms")
+
+    names = [f"copy_{i:02d}" for i in range(MANY)]
+    trained = [s for s in w.domains.states() if s.trained]
+    assert [s.name for s in trained] == names
+    assert all(s.num_classes == 3 and s.parameters for s in trained)
+    assert w.results.table.rowCount() == MANY
+    assert {w.results.table.item(r, 0).text() for r in range(MANY)} == set(names)
+    parts = [r.part for r in w.parameters.rows()]
+    assert parts[0] == "shared trunk" and len(parts) == MANY + 1
+    combo = w.classify.domain  # "All trained domains", then each one
+    assert [combo.itemData(i) for i in range(1, combo.count())] == names
+    assert combo.itemText(0) == "All trained domains"
+    assert [n for n in built if n in names] == []  # (the run-time estimate builds its own)
+    w.shutdown()
