@@ -10,11 +10,14 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.cli.program import command_name
 from core.config import CLASS_WEIGHTS, ConfigError, TrainingConfig, format_stages, parse_stages
 from core.presets import get_preset
+
+if TYPE_CHECKING:
+    from core.workspace import Workspace
 
 
 def add_weights_option(p: argparse.ArgumentParser) -> None:
@@ -27,9 +30,28 @@ def add_weights_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_score_option(p: argparse.ArgumentParser) -> None:
+    from core.model.in_domain import DEFAULT_SCORE, SCORES
+
+    p.add_argument(
+        "--score",
+        choices=SCORES,
+        default=DEFAULT_SCORE,
+        help="the in-domain score that says whether an image is like a domain "
+        f"(default {DEFAULT_SCORE}: feature distances of the head and inner layers)",
+    )
+
+
 def add_parsers(sub: Any, add_model_options: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser("eval", help="accuracy of a trained domain on a split (and a report)")
-    p.add_argument("--domain", required=True)
+    p.add_argument("--domain", help="the domain (required unless --mixed)")
+    p.add_argument(
+        "--mixed",
+        action="store_true",
+        help="route the test images of every trained domain, mixed: share routed to their "
+        "own domain, task-agnostic accuracy beside the known-domain accuracy",
+    )
+    add_score_option(p)
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     add_weights_option(p)
     p.add_argument(
@@ -88,6 +110,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from core.evaluation.eval_report import write_report
 
     ws = _workspace(args)
+    if args.mixed:
+        return _eval_mixed(ws, args)
+    if not args.domain:
+        print("error: give --domain (or --mixed)", file=sys.stderr)
+        return 2
     if not ws.engine.has_domain(args.domain):
         print(
             f"error: no trained domain '{args.domain}'. Trained: {ws.trained_domains()}",
@@ -115,6 +142,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 "most confused (true -> predicted): "
                 + ", ".join(f"{names[t]} -> {names[p]} ({n})" for (t, p), n in top)
             )
+    return 0
+
+
+def _eval_mixed(ws: Workspace, args: argparse.Namespace) -> int:
+    try:
+        report = ws.mixed_report(score=args.score)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report.table())
+    if args.report:
+        args.report.mkdir(parents=True, exist_ok=True)
+        path = args.report / "mixed.json"
+        rows = [dataclasses.asdict(r) for r in (*report.rows, report.pooled())]
+        path.write_text(json.dumps({"score": report.score, "router": report.router, "rows": rows}))
+        print(f"report written to {path}")
     return 0
 
 

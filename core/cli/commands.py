@@ -297,22 +297,35 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from core.data.pipeline.image_files import expand_images
 
     images = expand_images(args.images)
-    results: dict[str, list[Any]] = ws.classify(domains, images, top_k=args.top_k)
+    results: dict[str, list[Any]] = ws.classify(domains, images, top_k=args.top_k, score=args.score)
+    routed = None if args.domain else ws.route(images, score=args.score, results=results)
     if args.json:
-        print(
-            json.dumps(
-                {d: [dataclasses.asdict(p) for p in preds] for d, preds in results.items()},
-                indent=2,
-            )
-        )
+        out: dict[str, Any] = {
+            d: [dataclasses.asdict(p) for p in preds] for d, preds in results.items()
+        }
+        if routed is not None:
+            out["router"] = [dataclasses.asdict(a) | {"text": a.text()} for a in routed]
+        print(json.dumps(out, indent=2))
         return 0
     for i, image in enumerate(images):
         print(image)
         for d in domains:
-            p = results[d][i]
-            text = p.error if p.error else ", ".join(f"{c} {prob:.3f}" for c, prob in p.top)
-            print(f"  {d}: {text}")
+            print(f"  {d}: {prediction_text(d, results[d][i])}")
+        if routed is not None:
+            print(f"  all trained domains: {routed[i].text()}")
     return 0
+
+
+def prediction_text(domain: str, p: Any) -> str:
+    """'3 0.951, 8 0.020; unlike digits_hand (score -5.77, threshold -1.77)'."""
+    if p.error:
+        return p.error
+    text = ", ".join(f"{c} {prob:.3f}" for c, prob in p.top)
+    verdict = p.in_domain
+    if verdict is None:
+        return f"{text}; not judged (no in-domain statistics: its data is not here)"
+    like = f"unlike {domain}" if verdict.unlike else f"like {domain}"
+    return f"{text}; {like} ({verdict.text()})"
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:

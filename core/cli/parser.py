@@ -16,6 +16,7 @@ from typing import Any
 from core.atomic_write import StorageError
 from core.cli import analysis as cli_analysis
 from core.cli import made_commands
+from core.cli.analysis import add_score_option
 from core.cli.commands import cmd_classify, cmd_experiment, cmd_info, cmd_train
 from core.cli.data_commands import cmd_add_decathlon, cmd_add_folder, cmd_domains, cmd_svhn
 from core.cli.file_commands import (
@@ -85,6 +86,19 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 def _add_weights_option(p: argparse.ArgumentParser) -> None:
     cli_analysis.add_weights_option(p)
+
+
+def _add_classify_parser(sub: Any) -> None:
+    p = sub.add_parser("classify", help="top-k classes of image files or folders")
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument(
+        "--domain",
+        help="a trained domain (default: every trained domain, and which of them the image "
+        "looks like, or none)",
+    )
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    add_score_option(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,11 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_analysis.add_parsers(sub, _add_model_options)
 
-    p = sub.add_parser("classify", help="top-k classes of image files or folders")
-    p.add_argument("images", nargs="+", type=Path)
-    p.add_argument("--domain", help="a trained domain (default: every trained domain)")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--json", action="store_true")
+    _add_classify_parser(sub)
 
     p = sub.add_parser(
         "export",

@@ -48,6 +48,7 @@ from core.files.digests import (
 from core.files.model_io import library_versions
 from core.model.domain_model import DomainModel
 from core.model.engine import AdapterEngine, copy_engine
+from core.model.in_domain import split_tensors
 from core.progress import ProgressFn, check_cancel, no_progress
 
 __all__ = [  # the header checks live in core.files.adapter_header (no TensorFlow)
@@ -151,7 +152,8 @@ def _verify(
     info = read_adapter_info(written)
     probe = copy_engine(engine)  # a fresh copy: temporary models over the live trunk leak
     reloaded = probe.add_domain(info.spec)
-    reloaded.load_weight_arrays(safetensors.numpy.load_file(str(written)), strict=True)
+    weights, _ = split_tensors(safetensors.numpy.load_file(str(written)))
+    reloaded.load_weight_arrays(weights, strict=True)
     diff = float(np.max(np.abs(_logits(reloaded, batch) - expected)))
     problems = []
     if not np.isfinite(diff) or diff > VERIFY_TOLERANCE:
@@ -177,6 +179,7 @@ def export_domain(
     cancel: threading.Event | None = None,
     status: Mapping[str, Any] | None = None,
     generation: int | None = None,
+    in_domain: tuple[Mapping[str, np.ndarray], Mapping[str, str]] | None = None,
 ) -> ExportReport:
     """Write one domain to ``path`` (``*.adapter.safetensors``), then prove the file.
 
@@ -193,6 +196,8 @@ def export_domain(
     cancelled export leaves ``path`` as it was (``Cancelled``). ``status`` (a workspace's
     record of the domain) and ``generation`` (of its index) are kept in the metadata, so the
     file describes itself when the workspace's index is lost or was not updated.
+    ``in_domain``: the domain's in-domain statistics (tensors named ``in_domain.*`` and their
+    metadata entry, ``core.model.in_domain``), carried so that an import keeps them.
     """
     path = Path(path)
     _check_suffix(path)
@@ -201,6 +206,9 @@ def export_domain(
     arrays = {k: np.ascontiguousarray(v) for k, v in domain.weight_arrays().items()}
     fingerprint = engine.trunk_fingerprint()
     metadata = _metadata(engine, domain, fingerprint, status, generation)
+    if in_domain is not None:
+        arrays.update({k: np.ascontiguousarray(v) for k, v in in_domain[0].items()})
+        metadata.update(in_domain[1])
     batch = _verification_batch(domain.spec)
     expected = _logits(domain, batch) if verify else None
     diff = float("nan")
@@ -266,10 +274,11 @@ def import_domain(
             f"replace it. Received: name={spec.name!r}"
         )
     try:
-        metadata, arrays = read_safetensors(path)
+        metadata, stored = read_safetensors(path)
     except (OSError, ValueError) as exc:
         raise AdapterImportError(f"Cannot read the adapter weights: {exc}") from None
-    bad = sorted(k for k, v in arrays.items() if not np.all(np.isfinite(v)))
+    arrays, _ = split_tensors(stored)  # in-domain statistics: kept by the workspace
+    bad = sorted(k for k, v in stored.items() if not np.all(np.isfinite(v)))
     if bad:
         raise AdapterImportError(f"The adapter file holds non-finite weights. Received: {bad[:5]}")
     # Keys and shapes are checked on a model built over the trunk but not yet added: a
@@ -279,7 +288,7 @@ def import_domain(
         domain.load_weight_arrays(arrays, strict=True)
     except ValueError as exc:
         raise AdapterImportError(f"The adapter weights do not fit this model: {exc}") from None
-    problem = tensors_problem(metadata, arrays)  # after the checks that say more
+    problem = tensors_problem(metadata, stored)  # after the checks that say more
     if problem:
         raise AdapterImportError(f"The adapter file is damaged: {problem}. Received: {path}")
     return engine.attach(domain, replace=replace)

@@ -19,22 +19,28 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 from PIL import Image
+from threadpoolctl import threadpool_limits
 
 from core.config import DomainSpec
 from core.data.pipeline.images import ImageSource, load_image
 from core.data.pipeline.preprocess import eval_transform
 from core.model.domain_model import DomainModel
 from core.model.engine import AdapterEngine, copy_engine
+from core.model.features import FeatureModel
+from core.model.in_domain import DEFAULT_SCORE, InDomainStats, Verdict
 from core.model.merge import MergedDomain
 
 
 @dataclasses.dataclass(frozen=True)
 class Prediction:
-    """The ``top`` (class name, probability) pairs of one image, best first, or an error."""
+    """The ``top`` (class name, probability) pairs of one image, best first, or an error;
+    ``in_domain``: its score under the domain against the domain's threshold (None when the
+    domain has no in-domain statistics)."""
 
     source: str
     top: tuple[tuple[str, float], ...]
     error: str | None = None
+    in_domain: Verdict | None = None
 
     @property
     def ok(self) -> bool:
@@ -134,6 +140,11 @@ def _resolve(target: AdapterEngine | InferenceSnapshot | MergedDomain, domain_na
     return target.domain(domain_name)
 
 
+def model_of(target: AdapterEngine | InferenceSnapshot | MergedDomain, domain_name: str):
+    """The Keras model ``classify`` runs for ``domain_name`` of ``target``."""
+    return _resolve(target, domain_name).model
+
+
 def _check_args(top_k: int, batch_size: int) -> None:
     for name, value in (("top_k", top_k), ("batch_size", batch_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -147,10 +158,25 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class Scoring:
+    """How ``classify`` scores images: the traced feature call of the domain's model and,
+    when the domain has them, its in-domain statistics and the score to judge by."""
+
+    features: FeatureModel
+    stats: InDomainStats | None = None
+    score: str = DEFAULT_SCORE
+
+
 def _classify_loaded(
-    domain: DomainModel | MergedDomain, loaded: Sequence[_Loaded], top_k: int, batch_size: int
+    domain: DomainModel | MergedDomain,
+    loaded: Sequence[_Loaded],
+    top_k: int,
+    batch_size: int,
+    scoring: Scoring | None = None,
 ) -> list[Prediction]:
     spec = domain.spec
+    scoring = scoring or Scoring(FeatureModel(domain.model))
     results: list[Prediction | None] = [None] * len(loaded)
     ready: list[tuple[int, np.ndarray]] = []
     for index, item in enumerate(loaded):
@@ -165,13 +191,27 @@ def _classify_loaded(
     for start in range(0, len(ready), batch_size):
         chunk = ready[start : start + batch_size]
         batch = np.stack([pixels for _, pixels in chunk]).astype(np.float32)
-        logits = np.asarray(domain.model(batch, training=False), dtype=np.float32)
-        probs = _softmax(logits)
+        features = scoring.features(batch)
+        probs = _softmax(features["logits"])
         order = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
+        verdicts = _verdicts(scoring, features, len(chunk))
         for row, (index, _) in enumerate(chunk):
             top = tuple((spec.class_names[c], float(probs[row, c])) for c in order[row])
-            results[index] = Prediction(loaded[index].source, top, None)
+            results[index] = Prediction(loaded[index].source, top, None, verdicts[row])
     return [r for r in results if r is not None]
+
+
+def _verdicts(scoring: Scoring, features: dict[str, np.ndarray], count: int) -> list:
+    stats = scoring.stats
+    if stats is None:
+        return [None] * count
+    # One BLAS thread for these small matmuls: BLAS threads left spinning after them take
+    # the cores from the next batch (0.64-0.75x the images/s with them, 1.05-1.07x without:
+    # benchmarks/bench_domain_scores.py on 2 cores).
+    with threadpool_limits(1, user_api="blas"):
+        scores = stats.score(features, scoring.score)
+    threshold = stats.threshold(scoring.score)
+    return [Verdict(scoring.score, float(s), threshold) for s in scores]
 
 
 def classify(
@@ -181,16 +221,18 @@ def classify(
     top_k: int = 5,
     *,
     batch_size: int = 64,
+    scoring: Scoring | None = None,
 ) -> list[Prediction]:
     """One ``Prediction`` per image, in order: the ``top_k`` classes of ``domain_name``.
 
     ``engine`` may be an ``InferenceSnapshot`` (classify while that domain trains) or a
     ``core.model.merge.MergedDomain`` (adapters folded into the trunk: the same answers, faster).
     Unreadable images give a Prediction with ``error`` set; nothing is raised for them.
+    ``scoring``: the traced call to reuse and the in-domain statistics to judge by.
     """
     _check_args(top_k, batch_size)
     domain = _resolve(engine, domain_name)
-    return _classify_loaded(domain, _load_all(images), top_k, batch_size)
+    return _classify_loaded(domain, _load_all(images), top_k, batch_size, scoring)
 
 
 def classify_all(

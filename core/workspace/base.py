@@ -62,6 +62,9 @@ class WorkspaceBase:
         self._runs_in_flight = 0
         self._weights_version = 0  # bumped whenever weights may have changed
         self._merged: dict[str, tuple[Any, Any]] = {}
+        self._features: dict[str, tuple[Any, Any]] = {}  # name -> (model, traced features)
+        self._in_domain: dict[str, Any] = {}  # name -> InDomainStats (checked by key)
+        self._in_domain_failed: dict[str, str] = {}  # name -> key its data could not fit
         self.store = Store(self.layout)
         self._leases = Leases(self.store.locks)
         self._init_file_state()

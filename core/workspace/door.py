@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.data.pipeline.datasource import DomainData
+from core.model.in_domain import DEFAULT_SCORE, check_score
 from core.progress import ProgressFn, no_progress, within
 from core.workspace.domains import DomainMethods
 from core.workspace.file_methods import FileMethods
+from core.workspace.in_domain_methods import InDomainMethods
 from core.workspace.made_methods import MadeMethods
 from core.workspace.runs import RunRecord, list_run_records, read_run_record
 from core.workspace.state import WorkspaceError
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from core.model.multi_domain import DomainStack
 
 
-class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods):
+class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDomainMethods):
     """The engine plus where its data, weights and runs live.
 
     Args:
@@ -99,24 +101,59 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods):
         except (OSError, WorkspaceError) as exc:  # a read-only or full disk: said, not fatal
             self.notes.append(f"The test accuracy of '{name}' was not saved: {exc}")
 
-    def classify(self, domains: Sequence[str], images: Sequence[Any], top_k: int = 5):
-        """``{domain: [Prediction per image]}`` (``core.model.inference.classify``).
+    def classify(
+        self,
+        domains: Sequence[str],
+        images: Sequence[Any],
+        top_k: int = 5,
+        *,
+        score: str = DEFAULT_SCORE,
+        progress: ProgressFn = no_progress,
+        cancel: threading.Event | None = None,
+    ):
+        """``{domain: [Prediction per image]}`` (``core.model.inference.classify``), each
+        with its in-domain verdict (``score`` against the domain's threshold; a domain
+        without statistics gets them first, from its data, in ``progress``).
 
         On each domain's merged model (adapters folded into the 3x3s: the same logits to
         ~1e-7, 1.2-2.3x faster, benchmarks/bench_merged.py), kept until the weights change;
-        while a run trains, merged from the weights as they are now. Several domains (no run
-        training) go together in batched passes (``core.model.multi_domain``; the same
-        logits to ~1e-5) that build no domain model.
+        while a run trains, merged from the weights as they are now. Several domains none
+        of which has in-domain statistics (no run training) go together in batched passes
+        (``core.model.multi_domain``; the same logits to ~1e-5) that build no domain model;
+        judging needs each domain's own pass (its pooled features and inner layers).
         """
-        from core.model.inference import classify
+        from core.model.inference import Scoring, classify
 
+        check_score(score)
         images = list(images)
-        if len(domains) > 1 and not self.training:
+        stats = {
+            d: self.in_domain_stats(d, progress=within(progress, 0, 0.5), cancel=cancel)
+            for d in domains
+        }
+        if len(domains) > 1 and not self.training and not any(stats.values()):
             from core.model.multi_domain import classify_many, supported
 
             if supported(self.model_config):  # every domain at once (issue 26)
                 return classify_many(self._domain_stack(domains), images, top_k=top_k)
-        return {d: classify(self._inference_model(d), d, images, top_k=top_k) for d in domains}
+        out = {}
+        for d in domains:  # judged: each domain's own pass gives its score's inputs
+            target = self._inference_model(d)
+            scoring = Scoring(self._feature_model(d, target), stats[d], score)
+            out[d] = classify(target, d, images, top_k=top_k, scoring=scoring)
+        return out
+
+    def _feature_model(self, name: str, target: Any) -> Any:
+        """The traced feature call of ``target``'s model for ``name``, kept with it."""
+        from core.model.features import FeatureModel
+        from core.model.inference import model_of
+
+        model = model_of(target, name)
+        with self._lock:
+            cached = self._features.get(name)
+            if cached is None or cached[0] is not model:
+                cached = (model, FeatureModel(model))
+                self._features[name] = cached
+            return cached[1]
 
     def _domain_stack(self, names: Sequence[str]) -> DomainStack:
         """The domains' batched pass (``core.model.multi_domain``), kept until the weights

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any, Self
 
-from core.progress import ProgressFn, no_progress
+from core.progress import ProgressFn, no_progress, within
 from core.workspace.base import WorkspaceBase
 from core.workspace.state import EXPORTED_STATUS, restored_status
 
@@ -33,6 +33,12 @@ class FileMethods(WorkspaceBase):
         (``core.files.export.export_domain``; returns its ``ExportReport``)."""
         from core.files.export import export_domain
 
+        stats = None
+        if weights == "best":  # statistics describe the workspace's weights
+            stats = self.in_domain_stats(  # type: ignore[attr-defined]
+                name, progress=within(progress, 0.0, 0.5), cancel=cancel
+            )
+            progress = within(progress, 0.5, 1.0)
         engine = self._reading_engine([name], weights)
         return export_domain(
             engine,
@@ -42,6 +48,7 @@ class FileMethods(WorkspaceBase):
             progress=progress,
             cancel=cancel,
             status=self._exported_status(name) if weights == "best" else None,
+            in_domain=stats.to_tensors() if stats is not None else None,
         )
 
     def _local_run(self, recorded: dict[str, Any]) -> str | None:
@@ -109,6 +116,7 @@ class FileMethods(WorkspaceBase):
                     domain.name, **restored_status(recorded), run_dir=self._local_run(recorded)
                 )
             self.save()
+            self.keep_imported_stats(domain.name, Path(path))  # type: ignore[attr-defined]
         return domain
 
     def import_reference(self, path: Path | str, name: str = "imagenet", *, replace: bool = False):

@@ -137,7 +137,7 @@ def test_cli_session(capsys, tmp_path):
     code, out, _ = run(capsys, *base, "classify", images, "--json", "--top-k", "3")
     assert code == 0
     result = json.loads(out)
-    assert set(result) == {"digits_hand", "glyphs"}
+    assert set(result) == {"digits_hand", "glyphs", "router"}
     errors = [p for p in result["glyphs"] if p["error"]]
     assert len(errors) == 1 and "broken.png" in errors[0]["source"]
     assert all(len(p["top"]) == 3 for p in result["glyphs"] if not p["error"])

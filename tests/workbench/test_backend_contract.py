@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from core.events import (
     TrainingFinished,
     TrainingStarted,
 )
+from core.model.in_domain import InDomainStats
 from core.presets import get_preset
 from core.progress import Cancelled
 from core.weights_version import WEIGHTS_FORMAT_VERSION
@@ -40,6 +42,7 @@ from workbench.backend.protocol import (
     FolderReport,
     ParameterRow,
     PredictionView,
+    RouteView,
     RunCurves,
     RunSummary,
     TrainOutcome,
@@ -166,6 +169,7 @@ def story(request, tmp_path_factory) -> Story:
     d["classified"] = b.classify(["digits_street", "signs"], [image, broken], top_k=3)
     d["classified_all"] = b.classify(["digits_street"], [image], top_k=50)
     d["classify_untrained"] = refusal(lambda: b.classify(["textures"], [image]))
+    d["routed"] = b.route([image, broken])
     d["parameters"] = b.parameter_rows()
     # Files.
     adapter = files / "digits_street.adapter.safetensors"
@@ -411,6 +415,23 @@ def test_evaluate_and_classify_shapes(story):
     assert isinstance(story["classify_untrained"], KeyError)
 
 
+def test_classify_judges_each_image_and_route_names_a_trained_domain_or_none(story):
+    for views in story["classified"].values():
+        good, bad = views
+        assert isinstance(good.unlike, bool)  # built-in domains: their data is here
+        assert re.fullmatch(r"score -?\d+\.\d\d, threshold -?\d+\.\d\d", good.score_text)
+        assert bad.unlike is None and bad.score_text == ""
+    good, bad = story["routed"]
+    assert isinstance(good, RouteView) and good.source.endswith("photo.png")
+    trained = {r.name for r in story["trained_rows"] if r.trained}
+    if good.domain is None:
+        assert good.text == "none of the trained domains" and good.error is None
+    else:
+        assert good.domain in trained
+        assert re.fullmatch(rf"looks like {good.domain}: .+, \d+%", good.text)
+    assert bad.domain is None and bad.error and bad.source.endswith("broken.png")
+
+
 def test_parameter_rows(story):
     fresh = story["fresh_parameters"]
     assert [r.part for r in fresh] == ["shared trunk"]
@@ -449,7 +470,11 @@ def test_exported_adapters_are_safetensors_with_core_metadata(story):
         "numpy_version",
         "domain_status",
         "tensors_sha256",  # the tensors' digest: a damaged file is found on its own
+        "in_domain",  # the in-domain statistics' constants (their tensors: in_domain.*)
     }
+    with safetensors.safe_open(str(path), framework="numpy") as handle:
+        stats = InDomainStats.from_tensors({k: handle.get_tensor(k) for k in handle.keys()}, meta)
+    assert stats.threshold("maha+stages") < stats.calibration["maha+stages"].mean
     record = json.loads(meta["domain_status"])  # the domain's record, as the table showed it
     seen = {r.name: r for r in story["evaluated_rows"]}["digits_street"]
     assert (record["mode"], record["test_accuracy"]) == (seen.mode, seen.test_accuracy)

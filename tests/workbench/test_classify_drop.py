@@ -4,7 +4,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 from core.config import LrStage, TrainingConfig
 
@@ -107,3 +107,38 @@ def test_open_images_with_the_file_dialog(qtbot, window, tmp_path):
         window.classify.open_button.click()
     assert len(window.classify.card_texts()) == 2
     assert window.prefs.last_dir("images") == str(tmp_path / "imgs")
+
+
+def test_unlike_predictions_are_greyed_and_all_domains_get_the_routers_line(
+    qtbot, window, tmp_path
+):
+    train_fake(qtbot, window, "digits_street")
+    train_fake(qtbot, window, "signs")
+    images = write_images(tmp_path / "imgs", 6)
+    combo = window.classify.domain
+    assert combo.currentData() == "__all__"  # a second trained domain: all side by side
+    with qtbot.waitSignal(window.catalogue.classified, timeout=10_000) as blocker:
+        drop(window.classify, images)
+    out = blocker.args[0]
+    views = [v for preds in out["results"].values() for v in preds]
+    assert {v.unlike for v in views} == {True, False}  # the fake judges both ways
+    frames = window.classify._card_frames
+    for i, frame in enumerate(frames):
+        labels = {lbl.objectName(): lbl for lbl in frame.findChildren(QLabel) if lbl.objectName()}
+        route = out["routes"][i]
+        assert labels["route"].text() == route.text[0].upper() + route.text[1:]
+        predictions = [
+            lbl for lbl in frame.findChildren(QLabel) if lbl.objectName() == "prediction"
+        ]
+        for label, domain in zip(predictions, ("digits_street", "signs"), strict=True):
+            view = out["results"][domain][i]
+            assert ("unlike " + domain in label.text()) == view.unlike
+            assert ("#8a8a8a" in label.styleSheet()) == view.unlike
+            assert view.score_text in label.toolTip() and "threshold" in label.toolTip()
+    # one domain chosen: no router line
+    combo.setCurrentIndex(combo.findData("signs"))
+    with qtbot.waitSignal(window.catalogue.classified, timeout=10_000) as blocker:
+        drop(window.classify, images[:1])
+    assert blocker.args[0]["routes"] is None
+    (frame,) = window.classify._card_frames
+    assert not [lbl for lbl in frame.findChildren(QLabel) if lbl.objectName() == "route"]

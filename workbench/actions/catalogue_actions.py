@@ -282,6 +282,7 @@ class CatalogueActions(QObject):
             self.classify_panel.show_error("No image files found in what was dropped.")
             return
         during = self.session.training_active
+        routing = self.classify_panel.routing()
 
         def work(backend: Backend, ctx: JobContext) -> dict[str, Any]:
             thumbs = {str(p): make_thumbnail(p) for p in files}
@@ -290,13 +291,19 @@ class CatalogueActions(QObject):
                 "paths": [str(p) for p in files],
                 "thumbs": thumbs,
                 "results": results,
+                "routes": backend.route(files) if routing else None,
                 "left_out": left_out,
             }
 
         def done(out: dict[str, Any]) -> None:
             note = "Classified on a snapshot of the weights taken during training" if during else ""
             self.classify_panel.show_results(
-                out["paths"], out["thumbs"], out["results"], left_out=out["left_out"], note=note
+                out["paths"],
+                out["thumbs"],
+                out["results"],
+                left_out=out["left_out"],
+                note=note,
+                routes=out["routes"],
             )
             self.classified.emit(out)
 

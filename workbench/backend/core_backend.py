@@ -32,6 +32,7 @@ from workbench.backend.protocol import (
     MadeDomain,
     ParameterRow,
     PredictionView,
+    RouteView,
     TrainOutcome,
 )
 
@@ -258,10 +259,15 @@ class CoreBackend(InsightMethods, RunsMethods):
     ) -> dict[str, list[PredictionView]]:
         """``Workspace.classify`` (merged models; a copy of the weights while a run trains)."""
         found = self._ws.classify(list(domains), [str(p) for p in paths], top_k=top_k)
-        return {
-            d: [PredictionView(p.source, d, tuple(p.top), p.error) for p in predictions]
-            for d, predictions in found.items()
-        }
+        return {d: [_view(d, p) for p in predictions] for d, predictions in found.items()}
+
+    def route(self, paths: Sequence[Path]) -> list[RouteView]:
+        """``Workspace.route``: the domain each image looks like, or none of them."""
+        answers = self._ws.route([str(p) for p in paths])
+        return [
+            RouteView(str(path), a.domain, a.text(), a.error)
+            for path, a in zip(paths, answers, strict=True)
+        ]
 
     # === Files ===
 
@@ -352,3 +358,15 @@ class CoreBackend(InsightMethods, RunsMethods):
             ParameterRow(r["part"], r["parameters"], r["percent_of_trunk"], r["bytes"])
             for r in rows
         ]
+
+
+def _view(domain: str, p: Any) -> PredictionView:
+    verdict = p.in_domain
+    return PredictionView(
+        p.source,
+        domain,
+        tuple(p.top),
+        p.error,
+        unlike=None if verdict is None else verdict.unlike,
+        score_text="" if verdict is None else verdict.text(),
+    )

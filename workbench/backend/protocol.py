@@ -86,6 +86,21 @@ class PredictionView:
     domain: str
     top: tuple[tuple[str, float], ...]
     error: str | None = None
+    # Is the image unlike the domain (its in-domain score below the domain's threshold)?
+    # None: not judged (the domain has no in-domain statistics).
+    unlike: bool | None = None
+    score_text: str = ""  # "score -5.77, threshold -1.77"
+
+
+@dataclasses.dataclass(frozen=True)
+class RouteView:
+    """Which trained domain an image most likely belongs to: ``domain`` None = none of
+    them (or the file could not be read: ``error``); ``text`` says it for people."""
+
+    source: str
+    domain: str | None
+    text: str
+    error: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,6 +259,10 @@ class Backend(Protocol):
     def classify(
         self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
     ) -> dict[str, list[PredictionView]]: ...
+
+    def route(self, paths: Sequence[Path]) -> list[RouteView]:
+        """Per image: the trained domain it looks like (and its top class), or none."""
+        ...
 
     def export_adapters(
         self, domain: str, path: Path, progress: ProgressFn, cancel: threading.Event

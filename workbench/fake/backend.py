@@ -47,6 +47,7 @@ from workbench.backend.protocol import (
     MadeDomain,
     ParameterRow,
     PredictionView,
+    RouteView,
     RunCurves,
     RunSummary,
     TrainOutcome,
@@ -55,6 +56,8 @@ from workbench.fake.catalogue import SVHN_NAME, FakeDomain, catalogue_rows
 from workbench.fake.insight import TRUNK_PARAMETERS, FakeInsight
 from workbench.fake.model_files import FakeModelFiles
 from workbench.fake.run import finish_message, simulate_epochs
+
+FAKE_THRESHOLD = -1.0  # the fake's in-domain scores run from -3 to 1: half are unlike
 
 
 class FakeBackend(FakeModelFiles, FakeInsight):
@@ -451,7 +454,36 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 ranked = sorted(
                     zip(names, (w / total for w in weights), strict=True), key=lambda t: -t[1]
                 )
-                out[d].append(PredictionView(str(path), d, tuple(ranked[:top_k])))
+                score = digest[len(names) % len(digest)] / 255 * 4 - 3  # from the pixels
+                out[d].append(
+                    PredictionView(
+                        str(path),
+                        d,
+                        tuple(ranked[:top_k]),
+                        unlike=score < FAKE_THRESHOLD,
+                        score_text=f"score {score:.2f}, threshold {FAKE_THRESHOLD:.2f}",
+                    )
+                )
+        return out
+
+    def route(self, paths: Sequence[Path]) -> list[RouteView]:
+        """The first trained domain the image is not unlike (as the real router, which
+        answers "none" when it is unlike every domain)."""
+        domains = list(self._trained)
+        found = self.classify(domains, paths, top_k=1)
+        out = []
+        for i, path in enumerate(paths):
+            views = [found[d][i] for d in domains]
+            if views and views[0].error:
+                out.append(RouteView(str(path), None, views[0].error, views[0].error))
+                continue
+            like = [v for v in views if not v.unlike]
+            if not like:
+                out.append(RouteView(str(path), None, "none of the trained domains"))
+                continue
+            label, probability = like[0].top[0]
+            text = f"looks like {like[0].domain}: {label}, {100 * probability:.0f}%"
+            out.append(RouteView(str(path), like[0].domain, text))
         return out
 
     # === Runs and parameters ===

@@ -111,8 +111,29 @@ def write_adapter(
     }
     if status is not None:
         meta[STATUS_KEY] = status
+    stats, stats_meta = _in_domain_stats(rng, spec.num_classes, fingerprint, arrays)
+    arrays.update(stats)
+    meta.update(stats_meta)
     _save(path, arrays, meta)
     return path.stat().st_size
+
+
+def _in_domain_stats(
+    rng: np.random.Generator, classes: int, fingerprint: str, weights: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """In-domain statistics in the real format (``core.model.in_domain``), fit on
+    random features of a few dimensions (the fake has no network to take them from)."""
+    from core.files.digests import tensors_digest
+    from core.model.in_domain import TAPS, fit_stats
+
+    def features(n: int) -> dict[str, np.ndarray]:
+        out = {"logits": rng.normal(size=(n, classes)), "pooled": rng.normal(size=(n, 8))}
+        out.update({t: rng.normal(size=(n, 4)) for t in TAPS})
+        return out
+
+    train = features(4 * classes) | {"labels": np.arange(4 * classes) % classes}
+    stats = fit_stats(train, features(20), f"{fingerprint}:{tensors_digest(weights)}")
+    return stats.to_tensors()
 
 
 def read_adapter(path: Path) -> AdapterInfo:

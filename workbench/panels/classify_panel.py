@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.data.pipeline.image_files import expand_images
-from workbench.backend.protocol import PredictionView
+from workbench.backend.protocol import PredictionView, RouteView
 from workbench.panels.elided_label import ElidedLabel
 from workbench.panels.flow_layout import FlowLayout
 
@@ -72,6 +72,25 @@ def and_list(names: Sequence[str]) -> str:
 def count(n: int, noun: str) -> str:
     """'1 image', '3 images'."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+UNLIKE_STYLE = "color: #8a8a8a;"  # an image unlike the domain: its top-5 greyed
+
+
+def route_text(route: RouteView) -> str:
+    """'Looks like digits_hand: 3, 97%' / 'None of the trained domains' (a sentence)."""
+    text = route.error or route.text
+    return text[:1].upper() + text[1:]
+
+
+def verdict_tooltip(domain: str, prediction: PredictionView) -> str:
+    if prediction.unlike is None:
+        return f"Not judged: {domain} has no in-domain statistics (its data is not here)."
+    what = "Unlike" if prediction.unlike else "Like"
+    return (
+        f"{what} {domain}: {prediction.score_text}. 95% of {domain}'s own validation images "
+        "score at or above the threshold."
+    )
 
 
 NO_DOMAIN_TEXT = "Train a domain (or import adapters) to classify images."
@@ -145,6 +164,10 @@ class ClassifyPanel(QWidget):
         elif self.status.text() in (NO_DOMAIN_TEXT, ""):
             self.status.setText(READY_TEXT)
 
+    def routing(self) -> bool:
+        """'All trained domains' is chosen: the router says which one each image is like."""
+        return self.domain.currentData() == ALL_DOMAINS
+
     def chosen_domains(self) -> list[str]:
         data = self.domain.currentData()
         if data == ALL_DOMAINS:
@@ -205,13 +228,16 @@ class ClassifyPanel(QWidget):
         *,
         left_out: int = 0,
         note: str = "",
+        routes: Sequence[RouteView] | None = None,
     ) -> None:
-        """One card per image with every domain's top classes (or the error)."""
+        """One card per image with every domain's top classes (or the error), and the
+        router's answer when ``routes`` are given."""
         self.clear()
         errors = 0
         for i, path in enumerate(paths):
             per_domain = {d: preds[i] for d, preds in results.items() if i < len(preds)}
-            card = self._card(path, thumbnails.get(path), per_domain)
+            route = routes[i] if routes is not None and i < len(routes) else None
+            card = self._card(path, thumbnails.get(path), per_domain, route)
             errors += bool(per_domain) and all(p.error for p in per_domain.values())
             self.grid.addWidget(card)
             self._card_frames.append(card)
@@ -224,7 +250,11 @@ class ClassifyPanel(QWidget):
         self.status.setText(text + (f". {note}" if note else "."))
 
     def _card(
-        self, path: str, thumb: np.ndarray | None, per_domain: Mapping[str, PredictionView]
+        self,
+        path: str,
+        thumb: np.ndarray | None,
+        per_domain: Mapping[str, PredictionView],
+        route: RouteView | None = None,
     ) -> QFrame:
         frame = QFrame()
         frame.setFrameShape(QFrame.Shape.StyledPanel)
@@ -253,6 +283,12 @@ class ClassifyPanel(QWidget):
             error.setText(str(reasons.pop()))
             box.addWidget(error)
             return frame
+        if route is not None:
+            answer = QLabel(route_text(route))
+            answer.setObjectName("route")
+            answer.setWordWrap(True)
+            answer.setStyleSheet("font-weight: bold;")
+            box.addWidget(answer)
         for domain, prediction in per_domain.items():
             text = QLabel()
             text.setObjectName("prediction")
@@ -267,7 +303,11 @@ class ClassifyPanel(QWidget):
                 lines = "<br>".join(
                     f"{html.escape(c)}&nbsp;&nbsp;{100 * p:.1f}%" for c, p in prediction.top
                 )
+                if prediction.unlike:
+                    lines += f"<br><i>unlike {html.escape(domain)}</i>"
+                    text.setStyleSheet(UNLIKE_STYLE)
                 text.setText(f"<b>{html.escape(domain)}</b><br>{lines}")
+                text.setToolTip(verdict_tooltip(domain, prediction))
             box.addWidget(text)
         box.addStretch(1)
         return frame

@@ -1,0 +1,80 @@
+"""`classify` says when an image is unlike a domain and which domain it looks like;
+`eval --mixed` measures the router (real engine, tiny preset, built-in domains)."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from core.cli import main
+from core.workspace import Workspace
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def trained_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_in_domain")
+    common = ["--root", str(root), "train", "--batch-size", "64"]
+    trunk = ["--domain", "digits_street", "--mode", "full", "--preset", "tiny"]
+    assert main([*common, *trunk, "--stages", "0.1x3"]) == 0
+    assert main([*common, "--domain", "glyphs", "--stages", "0.1x2"]) == 0
+    return root
+
+
+def _test_images(root, domain: str, folder, count: int = 1):
+    images, _ = Workspace(root).load_data(domain).arrays("test")
+    paths = []
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        paths.append(folder / f"{domain}_{i:02d}.png")
+        Image.fromarray(images[i]).save(paths[-1])
+    return paths
+
+
+def test_classify_marks_an_unlike_image_and_routes_it(capsys, trained_root, tmp_path):
+    streets = _test_images(trained_root, "digits_street", tmp_path / "s", 10)
+    glyphs = _test_images(trained_root, "glyphs", tmp_path / "g", 10)
+    base = ["--root", trained_root, "classify"]
+
+    code, out, _ = run(capsys, *base, "--domain", "glyphs", streets[0], glyphs[0])
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[1].startswith("  glyphs: ") and "; unlike glyphs (score " in lines[1]
+    assert "; like glyphs (score " in lines[3]
+    assert "all trained domains" not in out  # one domain asked for: no router
+
+    code, out, _ = run(capsys, *base, glyphs[0], streets[0])
+    assert code == 0
+    first, second = out.split(str(streets[0]))
+    assert "  all trained domains: looks like glyphs: glyph_" in first
+    assert "  all trained domains: " in second
+
+    code, out, _ = run(capsys, *base, tmp_path / "g", tmp_path / "s", "--json", "--score", "maha")
+    result = json.loads(out)
+    routed = [a["domain"] for a in result["router"]]
+    assert routed[:10].count("glyphs") >= 9 and routed[10:].count("digits_street") >= 7
+    verdicts = [p["in_domain"] for p in result["glyphs"]]
+    assert all(v["score_name"] == "maha" for v in verdicts)
+    assert sum(v["score"] < v["threshold"] for v in verdicts[10:]) >= 9  # unlike glyphs
+
+
+def test_eval_mixed_routes_test_images_to_their_own_domain(capsys, trained_root, tmp_path):
+    code, out, _ = run(capsys, "--root", trained_root, "eval", "--mixed", "--report", tmp_path)
+    assert code == 0, out
+    assert "affine router" in out and "| glyphs |" in out
+    rows = {r["domain"]: r for r in json.loads((tmp_path / "mixed.json").read_text())["rows"]}
+    assert rows["glyphs"]["routed_own"] >= 0.9
+    assert rows["digits_street"]["routed_own"] >= 0.8
+    for row in rows.values():
+        assert row["task_agnostic_accuracy"] <= row["known_domain_accuracy"] + 1e-9
+    assert rows["all"]["images"] == rows["glyphs"]["images"] + rows["digits_street"]["images"]
+
+
+def test_eval_without_domain_or_mixed_says_what_to_give(capsys, trained_root):
+    code, _, err = run(capsys, "--root", trained_root, "eval")
+    assert code == 2 and "--domain" in err
