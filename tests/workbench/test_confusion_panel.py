@@ -35,15 +35,21 @@ def make_report(num_classes=4, n=80, seed=0):
     return report, images, labels, predicted
 
 
-def drawn_labels(axis) -> list[str]:
-    """The tick texts the axis paints (pyqtgraph's own drawing path)."""
+def drawn_label_rects(axis) -> list:
+    """(rect, text) of each tick label as the axis lays it out to paint (pyqtgraph's own
+    drawing path)."""
     image = QImage(10, 10, QImage.Format.Format_ARGB32)
     painter = QPainter(image)
     try:
         specs = axis.generateDrawSpecs(painter)
     finally:
         painter.end()
-    return [text for _, _, text in specs[2]] if specs else []
+    return [(rect, text) for rect, _, text in specs[2]] if specs else []
+
+
+def drawn_labels(axis) -> list[str]:
+    """The tick texts the axis paints."""
+    return [text for _, text in drawn_label_rects(axis)]
 
 
 @pytest.fixture

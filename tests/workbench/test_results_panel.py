@@ -4,7 +4,6 @@ import csv
 
 import numpy as np
 import pytest
-from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QApplication
 
 from core.evaluation.results import ResultRow, ResultsTable
@@ -12,6 +11,8 @@ from core.evaluation.score import decathlon_score
 from workbench.panels.class_count_chart import ClassCountChart
 from workbench.panels.dialogs import ScriptedDialogs
 from workbench.panels.results_panel import COLUMNS, ResultsPanel
+
+from .test_confusion_panel import drawn_label_rects
 
 
 def make_table():
@@ -100,17 +101,6 @@ def test_class_count_chart_shows_each_split_and_flags_imbalance(qtbot):
     assert set(chart.bars) == {"train"} and "imbalanced" not in chart.summary.text()
 
 
-def _drawn_labels(axis) -> list:
-    """The tick labels as pyqtgraph lays them out to paint: (rect, text) each."""
-    image = QImage(10, 10, QImage.Format.Format_ARGB32)
-    painter = QPainter(image)
-    try:
-        specs = axis.generateDrawSpecs(painter)
-    finally:
-        painter.end()
-    return [] if specs is None else [(rect, text) for rect, _flags, text in specs[2]]
-
-
 @pytest.mark.parametrize("width", [560, 3000])
 def test_long_class_names_never_print_over_each_other(qtbot, width):
     names = [f"speed_limit_{k}" if k < 8 else f"sign_number_{k}" for k in range(22)]
@@ -120,7 +110,7 @@ def test_long_class_names_never_print_over_each_other(qtbot, width):
     chart.show()
     chart.set_counts(names, {"train": [30] * 22, "val": [5] * 22})
     qtbot.wait(50)
-    labels = _drawn_labels(chart.axis)
+    labels = drawn_label_rects(chart.axis)
     assert labels and all(text in names for _, text in labels)
     rects = sorted((rect for rect, _ in labels), key=lambda r: r.left())
     for left, right in zip(rects, rects[1:], strict=False):
