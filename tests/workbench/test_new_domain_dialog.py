@@ -55,3 +55,19 @@ def test_guidance_says_what_stops_create_and_what_would_help(qtbot, tmp_path):
     assert "No validation image yet in 'class_2'" in text
     assert dialog.create_button.isEnabled()
     assert {k: len(v) for k, v in dialog.classes().items()} == {"Cat": 12, "class_2": 2}
+
+
+def test_removing_a_class_says_so_instead_of_the_last_drop(qtbot, tmp_path):
+    dialog = NewDomainDialog([], None)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    wait_until(lambda: all(b.isVisible() for b in dialog.bins), 5, "the bins")
+    first, second = dialog.bins
+    _type(second.name_edit, "seven")
+    assert drop_files(second, [digit_images(tmp_path / "s", 7, 4)[0].parent])
+    wait_until(lambda: "to 'seven'" in dialog.notes.text(), 5, "the drop's note")
+    click(button(second, "Remove class"))
+    wait_until(lambda: len(dialog.bins) == 1, 5, "the class to go")
+    assert dialog.notes.text() == (
+        "Removed the class 'seven' and its 4 images (the originals stay where they were)."
+    )

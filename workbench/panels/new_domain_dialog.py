@@ -309,6 +309,15 @@ class NewDomainDialog(QDialog):
         self.bins.remove(bin_)
         self._bin_row.removeWidget(bin_)
         bin_.deleteLater()
+        n = len(bin_.keys)  # the line about the last drop may name this class: said anew
+        self.notes.setText(
+            f"Removed the class '{bin_.label()}'"
+            + (
+                f" and its {n} image{'s' if n != 1 else ''} (the originals stay where they were)."
+                if n
+                else "."
+            )
+        )
         self._changed()
 
     @Slot(object)
