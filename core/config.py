@@ -40,6 +40,7 @@ from core.training_config import (
 
 __all__ = [
     "ADAPTER_KINDS",
+    "MAX_ADAPTER_RANK",
     "BN_INITS",
     "CLASS_WEIGHTS",
     "DOMAIN_NAME_PATTERN",
@@ -64,11 +65,12 @@ __all__ = [
     "parse_stages",
 ]
 
-AdapterKind = Literal["series", "parallel", "bn_only"]
+AdapterKind = Literal["series", "parallel", "bn_only", "lowrank"]
 ShortcutKind = Literal["avgpool_zero_pad", "conv1x1"]
 Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
 
-ADAPTER_KINDS: tuple[str, ...] = ("series", "parallel", "bn_only")
+ADAPTER_KINDS: tuple[str, ...] = ("series", "parallel", "bn_only", "lowrank")
+MAX_ADAPTER_RANK = 1024
 SHORTCUT_KINDS: tuple[str, ...] = ("avgpool_zero_pad", "conv1x1")
 PRECISIONS: tuple[str, ...] = ("float32", "mixed_bfloat16", "mixed_float16")
 DOMAIN_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -91,7 +93,10 @@ class ModelConfig:
         width_factor: scales every width (stem int(32f), stages int(64f), int(128f), int(256f)).
         blocks_per_stage: BasicBlocks in each of the three stages ((4, 4, 4) = ResNet-26).
         image_size: default square input side; a domain may use its own crop size.
-        adapter_kind: ``series`` (NeurIPS'17), ``parallel`` (CVPR'18) or ``bn_only``.
+        adapter_kind: ``series`` (NeurIPS'17), ``parallel`` (CVPR'18), ``bn_only`` or
+            ``lowrank`` (a k x k conv to ``adapter_rank`` channels then a 1x1 back, beside
+            each adapted 3x3: the budget is set by the rank).
+        adapter_rank: the rank r of ``lowrank`` adapters (required there, None otherwise).
         adapt_stem: whether the stem's conv_task carries an adapter (the reference does).
         adapter_positions: for (conv1, conv2) of every block, whether it carries an adapter
             (rebuffi's ``proj='11'``); a position without one still has its own BN.
@@ -104,6 +109,7 @@ class ModelConfig:
     blocks_per_stage: tuple[int, int, int] = (4, 4, 4)
     image_size: int = 64
     adapter_kind: AdapterKind = "series"
+    adapter_rank: int | None = None
     adapt_stem: bool = True
     adapter_positions: tuple[bool, bool] = (True, True)
     shortcut: ShortcutKind = "avgpool_zero_pad"
@@ -126,6 +132,7 @@ class ModelConfig:
             _fail("`image_size` must be in [8, 1024].", image_size=self.image_size)
         if self.adapter_kind not in ADAPTER_KINDS:
             _fail(f"`adapter_kind` must be one of {ADAPTER_KINDS}.", adapter_kind=self.adapter_kind)
+        self._check_rank()
         if not isinstance(self.adapt_stem, bool):
             _fail("`adapt_stem` must be a bool.", adapt_stem=self.adapt_stem)
         positions = self.adapter_positions
@@ -147,6 +154,30 @@ class ModelConfig:
                 "`width_factor` is too small: a stage would have no channel.",
                 width_factor=self.width_factor,
             )
+
+    def _check_rank(self) -> None:
+        rank = self.adapter_rank
+        if self.adapter_kind != "lowrank":
+            if rank is not None:
+                _fail(
+                    "`adapter_rank` is only for `lowrank` adapters; leave it None for "
+                    f"'{self.adapter_kind}'.",
+                    adapter_kind=self.adapter_kind,
+                    adapter_rank=rank,
+                )
+            return
+        if not isinstance(rank, int) or isinstance(rank, bool) or not 1 <= rank <= MAX_ADAPTER_RANK:
+            _fail(
+                f"`lowrank` adapters need `adapter_rank`, an integer in [1, {MAX_ADAPTER_RANK}].",
+                adapter_rank=rank,
+            )
+
+    @property
+    def adapter_label(self) -> str:
+        """The kind as a person reads it: ``low-rank (rank 8)``, ``BN only``, ``series``."""
+        if self.adapter_kind == "lowrank":
+            return f"low-rank (rank {self.adapter_rank})"
+        return {"bn_only": "BN only"}.get(self.adapter_kind, self.adapter_kind)
 
     @property
     def stem_width(self) -> int:

@@ -1,5 +1,19 @@
 """One domain = one Keras model over the shared trunk plus its own adapters, BNs and head.
 
+Adapter kinds, each beside or after every adapted frozen 3x3 convolution, before the
+domain's BN: ``series`` (Rebuffi, Bilen & Vedaldi, "Learning multiple visual domains with
+residual adapters", NeurIPS 2017: 3x3 -> BN -> 1x1 -> add -> BN), ``parallel`` (Rebuffi,
+Bilen & Vedaldi, "Efficient parametrization of multi-domain deep neural networks", CVPR
+2018, arXiv 1803.10082: a 1x1 on the 3x3's input, added to its output) and ``lowrank``.
+That CVPR'18 paper also compresses its parallel 1x1 adapters by low-rank factorisation
+("joint adapter compression"); ``lowrank`` is its low-rank parallel branch widened to the
+3x3's own window, as LoRA (Hu et al., ICLR 2022) factorises a frozen weight's update:
+``B(A(x))`` with A a k x k conv C_in -> r (the 3x3's window, stride and padding) and B a
+1x1 r -> C_out, added to the 3x3's output and trained as a side branch (the frozen kernel
+needs no gradient; Keras's ``enable_lora`` would merge the kernel on every call).
+The rank r sets the budget; A then B is one k x k convolution of rank <= r, so it folds
+exactly into the 3x3 for deployment (``core.model.merge``).
+
 ``build_domain_model`` reads as trunk + adapters + head: each trunk conv is the shared layer
 object, every other layer is created here with the domain's name as prefix
 (``<domain>_<position>_<part>``). What belongs to a domain is decided by ownership (every
@@ -135,13 +149,42 @@ class _DomainBuilder:
             dtype=self.dtype,
         )
 
-    def trunk_conv(self, x, position: ConvPosition):
-        """The shared 3x3 conv; at stride 2 on an input padded 1 on every side (reference)."""
+    def trunk_input(self, x, position: ConvPosition):
+        """What the shared 3x3 reads: at stride 2, the input padded 1 on every side (reference)."""
         if needs_symmetric_pad(position):
             x = keras.layers.ZeroPadding2D(
                 1, name=self.name(position.name, "pad"), dtype=self.dtype
             )(x)
-        return self.trunk.convs[position.name](x)
+        return x
+
+    def trunk_conv(self, x, position: ConvPosition):
+        return self.trunk.convs[position.name](self.trunk_input(x, position))
+
+    def lowrank_branch(self, padded, position: ConvPosition):
+        """B(A(x)): A reads what the 3x3 reads (same k x k window, stride and padding) into
+        ``adapter_rank`` channels, B (1x1) maps them to the 3x3's outputs. B starts at zero,
+        so a fresh domain computes exactly what the trunk computes."""
+        conv = self.trunk.convs[position.name]
+        rank = self.config.adapter_rank
+        assert rank is not None  # ModelConfig refuses lowrank without a rank
+        a = keras.layers.Conv2D(
+            rank,
+            conv.kernel_size,
+            strides=conv.strides,
+            padding=conv.padding,
+            use_bias=False,
+            kernel_initializer=conv_initializer(),
+            name=self.name(position.name, "lowrank_a"),
+            dtype=self.dtype,
+        )(padded)
+        return keras.layers.Conv2D(
+            position.out_channels,
+            1,
+            use_bias=False,
+            kernel_initializer="zeros",
+            name=self.name(position.name, "lowrank_b"),
+            dtype=self.dtype,
+        )(a)
 
     def conv_task(self, x, position: ConvPosition):
         """Shared 3x3 conv followed (or paralleled) by this domain's adapter and BN."""
@@ -165,6 +208,14 @@ class _DomainBuilder:
             p = self.adapter_conv(position, position.out_channels, 1)(x)
             y = keras.layers.Add(name=self.name(position.name, "adapter_add"), dtype=self.dtype)(
                 [y, p]
+            )
+            return self.bn(position.name, "bn")(y)
+        if kind == "lowrank" and position.adapted:
+            padded = self.trunk_input(x, position)
+            y = self.trunk.convs[position.name](padded)
+            branch = self.lowrank_branch(padded, position)
+            y = keras.layers.Add(name=self.name(position.name, "adapter_add"), dtype=self.dtype)(
+                [y, branch]
             )
             return self.bn(position.name, "bn")(y)
         return self.bn(position.name, "bn")(self.trunk_conv(x, position))

@@ -11,6 +11,9 @@ it folds into one 3x3 convolution with a bias:
   centre tap, then the BN scales the kernel and gives the bias. Exact because the centre
   tap reads the pixel the 1x1 reads: stride 1 with 'same' padding, or stride 2 with the
   input padded 1 on every side (``needs_symmetric_pad``) and a 'valid' 1x1;
+- low-rank (3x3 + B(A(x)) on the same input -> BN): A (k x k, C_in -> r, the 3x3's window,
+  stride and padding) then B (1x1, r -> C_out) is one k x k convolution with kernel
+  ``sum_r A[..., i, r] B[r, o]``, which adds to the 3x3's kernel; then the BN folds;
 - BN only (and positions without an adapter): the BN scales the kernel and gives the bias.
 
 The head's BN (after the last residual add, before the ReLU) cannot fold into a conv; it
@@ -100,6 +103,19 @@ def fold_parallel(
     return fold_bn(folded, bn)
 
 
+def fold_lowrank(
+    kernel: np.ndarray,
+    down: np.ndarray,
+    up: np.ndarray,
+    bn: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """3x3 ``kernel`` [k, k, I, O] + ``up`` [1, 1, r, O] after ``down`` [k, k, I, r] -> BN."""
+    composed = np.einsum(
+        "hwir,ro->hwio", np.asarray(down, np.float64), np.asarray(up, np.float64)[0, 0]
+    )
+    return fold_bn(np.asarray(kernel, np.float64) + composed, bn)
+
+
 def fold_bn(kernel: np.ndarray, bn: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     scale, shift = bn
     return np.asarray(kernel, np.float64) * scale, shift
@@ -160,7 +176,31 @@ class _MergedBuilder:
             self._check_parallel(position, conv)
             adapter = self.own(name, "adapter").kernel.numpy()
             return fold_parallel(kernel, adapter, bn_affine(self.own(name, "bn")))
+        if kind == "lowrank" and position.adapted:
+            down, up = self.own(name, "lowrank_a"), self.own(name, "lowrank_b")
+            self._check_lowrank(position, conv, down)
+            return fold_lowrank(
+                kernel, down.kernel.numpy(), up.kernel.numpy(), bn_affine(self.own(name, "bn"))
+            )
         return fold_bn(kernel, bn_affine(self.own(name, "bn")))
+
+    def _check_lowrank(
+        self, position: ConvPosition, conv: keras.layers.Conv2D, down: keras.layers.Conv2D
+    ) -> None:
+        """A must read the 3x3's windows: same kernel size, stride and padding."""
+        same = (
+            tuple(down.kernel_size) == tuple(conv.kernel_size)
+            and tuple(down.strides) == tuple(conv.strides)
+            and down.padding == conv.padding
+        )
+        if not same:
+            raise MergeError(
+                f"The low-rank adapter of '{position.name}' cannot be folded exactly: its "
+                "first convolution does not read the 3x3's windows. Received: kernel "
+                f"{tuple(down.kernel_size)} vs {tuple(conv.kernel_size)}, stride "
+                f"{tuple(down.strides)} vs {tuple(conv.strides)}, padding {down.padding!r} vs "
+                f"{conv.padding!r}"
+            )
 
     def _add(self, layer: keras.layers.Layer, values: list[np.ndarray]) -> keras.layers.Layer:
         self._weights.append((layer, [np.asarray(v, np.float32) for v in values]))

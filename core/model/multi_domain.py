@@ -4,7 +4,7 @@ One domain model at a time, B images under D domains cost D small batches throug
 models (about 30-50 ms per domain for 8 tiny images, far below what the hardware does with
 a full batch). Here the D*B (image, domain) pairs go through the shared 3x3 convolutions as
 one batch, and each domain's own parts (its batch-norms folded to a scale and a shift, its
-1x1 adapters, its head) are applied per domain with batched einsums, in one compiled
+1x1 or low-rank adapters, its head) are applied per domain with batched einsums, in one compiled
 function that takes the domains' stacked weights as inputs. So it is traced once per (number
 of domains in a pass, image shape), never per domain, and no domain's Keras model is built:
 the weights come from ``AdapterEngine.weight_arrays`` (read from the file of a domain not
@@ -77,6 +77,7 @@ class DomainStack:
         out: dict[str, np.ndarray] = {}
         positions = [self._stem, *[p for b in self._blocks for p in (b.conv1, b.conv2)]]
         adapters = self.config.adapter_kind in ("series", "parallel")
+        lowrank = self.config.adapter_kind == "lowrank"
         for position in positions:
             for key in _bn_keys(self.config, position):
                 pairs = [_affine(a, key, eps) for a in arrays]
@@ -85,6 +86,10 @@ class DomainStack:
             if adapters and position.adapted:
                 key = f"{position.name}_adapter/kernel"
                 out[key] = np.stack([a[key][0, 0] for a in arrays])
+            if lowrank and position.adapted:  # A as [k*k*C_in, r] for patches, B as [r, C_out]
+                down, up = f"{position.name}_lowrank_a/kernel", f"{position.name}_lowrank_b/kernel"
+                out[down] = np.stack([a[down].reshape(-1, a[down].shape[-1]) for a in arrays])
+                out[up] = np.stack([a[up][0, 0] for a in arrays])
         pairs = [_affine(a, "head_bn", eps) for a in arrays]
         out["head_bn/scale"] = np.stack([s for s, _ in pairs])[:, None, None, None, :]
         out["head_bn/shift"] = np.stack([t for _, t in pairs])[:, None, None, None, :]
@@ -118,11 +123,28 @@ class DomainStack:
             w = p[f"{position.name}_adapter/kernel"]
             return per(x, lambda t: tf.einsum("gbhwc,gce->gbhwe", t, w))
 
-        def conv3(x: tf.Tensor, position: ConvPosition) -> tf.Tensor:
+        def window(position: ConvPosition) -> tuple[list[list[int]] | None, str]:
             if needs_symmetric_pad(position):
-                x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
-                return tf.nn.conv2d(x, self._kernels[position.name], position.stride, "VALID")
-            return tf.nn.conv2d(x, self._kernels[position.name], position.stride, "SAME")
+                return [[0, 0], [1, 1], [1, 1], [0, 0]], "VALID"
+            return None, "SAME"
+
+        def conv3(x: tf.Tensor, position: ConvPosition) -> tf.Tensor:
+            pad, padding = window(position)
+            x = x if pad is None else tf.pad(x, pad)
+            return tf.nn.conv2d(x, self._kernels[position.name], position.stride, padding)
+
+        def lowrank_branch(x: tf.Tensor, position: ConvPosition) -> tf.Tensor:
+            """Each domain's A over the 3x3's own windows (as patches), then its B."""
+            pad, padding = window(position)
+            x = x if pad is None else tf.pad(x, pad)
+            k, s = self._kernels[position.name].shape[0], position.stride
+            patches = tf.image.extract_patches(x, [1, k, k, 1], [1, s, s, 1], [1, 1, 1, 1], padding)
+            down = p[f"{position.name}_lowrank_a/kernel"]
+            up = p[f"{position.name}_lowrank_b/kernel"]
+            return per(
+                patches,
+                lambda t: tf.einsum("gbhwr,gro->gbhwo", tf.einsum("gbhwc,gcr->gbhwr", t, down), up),
+            )
 
         def conv_task(x: tf.Tensor, position: ConvPosition) -> tf.Tensor:
             kind = self.config.adapter_kind
@@ -133,6 +155,9 @@ class DomainStack:
             if kind == "parallel" and position.adapted:
                 s = position.stride
                 y = conv3(x, position) + adapter(x[:, ::s, ::s, :], position)
+                return affine(y, f"{position.name}_bn")
+            if kind == "lowrank" and position.adapted:
+                y = conv3(x, position) + lowrank_branch(x, position)
                 return affine(y, f"{position.name}_bn")
             return affine(conv3(x, position), f"{position.name}_bn")
 

@@ -48,8 +48,21 @@ def _batch(size=16, n=4, seed=0):
         {"adapter_kind": "bn_only"},
         {"adapter_kind": "series", "adapt_stem": False, "adapter_positions": (False, True)},
         {"adapter_kind": "series", "shortcut": "conv1x1"},
+        {"adapter_kind": "lowrank", "adapter_rank": 3},
+        {"adapter_kind": "lowrank", "adapter_rank": 5, "shortcut": "conv1x1"},
+        {"adapter_kind": "lowrank", "adapter_rank": 2, "adapter_positions": (False, True)},
     ],
-    ids=["series", "parallel", "parallel_conv1x1", "bn_only", "series_partial", "series_conv1x1"],
+    ids=[
+        "series",
+        "parallel",
+        "parallel_conv1x1",
+        "bn_only",
+        "series_partial",
+        "series_conv1x1",
+        "lowrank",
+        "lowrank_conv1x1",
+        "lowrank_partial",
+    ],
 )
 def test_merged_logits_equal_the_domain_model(changes):
     domain = _domain(**changes)

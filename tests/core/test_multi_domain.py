@@ -40,10 +40,18 @@ def _engine(config, classes=(3, 5, 2, 4)) -> AdapterEngine:
 
 @pytest.mark.parametrize(
     "kind, shortcut",
-    [("series", "avgpool_zero_pad"), ("parallel", "conv1x1"), ("bn_only", "avgpool_zero_pad")],
+    [
+        ("series", "avgpool_zero_pad"),
+        ("parallel", "conv1x1"),
+        ("bn_only", "avgpool_zero_pad"),
+        ("lowrank", "avgpool_zero_pad"),
+        ("lowrank", "conv1x1"),
+    ],
 )
 def test_stacked_logits_equal_each_domains_own(kind, shortcut):
-    engine = _engine(dataclasses.replace(TINY, adapter_kind=kind, shortcut=shortcut))
+    rank = 3 if kind == "lowrank" else None
+    config = dataclasses.replace(TINY, adapter_kind=kind, adapter_rank=rank, shortcut=shortcut)
+    engine = _engine(config)
     names = engine.domain_names
     x = np.random.default_rng(1).normal(size=(5, 16, 16, 3)).astype("float32")
     builds = engine.builds
