@@ -203,7 +203,11 @@ def test_an_artifact_that_disagrees_is_not_written(engine, tmp_path, monkeypatch
 
 @pytest.mark.parametrize(
     "changes",
-    [{"adapter_kind": "parallel"}, {"adapter_kind": "bn_only", "precision": "mixed_bfloat16"}],
+    [
+        {"adapter_kind": "parallel"},
+        {"adapter_kind": "bn_only", "precision": "mixed_bfloat16"},
+        {"adapter_kind": "lowrank", "adapter_rank": 4},
+    ],
 )
 def test_other_adapter_kinds_and_bf16_engines_deploy(tmp_path, changes):
     """Parallel adapters fold into the centre tap (stride-2 convs padded symmetrically); a
@@ -212,3 +216,17 @@ def test_other_adapter_kinds_and_bf16_engines_deploy(tmp_path, changes):
     randomise_domain(engine.add_domain(SPEC), seed=5)
     report = export_deployable(engine, "signs", tmp_path / "p.tflite", "litert")
     assert report.top1_agreement == 1.0 and report.max_probability_diff < 1e-4
+
+
+@pytest.mark.parametrize("fmt", DEPLOY_FORMATS)
+def test_a_lowrank_domain_deploys_as_a_plain_network_in_each_runtime(tmp_path, test_images, fmt):
+    """The low-rank branch folds into the 3x3 kernels: each runtime agrees with the workbench."""
+    config = dataclasses.replace(get_preset("tiny").model, adapter_kind="lowrank", adapter_rank=3)
+    engine = AdapterEngine(config)
+    randomise_domain(engine.add_domain(SPEC), seed=6)
+    path = tmp_path / NAMES[fmt]
+    report = export_deployable(engine, "signs", path, fmt, test_images=test_images)
+    assert report.top1_agreement == 1.0 and report.max_probability_diff < 1e-4
+    batch = np.stack(test_images[:4]).astype(np.uint8)
+    got = _run_here(fmt, path, batch)
+    assert got.shape == (4, len(SPEC.class_names))
