@@ -20,7 +20,13 @@ from core.files.digests import GENERATION_KEY, TENSORS_DIGEST_KEY
 from core.weights_version import WEIGHTS_FORMAT_VERSION, version_problem
 
 FORMAT_NAME = "ram-workbench-adapter"
-FORMAT_VERSION = WEIGHTS_FORMAT_VERSION
+# Adapter files have their own version on top of the weights' arithmetic
+# (``WEIGHTS_FORMAT_VERSION``): 3 adds the ``adapter`` entry (kind and rank) to the header.
+# Version 2 files hold the same arithmetic and say their kind in the model config alone
+# (no rank: low-rank adapters came with version 3), so they are still read.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (WEIGHTS_FORMAT_VERSION, FORMAT_VERSION)
+ADAPTER_KEY = "adapter"
 SUFFIX = ".adapter.safetensors"
 # Optional: the domain's record (``DomainStatus`` fields) when the file was written by a
 # workspace's save or an export (older files lack it).
@@ -36,6 +42,7 @@ REQUIRED_KEYS = (
 # Model-config fields that decide the shapes and wiring of a domain's variables.
 STRUCTURE_FIELDS = (
     "adapter_kind",
+    "adapter_rank",
     "width_factor",
     "blocks_per_stage",
     "adapt_stem",
@@ -107,10 +114,46 @@ def _read_metadata(path: Path) -> dict[str, str]:
             f"The adapter file lacks metadata. Expected keys {list(REQUIRED_KEYS)}. "
             f"Received: missing={missing}"
         )
-    problem = version_problem("adapter file", metadata["format_version"])
+    problem = _version_problem(metadata["format_version"])
     if problem:
         raise _fail(problem)
+    if _int(metadata["format_version"]) >= 3 and ADAPTER_KEY not in metadata:
+        raise _fail(
+            f"The adapter file lacks metadata. Expected key '{ADAPTER_KEY}' (kind and rank) in "
+            f"format version {metadata['format_version']}. Received: keys={sorted(metadata)}"
+        )
     return metadata
+
+
+def _version_problem(found: object) -> str | None:
+    """None for a version this reads (2 or 3), else why not."""
+    version = _int(str(found))
+    if version in READABLE_VERSIONS:
+        return None
+    if 0 < version < WEIGHTS_FORMAT_VERSION:
+        return version_problem("adapter file", found)  # says why older weights fail
+    return (
+        "Unknown adapter file format version (a newer RAM Workbench wrote it?). Expected: "
+        f"one of {list(READABLE_VERSIONS)}. Received: format_version={found!r}"
+    )
+
+
+def adapter_entry(config: ModelConfig) -> dict[str, Any]:
+    """The header's ``adapter`` entry: the kind and rank of the domain's adapters."""
+    return {"kind": config.adapter_kind, "rank": config.adapter_rank}
+
+
+def _check_entry(metadata: dict[str, str], config: ModelConfig) -> None:
+    """The ``adapter`` entry and the model config must tell the same kind and rank."""
+    if ADAPTER_KEY not in metadata:
+        return  # a version-2 file: the model config alone says the kind
+    entry = _json_field(metadata, ADAPTER_KEY)
+    if entry != adapter_entry(config):
+        raise _fail(
+            f"The adapter file contradicts itself: its '{ADAPTER_KEY}' entry and its model "
+            f"config name different adapters. Expected: {adapter_entry(config)}. "
+            f"Received: {entry!r}"
+        )
 
 
 def _json_field(metadata: dict[str, str], key: str) -> Any:
@@ -131,6 +174,7 @@ def read_adapter_info(path: str | Path) -> AdapterInfo:
         config = ModelConfig.from_dict(_json_field(metadata, "model_config"))
     except (ConfigError, TypeError) as exc:
         raise _fail(f"The adapter file's domain spec or model config is invalid: {exc}") from None
+    _check_entry(metadata, config)
     parameters = _json_field(metadata, "parameters")
     if not isinstance(parameters, dict):
         raise _fail(f"Metadata 'parameters' must be a mapping. Received: {parameters!r}")
@@ -161,11 +205,19 @@ def read_adapter_info(path: str | Path) -> AdapterInfo:
 def _int(text: str | None) -> int:
     try:
         return int(text or 0)
-    except ValueError:
+    except (TypeError, ValueError):
         return 0
 
 
 def check_structure(expected: ModelConfig, found: ModelConfig) -> None:
+    if (expected.adapter_kind, expected.adapter_rank) != (found.adapter_kind, found.adapter_rank):
+        raise _fail(
+            f"The file holds {found.adapter_label} adapters; this model uses "
+            f"{expected.adapter_label} adapters, and one cannot be read as the other. "
+            f"Expected: adapter_kind={expected.adapter_kind!r}, adapter_rank="
+            f"{expected.adapter_rank!r}. Received: adapter_kind={found.adapter_kind!r}, "
+            f"adapter_rank={found.adapter_rank!r}"
+        )
     diffs = [
         (f, getattr(expected, f), getattr(found, f))
         for f in STRUCTURE_FIELDS

@@ -28,12 +28,14 @@ from core.atomic_write import atomic_path
 from core.clock import utc_now
 from core.config import ConfigError, DomainSpec
 from core.files.adapter_header import (
+    ADAPTER_KEY,
     FORMAT_NAME,
     FORMAT_VERSION,
     STATUS_KEY,
     SUFFIX,
     AdapterImportError,
     AdapterInfo,
+    adapter_entry,
     check_structure,
     check_trunk,
     read_adapter_info,
@@ -132,6 +134,7 @@ def _metadata(
         "format_version": str(FORMAT_VERSION),
         "domain_spec": spec.to_dict(),
         "model_config": engine.model_config.to_dict(),
+        ADAPTER_KEY: adapter_entry(engine.model_config),
         "preprocessing": preprocessing,
         "trunk_fingerprint": fingerprint,
         "parameters": _counts(engine, spec.name),

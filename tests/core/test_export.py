@@ -197,7 +197,7 @@ def test_refuses_truncated_random_and_foreign_files(exported, target, tmp_path):
 def test_refuses_changed_metadata(exported, target, tmp_path):
     path = tmp_path / ("x" + SUFFIX)
     _rewrite(exported.path, path, metadata={"format_version": "99"})
-    _refused(target, path, r"Expected: 2. Received: format_version='99'")
+    _refused(target, path, r"Expected: one of \[2, 3\]. Received: format_version='99'")
     _rewrite(exported.path, path, metadata={"format_version": "1"})
     _refused(target, path, r"format version 1, .*padded the stride-2 3x3 convolutions")
     _rewrite(exported.path, path, metadata={"trunk_fingerprint": None})
@@ -206,8 +206,14 @@ def test_refuses_changed_metadata(exported, target, tmp_path):
     _refused(target, path, "not valid JSON")
     config = TINY.to_dict() | {"adapter_kind": "parallel"}
     _rewrite(exported.path, path, metadata={"model_config": json.dumps(config)})
-    message = _refused(target, path, "another model")
-    assert "Expected: adapter_kind='series'. Received: adapter_kind='parallel'" in message
+    _refused(target, path, r"contradicts itself.*Received: \{'kind': 'series', 'rank': None\}")
+    entry = json.dumps({"kind": "parallel", "rank": None})
+    _rewrite(exported.path, path, metadata={"model_config": json.dumps(config), "adapter": entry})
+    message = _refused(target, path, "The file holds parallel adapters; this model uses series")
+    assert "Expected: adapter_kind='series', adapter_rank=None" in message
+    assert "Received: adapter_kind='parallel', adapter_rank=None" in message
+    _rewrite(exported.path, path, metadata={"adapter": None})
+    _refused(target, path, r"Expected key 'adapter' \(kind and rank\) in format version 3")
     config = TINY.to_dict() | {"width_factor": 0.5, "blocks_per_stage": [2, 1, 1]}
     _rewrite(exported.path, path, metadata={"model_config": json.dumps(config)})
     message = _refused(target, path, "another model")

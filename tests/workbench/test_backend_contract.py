@@ -461,6 +461,7 @@ def test_exported_adapters_are_safetensors_with_core_metadata(story):
         "format_version",
         "domain_spec",
         "model_config",
+        "adapter",  # kind and rank (format 3)
         "preprocessing",
         "trunk_fingerprint",
         "parameters",
@@ -479,10 +480,8 @@ def test_exported_adapters_are_safetensors_with_core_metadata(story):
     seen = {r.name: r for r in story["evaluated_rows"]}["digits_street"]
     assert (record["mode"], record["test_accuracy"]) == (seen.mode, seen.test_accuracy)
     assert record["val_accuracy"] == seen.val_accuracy
-    assert (meta["format"], meta["format_version"]) == (
-        "ram-workbench-adapter",
-        str(WEIGHTS_FORMAT_VERSION),
-    )
+    assert (meta["format"], meta["format_version"]) == ("ram-workbench-adapter", "3")
+    assert json.loads(meta["adapter"]) == {"kind": "series", "rank": None}
     spec = DomainSpec.from_dict(json.loads(meta["domain_spec"]))
     assert spec.name == "digits_street" and spec.class_names == tuple(str(i) for i in range(10))
     assert ModelConfig.from_dict(json.loads(meta["model_config"])) == TINY.model

@@ -22,16 +22,19 @@ from core.atomic_write import atomic_write_bytes
 from core.clock import utc_now
 from core.config import DomainSpec, ModelConfig
 from core.files.adapter_header import (
+    ADAPTER_KEY,
     FORMAT_NAME,
     FORMAT_VERSION,
     STATUS_KEY,
     SUFFIX,
     AdapterInfo,
+    adapter_entry,
     check_structure,
     check_trunk,
     read_adapter_info,
 )
 from core.files.digests import encode_safetensors
+from core.weights_version import WEIGHTS_FORMAT_VERSION
 
 ADAPTER_FORMAT = FORMAT_NAME
 ADAPTER_SUFFIX = SUFFIX
@@ -97,6 +100,7 @@ def write_adapter(
         "format_version": str(FORMAT_VERSION),
         "domain_spec": spec.to_dict(),
         "model_config": model_config.to_dict(),
+        ADAPTER_KEY: adapter_entry(model_config),
         "preprocessing": {
             "image_size": spec.image_size,
             "resize_shorter": spec.resize_shorter,
@@ -154,7 +158,7 @@ def write_trunk(path: Path, model_config: ModelConfig, fingerprint: str, paramet
     arrays = {"trunk/fingerprint": np.frombuffer(fingerprint.encode(), np.uint8).copy()}
     meta = {
         "format": TRUNK_FORMAT,
-        "format_version": str(FORMAT_VERSION),
+        "format_version": str(WEIGHTS_FORMAT_VERSION),
         "model_config": model_config.to_dict(),
         "trunk_signature": model_config.trunk_signature(),
         "trunk_fingerprint": fingerprint,
