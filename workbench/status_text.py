@@ -77,7 +77,7 @@ def for_people(text: str) -> str:
 
 
 def describe_model(config: ModelConfig) -> str:
-    return f"{config.adapter_kind} adapters, width {config.width_factor:g}, {config.image_size} px"
+    return f"{config.adapter_label} adapters, width {config.width_factor:g}, {config.image_size} px"
 
 
 def run_ended_text(outcome: TrainOutcome | JobError) -> str:

@@ -24,10 +24,29 @@ if TYPE_CHECKING:
 # === Helpers ===
 
 
+def _adapter_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--adapter`` and ``--rank`` as model-config fields, refused when they do not go
+    together (the rank is only for low-rank adapters, which need one)."""
+    kind, rank = args.adapter, args.rank
+    if rank is not None and kind != "lowrank":
+        raise ValueError(
+            "--rank sets the rank of low-rank adapters: give it with --adapter lowrank. "
+            f"Received: --adapter {kind or '(not given)'}, --rank {rank}"
+        )
+    if kind == "lowrank" and rank is None:
+        raise ValueError(
+            "--adapter lowrank needs --rank R, the rank of each low-rank adapter (e.g. 8; "
+            "`info --adapter lowrank --rank R` shows its parameters). Received: no --rank"
+        )
+    if kind is None:
+        return {}
+    return {"adapter_kind": kind, "adapter_rank": rank}
+
+
 def _model_config(args: argparse.Namespace) -> ModelConfig | None:
     """The model asked for on the command line, or None to use the workspace's."""
     overrides = {
-        "adapter_kind": args.adapter,
+        **_adapter_overrides(args),
         "width_factor": args.width_factor,
         "image_size": args.image_size,
         "shortcut": args.shortcut,
@@ -210,7 +229,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             names = tuple(f"class_{i}" for i in range(args.classes))
             engine.add_domain(DomainSpec(name="example", class_names=names))
         config = ws.model_config
-        title = f"workspace {ws.dir} ({config.adapter_kind} adapters)"
+        title = f"workspace {ws.dir} ({config.adapter_label} adapters)"
     report = engine.parameter_report()
     if args.json:
         print(json.dumps({"title": title, "rows": report.as_rows()}, indent=2))

@@ -146,7 +146,7 @@ def workspace_line(config: ModelConfig, rows: Sequence[DomainOverview], saved: b
     return (
         f"workspace: {len(trained)} trained domain(s)"
         + (f", the trunk trained on {trunk}" if trunk else "")
-        + f"; {config.adapter_kind} adapters, width factor {config.width_factor:g}, "
+        + f"; {config.adapter_label} adapters, width factor {config.width_factor:g}, "
         f"{config.image_size} px images"
     )
 

@@ -73,6 +73,11 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--preset", choices=sorted(PRESETS), help="named configuration")
     g.add_argument("--adapter", choices=ADAPTER_KINDS, help="adapter kind")
+    g.add_argument(
+        "--rank",
+        type=int,
+        help="rank of each low-rank adapter (with --adapter lowrank; sets the budget)",
+    )
     g.add_argument("--width-factor", type=float, help="width factor (1 = the paper)")
     g.add_argument("--image-size", type=int, help="input side in pixels")
     g.add_argument("--shortcut", choices=SHORTCUT_KINDS)

@@ -1,0 +1,99 @@
+"""``--adapter lowrank --rank R`` on the command line at the tiny preset: train, info, export,
+and the refusals of a rank without low-rank adapters or low-rank adapters without a rank."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import safetensors
+
+from core.cli import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (["--adapter", "parallel", "--rank", "8"], "--rank sets the rank of low-rank adapters"),
+        (["--rank", "8"], "Received: --adapter (not given), --rank 8"),
+        (["--adapter", "lowrank"], "--adapter lowrank needs --rank R"),
+        (["--adapter", "lowrank", "--rank", "0"], r"adapter_rank=0"),
+    ],
+    ids=["rank_with_parallel", "rank_alone", "lowrank_without_rank", "rank_zero"],
+)
+def test_rank_and_kind_are_refused_with_the_reason(capsys, tmp_path, argv, reason):
+    code, _, err = run(
+        capsys, "--root", tmp_path, "train", "--domain", "digits_hand", "--preset", "tiny", *argv
+    )
+    assert code == 2 and err.startswith("error:")
+    assert reason in err
+    assert not (tmp_path / "workspace").exists()  # nothing was made
+
+
+def test_info_shows_the_budget_of_a_rank(capsys):
+    sizes = {}
+    for rank in ("2", "16"):
+        code, out, _ = run(
+            capsys, "info", "--preset", "cpu", "--adapter", "lowrank", "--rank", rank, "--json"
+        )
+        assert code == 0
+        result = json.loads(out)
+        assert "'adapter_rank': " + rank in result["title"]
+        sizes[rank] = result["rows"][1]["parameters"]
+    assert sizes["2"] < sizes["16"]
+
+
+def test_train_lowrank_adapters_at_the_tiny_preset(capsys, tmp_path):
+    base = ["--root", tmp_path / "home"]
+    common = ["--preset", "tiny", "--adapter", "lowrank", "--rank", "4", "--stages", "0.1x1"]
+    code, out, err = run(
+        capsys,
+        *base,
+        "train",
+        "--domain",
+        "digits_hand",
+        "--mode",
+        "full",
+        *common,
+        "--batch-size",
+        "64",
+    )
+    assert code == 0, err
+    assert "epoch 1:" in out
+    code, out, err = run(
+        capsys, *base, "train", "--domain", "glyphs", *common, "--batch-size", "64"
+    )
+    assert code == 0 and "(adapters)" in out, err
+    code, out, _ = run(capsys, *base, "info")
+    assert code == 0 and "(low-rank (rank 4) adapters)" in out and "glyphs" in out
+    code, out, _ = run(capsys, *base, "domains")
+    assert code == 0 and "low-rank (rank 4) adapters" in out
+    # Another rank is another model: refused while the workspace holds this one.
+    code, _, err = run(
+        capsys,
+        *base,
+        "train",
+        "--domain",
+        "glyphs",
+        "--preset",
+        "tiny",
+        "--adapter",
+        "lowrank",
+        "--rank",
+        "8",
+        "--stages",
+        "0.1x1",
+    )
+    assert code == 2 and "fresh" in err and "'adapter_rank': 8" in err
+    out_file = tmp_path / "glyphs.adapter.safetensors"
+    code, out, _ = run(capsys, *base, "export", "--domain", "glyphs", "--out", out_file)
+    assert code == 0 and "verified" in out
+    with safetensors.safe_open(str(out_file), framework="numpy") as handle:
+        assert json.loads(handle.metadata()["adapter"]) == {"kind": "lowrank", "rank": 4}
+        assert any("lowrank_a" in key for key in handle.keys())
