@@ -119,3 +119,20 @@ def test_paper_preset_and_bn_init_reach_the_training_config(qtbot, panel):
     qtbot.addWidget(again)
     again.apply_dict(panel.to_dict())
     assert again.training_config().bn_init == "fresh"
+
+
+def test_the_rank_is_offered_only_for_lowrank_and_reaches_the_model(qtbot, panel):
+    assert panel.adapter_kind.itemText(panel.adapter_kind.findData("lowrank")) == "low-rank"
+    assert not panel.adapter_rank.isEnabled()  # the cpu preset's series adapters
+    panel.adapter_rank.setValue(5)
+    assert panel.model_config().adapter_rank is None
+    panel.adapter_kind.setCurrentIndex(panel.adapter_kind.findData("lowrank"))
+    assert panel.adapter_rank.isEnabled()
+    model = panel.model_config()
+    assert (model.adapter_kind, model.adapter_rank) == ("lowrank", 5)
+    other = RecipePanel()
+    qtbot.addWidget(other)
+    other.apply_dict(panel.to_dict())
+    assert other.model_config() == model and other.adapter_rank.isEnabled()
+    panel.adapter_kind.setCurrentIndex(panel.adapter_kind.findData("parallel"))
+    assert not panel.adapter_rank.isEnabled() and panel.model_config().adapter_rank is None
