@@ -244,3 +244,17 @@ def test_domains_benchmark_times_every_step(tmp_path):
         assert row["pairs_per_s"] > 0 and row["window_trained_rows"] == row["domains"]
     assert rows[1]["model_pairs_per_s"] > 0 and rows[1]["window_domains_built"] == 0
     assert "| domains | open s |" in done.stdout
+
+
+@pytest.mark.slow  # training steps in a subprocess: by hand, `-m slow`
+def test_lowrank_benchmark_compares_at_equal_parameters(tmp_path):
+    out = tmp_path / "lowrank.json"
+    done = run_benchmark(["benchmarks/bench_lowrank.py", "--quick", "--out", str(out)], 300)
+    report = json.loads(out.read_text())
+    rows = {r["variant"]: r for r in report["rows"]}
+    assert set(rows) == {"parallel", f"lowrank r={report['rank']}"}
+    counts = [r["domain_parameters"] for r in rows.values()]
+    assert abs(counts[0] - counts[1]) <= 0.15 * counts[0]  # about equal budgets
+    assert all(r["train_images_per_s"] > 0 for r in rows.values())
+    assert report["lowrank_over_parallel"] > 0
+    assert "low-rank / parallel training speed" in done.stdout
