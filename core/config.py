@@ -16,13 +16,19 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from core.config_checks import (
+    ADAPTER_KINDS,
+    MAX_ADAPTER_RANK,
+    AdapterKind,
     ConfigError,
+    _check_adapter_rank,
     _check_finite,
+    _check_optional_adapters,
     _check_positive_int,
     _fail,
     _from_dict,
     _to_dict,
     _tuple_of_floats,
+    adapter_label,
 )
 from core.training_config import (
     BN_INITS,
@@ -61,16 +67,14 @@ __all__ = [
     "TrainMode",
     "TrainingConfig",
     "WeightDecayScope",
+    "adapter_label",
     "format_stages",
     "parse_stages",
 ]
 
-AdapterKind = Literal["series", "parallel", "bn_only", "lowrank"]
 ShortcutKind = Literal["avgpool_zero_pad", "conv1x1"]
 Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
 
-ADAPTER_KINDS: tuple[str, ...] = ("series", "parallel", "bn_only", "lowrank")
-MAX_ADAPTER_RANK = 1024
 SHORTCUT_KINDS: tuple[str, ...] = ("avgpool_zero_pad", "conv1x1")
 PRECISIONS: tuple[str, ...] = ("float32", "mixed_bfloat16", "mixed_float16")
 DOMAIN_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -156,28 +160,21 @@ class ModelConfig:
             )
 
     def _check_rank(self) -> None:
-        rank = self.adapter_rank
-        if self.adapter_kind != "lowrank":
-            if rank is not None:
-                _fail(
-                    "`adapter_rank` is only for `lowrank` adapters; leave it None for "
-                    f"'{self.adapter_kind}'.",
-                    adapter_kind=self.adapter_kind,
-                    adapter_rank=rank,
-                )
-            return
-        if not isinstance(rank, int) or isinstance(rank, bool) or not 1 <= rank <= MAX_ADAPTER_RANK:
-            _fail(
-                f"`lowrank` adapters need `adapter_rank`, an integer in [1, {MAX_ADAPTER_RANK}].",
-                adapter_rank=rank,
-            )
+        _check_adapter_rank(self.adapter_kind, self.adapter_rank)
 
     @property
     def adapter_label(self) -> str:
         """The kind as a person reads it: ``low-rank (rank 8)``, ``BN only``, ``series``."""
-        if self.adapter_kind == "lowrank":
-            return f"low-rank (rank {self.adapter_rank})"
-        return {"bn_only": "BN only"}.get(self.adapter_kind, self.adapter_kind)
+        return adapter_label(self.adapter_kind, self.adapter_rank)
+
+    def for_domain(self, spec: DomainSpec) -> ModelConfig:
+        """The model as ``spec``'s domain is built: its own adapter kind and rank, if it has
+        them (per-domain capacity on one trunk), else this model's."""
+        if spec.adapter_kind is None:
+            return self
+        return dataclasses.replace(
+            self, adapter_kind=spec.adapter_kind, adapter_rank=spec.adapter_rank
+        )
 
     @property
     def stem_width(self) -> int:
@@ -220,6 +217,9 @@ class DomainSpec:
         random_crop: train on random crops (else center crops); evaluation always centers.
         allow_flip: random horizontal flips in training (never for digits or signs).
         weight_decay: L2 coefficient for this domain's own kernels (adapters and head).
+        adapter_kind, adapter_rank: this domain's own adapters (its budget) when they are not
+            the model's (None: the model config's kind and rank); one trunk serves domains
+            of several kinds and ranks.
     """
 
     name: str
@@ -231,8 +231,11 @@ class DomainSpec:
     random_crop: bool = False
     allow_flip: bool = False
     weight_decay: float = 5e-4
+    adapter_kind: AdapterKind | None = None
+    adapter_rank: int | None = None
 
     def __post_init__(self) -> None:
+        self._check_adapters()
         if not isinstance(self.name, str) or not DOMAIN_NAME_PATTERN.match(self.name):
             _fail(
                 "`name` must start with a lower-case letter and hold only a-z, 0-9 and '_' "
@@ -263,6 +266,9 @@ class DomainSpec:
             if not isinstance(getattr(self, flag), bool):
                 _fail(f"`{flag}` must be a bool.", **{flag: getattr(self, flag)})
         _check_finite("weight_decay", self.weight_decay, low=0.0, high=1.0)
+
+    def _check_adapters(self) -> None:
+        _check_optional_adapters(self.adapter_kind, self.adapter_rank, "A domain")
 
     @property
     def num_classes(self) -> int:

@@ -9,7 +9,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
+
+AdapterKind = Literal["series", "parallel", "bn_only", "lowrank"]
+ADAPTER_KINDS: tuple[str, ...] = ("series", "parallel", "bn_only", "lowrank")
+MAX_ADAPTER_RANK = 1024
 
 
 class ConfigError(ValueError):
@@ -63,3 +67,45 @@ def _from_dict(cls: type, data: Mapping[str, Any], *, tuples: Sequence[str]) -> 
         _fail(f"Unknown field(s) for {cls.__name__}.", unknown=unknown)
     kwargs = {k: (tuple(v) if k in tuples and isinstance(v, list) else v) for k, v in data.items()}
     return cls(**kwargs)
+
+
+# === Adapters (the model's, a domain's, a run's) ===
+
+
+def adapter_label(kind: str, rank: int | None) -> str:
+    """An adapter kind as a person reads it: ``low-rank (rank 8)``, ``BN only``, ``series``."""
+    if kind == "lowrank":
+        return f"low-rank (rank {rank})"
+    return {"bn_only": "BN only"}.get(kind, kind)
+
+
+def _check_adapter_rank(kind: Any, rank: Any) -> None:
+    """A rank for ``lowrank`` adapters (required there), none for the other kinds."""
+    if kind != "lowrank":
+        if rank is not None:
+            _fail(
+                f"`adapter_rank` is only for `lowrank` adapters; leave it None for '{kind}'.",
+                adapter_kind=kind,
+                adapter_rank=rank,
+            )
+        return
+    if not isinstance(rank, int) or isinstance(rank, bool) or not 1 <= rank <= MAX_ADAPTER_RANK:
+        _fail(
+            f"`lowrank` adapters need `adapter_rank`, an integer in [1, {MAX_ADAPTER_RANK}].",
+            adapter_rank=rank,
+        )
+
+
+def _check_optional_adapters(kind: Any, rank: Any, owner: str) -> None:
+    """An optional choice of adapters (None: ``owner``'s default) and its rank."""
+    if kind is None:
+        if rank is not None:
+            _fail(
+                f"{owner}'s `adapter_rank` goes with its `adapter_kind` ('lowrank').",
+                adapter_kind=None,
+                adapter_rank=rank,
+            )
+        return
+    if kind not in ADAPTER_KINDS:
+        _fail(f"`adapter_kind` must be one of {ADAPTER_KINDS}.", adapter_kind=kind)
+    _check_adapter_rank(kind, rank)

@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from core.config_checks import (
+    AdapterKind,
     ConfigError,
     _check_finite,
+    _check_optional_adapters,
     _check_positive_int,
     _fail,
     _from_dict,
@@ -107,6 +109,9 @@ class TrainingConfig:
             not on a CPU, where it measured slower), True or False.
         class_weight: ``"auto"`` weights the loss by inverse class frequency of the training
             split (``core.training.class_balance``); ``"none"`` leaves it plain.
+        adapter_kind, adapter_rank: the trained domain's adapters (its budget) when the run
+            sets them: a new domain gets them, an existing one is rebuilt with them (its
+            batch-norms and head kept). None: the domain's own (a new domain: the model's).
     """
 
     stages: tuple[LrStage, ...] = (LrStage(0.1, 2),)
@@ -124,6 +129,8 @@ class TrainingConfig:
     steps_per_execution: int = 1
     jit_compile: bool | Literal["auto"] = "auto"
     class_weight: Literal["none", "auto"] = "none"
+    adapter_kind: AdapterKind | None = None
+    adapter_rank: int | None = None
 
     def __post_init__(self) -> None:
         stages = self.stages
@@ -164,6 +171,7 @@ class TrainingConfig:
         _check_positive_int("steps_per_execution", self.steps_per_execution)
         if self.class_weight not in CLASS_WEIGHTS:
             _fail(f"`class_weight` must be one of {CLASS_WEIGHTS}.", class_weight=self.class_weight)
+        _check_optional_adapters(self.adapter_kind, self.adapter_rank, "A run")
 
     @property
     def total_epochs(self) -> int:
@@ -195,6 +203,8 @@ class TrainingConfig:
         data["stages"] = [[s.learning_rate, s.epochs] for s in self.stages]
         if data["class_weight"] == "none":  # runs saved before the field existed still resume
             del data["class_weight"]
+        if data["adapter_kind"] is None:  # (likewise)
+            del data["adapter_kind"], data["adapter_rank"]
         return data
 
     @classmethod

@@ -7,6 +7,7 @@ engine are disabled and the status bar says "Loading TensorFlow…".
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +275,19 @@ class MainWindow(QMainWindow):
     def _update_hint(self) -> None:
         self.domains.set_hint(next_step_hint(self.domains.states(), ready=self.session.ready))
 
+    def recipe_model(self) -> ModelConfig:
+        """The recipe's model. On a trained trunk the workspace keeps its own default
+        adapters: the recipe's kind and rank go with the run, for the domain it trains
+        (one trunk holds domains of several kinds)."""
+        model = self.recipe.model_config()
+        backend = self.session.backend
+        if backend is not None and trunk_trained(self.domains.states()):
+            own = backend.model_config
+            model = dataclasses.replace(
+                model, adapter_kind=own.adapter_kind, adapter_rank=own.adapter_rank
+            )
+        return model
+
     @Slot()
     def start_training(
         self,
@@ -289,7 +303,7 @@ class MainWindow(QMainWindow):
         if not ok or domain is None:
             self.log("warning", f"Cannot train: {why}")
             return False
-        model_config = model_config or self.recipe.model_config()
+        model_config = model_config or self.recipe_model()
         backend = self.session.backend
         assert backend is not None
         lost = backend.would_discard(model_config)

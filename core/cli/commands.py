@@ -43,10 +43,11 @@ def _adapter_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {"adapter_kind": kind, "adapter_rank": rank}
 
 
-def _model_config(args: argparse.Namespace) -> ModelConfig | None:
-    """The model asked for on the command line, or None to use the workspace's."""
+def _model_config(args: argparse.Namespace, adapters: bool = True) -> ModelConfig | None:
+    """The model asked for on the command line, or None to use the workspace's
+    (``adapters=False``: without ``--adapter``/``--rank``, which then are a run's)."""
     overrides = {
-        **_adapter_overrides(args),
+        **(_adapter_overrides(args) if adapters else {}),
         "width_factor": args.width_factor,
         "image_size": args.image_size,
         "shortcut": args.shortcut,
@@ -114,7 +115,15 @@ def _training_config(args: argparse.Namespace, preset_name: str | None) -> Train
             changes[field] = value
     if args.no_validation:
         changes["validation"] = False
+    if hasattr(args, "adapter"):  # the trained domain's own adapters (its budget)
+        changes.update(_adapter_overrides(args))
     return dataclasses.replace(base, **changes)
+
+
+def _is_new_workspace(args: argparse.Namespace) -> bool:
+    from core.workspace.state import layout
+
+    return bool(args.fresh) or not layout(args.root).saved
 
 
 class _ProgressPrinter:
@@ -250,7 +259,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             connect_timeout_s=args.connect_timeout,
             peer_timeout_s=args.peer_timeout,
         )
-    model_config = _model_config(args)
+    # --adapter/--rank: a new workspace's model (its default for new domains) and this run's
+    # domain; on a saved workspace only the domain's (one trunk, domains of several kinds).
+    new = _is_new_workspace(args)
+    model_config = _model_config(args, adapters=new)
+    if model_config is not None and not new:  # the model's default adapters stay its own
+        from core.workspace.saved import read_saved_workspace
+
+        saved = read_saved_workspace(args.root).model_config
+        model_config = dataclasses.replace(
+            model_config, adapter_kind=saved.adapter_kind, adapter_rank=saved.adapter_rank
+        )
     ws = _workspace(args, model_config, fresh=args.fresh, strategy=strategy)
     preset_name = args.preset
     config = _training_config(args, preset_name)

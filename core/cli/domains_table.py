@@ -2,7 +2,7 @@
 
 One row per domain: where its data comes from, whether it is here, its classes and split
 sizes, whether it is trained (and its test accuracy; the trunk's source; stale when the
-trunk changed since), and what it is. Descriptions are wrapped (or, with ``--short``,
+trunk changed since), its adapters (kind and rank: one trunk holds several), and what it is. Descriptions are wrapped (or, with ``--short``,
 shortened) at word boundaries to the terminal's width; nothing is cut mid-word.
 """
 
@@ -52,10 +52,11 @@ def _cells(row: DomainOverview) -> list[str]:
         str(row.num_classes),
         *(str(sizes.get(split, "")) for split in ("train", "val", "test")),
         trained_text(row),
+        row.parameters.adapters if row.trained and row.parameters is not None else "",
     ]
 
 
-HEADERS = ("domain", "source", "data", "classes", "train", "val", "test", "trained")
+HEADERS = ("domain", "source", "data", "classes", "train", "val", "test", "trained", "adapters")
 RIGHT = {"classes", "train", "val", "test"}
 
 

@@ -39,10 +39,9 @@ REQUIRED_KEYS = (
     "trunk_fingerprint",
     "parameters",
 )
-# Model-config fields that decide the shapes and wiring of a domain's variables.
+# Model-config fields that decide the shapes and wiring of a domain's variables, besides
+# its adapters' kind and rank, which a domain may have of its own (``DomainSpec``).
 STRUCTURE_FIELDS = (
-    "adapter_kind",
-    "adapter_rank",
     "width_factor",
     "blocks_per_stage",
     "adapt_stem",
@@ -174,7 +173,7 @@ def read_adapter_info(path: str | Path) -> AdapterInfo:
         config = ModelConfig.from_dict(_json_field(metadata, "model_config"))
     except (ConfigError, TypeError) as exc:
         raise _fail(f"The adapter file's domain spec or model config is invalid: {exc}") from None
-    _check_entry(metadata, config)
+    _check_entry(metadata, config.for_domain(spec))
     parameters = _json_field(metadata, "parameters")
     if not isinstance(parameters, dict):
         raise _fail(f"Metadata 'parameters' must be a mapping. Received: {parameters!r}")
@@ -209,15 +208,20 @@ def _int(text: str | None) -> int:
         return 0
 
 
+def domain_spec_for(model: ModelConfig, info: AdapterInfo) -> DomainSpec:
+    """The file's domain as a domain of ``model``: with the adapters the file holds, named
+    on the spec when they are not ``model``'s own kind and rank."""
+    found = info.model_config.for_domain(info.spec)
+    if (found.adapter_kind, found.adapter_rank) == (model.adapter_kind, model.adapter_rank):
+        kind, rank = None, None
+    else:
+        kind, rank = found.adapter_kind, found.adapter_rank
+    return dataclasses.replace(info.spec, adapter_kind=kind, adapter_rank=rank)
+
+
 def check_structure(expected: ModelConfig, found: ModelConfig) -> None:
-    if (expected.adapter_kind, expected.adapter_rank) != (found.adapter_kind, found.adapter_rank):
-        raise _fail(
-            f"The file holds {found.adapter_label} adapters; this model uses "
-            f"{expected.adapter_label} adapters, and one cannot be read as the other. "
-            f"Expected: adapter_kind={expected.adapter_kind!r}, adapter_rank="
-            f"{expected.adapter_rank!r}. Received: adapter_kind={found.adapter_kind!r}, "
-            f"adapter_rank={found.adapter_rank!r}"
-        )
+    """The trunk and the wiring must be this model's (the adapters' kind and rank may be the
+    domain's own)."""
     diffs = [
         (f, getattr(expected, f), getattr(found, f))
         for f in STRUCTURE_FIELDS

@@ -38,6 +38,7 @@ from core.files.adapter_header import (
     adapter_entry,
     check_structure,
     check_trunk,
+    domain_spec_for,
     read_adapter_info,
     short_fingerprint,
 )
@@ -134,7 +135,7 @@ def _metadata(
         "format_version": str(FORMAT_VERSION),
         "domain_spec": spec.to_dict(),
         "model_config": engine.model_config.to_dict(),
-        ADAPTER_KEY: adapter_entry(engine.model_config),
+        ADAPTER_KEY: adapter_entry(engine.model_config.for_domain(spec)),
         "preprocessing": preprocessing,
         "trunk_fingerprint": fingerprint,
         "parameters": _counts(engine, spec.name),
@@ -258,14 +259,15 @@ def import_domain(
     and shape, finite values); the engine is changed only when all checks pass, so a
     refused import leaves it exactly as it was. ``allow_other_trunk=True`` accepts adapters
     trained on another trunk of the same structure (a workspace's stale domains after the
-    trunk was retrained); their predictions are then not what they were.
+    trunk was retrained); their predictions are then not what they were. The domain keeps
+    the adapters' kind and rank the file holds (its own when they are not the engine's).
     """
     path = Path(path)
     info = read_adapter_info(path)
     check_structure(engine.model_config, info.model_config)
     if not allow_other_trunk:
         check_trunk(engine.trunk_fingerprint(), info.trunk_fingerprint)
-    spec = info.spec
+    spec = domain_spec_for(engine.model_config, info)  # the adapters the file holds
     if name is not None and name != spec.name:
         try:
             spec = dataclasses.replace(spec, name=name)
@@ -290,7 +292,10 @@ def import_domain(
     try:
         domain.load_weight_arrays(arrays, strict=True)
     except ValueError as exc:
-        raise AdapterImportError(f"The adapter weights do not fit this model: {exc}") from None
+        label = engine.model_config.for_domain(spec).adapter_label
+        raise AdapterImportError(
+            f"The adapter weights do not fit the {label} adapters the file says it holds: {exc}"
+        ) from None
     problem = tensors_problem(metadata, stored)  # after the checks that say more
     if problem:
         raise AdapterImportError(f"The adapter file is damaged: {problem}. Received: {path}")

@@ -126,7 +126,7 @@ class _DomainBuilder:
     def __init__(self, trunk: SharedTrunk, spec: DomainSpec) -> None:
         self.trunk = trunk
         self.spec = spec
-        self.config: ModelConfig = trunk.config
+        self.config: ModelConfig = trunk.config.for_domain(spec)  # its own kind and rank
         self.dtype = self.config.precision
 
     def name(self, *parts: str) -> str:

@@ -182,7 +182,13 @@ class AdapterEngine:
                     params += size
         head = int(sum(np.prod(w.shape) for w in entry.head_layer.weights))
         return domain_parameters(
-            name, entry.spec.num_classes, params, head, stats, self.trunk_parameters()
+            name,
+            entry.spec.num_classes,
+            params,
+            head,
+            stats,
+            self.trunk_parameters(),
+            self.model_config.for_domain(entry.spec).adapter_label,
         )
 
     def trunk_parameters(self) -> int:
@@ -196,7 +202,7 @@ class AdapterEngine:
 
 
 def domain_parameters(
-    name: str, num_classes: int, params: int, head: int, stats: int, trunk: int
+    name: str, num_classes: int, params: int, head: int, stats: int, trunk: int, adapters: str
 ) -> DomainParameters:
     """A ``DomainParameters`` row from a domain's counts and the trunk's size."""
     return DomainParameters(
@@ -208,6 +214,7 @@ def domain_parameters(
         model_parameters=trunk + params,
         percent_of_trunk=100.0 * params / trunk,
         export_bytes=4 * (params + stats),
+        adapters=adapters,
     )
 
 

@@ -127,7 +127,7 @@ class _MergedBuilder:
     def __init__(self, domain: DomainModel, dtype: str) -> None:
         self.domain = domain
         self.trunk = domain.trunk
-        self.config = domain.trunk.config
+        self.config = domain.trunk.config.for_domain(domain.spec)
         self.dtype = dtype
         self._weights: list[tuple[keras.layers.Layer, list[np.ndarray]]] = []
 

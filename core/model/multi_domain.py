@@ -37,9 +37,15 @@ PAIRS_PER_PASS = 256
 Params = dict[str, Any]
 
 
-def supported(config: ModelConfig) -> bool:
-    """The batched pass computes in float32: models of another precision go one by one."""
-    return config.precision == "float32"
+def supported(config: ModelConfig, specs: Sequence[DomainSpec] = ()) -> bool:
+    """The batched pass computes in float32 with one kind of adapters: models of another
+    precision, or domains of several adapter kinds or ranks, go one by one."""
+    adapters = {_adapters(config.for_domain(s)) for s in specs}
+    return config.precision == "float32" and len(adapters) <= 1
+
+
+def _adapters(config: ModelConfig) -> tuple[str, int | None]:
+    return config.adapter_kind, config.adapter_rank
 
 
 def _bn_keys(config: ModelConfig, position: ConvPosition) -> list[str]:
@@ -64,7 +70,12 @@ class DomainStack:
             raise ValueError("A domain stack needs at least one domain. Received: []")
         self.names = list(names)
         self.specs: list[DomainSpec] = [engine.spec(n) for n in self.names]
-        self.config = engine.model_config
+        if len({_adapters(engine.model_config.for_domain(s)) for s in self.specs}) > 1:
+            raise ValueError(
+                "A domain stack holds domains of one adapter kind and rank. Received: "
+                f"{sorted({engine.model_config.for_domain(s).adapter_label for s in self.specs})}"
+            )
+        self.config = engine.model_config.for_domain(self.specs[0])
         trunk = engine.trunk
         self._stem, self._blocks = trunk.stem, trunk.blocks
         self._kernels = {n: tf.constant(c.kernel.numpy()) for n, c in trunk.convs.items()}

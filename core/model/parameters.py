@@ -29,6 +29,7 @@ class DomainParameters:
     model_parameters: int  # trunk + domain
     percent_of_trunk: float
     export_bytes: int  # float32 bytes of every domain variable (what an export holds)
+    adapters: str = ""  # the domain's adapters as a person reads them: "low-rank (rank 8)"
 
     @property
     def percent_of_model(self) -> float:
@@ -46,12 +47,15 @@ class ParameterReport:
     domains: tuple[DomainParameters, ...]
 
     def as_rows(self) -> list[dict[str, object]]:
-        """The trunk, then each domain: part, parameters, % of trunk, float32 bytes."""
+        """The trunk, then each domain: part, its adapters, parameters, % of trunk, % of the
+        network it runs in (trunk + domain), float32 bytes."""
         rows: list[dict[str, object]] = [
             {
                 "part": TRUNK_PART,
+                "adapters": "",
                 "parameters": self.trunk_parameters,
                 "percent_of_trunk": 100.0,
+                "percent_of_model": None,
                 "bytes": self.trunk_bytes,
             }
         ]
@@ -59,8 +63,10 @@ class ParameterReport:
             rows.append(
                 {
                     "part": d.label,
+                    "adapters": d.adapters,
                     "parameters": d.domain_parameters,
                     "percent_of_trunk": d.percent_of_trunk,
+                    "percent_of_model": d.percent_of_model,
                     "bytes": d.export_bytes,
                 }
             )
@@ -68,15 +74,15 @@ class ParameterReport:
 
     def to_markdown(self) -> str:
         lines = [
-            "| part | parameters | % of trunk | % of model | in model | head | BN statistics "
-            "| float32 bytes |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {TRUNK_PART} | {self.trunk_parameters:,} | 100.00 | | "
+            "| part | adapters | parameters | % of trunk | % of model | in model | head "
+            "| BN statistics | float32 bytes |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {TRUNK_PART} | | {self.trunk_parameters:,} | 100.00 | | "
             f"{self.trunk_parameters:,} | | | {self.trunk_bytes:,} |",
         ]
         for d in self.domains:
             lines.append(
-                f"| {d.label} | {d.domain_parameters:,} | {d.percent_of_trunk:.2f} | "
+                f"| {d.label} | {d.adapters} | {d.domain_parameters:,} | {d.percent_of_trunk:.2f} | "
                 f"{d.percent_of_model:.2f} | {d.model_parameters:,} | {d.head_parameters:,} | "
                 f"+{d.moving_statistics:,} | {d.export_bytes:,} |"
             )

@@ -133,7 +133,8 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDoma
         if len(domains) > 1 and not self.training and not any(stats.values()):
             from core.model.multi_domain import classify_many, supported
 
-            if supported(self.model_config):  # every domain at once (issue 26)
+            specs = [self.engine.spec(d) for d in domains]
+            if supported(self.model_config, specs):  # every domain at once (issue 26)
                 return classify_many(self._domain_stack(domains), images, top_k=top_k)
         out = {}
         for d in domains:  # judged: each domain's own pass gives its score's inputs

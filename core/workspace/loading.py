@@ -182,16 +182,23 @@ COUNTS = ("domain_parameters", "head_parameters", "moving_statistics")
 def _defer(ws: WorkspaceBase, name: str, info: AdapterInfo, sha: str) -> bool:
     """Hold domain ``name`` in the engine unbuilt, from its file's header (checked as an
     import checks it); False when the header lacks the parameter counts a listing needs."""
-    from core.files.adapter_header import check_structure
+    from core.files.adapter_header import check_structure, domain_spec_for
     from core.model.engine import domain_parameters
 
     if any(key not in info.parameters for key in COUNTS):
         return False
     check_structure(ws.engine.model_config, info.model_config)
-    spec = info.spec if info.spec.name == name else dataclasses.replace(info.spec, name=name)
+    spec = domain_spec_for(ws.engine.model_config, info)  # its own adapters' kind and rank
+    spec = spec if spec.name == name else dataclasses.replace(spec, name=name)
     counts = [info.parameters[key] for key in COUNTS]
     row = domain_parameters(
-        name, spec.num_classes, counts[0], counts[1], counts[2], ws.engine.trunk_parameters()
+        name,
+        spec.num_classes,
+        counts[0],
+        counts[1],
+        counts[2],
+        ws.engine.trunk_parameters(),
+        ws.engine.model_config.for_domain(spec).adapter_label,
     )
     ws.engine.defer_domain(spec, row, lambda: _read(ws, name, info.path, sha))
     return True

@@ -92,7 +92,9 @@ def _trunk_fingerprint(path: Path) -> str | None:
 _COUNTS = ("domain_parameters", "head_parameters", "moving_statistics", "trunk_parameters")
 
 
-def _domain_parameters(name: str, counts: dict[str, int], classes: int) -> DomainParameters:
+def _domain_parameters(
+    name: str, counts: dict[str, int], classes: int, adapters: str
+) -> DomainParameters:
     """One row of the engine's ``parameter_report``, from the counts an export wrote."""
     own, trunk = counts["domain_parameters"], counts["trunk_parameters"]
     return DomainParameters(
@@ -104,6 +106,7 @@ def _domain_parameters(name: str, counts: dict[str, int], classes: int) -> Domai
         model_parameters=trunk + own,
         percent_of_trunk=100.0 * own / trunk,
         export_bytes=4 * (own + counts["moving_statistics"]),
+        adapters=adapters,
     )
 
 
@@ -151,7 +154,8 @@ def read_saved_workspace(root: Path | str | None = None) -> SavedWorkspace:
             damaged[name] = f"{path.name} lacks the parameter counts {missing}"
             continue
         status[name] = status_from_dict(name, info)
-        rows.append(_domain_parameters(name, header.parameters, header.spec.num_classes))
+        adapters = header.model_config.for_domain(header.spec).adapter_label
+        rows.append(_domain_parameters(name, header.parameters, header.spec.num_classes, adapters))
         trunk_parameters = header.parameters["trunk_parameters"]
     config = index.model_config if index is not None else None
     return SavedWorkspace(

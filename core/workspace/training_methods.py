@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.atomic_write import atomic_write_json
-from core.config import TrainingConfig
+from core.config import AdapterKind, DomainSpec, TrainingConfig
 from core.control import TrainingControl
 from core.data.pipeline.datasource import DomainData
 from core.events import EventSink, LogMessage, ignore_events
@@ -125,6 +125,7 @@ class TrainingMethods(WorkspaceBase):
             weight_decay = config.domain_weight_decay
         if weight_decay is not None:
             spec = dataclasses.replace(spec, weight_decay=weight_decay)
+        spec = self._with_adapters(name, spec, config)
         self._prepare_domain(name, spec, config, init_from, on_event)
         distributed = across_workers(self.strategy)
         chief = is_chief(self.strategy)
@@ -169,6 +170,22 @@ class TrainingMethods(WorkspaceBase):
             on_event(LogMessage("info", "Saving the workspace…"))
             self.save()
         return result
+
+    def _with_adapters(self, name: str, spec: DomainSpec, config: TrainingConfig) -> DomainSpec:
+        """``spec`` with the adapters the run asks for, else the domain's own (a new domain:
+        the model's); named on the spec only when they are not the model's."""
+        kind: AdapterKind | None
+        if config.adapter_kind is not None:
+            kind, rank = config.adapter_kind, config.adapter_rank
+        elif self.engine.has_domain(name):
+            own = self.engine.spec(name)
+            kind, rank = own.adapter_kind, own.adapter_rank
+        else:
+            return spec
+        model = self.model_config
+        if (kind, rank) == (model.adapter_kind, model.adapter_rank):
+            kind, rank = None, None
+        return dataclasses.replace(spec, adapter_kind=kind, adapter_rank=rank)
 
     def _prepare_domain(
         self,

@@ -74,23 +74,50 @@ def test_train_lowrank_adapters_at_the_tiny_preset(capsys, tmp_path):
     assert code == 0 and "(low-rank (rank 4) adapters)" in out and "glyphs" in out
     code, out, _ = run(capsys, *base, "domains")
     assert code == 0 and "low-rank (rank 4) adapters" in out
-    # Another rank is another model: refused while the workspace holds this one.
-    code, _, err = run(
+    # On the saved workspace --adapter/--rank are the trained domain's own: one trunk holds
+    # low-rank adapters of rank 4 and 8 and parallel ones.
+    code, out, err = run(
         capsys,
         *base,
         "train",
         "--domain",
-        "glyphs",
-        "--preset",
-        "tiny",
+        "signs",
         "--adapter",
         "lowrank",
         "--rank",
         "8",
         "--stages",
         "0.1x1",
+        "--batch-size",
+        "64",
     )
-    assert code == 2 and "fresh" in err and "'adapter_rank': 8" in err
+    assert code == 0, err
+    code, out, err = run(
+        capsys,
+        *base,
+        "train",
+        "--domain",
+        "textures",
+        "--adapter",
+        "parallel",
+        "--stages",
+        "0.1x1",
+        "--batch-size",
+        "64",
+    )
+    assert code == 0, err
+    code, out, _ = run(capsys, *base, "info", "--json")
+    rows = {r["part"].split(" ")[0]: r for r in json.loads(out)["rows"][1:]}
+    assert {n: r["adapters"] for n, r in rows.items()} == {
+        "digits_hand": "low-rank (rank 4)",
+        "glyphs": "low-rank (rank 4)",
+        "signs": "low-rank (rank 8)",
+        "textures": "parallel",
+    }
+    assert rows["signs"]["parameters"] > rows["glyphs"]["parameters"]
+    code, out, _ = run(capsys, *base, "domains")
+    signs_line = next(line for line in out.splitlines() if line.startswith("signs "))
+    assert "low-rank (rank 8)" in signs_line
     out_file = tmp_path / "glyphs.adapter.safetensors"
     code, out, _ = run(capsys, *base, "export", "--domain", "glyphs", "--out", out_file)
     assert code == 0 and "verified" in out

@@ -156,7 +156,9 @@ def story(request, tmp_path_factory) -> Story:
     d["prepared"] = b.prepare_domain(
         "signs", lambda f, m: d["prepare_messages"].append((f, m)), threading.Event()
     )
-    d["stopped"] = train(b, "signs", ONE_EPOCH, stop="now")
+    # Its own adapters on the shared trunk: low-rank, rank 3 (the model's are series).
+    low_rank = dataclasses.replace(ONE_EPOCH, adapter_kind="lowrank", adapter_rank=3)
+    d["stopped"] = train(b, "signs", low_rank, stop="now")
     d["trained_rows"] = b.domains()
     d["runs"] = b.list_runs()
     d["curves"] = {r.path: b.read_run(Path(r.path)) for r in d["runs"]}
@@ -354,7 +356,8 @@ def test_runs_are_listed_newest_first_with_their_configs(story):
         ("digits_street", "completed", 2, False),
     ]
     assert runs[1].path == story["after_epoch"].outcome.run_dir
-    for r, config in zip(runs, (ONE_EPOCH, TWO_STAGES), strict=True):
+    low_rank = dataclasses.replace(ONE_EPOCH, adapter_kind="lowrank", adapter_rank=3)
+    for r, config in zip(runs, (low_rank, TWO_STAGES), strict=True):
         assert isinstance(r.path, str) and r.mode == "adapters"
         assert isinstance(r.started, str) and r.started[:2] == "20"  # an ISO date
         assert r.model_config == TINY.model  # typed: parsed once from the run folder
@@ -362,6 +365,8 @@ def test_runs_are_listed_newest_first_with_their_configs(story):
         spec = r.domain_spec
         assert isinstance(spec, DomainSpec)
         assert (spec.name, spec.image_size) == (r.domain, TINY.model.image_size)
+        own = ("lowrank", 3) if r.domain == "signs" else (None, None)
+        assert (spec.adapter_kind, spec.adapter_rank) == own  # the domain's own adapters
         assert r.stage_start_epochs == config.stage_start_epochs()
     assert runs[0].best_val_accuracy is None
     assert isinstance(runs[1].best_val_accuracy, float)
@@ -447,6 +452,11 @@ def test_parameter_rows(story):
     for r in rows[1:]:
         assert r.parameters > 0 and r.file_bytes > 0
         assert r.percent_of_trunk == pytest.approx(100 * r.parameters / trunk.parameters)
+        whole = trunk.parameters + r.parameters
+        assert r.percent_of_model == pytest.approx(100 * r.parameters / whole)
+    assert [r.adapters for r in rows] == ["", "series", "low-rank (rank 3)"]
+    adapters = {d.name: d.adapters for d in story["trained_rows"] if d.trained}
+    assert adapters == {"digits_street": "series", "signs": "low-rank (rank 3)"}
     assert [r.part for r in story["reconfigured_parameters"]] == ["shared trunk"]
 
 

@@ -1,5 +1,6 @@
 """A person picks low-rank adapters of rank 4 in the recipe panel and trains: the model the
-window made, and the domain it saved, hold low-rank adapters of rank 4 (real engine, tiny)."""
+window made, and the domain it saved, hold low-rank adapters of rank 4; then parallel adapters
+for a second domain on the same trunk, with no new workspace (real engine, tiny)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QComboBox
 
-from .person import click, close_window, toolbar_button, wait_until
+from .person import click, click_row_with, close_window, press, toolbar_button, wait_until
 from .test_person import Person
 
 pytestmark = pytest.mark.timeout(900)
@@ -60,5 +61,25 @@ def test_a_person_trains_lowrank_adapters_of_rank_4(qapp, tmp_path):
             assert json.loads(handle.metadata()["adapter"]) == {"kind": "lowrank", "rank": 4}
             ranks = {handle.get_slice(k).get_shape()[-1] for k in handle.keys() if "lowrank_a" in k}
         assert ranks == {4}
+        source = outcome.domain
+        wait_until(lambda: person.cell(source, "Adapters") == "low-rank (rank 4)", 30, "kind")
+
+        # A second domain with parallel adapters on the same trunk: no new workspace asked.
+        click_row_with(w.domains.table, "digits_hand")
+        assert recipe.mode.currentData() == "adapters"
+        choose(recipe.adapter_kind, "parallel")
+        assert not recipe.adapter_rank.isEnabled()
+        asked = len(person.dialogs.asked)
+        before = len(person.outcomes)
+        press(w, "F5")
+        outcome = person.wait_for_run_end(before)
+        assert (outcome.domain, outcome.reason) == ("digits_hand", "completed")
+        assert len(person.dialogs.asked) == asked  # the trunk and the other domain stay
+        wait_until(lambda: person.cell("digits_hand", "Adapters") == "parallel", 30, "kind")
+        assert person.cell(source, "Adapters") == "low-rank (rank 4)"
+        assert person.cell(source, "Trained") == "trunk"  # not made stale
+        budgets = {r.part.split(" ")[0]: r for r in w.session.backend.parameter_rows()[1:]}
+        assert budgets["digits_hand"].adapters == "parallel"
+        assert 0 < budgets["digits_hand"].percent_of_model < 100
     finally:
         close_window(w)

@@ -1,5 +1,7 @@
 """Model and recipe fields: invalid values are refused at the field with core's reason."""
 
+import dataclasses
+
 import pytest
 
 from core.config import LrStage
@@ -19,7 +21,8 @@ def test_presets_fill_the_fields_and_build_configs(panel):
     panel.apply_preset("cpu")
     cpu = get_preset("cpu")
     assert panel.model_config() == cpu.model
-    assert panel.training_config() == cpu.training
+    # The run names its domain's adapters: the preset model's, until the person picks others.
+    assert panel.training_config() == dataclasses.replace(cpu.training, adapter_kind="series")
     assert panel.errors() == []
 
 
@@ -111,7 +114,7 @@ def test_stage_editor_add_remove_reorder_and_recipes(qtbot):
 def test_paper_preset_and_bn_init_reach_the_training_config(qtbot, panel):
     panel.apply_preset("paper")
     paper = get_preset("paper").training
-    assert panel.training_config() == paper
+    assert panel.training_config() == dataclasses.replace(paper, adapter_kind="series")
     assert panel.domain_weight_decay_value() == paper.domain_weight_decay
     panel.bn_init.setCurrentIndex(panel.bn_init.findData("fresh"))
     assert panel.training_config().bn_init == "fresh"
@@ -128,11 +131,16 @@ def test_the_rank_is_offered_only_for_lowrank_and_reaches_the_model(qtbot, panel
     assert panel.model_config().adapter_rank is None
     panel.adapter_kind.setCurrentIndex(panel.adapter_kind.findData("lowrank"))
     assert panel.adapter_rank.isEnabled()
-    model = panel.model_config()
+    model, run = panel.model_config(), panel.training_config()
     assert (model.adapter_kind, model.adapter_rank) == ("lowrank", 5)
+    assert (run.adapter_kind, run.adapter_rank) == ("lowrank", 5)  # the trained domain's
     other = RecipePanel()
     qtbot.addWidget(other)
     other.apply_dict(panel.to_dict())
     assert other.model_config() == model and other.adapter_rank.isEnabled()
     panel.adapter_kind.setCurrentIndex(panel.adapter_kind.findData("parallel"))
     assert not panel.adapter_rank.isEnabled() and panel.model_config().adapter_rank is None
+    assert (panel.training_config().adapter_kind, panel.training_config().adapter_rank) == (
+        "parallel",
+        None,
+    )

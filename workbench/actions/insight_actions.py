@@ -230,7 +230,7 @@ class InsightActions(QObject):
         request = w.dialogs.sweep_request(domain)
         if request is None:
             return
-        model_config = w.recipe.model_config()
+        model_config = w.recipe_model()
         lost = w.session.backend.would_discard(model_config)
         if lost and not w.dialogs.confirm(
             "New model",

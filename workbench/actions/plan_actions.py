@@ -78,7 +78,7 @@ class PlanActions(QObject):
     def _shape(self) -> Shape | None:
         try:
             config = self.w.recipe.training_config()
-            return (self.w.recipe.model_config(), config.mode, config.batch_size)
+            return (self.w.recipe_model(), config.mode, config.batch_size)
         except ValueError:  # the recipe has an error (it is shown there)
             return None
 

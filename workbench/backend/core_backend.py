@@ -107,6 +107,7 @@ class CoreBackend(InsightMethods, RunsMethods):
             is_trunk_source=row.is_trunk_source,
             stale=row.stale,
             problem=row.problem,
+            adapters="" if params is None else params.adapters,
         )
 
     def _state_of(self, name: str) -> DomainState:
@@ -355,7 +356,14 @@ class CoreBackend(InsightMethods, RunsMethods):
     def parameter_rows(self) -> list[ParameterRow]:
         rows = self._ws.parameter_report().as_rows()
         return [
-            ParameterRow(r["part"], r["parameters"], r["percent_of_trunk"], r["bytes"])
+            ParameterRow(
+                r["part"],
+                r["parameters"],
+                r["percent_of_trunk"],
+                r["bytes"],
+                r["adapters"],
+                r["percent_of_model"],
+            )
             for r in rows
         ]
 

@@ -43,6 +43,7 @@ class DomainState:
     is_trunk_source: bool = False
     stale: bool = False  # trained on an earlier trunk
     problem: str = ""  # its saved weights are damaged (which file, what is wrong): not loaded
+    adapters: str = ""  # a trained domain's adapters: "low-rank (rank 8)", "series", ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +110,8 @@ class ParameterRow:
     parameters: int
     percent_of_trunk: float
     file_bytes: int
+    adapters: str = ""  # a domain's adapters: "low-rank (rank 8)", "series" ("" for the trunk)
+    percent_of_model: float | None = None  # of the network the domain runs in (trunk + it)
 
 
 @dataclasses.dataclass(frozen=True)

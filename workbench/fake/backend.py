@@ -24,7 +24,7 @@ from typing import Any
 from PIL import Image
 
 from core.clock import utc_now
-from core.config import ModelConfig, TrainingConfig
+from core.config import AdapterKind, DomainSpec, ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.data.pipeline.image_files import unreadable_reason
 from core.events import (
@@ -126,6 +126,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             export_bytes=4000 + 40 * classes if info else None,
             is_trunk_source=name == self._source,
             stale=bool(info) and info.get("trunk") != self._fingerprint,
+            adapters=self._config.for_domain(info["spec"]).adapter_label if info else "",
         )
 
     def _state(self, name: str) -> DomainState:
@@ -316,6 +317,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         spec = row.spec(self._config.image_size)
         if domain_weight_decay is not None:
             spec = dataclasses.replace(spec, weight_decay=domain_weight_decay)
+        spec = self._with_adapters(domain, spec, config)
         self.calls.append(
             f"train {domain} {config.mode} momentum={config.momentum:g} wd={domain_weight_decay}"
         )
@@ -393,6 +395,20 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 {k: tuple(v) for k, v in batch.items()},
             )
         return TrainOutcome(domain, reason, done, run_dir, seconds, test)
+
+    def _with_adapters(self, domain: str, spec: DomainSpec, config: TrainingConfig) -> DomainSpec:
+        """As core's workspace: the run's adapters, else the domain's own, else the model's."""
+        kind: AdapterKind | None
+        if config.adapter_kind is not None:
+            kind, rank = config.adapter_kind, config.adapter_rank
+        elif domain in self._trained:
+            own = self._trained[domain]["spec"]
+            kind, rank = own.adapter_kind, own.adapter_rank
+        else:
+            return spec
+        if (kind, rank) == (self._config.adapter_kind, self._config.adapter_rank):
+            kind, rank = None, None
+        return dataclasses.replace(spec, adapter_kind=kind, adapter_rank=rank)
 
     def training_speed(
         self, model_config: ModelConfig, mode: str, batch_size: int, *, probe: bool, cancel: Any
@@ -525,6 +541,8 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                         d.parameters,
                         100.0 * d.parameters / _TRUNK_PARAMETERS,
                         d.export_bytes or 0,
+                        d.adapters,
+                        100.0 * d.parameters / (_TRUNK_PARAMETERS + d.parameters),
                     )
                 )
         return rows

@@ -100,7 +100,7 @@ def write_adapter(
         "format_version": str(FORMAT_VERSION),
         "domain_spec": spec.to_dict(),
         "model_config": model_config.to_dict(),
-        ADAPTER_KEY: adapter_entry(model_config),
+        ADAPTER_KEY: adapter_entry(model_config.for_domain(spec)),
         "preprocessing": {
             "image_size": spec.image_size,
             "resize_shorter": spec.resize_shorter,

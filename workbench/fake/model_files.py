@@ -11,6 +11,7 @@ from pathlib import Path
 
 from core.clock import utc_now
 from core.config import ConfigError
+from core.files.adapter_header import domain_spec_for
 from core.progress import ProgressFn
 from core.workspace.state import restored_status
 from workbench.fake.files import (
@@ -65,7 +66,7 @@ class FakeModelFiles:
     def import_adapters(self, path: Path, *, name: str | None = None, replace: bool = False) -> str:
         found = read_adapter(Path(path))
         check_adapter_fits(found, self._config, self._fingerprint)
-        spec = found.spec
+        spec = domain_spec_for(self._config, found)  # the adapters the file holds
         if name is not None and name != spec.name:
             try:
                 spec = dataclasses.replace(spec, name=name)

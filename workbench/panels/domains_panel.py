@@ -38,6 +38,7 @@ COLUMNS = (
     "Data",
     "Train/val/test",
     "Source",
+    "Adapters",
     "Parameters",
     "Export",
 )
@@ -182,6 +183,7 @@ class DomainsPanel(QWidget):
                 else ("built on first use" if d.source == "builtin" else "absent"),
                 sizes if d.sizes else "",
                 d.source,
+                d.adapters,
                 "" if d.parameters is None else f"{d.parameters:,}",
                 describe_bytes(d.export_bytes),
             )

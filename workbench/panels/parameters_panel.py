@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from workbench.backend.protocol import ParameterRow, describe_bytes
 
-COLUMNS = ("Part", "Parameters", "% of trunk", "File size")
+COLUMNS = ("Part", "Adapters", "Parameters", "% of trunk", "% of network", "File size")
 
 
 class ParametersPanel(QWidget):
@@ -62,13 +62,15 @@ class ParametersPanel(QWidget):
         for r, row in enumerate(self._rows):
             cells = (
                 row.part,
+                row.adapters,
                 f"{row.parameters:,}",
                 f"{row.percent_of_trunk:.2f}",
+                "" if row.percent_of_model is None else f"{row.percent_of_model:.2f}",
                 describe_bytes(row.file_bytes),
             )
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if c:
+                if c > 1:
                     item.setTextAlignment(right)
                 self.table.setItem(r, c, item)
         self.summary.setText(sharing_summary(self._rows))

@@ -324,8 +324,12 @@ class RecipePanel(QWidget):
         )
 
     def training_config(self) -> TrainingConfig:
+        """The recipe, with the adapters (kind and rank) of the domain it trains."""
+        kind = self.adapter_kind.currentData()
         return dataclasses.replace(
             self._training_base,
+            adapter_kind=kind,
+            adapter_rank=self.adapter_rank.value() if kind == "lowrank" else None,
             stages=self.stages.stages(),
             batch_size=self.batch_size.value(),
             momentum=self.momentum.value(),
