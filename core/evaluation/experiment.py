@@ -103,7 +103,9 @@ def _cap(data: DomainData, max_train: int | None, max_eval: int | None, seed: in
 
 def _engine_like(source: AdapterEngine, adapter_kind: AdapterKind) -> AdapterEngine:
     """A new engine of another adapter kind over a copy of the source's trunk weights."""
-    engine = AdapterEngine(dataclasses.replace(source.model_config, adapter_kind=adapter_kind))
+    model = source.model_config
+    rank = model.adapter_rank if adapter_kind == model.adapter_kind else None
+    engine = AdapterEngine(dataclasses.replace(model, adapter_kind=adapter_kind, adapter_rank=rank))
     engine.trunk.load_weight_arrays(source.trunk.weight_arrays())
     return engine
 
@@ -152,7 +154,10 @@ def run_experiment(
 
     def source_trunk(kind: AdapterKind) -> tuple[AdapterEngine, float, float]:
         seed_everything(config.seed)
-        engine = AdapterEngine(dataclasses.replace(model_config, adapter_kind=kind))
+        rank = model_config.adapter_rank if kind == model_config.adapter_kind else None
+        engine = AdapterEngine(
+            dataclasses.replace(model_config, adapter_kind=kind, adapter_rank=rank)
+        )
         engine.add_domain(source_data.spec)
         start = time.perf_counter()
         train(engine, config.source, source_data, recipe(config.source_stages, "full"))
