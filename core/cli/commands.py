@@ -120,10 +120,22 @@ def _training_config(args: argparse.Namespace, preset_name: str | None) -> Train
     return dataclasses.replace(base, **changes)
 
 
-def _is_new_workspace(args: argparse.Namespace) -> bool:
+def _train_model_config(args: argparse.Namespace) -> ModelConfig | None:
+    """The model ``train`` asks for. --adapter/--rank: a new workspace's model (its default
+    for new domains) and the run's domain; on a saved workspace only the domain's (one
+    trunk holds domains of several kinds), the model keeping its own default."""
     from core.workspace.state import layout
 
-    return bool(args.fresh) or not layout(args.root).saved
+    new = bool(args.fresh) or not layout(args.root).saved
+    model_config = _model_config(args, adapters=new)
+    if model_config is not None and not new:
+        from core.workspace.saved import read_saved_workspace
+
+        saved = read_saved_workspace(args.root).model_config
+        model_config = dataclasses.replace(
+            model_config, adapter_kind=saved.adapter_kind, adapter_rank=saved.adapter_rank
+        )
+    return model_config
 
 
 class _ProgressPrinter:
@@ -259,17 +271,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             connect_timeout_s=args.connect_timeout,
             peer_timeout_s=args.peer_timeout,
         )
-    # --adapter/--rank: a new workspace's model (its default for new domains) and this run's
-    # domain; on a saved workspace only the domain's (one trunk, domains of several kinds).
-    new = _is_new_workspace(args)
-    model_config = _model_config(args, adapters=new)
-    if model_config is not None and not new:  # the model's default adapters stay its own
-        from core.workspace.saved import read_saved_workspace
-
-        saved = read_saved_workspace(args.root).model_config
-        model_config = dataclasses.replace(
-            model_config, adapter_kind=saved.adapter_kind, adapter_rank=saved.adapter_rank
-        )
+    model_config = _train_model_config(args)
     ws = _workspace(args, model_config, fresh=args.fresh, strategy=strategy)
     preset_name = args.preset
     config = _training_config(args, preset_name)

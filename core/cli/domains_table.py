@@ -2,7 +2,8 @@
 
 One row per domain: where its data comes from, whether it is here, its classes and split
 sizes, whether it is trained (and its test accuracy; the trunk's source; stale when the
-trunk changed since), its adapters (kind and rank: one trunk holds several), and what it is. Descriptions are wrapped (or, with ``--short``,
+trunk changed since), and what it is, led for a trained domain by its adapters (kind and
+rank: one trunk holds several) and their parameters. Descriptions are wrapped (or, with ``--short``,
 shortened) at word boundaries to the terminal's width; nothing is cut mid-word.
 """
 
@@ -31,16 +32,29 @@ def trained_text(row: DomainOverview) -> str:
     return word if accuracy is None else f"{word} {100 * accuracy:.1f}%"
 
 
+def budget(row: DomainOverview) -> str:
+    """A trained domain's adapters and what they cost: ``low-rank (rank 8) adapters,
+    12,345 parameters (4.1% of its network).``"""
+    params = row.parameters
+    if not row.trained or params is None or not params.adapters:
+        return ""
+    return (
+        f"{params.adapters} adapters, {params.domain_parameters:,} parameters "
+        f"({params.percent_of_model:.1f}% of its network)."
+    )
+
+
 def about(row: DomainOverview) -> str:
-    """The description, led by the title when the description does not name it."""
+    """The description, led by the title when the description does not name it, and by a
+    trained domain's budget."""
     description = " ".join(row.description.split())
     if row.problem:
         description = f"Its saved weights cannot be used: {row.problem} (main.py doctor)."
     elif row.source == IMPORTED and not description:
         description = "Adapters imported from a file: they classify; no images of it are here."
     if row.title and row.title != row.name and row.title not in description:
-        return f"{row.title}. {description}".strip() if description else row.title
-    return description
+        description = f"{row.title}. {description}".strip() if description else row.title
+    return f"{budget(row)} {description}".strip()
 
 
 def _cells(row: DomainOverview) -> list[str]:
@@ -52,11 +66,10 @@ def _cells(row: DomainOverview) -> list[str]:
         str(row.num_classes),
         *(str(sizes.get(split, "")) for split in ("train", "val", "test")),
         trained_text(row),
-        row.parameters.adapters if row.trained and row.parameters is not None else "",
     ]
 
 
-HEADERS = ("domain", "source", "data", "classes", "train", "val", "test", "trained", "adapters")
+HEADERS = ("domain", "source", "data", "classes", "train", "val", "test", "trained")
 RIGHT = {"classes", "train", "val", "test"}
 
 

@@ -101,11 +101,15 @@ def _cap(data: DomainData, max_train: int | None, max_eval: int | None, seed: in
     return ArrayDomainData(data.spec, splits)
 
 
+def _of_kind(model: ModelConfig, kind: AdapterKind) -> ModelConfig:
+    """``model`` with adapters of ``kind`` (its rank only when it is its own kind)."""
+    rank = model.adapter_rank if kind == model.adapter_kind else None
+    return dataclasses.replace(model, adapter_kind=kind, adapter_rank=rank)
+
+
 def _engine_like(source: AdapterEngine, adapter_kind: AdapterKind) -> AdapterEngine:
     """A new engine of another adapter kind over a copy of the source's trunk weights."""
-    model = source.model_config
-    rank = model.adapter_rank if adapter_kind == model.adapter_kind else None
-    engine = AdapterEngine(dataclasses.replace(model, adapter_kind=adapter_kind, adapter_rank=rank))
+    engine = AdapterEngine(_of_kind(source.model_config, adapter_kind))
     engine.trunk.load_weight_arrays(source.trunk.weight_arrays())
     return engine
 
@@ -154,10 +158,7 @@ def run_experiment(
 
     def source_trunk(kind: AdapterKind) -> tuple[AdapterEngine, float, float]:
         seed_everything(config.seed)
-        rank = model_config.adapter_rank if kind == model_config.adapter_kind else None
-        engine = AdapterEngine(
-            dataclasses.replace(model_config, adapter_kind=kind, adapter_rank=rank)
-        )
+        engine = AdapterEngine(_of_kind(model_config, kind))
         engine.add_domain(source_data.spec)
         start = time.perf_counter()
         train(engine, config.source, source_data, recipe(config.source_stages, "full"))

@@ -54,6 +54,20 @@ def _bn_keys(config: ModelConfig, position: ConvPosition) -> list[str]:
     return [f"{position.name}_bn"]
 
 
+def _window(x: tf.Tensor, position: ConvPosition) -> tuple[tf.Tensor, str]:
+    """The input as the shared 3x3 reads it, and its padding mode."""
+    if needs_symmetric_pad(position):
+        return tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), "VALID"
+    return x, "SAME"
+
+
+def _patches(x: tf.Tensor, position: ConvPosition, k: int) -> tf.Tensor:
+    """The 3x3's k x k windows of ``x`` as vectors [.., k*k*C] (a conv's kernel order)."""
+    x, padding = _window(x, position)
+    s = position.stride
+    return tf.image.extract_patches(x, [1, k, k, 1], [1, s, s, 1], [1, 1, 1, 1], padding)
+
+
 def _affine(arrays: dict[str, np.ndarray], key: str, eps: float) -> tuple[np.ndarray, ...]:
     """A batch-norm in inference as ``x * scale + shift``."""
     gamma, beta = arrays[f"{key}/gamma"], arrays[f"{key}/beta"]
@@ -134,28 +148,16 @@ class DomainStack:
             w = p[f"{position.name}_adapter/kernel"]
             return per(x, lambda t: tf.einsum("gbhwc,gce->gbhwe", t, w))
 
-        def window(position: ConvPosition) -> tuple[list[list[int]] | None, str]:
-            if needs_symmetric_pad(position):
-                return [[0, 0], [1, 1], [1, 1], [0, 0]], "VALID"
-            return None, "SAME"
-
         def conv3(x: tf.Tensor, position: ConvPosition) -> tf.Tensor:
-            pad, padding = window(position)
-            x = x if pad is None else tf.pad(x, pad)
+            x, padding = _window(x, position)
             return tf.nn.conv2d(x, self._kernels[position.name], position.stride, padding)
 
         def lowrank_branch(x: tf.Tensor, position: ConvPosition) -> tf.Tensor:
             """Each domain's A over the 3x3's own windows (as patches), then its B."""
-            pad, padding = window(position)
-            x = x if pad is None else tf.pad(x, pad)
-            k, s = self._kernels[position.name].shape[0], position.stride
-            patches = tf.image.extract_patches(x, [1, k, k, 1], [1, s, s, 1], [1, 1, 1, 1], padding)
             down = p[f"{position.name}_lowrank_a/kernel"]
             up = p[f"{position.name}_lowrank_b/kernel"]
-            return per(
-                patches,
-                lambda t: tf.einsum("gbhwr,gro->gbhwo", tf.einsum("gbhwc,gcr->gbhwr", t, down), up),
-            )
+            patches = _patches(x, position, self._kernels[position.name].shape[0])
+            return per(patches, lambda t: tf.einsum("gbhwc,gcr,gro->gbhwo", t, down, up))
 
         def conv_task(x: tf.Tensor, position: ConvPosition) -> tf.Tensor:
             kind = self.config.adapter_kind

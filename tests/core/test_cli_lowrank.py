@@ -116,8 +116,9 @@ def test_train_lowrank_adapters_at_the_tiny_preset(capsys, tmp_path):
     }
     assert rows["signs"]["parameters"] > rows["glyphs"]["parameters"]
     code, out, _ = run(capsys, *base, "domains")
-    signs_line = next(line for line in out.splitlines() if line.startswith("signs "))
-    assert "low-rank (rank 8)" in signs_line
+    text = " ".join(out.split())  # descriptions are wrapped to the terminal
+    assert text.count("low-rank (rank 8) adapters, ") == 1  # signs', with its parameters
+    assert "parallel adapters, " in text and "% of its network)" in text
     out_file = tmp_path / "glyphs.adapter.safetensors"
     code, out, _ = run(capsys, *base, "export", "--domain", "glyphs", "--out", out_file)
     assert code == 0 and "verified" in out

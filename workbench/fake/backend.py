@@ -314,10 +314,9 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         if row is not None and not row.present and control.stop_requested:
             raise Cancelled("cancelled by the user")  # Stop while its data is built, as core
         row = self._data(domain)
-        spec = row.spec(self._config.image_size)
-        if domain_weight_decay is not None:
-            spec = dataclasses.replace(spec, weight_decay=domain_weight_decay)
-        spec = self._with_adapters(domain, spec, config)
+        spec = self._run_spec(
+            domain, row.spec(self._config.image_size), config, domain_weight_decay
+        )
         self.calls.append(
             f"train {domain} {config.mode} momentum={config.momentum:g} wd={domain_weight_decay}"
         )
@@ -396,8 +395,13 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             )
         return TrainOutcome(domain, reason, done, run_dir, seconds, test)
 
-    def _with_adapters(self, domain: str, spec: DomainSpec, config: TrainingConfig) -> DomainSpec:
-        """As core's workspace: the run's adapters, else the domain's own, else the model's."""
+    def _run_spec(
+        self, domain: str, spec: DomainSpec, config: TrainingConfig, decay: float | None
+    ) -> DomainSpec:
+        """As core's workspace: the run's weight decay and adapters, else the domain's own
+        adapters, else the model's."""
+        if decay is not None:
+            spec = dataclasses.replace(spec, weight_decay=decay)
         kind: AdapterKind | None
         if config.adapter_kind is not None:
             kind, rank = config.adapter_kind, config.adapter_rank

@@ -69,6 +69,24 @@ _domain_weight_decay = _checked(parse_float, _domain_spec, "weight_decay")
 _seed = _checked(parse_int, TrainingConfig, "seed")
 
 
+def _adapter_widgets() -> tuple[QComboBox, QSpinBox]:
+    """The adapter kind of the domain a run trains, and a low-rank adapter's rank."""
+    kind = QComboBox()
+    for name in ADAPTER_KINDS:
+        kind.addItem(KIND_LABELS.get(name, name), name)
+    kind.setToolTip(
+        "The adapters of the domain a run trains (each domain may have its own on the shared trunk)"
+    )
+    rank = QSpinBox()
+    rank.setRange(1, MAX_ADAPTER_RANK)
+    rank.setValue(DEFAULT_RANK)
+    rank.setToolTip(
+        "Rank of each low-rank adapter: its budget (about 1% of the network per domain "
+        "at rank 1, about 20% at rank 24 on the cpu preset)"
+    )
+    return kind, rank
+
+
 class RecipePanel(QWidget):
     """Edits the model and the training recipe.
 
@@ -94,16 +112,7 @@ class RecipePanel(QWidget):
             self.preset.setItemData(
                 self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole
             )
-        self.adapter_kind = QComboBox()
-        for kind in ADAPTER_KINDS:
-            self.adapter_kind.addItem(KIND_LABELS.get(kind, kind), kind)
-        self.adapter_rank = QSpinBox()
-        self.adapter_rank.setRange(1, MAX_ADAPTER_RANK)
-        self.adapter_rank.setValue(DEFAULT_RANK)
-        self.adapter_rank.setToolTip(
-            "Rank of each low-rank adapter: its budget (about 1% of the network per domain "
-            "at rank 1, about 20% at rank 24 on the cpu preset)"
-        )
+        self.adapter_kind, self.adapter_rank = _adapter_widgets()
         self.width = CheckedField(_width, hint="width factor (1 = the paper's ResNet-26)")
         self.image_size = CheckedField(_image_size, hint="input side in pixels")
         self.mode = QComboBox()
@@ -164,12 +173,10 @@ class RecipePanel(QWidget):
         self.preset.currentIndexChanged.connect(self._preset_chosen)
         for combo in (self.adapter_kind, self.mode, self.bn_init):
             combo.currentIndexChanged.connect(self._emit_changed)
-        self.adapter_kind.currentIndexChanged.connect(self._kind_chosen)
-        self.adapter_rank.valueChanged.connect(self._rank_changed)
+        self._connect_adapters()
         for field in self._fields():
             field.checked.connect(self._emit_changed)
         self.stages.changed.connect(self._emit_changed)
-        self._kind_chosen(self.adapter_kind.currentIndex())
         self._emit_changed()
 
     def _fields(self) -> list[CheckedField]:
@@ -239,6 +246,11 @@ class RecipePanel(QWidget):
         finally:
             self._loading = False
         self._emit_changed()
+
+    def _connect_adapters(self) -> None:
+        self.adapter_kind.currentIndexChanged.connect(self._kind_chosen)
+        self.adapter_rank.valueChanged.connect(self._rank_changed)
+        self._kind_chosen(self.adapter_kind.currentIndex())
 
     @Slot(int)
     def _kind_chosen(self, index: int) -> None:
