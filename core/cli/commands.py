@@ -45,7 +45,7 @@ def _workspace(
     model_config: ModelConfig | None = None,
     fresh: bool = False,
     strategy: Any = None,
-):
+) -> Workspace:
     from core.workspace import Workspace
 
     ws = Workspace(args.root, model_config, fresh=fresh, strategy=strategy)
