@@ -127,7 +127,6 @@ class WorkbenchSession(QObject):
         model_config: ModelConfig,
         config: TrainingConfig,
         *,
-        domain_weight_decay: float | None = None,
         resume_run: Path | None = None,
     ) -> Job:
         if self._training_job is not None:
@@ -139,7 +138,6 @@ class WorkbenchSession(QObject):
             return backend.train(
                 domain,
                 config,
-                domain_weight_decay=domain_weight_decay,
                 on_event=ctx.emit,
                 control=control,
                 resume_run=resume_run,

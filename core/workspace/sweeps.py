@@ -132,7 +132,6 @@ def _sweep(
             on_event=record,
             control=control,
             data=data,
-            weight_decay=run.setting.weight_decay,
             init_from=init_from,
             resume_run=resume_run,
             save=False,

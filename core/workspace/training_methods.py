@@ -37,7 +37,6 @@ class TrainingMethods(WorkspaceBase):
         on_event: EventSink = ignore_events,
         control: TrainingControl | None = None,
         data: DomainData | None = None,
-        weight_decay: float | None = None,
         init_from: str | None = None,
         resume_run: Path | None = None,
         save: bool = True,
@@ -49,8 +48,9 @@ class TrainingMethods(WorkspaceBase):
         (gamma, beta, moving statistics; ``config.bn_init="fresh"`` starts them anew), as the
         reference code does. A linear probe starts from the source domain's whole
         adaptation (the frozen features of the paper's "feature extractor" row) unless
-        ``init_from`` says otherwise. ``weight_decay`` (else ``config.domain_weight_decay``)
-        replaces the domain spec's coefficient. The domain's test accuracy (when it has a
+        ``init_from`` says otherwise. ``config.domain_weight_decay``, when set, replaces the
+        domain spec's coefficient (the one channel for it). Without ``data`` the domain's data
+        is loaded here, with progress as log events and the control's Stop as its cancel. The domain's test accuracy (when it has a
         test split) is recorded with the run.
 
         Across several workers (``multi_worker``) only the chief saves the workspace and
@@ -73,6 +73,8 @@ class TrainingMethods(WorkspaceBase):
             self.notes.clear()
             if chief:
                 self._catch_up(config.mode)
+            if data is None:
+                data = self._load_for_run(name, on_event, control)
             with self.run_in_progress():
                 return self._train(
                     name,
@@ -80,12 +82,26 @@ class TrainingMethods(WorkspaceBase):
                     on_event=on_event,
                     control=control,
                     data=data,
-                    weight_decay=weight_decay,
                     init_from=init_from,
                     resume_run=resume_run,
                     save=save,
                     sync_batch_norm=sync_batch_norm,
                 )
+
+    def _load_for_run(
+        self, name: str, on_event: EventSink, control: TrainingControl | None
+    ) -> DomainData:
+        """The run's data, its preparation told as log lines (every quarter) and stopped by
+        the run's Stop; its warnings are told by the run itself, once."""
+        last = [-1.0]
+
+        def progress(fraction: float, message: str) -> None:
+            if fraction >= last[0] + 0.25 or fraction >= 1.0 > last[0]:
+                last[0] = fraction
+                on_event(LogMessage("info", f"Preparing {name}: {message} ({100 * fraction:.0f}%)"))
+
+        cancel = control.stop_event if control is not None else None
+        return self.load_data(name, progress=progress, cancel=cancel)
 
     def _catch_up(self, mode: str) -> None:
         """Before a run: what other programs saved is loaded, and the trunk is usable."""
@@ -108,8 +124,7 @@ class TrainingMethods(WorkspaceBase):
         *,
         on_event: EventSink,
         control: TrainingControl | None,
-        data: DomainData | None,
-        weight_decay: float | None,
+        data: DomainData,
         init_from: str | None,
         resume_run: Path | None,
         save: bool,
@@ -119,12 +134,9 @@ class TrainingMethods(WorkspaceBase):
         from core.training.distribute import is_chief
         from core.training.train_evaluate import train
 
-        data = data if data is not None else self.load_data(name)
         spec = data.spec
-        if weight_decay is None:
-            weight_decay = config.domain_weight_decay
-        if weight_decay is not None:
-            spec = dataclasses.replace(spec, weight_decay=weight_decay)
+        if config.domain_weight_decay is not None:
+            spec = dataclasses.replace(spec, weight_decay=config.domain_weight_decay)
         self._prepare_domain(name, spec, config, init_from, on_event)
         distributed = across_workers(self.strategy)
         chief = is_chief(self.strategy)

@@ -109,7 +109,6 @@ def train(backend, domain: str, config: TrainingConfig, *, stop: str = "", resum
     outcome = backend.train(
         domain,
         config,
-        domain_weight_decay=None,
         on_event=events.append,
         control=control,
         resume_run=resume,

@@ -7,6 +7,7 @@ callbacks into the window, so it does not import the window.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,13 +83,14 @@ class RunActions(QObject):
                 self.log("error", f"Cannot resume {Path(path).name}: its configs are unreadable.")
                 return
             spec = summary.domain_spec
+            if config.domain_weight_decay is None and spec is not None:
+                config = dataclasses.replace(config, domain_weight_decay=spec.weight_decay)
             self.curves.load_run(curves)
             self._resume_training(
                 summary.domain,
                 resume_run=Path(path),
                 config=config,
                 model_config=summary.model_config,
-                domain_weight_decay=None if spec is None else spec.weight_decay,
             )
 
         self.session.run_side_job(

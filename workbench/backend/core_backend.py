@@ -16,7 +16,7 @@ from typing import Any
 
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
-from core.events import EventSink, LogMessage
+from core.events import EventSink
 from core.progress import ProgressFn
 from core.training.estimate import SpeedMeasurement
 from core.workspace import DomainOverview, Workspace
@@ -35,16 +35,6 @@ from workbench.backend.protocol import (
     RouteView,
     TrainOutcome,
 )
-
-
-class _StopAsCancel:
-    """Lets a data job (which polls ``cancel.is_set()``) see the run's Stop button."""
-
-    def __init__(self, control: TrainingControl) -> None:
-        self._control = control
-
-    def is_set(self) -> bool:
-        return self._control.stop_requested
 
 
 class CoreBackend(InsightMethods, RunsMethods):
@@ -193,33 +183,12 @@ class CoreBackend(InsightMethods, RunsMethods):
         domain: str,
         config: TrainingConfig,
         *,
-        domain_weight_decay: float | None,
         on_event: EventSink,
         control: TrainingControl,
         resume_run: Path | None = None,
     ) -> TrainOutcome:
         ws = self._ws
-        last = [-1.0]
-
-        def progress(fraction: float, message: str) -> None:
-            if fraction >= last[0] + 0.25 or fraction >= 1.0 > last[0]:
-                last[0] = fraction
-                on_event(
-                    LogMessage("info", f"Preparing {domain}: {message} ({100 * fraction:.0f}%)")
-                )
-
-        data = ws.load_data(domain, progress=progress, cancel=_StopAsCancel(control))
-        for warning in data.warnings():
-            on_event(LogMessage("warning", warning))
-        result = ws.train(
-            domain,
-            config,
-            on_event=on_event,
-            control=control,
-            data=data,
-            weight_decay=domain_weight_decay,
-            resume_run=resume_run,
-        )
+        result = ws.train(domain, config, on_event=on_event, control=control, resume_run=resume_run)
         status = ws.status.get(domain)
         return TrainOutcome(
             domain=domain,

@@ -239,7 +239,6 @@ class Backend(Protocol):
         domain: str,
         config: TrainingConfig,
         *,
-        domain_weight_decay: float | None,
         on_event: EventSink,
         control: TrainingControl,
         resume_run: Path | None = None,

@@ -304,7 +304,6 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         domain: str,
         config: TrainingConfig,
         *,
-        domain_weight_decay: float | None,
         on_event: EventSink,
         control: TrainingControl,
         resume_run: Path | None = None,
@@ -314,11 +313,10 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             raise Cancelled("cancelled by the user")  # Stop while its data is built, as core
         row = self._data(domain)
         spec = row.spec(self._config.image_size)
-        if domain_weight_decay is not None:
-            spec = dataclasses.replace(spec, weight_decay=domain_weight_decay)
-        self.calls.append(
-            f"train {domain} {config.mode} momentum={config.momentum:g} wd={domain_weight_decay}"
-        )
+        decay = config.domain_weight_decay
+        if decay is not None:
+            spec = dataclasses.replace(spec, weight_decay=decay)
+        self.calls.append(f"train {domain} {config.mode} momentum={config.momentum:g} wd={decay}")
         start = time.monotonic()
         steps = self.steps_per_epoch
         previous = None if resume_run is None else self._runs.get(str(resume_run))
