@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.atomic_write import atomic_write_json
 from core.config import TrainingConfig
@@ -19,6 +19,9 @@ from core.data.pipeline.datasource import DomainData
 from core.events import EventSink, LogMessage, ignore_events
 from core.workspace.base import WorkspaceBase
 from core.workspace.state import WorkspaceError
+
+if TYPE_CHECKING:
+    from core.training.train_evaluate import TrainingResult
 
 
 class TrainingMethods(WorkspaceBase):
@@ -41,7 +44,7 @@ class TrainingMethods(WorkspaceBase):
         resume_run: Path | None = None,
         save: bool = True,
         sync_batch_norm: bool = False,
-    ):
+    ) -> TrainingResult:
         """Train domain ``name`` from the catalogue; returns a ``TrainingResult``.
 
         A new domain on a trained trunk starts from the source domain's batch-norms
@@ -88,6 +91,29 @@ class TrainingMethods(WorkspaceBase):
                     sync_batch_norm=sync_batch_norm,
                 )
 
+    def resume(
+        self,
+        run_dir: Path | str,
+        *,
+        on_event: EventSink = ignore_events,
+        control: TrainingControl | None = None,
+    ) -> TrainingResult:
+        """Continue the run in ``run_dir`` from its last checkpoint, with the run's own domain,
+        recipe and domain decay as its folder records them (nothing travels back from a caller)."""
+        from core.workspace.runs import read_run_record
+
+        try:
+            record = read_run_record(Path(run_dir))
+        except FileNotFoundError:
+            raise WorkspaceError(f"No run folder to resume. Received: {run_dir}") from None
+        config = record.training_config
+        if config is None or not record.can_resume:
+            why = record.problem or f"it is {record.info.status}"
+            raise WorkspaceError(f"The run {Path(run_dir).name} cannot be resumed: {why}.")
+        return self.train(
+            record.info.domain, config, on_event=on_event, control=control, resume_run=Path(run_dir)
+        )
+
     def _load_for_run(
         self, name: str, on_event: EventSink, control: TrainingControl | None
     ) -> DomainData:
@@ -129,14 +155,17 @@ class TrainingMethods(WorkspaceBase):
         resume_run: Path | None,
         save: bool,
         sync_batch_norm: bool,
-    ):
+    ) -> TrainingResult:
         from core.model.replicas import across_workers
         from core.training.distribute import is_chief
         from core.training.train_evaluate import train
 
         spec = data.spec
-        if config.domain_weight_decay is not None:
-            spec = dataclasses.replace(spec, weight_decay=config.domain_weight_decay)
+        decay = config.domain_weight_decay
+        if decay is None and resume_run is not None:
+            decay = _run_domain_decay(resume_run)  # a run that kept its decay in its spec
+        if decay is not None:
+            spec = dataclasses.replace(spec, weight_decay=decay)
         self._prepare_domain(name, spec, config, init_from, on_event)
         distributed = across_workers(self.strategy)
         chief = is_chief(self.strategy)
@@ -312,3 +341,14 @@ class TrainingMethods(WorkspaceBase):
             apply_state(self.engine.domain(name), None, checkpoint.state)
             self._weights_changed()
         return checkpoint.epochs_completed
+
+
+def _run_domain_decay(run_dir: Path) -> float | None:
+    """The domain decay a run folder recorded in its domain spec (None: unreadable)."""
+    from core.workspace.runs import read_run_record
+
+    try:
+        spec = read_run_record(Path(run_dir)).domain_spec
+    except FileNotFoundError:
+        return None
+    return None if spec is None else spec.weight_decay

@@ -7,7 +7,6 @@ callbacks into the window, so it does not import the window.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,9 +81,6 @@ class RunActions(QObject):
             if config is None:
                 self.log("error", f"Cannot resume {Path(path).name}: its configs are unreadable.")
                 return
-            spec = summary.domain_spec
-            if config.domain_weight_decay is None and spec is not None:
-                config = dataclasses.replace(config, domain_weight_decay=spec.weight_decay)
             self.curves.load_run(curves)
             self._resume_training(
                 summary.domain,

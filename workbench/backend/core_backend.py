@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
@@ -35,6 +35,9 @@ from workbench.backend.protocol import (
     RouteView,
     TrainOutcome,
 )
+
+if TYPE_CHECKING:
+    from core.training.train_evaluate import TrainingResult
 
 
 class CoreBackend(InsightMethods, RunsMethods):
@@ -185,11 +188,19 @@ class CoreBackend(InsightMethods, RunsMethods):
         *,
         on_event: EventSink,
         control: TrainingControl,
-        resume_run: Path | None = None,
     ) -> TrainOutcome:
-        ws = self._ws
-        result = ws.train(domain, config, on_event=on_event, control=control, resume_run=resume_run)
-        status = ws.status.get(domain)
+        result = self._ws.train(domain, config, on_event=on_event, control=control)
+        return self._outcome(domain, result)
+
+    def resume(
+        self, run_dir: Path, *, on_event: EventSink, control: TrainingControl
+    ) -> TrainOutcome:
+        domain = self._ws.read_run(run_dir).info.domain
+        result = self._ws.resume(run_dir, on_event=on_event, control=control)
+        return self._outcome(domain, result)
+
+    def _outcome(self, domain: str, result: TrainingResult) -> TrainOutcome:
+        status = self._ws.status.get(domain)
         return TrainOutcome(
             domain=domain,
             reason=result.reason,

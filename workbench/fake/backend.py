@@ -300,13 +300,30 @@ class FakeBackend(FakeModelFiles, FakeInsight):
     # === Training ===
 
     def train(
+        self, domain: str, config: TrainingConfig, *, on_event: EventSink, control: TrainingControl
+    ) -> TrainOutcome:
+        return self._run(domain, config, on_event, control, None)
+
+    def resume(
+        self, run_dir: Path, *, on_event: EventSink, control: TrainingControl
+    ) -> TrainOutcome:
+        """The run's own domain and recipe, as ``Workspace.resume`` reads them."""
+        with self._lock:
+            previous = self._runs.get(str(run_dir))
+        if previous is None:
+            raise ValueError(f"No run folder to resume. Received: {run_dir}")
+        summary = previous.summary
+        if summary.training_config is None or not summary.can_resume:
+            raise ValueError(f"The run {Path(run_dir).name} cannot be resumed.")
+        return self._run(summary.domain, summary.training_config, on_event, control, run_dir)
+
+    def _run(
         self,
         domain: str,
         config: TrainingConfig,
-        *,
         on_event: EventSink,
         control: TrainingControl,
-        resume_run: Path | None = None,
+        resume_run: Path | None,
     ) -> TrainOutcome:
         row = self._catalogue.get(domain)
         if row is not None and not row.present and control.stop_requested:
