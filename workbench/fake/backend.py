@@ -178,21 +178,24 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         return row
 
     def add_folder(self, path: Path, name: str | None = None) -> DomainState:
-        path = Path(path)
-        classes = sorted(p.name for p in path.iterdir() if p.is_dir())
-        if len(classes) < 2:
-            raise ValueError(
-                f"A domain folder needs one sub-folder per class (at least two). Received: {path}"
-            )
-        name = name or path.name.lower()
+        """The real catalogue's check, split and words (``core.data``, no TensorFlow)."""
+        from core.data.catalogue import Catalogue
+
+        entry = Catalogue(self._root).add_folder(Path(path), name)
         with self._lock:
             self._catalogue.setdefault(
-                name,
+                entry.name,
                 FakeDomain(
-                    name, path.name, "folder", tuple(classes), {}, f"Image folder {path}.", True
+                    entry.name,
+                    entry.title,
+                    "folder",
+                    entry.class_names,
+                    dict(entry.sizes),
+                    entry.description,
+                    True,
                 ),
             )
-        return self._state(name)
+        return self._state(entry.name)
 
     def new_domain(self, name: str, classes: Mapping[str, Sequence[Path]]) -> MadeDomain:
         """The real copying (``core.data.made``, no TensorFlow) into the fake's data folder."""
@@ -270,8 +273,10 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         missing = [
             n for n in ("train_32x32.mat", "test_32x32.mat") if not (Path(path) / n).exists()
         ]
-        if missing:
-            raise FileNotFoundError(f"{path} lacks {', '.join(missing)}. Received: {path}")
+        if missing:  # core's refusal (a ValueError, as its DataError), in its words
+            raise ValueError(
+                f"{path} needs train_32x32.mat and test_32x32.mat (the official SVHN files)."
+            )
         self._catalogue[SVHN_NAME].present = True
         return self._state(SVHN_NAME)
 
