@@ -370,7 +370,6 @@ OVER_BUDGET: dict[str, int] = {
     "workbench/panels/curves_panel.py::CurvesPanel.__init__": 101,
     "core/data/sources/builtin/textures.py::_patterns": 100,
     "workbench/main_window.py::MainWindow.__init__": 93,
-    "workbench/fake/backend.py::FakeBackend.train": 84,
     "workbench/panels/confusion_panel.py::ConfusionPanel.__init__": 83,
     "workbench/panels/recipe_panel.py::RecipePanel.__init__": 81,
     "core/data/sources/folders.py::scan_folder": 75,

@@ -24,7 +24,7 @@ from typing import Any
 from PIL import Image
 
 from core.clock import utc_now
-from core.config import ModelConfig, TrainingConfig
+from core.config import DomainSpec, ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.data.pipeline.image_files import unreadable_reason
 from core.events import (
@@ -379,6 +379,23 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             )
         )
         test = final_val if done else None
+        self._keep_run(domain, config, spec, run_dir, (reason, done), epochs, batch)
+        return TrainOutcome(domain, reason, done, run_dir, seconds, test)
+
+    def _keep_run(
+        self,
+        domain: str,
+        config: TrainingConfig,
+        spec: DomainSpec,
+        run_dir: str,
+        end: tuple[str, int],
+        epochs: dict[str, list],
+        batch: dict[str, list],
+    ) -> None:
+        """What a finished fake run leaves: the domain's record and its run folder's curves."""
+        reason, done = end
+        final_val = epochs["val_accuracy"][-1] if epochs["val_accuracy"] else None
+        test = final_val if done else None
         with self._lock:
             if config.mode == "full":  # the trunk trained: every other domain is now stale
                 self._fingerprint = secrets.token_hex(32)
@@ -412,7 +429,6 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 {k: tuple(v) for k, v in epochs.items()},
                 {k: tuple(v) for k, v in batch.items()},
             )
-        return TrainOutcome(domain, reason, done, run_dir, seconds, test)
 
     def training_speed(
         self, model_config: ModelConfig, mode: str, batch_size: int, *, probe: bool, cancel: Any
