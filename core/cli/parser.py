@@ -289,6 +289,12 @@ def _add_experiment_parser(sub: Any) -> None:
     )
     p.add_argument("--source", default=None, help="source domain for the trunk")
     p.add_argument("--domains", nargs="*", help="target domains (default: every built-in one)")
+    p.add_argument(
+        "--ranks",
+        nargs="*",
+        type=int,
+        help="also low-rank adapters at these ranks (methods lowrank_<rank>), e.g. 2 8 24",
+    )
 
 
 # Commands that read files and print a table: they answer without TensorFlow, whose import

@@ -27,6 +27,7 @@ from core.atomic_write import atomic_write_json, atomic_write_text
 from core.config import (
     AdapterKind,
     ConfigError,
+    DomainSpec,
     LrStage,
     ModelConfig,
     Precision,
@@ -35,9 +36,11 @@ from core.config import (
 )
 from core.data.pipeline.datasource import ArrayDomainData, DomainData
 from core.evaluation.experiment_results import (
+    LOWRANK_PREFIX,
     METHODS,
     ExperimentResult,
     MethodResult,
+    lowrank_rank,
     plot_result,
 )
 from core.model.domain_model import copy_batch_norms
@@ -64,11 +67,11 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         get_preset(self.preset)
-        unknown = [m for m in self.methods if m not in METHODS]
+        unknown = [m for m in self.methods if m not in METHODS and lowrank_rank(m) is None]
         if unknown or not self.methods:
             raise ConfigError(
-                f"`methods` must be a non-empty subset of {METHODS}. "
-                f"Received: methods={self.methods}"
+                f"`methods` must be a non-empty subset of {METHODS}, or low-rank adapters "
+                f"'{LOWRANK_PREFIX}<rank>'. Received: methods={self.methods}"
             )
         if "finetune" not in self.methods:
             raise ConfigError(
@@ -105,6 +108,18 @@ def _of_kind(model: ModelConfig, kind: AdapterKind) -> ModelConfig:
     """``model`` with adapters of ``kind`` (its rank only when it is its own kind)."""
     rank = model.adapter_rank if kind == model.adapter_kind else None
     return dataclasses.replace(model, adapter_kind=kind, adapter_rank=rank)
+
+
+def _adapter_spec(data: DomainData, method: str, beside_source: bool) -> DomainSpec:
+    """The target's spec for an adapter method: renamed beside the source domain, and for
+    ``lowrank_<r>`` with the domain's own low-rank adapters of rank r."""
+    spec = data.spec
+    if beside_source:  # the source domain lives in that engine: another name
+        spec = dataclasses.replace(spec, name=f"{spec.name}_{method}")
+    rank = lowrank_rank(method)
+    if rank is not None:
+        spec = dataclasses.replace(spec, adapter_kind="lowrank", adapter_rank=rank)
+    return spec
 
 
 def _engine_like(source: AdapterEngine, adapter_kind: AdapterKind) -> AdapterEngine:
@@ -203,11 +218,8 @@ def run_experiment(
                 )
                 mode = "linear_probe"
             else:
-                engine = engines[method]
-                spec = data.spec
-                if engine is trunk_engine:  # the source domain lives there: another name
-                    spec = dataclasses.replace(data.spec, name=f"{name}_{method}")
-                domain = engine.add_domain(spec)
+                engine = engines.get(method, trunk_engine)  # low-rank: on the main trunk
+                domain = engine.add_domain(_adapter_spec(data, method, engine is trunk_engine))
                 mode = "adapters"
             if method != "linear_probe":
                 copy_batch_norms(domain, source_domain.weight_arrays())
@@ -316,6 +328,9 @@ def run_experiment_cli(args: Any) -> int:
             config = dataclasses.replace(config, source=args.source)
         if args.domains:
             config = dataclasses.replace(config, targets=tuple(args.domains))
+    if getattr(args, "ranks", None):  # low-rank adapters at several ranks, beside the rest
+        ranked = tuple(f"{LOWRANK_PREFIX}{r}" for r in args.ranks)
+        config = dataclasses.replace(config, methods=(*config.methods, *ranked))
     start = time.perf_counter()
     result = run_experiment(config, catalogue)
     out: Path = args.out

@@ -21,6 +21,20 @@ METHOD_TITLES = {
 }
 
 
+LOWRANK_PREFIX = "lowrank_"  # "lowrank_8": low-rank adapters of rank 8 (any rank >= 1)
+
+
+def lowrank_rank(method: str) -> int | None:
+    """The rank of a ``lowrank_<r>`` method, else None."""
+    digits = method[len(LOWRANK_PREFIX) :] if method.startswith(LOWRANK_PREFIX) else ""
+    return int(digits) if digits.isdigit() and int(digits) >= 1 else None
+
+
+def method_title(method: str) -> str:
+    rank = lowrank_rank(method)
+    return METHOD_TITLES[method] if rank is None else f"Low-rank adapters (rank {rank})"
+
+
 @dataclasses.dataclass(frozen=True)
 class MethodResult:
     domain: str
@@ -74,7 +88,7 @@ class ExperimentResult:
             secs = sum(r.seconds for r in rows)
             cells = " | ".join("-" if a is None else f"{100 * a:.1f}" for a in accs)
             lines.append(
-                f"| {METHOD_TITLES[method]} | {cells} | {100 * mean_acc:.1f} | "
+                f"| {method_title(method)} | {cells} | {100 * mean_acc:.1f} | "
                 f"{params:,} ({pct:.1f}%) | {secs:.0f} | {self.scores[method]:.0f} |"
             )
         return "\n".join(lines)
@@ -101,7 +115,7 @@ def plot_result(result: ExperimentResult, path: Path) -> Path:
             x + i * width - 0.4 + width / 2,
             accs,
             width,
-            label=f"{METHOD_TITLES[method]} (S={result.scores[method]:.0f})",
+            label=f"{method_title(method)} (S={result.scores[method]:.0f})",
         )
     ax.set_xticks(x, domains)
     ax.set_ylabel("test accuracy (%)")

@@ -61,3 +61,37 @@ def test_quick_experiment_runs_every_method(tmp_path):
     png = plot_result(result, tmp_path / "out" / "results.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any("source trunk" in line for line in logs)
+
+
+@pytest.mark.slow  # several trainings: by hand, `-m slow`
+def test_experiment_runs_lowrank_adapters_at_several_ranks(tmp_path, capsys):
+    """The frontier command at the tiny preset: `experiment --quick --ranks 2 8`."""
+    from core.cli import main
+
+    code = main(
+        [
+            "--root",
+            str(tmp_path / "data"),
+            "experiment",
+            "--quick",
+            "--domains",
+            "digits_hand",
+            "--ranks",
+            "2",
+            "8",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0
+    result = json.loads((tmp_path / "out" / "results.json").read_text())
+    rows = {r["method"]: r for r in result["results"]}
+    assert {"lowrank_2", "lowrank_8", "series", "finetune"} <= set(rows)
+    assert rows["lowrank_2"]["domain_parameters"] < rows["lowrank_8"]["domain_parameters"]
+    assert rows["lowrank_8"]["percent_of_network"] < 100
+    assert rows["lowrank_2"]["trunk"] == "series"  # on the preset's trunk, its own adapters
+    assert 0.0 <= rows["lowrank_8"]["test_accuracy"] <= 1.0
+    assert "lowrank_8" in result["scores"]
+    assert "Low-rank adapters (rank 8)" in (tmp_path / "out" / "results.md").read_text()
+    with pytest.raises(ConfigError, match="lowrank_<rank>"):
+        ExperimentConfig(methods=("lowrank_0", "finetune"))
