@@ -167,6 +167,12 @@ class ModelConfig:
         """The kind as a person reads it: ``low-rank (rank 8)``, ``BN only``, ``series``."""
         return adapter_label(self.adapter_kind, self.adapter_rank)
 
+    def budget_label(self, spec: DomainSpec) -> str:
+        """What ``spec``'s domain adds to the trunk, in words: ``low-rank (rank 8)``,
+        ``series + own last stage``."""
+        label = self.for_domain(spec).adapter_label
+        return f"{label} + own last stage" if spec.own_last_stage else label
+
     def for_domain(self, spec: DomainSpec) -> ModelConfig:
         """The model as ``spec``'s domain is built: its own adapter kind and rank, if it has
         them (per-domain capacity on one trunk), else this model's."""
@@ -220,6 +226,8 @@ class DomainSpec:
         adapter_kind, adapter_rank: this domain's own adapters (its budget) when they are not
             the model's (None: the model config's kind and rank); one trunk serves domains
             of several kinds and ranks.
+        own_last_stage: the domain owns a copy of the trunk's last stage of 3x3 convolutions
+            ("last stage fine-tuned"), started from the trunk's and trained with the domain.
     """
 
     name: str
@@ -233,9 +241,12 @@ class DomainSpec:
     weight_decay: float = 5e-4
     adapter_kind: AdapterKind | None = None
     adapter_rank: int | None = None
+    own_last_stage: bool = False
 
     def __post_init__(self) -> None:
         self._check_adapters()
+        if not isinstance(self.own_last_stage, bool):
+            _fail("`own_last_stage` must be a bool.", own_last_stage=self.own_last_stage)
         if not isinstance(self.name, str) or not DOMAIN_NAME_PATTERN.match(self.name):
             _fail(
                 "`name` must start with a lower-case letter and hold only a-z, 0-9 and '_' "

@@ -112,6 +112,8 @@ class TrainingConfig:
         adapter_kind, adapter_rank: the trained domain's adapters (its budget) when the run
             sets them: a new domain gets them, an existing one is rebuilt with them (its
             batch-norms and head kept). None: the domain's own (a new domain: the model's).
+        own_last_stage: whether the trained domain owns a copy of the trunk's last stage
+            (``DomainSpec.own_last_stage``); None: as the domain has it (a new one: no).
     """
 
     stages: tuple[LrStage, ...] = (LrStage(0.1, 2),)
@@ -131,6 +133,7 @@ class TrainingConfig:
     class_weight: Literal["none", "auto"] = "none"
     adapter_kind: AdapterKind | None = None
     adapter_rank: int | None = None
+    own_last_stage: bool | None = None
 
     def __post_init__(self) -> None:
         stages = self.stages
@@ -172,6 +175,8 @@ class TrainingConfig:
         if self.class_weight not in CLASS_WEIGHTS:
             _fail(f"`class_weight` must be one of {CLASS_WEIGHTS}.", class_weight=self.class_weight)
         _check_optional_adapters(self.adapter_kind, self.adapter_rank, "A run")
+        if self.own_last_stage not in (None, True, False):
+            _fail("`own_last_stage` must be None or a bool.", own_last_stage=self.own_last_stage)
 
     @property
     def total_epochs(self) -> int:
@@ -205,6 +210,8 @@ class TrainingConfig:
             del data["class_weight"]
         if data["adapter_kind"] is None:  # (likewise)
             del data["adapter_kind"], data["adapter_rank"]
+        if data["own_last_stage"] is None:
+            del data["own_last_stage"]
         return data
 
     @classmethod

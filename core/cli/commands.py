@@ -111,6 +111,7 @@ def _training_config(args: argparse.Namespace, preset_name: str | None) -> Train
         ("steps_per_execution", args.steps_per_execution),
         ("jit_compile", {"on": True, "off": False}.get(args.jit, args.jit)),
         ("class_weight", getattr(args, "class_weight", None)),
+        ("own_last_stage", getattr(args, "own_last_stage", None)),
     ):
         if value is not None:
             changes[field] = value

@@ -128,6 +128,9 @@ class _DomainBuilder:
         self.spec = spec
         self.config: ModelConfig = trunk.config.for_domain(spec)  # its own kind and rank
         self.dtype = self.config.precision
+        # "Last stage fine-tuned": the domain's own copies of the last stage's 3x3 convs,
+        # started from the trunk's (assigned once the model is built).
+        self.owned: dict[str, keras.layers.Conv2D] = {}
 
     def name(self, *parts: str) -> str:
         return "_".join((self.spec.name, *parts))
@@ -157,8 +160,26 @@ class _DomainBuilder:
             )(x)
         return x
 
+    def conv3(self, position: ConvPosition) -> keras.layers.Conv2D:
+        """The 3x3 of ``position``: the shared one, or the domain's own copy of it."""
+        shared = self.trunk.convs[position.name]
+        last = f"stage{len(self.config.stage_widths)}_"
+        if not (self.spec.own_last_stage and position.name.startswith(last)):
+            return shared
+        if position.name not in self.owned:
+            self.owned[position.name] = keras.layers.Conv2D(
+                shared.filters,
+                shared.kernel_size,
+                strides=shared.strides,
+                padding=shared.padding,
+                use_bias=False,
+                name=self.name(position.name, "own"),
+                dtype=self.dtype,
+            )
+        return self.owned[position.name]
+
     def trunk_conv(self, x, position: ConvPosition):
-        return self.trunk.convs[position.name](self.trunk_input(x, position))
+        return self.conv3(position)(self.trunk_input(x, position))
 
     def lowrank_branch(self, padded, position: ConvPosition):
         """B(A(x)): A reads what the 3x3 reads (same k x k window, stride and padding) into
@@ -212,7 +233,7 @@ class _DomainBuilder:
             return self.bn(position.name, "bn")(y)
         if kind == "lowrank" and position.adapted:
             padded = self.trunk_input(x, position)
-            y = self.trunk.convs[position.name](padded)
+            y = self.conv3(position)(padded)
             branch = self.lowrank_branch(padded, position)
             y = keras.layers.Add(name=self.name(position.name, "adapter_add"), dtype=self.dtype)(
                 [y, branch]
@@ -256,7 +277,10 @@ class _DomainBuilder:
         for block in self.trunk.blocks:
             x = self.block(x, block)
         logits = self.head(x)
-        return DomainClassifier(inputs=inputs, outputs=logits, name=self.spec.name)
+        model = DomainClassifier(inputs=inputs, outputs=logits, name=self.spec.name)
+        for name, layer in self.owned.items():
+            layer.kernel.assign(self.trunk.convs[name].kernel)
+        return model
 
 
 def build_domain_model(trunk: SharedTrunk, spec: DomainSpec) -> DomainClassifier:

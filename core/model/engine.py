@@ -188,7 +188,7 @@ class AdapterEngine:
             head,
             stats,
             self.trunk_parameters(),
-            self.model_config.for_domain(entry.spec).adapter_label,
+            self.model_config.budget_label(entry.spec),
         )
 
     def trunk_parameters(self) -> int:

@@ -131,6 +131,13 @@ class _MergedBuilder:
         self.dtype = dtype
         self._weights: list[tuple[keras.layers.Layer, list[np.ndarray]]] = []
 
+    def conv3(self, position: ConvPosition) -> keras.layers.Conv2D:
+        """The domain's own copy of the 3x3 (last stage fine-tuned), else the trunk's."""
+        try:
+            return self.own(position.name, "own")
+        except ValueError:
+            return self.trunk.convs[position.name]
+
     def own(self, *parts: str) -> keras.layers.Layer:
         return self.domain.model.get_layer("_".join((self.domain.spec.name, *parts)))
 
@@ -160,7 +167,7 @@ class _MergedBuilder:
             )
 
     def folded_kernel(self, position: ConvPosition) -> tuple[np.ndarray, np.ndarray]:
-        conv = self.trunk.convs[position.name]
+        conv = self.conv3(position)
         kernel = np.asarray(conv.kernel.numpy(), np.float64)
         kind = self.config.adapter_kind
         name = position.name
@@ -207,7 +214,7 @@ class _MergedBuilder:
         return layer
 
     def conv_task(self, x, position: ConvPosition):
-        conv = self.trunk.convs[position.name]
+        conv = self.conv3(position)
         kernel, bias = self.folded_kernel(position)
         if needs_symmetric_pad(position):  # as the domain model: pad 1 on every side
             x = keras.layers.ZeroPadding2D(1, name=f"{position.name}_pad", dtype=self.dtype)(x)

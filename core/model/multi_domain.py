@@ -41,7 +41,8 @@ def supported(config: ModelConfig, specs: Sequence[DomainSpec] = ()) -> bool:
     """The batched pass computes in float32 with one kind of adapters: models of another
     precision, or domains of several adapter kinds or ranks, go one by one."""
     adapters = {_adapters(config.for_domain(s)) for s in specs}
-    return config.precision == "float32" and len(adapters) <= 1
+    own = any(s.own_last_stage for s in specs)  # (their last stage is not the trunk's)
+    return config.precision == "float32" and len(adapters) <= 1 and not own
 
 
 def _adapters(config: ModelConfig) -> tuple[str, int | None]:
@@ -84,7 +85,9 @@ class DomainStack:
             raise ValueError("A domain stack needs at least one domain. Received: []")
         self.names = list(names)
         self.specs: list[DomainSpec] = [engine.spec(n) for n in self.names]
-        if len({_adapters(engine.model_config.for_domain(s)) for s in self.specs}) > 1:
+        if len({_adapters(engine.model_config.for_domain(s)) for s in self.specs}) > 1 or any(
+            s.own_last_stage for s in self.specs
+        ):
             raise ValueError(
                 "A domain stack holds domains of one adapter kind and rank. Received: "
                 f"{sorted({engine.model_config.for_domain(s).adapter_label for s in self.specs})}"

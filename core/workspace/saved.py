@@ -154,7 +154,7 @@ def read_saved_workspace(root: Path | str | None = None) -> SavedWorkspace:
             damaged[name] = f"{path.name} lacks the parameter counts {missing}"
             continue
         status[name] = status_from_dict(name, info)
-        adapters = header.model_config.for_domain(header.spec).adapter_label
+        adapters = header.model_config.budget_label(header.spec)
         rows.append(_domain_parameters(name, header.parameters, header.spec.num_classes, adapters))
         trunk_parameters = header.parameters["trunk_parameters"]
     config = index.model_config if index is not None else None

@@ -215,18 +215,19 @@ class TrainingMethods(WorkspaceBase):
     def _with_adapters(self, name: str, spec: DomainSpec, config: TrainingConfig) -> DomainSpec:
         """``spec`` with the adapters the run asks for, else the domain's own (a new domain:
         the model's); named on the spec only when they are not the model's."""
-        kind: AdapterKind | None
+        own = self.engine.spec(name) if self.engine.has_domain(name) else None
+        kind: AdapterKind | None = None
+        rank: int | None = None
         if config.adapter_kind is not None:
             kind, rank = config.adapter_kind, config.adapter_rank
-        elif self.engine.has_domain(name):
-            own = self.engine.spec(name)
+        elif own is not None:
             kind, rank = own.adapter_kind, own.adapter_rank
-        else:
-            return spec
-        model = self.model_config
-        if (kind, rank) == (model.adapter_kind, model.adapter_rank):
+        if (kind, rank) == (self.model_config.adapter_kind, self.model_config.adapter_rank):
             kind, rank = None, None
-        return dataclasses.replace(spec, adapter_kind=kind, adapter_rank=rank)
+        last = config.own_last_stage
+        if last is None:
+            last = own is not None and own.own_last_stage
+        return dataclasses.replace(spec, adapter_kind=kind, adapter_rank=rank, own_last_stage=last)
 
     def _prepare_domain(
         self,

@@ -115,6 +115,24 @@ def test_train_lowrank_adapters_at_the_tiny_preset(capsys, tmp_path):
         "textures": "parallel",
     }
     assert rows["signs"]["parameters"] > rows["glyphs"]["parameters"]
+    # Last stage fine-tuned: glyphs owns a copy of the trunk's last stage from now on.
+    code, out, err = run(
+        capsys,
+        *base,
+        "train",
+        "--domain",
+        "glyphs",
+        "--own-last-stage",
+        "--stages",
+        "0.1x1",
+        "--batch-size",
+        "64",
+    )
+    assert code == 0, err
+    code, out, _ = run(capsys, *base, "info", "--json")
+    rows = {r["part"].split(" ")[0]: r for r in json.loads(out)["rows"][1:]}
+    assert rows["glyphs"]["adapters"] == "low-rank (rank 4) + own last stage"
+    assert rows["glyphs"]["percent_of_model"] > rows["signs"]["percent_of_model"]
     code, out, _ = run(capsys, *base, "domains")
     text = " ".join(out.split())  # descriptions are wrapped to the terminal
     assert text.count("low-rank (rank 8) adapters, ") == 1  # signs', with its parameters

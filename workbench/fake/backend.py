@@ -126,7 +126,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             export_bytes=4000 + 40 * classes if info else None,
             is_trunk_source=name == self._source,
             stale=bool(info) and info.get("trunk") != self._fingerprint,
-            adapters=self._config.for_domain(info["spec"]).adapter_label if info else "",
+            adapters=self._config.budget_label(info["spec"]) if info else "",
         )
 
     def _state(self, name: str) -> DomainState:
@@ -434,17 +434,19 @@ class FakeBackend(FakeModelFiles, FakeInsight):
 
     def _with_adapters(self, domain: str, spec: DomainSpec, config: TrainingConfig) -> DomainSpec:
         """As core's workspace: the run's adapters, else the domain's own, else the model's."""
-        kind: AdapterKind | None
+        own = self._trained[domain]["spec"] if domain in self._trained else None
+        kind: AdapterKind | None = None
+        rank: int | None = None
         if config.adapter_kind is not None:
             kind, rank = config.adapter_kind, config.adapter_rank
-        elif domain in self._trained:
-            own = self._trained[domain]["spec"]
+        elif own is not None:
             kind, rank = own.adapter_kind, own.adapter_rank
-        else:
-            return spec
         if (kind, rank) == (self._config.adapter_kind, self._config.adapter_rank):
             kind, rank = None, None
-        return dataclasses.replace(spec, adapter_kind=kind, adapter_rank=rank)
+        last = config.own_last_stage
+        if last is None:
+            last = own is not None and own.own_last_stage
+        return dataclasses.replace(spec, adapter_kind=kind, adapter_rank=rank, own_last_stage=last)
 
     def training_speed(
         self, model_config: ModelConfig, mode: str, batch_size: int, *, probe: bool, cancel: Any
