@@ -89,6 +89,16 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_capacity_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--own-last-stage",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the domain owns a copy of the trunk's last stage of 3x3 convs, trained with it "
+        "(last stage fine-tuned; default: as the domain has it)",
+    )
+
+
 def _add_weights_option(p: argparse.ArgumentParser) -> None:
     cli_analysis.add_weights_option(p)
 
@@ -180,13 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="XLA-compile the train step (auto: on a GPU only)",
     )
-    p.add_argument(
-        "--own-last-stage",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="the domain owns a copy of the trunk's last stage of 3x3 convs, trained with it "
-        "(last stage fine-tuned; default: as the domain has it)",
-    )
+    _add_capacity_option(p)
     p.add_argument("--init-from", help="start this domain's adapters/BN from another domain")
     p.add_argument("--resume", type=Path, help="continue the run in this run folder")
     p.add_argument(
