@@ -38,8 +38,9 @@ def budget(row: DomainOverview) -> str:
     params = row.parameters
     if not row.trained or params is None or not params.adapters:
         return ""
+    kind, plus, extra = params.adapters.partition(" + ")  # "series + own last stage"
     return (
-        f"{params.adapters} adapters, {params.domain_parameters:,} parameters "
+        f"{kind} adapters{plus}{extra}, {params.domain_parameters:,} parameters "
         f"({params.percent_of_model:.1f}% of its network)."
     )
 

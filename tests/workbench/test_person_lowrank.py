@@ -10,7 +10,7 @@ import pytest
 import safetensors
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QComboBox
+from PySide6.QtWidgets import QCheckBox, QComboBox, QStyle, QStyleOptionButton
 
 from .person import click, click_row_with, close_window, press, toolbar_button, wait_until
 from .test_person import Person
@@ -29,6 +29,15 @@ def choose(combo: QComboBox, data: str) -> None:
         QTest.keyClick(popup, key)
     QTest.keyClick(popup, Qt.Key.Key_Return)
     wait_until(lambda: combo.currentData() == data, 5, f"entry {data}")
+
+
+def tick(box: QCheckBox) -> None:
+    """A click on the check box's square, where a person clicks."""
+    option = QStyleOptionButton()
+    box.initStyleOption(option)
+    square = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
+    assert box.isVisible() and box.isEnabled()
+    QTest.mouseClick(box, Qt.MouseButton.LeftButton, pos=square.center())
 
 
 def test_a_person_trains_lowrank_adapters_of_rank_4(qapp, tmp_path):
@@ -69,17 +78,20 @@ def test_a_person_trains_lowrank_adapters_of_rank_4(qapp, tmp_path):
         assert recipe.mode.currentData() == "adapters"
         choose(recipe.adapter_kind, "parallel")
         assert not recipe.adapter_rank.isEnabled()
+        tick(recipe.own_last_stage)  # and its own copy of the trunk's last stage
+        assert recipe.own_last_stage.isChecked()
         asked = len(person.dialogs.asked)
         before = len(person.outcomes)
         press(w, "F5")
         outcome = person.wait_for_run_end(before)
         assert (outcome.domain, outcome.reason) == ("digits_hand", "completed")
         assert len(person.dialogs.asked) == asked  # the trunk and the other domain stay
-        wait_until(lambda: person.cell("digits_hand", "Adapters") == "parallel", 30, "kind")
+        owned = "parallel + own last stage"
+        wait_until(lambda: person.cell("digits_hand", "Adapters") == owned, 30, "kind")
         assert person.cell(source, "Adapters") == "low-rank (rank 4)"
         assert person.cell(source, "Trained") == "trunk"  # not made stale
         budgets = {r.part.split(" ")[0]: r for r in w.session.backend.parameter_rows()[1:]}
-        assert budgets["digits_hand"].adapters == "parallel"
+        assert budgets["digits_hand"].adapters == owned
         assert 0 < budgets["digits_hand"].percent_of_model < 100
     finally:
         close_window(w)

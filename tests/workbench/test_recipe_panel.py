@@ -25,7 +25,7 @@ def test_presets_fill_the_fields_and_build_configs(panel):
     # the run names its domain's adapters: the preset model's, until the person picks others
     decay = cpu.training.domain_weight_decay or cpu.training.weight_decay
     assert panel.training_config() == dataclasses.replace(
-        cpu.training, domain_weight_decay=decay, adapter_kind="series"
+        cpu.training, domain_weight_decay=decay, adapter_kind="series", own_last_stage=False
     )
     assert panel.errors() == []
 
@@ -118,7 +118,8 @@ def test_stage_editor_add_remove_reorder_and_recipes(qtbot):
 def test_paper_preset_and_bn_init_reach_the_training_config(qtbot, panel):
     panel.apply_preset("paper")
     paper = get_preset("paper").training
-    assert panel.training_config() == dataclasses.replace(paper, adapter_kind="series")
+    expected = dataclasses.replace(paper, adapter_kind="series", own_last_stage=False)
+    assert panel.training_config() == expected
     assert panel.training_config().domain_weight_decay == paper.domain_weight_decay
     panel.bn_init.setCurrentIndex(panel.bn_init.findData("fresh"))
     assert panel.training_config().bn_init == "fresh"
@@ -140,8 +141,11 @@ def test_the_rank_is_offered_only_for_lowrank_and_reaches_the_model(qtbot, panel
     assert (run.adapter_kind, run.adapter_rank) == ("lowrank", 5)  # the trained domain's
     other = RecipePanel()
     qtbot.addWidget(other)
+    panel.own_last_stage.setChecked(True)
+    assert panel.training_config().own_last_stage is True
     other.apply_dict(panel.to_dict())
     assert other.model_config() == model and other.adapter_rank.isEnabled()
+    assert other.training_config() == panel.training_config()
     panel.adapter_kind.setCurrentIndex(panel.adapter_kind.findData("parallel"))
     assert not panel.adapter_rank.isEnabled() and panel.model_config().adapter_rank is None
     assert (panel.training_config().adapter_kind, panel.training_config().adapter_rank) == (
