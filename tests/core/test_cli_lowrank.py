@@ -75,7 +75,7 @@ def test_train_lowrank_adapters_at_the_tiny_preset(capsys, tmp_path):
     code, out, _ = run(capsys, *base, "domains")
     assert code == 0 and "low-rank (rank 4) adapters" in out
     # On the saved workspace --adapter/--rank are the trained domain's own: one trunk holds
-    # low-rank adapters of rank 4 and 8 and parallel ones.
+    # low-rank adapters of rank 4 and 8 (other kinds: tests/core/test_per_domain_adapters.py).
     code, out, err = run(
         capsys,
         *base,
@@ -92,27 +92,12 @@ def test_train_lowrank_adapters_at_the_tiny_preset(capsys, tmp_path):
         "64",
     )
     assert code == 0, err
-    code, out, err = run(
-        capsys,
-        *base,
-        "train",
-        "--domain",
-        "textures",
-        "--adapter",
-        "parallel",
-        "--stages",
-        "0.1x1",
-        "--batch-size",
-        "64",
-    )
-    assert code == 0, err
     code, out, _ = run(capsys, *base, "info", "--json")
     rows = {r["part"].split(" ")[0]: r for r in json.loads(out)["rows"][1:]}
     assert {n: r["adapters"] for n, r in rows.items()} == {
         "digits_hand": "low-rank (rank 4)",
         "glyphs": "low-rank (rank 4)",
         "signs": "low-rank (rank 8)",
-        "textures": "parallel",
     }
     assert rows["signs"]["parameters"] > rows["glyphs"]["parameters"]
     # Last stage fine-tuned: glyphs owns a copy of the trunk's last stage from now on.
@@ -136,7 +121,8 @@ def test_train_lowrank_adapters_at_the_tiny_preset(capsys, tmp_path):
     code, out, _ = run(capsys, *base, "domains")
     text = " ".join(out.split())  # descriptions are wrapped to the terminal
     assert text.count("low-rank (rank 8) adapters, ") == 1  # signs', with its parameters
-    assert "parallel adapters, " in text and "% of its network)" in text
+    assert "low-rank (rank 4) adapters + own last stage, " in text  # glyphs'
+    assert "% of its network)" in text
     out_file = tmp_path / "glyphs.adapter.safetensors"
     code, out, _ = run(capsys, *base, "export", "--domain", "glyphs", "--out", out_file)
     assert code == 0 and "verified" in out
