@@ -306,6 +306,11 @@ def _add_experiment_parser(sub: Any) -> None:
         type=int,
         help="also low-rank adapters at these ranks (methods lowrank_<rank>), e.g. 2 8 24",
     )
+    p.add_argument(
+        "--last-stage",
+        action="store_true",
+        help="also the last stage fine-tuned (the preset's adapters + its own last stage)",
+    )
 
 
 # Commands that read files and print a table: they answer without TensorFlow, whose import

@@ -36,6 +36,7 @@ from core.config import (
 )
 from core.data.pipeline.datasource import ArrayDomainData, DomainData
 from core.evaluation.experiment_results import (
+    LAST_STAGE,
     LOWRANK_PREFIX,
     METHODS,
     ExperimentResult,
@@ -67,10 +68,11 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         get_preset(self.preset)
-        unknown = [m for m in self.methods if m not in METHODS and lowrank_rank(m) is None]
+        known = (*METHODS, LAST_STAGE)
+        unknown = [m for m in self.methods if m not in known and lowrank_rank(m) is None]
         if unknown or not self.methods:
             raise ConfigError(
-                f"`methods` must be a non-empty subset of {METHODS}, or low-rank adapters "
+                f"`methods` must be a non-empty subset of {known}, or low-rank adapters "
                 f"'{LOWRANK_PREFIX}<rank>'. Received: methods={self.methods}"
             )
         if "finetune" not in self.methods:
@@ -112,14 +114,15 @@ def _of_kind(model: ModelConfig, kind: AdapterKind) -> ModelConfig:
 
 def _adapter_spec(data: DomainData, method: str, beside_source: bool) -> DomainSpec:
     """The target's spec for an adapter method: renamed beside the source domain, and for
-    ``lowrank_<r>`` with the domain's own low-rank adapters of rank r."""
+    ``lowrank_<r>`` with the domain's own low-rank adapters of rank r, for ``last_stage``
+    with its own copy of the trunk's last stage."""
     spec = data.spec
     if beside_source:  # the source domain lives in that engine: another name
         spec = dataclasses.replace(spec, name=f"{spec.name}_{method}")
     rank = lowrank_rank(method)
     if rank is not None:
         spec = dataclasses.replace(spec, adapter_kind="lowrank", adapter_rank=rank)
-    return spec
+    return dataclasses.replace(spec, own_last_stage=method == LAST_STAGE)
 
 
 def _engine_like(source: AdapterEngine, adapter_kind: AdapterKind) -> AdapterEngine:
@@ -328,9 +331,10 @@ def run_experiment_cli(args: Any) -> int:
             config = dataclasses.replace(config, source=args.source)
         if args.domains:
             config = dataclasses.replace(config, targets=tuple(args.domains))
-    if getattr(args, "ranks", None):  # low-rank adapters at several ranks, beside the rest
-        ranked = tuple(f"{LOWRANK_PREFIX}{r}" for r in args.ranks)
-        config = dataclasses.replace(config, methods=(*config.methods, *ranked))
+    extra = tuple(f"{LOWRANK_PREFIX}{r}" for r in getattr(args, "ranks", None) or ())
+    extra += (LAST_STAGE,) if getattr(args, "last_stage", False) else ()
+    if extra:  # low-rank adapters at several ranks, the last stage fine-tuned
+        config = dataclasses.replace(config, methods=(*config.methods, *extra))
     start = time.perf_counter()
     result = run_experiment(config, catalogue)
     out: Path = args.out

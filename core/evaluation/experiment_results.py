@@ -12,7 +12,11 @@ from typing import Any
 import numpy as np
 
 METHODS: tuple[str, ...] = ("linear_probe", "bn_only", "series", "parallel", "finetune")
+# Besides these: "last_stage" (the preset's adapters plus the domain's own copy of the
+# trunk's last stage) and "lowrank_<r>", asked for by name.
+LAST_STAGE = "last_stage"
 METHOD_TITLES = {
+    LAST_STAGE: "Last stage fine-tuned (+ adapters)",
     "linear_probe": "Feature extractor (linear probe)",
     "bn_only": "BN only",
     "series": "Series adapters",

@@ -65,7 +65,7 @@ def test_quick_experiment_runs_every_method(tmp_path):
 
 @pytest.mark.slow  # several trainings: by hand, `-m slow`
 def test_experiment_runs_lowrank_adapters_at_several_ranks(tmp_path, capsys):
-    """The frontier command at the tiny preset: `experiment --quick --ranks 2 8`."""
+    """The frontier command at the tiny preset: `experiment --quick --ranks 2 8 --last-stage`."""
     from core.cli import main
 
     code = main(
@@ -79,6 +79,7 @@ def test_experiment_runs_lowrank_adapters_at_several_ranks(tmp_path, capsys):
             "--ranks",
             "2",
             "8",
+            "--last-stage",
             "--out",
             str(tmp_path / "out"),
         ]
@@ -92,6 +93,9 @@ def test_experiment_runs_lowrank_adapters_at_several_ranks(tmp_path, capsys):
     assert rows["lowrank_2"]["trunk"] == "series"  # on the preset's trunk, its own adapters
     assert 0.0 <= rows["lowrank_8"]["test_accuracy"] <= 1.0
     assert "lowrank_8" in result["scores"]
+    # The last stage fine-tuned: the series domain plus a copy of the last stage.
+    assert rows["series"]["domain_parameters"] < rows["last_stage"]["domain_parameters"]
+    assert rows["last_stage"]["domain_parameters"] < rows["finetune"]["domain_parameters"]
     assert "Low-rank adapters (rank 8)" in (tmp_path / "out" / "results.md").read_text()
     with pytest.raises(ConfigError, match="lowrank_<rank>"):
         ExperimentConfig(methods=("lowrank_0", "finetune"))
