@@ -15,11 +15,16 @@ shared convolutions D times on B images, and batching them is what brings the pa
 domain's throughput on D*B images. Passes hold at most ``PAIRS_PER_PASS`` pairs (memory).
 The logits equal each domain's own model's to ~1e-5 (``tests/core/test_multi_domain.py``).
 Images are read and transformed once per distinct evaluation transform of the domains.
+
+The same pass also gives what a judged domain's in-domain score reads (issue 23:
+``core.model.features``' pooled head features and the per-channel [mean, log std] of the
+stem and the ends of stages 1 and 2), so domains with statistics batch too; their scores
+equal the per-domain pass's to ~1e-4 relative. Passes without judged domains skip them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,7 +34,16 @@ from core.config import DomainSpec, ModelConfig
 from core.data.pipeline.images import ImageSource
 from core.data.pipeline.preprocess import eval_transform
 from core.model.engine import AdapterEngine
-from core.model.inference import Prediction, _check_args, _error_text, _load_all, _softmax
+from core.model.features import LOG_STD_EPS
+from core.model.in_domain import DEFAULT_SCORE, InDomainStats
+from core.model.inference import (
+    Prediction,
+    _check_args,
+    _error_text,
+    _load_all,
+    _softmax,
+    judge,
+)
 from core.model.layers import batch_norm
 from core.model.trunk import BlockPosition, ConvPosition, needs_symmetric_pad
 
@@ -70,7 +84,9 @@ class DomainStack:
         self._kernels = {n: tf.constant(c.kernel.numpy()) for n, c in trunk.convs.items()}
         self._shortcuts = {n: tf.constant(c.kernel.numpy()) for n, c in trunk.shortcuts.items()}
         self._params = self._stack([engine.weight_arrays(n) for n in self.names])
+        self._stage_ends = _stage_ends(self._blocks)
         self._pass = tf.function(self._forward, reduce_retracing=True)
+        self.passes = 0  # batched passes run (each over up to ``PAIRS_PER_PASS`` pairs)
 
     def _stack(self, arrays: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         eps = float(batch_norm("probe", "float32").epsilon)
@@ -99,9 +115,11 @@ class DomainStack:
 
     # === The batched pass (traced) ===
 
-    def _forward(self, images: tf.Tensor, p: Params) -> tf.Tensor:
+    def _forward(self, images: tf.Tensor, p: Params, taps: bool) -> dict[str, tf.Tensor]:
         """``images`` [B, H, W, 3] (normalised alike for every domain of ``p``, which holds
-        G domains' weights) -> logits [G, B, classes]."""
+        G domains' weights) -> ``logits`` [G, B, classes] and, with ``taps``, the in-domain
+        score's inputs as ``core.model.features`` gives them: ``pooled`` [G, B, F] and
+        ``tap0..tap2`` [G, B, 2w] (the stem, the ends of stages 1 and 2)."""
         groups = tf.shape(p["head_fc/kernel"])[0]
         x = tf.tile(images, [groups, 1, 1, 1])  # domain-major: pair (g, b) at g * B + b
 
@@ -136,16 +154,26 @@ class DomainStack:
                 return affine(y, f"{position.name}_bn")
             return affine(conv3(x, position), f"{position.name}_bn")
 
+        def by_domain(t: tf.Tensor) -> tf.Tensor:
+            return tf.reshape(t, [groups, -1, tf.shape(t)[-1]])
+
+        out: dict[str, tf.Tensor] = {}
         x = conv_task(x, self._stem)
+        if taps:
+            out["tap0"] = by_domain(_channel_stats(x))
         for block in self._blocks:
             y = tf.nn.relu(conv_task(x, block.conv1))
             y = conv_task(y, block.conv2)
             x = tf.nn.relu(y + self._shortcut(x, block))
+            if taps and block.name in self._stage_ends:
+                out[self._stage_ends[block.name]] = by_domain(_channel_stats(x))
         x = tf.nn.relu(affine(x, "head_bn"))
-        features = tf.reduce_mean(x, axis=[1, 2])
-        features = tf.reshape(features, [groups, -1, tf.shape(features)[-1]])
+        features = by_domain(tf.reduce_mean(x, axis=[1, 2]))
         logits = tf.einsum("gbc,gck->gbk", features, p["head_fc/kernel"])
-        return logits + p["head_fc/bias"][:, None, :]
+        out["logits"] = logits + p["head_fc/bias"][:, None, :]
+        if taps:
+            out["pooled"] = features
+        return out
 
     def _shortcut(self, x: tf.Tensor, block: BlockPosition) -> tf.Tensor:
         if not block.needs_projection:
@@ -162,14 +190,47 @@ class DomainStack:
     def logits(self, images: np.ndarray, indices: Sequence[int]) -> np.ndarray:
         """Logits [len(indices), B, classes] of the domains at ``indices`` on ``images``
         [B, H, W, 3], normalised as those domains' evaluation transform does."""
+        return self.features(images, indices, taps=False)["logits"]
+
+    def features(
+        self, images: np.ndarray, indices: Sequence[int], *, taps: bool = True
+    ) -> dict[str, np.ndarray]:
+        """``core.model.features``' outputs of the domains at ``indices`` on ``images``,
+        each [len(indices), B, ...] (logits padded with zeros to the most classes); only
+        ``logits`` without ``taps``."""
+        if taps and len(self._stage_ends) != 2:
+            raise ValueError(
+                "In-domain features need stages 1 and 2. "
+                f"Received blocks: {[b.name for b in self._blocks]}"
+            )
         per_pass = max(1, PAIRS_PER_PASS // max(1, len(images)))
         batch = tf.constant(images, tf.float32)
-        out = []
+        parts: dict[str, list[np.ndarray]] = {}
         for start in range(0, len(indices), per_pass):
             chosen = list(indices[start : start + per_pass])
             params = {k: tf.constant(v[chosen]) for k, v in self._params.items()}
-            out.append(self._pass(batch, params).numpy())
-        return np.concatenate(out)
+            self.passes += 1
+            for key, value in self._pass(batch, params, taps).items():
+                parts.setdefault(key, []).append(value.numpy())
+        return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def _stage_ends(blocks: Sequence[BlockPosition]) -> dict[str, str]:
+    """``{last block of stage 1: "tap1", last block of stage 2: "tap2"}`` (the layers
+    ``core.model.features.tap_layers`` reads)."""
+    ends: dict[str, str] = {}
+    for stage, tap in ((1, "tap1"), (2, "tap2")):
+        names = [b.name for b in blocks if b.name.startswith(f"stage{stage}_")]
+        if names:
+            ends[names[-1]] = tap
+    return ends
+
+
+def _channel_stats(x: tf.Tensor) -> tf.Tensor:
+    """Per-channel [spatial mean, log(spatial std + eps)], as ``core.model.features``."""
+    mean = tf.reduce_mean(x, axis=[1, 2])
+    var = tf.maximum(tf.reduce_mean(x * x, axis=[1, 2]) - mean * mean, 0.0)
+    return tf.concat([mean, tf.math.log(tf.sqrt(var) + LOG_STD_EPS)], axis=-1)
 
 
 def _transform_key(spec: DomainSpec) -> tuple:
@@ -177,11 +238,18 @@ def _transform_key(spec: DomainSpec) -> tuple:
 
 
 def classify_many(
-    stack: DomainStack, images: Iterable[ImageSource], top_k: int = 5
+    stack: DomainStack,
+    images: Iterable[ImageSource],
+    top_k: int = 5,
+    *,
+    stats: Mapping[str, InDomainStats | None] | None = None,
+    score: str = DEFAULT_SCORE,
 ) -> dict[str, list[Prediction]]:
     """``{domain: [Prediction per image]}`` for every domain of ``stack``, as
-    ``core.model.inference.classify`` gives them one domain at a time."""
+    ``core.model.inference.classify`` gives them one domain at a time; a domain with
+    in-domain ``stats`` is judged by ``score`` from the same batched pass."""
     _check_args(top_k, 1)
+    stats = stats or {}
     loaded = _load_all(images)
     results: dict[str, list[Prediction | None]] = {n: [None] * len(loaded) for n in stack.names}
     groups: dict[tuple, list[int]] = {}
@@ -202,12 +270,34 @@ def classify_many(
                 results[stack.names[d]][i] = Prediction(item.source, (), error)
         if not ready:
             continue
-        logits = stack.logits(np.stack([x for _, x in ready]), indices)
+        taps = any(stats.get(stack.names[d]) is not None for d in indices)
+        features = stack.features(np.stack([x for _, x in ready]), indices, taps=taps)
+        sources = [loaded[i].source for i, _ in ready]
         for row, d in enumerate(indices):
-            spec = stack.specs[d]
-            probs = _softmax(logits[row, :, : spec.num_classes])
-            order = np.argsort(-probs, axis=-1, kind="stable")[:, : min(top_k, spec.num_classes)]
-            for j, (i, _) in enumerate(ready):
-                top = tuple((spec.class_names[c], float(probs[j, c])) for c in order[j])
-                results[stack.names[d]][i] = Prediction(loaded[i].source, top, None)
+            name = stack.names[d]
+            own = {k: v[row] for k, v in features.items()}
+            own["logits"] = own["logits"][:, : stack.specs[d].num_classes]
+            judged = _predictions(stack.specs[d], sources, own, stats.get(name), score, top_k)
+            for (i, _), prediction in zip(ready, judged, strict=True):
+                results[name][i] = prediction
     return {n: [p for p in preds if p is not None] for n, preds in results.items()}
+
+
+def _predictions(
+    spec: DomainSpec,
+    sources: Sequence[str],
+    features: dict[str, np.ndarray],
+    stats: InDomainStats | None,
+    score: str,
+    top_k: int,
+) -> list[Prediction]:
+    """One domain's predictions from its slice of the batched pass."""
+    probs = _softmax(features["logits"])
+    order = np.argsort(-probs, axis=-1, kind="stable")[:, : min(top_k, spec.num_classes)]
+    verdicts = judge(stats, score, features) if stats is not None else [None] * len(probs)
+    return [
+        Prediction(
+            source, tuple((spec.class_names[c], float(probs[j, c])) for c in order[j]), None, v
+        )
+        for j, (source, v) in enumerate(zip(sources, verdicts, strict=True))
+    ]

@@ -117,10 +117,11 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDoma
 
         On each domain's merged model (adapters folded into the 3x3s: the same logits to
         ~1e-7, 1.2-2.3x faster, benchmarks/bench_merged.py), kept until the weights change;
-        while a run trains, merged from the weights as they are now. Several domains none
-        of which has in-domain statistics (no run training) go together in batched passes
-        (``core.model.multi_domain``; the same logits to ~1e-5) that build no domain model;
-        judging needs each domain's own pass (its pooled features and inner layers).
+        while a run trains, merged from the weights as they are now. Several domains
+        (no run training) go together in batched passes (``core.model.multi_domain``: the
+        same logits to ~1e-5, the same scores to ~1e-4) that build no domain model; the pass
+        also gives the pooled features and inner-layer summaries the judged domains' scores
+        read.
         """
         from core.model.inference import Scoring, classify
 
@@ -130,13 +131,14 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDoma
             d: self.in_domain_stats(d, progress=within(progress, 0, 0.5), cancel=cancel)
             for d in domains
         }
-        if len(domains) > 1 and not self.training and not any(stats.values()):
+        if len(domains) > 1 and not self.training:
             from core.model.multi_domain import classify_many, supported
 
             if supported(self.model_config):  # every domain at once (issue 26)
-                return classify_many(self._domain_stack(domains), images, top_k=top_k)
+                stack = self._domain_stack(domains)
+                return classify_many(stack, images, top_k=top_k, stats=stats, score=score)
         out = {}
-        for d in domains:  # judged: each domain's own pass gives its score's inputs
+        for d in domains:
             target = self._inference_model(d)
             scoring = Scoring(self._feature_model(d, target), stats[d], score)
             out[d] = classify(target, d, images, top_k=top_k, scoring=scoring)
