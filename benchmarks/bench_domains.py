@@ -72,8 +72,9 @@ def _rss_mb() -> dict[str, float]:
 # === Workers (each in its own process) ===
 
 
-def _seed(root: Path, preset: str, adapter: Path) -> dict[str, Any]:
-    """A workspace with a fresh trunk and one domain, and that domain exported."""
+def _seed(root: Path, preset: str, adapter: Path, judged: bool) -> dict[str, Any]:
+    """A workspace with a fresh trunk and one domain, and that domain exported (``judged``:
+    with in-domain statistics, as every trained domain has since issue 23)."""
     from core.config import DomainSpec
     from core.presets import get_preset
     from core.workspace import Workspace
@@ -86,8 +87,31 @@ def _seed(root: Path, preset: str, adapter: Path) -> dict[str, Any]:
     ws.ensure_domain(spec)
     ws.record_domain(SEED, mode="adapters")
     ws.save()
-    ws.export_adapters(SEED, adapter, verify=False)
-    return {"bytes": adapter.stat().st_size}
+    if judged:
+        from core.files.export import export_domain
+
+        stats = _seed_stats(ws, config.image_size)
+        export_domain(ws.engine, SEED, adapter, verify=False, in_domain=stats.to_tensors())
+        assert ws.keep_imported_stats(SEED, adapter)  # the seed is judged like its copies
+    else:
+        ws.export_adapters(SEED, adapter, verify=False)
+    return {"bytes": adapter.stat().st_size, "judged": judged}
+
+
+def _seed_stats(ws: Any, size: int) -> Any:
+    """In-domain statistics of the seed domain fit on its own features of random images
+    (no data here: the benchmark measures their cost, not their quality)."""
+    import numpy as np
+
+    from core.model.features import FeatureModel
+    from core.model.in_domain import fit_stats
+
+    rng = np.random.default_rng(0)
+    features = FeatureModel(ws.engine.domain(SEED).model)
+    train = features.run(rng.normal(size=(64, size, size, 3)).astype("float32") for _ in range(4))
+    train["labels"] = np.arange(len(train["pooled"])) % ws.engine.spec(SEED).num_classes
+    val = features(rng.normal(size=(64, size, size, 3)).astype("float32"))
+    return fit_stats(train, val, key=ws.stats_key(SEED))
 
 
 def _grow(root: Path, adapter: Path, count: int) -> dict[str, Any]:
@@ -105,6 +129,7 @@ def _grow(root: Path, adapter: Path, count: int) -> dict[str, Any]:
         with ws._lock:
             import_domain(ws.engine, adapter, name=_name(i))
             ws.record_domain(_name(i), **recorded)
+        ws.keep_imported_stats(_name(i), adapter)  # what import_adapters does (none: False)
     ws.save()
     return {"added": count - have, "seconds": time.perf_counter() - start}
 
@@ -184,8 +209,10 @@ def _classify(root: Path, batch: int) -> dict[str, Any]:
     ws.classify(names[:1], many)
     _, single_s = _timed(lambda: ws.classify(names[:1], many))
     model = _model_level(ws, names, batch, size)
+    judged = sum(p.in_domain is not None for p in ws.classify(names, images[:1])[names[0]])
     return {
         **model,
+        "judged_domains": judged * len(names),  # (copies of one domain: all or none)
         "classify_first_s": first_s,
         "classify_s": second_s,
         "pairs_per_s": len(names) * batch / second_s,
@@ -252,16 +279,24 @@ def _model_level(ws: Any, names: list[str], batch: int, size: int) -> dict[str, 
     if not hasattr(ws, "_domain_stack") or len(names) < 2:
         return {}
     x = np.random.default_rng(1).normal(size=(batch, size, size, 3)).astype("float32")
-    stack = ws._domain_stack(names)
+    stack, _ = ws._domain_stack(names)
     stack.logits(x, range(len(names)))
     _, pairs_s = _timed(lambda: stack.logits(x, range(len(names))))
-    model = ws._inference_model(names[0]).model
+    stack.features(x, range(len(names)))
+    _, taps_s = _timed(lambda: stack.features(x, range(len(names))))
+    target = ws._inference_model(names[0])
+    model = target.model
     many = np.concatenate([x] * len(names))
     model(many, training=False)
     _, single_s = _timed(lambda: np.asarray(model(many, training=False)))
+    features = ws._feature_model(names[0], target)  # what a judged domain's own pass runs
+    features(many)
+    _, features_s = _timed(lambda: features(many))
     return {
         "model_pairs_per_s": len(many) / pairs_s,
         "model_single_images_per_s": len(many) / single_s,
+        "features_pairs_per_s": len(many) / taps_s,
+        "features_single_images_per_s": len(many) / features_s,
     }
 
 
@@ -270,7 +305,7 @@ def worker(op: str, args: list[str]) -> dict[str, Any]:
 
     root = Path(args[0])
     if op == "seed":
-        return _seed(root, args[1], Path(args[2]))
+        return _seed(root, args[1], Path(args[2]), args[3] == "judged")
     if op == "grow":
         return _grow(root, Path(args[1]), int(args[2]))
     if op == "open":
@@ -339,12 +374,12 @@ STEP_ARGS = {
 
 
 def bench_preset(
-    preset: str, counts: list[int], batch: int, scratch: Path, steps: list[str]
+    preset: str, counts: list[int], batch: int, scratch: Path, steps: list[str], judged: bool
 ) -> dict[str, Any]:
     root = scratch / preset / "home"
     adapter = scratch / preset / f"{SEED}.adapter.safetensors"
     adapter.parent.mkdir(parents=True, exist_ok=True)
-    seed = run_worker("seed", root, preset, adapter)
+    seed = run_worker("seed", root, preset, adapter, "judged" if judged else "unjudged")
     rows = []
     for count in sorted(counts):
         grown = run_worker("grow", root, adapter, count)
@@ -360,6 +395,7 @@ def bench_preset(
     slopes = {m: slope(xs, [float(r[m]) for r in rows]) for m in measured}
     return {
         "adapter_file_bytes": seed["bytes"],
+        "judged": seed["judged"],
         "rows": rows,
         "slopes_per_domain": {
             k: (round(v, 5) if v is not None else None) for k, v in slopes.items()
@@ -393,6 +429,9 @@ COLUMNS = (  # (key, header, format); a column shows when its step was run
     ("model_pairs_per_s", "network pairs/s", "{:.0f}"),
     ("model_single_images_per_s", "network one domain img/s", "{:.0f}"),
     ("model_ratio", "network ratio", "{:.2f}"),
+    ("features_pairs_per_s", "network+score inputs pairs/s", "{:.0f}"),
+    ("features_single_images_per_s", "network+score inputs one domain img/s", "{:.0f}"),
+    ("features_ratio", "network+score inputs ratio", "{:.2f}"),
     ("open_rss_mb", "RSS open MB", "{:.0f}"),
     ("open_rss_growth_mb", "RSS growth MB", "{:.0f}"),
     ("classify_peak_rss_mb", "peak RSS classify MB", "{:.0f}"),
@@ -432,11 +471,15 @@ def markdown(report: dict[str, Any]) -> str:
                 r["ratio"] = r["pairs_per_s"] / r["single_domain_images_per_s"]
             if "model_pairs_per_s" in r:
                 r["model_ratio"] = r["model_pairs_per_s"] / r["model_single_images_per_s"]
+            if "features_pairs_per_s" in r:
+                r["features_ratio"] = r["features_pairs_per_s"] / r["features_single_images_per_s"]
         shown = [c for c in COLUMNS if any(c[0] in r for r in rows)]
         weight_mb = result["adapter_file_bytes"] / 1e6
+        judged = "judged: with" if result.get("judged") else "without"
         lines += [
             "",
-            f"**{preset}** (one domain's adapter file: {weight_mb:.2f} MB)",
+            f"**{preset}** (one domain's adapter file: {weight_mb:.2f} MB; {judged} "
+            "in-domain statistics)",
             "",
             "| domains | " + " | ".join(h for _, h, _ in shown) + " |",
             "|---:|" + "---:|" * len(shown),
@@ -459,6 +502,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--steps", nargs="+", choices=list(STEP_ARGS), default=list(STEP_ARGS), help="what to time"
     )
+    parser.add_argument(
+        "--unjudged",
+        action="store_true",
+        help="domains without in-domain statistics (default: with, as trained domains have)",
+    )
     parser.add_argument("--label", default="this checkout", help="what code was measured")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -479,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_counts": args.cpu_counts or args.counts,
             "label": args.label,
             "steps": args.steps,
+            "judged": not args.unjudged,
         },
         "presets": {},
     }
@@ -487,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         for preset in args.presets:
             counts = args.cpu_counts if preset == "cpu" and args.cpu_counts else args.counts
             report["presets"][preset] = bench_preset(
-                preset, counts, args.batch, Path(scratch), args.steps
+                preset, counts, args.batch, Path(scratch), args.steps, not args.unjudged
             )
     report["wall_s"] = round(time.perf_counter() - start, 1)
     text = json.dumps(report, indent=1)

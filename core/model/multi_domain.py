@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from threadpoolctl import ThreadpoolController
 
 from core.config import DomainSpec, ModelConfig
 from core.data.pipeline.images import ImageSource
@@ -86,6 +87,7 @@ class DomainStack:
         self._params = self._stack([engine.weight_arrays(n) for n in self.names])
         self._stage_ends = _stage_ends(self._blocks)
         self._pass = tf.function(self._forward, reduce_retracing=True)
+        self.blas = ThreadpoolController()  # for the scores' small matmuls (``judge``)
         self.passes = 0  # batched passes run (each over up to ``PAIRS_PER_PASS`` pairs)
 
     def _stack(self, arrays: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -277,24 +279,28 @@ def classify_many(
             name = stack.names[d]
             own = {k: v[row] for k, v in features.items()}
             own["logits"] = own["logits"][:, : stack.specs[d].num_classes]
-            judged = _predictions(stack.specs[d], sources, own, stats.get(name), score, top_k)
+            judged = _predictions(stack, d, sources, own, stats.get(name), score, top_k)
             for (i, _), prediction in zip(ready, judged, strict=True):
                 results[name][i] = prediction
     return {n: [p for p in preds if p is not None] for n, preds in results.items()}
 
 
 def _predictions(
-    spec: DomainSpec,
+    stack: DomainStack,
+    index: int,
     sources: Sequence[str],
     features: dict[str, np.ndarray],
     stats: InDomainStats | None,
     score: str,
     top_k: int,
 ) -> list[Prediction]:
-    """One domain's predictions from its slice of the batched pass."""
+    """The predictions of the domain at ``index`` from its slice of the batched pass."""
+    spec = stack.specs[index]
     probs = _softmax(features["logits"])
     order = np.argsort(-probs, axis=-1, kind="stable")[:, : min(top_k, spec.num_classes)]
-    verdicts = judge(stats, score, features) if stats is not None else [None] * len(probs)
+    verdicts = (
+        judge(stats, score, features, stack.blas) if stats is not None else [None] * len(probs)
+    )
     return [
         Prediction(
             source, tuple((spec.class_names[c], float(probs[j, c])) for c in order[j]), None, v

@@ -49,7 +49,8 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDoma
         builtin_scale: size of the built-in domains (1 = full; tests use ~0.03).
     """
 
-    _stack: tuple[Any, DomainStack] | None = None  # (key, stack) of the last classify-all
+    # (key, stack, {domain: in-domain statistics}) of the last classify-all
+    _stack: tuple[Any, DomainStack, dict[str, Any]] | None = None
 
     # === Evaluating and classifying ===
 
@@ -124,19 +125,23 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDoma
         read.
         """
         from core.model.inference import Scoring, classify
+        from core.model.multi_domain import classify_many, supported
 
         check_score(score)
         images = list(images)
+        if len(domains) > 1 and not self.training and supported(self.model_config):
+            stack, known = self._domain_stack(domains)  # every domain at once (issue 26)
+            stats = {
+                d: known.get(d)
+                or self.in_domain_stats(d, progress=within(progress, 0, 0.5), cancel=cancel)
+                for d in domains
+            }
+            known.update({d: s for d, s in stats.items() if s is not None})
+            return classify_many(stack, images, top_k=top_k, stats=stats, score=score)
         stats = {
             d: self.in_domain_stats(d, progress=within(progress, 0, 0.5), cancel=cancel)
             for d in domains
         }
-        if len(domains) > 1 and not self.training:
-            from core.model.multi_domain import classify_many, supported
-
-            if supported(self.model_config):  # every domain at once (issue 26)
-                stack = self._domain_stack(domains)
-                return classify_many(stack, images, top_k=top_k, stats=stats, score=score)
         out = {}
         for d in domains:
             target = self._inference_model(d)
@@ -157,16 +162,18 @@ class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDoma
                 self._features[name] = cached
             return cached[1]
 
-    def _domain_stack(self, names: Sequence[str]) -> DomainStack:
-        """The domains' batched pass (``core.model.multi_domain``), kept until the weights
-        change; no domain model is built for it."""
+    def _domain_stack(self, names: Sequence[str]) -> tuple[DomainStack, dict[str, Any]]:
+        """The domains' batched pass (``core.model.multi_domain``) and the in-domain
+        statistics found for them so far, kept until the weights change (asking each
+        domain for fresh statistics digests its weights: ~2 ms a domain); no domain model
+        is built for it."""
         from core.model.multi_domain import DomainStack
 
         with self._lock:
             key = (self._weights_version, self.engine.trunk_fingerprint(), tuple(names))
             if self._stack is None or self._stack[0] != key:
-                self._stack = (key, DomainStack(self.engine, list(names)))
-            return self._stack[1]
+                self._stack = (key, DomainStack(self.engine, list(names)), {})
+            return self._stack[1], self._stack[2]
 
     def _inference_model(self, name: str) -> Any:
         from core.model.inference import snapshot_domain
