@@ -12,7 +12,8 @@ used yet).
 
 Chosen over one compiled function taking one domain's weights as inputs: that still runs the
 shared convolutions D times on B images, and batching them is what brings the pairs near one
-domain's throughput on D*B images. Passes hold at most ``PAIRS_PER_PASS`` pairs (memory).
+domain's throughput on D*B images. Passes hold at most ``PAIRS_PER_PASS`` pairs of 32 px or
+more, as many pixels in smaller pairs (memory).
 The logits equal each domain's own model's to ~1e-5 (``tests/core/test_multi_domain.py``).
 Images are read and transformed once per distinct evaluation transform of the domains.
 
@@ -48,7 +49,8 @@ from core.model.inference import (
 from core.model.layers import batch_norm
 from core.model.trunk import BlockPosition, ConvPosition, needs_symmetric_pad
 
-PAIRS_PER_PASS = 256
+PAIRS_PER_PASS = 256  # at 32 px and above; smaller images take more (the same pixels)
+PASS_PIXELS = PAIRS_PER_PASS * 32 * 32
 Params = dict[str, Any]
 
 
@@ -57,18 +59,22 @@ def supported(config: ModelConfig) -> bool:
     return config.precision == "float32"
 
 
-def _bn_keys(config: ModelConfig, position: ConvPosition) -> list[str]:
-    if config.adapter_kind == "series" and position.adapted:
-        return [f"{position.name}_bn_a", f"{position.name}_bn_b"]
-    return [f"{position.name}_bn"]
-
-
 def _affine(arrays: dict[str, np.ndarray], key: str, eps: float) -> tuple[np.ndarray, ...]:
     """A batch-norm in inference as ``x * scale + shift``."""
     gamma, beta = arrays[f"{key}/gamma"], arrays[f"{key}/beta"]
     mean, var = arrays[f"{key}/moving_mean"], arrays[f"{key}/moving_variance"]
     scale = gamma / np.sqrt(var + eps)
     return scale, beta - mean * scale
+
+
+def _series_fold(arrays: dict[str, np.ndarray], name: str, eps: float) -> tuple[np.ndarray, ...]:
+    """A series adapter and its two batch-norms as one 1x1 and a bias: ``bn_b(y + bn_a(y) W)
+    = y (I + diag(s_a) W) diag(s_b) + (t_a W) s_b + t_b`` (folded in float64)."""
+    s_a, t_a = (v.astype(np.float64) for v in _affine(arrays, f"{name}_bn_a", eps))
+    s_b, t_b = (v.astype(np.float64) for v in _affine(arrays, f"{name}_bn_b", eps))
+    w = arrays[f"{name}_adapter/kernel"][0, 0].astype(np.float64)
+    kernel = (np.eye(len(s_a)) + s_a[:, None] * w) * s_b[None, :]
+    return kernel, (t_a @ w) * s_b + t_b
 
 
 class DomainStack:
@@ -96,10 +102,17 @@ class DomainStack:
         positions = [self._stem, *[p for b in self._blocks for p in (b.conv1, b.conv2)]]
         adapters = self.config.adapter_kind in ("series", "parallel")
         for position in positions:
-            for key in _bn_keys(self.config, position):
-                pairs = [_affine(a, key, eps) for a in arrays]
-                out[f"{key}/scale"] = np.stack([s for s, _ in pairs])[:, None, None, None, :]
-                out[f"{key}/shift"] = np.stack([t for _, t in pairs])[:, None, None, None, :]
+            if self.config.adapter_kind == "series" and position.adapted:
+                folds = [_series_fold(a, position.name, eps) for a in arrays]
+                out[f"{position.name}_fold/kernel"] = np.stack([k for k, _ in folds])
+                out[f"{position.name}_fold/bias"] = np.stack([b for _, b in folds])[
+                    :, None, None, None, :
+                ]
+                continue
+            key = f"{position.name}_bn"
+            pairs = [_affine(a, key, eps) for a in arrays]
+            out[f"{key}/scale"] = np.stack([s for s, _ in pairs])[:, None, None, None, :]
+            out[f"{key}/shift"] = np.stack([t for _, t in pairs])[:, None, None, None, :]
             if adapters and position.adapted:
                 key = f"{position.name}_adapter/kernel"
                 out[key] = np.stack([a[key][0, 0] for a in arrays])
@@ -146,10 +159,9 @@ class DomainStack:
 
         def conv_task(x: tf.Tensor, position: ConvPosition) -> tf.Tensor:
             kind = self.config.adapter_kind
-            if kind == "series" and position.adapted:
-                y = conv3(x, position)
-                a = adapter(affine(y, f"{position.name}_bn_a"), position)
-                return affine(y + a, f"{position.name}_bn_b")
+            if kind == "series" and position.adapted:  # bn_b(y + bn_a(y) W): one 1x1
+                k, b = p[f"{position.name}_fold/kernel"], p[f"{position.name}_fold/bias"]
+                return per(conv3(x, position), lambda t: tf.einsum("gbhwc,gce->gbhwe", t, k) + b)
             if kind == "parallel" and position.adapted:
                 s = position.stride
                 y = conv3(x, position) + adapter(x[:, ::s, ::s, :], position)
@@ -205,7 +217,8 @@ class DomainStack:
                 "In-domain features need stages 1 and 2. "
                 f"Received blocks: {[b.name for b in self._blocks]}"
             )
-        per_pass = max(1, PAIRS_PER_PASS // max(1, len(images)))
+        pairs = max(PAIRS_PER_PASS, PASS_PIXELS // max(1, images.shape[1] * images.shape[2]))
+        per_pass = max(1, pairs // max(1, len(images)))
         batch = tf.constant(images, tf.float32)
         parts: dict[str, list[np.ndarray]] = {}
         for start in range(0, len(indices), per_pass):
