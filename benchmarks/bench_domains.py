@@ -5,7 +5,9 @@ cost what it changes, not what is there. For each preset and each domain count N
 folder is grown by importing one exported adapter file under new names (no training: a
 fresh trunk and one domain at the preset, their weights as initialised), then every step
 is timed in a fresh process (``--worker``), so that nothing is cached between steps and the
-peak resident memory is that step's:
+peak resident memory is that step's. The seed domain carries in-domain statistics (issue 23;
+fit on its own features of random images: their cost is measured, not their quality), so
+every domain is judged as trained domains are (``--unjudged``: without):
 
 - ``open``: ``Workspace(root)`` and its domains listing (``domains_overview``);
 - ``first use``: the first read of one domain's weights after opening;
@@ -14,13 +16,20 @@ peak resident memory is that step's:
 - ``save``: ``save()`` after one domain's weights and record changed;
 - ``classify``: ``classify(all N domains, B images)``, first and second call, as image-domain
   pairs per second, against one domain classifying N*B images (the same work on one domain);
+  and the network alone on transformed images: the batched pass against one domain's merged
+  Keras model called on N*B images (``network``), and the batched pass with the score's
+  inputs against that domain's traced feature call, which its own classification runs
+  (``network+score inputs``: the fair comparison since issue 23);
+- ``window``: the real window (offscreen): the longest GUI-thread stall while its lists
+  fill after the engine arrives, the stall spanning the arrival itself, and the GC settle's
+  own time there;
 - peak RSS of the open and classify processes, and its growth per added domain.
 
 Slopes are least-squares fits over N. Timings on a shared machine move; compare the ratios
 and slopes of one run.
 
     .venv/bin/python benchmarks/bench_domains.py [--presets tiny cpu] [--counts 1 10 30 100]
-        [--cpu-counts 1 10 30 100] [--batch 8] [--out FILE]
+        [--cpu-counts 1 10 30 100] [--batch 8] [--steps ...] [--unjudged] [--out FILE]
 
 Prints JSON, then a markdown table per preset (``--out FILE`` also writes the JSON).
 """
@@ -43,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = "seed"
 EXTRA = "one_more"
 TIMEOUT_S = 1800
+ROUNDS = 5
 
 
 def _env() -> dict[str, str]:
@@ -290,7 +300,8 @@ def _window(root: Path) -> dict[str, Any]:
 
 def _model_level(ws: Any, names: list[str], batch: int, size: int) -> dict[str, Any]:
     """The network alone on images already transformed: the batched pass's pairs/s, and
-    one domain's (merged) model on as many images in one batch (2nd calls)."""
+    one domain's (merged) model on as many images in one batch (warm calls; the median of
+    ``ROUNDS`` rounds that take turns, so that the shared machine's load falls on both)."""
     import numpy as np
 
     if not hasattr(ws, "_domain_stack") or len(names) < 2:
@@ -298,26 +309,23 @@ def _model_level(ws: Any, names: list[str], batch: int, size: int) -> dict[str, 
     x = np.random.default_rng(1).normal(size=(batch, size, size, 3)).astype("float32")
     stack = ws._domain_stack(names)
     stack = stack[0] if isinstance(stack, tuple) else stack  # (the stack, its statistics)
-    stack.logits(x, range(len(names)))
-    _, pairs_s = _timed(lambda: stack.logits(x, range(len(names))))
     target = ws._inference_model(names[0])
-    model = target.model
     many = np.concatenate([x] * len(names))
-    model(many, training=False)
-    _, single_s = _timed(lambda: np.asarray(model(many, training=False)))
-    out = {
-        "model_pairs_per_s": len(many) / pairs_s,
-        "model_single_images_per_s": len(many) / single_s,
+    calls = {
+        "model_pairs_per_s": lambda: stack.logits(x, range(len(names))),
+        "model_single_images_per_s": lambda: np.asarray(target.model(many, training=False)),
     }
     if hasattr(stack, "features"):  # the pass with the in-domain score's inputs
-        stack.features(x, range(len(names)))
-        _, taps_s = _timed(lambda: stack.features(x, range(len(names))))
         features = ws._feature_model(names[0], target)  # what a judged domain's pass runs
-        features(many)
-        _, features_s = _timed(lambda: features(many))
-        out["features_pairs_per_s"] = len(many) / taps_s
-        out["features_single_images_per_s"] = len(many) / features_s
-    return out
+        calls["features_pairs_per_s"] = lambda: stack.features(x, range(len(names)))
+        calls["features_single_images_per_s"] = lambda: features(many)
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for call in calls.values():
+        call()  # traced and warm
+    for _ in range(ROUNDS):
+        for key, call in calls.items():
+            times[key].append(_timed(call)[1])
+    return {k: len(many) / float(np.median(v)) for k, v in times.items()}
 
 
 def worker(op: str, args: list[str]) -> dict[str, Any]:
