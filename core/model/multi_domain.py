@@ -188,13 +188,6 @@ class DomainStack:
             x, padding = _window(x, position)
             return tf.nn.conv2d(x, self._kernels[position.name], position.stride, padding)
 
-        def lowrank_branch(x: tf.Tensor, position: ConvPosition) -> tf.Tensor:
-            """Each domain's A over the 3x3's own windows (as patches), then its B."""
-            down = p[f"{position.name}_lowrank_a/kernel"]
-            up = p[f"{position.name}_lowrank_b/kernel"]
-            patches = _patches(x, position, self._kernels[position.name].shape[0])
-            return per(patches, lambda t: tf.einsum("gbhwc,gcr,gro->gbhwo", t, down, up))
-
         def conv_task(x: tf.Tensor, position: ConvPosition) -> tf.Tensor:
             kind = self.config.adapter_kind
             if kind == "series" and position.adapted:  # bn_b(y + bn_a(y) W): one 1x1
@@ -204,9 +197,11 @@ class DomainStack:
                 s = position.stride
                 y = conv3(x, position) + adapter(x[:, ::s, ::s, :], position)
                 return affine(y, f"{position.name}_bn")
-            if kind == "lowrank" and position.adapted:
-                y = conv3(x, position) + lowrank_branch(x, position)
-                return affine(y, f"{position.name}_bn")
+            if kind == "lowrank" and position.adapted:  # each domain's B(A(x)), A on patches
+                a, b = (p[f"{position.name}_lowrank_{w}/kernel"] for w in "ab")
+                windows = _patches(x, position, self._kernels[position.name].shape[0])
+                branch = per(windows, lambda t: tf.einsum("gbhwc,gcr,gro->gbhwo", t, a, b))
+                return affine(conv3(x, position) + branch, f"{position.name}_bn")
             return affine(conv3(x, position), f"{position.name}_bn")
 
         def by_domain(t: tf.Tensor) -> tf.Tensor:
