@@ -300,10 +300,18 @@ def create_domain(
         final = made_root(catalogue) / name
         partial = made_root(catalogue) / f".{name}.partial-{os.getpid()}"
         shutil.rmtree(partial, ignore_errors=True)
-        added = _write(partial, plan)
-        _write_record(partial, name)
-        partial.rename(final)
-        catalogue.add_folder(final, name=name)
+        try:
+            added = _write(partial, plan)
+            _write_record(partial, name)
+            partial.rename(final)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)  # a failed create leaves nothing
+            raise
+        try:
+            catalogue.add_folder(final, name=name)
+        except BaseException:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
     added = tuple(Added(a.label, a.source, final / a.label / a.stored.name) for a in added)
     return dataclasses.replace(report, added=added)
 

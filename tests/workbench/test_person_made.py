@@ -7,6 +7,9 @@ then holds exactly what was dropped, by content, once each."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +35,7 @@ from .person import (
 from .test_person import Person
 
 pytestmark = pytest.mark.timeout(900)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _sha(paths) -> list[str]:
@@ -188,3 +192,44 @@ def test_a_made_domain_from_dropped_images_trains_on_the_frozen_trunk(person, tm
     assert person.log.count("(data changed)") == 2  # Add to domain's, then once for the folder
     held = {c: _sha((folder / c).iterdir()) for c in ("zero", "seven", "flower")}
     assert _sha([first])[0] in held["seven"] and _sha([second])[0] in held[second_class]
+
+
+def test_a_failed_create_keeps_the_dialog_and_says_why(person, tmp_path):
+    """Another program makes the same name while the dialog is open: Create fails, the
+    dialog stays with everything in it and says why; a new name then creates it."""
+    zeros = digit_images(tmp_path / "zeros", 0, 3, start=60)
+    ones = digit_images(tmp_path / "ones", 1, 3, start=60)
+    dialog = _open_dialog(person)
+    person.type_into(dialog.name_edit, "taken_meanwhile")
+    wait_until(lambda: all(b.isVisible() for b in dialog.bins), 5, "the bins")
+    for bin_, label in zip(dialog.bins, ("zero", "one"), strict=True):
+        person.type_into(bin_.name_edit, label)
+    assert drop_files(dialog.bins[0], zeros) and drop_files(dialog.bins[1], ones)
+    assert dialog.create_button.isEnabled()
+    other = subprocess.run(
+        [sys.executable, "main.py", "--root", str(person.home), "new-domain", "taken_meanwhile"]
+        + ["--class", f"a={zeros[0]}", "--class", f"b={ones[0]}"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert other.returncode == 0, other.stderr
+    click(dialog.create_button)
+    wait_until(dialog.error.isVisible, 60, "the reason")
+    assert dialog.isVisible()
+    assert "The domain was not created: A domain named 'taken_meanwhile' exists" in (
+        dialog.error.text()
+    )
+    assert dialog.domain_name() == "taken_meanwhile" and dialog.create_button.isEnabled()
+    assert [b.label() for b in dialog.bins] == ["zero", "one"]
+    assert [len(b.keys) for b in dialog.bins] == [3, 3]
+    person.type_into(dialog.name_edit, "made_second")
+    click(dialog.create_button)
+    wait_until(lambda: not dialog.isVisible(), 60, "the dialog to close")
+    w = person.window
+    wait_until(lambda: w.domains.selected_domain() == "made_second", 60, "the new domain")
+    folder = person.home / "made" / "made_second"
+    assert _sha((folder / "zero").iterdir()) == _sha(zeros)
+    assert _sha((folder / "one").iterdir()) == _sha(ones)

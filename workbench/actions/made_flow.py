@@ -56,7 +56,7 @@ class MadeDomainFlow(QObject):
 
         taken = [d.name for d in self.domains.states()]
         self.dialog = NewDomainDialog(taken, open_files, self.domains.window())
-        self.dialog.accepted.connect(self._create)
+        self.dialog.create_requested.connect(self._create)
         self.dialog.open()
 
     @Slot()
@@ -72,8 +72,13 @@ class MadeDomainFlow(QObject):
         def failed(error: JobError) -> None:
             level = "warning" if error.cancelled else "error"
             self.log(level, f"Making the domain '{name}': {error.message}")
+            dialog.failed(error.message)  # it stays open with everything the person made
 
-        self.session.run_side_job(f"Making {name}", work, on_done=self._made, on_error=failed)
+        def done(made: MadeDomain) -> None:
+            dialog.created()
+            self._made(made)
+
+        self.session.run_side_job(f"Making {name}", work, on_done=done, on_error=failed)
 
     def _made(self, made: MadeDomain) -> None:
         log = self.log

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -40,7 +40,16 @@ OpenFiles = Callable[[], list[str]]
 
 
 class NewDomainDialog(QDialog):
-    """The name, the bins, what the bins hold and what to do next (see the module doc)."""
+    """The name, the bins, what the bins hold and what to do next (see the module doc).
+
+    Create does not close the dialog: it asks (``create_requested``) and waits; the copying
+    job then closes it (``created``) or, when it fails, the dialog says why and keeps what the
+    person made (``failed``).
+
+    Signals: create_requested(): Create was clicked with nothing in the way.
+    """
+
+    create_requested = Signal()
 
     def __init__(
         self,
@@ -56,6 +65,7 @@ class NewDomainDialog(QDialog):
         self._pasted: tempfile.TemporaryDirectory[str] | None = None  # until Create copies
         self.setAcceptDrops(True)  # a thumbnail dropped outside the bins is removed
         self.bins: list[ClassBin] = []
+        self._busy = False  # Create asked; the copying job has not answered yet
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("a name: a-z, 0-9 and _, e.g. my_pets")
         self.name_edit.textChanged.connect(self._changed)
@@ -72,12 +82,16 @@ class NewDomainDialog(QDialog):
         self.guidance.setWordWrap(True)
         self.notes = QLabel()
         self.notes.setWordWrap(True)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #b00020;")
+        self.error.setVisible(False)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
         self.create_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.create_button.setText("Create domain")
-        self.buttons.accepted.connect(self.accept)
+        self.buttons.accepted.connect(self._create_clicked)
         self.buttons.rejected.connect(self.reject)
         top = QHBoxLayout()
         top.addWidget(QLabel("Name:"))
@@ -88,6 +102,7 @@ class NewDomainDialog(QDialog):
         layout.addWidget(scroll, 1)
         layout.addWidget(self.guidance)
         layout.addWidget(self.notes)
+        layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         for k in (1, 2):
             self.add_class(f"class_{k}")
@@ -225,6 +240,36 @@ class NewDomainDialog(QDialog):
         event.accept()
         self.remove_images(keys)
 
+    # === Create ===
+
+    @Slot()
+    def _create_clicked(self) -> None:
+        if self._busy or self.problems():
+            return
+        self._busy = True
+        self.error.setVisible(False)
+        self.create_button.setEnabled(False)
+        self.create_button.setText("Creating…")
+        self.create_requested.emit()
+
+    def created(self) -> None:
+        """The domain is in the data folder: the dialog's work is done."""
+        self._busy = False
+        self.accept()
+
+    def failed(self, message: str) -> None:
+        """Create failed: say why, keep everything, let the person fix it and try again."""
+        self._busy = False
+        self.create_button.setText("Create domain")
+        said = message.strip().rstrip(".") + "."
+        self.error.setText(
+            f"The domain was not created: {said} Nothing was written to the data folder; "
+            "your classes and images are still here: change what the message says and "
+            "click Create domain again."
+        )
+        self.error.setVisible(True)
+        self._changed()
+
     # === Guidance ===
 
     def problems(self) -> list[str]:
@@ -283,7 +328,7 @@ class NewDomainDialog(QDialog):
     @Slot()
     def _changed(self) -> None:
         problems = self.problems()
-        self.create_button.setEnabled(not problems)
+        self.create_button.setEnabled(not problems and not self._busy)
         total = sum(len(b.keys) for b in self.bins)
         if problems:
             text = " ".join(problems)
