@@ -129,6 +129,7 @@ class WorkbenchSession(QObject):
         *,
         domain_weight_decay: float | None = None,
         resume_run: Path | None = None,
+        anew: bool = False,
     ) -> Job:
         if self._training_job is not None:
             raise RuntimeError("A training run is active already; stop it first.")
@@ -143,6 +144,7 @@ class WorkbenchSession(QObject):
                 on_event=ctx.emit,
                 control=control,
                 resume_run=resume_run,
+                anew=anew,
             )
 
         return self._start_run(f"Training {domain}", work, control, self._training_done)

@@ -42,8 +42,13 @@ class TrainingMethods(WorkspaceBase):
         resume_run: Path | None = None,
         save: bool = True,
         sync_batch_norm: bool = False,
+        anew: bool = False,
     ):
         """Train domain ``name`` from the catalogue; returns a ``TrainingResult``.
+
+        A domain trained before starts from its current weights (a fine-tune, e.g. after
+        images were added to it) unless ``anew``: then its adapters, batch-norms and head
+        start again as a new domain's do (the choice a person makes when its data changed).
 
         A new domain on a trained trunk starts from the source domain's batch-norms
         (gamma, beta, moving statistics; ``config.bn_init="fresh"`` starts them anew), as the
@@ -85,6 +90,7 @@ class TrainingMethods(WorkspaceBase):
                     resume_run=resume_run,
                     save=save,
                     sync_batch_norm=sync_batch_norm,
+                    anew=anew,
                 )
 
     def _catch_up(self, mode: str) -> None:
@@ -114,6 +120,7 @@ class TrainingMethods(WorkspaceBase):
         resume_run: Path | None,
         save: bool,
         sync_batch_norm: bool,
+        anew: bool = False,
     ):
         from core.model.replicas import across_workers
         from core.training.distribute import is_chief
@@ -125,6 +132,8 @@ class TrainingMethods(WorkspaceBase):
             weight_decay = config.domain_weight_decay
         if weight_decay is not None:
             spec = dataclasses.replace(spec, weight_decay=weight_decay)
+        if anew and resume_run is None:
+            self._forget_weights(name, on_event)
         self._prepare_domain(name, spec, config, init_from, on_event)
         distributed = across_workers(self.strategy)
         chief = is_chief(self.strategy)
@@ -169,6 +178,21 @@ class TrainingMethods(WorkspaceBase):
             on_event(LogMessage("info", "Saving the workspace…"))
             self.save()
         return result
+
+    def _forget_weights(self, name: str, on_event: EventSink) -> None:
+        """Train anew: the engine forgets the domain's weights; ``_prepare_domain`` then
+        builds it as it builds a new domain."""
+        with self._lock, self._scope():
+            if not self.engine.has_domain(name):
+                return
+            self.engine.remove_domain(name)
+        on_event(
+            LogMessage(
+                "info",
+                f"Training '{name}' anew: its adapters, batch-norms and head start again "
+                "instead of from their current values.",
+            )
+        )
 
     def _prepare_domain(
         self,

@@ -86,9 +86,9 @@ class CoreBackend(InsightMethods, RunsMethods):
     def domains(self) -> list[DomainState]:
         return [self._state(row) for row in self._ws.domains_overview()]
 
-    @staticmethod
-    def _state(row: DomainOverview) -> DomainState:
+    def _state(self, row: DomainOverview) -> DomainState:
         status, params = row.status, row.parameters
+        changed = row.trained and row.source == "folder" and self._ws.data_changed(row.name)
         return DomainState(
             name=row.name,
             title=row.title,
@@ -106,6 +106,7 @@ class CoreBackend(InsightMethods, RunsMethods):
             export_bytes=None if params is None else params.export_bytes,
             is_trunk_source=row.is_trunk_source,
             stale=row.stale,
+            data_changed=changed,
             problem=row.problem,
         )
 
@@ -197,6 +198,7 @@ class CoreBackend(InsightMethods, RunsMethods):
         on_event: EventSink,
         control: TrainingControl,
         resume_run: Path | None = None,
+        anew: bool = False,
     ) -> TrainOutcome:
         ws = self._ws
         last = [-1.0]
@@ -219,6 +221,7 @@ class CoreBackend(InsightMethods, RunsMethods):
             data=data,
             weight_decay=domain_weight_decay,
             resume_run=resume_run,
+            anew=anew,
         )
         status = ws.status.get(domain)
         return TrainOutcome(

@@ -42,6 +42,7 @@ class DomainState:
     export_bytes: int | None = None
     is_trunk_source: bool = False
     stale: bool = False  # trained on an earlier trunk
+    data_changed: bool = False  # a made domain's images changed after it was trained
     problem: str = ""  # its saved weights are damaged (which file, what is wrong): not loaded
 
 
@@ -243,7 +244,11 @@ class Backend(Protocol):
         on_event: EventSink,
         control: TrainingControl,
         resume_run: Path | None = None,
-    ) -> TrainOutcome: ...
+        anew: bool = False,
+    ) -> TrainOutcome:
+        """A run of ``config`` on ``domain``: a trained domain goes on from its current
+        weights (a fine-tune) unless ``anew`` (its adapters, batch-norms and head restart)."""
+        ...
 
     def training_speed(
         self, model_config: ModelConfig, mode: str, batch_size: int, *, probe: bool, cancel: Any

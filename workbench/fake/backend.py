@@ -126,7 +126,16 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             export_bytes=4000 + 40 * classes if info else None,
             is_trunk_source=name == self._source,
             stale=bool(info) and info.get("trunk") != self._fingerprint,
+            data_changed=bool(info) and self._made_changed(name, info.get("updated")),
         )
+
+    def _made_changed(self, name: str, trained: str | None) -> bool:
+        """As ``Workspace.data_changed``: the made domain's record against its training."""
+        from core.data.made import MADE_FOLDER, data_changed
+        from core.data.sources.folders import MADE_RECORD
+
+        folder = self._root / MADE_FOLDER / name
+        return bool(trained) and (folder / MADE_RECORD).is_file() and data_changed(folder, trained)
 
     def _state(self, name: str) -> DomainState:
         return next(d for d in self.domains() if d.name == name)
@@ -308,6 +317,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         on_event: EventSink,
         control: TrainingControl,
         resume_run: Path | None = None,
+        anew: bool = False,
     ) -> TrainOutcome:
         row = self._catalogue.get(domain)
         if row is not None and not row.present and control.stop_requested:
@@ -318,6 +328,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             spec = dataclasses.replace(spec, weight_decay=domain_weight_decay)
         self.calls.append(
             f"train {domain} {config.mode} momentum={config.momentum:g} wd={domain_weight_decay}"
+            + (" anew" if anew else "")
         )
         start = time.monotonic()
         steps = self.steps_per_epoch
@@ -370,6 +381,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 "test": test,
                 "trunk": self._fingerprint,
                 "spec": spec,
+                "updated": utc_now(),
             }
             vals = [v for v in epochs["val_accuracy"] if v is not None]
             summary = RunSummary(
