@@ -134,6 +134,14 @@ class TrainingMethods(WorkspaceBase):
             spec = dataclasses.replace(spec, weight_decay=weight_decay)
         if anew and resume_run is None:
             self._forget_weights(name, on_event)
+        elif resume_run is None and name in self.status and self.engine.has_domain(name):
+            on_event(
+                LogMessage(
+                    "info",
+                    f"'{name}' goes on from its current weights (trained before); training "
+                    "it anew starts them again.",
+                )
+            )
         self._prepare_domain(name, spec, config, init_from, on_event)
         distributed = across_workers(self.strategy)
         chief = is_chief(self.strategy)

@@ -27,8 +27,10 @@ from .person import (
     button,
     choose_menu,
     click,
+    click_row_with,
     close_window,
     drop_files,
+    spin,
     toolbar_button,
     wait_until,
 )
@@ -233,3 +235,53 @@ def test_a_failed_create_keeps_the_dialog_and_says_why(person, tmp_path):
     folder = person.home / "made" / "made_second"
     assert _sha((folder / "zero").iterdir()) == _sha(zeros)
     assert _sha((folder / "one").iterdir()) == _sha(ones)
+
+
+def _train_mine(person, answer) -> str:
+    """Train 'mine' with ``answer`` queued for the question: the log lines of that run."""
+    w = person.window
+    click_row_with(w.domains.table, "mine")
+    wait_until(lambda: w.domains.selected_domain() == "mine", 10, "'mine' selected")
+    person.dialogs.queue(answer)
+    start, before = len(person.log), len(person.outcomes)
+    click(toolbar_button(w, "Train"))
+    if answer is None:
+        spin(0.5)
+        assert len(person.outcomes) == before and toolbar_button(w, "Train").isEnabled()
+        return person.log[start:]
+    outcome = person.wait_for_run_end(before)
+    assert (outcome.domain, outcome.reason) == ("mine", "completed")
+    wait_until(lambda: person.cell("mine", "Trained") == "adapters", 30, "data changed cleared")
+    return person.log[start:]
+
+
+def test_a_changed_domain_trains_again_from_its_adapters_or_anew_as_chosen(person, tmp_path):
+    """After the story above, 'mine' has images it was not trained on: the table says so,
+    and Train asks whether to fine-tune its current adapters or train them anew."""
+    w = person.window
+    wait_until(lambda: person.cell("mine", "Trained") == "adapters (data changed)", 30, "word")
+    asked = len(person.dialogs.asked)
+    said = _train_mine(person, None)  # Cancel: nothing starts
+    assert person.dialogs.asked[asked:] == [("choose", "The images changed")]
+    assert "Fine-tune the current adapters" in person.dialogs.shown[-1]
+    assert person.cell("mine", "Trained") == "adapters (data changed)"
+    said = _train_mine(person, "Train anew")
+    assert "Training 'mine' anew: its adapters, batch-norms and head start again" in said
+
+    # One more image filed with Label next: changed again; this time a fine-tune.
+    digit_images(tmp_path / "one_more", 7, 1, start=70)
+    person.dialogs.queue(str(tmp_path / "one_more"))
+    choose_menu(w, "File", "Label next…")
+    labeller = _visible(LabelNextDialog)
+    QTest.keyClick(labeller.list, Qt.Key.Key_Return)
+    wait_until(lambda: person.cell("mine", "Trained") == "adapters (data changed)", 30, "word")
+    labeller.close()
+    said = _train_mine(person, "Fine-tune the current adapters")
+    assert "'mine' goes on from its current weights (trained before)" in said
+    assert "Training 'mine' anew" not in said
+    # Nothing changed since: no question.
+    asked = len(person.dialogs.asked)
+    said = _train_mine(person, "Train anew")  # queued, but not asked: it stays unread
+    assert ("choose", "The images changed") not in person.dialogs.asked[asked:]
+    assert "goes on from its current weights" in said and "Training 'mine' anew" not in said
+    person.dialogs.answers.clear()
