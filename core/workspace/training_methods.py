@@ -17,6 +17,7 @@ from core.config import TrainingConfig
 from core.control import TrainingControl
 from core.data.pipeline.datasource import DomainData
 from core.events import EventSink, LogMessage, ignore_events
+from core.training.run_start import start_words
 from core.workspace.base import WorkspaceBase
 from core.workspace.state import WorkspaceError
 
@@ -135,13 +136,7 @@ class TrainingMethods(WorkspaceBase):
         if anew and resume_run is None:
             self._forget_weights(name, on_event)
         elif resume_run is None and name in self.status and self.engine.has_domain(name):
-            on_event(
-                LogMessage(
-                    "info",
-                    f"'{name}' goes on from its current weights (trained before); training "
-                    "it anew starts them again.",
-                )
-            )
+            on_event(LogMessage("info", start_words(name, anew=False)))
         self._prepare_domain(name, spec, config, init_from, on_event)
         distributed = across_workers(self.strategy)
         chief = is_chief(self.strategy)
@@ -194,13 +189,7 @@ class TrainingMethods(WorkspaceBase):
             if not self.engine.has_domain(name):
                 return
             self.engine.remove_domain(name)
-        on_event(
-            LogMessage(
-                "info",
-                f"Training '{name}' anew: its adapters, batch-norms and head start again "
-                "instead of from their current values.",
-            )
-        )
+        on_event(LogMessage("info", start_words(name, anew=True)))
 
     def _prepare_domain(
         self,

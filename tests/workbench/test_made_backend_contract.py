@@ -4,10 +4,12 @@ same row, counts, notes and splits (real files: digits, photo crops, one cut-off
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 
 from core.presets import get_preset
+from core.training.run_start import start_words
 from tests.core.data.made_images import damaged_copy, digit_images, photo_crops
 from workbench.fake.backend import FakeBackend
 
@@ -88,3 +90,60 @@ def test_both_backends_have_the_made_domain_methods():
     for method in ("new_domain", "made_classes", "add_images", "label_queue"):
         assert hasattr(Backend, method)
         assert callable(getattr(CoreBackend, method)) and callable(getattr(FakeBackend, method))
+
+
+def _changed_story(kind, tmp_path) -> list[tuple[bool, bool, list[str]]]:
+    from core.config import LrStage, TrainingConfig
+    from core.control import TrainingControl
+
+    images = tmp_path / "images"
+    backend = _backend(kind, tmp_path / kind)
+    backend.new_domain(
+        "mine",
+        {"zero": digit_images(images / "z", 0, 8), "seven": digit_images(images / "s", 7, 8)},
+    )
+    config = TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=8, mode="adapters")
+    words = {start_words("mine", anew=True), start_words("mine", anew=False)}
+    seen = []
+
+    def row():
+        return next(d for d in backend.domains() if d.name == "mine")
+
+    def run(anew: bool) -> list[str]:
+        # Times are recorded to the second and "data changed" counts an image added in the
+        # second a run ended: a real run lasts longer than that, the fake's may not.
+        time.sleep(1.05)
+        said: list[str] = []
+        backend.train(
+            "mine",
+            config,
+            domain_weight_decay=None,
+            on_event=lambda e: said.append(getattr(e, "text", "")),
+            control=TrainingControl(),
+            anew=anew,
+        )
+        return said
+
+    seen.append((row().trained, row().data_changed, []))
+    run(False)
+    seen.append((row().trained, row().data_changed, []))
+    added = backend.add_images("mine", "seven", digit_images(images / "more", 7, 2, start=8))
+    seen.append((row().trained, row().data_changed and added.data_changed, []))
+    said = run(True)
+    seen.append((row().trained, row().data_changed, [s for s in said if s in words]))
+    said = run(False)
+    seen.append((row().trained, row().data_changed, [s for s in said if s in words]))
+    return seen
+
+
+@pytest.mark.timeout(300)
+def test_data_changed_rows_answer_alike_on_both_backends(tmp_path):
+    """Untrained, trained, images added (data changed), trained anew (cleared)."""
+    fake = _changed_story("fake", tmp_path)
+    real = _changed_story("real", tmp_path)
+    steps = [(t, c) for t, c, _ in real]
+    assert steps == [(False, False), (True, False), (True, True), (True, False), (True, False)]
+    assert [(t, c) for t, c, _ in fake] == steps
+    assert [s for *_, s in fake] == [s for *_, s in real]
+    assert real[3][2] == [start_words("mine", anew=True)]
+    assert real[4][2] == [start_words("mine", anew=False)]

@@ -37,6 +37,7 @@ from core.model.parameters import TRUNK_PART, part_label
 from core.presets import get_preset
 from core.progress import Cancelled, ProgressFn, check_cancel
 from core.training.estimate import SpeedMeasurement
+from core.training.run_start import start_words
 from workbench.backend.protocol import (
     DomainState,
     EvalOutcome,
@@ -337,6 +338,8 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             resume_run or self._root / "runs" / f"fake-{len(self._runs) + 1}-{domain}_{config.mode}"
         )
         first = 0 if previous is None else len(previous.epoch.get("epoch", ()))
+        if previous is None and domain in self._trained:  # core's words, as its run says them
+            on_event(LogMessage("info", start_words(domain, anew)))
         on_event(
             TrainingStarted(
                 domain=domain,
