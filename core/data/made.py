@@ -340,6 +340,69 @@ def add_images(
     return dataclasses.replace(report, added=added)
 
 
+def stored_images(folder: Path) -> dict[str, list[Path]]:
+    """A made domain's kept files per class (named by content: ``content_key``)."""
+    return {
+        c.name: sorted(p for p in c.iterdir() if p.is_file() and not p.name.startswith("."))
+        for c in sorted(folder.iterdir())
+        if c.is_dir() and not c.name.startswith(".")
+    }
+
+
+def change_images(
+    catalogue: Catalogue, name: str, moves: Mapping[str, str], removals: Sequence[str]
+) -> tuple[int, int]:
+    """Move kept images (by file name) to other classes of a made domain, and delete others
+    from its folder (the originals, elsewhere, are untouched). Checked first, all or none:
+    every name must be there and every class keep an image. Returns (moved, removed)."""
+    folder = made_folder(catalogue, name)
+    if folder is None:
+        raise ValueError(
+            f"Images are changed only in a domain made here. Made domains: "
+            f"{made_names(catalogue)}. Received: {name!r}"
+        )
+    with _lock(catalogue, name):
+        held = {p.name: label for label, paths in stored_images(folder).items() for p in paths}
+        _check_change(name, held, moves, removals)
+        for key, label in moves.items():
+            if held[key] != label:
+                os.replace(folder / held[key] / key, folder / label / key)
+        for key in removals:
+            (folder / held[key] / key).unlink()
+        moved = sum(1 for key, label in moves.items() if held[key] != label)
+        if moved or removals:
+            _write_record(folder, name)  # "last_added": when its images last changed
+    return moved, len(removals)
+
+
+def _check_change(
+    name: str, held: Mapping[str, str], moves: Mapping[str, str], removals: Sequence[str]
+) -> None:
+    classes = set(held.values())
+    missing = [k for k in [*moves, *removals] if k not in held]
+    if missing:
+        raise ValueError(
+            f"'{name}' holds no image {missing[0]} (changed by another program meanwhile?). "
+            f"Received: {len(missing)} unknown of {len(moves) + len(removals)}"
+        )
+    unknown = sorted({label for label in moves.values() if label not in classes})
+    if unknown:
+        raise ValueError(
+            f"'{name}' has no class {unknown[0]!r} (its classes are fixed). Classes: "
+            f"{sorted(classes)}. Received: {unknown}"
+        )
+    after = {label: 0 for label in classes}
+    for key, label in held.items():
+        if key not in removals:
+            after[moves.get(key, label)] += 1
+    empty = sorted(label for label, n in after.items() if n == 0)
+    if empty:
+        raise ValueError(
+            f"Every class keeps at least one image; none would be left in {empty}. "
+            f"Received: {len(moves)} moves, {len(removals)} removals"
+        )
+
+
 def split_counts(folder: Path) -> dict[str, dict[str, int]]:
     """Images per class in each split (train / val / test), as training will read them."""
     scan = scan_folder(folder)

@@ -34,6 +34,17 @@ class MadeMethods(WorkspaceBase):
         """Copy images into a class of a made domain; it is then "data changed" if trained."""
         return made.add_images(self.catalogue, name, label, paths)
 
+    def change_images(
+        self, name: str, moves: Mapping[str, str], removals: Sequence[str]
+    ) -> tuple[int, int]:
+        """Move kept images between the classes of a made domain, delete others from it."""
+        return made.change_images(self.catalogue, name, moves, removals)
+
+    def made_images(self, name: str) -> dict[str, list[Path]]:
+        """A made domain's kept files per class (empty: not a made domain)."""
+        folder = made.made_folder(self.catalogue, name)
+        return made.stored_images(folder) if folder is not None else {}
+
     def made_domains(self) -> list[str]:
         return made.made_names(self.catalogue)
 
