@@ -3,6 +3,7 @@ same row, counts, notes and splits (real files: digits, photo crops, one cut-off
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 
@@ -147,3 +148,37 @@ def test_data_changed_rows_answer_alike_on_both_backends(tmp_path):
     assert [s for *_, s in fake] == [s for *_, s in real]
     assert real[3][2] == [start_words("mine", anew=True)]
     assert real[4][2] == [start_words("mine", anew=False)]
+
+
+def _change_story(kind, tmp_path):
+    images = tmp_path / "images"
+    backend = _backend(kind, tmp_path / kind)
+    zeros, ones = digit_images(images / "z", 0, 4), digit_images(images / "o", 1, 3)
+    backend.new_domain("mine", {"zero": zeros, "one": ones})
+    held = backend.made_images("mine")
+    moves = {held["zero"][0].name: "one"}
+    removals = [held["one"][0].name]
+    more = digit_images(images / "more", 0, 2, start=4)
+    result = backend.change_images("mine", moves, removals, {"zero": [*more, zeros[1]]})
+    now = [p.name for p in backend.made_images("mine")["zero"]]
+    emptied = refusal(lambda: backend.change_images("mine", {}, now, {}))
+    folder = tmp_path / kind / "made" / "mine"
+    files = {
+        c.name: sorted(p.name for p in c.iterdir()) for c in sorted(folder.iterdir()) if c.is_dir()
+    }
+    row = next(d for d in backend.domains() if d.name == "mine")
+    return result, emptied, files, dict(row.sizes), {c: len(p) for c, p in held.items()}
+
+
+@pytest.mark.timeout(300)
+def test_change_images_answers_alike_on_both_backends(tmp_path):
+    fake = _change_story("fake", tmp_path)
+    real = _change_story("real", tmp_path)
+    result, emptied, files, sizes, held = real
+    assert held == {"one": 3, "zero": 4}
+    assert (result.moved, result.removed, result.added, len(result.notes)) == (1, 1, 2, 1)
+    assert not result.data_changed  # never trained
+    assert "none would be left in ['zero']" in emptied
+    assert [len(files["one"]), len(files["zero"])] == [3, 5] and sum(sizes.values()) == 8
+    assert fake[2:] == real[2:] and fake[1] == real[1]
+    assert dataclasses.astuple(fake[0])[:4] == dataclasses.astuple(real[0])[:4]

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtGui import QContextMenuEvent, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFrame, QLabel, QMenu
 
 from tests.core.data.made_images import damaged_copy, digit_images, photo_crops
 from workbench.panels.add_to_domain_dialog import AddToDomainDialog
+from workbench.panels.class_bin import KEY_ROLE
 from workbench.panels.label_next_dialog import LabelNextDialog
 from workbench.panels.new_domain_dialog import NewDomainDialog
 
@@ -29,6 +30,7 @@ from .person import (
     click,
     click_row_with,
     close_window,
+    drag_thumbnail,
     drop_files,
     spin,
     toolbar_button,
@@ -285,3 +287,44 @@ def test_a_changed_domain_trains_again_from_its_adapters_or_anew_as_chosen(perso
     assert ("choose", "The images changed") not in person.dialogs.asked[asked:]
     assert "goes on from its current weights" in said and "Training 'mine' anew" not in said
     person.dialogs.answers.clear()
+
+
+def test_a_made_domains_images_move_go_and_come_in_the_data_folder(person, tmp_path):
+    """Edit domain images… on the domain made above: a thumbnail dragged to the other class
+    moves its file there, one removed with Delete is deleted, a pasted image is copied."""
+    w = person.window
+    folder = person.home / "made" / "made_second"
+    before = {c: _sha((folder / c).iterdir()) for c in ("zero", "one")}
+    click_row_with(w.domains.table, "made_second")
+    choose_menu(w, "File", "Edit domain images…")
+    dialog = _visible(NewDomainDialog)
+    assert dialog.windowTitle() == "Images of made_second" and dialog.name_edit.isReadOnly()
+    one, zero = dialog.bins  # in the model's class order
+    assert [one.label(), zero.label()] == ["one", "zero"]
+    assert [len(zero.keys), len(one.keys)] == [3, 3] and not dialog.create_button.isEnabled()
+    moved = zero.thumbs.item(0).data(KEY_ROLE)
+    assert drag_thumbnail(zero.thumbs, 0, one)
+    at = zero.thumbs.visualItemRect(zero.thumbs.item(0)).center()
+    QTest.mouseClick(zero.thumbs.viewport(), Qt.MouseButton.LeftButton, pos=at)
+    deleted = zero.thumbs.item(0).data(KEY_ROLE)
+    QTest.keyClick(zero.thumbs, Qt.Key.Key_Delete)
+    assert "Save changes deletes its copy from the data folder" in dialog.notes.text()
+    pasted = digit_images(tmp_path / "clip", 1, 1, start=80)[0]
+    QApplication.clipboard().setImage(QImage(str(pasted)))
+    click(one.thumbs.viewport())
+    QTest.keyClick(one.thumbs, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert [len(zero.keys), len(one.keys)] == [1, 5]
+    assert "moves 1, deletes 1 and copies 1" in dialog.guidance.text()
+    assert (folder / "zero" / moved).exists()  # nothing changes before Save changes
+    click(dialog.create_button)
+    wait_until(lambda: not dialog.isVisible(), 60, "the dialog to close")
+    wait_until(lambda: "Changed the images of 'made_second'" in person.log, 30, "the log")
+    assert "moved 1, deleted 1, copied 1." in person.log
+    assert sorted(p.name for p in (folder / "zero").iterdir()) == sorted(
+        set(Path(k).name for k in zero.keys)
+    )
+    assert not (folder / "zero" / deleted).exists() and (folder / "one" / moved).exists()
+    now = {c: _sha((folder / c).iterdir()) for c in ("zero", "one")}
+    assert len(now["zero"]) == 1 and set(now["zero"]) < set(before["zero"])
+    assert len(now["one"]) == 5 and set(before["one"]) < set(now["one"])
+    wait_until(lambda: sum(w.domains.state("made_second").sizes.values()) == 6, 30, "sizes")

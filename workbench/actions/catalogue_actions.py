@@ -168,6 +168,10 @@ class CatalogueActions(QObject):
         """New domain…: the dialog; Create copies on the engine thread (``made_flow``)."""
         self.made.open_dialog()
 
+    def edit_domain(self) -> None:
+        """Edit domain images…: the selected made domain's images in the bins dialog."""
+        self.made.open_edit()
+
     def label_next(self) -> None:
         """Label next…: unlabelled images for the selected made domain, least sure first."""
         self.label_next_flow.start()

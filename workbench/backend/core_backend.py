@@ -28,6 +28,7 @@ from workbench.backend.protocol import (
     FolderChange,
     FolderReport,
     ImagesAdded,
+    ImagesChanged,
     LabelQueue,
     MadeDomain,
     ParameterRow,
@@ -160,6 +161,25 @@ class CoreBackend(InsightMethods, RunsMethods):
 
     def made_classes(self) -> dict[str, tuple[str, ...]]:
         return {n: tuple(self._ws.made_classes(n)) for n in self._ws.made_domains()}
+
+    def made_images(self, domain: str) -> dict[str, tuple[Path, ...]]:
+        return {c: tuple(p) for c, p in self._ws.made_images(domain).items()}
+
+    def change_images(
+        self,
+        domain: str,
+        moves: Mapping[str, str],
+        removals: Sequence[str],
+        additions: Mapping[str, Sequence[Path]],
+    ) -> ImagesChanged:
+        moved, removed = self._ws.change_images(domain, moves, removals)
+        added, notes = 0, []
+        for label, paths in additions.items():
+            report = self._ws.add_images(domain, label, paths)
+            added += len(report.added)
+            notes += report.notes()
+        changed = bool(moved or removed or added) and self._ws.data_changed(domain)
+        return ImagesChanged(domain, moved, removed, added, tuple(notes), changed)
 
     def add_images(self, domain: str, label: str, paths: Sequence[Path]) -> ImagesAdded:
         report = self._ws.add_images(domain, label, paths)

@@ -69,6 +69,19 @@ class ImagesAdded:
 
 
 @dataclasses.dataclass(frozen=True)
+class ImagesChanged:
+    """What Save changes did to a made domain: images moved between its classes, deleted
+    from its folder, added (copied); ``data_changed``: it was trained before."""
+
+    domain: str
+    moved: int
+    removed: int
+    added: int
+    notes: tuple[str, ...]
+    data_changed: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class LabelQueue:
     """Unlabelled images for a made domain, the model least sure first: (path, the class it
     gives, the margin between its top two classes); and the files that could not be read."""
@@ -221,6 +234,21 @@ class Backend(Protocol):
 
     def add_images(self, domain: str, label: str, paths: Sequence[Path]) -> ImagesAdded:
         """Copy images into a class of a made domain (kept once by content)."""
+        ...
+
+    def made_images(self, domain: str) -> dict[str, tuple[Path, ...]]:
+        """A made domain's kept files per class (named by content)."""
+        ...
+
+    def change_images(
+        self,
+        domain: str,
+        moves: Mapping[str, str],
+        removals: Sequence[str],
+        additions: Mapping[str, Sequence[Path]],
+    ) -> ImagesChanged:
+        """Kept files (by name) moved to another class or deleted, then new files copied
+        into their classes."""
         ...
 
     def label_queue(self, domain: str, paths: Sequence[Path]) -> LabelQueue:

@@ -44,6 +44,7 @@ from workbench.backend.protocol import (
     FolderChange,
     FolderReport,
     ImagesAdded,
+    ImagesChanged,
     LabelQueue,
     MadeDomain,
     ParameterRow,
@@ -242,18 +243,58 @@ class FakeBackend(FakeModelFiles, FakeInsight):
 
     def add_images(self, domain: str, label: str, paths: Sequence[Path]) -> ImagesAdded:
         from core.data.catalogue import Catalogue
-        from core.data.made import add_images, made_folder, split_counts
+        from core.data.made import add_images
 
         catalogue = Catalogue(self._root)
         report = add_images(catalogue, domain, label, paths)
+        self._made_sizes(catalogue, domain)
+        with self._lock:
+            changed = bool(report.added) and domain in self._trained
+        return ImagesAdded(domain, label, len(report.added), tuple(report.notes()), changed)
+
+    def _made_sizes(self, catalogue: Any, domain: str) -> None:
+        """The row's split sizes from the made domain's files, as the real catalogue."""
+        from core.data.made import made_folder, split_counts
+
         folder = made_folder(catalogue, domain)
-        assert folder is not None  # add_images refuses any other domain
+        assert folder is not None  # the callers refuse any other domain
         splits = split_counts(folder)
         sizes = {s: sum(c[s] for c in splits.values()) for s in ("train", "val", "test")}
         with self._lock:
             self._catalogue[domain].sizes = {s: n for s, n in sizes.items() if n}
-            changed = bool(report.added) and domain in self._trained
-        return ImagesAdded(domain, label, len(report.added), tuple(report.notes()), changed)
+
+    def made_images(self, domain: str) -> dict[str, tuple[Path, ...]]:
+        from core.data.catalogue import Catalogue
+        from core.data.made import made_folder, stored_images
+
+        folder = made_folder(Catalogue(self._root), domain)
+        if folder is None:
+            return {}
+        return {c: tuple(p) for c, p in stored_images(folder).items()}
+
+    def change_images(
+        self,
+        domain: str,
+        moves: Mapping[str, str],
+        removals: Sequence[str],
+        additions: Mapping[str, Sequence[Path]],
+    ) -> ImagesChanged:
+        """The real moving and copying (``core.data.made``) in the fake's data folder."""
+        from core.data.catalogue import Catalogue
+        from core.data.made import change_images
+
+        catalogue = Catalogue(self._root)
+        moved, removed = change_images(catalogue, domain, moves, removals)
+        added, notes, changed = 0, [], False
+        for label, paths in additions.items():
+            result = self.add_images(domain, label, paths)
+            added, notes = added + result.added, [*notes, *result.notes]
+        self._made_sizes(catalogue, domain)
+        with self._lock:
+            info = self._trained.get(domain)
+        if info is not None and (moved or removed or added):
+            changed = self._made_changed(domain, info.get("updated"))
+        return ImagesChanged(domain, moved, removed, added, tuple(notes), changed)
 
     def label_queue(self, domain: str, paths: Sequence[Path]) -> LabelQueue:
         from core.data.pipeline.image_files import expand_images

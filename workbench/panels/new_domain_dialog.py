@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -46,7 +46,11 @@ class NewDomainDialog(QDialog):
     job then closes it (``created``) or, when it fails, the dialog says why and keeps what the
     person made (``failed``).
 
-    Signals: create_requested(): Create was clicked with nothing in the way.
+    Given a made domain's kept images (``existing``), it edits that domain instead: its name
+    and classes are fixed, and Save changes moves, deletes and copies what the person changed
+    (``changes``).
+
+    Signals: create_requested(): Create (or Save changes) was clicked with nothing in the way.
     """
 
     create_requested = Signal()
@@ -56,9 +60,11 @@ class NewDomainDialog(QDialog):
         taken: Collection[str],
         open_files: OpenFiles | None = None,
         parent: QWidget | None = None,
+        existing: tuple[str, Mapping[str, Sequence[Path]]] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("New domain")
+        self.initial: dict[str, str] = {}  # editing: each kept file's name -> its class
         self._taken = set(taken)
         self._open_files = open_files
         self.token = uuid.uuid4().hex  # thumbnails dragged from this dialog carry it
@@ -104,10 +110,43 @@ class NewDomainDialog(QDialog):
         layout.addWidget(self.notes)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
-        for k in (1, 2):
-            self.add_class(f"class_{k}")
+        if existing is None:
+            for k in (1, 2):
+                self.add_class(f"class_{k}")
+        else:
+            self._edit(*existing)
         self.resize(900, 520)
         self._changed()
+
+    def _edit(self, name: str, classes: Mapping[str, Sequence[Path]]) -> None:
+        self.setWindowTitle(f"Images of {name}")
+        self.name_edit.setText(name)
+        self.name_edit.setReadOnly(True)
+        self.add_class_button.setVisible(False)
+        self.create_button.setText("Save changes")
+        for label, paths in classes.items():
+            bin_ = self.add_class(label)
+            bin_.name_edit.setReadOnly(True)  # the model's classes are fixed
+            bin_.remove_button.setVisible(False)
+            for path in paths:
+                bin_.add(path.name, path)  # kept files are named by their content
+                self.initial[path.name] = label
+            bin_.show_count()
+
+    def changes(self) -> tuple[dict[str, str], list[str], dict[str, list[Path]]]:
+        """Editing: kept files moved (name -> class), deleted (names), and new files per
+        class to copy."""
+        moves = {
+            k: b.label()
+            for b in self.bins
+            for k in b.keys
+            if self.initial.get(k, b.label()) != b.label()
+        }
+        removals = [k for k in self.initial if self.holder(k) is None]
+        additions = {
+            b.label(): [p for k, p in b.keys.items() if k not in self.initial] for b in self.bins
+        }
+        return moves, removals, {c: p for c, p in additions.items() if p}
 
     # === What the person made ===
 
@@ -192,10 +231,16 @@ class NewDomainDialog(QDialog):
             return
         n = len(removed)
         origin = ", ".join(f"'{s}'" for s in dict.fromkeys(removed))
-        self.notes.setText(
-            f"Removed {n} image{'s' if n != 1 else ''} from {origin} (the original"
-            f"{' stays' if n == 1 else 's stay'} where {'it was' if n == 1 else 'they were'})."
+        kept = [k for k in keys if k in self.initial]
+        where = (
+            "Save changes deletes "
+            + ("its copy" if n == 1 else "their copies")
+            + " from the data folder"
+            if kept
+            else f"the original{' stays' if n == 1 else 's stay'} where "
+            + ("it was" if n == 1 else "they were")
         )
+        self.notes.setText(f"Removed {n} image{'s' if n != 1 else ''} from {origin} ({where}).")
         self._changed()
 
     @Slot(object, object)
@@ -249,7 +294,7 @@ class NewDomainDialog(QDialog):
         self._busy = True
         self.error.setVisible(False)
         self.create_button.setEnabled(False)
-        self.create_button.setText("Creating…")
+        self.create_button.setText("Saving…" if self.initial else "Creating…")
         self.create_requested.emit()
 
     def created(self) -> None:
@@ -260,13 +305,20 @@ class NewDomainDialog(QDialog):
     def failed(self, message: str) -> None:
         """Create failed: say why, keep everything, let the person fix it and try again."""
         self._busy = False
-        self.create_button.setText("Create domain")
         said = message.strip().rstrip(".") + "."
-        self.error.setText(
-            f"The domain was not created: {said} Nothing was written to the data folder; "
-            "your classes and images are still here: change what the message says and "
-            "click Create domain again."
-        )
+        if self.initial:
+            self.create_button.setText("Save changes")
+            self.error.setText(
+                f"The changes were not saved: {said} Your changes are still here: change "
+                "what the message says and click Save changes again."
+            )
+        else:
+            self.create_button.setText("Create domain")
+            self.error.setText(
+                f"The domain was not created: {said} Nothing was written to the data "
+                "folder; your classes and images are still here: change what the message "
+                "says and click Create domain again."
+            )
         self.error.setVisible(True)
         self._changed()
 
@@ -276,7 +328,10 @@ class NewDomainDialog(QDialog):
         """What stops Create, in a person's words (empty: ready)."""
         out = []
         name = self.domain_name()
-        if not name:
+        if self.initial:
+            if not any(self.changes()):
+                out.append("Nothing changed yet: drag, remove, drop or paste images.")
+        elif not name:
             out.append("Give the domain a name.")
         elif sanitize_name(name) != name:
             out.append(f"The name '{name}' may hold only a-z, 0-9 and _ (starting with a letter).")
@@ -332,6 +387,14 @@ class NewDomainDialog(QDialog):
         total = sum(len(b.keys) for b in self.bins)
         if problems:
             text = " ".join(problems)
+        elif self.initial:
+            moves, removals, additions = self.changes()
+            text = (
+                f"Ready: {total} images in {len(self.bins)} classes. Save changes moves "
+                f"{len(moves)}, deletes {len(removals)} and copies "
+                f"{sum(len(p) for p in additions.values())} in the data folder; train the "
+                "domain again to use them."
+            )
         else:
             text = (
                 f"Ready: {total} images in {len(self.bins)} classes. Create copies them into the "
