@@ -215,3 +215,10 @@ def _drop(widget: QWidget, mime: QMimeData, action: Qt.DropAction) -> bool:
     drop = QDropEvent(QPointF(at), action, mime, buttons, mods)
     QApplication.sendEvent(widget, drop)
     return drop.isAccepted()
+
+
+def ctrl_key(widget: QWidget, key: Qt.Key) -> None:
+    """Ctrl+``key`` as a person types it, Ctrl let go after: ``QTest.keyClick`` leaves the
+    application's modifier state at Ctrl, so a later click would be a Ctrl+click."""
+    QTest.keyClick(widget, key, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyRelease(widget, Qt.Key.Key_Control)

@@ -11,7 +11,7 @@ from tests.core.data.made_images import damaged_copy, digit_images
 from workbench.panels.class_bin import KEY_ROLE
 from workbench.panels.new_domain_dialog import NewDomainDialog
 
-from .person import button, click, drag_thumbnail, drop_files, wait_until
+from .person import button, click, ctrl_key, drag_thumbnail, drop_files, wait_until
 
 
 def _type(field, text: str) -> None:
@@ -136,16 +136,16 @@ def test_an_image_pasted_from_the_clipboard_joins_the_bin_once(qtbot, tmp_path):
     QApplication.clipboard().setImage(picture)
     assert QApplication.clipboard().mimeData().hasImage()
     click(seven.thumbs.viewport())  # the bin chosen
-    QTest.keyClick(seven.thumbs, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    ctrl_key(seven.thumbs, Qt.Key.Key_V)
     assert _counts(dialog) == ["4 images", "4 images"]
     assert dialog.notes.text() == "Added 1 image to 'seven'."
     kept = dialog.classes()["seven"][-1]
     assert QImage(str(kept)).convertToFormat(picture.format()) == picture
-    QTest.keyClick(seven.thumbs, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    ctrl_key(seven.thumbs, Qt.Key.Key_V)
     assert _counts(dialog) == ["4 images", "4 images"]
     assert "the same image is in 'seven' already" in dialog.notes.text()
     QApplication.clipboard().setText("not a picture")
-    QTest.keyClick(seven.thumbs, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    ctrl_key(seven.thumbs, Qt.Key.Key_V)
     assert dialog.notes.text() == "The clipboard holds no image to paste."
     # Files copied in a file manager paste as files; typed into the name, Ctrl+V is text.
     files = QMimeData()
@@ -154,10 +154,10 @@ def test_an_image_pasted_from_the_clipboard_joins_the_bin_once(qtbot, tmp_path):
     )
     QApplication.clipboard().setMimeData(files)
     click(zero.thumbs.viewport())
-    QTest.keyClick(zero.thumbs, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    ctrl_key(zero.thumbs, Qt.Key.Key_V)
     assert _counts(dialog) == ["6 images", "4 images"]
     QApplication.clipboard().setText("_b")
     click(zero.name_edit)
     QTest.keyClick(zero.name_edit, Qt.Key.Key_End)
-    QTest.keyClick(zero.name_edit, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    ctrl_key(zero.name_edit, Qt.Key.Key_V)
     assert zero.label() == "zero_b" and _counts(dialog) == ["6 images", "4 images"]

@@ -30,6 +30,7 @@ from .person import (
     click,
     click_row_with,
     close_window,
+    ctrl_key,
     drag_thumbnail,
     drop_files,
     spin,
@@ -312,7 +313,7 @@ def test_a_made_domains_images_move_go_and_come_in_the_data_folder(person, tmp_p
     pasted = digit_images(tmp_path / "clip", 1, 1, start=80)[0]
     QApplication.clipboard().setImage(QImage(str(pasted)))
     click(one.thumbs.viewport())
-    QTest.keyClick(one.thumbs, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    ctrl_key(one.thumbs, Qt.Key.Key_V)
     assert [len(zero.keys), len(one.keys)] == [1, 5]
     assert "moves 1, deletes 1 and copies 1" in dialog.guidance.text()
     assert (folder / "zero" / moved).exists()  # nothing changes before Save changes
