@@ -270,6 +270,13 @@ def test_a_changed_domain_trains_again_from_its_adapters_or_anew_as_chosen(perso
     assert person.cell("mine", "Trained") == "adapters (data changed)"
     said = _train_mine(person, "Train anew")
     assert "Training 'mine' anew: its adapters, batch-norms and head start again" in said
+    # The two images Label next filed in the story: counted, and validation before → after.
+    wait_until(lambda: "Label next: 2 images labelled for 'mine'" in person.log, 30, "count")
+    line = person.log.split("Label next: 2 images labelled for 'mine' before this training; ")[1]
+    before, after = line.split("\n")[0].split(" → ")
+    state = w.domains.state("mine")
+    assert after == f"{100 * state.val_accuracy:.1f}% ({state.sizes['val']} images)."
+    assert before.startswith("validation accuracy ") and before.endswith(" images)")
 
     # One more image filed with Label next: changed again; this time a fine-tune.
     digit_images(tmp_path / "one_more", 7, 1, start=70)
@@ -281,6 +288,7 @@ def test_a_changed_domain_trains_again_from_its_adapters_or_anew_as_chosen(perso
     labeller.close()
     said = _train_mine(person, "Fine-tune the current adapters")
     assert "'mine' goes on from its current weights (trained before)" in said
+    assert "Label next: 1 image labelled for 'mine' before this training" in person.log
     assert "Training 'mine' anew" not in said
     # Nothing changed since: no question.
     asked = len(person.dialogs.asked)

@@ -73,6 +73,7 @@ class CatalogueActions(QObject):
         self.refreshed.connect(self.made.refreshed)
         self.add_to_domain = AddToDomain(session, log, classify, self)
         self.label_next_flow = LabelNextFlow(session, dialogs, prefs, log, domains, self)
+        self.refreshed.connect(self.label_next_flow.domains_refreshed)
         self.label_next_flow.filed.connect(self._images_added)
         self.add_to_domain.added.connect(self._images_added)
         domains.add_archive_requested.connect(self.add_archive)
