@@ -182,6 +182,16 @@ def test_a_made_domain_from_dropped_images_trains_on_the_frozen_trunk(person, tm
     labeller = _visible(LabelNextDialog)
     margins = [float(t.split("margin ")[1].rstrip(")")) for t in _rows(labeller)]
     assert len(margins) == 6 and margins == sorted(margins)  # least sure first
+    # The other order: the least like the domain's own images first (in-domain score).
+    for wanted, key in (("in-domain", Qt.Key.Key_Down), ("margin", Qt.Key.Key_Up)):
+        click(labeller.order)
+        QTest.keyClick(labeller.order.view(), key)
+        QTest.keyClick(labeller.order.view(), Qt.Key.Key_Return)
+        wait_until(lambda w=wanted: labeller.order.currentData() == w, 5, f"order {wanted}")
+        if wanted == "in-domain":
+            scores = [float(t.split("score ")[1].rstrip(")")) for t in _rows(labeller)]
+            assert len(scores) == 6 and scores == sorted(scores)
+    assert [float(t.split("margin ")[1].rstrip(")")) for t in _rows(labeller)] == margins
     first = labeller.list.currentItem().toolTip()
     predicted = _rows(labeller)[0].split(": ")[1].split("?")[0]
     assert predicted in ("zero", "seven", "flower")

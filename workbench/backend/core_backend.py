@@ -194,7 +194,8 @@ class CoreBackend(InsightMethods, RunsMethods):
             raise ValueError(f"Label next works on a domain made here. Received: {domain!r}")
         rows, errors = self._ws.label_order(domain, expand_images(paths))
         items = tuple((r.source, r.predicted, r.margin) for r in rows)
-        return LabelQueue(domain, classes, items, tuple(str(e.error) for e in errors))
+        errors_text = tuple(str(e.error) for e in errors)
+        return LabelQueue(domain, classes, items, errors_text, tuple(r.score for r in rows))
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event
@@ -392,4 +393,5 @@ def _view(domain: str, p: Any) -> PredictionView:
         p.error,
         unlike=None if verdict is None else verdict.unlike,
         score_text="" if verdict is None else verdict.text(),
+        score=None if verdict is None else float(verdict.score),
     )

@@ -90,6 +90,7 @@ class LabelQueue:
     classes: tuple[str, ...]
     items: tuple[tuple[str, str, float], ...]
     unreadable: tuple[str, ...]
+    scores: tuple[float | None, ...] = ()  # each item's in-domain score (None: not judged)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +105,7 @@ class PredictionView:
     # None: not judged (the domain has no in-domain statistics).
     unlike: bool | None = None
     score_text: str = ""  # "score -5.77, threshold -1.77"
+    score: float | None = None  # the in-domain score itself
 
 
 @dataclasses.dataclass(frozen=True)

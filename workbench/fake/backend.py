@@ -308,9 +308,10 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             for p in predictions
             if p.error is None
         ]
+        score = {p.source: p.score for p in predictions}
         rows.sort(key=lambda r: (r[2], r[0]))
         errors = tuple(str(p.error) for p in predictions if p.error is not None)
-        return LabelQueue(domain, classes, tuple(rows), errors)
+        return LabelQueue(domain, classes, tuple(rows), errors, tuple(score[r[0]] for r in rows))
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event
@@ -518,6 +519,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                         tuple(ranked[:top_k]),
                         unlike=score < FAKE_THRESHOLD,
                         score_text=f"score {score:.2f}, threshold {FAKE_THRESHOLD:.2f}",
+                        score=score,
                     )
                 )
         return out
