@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow
 
 from core.config import ModelConfig, TrainingConfig
@@ -69,6 +69,27 @@ class MainWindow(QMainWindow):
 
     first_painted = Signal()
     training_ended = Signal(object)
+
+    # The actions build_actions and the help menu make (workbench/actions), declared here.
+    train_action: QAction
+    pause_action: QAction
+    sweep_action: QAction
+    stop_action: QAction
+    stop_epoch_action: QAction
+    export_adapters_action: QAction
+    import_adapters_action: QAction
+    save_trunk_action: QAction
+    load_trunk_action: QAction
+    export_model_action: QAction
+    export_deployment_action: QAction
+    import_reference_action: QAction
+    check_folder_action: QAction
+    open_images_action: QAction
+    shortcuts_action: QAction
+    docs_action: QAction
+    about_action: QAction
+    device_actions: QActionGroup
+    engine_file_actions: tuple[QAction, ...]
 
     def __init__(
         self, factory: BackendFactory, prefs: Preferences, dialogs: Dialogs | None = None
@@ -284,7 +305,6 @@ class MainWindow(QMainWindow):
         config: TrainingConfig | None = None,
         domain: str | None = None,
         model_config: ModelConfig | None = None,
-        domain_weight_decay: float | None = None,
     ) -> bool:
         """Train the selected domain with the recipe (or the given configs, for a resume)."""
         ok, why = self._can_train()
@@ -317,16 +337,7 @@ class MainWindow(QMainWindow):
         if plan and resume_run is None:
             self.log("info", plan)  # what this run does and takes, as shown before the click
         self.plan.stop_measuring()
-        if domain_weight_decay is None:
-            domain_weight_decay = self.recipe.domain_weight_decay_value()
-        self.session.start_training(
-            domain,
-            model_config,
-            config,
-            domain_weight_decay=domain_weight_decay,
-            resume_run=resume_run,
-            anew=anew,
-        )
+        self.session.start_training(domain, model_config, config, resume_run=resume_run, anew=anew)
         self._run = RunStatus(domain, config.total_epochs, resumed=resume_run is not None)
         if resume_run is None:
             self.curves.clear_run()  # (a resume shows its run's curves so far)

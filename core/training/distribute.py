@@ -43,7 +43,7 @@ SCALING_RULES: tuple[str, ...] = ("none", "linear")
 
 
 def make_strategy(
-    kind: StrategyKind = "default",
+    kind: str = "default",  # one of STRATEGY_KINDS, checked below (a person's choice)
     devices: Sequence[str] | None = None,
     *,
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
@@ -163,7 +163,7 @@ def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.with_options(options)
 
 
-def strategy_scope(strategy: tf.distribute.Strategy | None):
+def strategy_scope(strategy: tf.distribute.Strategy | None) -> contextlib.AbstractContextManager:
     """``strategy.scope()``, or a no-op for ``None``: where the engine must be built."""
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
 

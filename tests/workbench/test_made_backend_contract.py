@@ -118,7 +118,6 @@ def _changed_story(kind, tmp_path) -> list[tuple[bool, bool, list[str]]]:
         backend.train(
             "mine",
             config,
-            domain_weight_decay=None,
             on_event=lambda e: said.append(getattr(e, "text", "")),
             control=TrainingControl(),
             anew=anew,

@@ -270,14 +270,18 @@ class Backend(Protocol):
         domain: str,
         config: TrainingConfig,
         *,
-        domain_weight_decay: float | None,
         on_event: EventSink,
         control: TrainingControl,
-        resume_run: Path | None = None,
         anew: bool = False,
     ) -> TrainOutcome:
         """A run of ``config`` on ``domain``: a trained domain goes on from its current
         weights (a fine-tune) unless ``anew`` (its adapters, batch-norms and head restart)."""
+        ...
+
+    def resume(
+        self, run_dir: Path, *, on_event: EventSink, control: TrainingControl
+    ) -> TrainOutcome:
+        """Continue the run in ``run_dir`` with its own domain and recipe."""
         ...
 
     def training_speed(

@@ -24,7 +24,7 @@ from typing import Any
 from PIL import Image
 
 from core.clock import utc_now
-from core.config import ModelConfig, TrainingConfig
+from core.config import DomainSpec, ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.data.pipeline.image_files import unreadable_reason
 from core.events import (
@@ -110,7 +110,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
 
     def _row(self, name: str, d: FakeDomain | None) -> DomainState:
         info = self._trained.get(name, {})
-        classes = len(info["spec"].class_names) if info else d.num_classes
+        classes = len(info["spec"].class_names) if info else (d.num_classes if d else 0)
         return DomainState(
             name=name,
             title=d.title if d else name,
@@ -189,21 +189,24 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         return row
 
     def add_folder(self, path: Path, name: str | None = None) -> DomainState:
-        path = Path(path)
-        classes = sorted(p.name for p in path.iterdir() if p.is_dir())
-        if len(classes) < 2:
-            raise ValueError(
-                f"A domain folder needs one sub-folder per class (at least two). Received: {path}"
-            )
-        name = name or path.name.lower()
+        """The real catalogue's check, split and words (``core.data``, no TensorFlow)."""
+        from core.data.catalogue import Catalogue
+
+        entry = Catalogue(self._root).add_folder(Path(path), name)
         with self._lock:
             self._catalogue.setdefault(
-                name,
+                entry.name,
                 FakeDomain(
-                    name, path.name, "folder", tuple(classes), {}, f"Image folder {path}.", True
+                    entry.name,
+                    entry.title,
+                    "folder",
+                    entry.class_names,
+                    dict(entry.sizes),
+                    entry.description,
+                    True,
                 ),
             )
-        return self._state(name)
+        return self._state(entry.name)
 
     def new_domain(self, name: str, classes: Mapping[str, Sequence[Path]]) -> MadeDomain:
         """The real copying (``core.data.made``, no TensorFlow) into the fake's data folder."""
@@ -322,8 +325,10 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         missing = [
             n for n in ("train_32x32.mat", "test_32x32.mat") if not (Path(path) / n).exists()
         ]
-        if missing:
-            raise FileNotFoundError(f"{path} lacks {', '.join(missing)}. Received: {path}")
+        if missing:  # core's refusal (a ValueError, as its DataError), in its words
+            raise ValueError(
+                f"{path} needs train_32x32.mat and test_32x32.mat (the official SVHN files)."
+            )
         self._catalogue[SVHN_NAME].present = True
         return self._state(SVHN_NAME)
 
@@ -356,10 +361,32 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         domain: str,
         config: TrainingConfig,
         *,
-        domain_weight_decay: float | None,
         on_event: EventSink,
         control: TrainingControl,
-        resume_run: Path | None = None,
+        anew: bool = False,
+    ) -> TrainOutcome:
+        return self._run(domain, config, on_event, control, None, anew)
+
+    def resume(
+        self, run_dir: Path, *, on_event: EventSink, control: TrainingControl
+    ) -> TrainOutcome:
+        """The run's own domain and recipe, as ``Workspace.resume`` reads them."""
+        with self._lock:
+            previous = self._runs.get(str(run_dir))
+        if previous is None:
+            raise ValueError(f"No run folder to resume. Received: {run_dir}")
+        summary = previous.summary
+        if summary.training_config is None or not summary.can_resume:
+            raise ValueError(f"The run {Path(run_dir).name} cannot be resumed.")
+        return self._run(summary.domain, summary.training_config, on_event, control, run_dir)
+
+    def _run(
+        self,
+        domain: str,
+        config: TrainingConfig,
+        on_event: EventSink,
+        control: TrainingControl,
+        resume_run: Path | None,
         anew: bool = False,
     ) -> TrainOutcome:
         row = self._catalogue.get(domain)
@@ -367,10 +394,11 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             raise Cancelled("cancelled by the user")  # Stop while its data is built, as core
         row = self._data(domain)
         spec = row.spec(self._config.image_size)
-        if domain_weight_decay is not None:
-            spec = dataclasses.replace(spec, weight_decay=domain_weight_decay)
+        decay = config.domain_weight_decay
+        if decay is not None:
+            spec = dataclasses.replace(spec, weight_decay=decay)
         self.calls.append(
-            f"train {domain} {config.mode} momentum={config.momentum:g} wd={domain_weight_decay}"
+            f"train {domain} {config.mode} momentum={config.momentum:g} wd={decay}"
             + (" anew" if anew else "")
         )
         start = time.monotonic()
@@ -415,6 +443,23 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             )
         )
         test = final_val if done else None
+        self._keep_run(domain, config, spec, run_dir, (reason, done), epochs, batch)
+        return TrainOutcome(domain, reason, done, run_dir, seconds, test)
+
+    def _keep_run(
+        self,
+        domain: str,
+        config: TrainingConfig,
+        spec: DomainSpec,
+        run_dir: str,
+        end: tuple[str, int],
+        epochs: dict[str, list],
+        batch: dict[str, list],
+    ) -> None:
+        """What a finished fake run leaves: the domain's record and its run folder's curves."""
+        reason, done = end
+        final_val = epochs["val_accuracy"][-1] if epochs["val_accuracy"] else None
+        test = final_val if done else None
         with self._lock:
             if config.mode == "full":  # the trunk trained: every other domain is now stale
                 self._fingerprint = secrets.token_hex(32)
@@ -449,7 +494,6 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 {k: tuple(v) for k, v in epochs.items()},
                 {k: tuple(v) for k, v in batch.items()},
             )
-        return TrainOutcome(domain, reason, done, run_dir, seconds, test)
 
     def training_speed(
         self, model_config: ModelConfig, mode: str, batch_size: int, *, probe: bool, cancel: Any
