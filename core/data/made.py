@@ -5,8 +5,9 @@ Images are copied (nothing depends on where they came from), named by their cont
 SHA-256 so the same picture is kept once, and read before they are kept so a damaged file is
 refused with its reason (the words Classify uses). ``made.json`` beside the class folders
 marks the folder as made here (its splits then follow each file's hash:
-``core.data.sources.folders.split_by_hash``) and records when images were last added, which
-tells "data changed since training". No TensorFlow here: the command line lists and adds
+``core.data.sources.folders.split_by_hash``) and records when its images last changed (added,
+moved to another class or removed: ``last_added``), which tells "data changed since
+training". No TensorFlow here: the command line lists and adds
 without it.
 """
 

@@ -79,3 +79,21 @@ def test_two_programs_adding_at_once_lose_nothing(tmp_path):
     catalogue = Catalogue(data)
     assert {f"mine{k}" for k in range(COUNT)} <= set(catalogue.names())
     assert catalogue.entry("mine3").num_classes == 2
+
+
+def test_a_name_another_program_took_meanwhile_is_refused_and_leaves_nothing(tmp_path):
+    """Program A opened the folder before program B added a folder domain 'mine': A's make
+    of 'mine' passes A's own (stale) check, is refused when sources.json is re-read under the
+    lock, and its copied files are removed again."""
+    data = tmp_path / "data"
+    stale = Catalogue(data)
+    Catalogue(data).add_folder(_folder(tmp_path, "shelf"), name="mine")
+    from core.data.made import create_domain
+
+    zeros, ones = digit_images(tmp_path / "z", 0, 2), digit_images(tmp_path / "o", 1, 2)
+    with pytest.raises(ValueError, match="'mine' exists already"):
+        create_domain(stale, "mine", {"zero": zeros, "one": ones})
+    assert not (data / "made" / "mine").exists()
+    assert [p.name for p in (data / "made").iterdir() if not p.name.startswith(".")] == []
+    listed = json.loads((data / "sources.json").read_text())["folders"]
+    assert [(f["name"], Path(f["path"]).name) for f in listed] == [("mine", "shelf")]
