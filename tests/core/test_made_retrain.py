@@ -48,7 +48,10 @@ def test_training_again_goes_on_from_the_current_adapters_or_starts_anew(tmp_pat
     ws.add_images("mine", "seven", digit_images(images / "more", 7, 3, start=12))
     assert ws.data_changed("mine")
 
-    again_start, again_end = _run(ws)  # the default: from the current adapters
+    # Another program (a fresh workspace from the saved files) trains it again.
+    ws = Workspace(tmp_path / "data", get_preset("tiny").model, builtin_scale=0.03)
+    assert ws.data_changed("mine")
+    again_start, again_end = _run(ws)  # the default: from the saved adapters
     assert _same(again_start, first_end)
     assert not ws.data_changed("mine")  # training clears it
 
