@@ -305,7 +305,7 @@ class NewDomainDialog(QDialog):
     def failed(self, message: str) -> None:
         """Create failed: say why, keep everything, let the person fix it and try again."""
         self._busy = False
-        said = message.strip().rstrip(".") + "."
+        said = message.split(". Received")[0].strip().rstrip(".") + "."  # for people
         if self.initial:
             self.create_button.setText("Save changes")
             self.error.setText(
