@@ -314,6 +314,9 @@ def test_a_made_domains_images_move_go_and_come_in_the_data_folder(person, tmp_p
     w = person.window
     folder = person.home / "made" / "made_second"
     before = {c: _sha((folder / c).iterdir()) for c in ("zero", "one")}
+    click_row_with(w.domains.table, "digits_street")  # not made here: said so
+    choose_menu(w, "File", "Edit domain images…")
+    wait_until(lambda: "'digits_street' was not made here" in person.log, 30, "the refusal")
     click_row_with(w.domains.table, "made_second")
     choose_menu(w, "File", "Edit domain images…")
     dialog = _visible(NewDomainDialog)
