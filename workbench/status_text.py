@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from core.config import ModelConfig
@@ -74,6 +74,12 @@ def for_people(text: str) -> str:
         if value and value in text[: match.start()]:
             return text[: match.start()].rstrip()
     return text
+
+
+def split_words(sizes: Mapping[str, int]) -> str:
+    """``{'train': 700, 'val': 100}`` as people read it: "700 train, 100 validation"."""
+    names = {"train": "train", "val": "validation", "test": "test"}
+    return ", ".join(f"{sizes[k]:,} {names[k]}" for k in names if sizes.get(k))
 
 
 def describe_model(config: ModelConfig) -> str:

@@ -25,6 +25,7 @@ from workbench.panels.parameters_panel import ParametersPanel
 from workbench.panels.runs_panel import RunsPanel
 from workbench.preferences import Preferences
 from workbench.session import WorkbenchSession
+from workbench.status_text import split_words
 
 LogFn = Callable[[str, str], None]
 
@@ -73,6 +74,7 @@ class CatalogueActions(QObject):
         self.refreshed.connect(self.made.refreshed)
         self.add_to_domain = AddToDomain(session, log, classify, self)
         self.label_next_flow = LabelNextFlow(session, dialogs, prefs, log, domains, self)
+        self.refreshed.connect(self.label_next_flow.domains_refreshed)
         self.label_next_flow.filed.connect(self._images_added)
         self.add_to_domain.added.connect(self._images_added)
         domains.add_archive_requested.connect(self.add_archive)
@@ -142,7 +144,7 @@ class CatalogueActions(QObject):
         self.log(
             "info",
             f"Domain '{state.name}' is ready: {state.num_classes} classes, "
-            f"{dict(state.sizes)} images.",
+            f"images: {split_words(state.sizes)}.",
         )
         self.refresh()
 
@@ -167,6 +169,10 @@ class CatalogueActions(QObject):
     def new_domain(self) -> None:
         """New domain…: the dialog; Create copies on the engine thread (``made_flow``)."""
         self.made.open_dialog()
+
+    def edit_domain(self) -> None:
+        """Edit domain images…: the selected made domain's images in the bins dialog."""
+        self.made.open_edit()
 
     def label_next(self) -> None:
         """Label next…: unlabelled images for the selected made domain, least sure first."""
