@@ -291,7 +291,7 @@ def test_past_runs_overlay_and_resume(qtbot, window, fake_backend):
 
 def test_model_change_with_trained_domains_asks_first(qtbot, window):
     run_to_end(qtbot, window)
-    window.recipe.width.setText("0.5")
+    window.recipe.width_factor.setText("0.5")
     window.dialogs.queue(False)
     assert not window.start_training(config=ONE_EPOCH)
     assert ("confirm", "New model") in window.dialogs.asked

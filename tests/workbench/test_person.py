@@ -141,7 +141,7 @@ def person(qapp, tmp_path_factory):
 def test_a_new_data_folder_shows_the_workspace_model_and_what_to_do(person):
     w = person.window
     assert w.recipe.preset.currentData() == "cpu"  # the documented default of a workspace
-    assert (w.recipe.width.text(), w.recipe.image_size.text()) == ("0.5", "32")
+    assert (w.recipe.width_factor.text(), w.recipe.image_size.text()) == ("0.5", "32")
     assert "width 0.5, 32 px" in w.model_label.text()
     assert "train the shared trunk" in w.domains.hint.text()
     assert w.classify.status.text().startswith("Train a domain")

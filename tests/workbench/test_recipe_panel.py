@@ -40,9 +40,9 @@ def test_invalid_values_are_refused_with_a_reason(panel):
         panel.training_config()
     panel.momentum.setText("0.8")
     assert panel.errors() == [] and panel.training_config().momentum == 0.8
-    panel.width.setText("abc")
-    assert "number" in panel.width.error
-    panel.width.setText("0.5")
+    panel.width_factor.setText("abc")
+    assert "number" in panel.width_factor.error
+    panel.width_factor.setText("0.5")
     panel.image_size.setText("4")
     assert "image_size" in panel.image_size.error
     panel.image_size.setText("32")
@@ -52,7 +52,7 @@ def test_invalid_values_are_refused_with_a_reason(panel):
 
 def test_model_fields_and_mode_reach_the_configs(panel):
     panel.adapter_kind.setCurrentIndex(panel.adapter_kind.findData("parallel"))
-    panel.width.setText("0.5")
+    panel.width_factor.setText("0.5")
     panel.image_size.setText("24")
     panel.set_mode("full")
     model, training = panel.model_config(), panel.training_config()

@@ -289,7 +289,8 @@ class FakeBackend(FakeModelFiles, FakeInsight):
 
         catalogue = Catalogue(self._root)
         moved, removed = change_images(catalogue, domain, moves, removals)
-        added, notes, changed = 0, [], False
+        added, changed = 0, False
+        notes: list[str] = []
         for label, paths in additions.items():
             result = self.add_images(domain, label, paths)
             added, notes = added + result.added, [*notes, *result.notes]

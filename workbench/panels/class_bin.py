@@ -86,7 +86,9 @@ class ThumbList(QListWidget):
             "class to move it, or out of the classes to remove it (or select it, press Delete)"
         )
         self.remove_action = QAction("Remove image", self)
-        self.remove_action.setShortcuts([QKeySequence.StandardKey.Delete, Qt.Key.Key_Backspace])
+        self.remove_action.setShortcuts(
+            [QKeySequence(QKeySequence.StandardKey.Delete), QKeySequence(Qt.Key.Key_Backspace)]
+        )
         self.remove_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self.remove_action.triggered.connect(self._remove)
         self.addAction(self.remove_action)

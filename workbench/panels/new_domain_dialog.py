@@ -265,7 +265,7 @@ class NewDomainDialog(QDialog):
             Path(self._pasted.name)
             / f"pasted-{len(list(Path(self._pasted.name).iterdir())) + 1}.png"
         )
-        if not image.save(str(path), "PNG"):
+        if not image.save(str(path)):  # PNG, from the name
             self.notes.setText(f"The pasted image could not be kept: writing {path} failed.")
             return
         self.add_files(bin_, [path])

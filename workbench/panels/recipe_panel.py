@@ -120,7 +120,8 @@ class RecipePanel(QWidget):
                 self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole
             )
         self.adapter_kind, self.adapter_rank, self.own_last_stage = _adapter_widgets()
-        self.width = CheckedField(_width, hint="width factor (1 = the paper's ResNet-26)")
+        # not ``width``: that would hide QWidget.width() from layouts and tools
+        self.width_factor = CheckedField(_width, hint="width factor (1 = the paper's ResNet-26)")
         self.image_size = CheckedField(_image_size, hint="input side in pixels")
         self.mode = QComboBox()
         for key, label in MODES:
@@ -154,7 +155,7 @@ class RecipePanel(QWidget):
         form = QFormLayout(model_box)
         form.addRow("Preset", self.preset)
         self._add_adapter_rows(form)
-        form.addRow("Width factor", self.width)
+        form.addRow("Width factor", self.width_factor)
         form.addRow("Image size", self.image_size)
         recipe_box = QGroupBox("Recipe")
         form2 = QFormLayout(recipe_box)
@@ -187,7 +188,7 @@ class RecipePanel(QWidget):
 
     def _fields(self) -> list[CheckedField]:
         return [
-            self.width,
+            self.width_factor,
             self.image_size,
             self.batch_size,
             self.momentum,
@@ -281,7 +282,7 @@ class RecipePanel(QWidget):
         self.adapter_kind.setCurrentIndex(self.adapter_kind.findData(model.adapter_kind))
         if model.adapter_rank is not None:
             self.adapter_rank.setValue(model.adapter_rank)
-        self.width.setText(f"{model.width_factor:g}")
+        self.width_factor.setText(f"{model.width_factor:g}")
         self.image_size.setText(str(model.image_size))
 
     def _set_training(self, training: TrainingConfig) -> None:
@@ -347,7 +348,7 @@ class RecipePanel(QWidget):
             self._model_base,
             adapter_kind=kind,
             adapter_rank=self.adapter_rank.value() if kind == "lowrank" else None,
-            width_factor=self.width.value(),
+            width_factor=self.width_factor.value(),
             image_size=self.image_size.value(),
         )
 
@@ -388,7 +389,7 @@ class RecipePanel(QWidget):
             "adapter_kind": self.adapter_kind.currentData(),
             "adapter_rank": self.adapter_rank.value(),
             "own_last_stage": self.own_last_stage.isChecked(),
-            "width": self.width.text(),
+            "width": self.width_factor.text(),
             "image_size": self.image_size.text(),
             "mode": self.mode.currentData(),
             "bn_init": self.bn_init.currentData(),
@@ -426,7 +427,7 @@ class RecipePanel(QWidget):
             if bn_init >= 0:
                 self.bn_init.setCurrentIndex(bn_init)
             for key, field in (
-                ("width", self.width),
+                ("width", self.width_factor),
                 ("image_size", self.image_size),
                 ("batch_size", self.batch_size),
                 ("momentum", self.momentum),
