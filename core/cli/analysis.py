@@ -8,12 +8,14 @@ import dataclasses
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.cli.program import command_name
+from core.clock import local_text
 from core.config import CLASS_WEIGHTS, ConfigError, TrainingConfig, format_stages, parse_stages
+from core.model.probe import NOT_RERUN, ProbeCheck
 from core.presets import get_preset
 
 if TYPE_CHECKING:
@@ -259,13 +261,35 @@ def cmd_results(args: argparse.Namespace) -> int:
     baseline = load_baseline(args.baseline) if args.baseline else None
     name = f"the run set {args.baseline}" if args.baseline else ""
     table = results_table(ws, baseline, name)
+    checks = {n: c for n, c in ws.probe_checks().items() if n in ws.status}
     if args.csv:
         sys.stdout.write(table.to_csv())
     elif args.json:
-        print(json.dumps(table.to_json(), indent=2))
+        print(json.dumps({**table.to_json(), "probes": _probes_json(checks)}, indent=2))
     else:
         print(table.to_markdown())
+        print("\n".join(probe_lines(checks)))
     return 0
+
+
+def probe_lines(checks: Mapping[str, ProbeCheck]) -> list[str]:
+    """The probes' last verdicts, one line per domain (none: nothing was re-run yet)."""
+    if not checks:
+        return []
+    out = ["", "Probes (a few validation images per domain, run again after each change):"]
+    width = max(len(n) for n in checks)
+    for name, check in sorted(checks.items()):
+        when = f"after {check.after}, {local_text(check.checked)}"
+        if check.state == NOT_RERUN:
+            was = f"; last re-run: {check.before}" if check.before else ""
+            out.append(f"  {name.ljust(width)}  not re-run {when}{was}")
+        else:
+            out.append(f"  {name.ljust(width)}  {check.text()}  ({when})")
+    return out
+
+
+def _probes_json(checks: Mapping[str, ProbeCheck]) -> dict[str, dict]:
+    return {n: {**c.to_dict(), "text": c.text()} for n, c in sorted(checks.items())}
 
 
 def cmd_decathlon_results(args: argparse.Namespace) -> int:

@@ -65,6 +65,7 @@ class WorkspaceBase:
         self._features: dict[str, tuple[Any, Any]] = {}  # name -> (model, traced features)
         self._in_domain: dict[str, Any] = {}  # name -> InDomainStats (checked by key)
         self._in_domain_failed: dict[str, str] = {}  # name -> key its data could not fit
+        self._probes: dict[str, Any] = {}  # name -> core.model.probe.Probe
         self.store = Store(self.layout)
         self._leases = Leases(self.store.locks)
         self._init_file_state()
@@ -424,6 +425,8 @@ class WorkspaceBase:
                 self.source_domain = None
             self._dirty.discard(name)
             self._removed.add(name)
+            self._in_domain.pop(name, None)
+            self._probes.pop(name, None)
             self._weights_changed()
 
     def trained_domains(self) -> list[str]:

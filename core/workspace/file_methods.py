@@ -33,11 +33,12 @@ class FileMethods(WorkspaceBase):
         (``core.files.export.export_domain``; returns its ``ExportReport``)."""
         from core.files.export import export_domain
 
-        stats = None
-        if weights == "best":  # statistics describe the workspace's weights
+        stats = probe = None
+        if weights == "best":  # statistics and probe describe the workspace's weights
             stats = self.in_domain_stats(  # type: ignore[attr-defined]
                 name, progress=within(progress, 0.0, 0.5), cancel=cancel
             )
+            probe = self._current_probe(name)
             progress = within(progress, 0.5, 1.0)
         engine = self._reading_engine([name], weights)
         return export_domain(
@@ -49,7 +50,21 @@ class FileMethods(WorkspaceBase):
             cancel=cancel,
             status=self._exported_status(name) if weights == "best" else None,
             in_domain=stats.to_tensors() if stats is not None else None,
+            probe=probe.to_tensors() if probe is not None else None,
         )
+
+    def _current_probe(self, name: str):
+        """The domain's probe when it was taken of the weights it holds now (an export
+        carries no probe of other weights)."""
+        from core.files.digests import tensors_digest
+
+        probe = self.probe_of(name)  # type: ignore[attr-defined]
+        if probe is None:
+            return None
+        same = probe.trunk == self.engine.trunk_fingerprint() and probe.weights == tensors_digest(
+            self.engine.weight_arrays(name)
+        )
+        return probe if same else None
 
     def _local_run(self, recorded: dict[str, Any]) -> str | None:
         """The recorded run folder, when it is one of this data folder's runs."""
@@ -117,6 +132,8 @@ class FileMethods(WorkspaceBase):
                 )
             self.save()
             self.keep_imported_stats(domain.name, Path(path))  # type: ignore[attr-defined]
+            self.keep_imported_probe(domain.name, Path(path))  # type: ignore[attr-defined]
+        self.check_probes(f"importing {domain.name}")  # type: ignore[attr-defined]
         return domain
 
     def import_reference(self, path: Path | str, name: str = "imagenet", *, replace: bool = False):
@@ -138,6 +155,9 @@ class FileMethods(WorkspaceBase):
                         result.domain, mode="imported", trunk_fingerprint=result.trunk_fingerprint
                     )
             self.save()
+            if result.domain is not None:
+                self.forget_probe(result.domain)  # type: ignore[attr-defined]
+        self.check_probes("importing a reference checkpoint")  # type: ignore[attr-defined]
         return result
 
     def fitting_reference(self, path: Path | str, image_size: int = 64) -> Self:
@@ -166,6 +186,7 @@ class FileMethods(WorkspaceBase):
                 self._trunk_dirty = True
                 self.trunk_problem = None
             self.save()
+        self.check_probes("loading a trunk")  # type: ignore[attr-defined]
         return fingerprint
 
     def export_model(

@@ -34,9 +34,8 @@ from core.model.in_domain import (
 from core.progress import ProgressFn, check_cancel, no_progress, within
 from core.workspace.base import WorkspaceBase
 from core.workspace.locks import LockBusy
-from core.workspace.state import WorkspaceError
+from core.workspace.state import STATS_SUFFIX, WorkspaceError
 
-STATS_SUFFIX = ".in_domain.safetensors"
 ROUTER_FILE = "router.json"
 BATCH = 256
 ROUTER_VAL_MAX = 1000  # validation images per domain for the router's fit

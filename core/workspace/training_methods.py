@@ -166,9 +166,19 @@ class TrainingMethods(WorkspaceBase):
             return result  # the chief keeps the workspace and the run
         self._record_run(name, config, result, run_dir, data, on_event)
         if save:
+            if result.epochs_completed:
+                self.take_probe(name, data)  # type: ignore[attr-defined]
             on_event(LogMessage("info", "Saving the workspace…"))
             self.save()
+            self._recheck_probes(f"training {name}", {name}, on_event)
         return result
+
+    def _recheck_probes(self, after: str, skip: set[str], on_event: EventSink) -> None:
+        """The other domains' probes, run again and told (``core.workspace.probe_methods``)."""
+        checks = self.check_probes(after, skip=skip)  # type: ignore[attr-defined]
+        if checks:
+            told = ", ".join(f"{n} {c.text()}" for n, c in checks.items())
+            on_event(LogMessage("info", f"Probes of the other domains: {told}."))
 
     def _prepare_domain(
         self,

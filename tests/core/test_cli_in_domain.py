@@ -50,7 +50,9 @@ def test_classify_marks_an_unlike_image_and_routes_it(capsys, trained_root, tmp_
     glyphs = _test_images(trained_root, "glyphs", tmp_path / "g", 10)
     base = ["--root", trained_root, "classify"]
 
-    code, out, _ = run(capsys, *base, tmp_path / "g", tmp_path / "s", "--json", "--domain", "glyphs")
+    code, out, _ = run(
+        capsys, *base, tmp_path / "g", tmp_path / "s", "--json", "--domain", "glyphs"
+    )
     verdicts = [p["in_domain"] for p in json.loads(out)["glyphs"]]
     glyph = _surest(verdicts[:10], glyphs, like=True)
     street = _surest(verdicts[10:], streets, like=False)
