@@ -166,8 +166,7 @@ class TrainingMethods(WorkspaceBase):
             return result  # the chief keeps the workspace and the run
         self._record_run(name, config, result, run_dir, data, on_event)
         if save:
-            if result.epochs_completed:
-                self.take_probe(name, data)  # type: ignore[attr-defined]
+            self.take_probe(name, data)  # type: ignore[attr-defined]
             on_event(LogMessage("info", "Saving the workspace…"))
             self.save()
             self._recheck_probes(f"training {name}", {name}, on_event)

@@ -32,6 +32,7 @@ from core.events import (
     TrainingStarted,
 )
 from core.model.in_domain import InDomainStats
+from core.model.probe import PROBE_IMAGES, Probe
 from core.presets import get_preset
 from core.progress import Cancelled
 from core.weights_version import WEIGHTS_FORMAT_VERSION
@@ -471,10 +472,15 @@ def test_exported_adapters_are_safetensors_with_core_metadata(story):
         "domain_status",
         "tensors_sha256",  # the tensors' digest: a damaged file is found on its own
         "in_domain",  # the in-domain statistics' constants (their tensors: in_domain.*)
+        "probe",  # the probe's record (its images and logits: probe.*)
     }
     with safetensors.safe_open(str(path), framework="numpy") as handle:
         stats = InDomainStats.from_tensors({k: handle.get_tensor(k) for k in handle.keys()}, meta)
     assert stats.threshold("maha+stages") < stats.calibration["maha+stages"].mean
+    with safetensors.safe_open(str(path), framework="numpy") as handle:
+        probe = Probe.from_tensors({k: handle.get_tensor(k) for k in handle.keys()}, meta)
+    classes = {r.name: r for r in story["evaluated_rows"]}["digits_street"].num_classes
+    assert probe.logits.shape == (PROBE_IMAGES, classes)
     record = json.loads(meta["domain_status"])  # the domain's record, as the table showed it
     seen = {r.name: r for r in story["evaluated_rows"]}["digits_street"]
     assert (record["mode"], record["test_accuracy"]) == (seen.mode, seen.test_accuracy)
@@ -511,6 +517,21 @@ def test_trunk_files_and_foreign_adapters(story):
     )
     stale = {r.name: r.stale for r in story["rows_on_other_trunk"] if r.trained}
     assert stale == {"digits_street": True, "signs": True}
+    # Probes (old domains shown unchanged): run again after every training, import and
+    # trunk load; taken on another trunk, they are stale.
+    probes = {r.name: r.probe for r in story["trained_rows"] if r.trained}
+    assert probes == {"digits_street": "unchanged", "signs": ""}  # signs' own: not re-run yet
+    probes = {r.name: r.probe for r in story["rows_on_other_trunk"] if r.trained}
+    assert probes == {"digits_street": "stale", "signs": "stale"}
+    assert "loading a trunk" in next(
+        r.probe_detail for r in story["rows_on_other_trunk"] if r.name == "signs"
+    )
+    probes = {r.name: r.probe for r in story["rows_after_renamed"] if r.trained}
+    assert probes == {
+        "digits_street": "unchanged",
+        "signs": "unchanged",
+        "street_copy": "unchanged",
+    }
     other = story["import_other_trunk"]
     assert isinstance(other, ValueError) and "another trunk" in str(other)
     for key in ("import_text", "import_trunk_file", "load_not_trunk"):

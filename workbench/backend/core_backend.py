@@ -17,6 +17,7 @@ from typing import Any
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import EventSink, LogMessage
+from core.model.probe import NOT_RERUN, ProbeCheck
 from core.progress import ProgressFn
 from core.training.estimate import SpeedMeasurement
 from core.workspace import DomainOverview, Workspace
@@ -35,6 +36,19 @@ from workbench.backend.protocol import (
     RouteView,
     TrainOutcome,
 )
+from workbench.status_text import local_time
+
+
+def probe_detail(check: ProbeCheck) -> str:
+    """The tooltip of a probe's verdict: after what, when, the largest logit difference."""
+    when = f"after {check.after}, {local_time(check.checked)}"
+    if check.state == NOT_RERUN:
+        last = f" Last re-run: {check.before}." if check.before else ""
+        return f"Not run again {when} (only a few unloaded domains are loaded for it).{last}"
+    return (
+        f"Its validation images were run again {when}: largest logit difference "
+        f"{check.max_diff:.2g}."
+    )
 
 
 class _StopAsCancel:
@@ -107,6 +121,8 @@ class CoreBackend(InsightMethods, RunsMethods):
             is_trunk_source=row.is_trunk_source,
             stale=row.stale,
             problem=row.problem,
+            probe="" if row.probe is None else row.probe.text(),
+            probe_detail="" if row.probe is None else probe_detail(row.probe),
         )
 
     def _state_of(self, name: str) -> DomainState:

@@ -43,6 +43,10 @@ class DomainState:
     is_trunk_source: bool = False
     stale: bool = False  # trained on an earlier trunk
     problem: str = ""  # its saved weights are damaged (which file, what is wrong): not loaded
+    # Its probe's last re-run (core.model.probe): "unchanged", "stale", "changed (…)", "not
+    # re-run"; "" when it has none. ``probe_detail``: after what, when, the logit difference.
+    probe: str = ""
+    probe_detail: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +85,10 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         self._lock = threading.Lock()
         self._catalogue = {d.name: d for d in catalogue_rows(builtin_scale)}
         self._fingerprint = secrets.token_hex(32)
+        self._probes_after = ""
         self._source: str | None = None
         self._trained: dict[str, dict] = {}
+        self._probes: dict[str, str] = {}  # name -> its probe's last verdict (as core's)
         self._runs: dict[str, RunCurves] = {}
         self.calls: list[str] = []
 
@@ -126,6 +128,8 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             export_bytes=4000 + 40 * classes if info else None,
             is_trunk_source=name == self._source,
             stale=bool(info) and info.get("trunk") != self._fingerprint,
+            probe=self._probes.get(name, "") if info else "",
+            probe_detail=f"Run again after {self._probes_after}" if name in self._probes else "",
         )
 
     def _state(self, name: str) -> DomainState:
@@ -144,6 +148,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         with self._lock:
             self._config = model_config
             self._trained.clear()
+            self._probes.clear()
             self._source = None
             self._fingerprint = secrets.token_hex(32)
         return True
@@ -288,6 +293,16 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         self._catalogue[SVHN_NAME].present = True
         return self._state(SVHN_NAME)
 
+    def _recheck_probes(self, after: str, skip: Collection[str] = ()) -> None:
+        """As core's ``check_probes``: every other probe is run again; a probe taken on
+        another trunk is stale (the fake's weights never change otherwise). Under the lock."""
+        for name in skip:
+            self._probes.pop(name, None)
+        for name, info in self._trained.items():
+            if name not in skip and info.get("probe"):
+                self._probes[name] = "stale" if info["probe"] != self._fingerprint else "unchanged"
+        self._probes_after = after
+
     def _trained_info(self, name: str) -> dict:
         """A domain of the engine (trained or imported); KeyError as ``AdapterEngine.domain``."""
         try:
@@ -370,7 +385,9 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 "test": test,
                 "trunk": self._fingerprint,
                 "spec": spec,
+                "probe": self._fingerprint,  # its probe, taken on this trunk
             }
+            self._recheck_probes(f"training {domain}", skip={domain})
             vals = [v for v in epochs["val_accuracy"] if v is not None]
             summary = RunSummary(
                 run_dir,

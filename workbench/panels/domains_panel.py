@@ -34,6 +34,7 @@ COLUMNS = (
     "Trained",
     "Test acc",
     "Val acc",
+    "Probe",
     "Classes",
     "Data",
     "Train/val/test",
@@ -41,6 +42,7 @@ COLUMNS = (
     "Parameters",
     "Export",
 )
+PROBE_COLUMN = COLUMNS.index("Probe")  # old domains shown unchanged (core.model.probe)
 TRAINED_WORDS = MODE_WORDS
 BUILTIN_DIGITS = "digits_street"
 ROW_PADDING = 6  # pixels above and below a row's text
@@ -176,6 +178,7 @@ class DomainsPanel(QWidget):
                 trained,
                 _pct(d.test_accuracy),
                 _pct(d.val_accuracy),
+                d.probe,
                 str(d.num_classes),
                 "present"
                 if d.present
@@ -195,6 +198,8 @@ class DomainsPanel(QWidget):
                     item.setToolTip(d.description or d.title)
                 if c == 1 and d.stale:
                     item.setToolTip("Trained on an earlier trunk: retrain it on this one")
+                if c == PROBE_COLUMN and d.probe_detail:
+                    item.setToolTip(d.probe_detail)
                 if c == 1 and d.problem:
                     item.setToolTip(f"{d.problem} File > Check data folder… can repair it.")
                 self.table.setItem(r, c, item)
