@@ -94,12 +94,27 @@ def export_workspace_domain(
     except (KeyError, ValueError, OSError):
         images = ()  # the data is not here (imported adapters): synthetic images only
     check_cancel(cancel)
+    stats = _stats_for(workspace, name, engine, within(progress, 0.1, 0.3), cancel)
     return export_deployable(
         engine,
         name,
         path,
         fmt,
         test_images=images,
-        progress=within(progress, 0.1, 1.0),
+        in_domain=stats,
+        progress=within(progress, 0.3, 1.0),
         cancel=cancel,
     )
+
+
+def _stats_for(workspace, name, engine, progress, cancel):
+    """The domain's in-domain statistics when they describe the weights ``engine`` holds
+    (the workspace's own; not a run's last epoch), else None: no in_domain output."""
+    from core.files.digests import tensors_digest
+
+    try:
+        stats = workspace.in_domain_stats(name, progress=progress, cancel=cancel)
+    except (KeyError, ValueError, OSError):
+        return None
+    key = f"{engine.trunk_fingerprint()}:{tensors_digest(engine.weight_arrays(name))}"
+    return stats if stats is not None and stats.key == key else None
