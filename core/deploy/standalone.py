@@ -75,7 +75,11 @@ METADATA_FORMAT = "ram-workbench-deployment"
 METADATA_VERSION = 1
 SIDECAR_IN_SAVED_MODEL = "assets.extra/ram_deploy.json"
 MAX_PROBABILITY_DIFF = 1e-3  # float32 artifacts agree to ~1e-5; more means a broken export
-MAX_SCORE_DIFF = 1e-3  # in_domain: relative to max(1, |score|) (float32 graph vs float64 host)
+# in_domain: relative to max(1, |score|). The score whitens features (up to ~4e4 along the
+# nearly constant directions of an untrained domain), so the float32 merged network's
+# feature noise shows: 0.010 (Keras) to 0.025 (LiteRT) measured on a randomised 'glyphs'
+# at the tiny preset, 2e-3 when the host scores the merged features too.
+MAX_SCORE_DIFF = 0.05
 
 
 @dataclasses.dataclass(frozen=True)

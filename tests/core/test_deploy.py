@@ -266,7 +266,12 @@ def test_the_in_domain_output_is_checked_in_its_runtime(engine, stats, test_imag
 
 def test_a_wrong_in_domain_output_is_refused(engine, stats, tmp_path, monkeypatch):
     real = deploy.reference_scores
-    monkeypatch.setattr(deploy, "reference_scores", lambda d, im, s: real(d, im, s) + 1.0)
+
+    def off(d, im, s):  # off by at least max(1, |score|): a relative difference >= 1
+        score = real(d, im, s)
+        return score + 1.0 + np.abs(score)
+
+    monkeypatch.setattr(deploy, "reference_scores", off)
     path = tmp_path / "m.onnx"
     with pytest.raises(DeployError, match="in_domain score does not reproduce"):
         export_deployable(engine, "signs", path, "onnx", in_domain=stats)
