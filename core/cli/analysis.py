@@ -132,6 +132,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.report:
         files = write_report(report, args.report)
         print(f"report written to {args.report}: {', '.join(files)}")
+        _write_histogram(ws, args)
         wrong = report.misclassified()
         if wrong.size:
             pairs: dict[tuple[int, int], int] = {}
@@ -145,6 +146,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 + ", ".join(f"{names[t]} -> {names[p]} ({n})" for (t, p), n in top)
             )
     return 0
+
+
+def _write_histogram(ws: Workspace, args: argparse.Namespace) -> None:
+    """The in-domain score's histogram (own vs other domains' images) and its AUROC."""
+    if args.weights != "best":
+        print("no in-domain score histogram: the statistics describe the workspace's weights")
+        return
+    histogram = ws.score_histogram(args.domain, score=args.score, split=args.split)
+    if histogram is None:
+        print(
+            f"no in-domain score histogram: '{args.domain}' has no in-domain statistics or "
+            f"no {args.split} images here"
+        )
+        return
+    files = histogram.write(args.report)
+    aurocs = histogram.aurocs()
+    if aurocs:
+        pooled = aurocs.pop("all other domains")
+        each = ", ".join(f"{n} {v:.3f}" for n, v in aurocs.items())
+        said = f"AUROC against the other domains' images {pooled:.3f} ({each})"
+    else:
+        said = "no other trained domain's images are here to compare with"
+    print(f"in-domain score ({histogram.score}) histogram: {', '.join(files)}; {said}")
 
 
 def _eval_mixed(ws: Workspace, args: argparse.Namespace) -> int:

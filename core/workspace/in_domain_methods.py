@@ -22,6 +22,7 @@ import numpy as np
 
 from core.evaluation.domain_router import NONE, RouteAnswer, RouterFit, fit_affine, route
 from core.evaluation.mixed import MixedReport, mixed_rows
+from core.evaluation.score_histogram import ScoreHistogram
 from core.files.digests import tensors_digest
 from core.model.engine import AdapterEngine
 from core.model.in_domain import (
@@ -169,6 +170,42 @@ class InDomainMethods(WorkspaceBase):
         stats = [self.in_domain_stats(n) for n in names]
         rows = mixed_rows(names, cross, stats, score, fit)  # type: ignore[arg-type]
         return MixedReport(score, "affine" if fit is not None else "percentile", rows)
+
+    def score_histogram(
+        self,
+        name: str,
+        *,
+        score: str = DEFAULT_SCORE,
+        split: str = "test",
+        limit: int | None = None,
+        progress: ProgressFn = no_progress,
+        cancel: threading.Event | None = None,
+    ) -> ScoreHistogram | None:
+        """Domain ``name``'s ``score`` of its own ``split`` images and of every other trained
+        domain's (at most ``limit`` each, from the first), for ``eval --report``; None when
+        it has no statistics or its own images are not here."""
+        check_score(score)
+        stats = self.in_domain_stats(name, progress=within(progress, 0, 0.3), cancel=cancel)
+        if stats is None:
+            return None
+        model = self._feature_model(name, self._inference_model(name))  # type: ignore[attr-defined]
+        spec = self.engine.spec(name)
+        names = self.trained_domains()
+        scores: dict[str, np.ndarray] = {}
+        for i, other in enumerate(names):
+            check_cancel(cancel)
+            progress(0.3 + 0.7 * i / len(names), f"Scoring {other} {split} images with {name}")
+            data = self._data_or_none(other, no_progress, cancel)
+            if data is None or not hasattr(data, "arrays") or not data.has_split(split):
+                continue
+            images, _ = data.arrays(split)
+            if len(images[:limit]):
+                scores[other] = stats.score(features_of_arrays(model, images[:limit], spec), score)
+        progress(1.0, "Scored")
+        own = scores.pop(name, None)
+        if own is None:
+            return None
+        return ScoreHistogram(name, split, score, stats.threshold(score), own, scores)
 
     # === Routing ===
 
