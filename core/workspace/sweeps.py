@@ -181,6 +181,7 @@ def _sweep(
         run_dir=best_run.run_dir,
     )
     ws.save()
+    ws.take_probe(domain, data)  # the chosen weights' probe (the run's file carries none)
     state["chosen"] = dataclasses.asdict(result.chosen)
     state["chosen_run"] = best_run.run_dir
     save_state()
