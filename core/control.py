@@ -15,6 +15,11 @@ class TrainingControl:
         self._running.set()
 
     # --- asked by the user ---
+    @property
+    def stop_event(self) -> threading.Event:
+        """Set by Stop: what a data job polls as its cancel (``is_set()``)."""
+        return self._stop
+
     def request_stop(self) -> None:
         self._stop.set()
         self._running.set()  # a paused run must wake up to stop

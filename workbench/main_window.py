@@ -281,7 +281,6 @@ class MainWindow(QMainWindow):
         config: TrainingConfig | None = None,
         domain: str | None = None,
         model_config: ModelConfig | None = None,
-        domain_weight_decay: float | None = None,
     ) -> bool:
         """Train the selected domain with the recipe (or the given configs, for a resume)."""
         ok, why = self._can_train()
@@ -309,15 +308,7 @@ class MainWindow(QMainWindow):
         if plan and resume_run is None:
             self.log("info", plan)  # what this run does and takes, as shown before the click
         self.plan.stop_measuring()
-        if domain_weight_decay is None:
-            domain_weight_decay = self.recipe.domain_weight_decay_value()
-        self.session.start_training(
-            domain,
-            model_config,
-            config,
-            domain_weight_decay=domain_weight_decay,
-            resume_run=resume_run,
-        )
+        self.session.start_training(domain, model_config, config, resume_run=resume_run)
         self._run = RunStatus(domain, config.total_epochs, resumed=resume_run is not None)
         if resume_run is None:
             self.curves.clear_run()  # (a resume shows its run's curves so far)

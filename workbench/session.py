@@ -127,7 +127,6 @@ class WorkbenchSession(QObject):
         model_config: ModelConfig,
         config: TrainingConfig,
         *,
-        domain_weight_decay: float | None = None,
         resume_run: Path | None = None,
     ) -> Job:
         if self._training_job is not None:
@@ -136,14 +135,9 @@ class WorkbenchSession(QObject):
 
         def work(backend: Backend, ctx: JobContext) -> TrainOutcome:
             backend.configure(model_config)
-            return backend.train(
-                domain,
-                config,
-                domain_weight_decay=domain_weight_decay,
-                on_event=ctx.emit,
-                control=control,
-                resume_run=resume_run,
-            )
+            if resume_run is not None:  # the run folder says what to train
+                return backend.resume(resume_run, on_event=ctx.emit, control=control)
+            return backend.train(domain, config, on_event=ctx.emit, control=control)
 
         return self._start_run(f"Training {domain}", work, control, self._training_done)
 

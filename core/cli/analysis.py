@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from core.cli.program import command_name
 from core.clock import local_text
-from core.config import CLASS_WEIGHTS, ConfigError, TrainingConfig, format_stages, parse_stages
+from core.config import (
+    CLASS_WEIGHTS,
+    ConfigError,
+    ModelConfig,
+    TrainingConfig,
+    format_stages,
+    parse_stages,
+)
 from core.model.probe import NOT_RERUN, ProbeCheck
 from core.presets import get_preset
 
@@ -100,7 +107,9 @@ def add_parsers(sub: Any, add_model_options: Callable[[argparse.ArgumentParser],
     p.add_argument("--domains", nargs="*", help="default: every trained decathlon domain")
 
 
-def _workspace(args: argparse.Namespace, model_config: Any = None, fresh: bool = False):
+def _workspace(
+    args: argparse.Namespace, model_config: ModelConfig | None = None, fresh: bool = False
+) -> Workspace:
     from core.cli.commands import _workspace
 
     return _workspace(args, model_config, fresh)

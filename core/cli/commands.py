@@ -45,7 +45,7 @@ def _workspace(
     model_config: ModelConfig | None = None,
     fresh: bool = False,
     strategy: Any = None,
-):
+) -> Workspace:
     from core.workspace import Workspace
 
     ws = Workspace(args.root, model_config, fresh=fresh, strategy=strategy)
@@ -83,6 +83,7 @@ def _training_config(args: argparse.Namespace, preset_name: str | None) -> Train
         ("momentum", args.momentum),
         ("nesterov", args.nesterov),
         ("weight_decay", args.weight_decay),
+        ("domain_weight_decay", getattr(args, "domain_weight_decay", None)),
         ("weight_decay_scope", getattr(args, "weight_decay_scope", None)),
         ("bn_init", getattr(args, "bn_init", None)),
         ("seed", args.seed),
@@ -254,7 +255,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             config,
             on_event=printer,
             control=control,
-            weight_decay=args.domain_weight_decay,
             init_from=args.init_from,
             resume_run=args.resume,
             sync_batch_norm=args.sync_bn,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 DEFAULT_IMAGE_SIZE = 64  # the decathlon's crops, as the authors trained
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import-reference",
         help="load an authors' pretrained checkpoint (srebuffi/residual_adapters, torch.save)",

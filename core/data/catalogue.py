@@ -103,7 +103,7 @@ class Catalogue:
         except DataError:
             return None
 
-    def _decathlon_summary(self, root: Path, key: str):
+    def _decathlon_summary(self, root: Path, key: str) -> tuple[tuple[str, ...], dict[str, int]]:
         paths = [
             dec.annotation_path(root, key, s) for s in ("train", "val", "test", "test_stripped")
         ]
@@ -208,7 +208,11 @@ class Catalogue:
         return files.prepare(progress, cancel)
 
     def _load_builtin(
-        self, domain: BuiltinDomain, progress: ProgressFn, cancel, image_size: int | None
+        self,
+        domain: BuiltinDomain,
+        progress: ProgressFn,
+        cancel: threading.Event | None,
+        image_size: int | None,
     ) -> ArrayDomainData:
         with self._lock:
             splits, meta = builtin_cache.load_or_build(

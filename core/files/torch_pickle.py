@@ -123,7 +123,9 @@ class TensorRef:
 # === The functions a checkpoint may name: safe re-implementations, never torch's ===
 
 
-def _rebuild_tensor(storage, offset, size, stride, *_rest) -> TensorRef:
+def _rebuild_tensor(
+    storage: Storage, offset: int, size: Iterable[int], stride: Iterable[int], *_rest: object
+) -> TensorRef:
     return TensorRef(storage, offset, size, stride)
 
 
@@ -136,7 +138,7 @@ def _parameter(data=None, requires_grad=True):  # torch 0.3: Parameter(data, req
 
 
 class _DTypeStub:
-    def __init__(self, spec: str, *_args) -> None:
+    def __init__(self, spec: str, *_args: object) -> None:
         self.spec = spec
         self.order = "="
 
@@ -163,7 +165,7 @@ def _latin1_bytes(text: str, encoding: str = "utf-8") -> bytes:
     return text.encode("latin1")
 
 
-def _device(*args) -> str:
+def _device(*args: object) -> str:
     return ":".join(str(a) for a in args)
 
 

@@ -163,7 +163,7 @@ def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.with_options(options)
 
 
-def strategy_scope(strategy: tf.distribute.Strategy | None):
+def strategy_scope(strategy: tf.distribute.Strategy | None) -> contextlib.AbstractContextManager:
     """``strategy.scope()``, or a no-op for ``None``: where the engine must be built."""
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
 

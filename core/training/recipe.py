@@ -140,7 +140,7 @@ def momentum_from_keras_form(optimizer: Any, learning_rate: float) -> int:
     return len(buffers)
 
 
-def make_optimizer(config: TrainingConfig, precision: str, learning_rate: float):
+def make_optimizer(config: TrainingConfig, precision: str, learning_rate: float) -> ReferenceSGD:
     """SGD built with a float learning rate (assignable per epoch, unlike a schedule)."""
     optimizer = ReferenceSGD(
         learning_rate=float(learning_rate), momentum=config.momentum, nesterov=config.nesterov
@@ -169,7 +169,7 @@ def prepare_model(
     precision: str,
     learning_rate: float,
     class_weights: Sequence[float] | None = None,
-):
+) -> tuple[keras.Model, ReferenceSGD]:
     """Set trainable flags for the mode, the L2 terms, then compile (flags count at compile)
     and build the optimizer so its state can be restored before ``fit``."""
     domain.set_train_mode(config.mode)

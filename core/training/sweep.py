@@ -133,12 +133,14 @@ def plan(
 
 def run_config(base: TrainingConfig, setting: Setting, seed: int) -> TrainingConfig:
     """The recipe of one run: the base recipe, its stages scaled so the first LR is the
-    setting's (ratios between stages kept), and the run's seed."""
+    setting's (ratios between stages kept), its domain decay (else the base's), and the run's
+    seed."""
     stages = base.stages
     if setting.learning_rate is not None:
         factor = setting.learning_rate / stages[0].learning_rate
         stages = tuple(LrStage(s.learning_rate * factor, s.epochs) for s in stages)
-    return dataclasses.replace(base, stages=stages, seed=seed)
+    decay = setting.weight_decay if setting.weight_decay is not None else base.domain_weight_decay
+    return dataclasses.replace(base, stages=stages, seed=seed, domain_weight_decay=decay)
 
 
 def new_sweep_dir(runs_root: Path, domain: str) -> Path:

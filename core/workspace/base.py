@@ -12,7 +12,7 @@ import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from core.clock import utc_now
 from core.config import ConfigError, DomainSpec, ModelConfig
@@ -34,6 +34,10 @@ from core.workspace.store import (
     StoreProblem,
     new_workspace_id,
 )
+
+if TYPE_CHECKING:
+    from core.model.domain_model import DomainModel
+    from core.training.checkpoint import Checkpoint
 
 WEIGHTS = ("best", "last")
 
@@ -374,7 +378,7 @@ class WorkspaceBase:
             name, image_size=self.model_config.image_size, progress=progress, cancel=cancel
         )
 
-    def ensure_domain(self, spec: DomainSpec, *, init_from: str | None = None):
+    def ensure_domain(self, spec: DomainSpec, *, init_from: str | None = None) -> DomainModel:
         """The engine's domain for ``spec``: added, or rebuilt when its classes changed."""
         with self._lock, self._scope():
             self._weights_changed()
@@ -444,7 +448,7 @@ class WorkspaceBase:
     def parameter_report(self) -> ParameterReport:
         return self.engine.parameter_report()
 
-    def run_checkpoint(self, name: str, which: str, *, run_dir: Path | None = None):
+    def run_checkpoint(self, name: str, which: str, *, run_dir: Path | None = None) -> Checkpoint:
         """The ``best`` or ``last`` checkpoint of a run of domain ``name`` (default: its last
         run), as ``core.training.checkpoint.read_checkpoint`` reads it."""
         from core.training.checkpoint import BEST_CHECKPOINT_NAME, CHECKPOINT_NAME, read_checkpoint

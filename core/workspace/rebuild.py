@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from core.files.adapter_header import SUFFIX, AdapterImportError, read_adapter_info
+from core.files.adapter_header import SUFFIX, AdapterImportError, AdapterInfo, read_adapter_info
 from core.files.digests import file_sha256, read_safetensors, tensors_digest, tensors_problem
 from core.files.trunk_header import ModelFileError, read_trunk_info
 from core.workspace.state import DomainStatus, Layout
@@ -173,7 +173,9 @@ def rebuild_index(where: Layout, fallback: Index | None = None) -> Rebuilt:
     return Rebuilt(index, tuple(recovered), tuple(lost))
 
 
-def _recovered_status(where, name, adapter, check, old: Index | None) -> DomainStatus:
+def _recovered_status(
+    where: Layout, name: str, adapter: AdapterInfo, check: FileCheck, old: Index | None
+) -> DomainStatus:
     previous = old.status(name) if old is not None else None
     record = old.record(domain_entry(name)) if old is not None else None
     if previous is not None and record is not None and check.record is not None:

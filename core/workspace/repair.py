@@ -15,8 +15,9 @@ import dataclasses
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.files.adapter_header import SUFFIX, AdapterImportError, read_adapter_info
+from core.files.adapter_header import SUFFIX, AdapterImportError, AdapterInfo, read_adapter_info
 from core.workspace.doctor import (
     DoctorReport,
     check,
@@ -28,7 +29,12 @@ from core.workspace.doctor import (
 )
 from core.workspace.rebuild import FileCheck, check_file, checkpoint_domain_digest
 from core.workspace.state import Layout, layout
-from core.workspace.store import TRUNK_ENTRY, Index, domain_entry, read_index
+from core.workspace.store import TRUNK_ENTRY, FileRecord, Index, domain_entry, read_index
+
+if TYPE_CHECKING:
+    from core.config import DomainSpec
+    from core.files.export import ExportReport
+    from core.model.engine import AdapterEngine
 
 
 @dataclasses.dataclass
@@ -66,7 +72,7 @@ def repair_folder(root: Path | str | None) -> DoctorReport:
         _repair_runs(work)
         valid = found.index if found.problem is None else None
         _restore_trunk(work, valid)
-        index = _rebuilt_index(work, store, valid)
+        index = _rebuilt_index(work, valid)
         if index is not None:
             _repair_domains(work, index)
             index.generation += 1
@@ -78,7 +84,7 @@ def repair_folder(root: Path | str | None) -> DoctorReport:
     )
 
 
-def _rebuilt_index(work: _Repair, store, index: Index | None) -> Index | None:
+def _rebuilt_index(work: _Repair, index: Index | None) -> Index | None:
     """The index, rebuilt from the files when it is damaged or missing (files exist)."""
     from core.workspace.rebuild import rebuild_index
 
@@ -101,7 +107,9 @@ def _rebuilt_index(work: _Repair, store, index: Index | None) -> Index | None:
     return rebuilt.index
 
 
-def _engine_with(index_config: dict, trunk: dict, domain: dict | None = None, spec=None):
+def _engine_with(
+    index_config: dict, trunk: dict, domain: dict | None = None, spec: DomainSpec | None = None
+) -> AdapterEngine:
     """A fresh engine holding ``trunk`` (and a domain of ``spec`` holding ``domain``)."""
     from core.config import ModelConfig
     from core.model.engine import AdapterEngine
@@ -265,7 +273,7 @@ def _record_newer_trunk(work: _Repair, index: Index) -> None:
             work.repaired.append("the trunk: recorded its newer file (a save had stopped midway)")
 
 
-def _header(path: Path):
+def _header(path: Path) -> AdapterInfo | None:
     try:
         return read_adapter_info(path)
     except AdapterImportError:
@@ -324,9 +332,7 @@ def _restore_adapter(work: _Repair, index: Index, name: str, check: FileCheck) -
     work.lost.append(f"domain '{name}': {path.name} {problem}, and {why}{run}")
 
 
-def _record(report, generation: int):
-    from core.workspace.store import FileRecord
-
+def _record(report: ExportReport, generation: int) -> FileRecord:
     return FileRecord(report.sha256, report.tensors_sha256, report.bytes, generation)
 
 

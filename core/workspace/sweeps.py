@@ -132,7 +132,6 @@ def _sweep(
             on_event=record,
             control=control,
             data=data,
-            weight_decay=run.setting.weight_decay,
             init_from=init_from,
             resume_run=resume_run,
             save=False,
@@ -168,9 +167,9 @@ def _sweep(
     if stopped:
         return SweepResult(sweep_dir, domain, tuple(runs), complete=False)
 
-    result = conclude(sweep_dir, domain, runs)
-    best_run = next(r for r in runs if r.run_dir == result.chosen_run)
-    assert best_run.run_dir is not None and result.chosen is not None  # a finished sweep
+    summary = conclude(sweep_dir, domain, runs)
+    best_run = next(r for r in runs if r.run_dir == summary.chosen_run)
+    assert best_run.run_dir is not None and summary.chosen is not None  # a finished sweep
     ws.import_adapters(Path(best_run.run_dir) / WEIGHTS_FILE, name=domain, replace=True)
     ws.record_domain(
         domain,
@@ -182,7 +181,7 @@ def _sweep(
     )
     ws.save()
     ws.take_probe(domain, data)  # the chosen weights' probe (the run's file carries none)
-    state["chosen"] = dataclasses.asdict(result.chosen)
+    state["chosen"] = dataclasses.asdict(summary.chosen)
     state["chosen_run"] = best_run.run_dir
     save_state()
-    return result
+    return summary

@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.atomic_write import atomic_write_json
 from core.config import TrainingConfig
@@ -19,6 +19,9 @@ from core.data.pipeline.datasource import DomainData
 from core.events import EventSink, LogMessage, ignore_events
 from core.workspace.base import WorkspaceBase
 from core.workspace.state import WorkspaceError
+
+if TYPE_CHECKING:
+    from core.training.train_evaluate import TrainingResult
 
 
 class TrainingMethods(WorkspaceBase):
@@ -37,20 +40,20 @@ class TrainingMethods(WorkspaceBase):
         on_event: EventSink = ignore_events,
         control: TrainingControl | None = None,
         data: DomainData | None = None,
-        weight_decay: float | None = None,
         init_from: str | None = None,
         resume_run: Path | None = None,
         save: bool = True,
         sync_batch_norm: bool = False,
-    ):
+    ) -> TrainingResult:
         """Train domain ``name`` from the catalogue; returns a ``TrainingResult``.
 
         A new domain on a trained trunk starts from the source domain's batch-norms
         (gamma, beta, moving statistics; ``config.bn_init="fresh"`` starts them anew), as the
         reference code does. A linear probe starts from the source domain's whole
         adaptation (the frozen features of the paper's "feature extractor" row) unless
-        ``init_from`` says otherwise. ``weight_decay`` (else ``config.domain_weight_decay``)
-        replaces the domain spec's coefficient. The domain's test accuracy (when it has a
+        ``init_from`` says otherwise. ``config.domain_weight_decay``, when set, replaces the
+        domain spec's coefficient (the one channel for it). Without ``data`` the domain's data
+        is loaded here, with progress as log events and the control's Stop as its cancel. The domain's test accuracy (when it has a
         test split) is recorded with the run.
 
         Across several workers (``multi_worker``) only the chief saves the workspace and
@@ -73,6 +76,8 @@ class TrainingMethods(WorkspaceBase):
             self.notes.clear()
             if chief:
                 self._catch_up(config.mode)
+            if data is None:
+                data = self._load_for_run(name, on_event, control)
             with self.run_in_progress():
                 return self._train(
                     name,
@@ -80,12 +85,49 @@ class TrainingMethods(WorkspaceBase):
                     on_event=on_event,
                     control=control,
                     data=data,
-                    weight_decay=weight_decay,
                     init_from=init_from,
                     resume_run=resume_run,
                     save=save,
                     sync_batch_norm=sync_batch_norm,
                 )
+
+    def resume(
+        self,
+        run_dir: Path | str,
+        *,
+        on_event: EventSink = ignore_events,
+        control: TrainingControl | None = None,
+    ) -> TrainingResult:
+        """Continue the run in ``run_dir`` from its last checkpoint, with the run's own domain,
+        recipe and domain decay as its folder records them (nothing travels back from a caller)."""
+        from core.workspace.runs import read_run_record
+
+        try:
+            record = read_run_record(Path(run_dir))
+        except FileNotFoundError:
+            raise WorkspaceError(f"No run folder to resume. Received: {run_dir}") from None
+        config = record.training_config
+        if config is None or not record.can_resume:
+            why = record.problem or f"it is {record.info.status}"
+            raise WorkspaceError(f"The run {Path(run_dir).name} cannot be resumed: {why}.")
+        return self.train(
+            record.info.domain, config, on_event=on_event, control=control, resume_run=Path(run_dir)
+        )
+
+    def _load_for_run(
+        self, name: str, on_event: EventSink, control: TrainingControl | None
+    ) -> DomainData:
+        """The run's data, its preparation told as log lines (every quarter) and stopped by
+        the run's Stop; its warnings are told by the run itself, once."""
+        last = [-1.0]
+
+        def progress(fraction: float, message: str) -> None:
+            if fraction >= last[0] + 0.25 or fraction >= 1.0 > last[0]:
+                last[0] = fraction
+                on_event(LogMessage("info", f"Preparing {name}: {message} ({100 * fraction:.0f}%)"))
+
+        cancel = control.stop_event if control is not None else None
+        return self.load_data(name, progress=progress, cancel=cancel)
 
     def _catch_up(self, mode: str) -> None:
         """Before a run: what other programs saved is loaded, and the trunk is usable."""
@@ -108,23 +150,22 @@ class TrainingMethods(WorkspaceBase):
         *,
         on_event: EventSink,
         control: TrainingControl | None,
-        data: DomainData | None,
-        weight_decay: float | None,
+        data: DomainData,
         init_from: str | None,
         resume_run: Path | None,
         save: bool,
         sync_batch_norm: bool,
-    ):
+    ) -> TrainingResult:
         from core.model.replicas import across_workers
         from core.training.distribute import is_chief
         from core.training.train_evaluate import train
 
-        data = data if data is not None else self.load_data(name)
         spec = data.spec
-        if weight_decay is None:
-            weight_decay = config.domain_weight_decay
-        if weight_decay is not None:
-            spec = dataclasses.replace(spec, weight_decay=weight_decay)
+        decay = config.domain_weight_decay
+        if decay is None and resume_run is not None:
+            decay = _run_domain_decay(resume_run)  # a run that kept its decay in its spec
+        if decay is not None:
+            spec = dataclasses.replace(spec, weight_decay=decay)
         self._prepare_domain(name, spec, config, init_from, on_event)
         distributed = across_workers(self.strategy)
         chief = is_chief(self.strategy)
@@ -309,3 +350,14 @@ class TrainingMethods(WorkspaceBase):
             apply_state(self.engine.domain(name), None, checkpoint.state)
             self._weights_changed()
         return checkpoint.epochs_completed
+
+
+def _run_domain_decay(run_dir: Path) -> float | None:
+    """The domain decay a run folder recorded in its domain spec (None: unreadable)."""
+    from core.workspace.runs import read_run_record
+
+    try:
+        spec = read_run_record(Path(run_dir)).domain_spec
+    except FileNotFoundError:
+        return None
+    return None if spec is None else spec.weight_decay

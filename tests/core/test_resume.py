@@ -280,3 +280,39 @@ def test_a_best_checkpoint_left_behind_by_a_kill_is_put_right(tmp_path):
     assert checkpoint_epochs(best) == 2
     assert read_checkpoint(best).state.domain["d"][0] == 2.0
     assert not ensure_best(last, best_epoch=1, epochs_completed=2)  # nothing more to do
+
+
+def test_the_workspace_resumes_a_run_from_its_folder_alone(tmp_path):
+    """``Workspace.resume(run_dir)``: the run's domain, recipe and domain decay come from its
+    folder; the caller sends nothing back down."""
+    from core.config import LrStage, TrainingConfig
+    from core.presets import get_preset
+    from core.workspace import Workspace
+    from core.workspace.state import WorkspaceError
+
+    ws = Workspace(tmp_path, get_preset("tiny").model, builtin_scale=0.03)
+    config = TrainingConfig(
+        stages=(LrStage(0.05, 1), LrStage(0.01, 1)),
+        batch_size=32,
+        mode="full",
+        domain_weight_decay=0.0042,
+    )
+    control = TrainingControl()
+
+    def stop_after_first(event):
+        if isinstance(event, BatchEnded):
+            control.request_stop_after_epoch()
+
+    first = ws.train("digits_street", config, on_event=stop_after_first, control=control)
+    assert (first.reason, first.epochs_completed) == ("stopped_after_epoch", 1)
+    events: list = []
+    again = Workspace(tmp_path, builtin_scale=0.03).resume(first.run_dir, on_event=events.append)
+    assert (again.reason, again.epochs_completed, again.run_dir) == ("completed", 2, first.run_dir)
+    started = _of(events, TrainingStarted)[0]
+    assert (started.initial_epoch, started.total_epochs) == (1, 2)
+    resumed = Workspace(tmp_path, builtin_scale=0.03)
+    assert resumed.engine.domain("digits_street").spec.weight_decay == 0.0042
+    with pytest.raises(WorkspaceError, match="cannot be resumed"):
+        resumed.resume(first.run_dir)  # it is complete now
+    with pytest.raises(WorkspaceError, match="No run folder"):
+        resumed.resume(tmp_path / "nowhere")

@@ -107,14 +107,11 @@ def train(backend, domain: str, config: TrainingConfig, *, stop: str = "", resum
     elif stop == "after_epoch":
         control.request_stop_after_epoch()
     events: list[Any] = []
-    outcome = backend.train(
-        domain,
-        config,
-        domain_weight_decay=None,
-        on_event=events.append,
-        control=control,
-        resume_run=resume,
-    )
+    if resume is not None:  # the run folder says what to train: its domain and recipe
+        outcome = backend.resume(resume, on_event=events.append, control=control)
+        assert (outcome.domain, outcome.epochs_completed) == (domain, config.total_epochs)
+    else:
+        outcome = backend.train(domain, config, on_event=events.append, control=control)
     return Run(outcome, events)
 
 

@@ -81,14 +81,12 @@ class RunActions(QObject):
             if config is None:
                 self.log("error", f"Cannot resume {Path(path).name}: its configs are unreadable.")
                 return
-            spec = summary.domain_spec
             self.curves.load_run(curves)
             self._resume_training(
                 summary.domain,
                 resume_run=Path(path),
                 config=config,
                 model_config=summary.model_config,
-                domain_weight_decay=None if spec is None else spec.weight_decay,
             )
 
         self.session.run_side_job(

@@ -12,11 +12,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
-from core.events import EventSink, LogMessage
+from core.events import EventSink
 from core.model.probe import NOT_RERUN, ProbeCheck
 from core.progress import ProgressFn
 from core.training.estimate import SpeedMeasurement
@@ -51,14 +51,8 @@ def probe_detail(check: ProbeCheck) -> str:
     )
 
 
-class _StopAsCancel:
-    """Lets a data job (which polls ``cancel.is_set()``) see the run's Stop button."""
-
-    def __init__(self, control: TrainingControl) -> None:
-        self._control = control
-
-    def is_set(self) -> bool:
-        return self._control.stop_requested
+if TYPE_CHECKING:
+    from core.training.train_evaluate import TrainingResult
 
 
 class CoreBackend(InsightMethods, RunsMethods):
@@ -209,34 +203,21 @@ class CoreBackend(InsightMethods, RunsMethods):
         domain: str,
         config: TrainingConfig,
         *,
-        domain_weight_decay: float | None,
         on_event: EventSink,
         control: TrainingControl,
-        resume_run: Path | None = None,
     ) -> TrainOutcome:
-        ws = self._ws
-        last = [-1.0]
+        result = self._ws.train(domain, config, on_event=on_event, control=control)
+        return self._outcome(domain, result)
 
-        def progress(fraction: float, message: str) -> None:
-            if fraction >= last[0] + 0.25 or fraction >= 1.0 > last[0]:
-                last[0] = fraction
-                on_event(
-                    LogMessage("info", f"Preparing {domain}: {message} ({100 * fraction:.0f}%)")
-                )
+    def resume(
+        self, run_dir: Path, *, on_event: EventSink, control: TrainingControl
+    ) -> TrainOutcome:
+        domain = self._ws.read_run(run_dir).info.domain
+        result = self._ws.resume(run_dir, on_event=on_event, control=control)
+        return self._outcome(domain, result)
 
-        data = ws.load_data(domain, progress=progress, cancel=_StopAsCancel(control))
-        for warning in data.warnings():
-            on_event(LogMessage("warning", warning))
-        result = ws.train(
-            domain,
-            config,
-            on_event=on_event,
-            control=control,
-            data=data,
-            weight_decay=domain_weight_decay,
-            resume_run=resume_run,
-        )
-        status = ws.status.get(domain)
+    def _outcome(self, domain: str, result: TrainingResult) -> TrainOutcome:
+        status = self._ws.status.get(domain)
         return TrainOutcome(
             domain=domain,
             reason=result.reason,

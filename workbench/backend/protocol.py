@@ -243,11 +243,15 @@ class Backend(Protocol):
         domain: str,
         config: TrainingConfig,
         *,
-        domain_weight_decay: float | None,
         on_event: EventSink,
         control: TrainingControl,
-        resume_run: Path | None = None,
     ) -> TrainOutcome: ...
+
+    def resume(
+        self, run_dir: Path, *, on_event: EventSink, control: TrainingControl
+    ) -> TrainOutcome:
+        """Continue the run in ``run_dir`` with its own domain and recipe."""
+        ...
 
     def training_speed(
         self, model_config: ModelConfig, mode: str, batch_size: int, *, probe: bool, cancel: Any

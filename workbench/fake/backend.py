@@ -315,25 +315,40 @@ class FakeBackend(FakeModelFiles, FakeInsight):
     # === Training ===
 
     def train(
+        self, domain: str, config: TrainingConfig, *, on_event: EventSink, control: TrainingControl
+    ) -> TrainOutcome:
+        return self._run(domain, config, on_event, control, None)
+
+    def resume(
+        self, run_dir: Path, *, on_event: EventSink, control: TrainingControl
+    ) -> TrainOutcome:
+        """The run's own domain and recipe, as ``Workspace.resume`` reads them."""
+        with self._lock:
+            previous = self._runs.get(str(run_dir))
+        if previous is None:
+            raise ValueError(f"No run folder to resume. Received: {run_dir}")
+        summary = previous.summary
+        if summary.training_config is None or not summary.can_resume:
+            raise ValueError(f"The run {Path(run_dir).name} cannot be resumed.")
+        return self._run(summary.domain, summary.training_config, on_event, control, run_dir)
+
+    def _run(
         self,
         domain: str,
         config: TrainingConfig,
-        *,
-        domain_weight_decay: float | None,
         on_event: EventSink,
         control: TrainingControl,
-        resume_run: Path | None = None,
+        resume_run: Path | None,
     ) -> TrainOutcome:
         row = self._catalogue.get(domain)
         if row is not None and not row.present and control.stop_requested:
             raise Cancelled("cancelled by the user")  # Stop while its data is built, as core
         row = self._data(domain)
         spec = row.spec(self._config.image_size)
-        if domain_weight_decay is not None:
-            spec = dataclasses.replace(spec, weight_decay=domain_weight_decay)
-        self.calls.append(
-            f"train {domain} {config.mode} momentum={config.momentum:g} wd={domain_weight_decay}"
-        )
+        decay = config.domain_weight_decay
+        if decay is not None:
+            spec = dataclasses.replace(spec, weight_decay=decay)
+        self.calls.append(f"train {domain} {config.mode} momentum={config.momentum:g} wd={decay}")
         start = time.monotonic()
         steps = self.steps_per_epoch
         previous = None if resume_run is None else self._runs.get(str(resume_run))

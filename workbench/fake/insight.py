@@ -141,7 +141,6 @@ class FakeInsight:
             out = self.train(
                 domain,
                 run_config(config, run.setting, run.seed),
-                domain_weight_decay=run.setting.weight_decay,
                 on_event=on_event,
                 control=control,
             )

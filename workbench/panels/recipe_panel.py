@@ -305,10 +305,8 @@ class RecipePanel(QWidget):
             mode=self.mode.currentData(),
             bn_init=self.bn_init.currentData(),
             seed=self.seed.value(),
+            domain_weight_decay=self.domain_weight_decay.value(),
         )
-
-    def domain_weight_decay_value(self) -> float:
-        return self.domain_weight_decay.value()
 
     @Slot()
     def _emit_changed(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -316,7 +316,7 @@ class FileDomainData:
             ds = ds.filter(lambda image, _: tf.size(image) > 0)
         return batch_transform(ds, spec, training=training, seed=seed, batch_size=batch_size)
 
-    def _fetch_function(self, data: _Split):
+    def _fetch_function(self, data: _Split) -> Callable[[np.int64], np.ndarray]:
         if data.images is not None:
             images = data.images
             return lambda i: images[int(i)]
@@ -335,7 +335,7 @@ class FileDomainData:
         return decode
 
 
-def _numpy_image(fn, index: tf.Tensor) -> tf.Tensor:
+def _numpy_image(fn: Callable[[np.int64], np.ndarray], index: tf.Tensor) -> tf.Tensor:
     import tensorflow as tf
 
     image = tf.numpy_function(fn, [index], tf.uint8, stateful=False)

@@ -33,7 +33,9 @@ class RunningStats:
         return (m0, m1, m2), (s0, s1, s2)
 
 
-def channel_stats(images: np.ndarray | Iterable[np.ndarray], chunk: int = 4096):
+def channel_stats(
+    images: np.ndarray | Iterable[np.ndarray], chunk: int = 4096
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """(mean, std) per RGB channel on the [0, 1] scale of uint8 images [N, H, W, 3] or a list."""
     stats = RunningStats()
     if isinstance(images, np.ndarray):

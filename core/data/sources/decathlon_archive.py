@@ -8,6 +8,7 @@ Split from ``core.data.catalogue``, whose ``Catalogue.add_decathlon`` uses them.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from core.data.pipeline.file_dataset import DataError
@@ -16,7 +17,9 @@ from core.data.sources.tar_safety import safe_extract
 from core.progress import ProgressFn, check_cancel, within
 
 
-def unpack_domain_tars(root: Path, progress: ProgressFn, cancel, *, keep: bool) -> None:
+def unpack_domain_tars(
+    root: Path, progress: ProgressFn, cancel: threading.Event | None, *, keep: bool
+) -> None:
     """The data archive holds one .tar per domain inside ``data/``: unpack those too.
 
     ``keep=False``: our own unpacked copies, removed once their folder is there.

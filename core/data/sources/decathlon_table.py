@@ -27,7 +27,16 @@ class DecathlonInfo:
         return domain_name(self.key)
 
 
-def _info(key, number, title, classes, sizes, mean, std, center=False) -> DecathlonInfo:
+def _info(
+    key: str,
+    number: int,
+    title: str,
+    classes: int,
+    sizes: tuple[int, int, int],
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+    center: bool = False,
+) -> DecathlonInfo:
     return DecathlonInfo(key, number, title, classes, sizes, mean, std, center)
 
 

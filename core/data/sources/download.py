@@ -86,7 +86,13 @@ def download_file(
     return dest
 
 
-def _fetch(url: str, part: Path, progress: ByteProgress | None, cancel, timeout: float) -> None:
+def _fetch(
+    url: str,
+    part: Path,
+    progress: ByteProgress | None,
+    cancel: threading.Event | None,
+    timeout: float,
+) -> None:
     offset = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "ram-workbench"}
     if offset:

@@ -72,7 +72,10 @@ def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def hand_digits_splits(
-    seed: int, size: int, fractions=(0.6, 0.2, 0.2), train_copies: int = 4
+    seed: int,
+    size: int,
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    train_copies: int = 4,
 ) -> dict:
     """scikit-learn's 1,797 real 8x8 digits, upscaled and colourised, split per class.
 

@@ -114,7 +114,9 @@ def upsample(small: np.ndarray, size: int) -> np.ndarray:
     return np.einsum("yh,nhwc,xw->nyxc", wy, small.astype(np.float32), wx, optimize=True)
 
 
-def smooth_noise(rng: np.random.Generator, n: int, size: int, cells: int, channels: int = 3):
+def smooth_noise(
+    rng: np.random.Generator, n: int, size: int, cells: int, channels: int = 3
+) -> np.ndarray:
     """Low-frequency random fields in [0, 1]: uniform noise on a coarse grid, upsampled."""
     return upsample(rng.random((n, cells, cells, channels), dtype=np.float32), size)
 
@@ -143,7 +145,9 @@ def box_blur(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return images
 
 
-def occlude(rng: np.random.Generator, images: np.ndarray, probability: float, max_frac=0.4):
+def occlude(
+    rng: np.random.Generator, images: np.ndarray, probability: float, max_frac: float = 0.4
+) -> np.ndarray:
     """Paint a random rectangle of random colour over a fraction of the images."""
     n, h, w, _ = images.shape
     hit = rng.random((n,)) < probability
@@ -171,7 +175,9 @@ def add_noise(
     return images + s * rng.standard_normal(images.shape, dtype=np.float32)
 
 
-def contrasting_colours(rng: np.random.Generator, background: np.ndarray, minimum: float):
+def contrasting_colours(
+    rng: np.random.Generator, background: np.ndarray, minimum: float
+) -> np.ndarray:
     """Random colours [n, 3] at least ``minimum`` (mean abs RGB difference) from ``background``."""
     colour = rng.random(background.shape, dtype=np.float32)
     for _ in range(8):

@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 from core.data.sources.builtin import render
 
 T = 96
+Colour = tuple[int, int, int, int]
 RED = (200, 20, 30, 255)
 BLUE = (20, 70, 180, 255)
 WHITE = (245, 245, 245, 255)
@@ -43,7 +44,7 @@ SIGN_CLASSES: tuple[str, ...] = (
 )
 
 
-def _ring(draw: ImageDraw.ImageDraw, outer, inner) -> None:
+def _ring(draw: ImageDraw.ImageDraw, outer: Colour, inner: Colour) -> None:
     c, r = T / 2, T / 2 - 2
     draw.ellipse((c - r, c - r, c + r, c + r), fill=outer)
     r2 = r * 0.78
@@ -51,7 +52,7 @@ def _ring(draw: ImageDraw.ImageDraw, outer, inner) -> None:
 
 
 def _triangle(draw: ImageDraw.ImageDraw, up: bool) -> None:
-    def tri(margin: float):
+    def tri(margin: float) -> list[tuple[float, float]]:
         if up:
             return [(T / 2, margin), (T - margin, T - margin * 1.2), (margin, T - margin * 1.2)]
         return [(margin, margin * 1.2), (T - margin, margin * 1.2), (T / 2, T - margin)]
@@ -60,7 +61,9 @@ def _triangle(draw: ImageDraw.ImageDraw, up: bool) -> None:
     draw.polygon(tri(17), fill=WHITE)
 
 
-def _arrow(draw: ImageDraw.ImageDraw, angle_deg: float, colour=WHITE, length=0.55) -> None:
+def _arrow(
+    draw: ImageDraw.ImageDraw, angle_deg: float, colour: Colour = WHITE, length: float = 0.55
+) -> None:
     c = np.array([T / 2, T / 2])
     a = np.deg2rad(angle_deg)
     d = np.array([np.cos(a), -np.sin(a)])

@@ -7,6 +7,8 @@ families (stripes / waves / zigzag, grid / checks / bricks, blotches / cells) ge
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from core.data.sources.builtin import render
@@ -49,7 +51,7 @@ def _patterns(rng: np.random.Generator, labels: np.ndarray, size: int) -> np.nda
     def pick(name: str) -> np.ndarray:
         return labels == TEXTURE_CLASSES.index(name)
 
-    def put(name: str, fn) -> None:
+    def put(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> None:
         sel = pick(name)
         if sel.any():
             out[sel] = fn(sel)
