@@ -230,8 +230,11 @@ class InDomainMethods(WorkspaceBase):
         if not names:
             return [RouteAnswer(None, error="no domain has in-domain statistics") for _ in images]
         fit = self.router_fit(score, progress=within(progress, 0.6, 0.9), cancel=cancel)
-        if results is None or any(n not in results for n in names):
-            results = self.classify(names, images, top_k=1, score=score)  # type: ignore[attr-defined]
+        missing = [n for n in names if results is None or n not in results]
+        if missing:  # only the domains ``results`` lacks are classified
+            more = self.classify(missing, images, top_k=1, score=score)  # type: ignore[attr-defined]
+            results = {**(results or {}), **more}
+        assert results is not None  # (for the type checker: ``missing`` covered None)
         return answers(names, results, [stats[n] for n in names], score, fit)  # type: ignore[misc]
 
     def router_fit(

@@ -168,6 +168,11 @@ def story(request, tmp_path_factory) -> Story:
     d["classified_all"] = b.classify(["digits_street"], [image], top_k=50)
     d["classify_untrained"] = refusal(lambda: b.classify(["textures"], [image]))
     d["routed"] = b.route([image, broken])
+    # The window asks once: classify carries the route. A real backend classifies the
+    # images once for both (its workspace's classify is counted).
+    asked = _count_classify(b) if kind == "core" else None
+    d["classified_routed"] = b.classify(["digits_street"], [image, broken], route=True)
+    d["classify_calls"] = None if asked is None else list(asked)
     d["parameters"] = b.parameter_rows()
     # Files.
     adapter = files / "digits_street.adapter.safetensors"
@@ -216,6 +221,19 @@ def story(request, tmp_path_factory) -> Story:
     d["reconfigured_parameters"] = b.parameter_rows()
     d["reconfigured_runs"] = b.list_runs()
     return s
+
+
+def _count_classify(backend: Any) -> list[list[str]]:
+    """The domains of each ``Workspace.classify`` call the backend makes from now on."""
+    ws = backend.workspace
+    real, calls = ws.classify, []
+
+    def counted(names, *args, **kwargs):
+        calls.append(list(names))
+        return real(names, *args, **kwargs)
+
+    ws.classify = counted
+    return calls
 
 
 def _row(state: DomainState) -> tuple:
@@ -428,6 +446,12 @@ def test_classify_judges_each_image_and_route_names_a_trained_domain_or_none(sto
         assert good.domain in trained
         assert re.fullmatch(rf"looks like {good.domain}: .+, \d+%", good.text)
     assert bad.domain is None and bad.error and bad.source.endswith("broken.png")
+    # classify(route=True) carries the same answers; without it, none.
+    carried = story["classified_routed"]["digits_street"]
+    assert [v.route for v in carried] == story["routed"]
+    assert all(v.route is None for views in story["classified"].values() for v in views)
+    if story["classify_calls"] is not None:  # one pass per domain, none twice
+        assert story["classify_calls"] == [["digits_street"], ["signs"]]
 
 
 def test_parameter_rows(story):

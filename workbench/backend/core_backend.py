@@ -252,19 +252,29 @@ class CoreBackend(InsightMethods, RunsMethods):
     # === Classification ===
 
     def classify(
-        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
+        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5, *, route: bool = False
     ) -> dict[str, list[PredictionView]]:
-        """``Workspace.classify`` (merged models; a copy of the weights while a run trains)."""
-        found = self._ws.classify(list(domains), [str(p) for p in paths], top_k=top_k)
-        return {d: [_view(d, p) for p in predictions] for d, predictions in found.items()}
+        """``Workspace.classify`` (merged models; a copy of the weights while a run trains);
+        ``route``: ``Workspace.route`` over these predictions (only trained domains missing
+        from ``domains`` are classified for it)."""
+        sources = [str(p) for p in paths]
+        found = self._ws.classify(list(domains), sources, top_k=top_k)
+        routes = self._routes(paths, self._ws.route(sources, results=found)) if route else None
+        return {
+            d: [_view(d, p, None if routes is None else routes[i]) for i, p in enumerate(found_d)]
+            for d, found_d in found.items()
+        }
 
-    def route(self, paths: Sequence[Path]) -> list[RouteView]:
-        """``Workspace.route``: the domain each image looks like, or none of them."""
-        answers = self._ws.route([str(p) for p in paths])
+    @staticmethod
+    def _routes(paths: Sequence[Path], answers: Sequence[Any]) -> list[RouteView]:
         return [
             RouteView(str(path), a.domain, a.text(), a.error)
             for path, a in zip(paths, answers, strict=True)
         ]
+
+    def route(self, paths: Sequence[Path]) -> list[RouteView]:
+        """``Workspace.route``: the domain each image looks like, or none of them."""
+        return self._routes(paths, self._ws.route([str(p) for p in paths]))
 
     # === Files ===
 
@@ -357,7 +367,7 @@ class CoreBackend(InsightMethods, RunsMethods):
         ]
 
 
-def _view(domain: str, p: Any) -> PredictionView:
+def _view(domain: str, p: Any, route: RouteView | None = None) -> PredictionView:
     verdict = p.in_domain
     return PredictionView(
         p.source,
@@ -366,4 +376,5 @@ def _view(domain: str, p: Any) -> PredictionView:
         p.error,
         unlike=None if verdict is None else verdict.unlike,
         score_text="" if verdict is None else verdict.text(),
+        route=route,
     )

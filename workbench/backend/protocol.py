@@ -94,6 +94,9 @@ class PredictionView:
     # None: not judged (the domain has no in-domain statistics).
     unlike: bool | None = None
     score_text: str = ""  # "score -5.77, threshold -1.77"
+    # ``classify(..., route=True)``: the router's answer for this image (the same in every
+    # domain's view of it), from the same predictions; None when not asked.
+    route: RouteView | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,8 +268,11 @@ class Backend(Protocol):
     ) -> EvalOutcome: ...
 
     def classify(
-        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
-    ) -> dict[str, list[PredictionView]]: ...
+        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5, *, route: bool = False
+    ) -> dict[str, list[PredictionView]]:
+        """Each domain's top-k of each image; ``route``: each view also carries the router's
+        answer, taken from these predictions (the images are classified once)."""
+        ...
 
     def route(self, paths: Sequence[Path]) -> list[RouteView]:
         """Per image: the trained domain it looks like (and its top class), or none."""

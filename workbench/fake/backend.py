@@ -464,7 +464,20 @@ class FakeBackend(FakeModelFiles, FakeInsight):
     # === Classification ===
 
     def classify(
-        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
+        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5, *, route: bool = False
+    ) -> dict[str, list[PredictionView]]:
+        out = self._classify(domains, paths, top_k)
+        if not route:
+            return out
+        missing = [d for d in self._trained if d not in out]
+        routes = self._route(paths, {**out, **self._classify(missing, paths, 1)})
+        return {
+            d: [dataclasses.replace(v, route=r) for v, r in zip(views, routes, strict=True)]
+            for d, views in out.items()
+        }
+
+    def _classify(
+        self, domains: Sequence[str], paths: Sequence[Path], top_k: int
     ) -> dict[str, list[PredictionView]]:
         classes = {d: self._trained_info(d)["spec"].class_names for d in domains}
         out: dict[str, list[PredictionView]] = {d: [] for d in domains}
@@ -501,8 +514,12 @@ class FakeBackend(FakeModelFiles, FakeInsight):
     def route(self, paths: Sequence[Path]) -> list[RouteView]:
         """The first trained domain the image is not unlike (as the real router, which
         answers "none" when it is unlike every domain)."""
+        return self._route(paths, self._classify(list(self._trained), paths, 1))
+
+    def _route(
+        self, paths: Sequence[Path], found: Mapping[str, list[PredictionView]]
+    ) -> list[RouteView]:
         domains = list(self._trained)
-        found = self.classify(domains, paths, top_k=1)
         out = []
         for i, path in enumerate(paths):
             views = [found[d][i] for d in domains]
