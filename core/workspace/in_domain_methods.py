@@ -34,8 +34,7 @@ from core.model.in_domain import (
 )
 from core.progress import ProgressFn, check_cancel, no_progress, within
 from core.workspace.base import WorkspaceBase
-from core.workspace.locks import LockBusy
-from core.workspace.state import STATS_SUFFIX, WorkspaceError
+from core.workspace.state import STATS_SUFFIX
 
 ROUTER_FILE = "router.json"
 BATCH = 256
@@ -112,18 +111,7 @@ class InDomainMethods(WorkspaceBase):
         """Saved under the domain's lease; kept in memory only when it cannot be."""
         if self.read_only or self.training:
             return
-        from core.atomic_write import atomic_path
-        from core.files.digests import encode_safetensors
-
-        tensors, metadata = stats.to_tensors()
-        encoded = encode_safetensors(tensors, metadata)
-        try:
-            with self.changing(name, purpose=f"saving the in-domain statistics of '{name}'"):
-                self.layout.domains_dir.mkdir(parents=True, exist_ok=True)
-                with atomic_path(self.stats_file(name), expected_bytes=len(encoded.data)) as tmp:
-                    tmp.write_bytes(encoded.data)
-        except (LockBusy, WorkspaceError, OSError) as exc:
-            self.notes.append(f"The in-domain statistics of '{name}' were not saved: {exc}")
+        self._write_beside(name, self.stats_file(name), stats.to_tensors(), "in-domain statistics")
 
     def keep_imported_stats(self, name: str, path: Path) -> bool:
         """Keep the statistics an imported adapter file carries, when they were made for

@@ -35,8 +35,7 @@ from core.model.probe import (
     read_checks,
 )
 from core.workspace.base import WorkspaceBase
-from core.workspace.locks import LockBusy
-from core.workspace.state import PROBE_SUFFIX, WorkspaceError
+from core.workspace.state import PROBE_SUFFIX
 
 CHECK_BUILD_MAX = 8  # deferred domains built for one check (see the module docstring)
 
@@ -96,17 +95,7 @@ class ProbeMethods(WorkspaceBase):
         self._update_checks({}, drop={name})
         if self.read_only:
             return
-        from core.atomic_write import atomic_path
-        from core.files.digests import encode_safetensors
-
-        encoded = encode_safetensors(*probe.to_tensors())
-        try:
-            with self.changing(name, purpose=f"saving the probe of '{name}'"):
-                self.layout.domains_dir.mkdir(parents=True, exist_ok=True)
-                with atomic_path(self.probe_file(name), expected_bytes=len(encoded.data)) as tmp:
-                    tmp.write_bytes(encoded.data)
-        except (LockBusy, WorkspaceError, OSError) as exc:
-            self.notes.append(f"The probe of '{name}' was not saved: {exc}")
+        self._write_beside(name, self.probe_file(name), probe.to_tensors(), "probe")
 
     def keep_imported_probe(self, name: str, path: Path) -> bool:
         """Keep the probe an imported adapter file carries (``import_adapters``); a probe
