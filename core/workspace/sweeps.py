@@ -32,6 +32,8 @@ from core.training.sweep import (
 from core.workspace.state import STATE_FILE
 
 if TYPE_CHECKING:
+    from core.data.pipeline.datasource import DomainData
+    from core.training.train_evaluate import TrainingResult
     from core.workspace.door import Workspace
 
 
@@ -76,43 +78,70 @@ def _sweep(
     on_run: Callable[[SweepRun, int, int], None] | None,
     control: Any,
 ) -> SweepResult:
-    from core.files.export import export_domain
-    from core.seeding import seed_everything
-    from core.training.train_evaluate import evaluate
-
-    sweep_dir = Path(sweep_dir) if sweep_dir is not None else new_sweep_dir(ws.runs_root, domain)
-    if (sweep_dir / SWEEP_FILE).is_file():
-        state = read_sweep(sweep_dir)
-        if state["domain"] != domain:
-            raise ValueError(
-                f"This sweep is of domain '{state['domain']}'. Received: domain={domain!r}"
-            )
-        base = TrainingConfig.from_dict(state["base"])
-        runs = state["runs"]
-    elif runs is None:
-        raise ValueError(f"A new sweep needs its runs (see plan()). Received: {sweep_dir}")
-    runs = list(runs)
-    data = ws.load_data(domain)
-    if not data.has_split("val") or data.num_examples("val") == 0:
-        raise ValueError(f"Domain '{domain}' has no validation images to choose on.")
-    state = {"domain": domain, "base": base.to_dict(), "runs": runs}
-
-    def save_state() -> None:
-        write_sweep_state(sweep_dir, {**state, "runs": [run_to_dict(r) for r in runs]})
-
-    save_state()
-    if not (ws.dir / STATE_FILE).is_file():
-        ws.save()  # a new workspace: a resumed sweep must find the same model config
-    init_from = ws.source_domain if base.mode == "linear_probe" else None
-    if init_from == domain:
-        init_from = None
-    stopped = False
-    for index, run in enumerate(runs):
+    sweep = _Sweep.open(ws, domain, base, runs, sweep_dir)
+    for index, run in enumerate(sweep.runs):
         if run.done:
             continue
         if on_run is not None:
-            on_run(run, index, len(runs))
-        config = run_config(base, run.setting, run.seed)
+            on_run(run, index, len(sweep.runs))
+        if not sweep.train(index, on_event, control):
+            return SweepResult(sweep.dir, domain, tuple(sweep.runs), complete=False)
+    return sweep.choose()
+
+
+@dataclasses.dataclass
+class _Sweep:
+    """A sweep in progress: its folder, recipe, runs so far and the domain's data."""
+
+    ws: Workspace
+    domain: str
+    base: TrainingConfig
+    runs: list[SweepRun]
+    dir: Path
+    data: DomainData
+    chosen: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def open(
+        cls,
+        ws: Workspace,
+        domain: str,
+        base: TrainingConfig,
+        runs: Sequence[SweepRun] | None,
+        sweep_dir: Path | None,
+    ) -> _Sweep:
+        """A new sweep, or the one saved in ``sweep_dir`` (its plan and recipe win)."""
+        sweep_dir = (
+            Path(sweep_dir) if sweep_dir is not None else new_sweep_dir(ws.runs_root, domain)
+        )
+        if (sweep_dir / SWEEP_FILE).is_file():
+            state = read_sweep(sweep_dir)
+            if state["domain"] != domain:
+                raise ValueError(
+                    f"This sweep is of domain '{state['domain']}'. Received: domain={domain!r}"
+                )
+            base, runs = TrainingConfig.from_dict(state["base"]), state["runs"]
+        elif runs is None:
+            raise ValueError(f"A new sweep needs its runs (see plan()). Received: {sweep_dir}")
+        data = ws.load_data(domain)
+        if not data.has_split("val") or data.num_examples("val") == 0:
+            raise ValueError(f"Domain '{domain}' has no validation images to choose on.")
+        sweep = cls(ws, domain, base, list(runs), sweep_dir, data)
+        sweep.save()
+        if not (ws.dir / STATE_FILE).is_file():
+            ws.save()  # a new workspace: a resumed sweep must find the same model config
+        return sweep
+
+    def save(self) -> None:
+        state = {"domain": self.domain, "base": self.base.to_dict()}
+        runs = [run_to_dict(r) for r in self.runs]
+        write_sweep_state(self.dir, {**state, "runs": runs, **self.chosen})
+
+    def train(self, index: int, on_event: EventSink, control: Any) -> bool:
+        """Run ``index`` trained (or resumed) to its end: False when it was stopped."""
+        from core.seeding import seed_everything
+
+        ws, domain, run = self.ws, self.domain, self.runs[index]
         previous = Path(run.run_dir) if run.run_dir is not None else None
         resume_run = previous if previous and (previous / "config.json").is_file() else None
         if not (resume_run and (resume_run / CHECKPOINT_NAME).is_file()):
@@ -120,37 +149,44 @@ def _sweep(
                 ws.engine.remove_domain(domain)  # every run starts from a fresh domain
         seed_everything(run.seed)
 
-        def record(event: Any, index: int = index) -> None:
+        def record(event: Any) -> None:
             if isinstance(event, TrainingStarted) and event.run_dir:
-                runs[index] = dataclasses.replace(runs[index], run_dir=event.run_dir)
-                save_state()  # a stopped sweep knows where to resume this run
+                self.runs[index] = dataclasses.replace(self.runs[index], run_dir=event.run_dir)
+                self.save()  # a stopped sweep knows where to resume this run
             on_event(event)
 
+        init_from = ws.source_domain if self.base.mode == "linear_probe" else None
         result = ws.train(
             domain,
-            config,
+            run_config(self.base, run.setting, run.seed),
             on_event=record,
             control=control,
-            data=data,
-            init_from=init_from,
+            data=self.data,
+            init_from=None if init_from == domain else init_from,
             resume_run=resume_run,
             save=False,
         )
-        run = runs[index]
-        assert run.run_dir is not None  # record() set it when the run started
-        run_dir = Path(run.run_dir)
         if result.reason == "stopped" or (control is not None and control.stop_requested):
-            stopped = True
-            save_state()
-            break
-        export_domain(ws.engine, domain, run_dir / WEIGHTS_FILE, verify=False)
-        history = result.history
+            self.save()
+            return False
+        self._finished(index, result)
+        return True
+
+    def _finished(self, index: int, result: TrainingResult) -> None:
+        """The run's weights kept beside it, its validation (best epoch) and test accuracy."""
+        from core.files.export import export_domain
+        from core.training.train_evaluate import evaluate
+
+        run = self.runs[index]
+        assert run.run_dir is not None  # record() set it when the run started
+        export_domain(self.ws.engine, self.domain, Path(run.run_dir) / WEIGHTS_FILE, verify=False)
+        history, data = result.history, self.data
         test = (
-            evaluate(ws.engine, domain, data, "test").accuracy
+            evaluate(self.ws.engine, self.domain, data, "test").accuracy
             if data.has_split("test") and data.num_examples("test")
             else None
         )
-        runs[index] = dataclasses.replace(
+        self.runs[index] = dataclasses.replace(
             run,
             done=True,
             # The workspace kept (and the file above holds) the best epoch's weights.
@@ -163,25 +199,28 @@ def _sweep(
             seconds=float(sum(e.seconds for e in history)),
             reason=result.reason,
         )
-        save_state()
-    if stopped:
-        return SweepResult(sweep_dir, domain, tuple(runs), complete=False)
+        self.save()
 
-    summary = conclude(sweep_dir, domain, runs)
-    best_run = next(r for r in runs if r.run_dir == summary.chosen_run)
-    assert best_run.run_dir is not None and summary.chosen is not None  # a finished sweep
-    ws.import_adapters(Path(best_run.run_dir) / WEIGHTS_FILE, name=domain, replace=True)
-    ws.record_domain(
-        domain,
-        mode=base.mode,
-        epochs=base.total_epochs,
-        val_accuracy=best_run.val_accuracy,
-        test_accuracy=best_run.test_accuracy,
-        run_dir=best_run.run_dir,
-    )
-    ws.save()
-    ws.take_probe(domain, data)  # the chosen weights' probe (the run's file carries none)
-    state["chosen"] = dataclasses.asdict(summary.chosen)
-    state["chosen_run"] = best_run.run_dir
-    save_state()
-    return summary
+    def choose(self) -> SweepResult:
+        """The best run's weights become the domain, recorded and saved like any domain."""
+        ws, domain = self.ws, self.domain
+        summary = conclude(self.dir, domain, self.runs)
+        best_run = next(r for r in self.runs if r.run_dir == summary.chosen_run)
+        assert best_run.run_dir is not None and summary.chosen is not None  # a finished sweep
+        ws.import_adapters(Path(best_run.run_dir) / WEIGHTS_FILE, name=domain, replace=True)
+        ws.record_domain(
+            domain,
+            mode=self.base.mode,
+            epochs=self.base.total_epochs,
+            val_accuracy=best_run.val_accuracy,
+            test_accuracy=best_run.test_accuracy,
+            run_dir=best_run.run_dir,
+        )
+        ws.save()
+        ws.take_probe(domain, self.data)  # the chosen weights' probe (the run's file has none)
+        self.chosen = {
+            "chosen": dataclasses.asdict(summary.chosen),
+            "chosen_run": best_run.run_dir,
+        }
+        self.save()
+        return summary

@@ -24,7 +24,7 @@ from typing import Any
 from PIL import Image
 
 from core.clock import utc_now
-from core.config import ModelConfig, TrainingConfig
+from core.config import DomainSpec, ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.data.pipeline.image_files import unreadable_reason
 from core.events import (
@@ -183,21 +183,24 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         return row
 
     def add_folder(self, path: Path, name: str | None = None) -> DomainState:
-        path = Path(path)
-        classes = sorted(p.name for p in path.iterdir() if p.is_dir())
-        if len(classes) < 2:
-            raise ValueError(
-                f"A domain folder needs one sub-folder per class (at least two). Received: {path}"
-            )
-        name = name or path.name.lower()
+        """The real catalogue's check, split and words (``core.data``, no TensorFlow)."""
+        from core.data.catalogue import Catalogue
+
+        entry = Catalogue(self._root).add_folder(Path(path), name)
         with self._lock:
             self._catalogue.setdefault(
-                name,
+                entry.name,
                 FakeDomain(
-                    name, path.name, "folder", tuple(classes), {}, f"Image folder {path}.", True
+                    entry.name,
+                    entry.title,
+                    "folder",
+                    entry.class_names,
+                    dict(entry.sizes),
+                    entry.description,
+                    True,
                 ),
             )
-        return self._state(name)
+        return self._state(entry.name)
 
     def new_domain(self, name: str, classes: Mapping[str, Sequence[Path]]) -> MadeDomain:
         """The real copying (``core.data.made``, no TensorFlow) into the fake's data folder."""
@@ -275,8 +278,10 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         missing = [
             n for n in ("train_32x32.mat", "test_32x32.mat") if not (Path(path) / n).exists()
         ]
-        if missing:
-            raise FileNotFoundError(f"{path} lacks {', '.join(missing)}. Received: {path}")
+        if missing:  # core's refusal (a ValueError, as its DataError), in its words
+            raise ValueError(
+                f"{path} needs train_32x32.mat and test_32x32.mat (the official SVHN files)."
+            )
         self._catalogue[SVHN_NAME].present = True
         return self._state(SVHN_NAME)
 
@@ -389,6 +394,23 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             )
         )
         test = final_val if done else None
+        self._keep_run(domain, config, spec, run_dir, (reason, done), epochs, batch)
+        return TrainOutcome(domain, reason, done, run_dir, seconds, test)
+
+    def _keep_run(
+        self,
+        domain: str,
+        config: TrainingConfig,
+        spec: DomainSpec,
+        run_dir: str,
+        end: tuple[str, int],
+        epochs: dict[str, list],
+        batch: dict[str, list],
+    ) -> None:
+        """What a finished fake run leaves: the domain's record and its run folder's curves."""
+        reason, done = end
+        final_val = epochs["val_accuracy"][-1] if epochs["val_accuracy"] else None
+        test = final_val if done else None
         with self._lock:
             if config.mode == "full":  # the trunk trained: every other domain is now stale
                 self._fingerprint = secrets.token_hex(32)
@@ -424,7 +446,6 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 {k: tuple(v) for k, v in epochs.items()},
                 {k: tuple(v) for k, v in batch.items()},
             )
-        return TrainOutcome(domain, reason, done, run_dir, seconds, test)
 
     def training_speed(
         self, model_config: ModelConfig, mode: str, batch_size: int, *, probe: bool, cancel: Any

@@ -43,7 +43,7 @@ class FakeDomain:
         """The spec the real catalogue gives (default statistics: the fake builds nothing)."""
         b = self.builtin
         if b is None:
-            spec = DomainSpec(self.name, self.class_names)
+            spec = DomainSpec(name=self.name, class_names=self.class_names)
         else:
             spec = DomainSpec(
                 name=b.name,

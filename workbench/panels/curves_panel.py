@@ -91,6 +91,14 @@ class CurvesPanel(QWidget):
         self._smoothed = {"batch_loss": EmaCache(), "batch_accuracy": EmaCache()}
         self.smoothing = 0.6
 
+        self._build_plots()
+        self._build_bar()
+        self._smoothing_changed(self.smoothing_slider.value())
+
+        self.timer.start()
+
+    def _build_plots(self) -> None:
+        """Loss, accuracy and learning rate on one x axis, the legend in a row of its own."""
         self.plots = _MeteredLayoutWidget()
         self.plots.setBackground("w")
         # The legend has a row of its own above the plots: inside a plot it covered the data.
@@ -144,6 +152,8 @@ class CurvesPanel(QWidget):
         for key in ("batch_loss", "batch_loss_smooth", "train_loss", "val_loss", "train_penalty"):
             self.legend.addItem(self.curves[key], self.curves[key].name())
 
+    def _build_bar(self) -> None:
+        """Smoothing, raw batches, overlays and export above the plots."""
         self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
         self.smoothing_slider.setRange(0, 99)
         self.smoothing_slider.setValue(round(self.smoothing * 100))
@@ -175,9 +185,6 @@ class CurvesPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
         layout.addWidget(self.plots, 1)
-        self._smoothing_changed(self.smoothing_slider.value())
-
-        self.timer.start()
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
