@@ -356,21 +356,9 @@ def export_deployable(
         _write(model, artifact, fmt, metadata)
         check_cancel(cancel)
         progress(0.6, f"Loading {path.name} in a fresh process to check it")
-        got, runtime, got_scores = run_in_fresh_process(fmt, artifact, images, cancel=cancel)
-        agreement, diff = compare(expected, got)
-        if not np.isfinite(diff) or diff > MAX_PROBABILITY_DIFF:
-            raise DeployError(
-                f"The {fmt} artifact does not reproduce domain '{domain_name}' (max probability "
-                f"difference {diff:.3g} > {MAX_PROBABILITY_DIFF:g}, top-1 agreement "
-                f"{100 * agreement:.2f}%); nothing was written. Received: path={str(path)!r}"
-            )
-        score_diff = None if scores is None else compare_scores(scores, got_scores)
-        if score_diff is not None and not score_diff <= MAX_SCORE_DIFF:
-            raise DeployError(
-                f"The {fmt} artifact's in_domain score does not reproduce the workbench's "
-                f"(max relative difference {score_diff:.3g} > {MAX_SCORE_DIFF:g}); nothing "
-                f"was written. Received: path={str(path)!r}"
-            )
+        runtime, agreement, diff, score_diff = _check_artifact(
+            fmt, artifact, images, (expected, scores), (domain_name, path), cancel
+        )
         metadata["verification"] = {
             "runtime": runtime,
             "images": len(images),
@@ -399,6 +387,36 @@ def export_deployable(
         seconds=time.monotonic() - started,
         max_score_diff=score_diff,
     )
+
+
+def _check_artifact(
+    fmt: str,
+    artifact: Path,
+    images: list[np.ndarray],
+    expected: tuple[np.ndarray, np.ndarray | None],
+    where: tuple[str, Path],
+    cancel: threading.Event | None,
+) -> tuple[str, float, float, float | None]:
+    """The artifact run in a fresh process against the workbench's (probabilities, scores):
+    (runtime, top-1 agreement, max probability difference, max score difference); a
+    ``DeployError`` when either is off."""
+    (domain_name, path) = where
+    got, runtime, got_scores = run_in_fresh_process(fmt, artifact, images, cancel=cancel)
+    agreement, diff = compare(expected[0], got)
+    if not np.isfinite(diff) or diff > MAX_PROBABILITY_DIFF:
+        raise DeployError(
+            f"The {fmt} artifact does not reproduce domain '{domain_name}' (max probability "
+            f"difference {diff:.3g} > {MAX_PROBABILITY_DIFF:g}, top-1 agreement "
+            f"{100 * agreement:.2f}%); nothing was written. Received: path={str(path)!r}"
+        )
+    score_diff = None if expected[1] is None else compare_scores(expected[1], got_scores)
+    if score_diff is not None and not score_diff <= MAX_SCORE_DIFF:
+        raise DeployError(
+            f"The {fmt} artifact's in_domain score does not reproduce the workbench's "
+            f"(max relative difference {score_diff:.3g} > {MAX_SCORE_DIFF:g}); nothing "
+            f"was written. Received: path={str(path)!r}"
+        )
+    return runtime, agreement, diff, score_diff
 
 
 def _float32_domain(engine: AdapterEngine, name: str) -> DomainModel:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from core.progress import ProgressFn, no_progress, within
 from core.workspace.base import WorkspaceBase
 from core.workspace.state import EXPORTED_STATUS, restored_status
+
+if TYPE_CHECKING:
+    from core.model.engine import AdapterEngine
+    from core.model.in_domain import InDomainStats
 
 
 class FileMethods(WorkspaceBase):
@@ -96,18 +100,40 @@ class FileMethods(WorkspaceBase):
     ):
         """A standalone merged model (``saved_model``, ``litert`` or ``onnx``) checked in its
         own runtime (``core.workspace.shipping.export_workspace_domain``; a ``DeployReport``)."""
-        from core.workspace.shipping import export_workspace_domain
+        from core.workspace.shipping import check_deployable, export_workspace_domain
 
+        engine = self._reading_engine([name], weights)
+        check_deployable(self, name, engine)  # before the statistics are made for it
+        stats = self._stats_describing(name, engine, within(progress, 0.0, 0.2), cancel)
         return export_workspace_domain(
             self,
             name,
             Path(path),
             fmt,
-            engine=self._reading_engine([name], weights),
+            engine=engine,
             max_test_images=max_test_images,
-            progress=progress,
+            in_domain=stats,
+            progress=within(progress, 0.2, 1.0),
             cancel=cancel,
         )
+
+    def _stats_describing(
+        self,
+        name: str,
+        engine: AdapterEngine,
+        progress: ProgressFn,
+        cancel: threading.Event | None,
+    ) -> InDomainStats | None:
+        """The domain's in-domain statistics when they describe the weights ``engine``
+        holds (the workspace's own; not a run's last epoch), else None."""
+        from core.files.digests import tensors_digest
+
+        try:
+            stats = self.in_domain_stats(name, progress=progress, cancel=cancel)  # type: ignore[attr-defined]
+        except (KeyError, ValueError, OSError):
+            return None
+        key = f"{engine.trunk_fingerprint()}:{tensors_digest(engine.weight_arrays(name))}"
+        return stats if stats is not None and stats.key == key else None
 
     def import_adapters(self, path: Path | str, *, name: str | None = None, replace: bool = False):
         """Add a domain from an exported adapter file, record it and save the workspace

@@ -21,6 +21,7 @@ from core.progress import ProgressFn, check_cancel, no_progress, within
 
 if TYPE_CHECKING:
     from core.model.engine import AdapterEngine
+    from core.model.in_domain import InDomainStats
     from core.workspace.base import WorkspaceBase
 
 
@@ -71,13 +72,15 @@ def export_workspace_domain(
     *,
     engine: AdapterEngine | None = None,
     max_test_images: int | None = None,
+    in_domain: InDomainStats | None = None,
     progress: ProgressFn = no_progress,
     cancel: threading.Event | None = None,
 ) -> DeployReport:
     """Check, gather the test images and export (``core.deploy.standalone.export_deployable``).
 
     ``engine``: where the weights are read (a copy taken while a run trains); default the
-    workspace's own.
+    workspace's own. ``in_domain``: the domain's statistics for those weights (the artifact
+    then outputs the in-domain score too).
     """
     if max_test_images is not None and (
         not isinstance(max_test_images, int) or max_test_images < 1
@@ -94,27 +97,13 @@ def export_workspace_domain(
     except (KeyError, ValueError, OSError):
         images = ()  # the data is not here (imported adapters): synthetic images only
     check_cancel(cancel)
-    stats = _stats_for(workspace, name, engine, within(progress, 0.1, 0.3), cancel)
     return export_deployable(
         engine,
         name,
         path,
         fmt,
         test_images=images,
-        in_domain=stats,
-        progress=within(progress, 0.3, 1.0),
+        in_domain=in_domain,
+        progress=within(progress, 0.1, 1.0),
         cancel=cancel,
     )
-
-
-def _stats_for(workspace, name, engine, progress, cancel):
-    """The domain's in-domain statistics when they describe the weights ``engine`` holds
-    (the workspace's own; not a run's last epoch), else None: no in_domain output."""
-    from core.files.digests import tensors_digest
-
-    try:
-        stats = workspace.in_domain_stats(name, progress=progress, cancel=cancel)
-    except (KeyError, ValueError, OSError):
-        return None
-    key = f"{engine.trunk_fingerprint()}:{tensors_digest(engine.weight_arrays(name))}"
-    return stats if stats is not None and stats.key == key else None
