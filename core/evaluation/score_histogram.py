@@ -2,7 +2,7 @@
 the other trained domains' test images, all scored by that domain, with the AUROC.
 
 Files: ``in_domain.csv`` (shared bins: one count column for its own images, one per other
-domain), ``in_domain.json`` (the score, the threshold, the AUROC against each other domain
+domain; the first and last bins also count the images beyond them), ``in_domain.json`` (the score, the threshold, the AUROC against each other domain
 and against all of them, the share of own images that pass) and ``in_domain.png``
 (matplotlib, Agg). No TensorFlow.
 """
@@ -51,9 +51,15 @@ class ScoreHistogram:
         return out
 
     def bins(self) -> np.ndarray:
+        """Shared bin edges around the domain's own scores: from 4 own spreads below them
+        (or the other images' lowest, when higher) to the highest score; the images beyond
+        the edges are counted in the first and last bins (far-off images would otherwise
+        squeeze the domain's own scores into one bin)."""
         values = np.concatenate([self.own, *self.others.values()])
-        low, high = np.quantile(values, [0.005, 0.995])  # a few far-out images: at the edges
-        low, high = min(low, self.threshold), max(high, self.threshold)
+        own_low, own_high = np.quantile(self.own, [0.005, 0.995])
+        low = max(float(np.quantile(values, 0.005)), own_low - 4 * (own_high - own_low))
+        low = min(low, self.threshold)
+        high = max(float(np.quantile(values, 0.995)), self.threshold)
         return np.linspace(low, high if high > low else low + 1.0, BINS + 1)
 
     def summary(self) -> dict[str, object]:
@@ -125,7 +131,7 @@ class ScoreHistogram:
         if pooled is not None:
             title += f" (AUROC {pooled:.3f})"
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("score (higher = more like the domain)")
+        ax.set_xlabel("score (higher = more like the domain; the edge bins hold those beyond)")
         ax.set_ylabel("share of images (density)")
         ax.legend(fontsize=8)
         fig.tight_layout()
