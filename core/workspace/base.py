@@ -77,7 +77,8 @@ class WorkspaceBase:
         self._features: dict[str, tuple[Any, Any]] = {}  # name -> (model, traced features)
         self._in_domain: dict[str, Any] = {}  # name -> InDomainStats (checked by key)
         self._in_domain_failed: dict[str, str] = {}  # name -> key its data could not fit
-        self._probes: dict[str, Any] = {}  # name -> core.model.probe.Probe
+        # name -> (its probe file's signature when read or written, core.model.probe.Probe)
+        self._probes: dict[str, tuple[Any, Any]] = {}
         self.store = Store(self.layout)
         self._leases = Leases(self.store.locks)
         self._init_file_state()

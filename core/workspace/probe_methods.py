@@ -47,21 +47,26 @@ class ProbeMethods(WorkspaceBase):
         return self.layout.domains_dir / f"{name}{PROBE_SUFFIX}"
 
     def probe_of(self, name: str) -> Probe | None:
-        """The domain's probe: kept in memory, else read from its file (None: it has none,
-        or its file is damaged)."""
+        """The domain's probe, as its file holds it now (another program that trained the
+        domain wrote a new one), read again only when the file changed; one that could not
+        be saved is kept in memory. None: it has none, or its file is damaged."""
         from core.files.digests import read_safetensors
 
+        path = self.probe_file(name)
+        seen = _signature(path)
         with self._lock:
             kept = self._probes.get(name)
-        if kept is not None:
-            return kept
+        if kept is not None and kept[0] == seen:
+            return kept[1]  # the file as read (or, None: never written)
+        if seen is None:
+            return None
         try:
-            metadata, tensors = read_safetensors(self.probe_file(name))
+            metadata, tensors = read_safetensors(path)
             probe = Probe.from_tensors(tensors, metadata)
         except (OSError, ValueError):
             return None
         with self._lock:
-            self._probes[name] = probe
+            self._probes[name] = (seen, probe)
         return probe
 
     def take_probe(self, name: str, data: Any) -> Probe | None:
@@ -88,14 +93,14 @@ class ProbeMethods(WorkspaceBase):
         return np.asarray(model(images.astype(np.float32), training=False), np.float32)
 
     def _keep_probe(self, name: str, probe: Probe) -> None:
-        """In memory, and in its file under the domain's lease; its last verdict is
-        dropped (it was about the weights the domain had before)."""
-        with self._lock:
-            self._probes[name] = probe
+        """In its file under the domain's lease; its last verdict is dropped (it was about
+        the weights the domain had before). Kept in memory with the file's signature after
+        the write, so one that could not be saved still counts until the file changes."""
         self._update_checks({}, drop={name})
-        if self.read_only:
-            return
-        self._write_beside(name, self.probe_file(name), probe.to_tensors(), "probe")
+        if not self.read_only:
+            self._write_beside(name, self.probe_file(name), probe.to_tensors(), "probe")
+        with self._lock:
+            self._probes[name] = (_signature(self.probe_file(name)), probe)
 
     def keep_imported_probe(self, name: str, path: Path) -> bool:
         """Keep the probe an imported adapter file carries (``import_adapters``); a probe
@@ -189,3 +194,12 @@ class ProbeMethods(WorkspaceBase):
                 atomic_write_json(self.dir / CHECKS_FILE, payload)
         except OSError as exc:
             self.notes.append(f"The probes' verdicts were not saved: {exc}")
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    """(mtime in ns, size) of a file; None when there is none."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size

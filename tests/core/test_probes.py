@@ -162,3 +162,16 @@ def test_the_verdict_compares_logits_not_their_rounded_digest():
     damaged_tensors[PREFIX + "logits"] = damaged_tensors[PREFIX + "logits"] + 1
     with pytest.raises(ValueError, match="digest"):
         Probe.from_tensors(damaged_tensors, metadata)
+
+
+def test_a_probe_another_program_took_is_the_one_compared(trained, tmp_path):
+    """Two programs on one data folder: the one that did not train sees the new probe."""
+    root = _copy(trained, tmp_path)
+    here, other = _open(root), _open(root)
+    before = here.probe_of("glyphs")
+    other.train("glyphs", RECIPE)  # new weights, a new probe file
+    here.refresh()
+    after = here.probe_of("glyphs")
+    assert after is not None and after.weights != before.weights
+    assert after.weights == other.probe_of("glyphs").weights
+    assert here.check_probes("a test")["glyphs"].state == UNCHANGED  # not a false alarm
