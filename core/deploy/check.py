@@ -57,15 +57,18 @@ def reference_probabilities(domain: DomainModel, images: Sequence[np.ndarray]) -
 def reference_scores(
     domain: DomainModel, images: Sequence[np.ndarray], stats: InDomainStats
 ) -> np.ndarray:
-    """The workbench's default in-domain score of each image (``eval_transform``, the
-    unmerged model's features, ``InDomainStats.score`` in float64)."""
+    """The workbench's default in-domain score of each image, as ``Workspace.classify``
+    computes it: ``eval_transform``, the features of the domain's merged model (float32),
+    ``InDomainStats.score`` in float64. (The score whitens the features, so the small
+    float32 difference between the merged and the unmerged network can show in it.)"""
     import tensorflow as tf
 
     from core.data.pipeline.preprocess import eval_transform
     from core.model.features import FeatureModel
     from core.model.in_domain import DEFAULT_SCORE
+    from core.model.merge import merge_domain
 
-    model = FeatureModel(domain.model)
+    model = FeatureModel(merge_domain(domain, dtype="float32"))
     out = np.zeros(len(images), np.float64)
     for indices, group in _groups(images):  # one batch per image size
         for start in range(0, len(indices), 256):

@@ -75,11 +75,12 @@ METADATA_FORMAT = "ram-workbench-deployment"
 METADATA_VERSION = 1
 SIDECAR_IN_SAVED_MODEL = "assets.extra/ram_deploy.json"
 MAX_PROBABILITY_DIFF = 1e-3  # float32 artifacts agree to ~1e-5; more means a broken export
-# in_domain: relative to max(1, |score|). The score whitens features (up to ~4e4 along the
-# nearly constant directions of an untrained domain), so the float32 merged network's
-# feature noise shows: 0.010 (Keras) to 0.025 (LiteRT) measured on a randomised 'glyphs'
-# at the tiny preset, 2e-3 when the host scores the merged features too.
-MAX_SCORE_DIFF = 0.05
+# in_domain: relative to max(1, |score|), against the host's float64 score of the merged
+# network's features (what classify computes). Measured at the tiny preset: 3e-6 to 8e-6 on
+# a trained 'glyphs' in all three formats; on a domain with random weights, whose nearly
+# constant feature directions the score whitens by up to ~4e4, 2e-3 (Keras) and 0.038
+# (LiteRT). A broken export (wrong constants, taps or preprocessing) is off by O(1).
+MAX_SCORE_DIFF = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
