@@ -193,6 +193,11 @@ def _eval_mixed(ws: Workspace, args: argparse.Namespace) -> int:
         rows = [dataclasses.asdict(r) for r in (*report.rows, report.pooled())]
         path.write_text(json.dumps({"score": report.score, "router": report.router, "rows": rows}))
         print(f"report written to {path}")
+        for histogram in report.histograms:  # each domain's score: own vs the others' images
+            folder = args.report / f"in_domain_{histogram.domain}"
+            histogram.write(folder)
+            pooled = histogram.aurocs().get("all other domains", float("nan"))
+            print(f"{histogram.domain}: score histogram in {folder}, AUROC {pooled:.3f}")
     return 0
 
 

@@ -157,7 +157,20 @@ class InDomainMethods(WorkspaceBase):
         cross = self.cross_scores(names, "test", limit, progress=within(progress, 0.6, 1.0))
         stats = [self.in_domain_stats(n) for n in names]
         rows = mixed_rows(names, cross, stats, score, fit)  # type: ignore[arg-type]
-        return MixedReport(score, "affine" if fit is not None else "percentile", rows)
+        histograms = tuple(
+            ScoreHistogram(
+                d,
+                "test",
+                score,
+                s.threshold(score),  # type: ignore[union-attr]
+                cross[d].scores[d][score],
+                {o: cross[o].scores[d][score] for o in cross if o != d},
+            )
+            for d, s in zip(names, stats, strict=True)
+            if d in cross
+        )
+        router = "affine" if fit is not None else "percentile"
+        return MixedReport(score, router, rows, histograms)
 
     def score_histogram(
         self,

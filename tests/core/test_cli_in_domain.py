@@ -89,6 +89,12 @@ def test_eval_mixed_routes_test_images_to_their_own_domain(capsys, trained_root,
     for row in rows.values():
         assert row["task_agnostic_accuracy"] <= row["known_domain_accuracy"] + 1e-9
     assert rows["all"]["images"] == rows["glyphs"]["images"] + rows["digits_street"]["images"]
+    for domain, other in (("glyphs", "digits_street"), ("digits_street", "glyphs")):
+        summary = json.loads((tmp_path / f"in_domain_{domain}" / "in_domain.json").read_text())
+        assert summary["images"] == {domain: rows[domain]["images"], other: rows[other]["images"]}
+        assert (tmp_path / f"in_domain_{domain}" / "in_domain.png").is_file()
+        assert f"{domain}: score histogram in " in out
+    assert summary["auroc"]["glyphs"] >= 0.9  # the street model tells glyphs apart
 
 
 def test_eval_without_domain_or_mixed_says_what_to_give(capsys, trained_root):
