@@ -95,8 +95,10 @@ def backend_factory(
 
 
 def application(argv: Sequence[str] = ()) -> QApplication:
-    app = QApplication.instance()
-    if app is None:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        app = existing
+    else:
         app = QApplication([sys.argv[0] if sys.argv else "ram-workbench", *argv])
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)

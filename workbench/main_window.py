@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow
 
 from core.config import ModelConfig, TrainingConfig
@@ -66,6 +66,27 @@ class MainWindow(QMainWindow):
 
     first_painted = Signal()
     training_ended = Signal(object)
+
+    # The actions build_actions and the help menu make (workbench/actions), declared here.
+    train_action: QAction
+    pause_action: QAction
+    sweep_action: QAction
+    stop_action: QAction
+    stop_epoch_action: QAction
+    export_adapters_action: QAction
+    import_adapters_action: QAction
+    save_trunk_action: QAction
+    load_trunk_action: QAction
+    export_model_action: QAction
+    export_deployment_action: QAction
+    import_reference_action: QAction
+    check_folder_action: QAction
+    open_images_action: QAction
+    shortcuts_action: QAction
+    docs_action: QAction
+    about_action: QAction
+    device_actions: QActionGroup
+    engine_file_actions: tuple[QAction, ...]
 
     def __init__(
         self, factory: BackendFactory, prefs: Preferences, dialogs: Dialogs | None = None

@@ -12,6 +12,7 @@ import ctypes
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 # soname -> Debian/Ubuntu package (PySide6 6.11's libqxcb.so and what it loads at run time)
@@ -84,7 +85,7 @@ def missing_xcb_libraries() -> list[str]:
     return missing
 
 
-def will_use_xcb(environ: dict[str, str] | None = None) -> bool:
+def will_use_xcb(environ: Mapping[str, str] | None = None) -> bool:
     """Qt picks xcb on Linux unless told otherwise (or a Wayland session is there)."""
     env = os.environ if environ is None else environ
     if not sys.platform.startswith("linux"):
@@ -95,7 +96,7 @@ def will_use_xcb(environ: dict[str, str] | None = None) -> bool:
     return not env.get("WAYLAND_DISPLAY")
 
 
-def xcb_problem(environ: dict[str, str] | None = None) -> str | None:
+def xcb_problem(environ: Mapping[str, str] | None = None) -> str | None:
     """What to tell the user when the window cannot open on X11; None when it can."""
     env = os.environ if environ is None else environ
     if not will_use_xcb(env):

@@ -51,7 +51,8 @@ class Preferences:
 
     def get_int(self, key: str, default: int = 0) -> int:
         try:
-            return int(self._s.value(key, default, type=int))
+            value: Any = self._s.value(key, default, type=int)  # QSettings says object
+            return int(value)
         except (TypeError, ValueError):
             return default
 

@@ -43,7 +43,7 @@ SCALING_RULES: tuple[str, ...] = ("none", "linear")
 
 
 def make_strategy(
-    kind: StrategyKind = "default",
+    kind: str = "default",  # one of STRATEGY_KINDS, checked below (a person's choice)
     devices: Sequence[str] | None = None,
     *,
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,

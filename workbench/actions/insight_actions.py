@@ -9,6 +9,7 @@ training-like run (curves, Pause/Stop) and ends with the sweep table in a dock.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
@@ -231,7 +232,9 @@ class InsightActions(QObject):
         if request is None:
             return
         model_config = w.recipe.model_config()
-        lost = w.session.backend.would_discard(model_config)
+        backend = w.session.backend
+        assert backend is not None  # the sweep action is enabled once the engine is ready
+        lost = backend.would_discard(model_config)
         if lost and not w.dialogs.confirm(
             "New model",
             "This model differs from the one the trained domains use. "
@@ -258,7 +261,7 @@ class InsightActions(QObject):
             path = self._sweep_run_dir
             self.w.session.run_side_job(
                 "Reading run",
-                lambda b, ctx: b.read_run(path),
+                lambda b, ctx: b.read_run(Path(path)),
                 on_done=self.w.curves.add_overlay,
                 on_error=self._fail("Reading run"),
                 listed=False,

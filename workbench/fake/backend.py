@@ -110,7 +110,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
 
     def _row(self, name: str, d: FakeDomain | None) -> DomainState:
         info = self._trained.get(name, {})
-        classes = len(info["spec"].class_names) if info else d.num_classes
+        classes = len(info["spec"].class_names) if info else (d.num_classes if d else 0)
         return DomainState(
             name=name,
             title=d.title if d else name,

@@ -25,6 +25,7 @@ from core.evaluation.results import ResultRow, ResultsTable, load_baseline
 from core.events import EventSink
 from core.progress import ProgressFn
 from workbench.backend.insight_backend import EvaluationView
+from workbench.fake.host import FakeHost
 
 TRUNK_PARAMETERS = 100_000
 
@@ -61,7 +62,7 @@ def fake_image(index: int, size: int) -> np.ndarray:
     return np.broadcast_to(colour, (size, size, 3)).copy()
 
 
-class FakeInsight:
+class FakeInsight(FakeHost):
     """Mixin of ``FakeBackend`` (uses its catalogue rows, trained domains and runs)."""
 
     def evaluation_view(

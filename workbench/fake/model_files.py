@@ -21,12 +21,13 @@ from workbench.fake.files import (
     write_adapter,
     write_trunk,
 )
+from workbench.fake.host import FakeHost
 from workbench.fake.insight import TRUNK_PARAMETERS
 
 _TRUNK_PARAMETERS = TRUNK_PARAMETERS
 
 
-class FakeModelFiles:
+class FakeModelFiles(FakeHost):
     """Mixin of ``FakeBackend`` (uses its config, trunk fingerprint and trained domains)."""
 
     def export_adapters(

@@ -11,7 +11,7 @@ import time
 
 from core.config import TrainingConfig
 from core.control import TrainingControl
-from core.events import BatchEnded, EpochEnded, EventSink, StageStarted
+from core.events import BatchEnded, EpochEnded, EventSink, FinishReason, StageStarted
 
 
 def simulate_epochs(
@@ -21,7 +21,7 @@ def simulate_epochs(
     on_event: EventSink,
     control: TrainingControl,
     step_delay: float = 0.0,
-) -> tuple[str, int, dict[str, list], dict[str, list[float]]]:
+) -> tuple[FinishReason, int, dict[str, list], dict[str, list[float]]]:
     """Run epochs ``first..total`` of fake batches; returns (reason, epochs done, per-epoch
     values, per-batch values), honouring pause, stop and stop-after-epoch like the engine."""
     epochs: dict[str, list] = {
@@ -36,7 +36,7 @@ def simulate_epochs(
         )
     }
     batch: dict[str, list[float]] = {k: [] for k in ("x", "loss", "accuracy", "learning_rate")}
-    reason = "completed"
+    reason: FinishReason = "completed"
     stage = -1
     epoch = first
     done = 0

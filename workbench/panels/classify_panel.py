@@ -50,9 +50,9 @@ def expand_paths(paths: Sequence[str | Path], limit: int = MAX_IMAGES) -> tuple[
 def make_thumbnail(path: Path, side: int = THUMBNAIL_SIDE) -> np.ndarray | None:
     """A small RGB uint8 copy of the image, or None when it cannot be read."""
     try:
-        with Image.open(path) as image:
-            image.draft("RGB", (side * 2, side * 2))
-            image = image.convert("RGB")
+        with Image.open(path) as opened:
+            opened.draft("RGB", (side * 2, side * 2))
+            image = opened.convert("RGB")
             image.thumbnail((side, side))
             return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
     except (OSError, ValueError, Image.DecompressionBombError):
@@ -129,14 +129,14 @@ class ClassifyPanel(QWidget):
         # Compact cards, as many columns as the width holds; they reflow when it changes.
         self.grid = FlowLayout(self.cards, spacing=CARD_SPACING)
         self.grid.setContentsMargins(4, 4, 4, 4)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self.cards)
+        self.cards_area = QScrollArea()  # not ``scroll``: that is QWidget.scroll(dx, dy)
+        self.cards_area.setWidgetResizable(True)
+        self.cards_area.setWidget(self.cards)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
         layout.addWidget(self.status)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.cards_area, 1)
         self._trained: list[str] = []
         self._card_frames: list[QFrame] = []
         self.set_trained_domains([])

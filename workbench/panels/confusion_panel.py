@@ -267,7 +267,7 @@ class ConfusionPanel(QWidget):
         return None
 
     def cell_text(self, true_class: int, predicted_class: int) -> str:
-        names = self.report.class_names
+        names = self._shown().class_names
         count = int(self._matrix[true_class, predicted_class])
         row_total = int(self._matrix[true_class].sum())
         share = 100.0 * count / row_total if row_total else 0.0
@@ -288,9 +288,14 @@ class ConfusionPanel(QWidget):
         if cell is not None:
             self.select_cell(*cell)
 
+    def _shown(self) -> EvalReport:
+        if self.report is None:
+            raise RuntimeError("No evaluation is shown yet: evaluate a domain first.")
+        return self.report
+
     def select_cell(self, true_class: int, predicted_class: int) -> None:
         """Fill the gallery with that cell's images (at most ``GALLERY_LIMIT``)."""
-        report = self.report
+        report = self._shown()
         self.selected = (true_class, predicted_class)
         indices = report.cell_indices(true_class, predicted_class)
         shown = indices[:GALLERY_LIMIT]
@@ -323,14 +328,14 @@ class ConfusionPanel(QWidget):
 
     def export_png(self, path: Path) -> Path:
         """The matrix as the CLI's ``confusion.png`` (matplotlib, labels thinned)."""
-        return plot_confusion(self.report, Path(path))
+        return plot_confusion(self._shown(), Path(path))
 
     def export_csv(self, path: Path) -> list[Path]:
         """``confusion.csv`` at ``path`` and the per-class table next to it."""
         path = Path(path)
         per_class = path.with_name(path.stem + "_per_class.csv")
-        write_confusion_csv(self.report, path)
-        write_per_class_csv(self.report, per_class)
+        write_confusion_csv(self._shown(), path)
+        write_per_class_csv(self._shown(), per_class)
         return [path, per_class]
 
     def _ask_export_png(self, _checked: bool = False) -> None:

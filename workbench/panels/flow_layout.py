@@ -78,7 +78,7 @@ class FlowLayout(QLayout):
         return len(xs)
 
     def _visible(self) -> list[QLayoutItem]:
-        return [i for i in self._items if not (i.widget() and i.widget().isHidden())]
+        return [i for i in self._items if not _hidden(i.widget())]
 
     def _place(self, rect: QRect, *, move: bool) -> int:
         """Lay the items out in ``rect`` (when ``move``); the height they take."""
@@ -101,3 +101,7 @@ class FlowLayout(QLayout):
 
 def _grow(margins: QMargins) -> QSize:
     return QSize(margins.left() + margins.right(), margins.top() + margins.bottom())
+
+
+def _hidden(widget: QWidget | None) -> bool:
+    return widget is not None and widget.isHidden()

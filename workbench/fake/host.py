@@ -1,0 +1,49 @@
+"""What the fake engine's mixins (insight, model files) read from ``FakeBackend``, declared
+once so the type checker holds them to it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.config import ModelConfig
+
+if TYPE_CHECKING:
+    from core.config import TrainingConfig
+    from core.control import TrainingControl
+    from core.events import EventSink
+    from core.progress import ProgressFn
+    from workbench.backend.protocol import DomainState, RunCurves, TrainOutcome
+    from workbench.fake.catalogue import FakeDomain
+
+
+class FakeHost:
+    """State and helpers ``FakeBackend`` defines (its ``__init__`` sets the attributes)."""
+
+    _root: Path
+    _config: ModelConfig
+    _lock: threading.Lock
+    _trained: dict[str, dict[str, Any]]
+    _runs: dict[str, RunCurves]
+
+    if TYPE_CHECKING:
+
+        def domains(self) -> list[DomainState]: ...
+
+        def _state(self, name: str) -> DomainState: ...
+
+        def _data(self, name: str) -> FakeDomain: ...
+
+        def _trained_info(self, name: str) -> dict: ...
+
+        def _steps(self, cancel: threading.Event, progress: ProgressFn, message: str) -> None: ...
+
+        def train(
+            self,
+            domain: str,
+            config: TrainingConfig,
+            *,
+            on_event: EventSink,
+            control: TrainingControl,
+        ) -> TrainOutcome: ...
