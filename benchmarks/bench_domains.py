@@ -5,7 +5,9 @@ cost what it changes, not what is there. For each preset and each domain count N
 folder is grown by importing one exported adapter file under new names (no training: a
 fresh trunk and one domain at the preset, their weights as initialised), then every step
 is timed in a fresh process (``--worker``), so that nothing is cached between steps and the
-peak resident memory is that step's:
+peak resident memory is that step's. The seed domain carries in-domain statistics (issue 23;
+fit on its own features of random images: their cost is measured, not their quality), so
+every domain is judged as trained domains are (``--unjudged``: without):
 
 - ``open``: ``Workspace(root)`` and its domains listing (``domains_overview``);
 - ``first use``: the first read of one domain's weights after opening;
@@ -14,13 +16,20 @@ peak resident memory is that step's:
 - ``save``: ``save()`` after one domain's weights and record changed;
 - ``classify``: ``classify(all N domains, B images)``, first and second call, as image-domain
   pairs per second, against one domain classifying N*B images (the same work on one domain);
+  and the network alone on transformed images: the batched pass against one domain's merged
+  Keras model called on N*B images (``network``), and the batched pass with the score's
+  inputs against that domain's traced feature call, which its own classification runs
+  (``network+score inputs``: the fair comparison since issue 23);
+- ``window``: the real window (offscreen): the longest GUI-thread stall while its lists
+  fill after the engine arrives, the stall spanning the arrival itself, and the GC settle's
+  own time there;
 - peak RSS of the open and classify processes, and its growth per added domain.
 
 Slopes are least-squares fits over N. Timings on a shared machine move; compare the ratios
 and slopes of one run.
 
     .venv/bin/python benchmarks/bench_domains.py [--presets tiny cpu] [--counts 1 10 30 100]
-        [--cpu-counts 1 10 30 100] [--batch 8] [--out FILE]
+        [--cpu-counts 1 10 30 100] [--batch 8] [--steps ...] [--unjudged] [--out FILE]
 
 Prints JSON, then a markdown table per preset (``--out FILE`` also writes the JSON).
 """
@@ -43,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = "seed"
 EXTRA = "one_more"
 TIMEOUT_S = 1800
+ROUNDS = 5
 
 
 def _env() -> dict[str, str]:
@@ -72,8 +82,9 @@ def _rss_mb() -> dict[str, float]:
 # === Workers (each in its own process) ===
 
 
-def _seed(root: Path, preset: str, adapter: Path) -> dict[str, Any]:
-    """A workspace with a fresh trunk and one domain, and that domain exported."""
+def _seed(root: Path, preset: str, adapter: Path, judged: bool) -> dict[str, Any]:
+    """A workspace with a fresh trunk and one domain, and that domain exported (``judged``:
+    with in-domain statistics, as every trained domain has since issue 23)."""
     from core.config import DomainSpec
     from core.presets import get_preset
     from core.workspace import Workspace
@@ -86,8 +97,31 @@ def _seed(root: Path, preset: str, adapter: Path) -> dict[str, Any]:
     ws.ensure_domain(spec)
     ws.record_domain(SEED, mode="adapters")
     ws.save()
-    ws.export_adapters(SEED, adapter, verify=False)
-    return {"bytes": adapter.stat().st_size}
+    if judged:
+        from core.files.export import export_domain
+
+        stats = _seed_stats(ws, config.image_size)
+        export_domain(ws.engine, SEED, adapter, verify=False, in_domain=stats.to_tensors())
+        assert ws.keep_imported_stats(SEED, adapter)  # the seed is judged like its copies
+    else:
+        ws.export_adapters(SEED, adapter, verify=False)
+    return {"bytes": adapter.stat().st_size, "judged": judged}
+
+
+def _seed_stats(ws: Any, size: int) -> Any:
+    """In-domain statistics of the seed domain fit on its own features of random images
+    (no data here: the benchmark measures their cost, not their quality)."""
+    import numpy as np
+
+    from core.model.features import FeatureModel
+    from core.model.in_domain import fit_stats
+
+    rng = np.random.default_rng(0)
+    features = FeatureModel(ws.engine.domain(SEED).model)
+    train = features.run(rng.normal(size=(64, size, size, 3)).astype("float32") for _ in range(4))
+    train["labels"] = np.arange(len(train["pooled"])) % ws.engine.spec(SEED).num_classes
+    val = features(rng.normal(size=(64, size, size, 3)).astype("float32"))
+    return fit_stats(train, val, key=ws.stats_key(SEED))
 
 
 def _grow(root: Path, adapter: Path, count: int) -> dict[str, Any]:
@@ -105,6 +139,7 @@ def _grow(root: Path, adapter: Path, count: int) -> dict[str, Any]:
         with ws._lock:
             import_domain(ws.engine, adapter, name=_name(i))
             ws.record_domain(_name(i), **recorded)
+        ws.keep_imported_stats(_name(i), adapter)  # what import_adapters does (none: False)
     ws.save()
     return {"added": count - have, "seconds": time.perf_counter() - start}
 
@@ -161,9 +196,13 @@ def _save(root: Path) -> dict[str, Any]:
     status = ws.status[name]
     with ws.changing(name, purpose="changing"):
         variable = ws.engine.domain(name).head_layer.weights[-1]
-        variable.assign(np.asarray(variable.numpy()) + 0.001)
+        before = np.asarray(variable.numpy())
+        variable.assign(before + 0.001)
         ws.record_domain(name, mode=status.mode, epochs=status.epochs + 1)
         _, save_s = _timed(ws.save)
+        variable.assign(before)  # as it was (its in-domain statistics hold again), untimed
+        ws.record_domain(name, mode=status.mode, epochs=status.epochs)
+        ws.save()
     return {"save_s": save_s}
 
 
@@ -184,8 +223,10 @@ def _classify(root: Path, batch: int) -> dict[str, Any]:
     ws.classify(names[:1], many)
     _, single_s = _timed(lambda: ws.classify(names[:1], many))
     model = _model_level(ws, names, batch, size)
+    judged = sum(p[0].in_domain is not None for p in ws.classify(names, images[:1]).values())
     return {
         **model,
+        "judged_domains": judged,
         "classify_first_s": first_s,
         "classify_s": second_s,
         "pairs_per_s": len(names) * batch / second_s,
@@ -225,18 +266,31 @@ def _window(root: Path) -> dict[str, Any]:
         marks["end"] = time.perf_counter()  # (closing waits for the engine's threads)
         window.close()
 
+    settles: list[float] = []
+    settle = window.collector.settle
+
+    def timed_settle(release: bool = False) -> None:  # the GC when the engine arrives
+        start = time.perf_counter()
+        settle(release)
+        settles.append(1000 * (time.perf_counter() - start))
+
+    window.collector.settle = timed_settle  # type: ignore[method-assign]
     window.session.backend_ready.connect(ready)
     window.catalogue.refreshed.connect(listed)
     window.insight.results_shown.connect(results)
     QTimer.singleShot(600_000, window.close)
     application.exec()
     late = probe.lateness_ms(marks["ready"], marks["end"])
+    before = max((t for t in probe.ticks if t <= marks["ready"]), default=marks["ready"])
+    around = probe.lateness_ms(before, marks["end"])  # with the engine's arrival slot
     backend = window.session.backend
     engine = backend.workspace.engine if backend is not None else None
     trained = [s for s in window.domains.states() if s.trained]
     return {
         "window_fill_s": marks["results"] - marks["ready"],
         "window_max_stall_ms": max(late, default=0.0),
+        "window_arrival_stall_ms": max(around, default=0.0),
+        "window_settle_ms": max(settles, default=0.0),
         "window_trained_rows": len(trained),
         "window_results_rows": window.results.table.rowCount(),
         "window_parameter_rows": len(window.parameters.rows()),
@@ -246,23 +300,32 @@ def _window(root: Path) -> dict[str, Any]:
 
 def _model_level(ws: Any, names: list[str], batch: int, size: int) -> dict[str, Any]:
     """The network alone on images already transformed: the batched pass's pairs/s, and
-    one domain's (merged) model on as many images in one batch (2nd calls)."""
+    one domain's (merged) model on as many images in one batch (warm calls; the median of
+    ``ROUNDS`` rounds that take turns, so that the shared machine's load falls on both)."""
     import numpy as np
 
     if not hasattr(ws, "_domain_stack") or len(names) < 2:
         return {}
     x = np.random.default_rng(1).normal(size=(batch, size, size, 3)).astype("float32")
     stack = ws._domain_stack(names)
-    stack.logits(x, range(len(names)))
-    _, pairs_s = _timed(lambda: stack.logits(x, range(len(names))))
-    model = ws._inference_model(names[0]).model
+    stack = stack[0] if isinstance(stack, tuple) else stack  # (the stack, its statistics)
+    target = ws._inference_model(names[0])
     many = np.concatenate([x] * len(names))
-    model(many, training=False)
-    _, single_s = _timed(lambda: np.asarray(model(many, training=False)))
-    return {
-        "model_pairs_per_s": len(many) / pairs_s,
-        "model_single_images_per_s": len(many) / single_s,
+    calls = {
+        "model_pairs_per_s": lambda: stack.logits(x, range(len(names))),
+        "model_single_images_per_s": lambda: np.asarray(target.model(many, training=False)),
     }
+    if hasattr(stack, "features"):  # the pass with the in-domain score's inputs
+        features = ws._feature_model(names[0], target)  # what a judged domain's pass runs
+        calls["features_pairs_per_s"] = lambda: stack.features(x, range(len(names)))
+        calls["features_single_images_per_s"] = lambda: features(many)
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for call in calls.values():
+        call()  # traced and warm
+    for _ in range(ROUNDS):
+        for key, call in calls.items():
+            times[key].append(_timed(call)[1])
+    return {k: len(many) / float(np.median(v)) for k, v in times.items()}
 
 
 def worker(op: str, args: list[str]) -> dict[str, Any]:
@@ -270,7 +333,7 @@ def worker(op: str, args: list[str]) -> dict[str, Any]:
 
     root = Path(args[0])
     if op == "seed":
-        return _seed(root, args[1], Path(args[2]))
+        return _seed(root, args[1], Path(args[2]), args[3] == "judged")
     if op == "grow":
         return _grow(root, Path(args[1]), int(args[2]))
     if op == "open":
@@ -326,7 +389,7 @@ METRICS = (
     "open_rss_mb",
     "classify_peak_rss_mb",
 )
-WINDOW = ("window_fill_s", "window_max_stall_ms")
+WINDOW = ("window_fill_s", "window_max_stall_ms", "window_arrival_stall_ms", "window_settle_ms")
 
 
 STEP_ARGS = {
@@ -339,12 +402,12 @@ STEP_ARGS = {
 
 
 def bench_preset(
-    preset: str, counts: list[int], batch: int, scratch: Path, steps: list[str]
+    preset: str, counts: list[int], batch: int, scratch: Path, steps: list[str], judged: bool
 ) -> dict[str, Any]:
     root = scratch / preset / "home"
     adapter = scratch / preset / f"{SEED}.adapter.safetensors"
     adapter.parent.mkdir(parents=True, exist_ok=True)
-    seed = run_worker("seed", root, preset, adapter)
+    seed = run_worker("seed", root, preset, adapter, "judged" if judged else "unjudged")
     rows = []
     for count in sorted(counts):
         grown = run_worker("grow", root, adapter, count)
@@ -360,6 +423,7 @@ def bench_preset(
     slopes = {m: slope(xs, [float(r[m]) for r in rows]) for m in measured}
     return {
         "adapter_file_bytes": seed["bytes"],
+        "judged": seed["judged"],
         "rows": rows,
         "slopes_per_domain": {
             k: (round(v, 5) if v is not None else None) for k, v in slopes.items()
@@ -393,11 +457,16 @@ COLUMNS = (  # (key, header, format); a column shows when its step was run
     ("model_pairs_per_s", "network pairs/s", "{:.0f}"),
     ("model_single_images_per_s", "network one domain img/s", "{:.0f}"),
     ("model_ratio", "network ratio", "{:.2f}"),
+    ("features_pairs_per_s", "network+score inputs pairs/s", "{:.0f}"),
+    ("features_single_images_per_s", "network+score inputs one domain img/s", "{:.0f}"),
+    ("features_ratio", "network+score inputs ratio", "{:.2f}"),
     ("open_rss_mb", "RSS open MB", "{:.0f}"),
     ("open_rss_growth_mb", "RSS growth MB", "{:.0f}"),
     ("classify_peak_rss_mb", "peak RSS classify MB", "{:.0f}"),
     ("window_fill_s", "window fill s", "{:.2f}"),
     ("window_max_stall_ms", "window max stall ms", "{:.0f}"),
+    ("window_arrival_stall_ms", "window stall with the arrival ms", "{:.0f}"),
+    ("window_settle_ms", "GC settle at arrival ms", "{:.0f}"),
 )
 
 
@@ -432,11 +501,15 @@ def markdown(report: dict[str, Any]) -> str:
                 r["ratio"] = r["pairs_per_s"] / r["single_domain_images_per_s"]
             if "model_pairs_per_s" in r:
                 r["model_ratio"] = r["model_pairs_per_s"] / r["model_single_images_per_s"]
+            if "features_pairs_per_s" in r:
+                r["features_ratio"] = r["features_pairs_per_s"] / r["features_single_images_per_s"]
         shown = [c for c in COLUMNS if any(c[0] in r for r in rows)]
         weight_mb = result["adapter_file_bytes"] / 1e6
+        judged = "judged: with" if result.get("judged") else "without"
         lines += [
             "",
-            f"**{preset}** (one domain's adapter file: {weight_mb:.2f} MB)",
+            f"**{preset}** (one domain's adapter file: {weight_mb:.2f} MB; {judged} "
+            "in-domain statistics)",
             "",
             "| domains | " + " | ".join(h for _, h, _ in shown) + " |",
             "|---:|" + "---:|" * len(shown),
@@ -459,6 +532,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--steps", nargs="+", choices=list(STEP_ARGS), default=list(STEP_ARGS), help="what to time"
     )
+    parser.add_argument(
+        "--unjudged",
+        action="store_true",
+        help="domains without in-domain statistics (default: with, as trained domains have)",
+    )
     parser.add_argument("--label", default="this checkout", help="what code was measured")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -479,6 +557,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_counts": args.cpu_counts or args.counts,
             "label": args.label,
             "steps": args.steps,
+            "judged": not args.unjudged,
         },
         "presets": {},
     }
@@ -487,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         for preset in args.presets:
             counts = args.cpu_counts if preset == "cpu" and args.cpu_counts else args.counts
             report["presets"][preset] = bench_preset(
-                preset, counts, args.batch, Path(scratch), args.steps
+                preset, counts, args.batch, Path(scratch), args.steps, not args.unjudged
             )
     report["wall_s"] = round(time.perf_counter() - start, 1)
     text = json.dumps(report, indent=1)

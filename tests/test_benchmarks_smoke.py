@@ -242,5 +242,8 @@ def test_domains_benchmark_times_every_step(tmp_path):
     for row in rows:
         assert row["open_s"] > 0 and row["import_s"] > 0 and row["save_s"] > 0
         assert row["pairs_per_s"] > 0 and row["window_trained_rows"] == row["domains"]
+        assert row["judged_domains"] == row["domains"]  # the seed's statistics hold for all
+        assert row["window_settle_ms"] >= 0 and row["window_arrival_stall_ms"] >= 0
     assert rows[1]["model_pairs_per_s"] > 0 and rows[1]["window_domains_built"] == 0
+    assert rows[1]["features_pairs_per_s"] > 0 and rows[1]["features_single_images_per_s"] > 0
     assert "| domains | open s |" in done.stdout

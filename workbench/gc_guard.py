@@ -10,11 +10,20 @@ interpreter's own thresholds.
 
 A full (generation 2) collection walks every object TensorFlow and Keras made, which took
 150-330 ms here: a visible freeze. So full collections run at most once a minute, and
-``settle()`` collects once and then freezes the surviving objects (``gc.freeze``) so later
-collections skip them. The window settles when the engine has loaded, when a run's first
-epoch ends (the graphs are traced: the objects tracing made would otherwise be walked by
-the next collections, a 25-65 ms stall measured mid-run), and after each run, where
-``release=True`` first unfreezes everything so a finished run's garbage can go.
+``settle()`` freezes what exists (``gc.freeze``: the long-lived engine, the traced graphs),
+so that later collections skip it. The window settles when the engine has loaded, when a
+run's first epoch ends (the graphs are traced: the objects tracing made would otherwise be
+walked by the next collections, a 25-65 ms stall measured mid-run), and after each run,
+where ``release=True`` first unfreezes everything and collects it all, so that a finished
+run's garbage can go.
+
+A plain ``settle()`` collects only the young generations before freezing (a few ms), not
+the old one: the full collection it used to run when the engine arrived walked ~600,000
+objects on the GUI thread, 0.6-1.7 s with the window showing (issue 26). What that walk
+would have freed (after the tiny engine loaded: ~170,000 objects, ~25 MB of small dicts,
+lists and functions left by building Keras models, no large buffers: the resident size did
+not move when they were collected) stays frozen until the next release. Python's own
+documentation gives ``gc.freeze`` for objects that live as long as the process.
 """
 
 from __future__ import annotations
@@ -69,10 +78,13 @@ class GuiThreadCollector(QObject):
         self.collections[generation] += 1
 
     def settle(self, release: bool = False) -> None:
-        """Collect now (a quiet moment) and freeze what survives; ``release`` first thaws
-        what earlier settles froze, so that it can be collected too (a full walk)."""
+        """Collect the young generations and freeze what is left (no walk over the old
+        one); ``release`` first thaws what earlier settles froze and collects everything
+        (a full walk: after a run, its garbage goes)."""
         if release:
             gc.unfreeze()
-        gc.collect()
+            gc.collect()
+        else:
+            gc.collect(1)
         gc.freeze()
         self._last_full = time.monotonic()

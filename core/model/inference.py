@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 from PIL import Image
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from core.config import DomainSpec
 from core.data.pipeline.images import ImageSource, load_image
@@ -202,16 +202,28 @@ def _classify_loaded(
 
 
 def _verdicts(scoring: Scoring, features: dict[str, np.ndarray], count: int) -> list:
-    stats = scoring.stats
-    if stats is None:
+    if scoring.stats is None:
         return [None] * count
+    return judge(scoring.stats, scoring.score, features)
+
+
+def judge(
+    stats: InDomainStats,
+    score: str,
+    features: dict[str, np.ndarray],
+    blas: ThreadpoolController | None = None,
+) -> list[Verdict]:
+    """Each image's verdict under one domain, from that domain's ``core.model.features``
+    outputs (its own pass or ``core.model.multi_domain``'s batched one). ``blas``: a
+    controller made once (finding the BLAS libraries scans the process: ~7 ms a call)."""
     # One BLAS thread for these small matmuls: BLAS threads left spinning after them take
     # the cores from the next batch (0.64-0.75x the images/s with them, 1.05-1.07x without:
     # benchmarks/bench_domain_scores.py on 2 cores).
-    with threadpool_limits(1, user_api="blas"):
-        scores = stats.score(features, scoring.score)
-    threshold = stats.threshold(scoring.score)
-    return [Verdict(scoring.score, float(s), threshold) for s in scores]
+    one = blas or ThreadpoolController()
+    with one.limit(limits=1, user_api="blas"):
+        scores = stats.score(features, score)
+    threshold = stats.threshold(score)
+    return [Verdict(score, float(s), threshold) for s in scores]
 
 
 def classify(

@@ -12,28 +12,45 @@ used yet).
 
 Chosen over one compiled function taking one domain's weights as inputs: that still runs the
 shared convolutions D times on B images, and batching them is what brings the pairs near one
-domain's throughput on D*B images. Passes hold at most ``PAIRS_PER_PASS`` pairs (memory).
+domain's throughput on D*B images. Passes hold at most ``PAIRS_PER_PASS`` pairs of 32 px or
+more, as many pixels in smaller pairs (memory).
 The logits equal each domain's own model's to ~1e-5 (``tests/core/test_multi_domain.py``).
 Images are read and transformed once per distinct evaluation transform of the domains.
+
+The same pass also gives what a judged domain's in-domain score reads (issue 23:
+``core.model.features``' pooled head features and the per-channel [mean, log std] of the
+stem and the ends of stages 1 and 2), so domains with statistics batch too; their scores
+equal the per-domain pass's to ~1e-4 relative. Passes without judged domains skip them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from threadpoolctl import ThreadpoolController
 
 from core.config import DomainSpec, ModelConfig
 from core.data.pipeline.images import ImageSource
 from core.data.pipeline.preprocess import eval_transform
 from core.model.engine import AdapterEngine
-from core.model.inference import Prediction, _check_args, _error_text, _load_all, _softmax
+from core.model.features import LOG_STD_EPS
+from core.model.in_domain import DEFAULT_SCORE, InDomainStats
+from core.model.inference import (
+    Prediction,
+    _check_args,
+    _error_text,
+    _load_all,
+    _softmax,
+    judge,
+)
 from core.model.layers import batch_norm
 from core.model.trunk import BlockPosition, ConvPosition, needs_symmetric_pad
 
-PAIRS_PER_PASS = 256
+PAIRS_PER_PASS = 256  # at 32 px and above; smaller images take more (the same pixels)
+PASS_PIXELS = PAIRS_PER_PASS * 32 * 32
 Params = dict[str, Any]
 
 
@@ -42,18 +59,22 @@ def supported(config: ModelConfig) -> bool:
     return config.precision == "float32"
 
 
-def _bn_keys(config: ModelConfig, position: ConvPosition) -> list[str]:
-    if config.adapter_kind == "series" and position.adapted:
-        return [f"{position.name}_bn_a", f"{position.name}_bn_b"]
-    return [f"{position.name}_bn"]
-
-
 def _affine(arrays: dict[str, np.ndarray], key: str, eps: float) -> tuple[np.ndarray, ...]:
     """A batch-norm in inference as ``x * scale + shift``."""
     gamma, beta = arrays[f"{key}/gamma"], arrays[f"{key}/beta"]
     mean, var = arrays[f"{key}/moving_mean"], arrays[f"{key}/moving_variance"]
     scale = gamma / np.sqrt(var + eps)
     return scale, beta - mean * scale
+
+
+def _series_fold(arrays: dict[str, np.ndarray], name: str, eps: float) -> tuple[np.ndarray, ...]:
+    """A series adapter and its two batch-norms as one 1x1 and a bias: ``bn_b(y + bn_a(y) W)
+    = y (I + diag(s_a) W) diag(s_b) + (t_a W) s_b + t_b`` (folded in float64)."""
+    s_a, t_a = (v.astype(np.float64) for v in _affine(arrays, f"{name}_bn_a", eps))
+    s_b, t_b = (v.astype(np.float64) for v in _affine(arrays, f"{name}_bn_b", eps))
+    w = arrays[f"{name}_adapter/kernel"][0, 0].astype(np.float64)
+    kernel = (np.eye(len(s_a)) + s_a[:, None] * w) * s_b[None, :]
+    return kernel, (t_a @ w) * s_b + t_b
 
 
 class DomainStack:
@@ -70,7 +91,10 @@ class DomainStack:
         self._kernels = {n: tf.constant(c.kernel.numpy()) for n, c in trunk.convs.items()}
         self._shortcuts = {n: tf.constant(c.kernel.numpy()) for n, c in trunk.shortcuts.items()}
         self._params = self._stack([engine.weight_arrays(n) for n in self.names])
+        self._stage_ends = _stage_ends(self._blocks)
         self._pass = tf.function(self._forward, reduce_retracing=True)
+        self.blas = ThreadpoolController()  # for the scores' small matmuls (``judge``)
+        self.passes = 0  # batched passes run (each over up to ``PAIRS_PER_PASS`` pairs)
 
     def _stack(self, arrays: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         eps = float(batch_norm("probe", "float32").epsilon)
@@ -78,10 +102,17 @@ class DomainStack:
         positions = [self._stem, *[p for b in self._blocks for p in (b.conv1, b.conv2)]]
         adapters = self.config.adapter_kind in ("series", "parallel")
         for position in positions:
-            for key in _bn_keys(self.config, position):
-                pairs = [_affine(a, key, eps) for a in arrays]
-                out[f"{key}/scale"] = np.stack([s for s, _ in pairs])[:, None, None, None, :]
-                out[f"{key}/shift"] = np.stack([t for _, t in pairs])[:, None, None, None, :]
+            if self.config.adapter_kind == "series" and position.adapted:
+                folds = [_series_fold(a, position.name, eps) for a in arrays]
+                out[f"{position.name}_fold/kernel"] = np.stack([k for k, _ in folds])
+                out[f"{position.name}_fold/bias"] = np.stack([b for _, b in folds])[
+                    :, None, None, None, :
+                ]
+                continue
+            key = f"{position.name}_bn"
+            pairs = [_affine(a, key, eps) for a in arrays]
+            out[f"{key}/scale"] = np.stack([s for s, _ in pairs])[:, None, None, None, :]
+            out[f"{key}/shift"] = np.stack([t for _, t in pairs])[:, None, None, None, :]
             if adapters and position.adapted:
                 key = f"{position.name}_adapter/kernel"
                 out[key] = np.stack([a[key][0, 0] for a in arrays])
@@ -99,9 +130,11 @@ class DomainStack:
 
     # === The batched pass (traced) ===
 
-    def _forward(self, images: tf.Tensor, p: Params) -> tf.Tensor:
+    def _forward(self, images: tf.Tensor, p: Params, taps: bool) -> dict[str, tf.Tensor]:
         """``images`` [B, H, W, 3] (normalised alike for every domain of ``p``, which holds
-        G domains' weights) -> logits [G, B, classes]."""
+        G domains' weights) -> ``logits`` [G, B, classes] and, with ``taps``, the in-domain
+        score's inputs as ``core.model.features`` gives them: ``pooled`` [G, B, F] and
+        ``tap0..tap2`` [G, B, 2w] (the stem, the ends of stages 1 and 2)."""
         groups = tf.shape(p["head_fc/kernel"])[0]
         x = tf.tile(images, [groups, 1, 1, 1])  # domain-major: pair (g, b) at g * B + b
 
@@ -126,26 +159,35 @@ class DomainStack:
 
         def conv_task(x: tf.Tensor, position: ConvPosition) -> tf.Tensor:
             kind = self.config.adapter_kind
-            if kind == "series" and position.adapted:
-                y = conv3(x, position)
-                a = adapter(affine(y, f"{position.name}_bn_a"), position)
-                return affine(y + a, f"{position.name}_bn_b")
+            if kind == "series" and position.adapted:  # bn_b(y + bn_a(y) W): one 1x1
+                k, b = p[f"{position.name}_fold/kernel"], p[f"{position.name}_fold/bias"]
+                return per(conv3(x, position), lambda t: tf.einsum("gbhwc,gce->gbhwe", t, k) + b)
             if kind == "parallel" and position.adapted:
                 s = position.stride
                 y = conv3(x, position) + adapter(x[:, ::s, ::s, :], position)
                 return affine(y, f"{position.name}_bn")
             return affine(conv3(x, position), f"{position.name}_bn")
 
+        def by_domain(t: tf.Tensor) -> tf.Tensor:
+            return tf.reshape(t, [groups, -1, tf.shape(t)[-1]])
+
+        out: dict[str, tf.Tensor] = {}
         x = conv_task(x, self._stem)
+        if taps:
+            out["tap0"] = by_domain(_channel_stats(x))
         for block in self._blocks:
             y = tf.nn.relu(conv_task(x, block.conv1))
             y = conv_task(y, block.conv2)
             x = tf.nn.relu(y + self._shortcut(x, block))
+            if taps and block.name in self._stage_ends:
+                out[self._stage_ends[block.name]] = by_domain(_channel_stats(x))
         x = tf.nn.relu(affine(x, "head_bn"))
-        features = tf.reduce_mean(x, axis=[1, 2])
-        features = tf.reshape(features, [groups, -1, tf.shape(features)[-1]])
+        features = by_domain(tf.reduce_mean(x, axis=[1, 2]))
         logits = tf.einsum("gbc,gck->gbk", features, p["head_fc/kernel"])
-        return logits + p["head_fc/bias"][:, None, :]
+        out["logits"] = logits + p["head_fc/bias"][:, None, :]
+        if taps:
+            out["pooled"] = features
+        return out
 
     def _shortcut(self, x: tf.Tensor, block: BlockPosition) -> tf.Tensor:
         if not block.needs_projection:
@@ -162,14 +204,48 @@ class DomainStack:
     def logits(self, images: np.ndarray, indices: Sequence[int]) -> np.ndarray:
         """Logits [len(indices), B, classes] of the domains at ``indices`` on ``images``
         [B, H, W, 3], normalised as those domains' evaluation transform does."""
-        per_pass = max(1, PAIRS_PER_PASS // max(1, len(images)))
+        return self.features(images, indices, taps=False)["logits"]
+
+    def features(
+        self, images: np.ndarray, indices: Sequence[int], *, taps: bool = True
+    ) -> dict[str, np.ndarray]:
+        """``core.model.features``' outputs of the domains at ``indices`` on ``images``,
+        each [len(indices), B, ...] (logits padded with zeros to the most classes); only
+        ``logits`` without ``taps``."""
+        if taps and len(self._stage_ends) != 2:
+            raise ValueError(
+                "In-domain features need stages 1 and 2. "
+                f"Received blocks: {[b.name for b in self._blocks]}"
+            )
+        pairs = max(PAIRS_PER_PASS, PASS_PIXELS // max(1, images.shape[1] * images.shape[2]))
+        per_pass = max(1, pairs // max(1, len(images)))
         batch = tf.constant(images, tf.float32)
-        out = []
+        parts: dict[str, list[np.ndarray]] = {}
         for start in range(0, len(indices), per_pass):
             chosen = list(indices[start : start + per_pass])
             params = {k: tf.constant(v[chosen]) for k, v in self._params.items()}
-            out.append(self._pass(batch, params).numpy())
-        return np.concatenate(out)
+            self.passes += 1
+            for key, value in self._pass(batch, params, taps).items():
+                parts.setdefault(key, []).append(value.numpy())
+        return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def _stage_ends(blocks: Sequence[BlockPosition]) -> dict[str, str]:
+    """``{last block of stage 1: "tap1", last block of stage 2: "tap2"}`` (the layers
+    ``core.model.features.tap_layers`` reads)."""
+    ends: dict[str, str] = {}
+    for stage, tap in ((1, "tap1"), (2, "tap2")):
+        names = [b.name for b in blocks if b.name.startswith(f"stage{stage}_")]
+        if names:
+            ends[names[-1]] = tap
+    return ends
+
+
+def _channel_stats(x: tf.Tensor) -> tf.Tensor:
+    """Per-channel [spatial mean, log(spatial std + eps)], as ``core.model.features``."""
+    mean = tf.reduce_mean(x, axis=[1, 2])
+    var = tf.maximum(tf.reduce_mean(x * x, axis=[1, 2]) - mean * mean, 0.0)
+    return tf.concat([mean, tf.math.log(tf.sqrt(var) + LOG_STD_EPS)], axis=-1)
 
 
 def _transform_key(spec: DomainSpec) -> tuple:
@@ -177,11 +253,18 @@ def _transform_key(spec: DomainSpec) -> tuple:
 
 
 def classify_many(
-    stack: DomainStack, images: Iterable[ImageSource], top_k: int = 5
+    stack: DomainStack,
+    images: Iterable[ImageSource],
+    top_k: int = 5,
+    *,
+    stats: Mapping[str, InDomainStats | None] | None = None,
+    score: str = DEFAULT_SCORE,
 ) -> dict[str, list[Prediction]]:
     """``{domain: [Prediction per image]}`` for every domain of ``stack``, as
-    ``core.model.inference.classify`` gives them one domain at a time."""
+    ``core.model.inference.classify`` gives them one domain at a time; a domain with
+    in-domain ``stats`` is judged by ``score`` from the same batched pass."""
     _check_args(top_k, 1)
+    stats = stats or {}
     loaded = _load_all(images)
     results: dict[str, list[Prediction | None]] = {n: [None] * len(loaded) for n in stack.names}
     groups: dict[tuple, list[int]] = {}
@@ -202,12 +285,38 @@ def classify_many(
                 results[stack.names[d]][i] = Prediction(item.source, (), error)
         if not ready:
             continue
-        logits = stack.logits(np.stack([x for _, x in ready]), indices)
+        taps = any(stats.get(stack.names[d]) is not None for d in indices)
+        features = stack.features(np.stack([x for _, x in ready]), indices, taps=taps)
+        sources = [loaded[i].source for i, _ in ready]
         for row, d in enumerate(indices):
-            spec = stack.specs[d]
-            probs = _softmax(logits[row, :, : spec.num_classes])
-            order = np.argsort(-probs, axis=-1, kind="stable")[:, : min(top_k, spec.num_classes)]
-            for j, (i, _) in enumerate(ready):
-                top = tuple((spec.class_names[c], float(probs[j, c])) for c in order[j])
-                results[stack.names[d]][i] = Prediction(loaded[i].source, top, None)
+            name = stack.names[d]
+            own = {k: v[row] for k, v in features.items()}
+            own["logits"] = own["logits"][:, : stack.specs[d].num_classes]
+            judged = _predictions(stack, d, sources, own, stats.get(name), score, top_k)
+            for (i, _), prediction in zip(ready, judged, strict=True):
+                results[name][i] = prediction
     return {n: [p for p in preds if p is not None] for n, preds in results.items()}
+
+
+def _predictions(
+    stack: DomainStack,
+    index: int,
+    sources: Sequence[str],
+    features: dict[str, np.ndarray],
+    stats: InDomainStats | None,
+    score: str,
+    top_k: int,
+) -> list[Prediction]:
+    """The predictions of the domain at ``index`` from its slice of the batched pass."""
+    spec = stack.specs[index]
+    probs = _softmax(features["logits"])
+    order = np.argsort(-probs, axis=-1, kind="stable")[:, : min(top_k, spec.num_classes)]
+    verdicts = (
+        judge(stats, score, features, stack.blas) if stats is not None else [None] * len(probs)
+    )
+    return [
+        Prediction(
+            source, tuple((spec.class_names[c], float(probs[j, c])) for c in order[j]), None, v
+        )
+        for j, (source, v) in enumerate(zip(sources, verdicts, strict=True))
+    ]

@@ -52,7 +52,8 @@ class Workspace(
         builtin_scale: size of the built-in domains (1 = full; tests use ~0.03).
     """
 
-    _stack: tuple[Any, DomainStack] | None = None  # (key, stack) of the last classify-all
+    # (key, stack, {domain: in-domain statistics}) of the last classify-all
+    _stack: tuple[Any, DomainStack, dict[str, Any]] | None = None
 
     # === Evaluating and classifying ===
 
@@ -120,26 +121,32 @@ class Workspace(
 
         On each domain's merged model (adapters folded into the 3x3s: the same logits to
         ~1e-7, 1.2-2.3x faster, benchmarks/bench_merged.py), kept until the weights change;
-        while a run trains, merged from the weights as they are now. Several domains none
-        of which has in-domain statistics (no run training) go together in batched passes
-        (``core.model.multi_domain``; the same logits to ~1e-5) that build no domain model;
-        judging needs each domain's own pass (its pooled features and inner layers).
+        while a run trains, merged from the weights as they are now. Several domains
+        (no run training) go together in batched passes (``core.model.multi_domain``: the
+        same logits to ~1e-5, the same scores to ~1e-4) that build no domain model; the pass
+        also gives the pooled features and inner-layer summaries the judged domains' scores
+        read.
         """
         from core.model.inference import Scoring, classify
+        from core.model.multi_domain import classify_many, supported
 
         check_score(score)
         images = list(images)
+        if len(domains) > 1 and not self.training and supported(self.model_config):
+            stack, known = self._domain_stack(domains)  # every domain at once (issue 26)
+            stats = {
+                d: known.get(d)
+                or self.in_domain_stats(d, progress=within(progress, 0, 0.5), cancel=cancel)
+                for d in domains
+            }
+            known.update({d: s for d, s in stats.items() if s is not None})
+            return classify_many(stack, images, top_k=top_k, stats=stats, score=score)
         stats = {
             d: self.in_domain_stats(d, progress=within(progress, 0, 0.5), cancel=cancel)
             for d in domains
         }
-        if len(domains) > 1 and not self.training and not any(stats.values()):
-            from core.model.multi_domain import classify_many, supported
-
-            if supported(self.model_config):  # every domain at once (issue 26)
-                return classify_many(self._domain_stack(domains), images, top_k=top_k)
         out = {}
-        for d in domains:  # judged: each domain's own pass gives its score's inputs
+        for d in domains:
             target = self._inference_model(d)
             scoring = Scoring(self._feature_model(d, target), stats[d], score)
             out[d] = classify(target, d, images, top_k=top_k, scoring=scoring)
@@ -158,16 +165,18 @@ class Workspace(
                 self._features[name] = cached
             return cached[1]
 
-    def _domain_stack(self, names: Sequence[str]) -> DomainStack:
-        """The domains' batched pass (``core.model.multi_domain``), kept until the weights
-        change; no domain model is built for it."""
+    def _domain_stack(self, names: Sequence[str]) -> tuple[DomainStack, dict[str, Any]]:
+        """The domains' batched pass (``core.model.multi_domain``) and the in-domain
+        statistics found for them so far, kept until the weights change (asking each
+        domain for fresh statistics digests its weights: ~2 ms a domain); no domain model
+        is built for it."""
         from core.model.multi_domain import DomainStack
 
         with self._lock:
             key = (self._weights_version, self.engine.trunk_fingerprint(), tuple(names))
             if self._stack is None or self._stack[0] != key:
-                self._stack = (key, DomainStack(self.engine, list(names)))
-            return self._stack[1]
+                self._stack = (key, DomainStack(self.engine, list(names)), {})
+            return self._stack[1], self._stack[2]
 
     def _inference_model(self, name: str) -> Any:
         from core.model.inference import snapshot_domain

@@ -82,16 +82,25 @@ def test_the_window_lists_many_domains_without_building_one(
     probe.timer.start()
     ready: list[float] = []
     w.session.backend_ready.connect(lambda _backend: ready.append(time.perf_counter()))
+    loading = time.perf_counter()
     with qtbot.waitSignal(w.catalogue.refreshed, timeout=180_000):
         w.start_loading()
     (start,) = ready  # from the engine's arrival: the domains table fills, then the others
+    arrived = probe.longest_gap_ms(start, time.perf_counter())
     with qtbot.waitSignal(w.insight.results_shown, timeout=60_000):
         w.tabs.setCurrentWidget(w.results)  # Results fills when first shown
     w.tabs.setCurrentWidget(w.parameters)
     qtbot.wait(200)
-    gap = probe.longest_gap_ms(start, time.perf_counter())
+    end = time.perf_counter()
+    gap = probe.longest_gap_ms(start, end)
     record_property("longest_event_loop_gap_ms", round(gap, 1))
     print(f"longest event-loop gap while the window's lists filled: {gap:.1f} ms")
+    # The gap the engine's arrival spans (its slot runs before ``ready`` is marked: the
+    # window's settle, issue 26's 0.6 s stall at tiny), from the tick before it.
+    around = probe.longest_gap_ms(max(t for t in probe.ticks if t <= start), end)
+    record_property("longest_gap_around_arrival_ms", round(around, 1))
+    print(f"longest event-loop gap from the tick before the engine arrived: {around:.1f} ms")
+    print(f"(from loading: {probe.longest_gap_ms(loading, end):.1f} ms; {arrived:.1f} ms)")
 
     names = [f"copy_{i:02d}" for i in range(MANY)]
     trained = [s for s in w.domains.states() if s.trained]
