@@ -113,6 +113,25 @@ def mode_question(mode: str, domain: str, states: Sequence[DomainState]) -> Ques
     return None
 
 
+FINE_TUNE = "Fine-tune the current adapters"
+ANEW = "Train anew"
+
+
+def changed_data_question(domain: str, states: Sequence[DomainState]) -> Question | None:
+    """Before training a made domain whose images changed since its last run: go on from
+    its current adapters (a short fine-tune) or start them again; None: nothing to ask."""
+    state = next((d for d in states if d.name == domain), None)
+    if state is None or not (state.trained and state.data_changed):
+        return None
+    return Question(
+        "The images changed",
+        f"Images of '{domain}' were added or changed since it was trained. {FINE_TUNE} "
+        "(they go on from what they learned: a few epochs are enough), or train them anew "
+        "(they start again, as the first time: worth it when many images changed)?",
+        switch_to_full=False,
+    )
+
+
 def first_train_words(domain: str, mode: str, states: Sequence[DomainState]) -> str:
     """What the first Train of a data folder does (the trunk is untrained), and, for the
     street digits, that SVHN is not here; "" for any later run."""

@@ -28,7 +28,10 @@ from workbench.backend.protocol import Backend, TrainOutcome
 from workbench.data_folder import DataFolderActions
 from workbench.gc_guard import GuiThreadCollector
 from workbench.guidance import (
+    ANEW,
+    FINE_TUNE,
     can_train,
+    changed_data_question,
     default_mode,
     mode_question,
     next_step_hint,
@@ -319,9 +322,14 @@ class MainWindow(QMainWindow):
             f"Training starts a new workspace and forgets: {', '.join(lost)}. Continue?",
         ):
             return False
+        anew = False
         if config is None:  # a run from the recipe (a resume brings its own configs)
             if not self._confirm_mode(domain):
                 return False
+            start = self._ask_start(domain)
+            if start is None:
+                return False
+            anew = start
             config = self.recipe.training_config()
         self.prefs.set_json("recipe", self.recipe.to_dict())
         self.tabs.setCurrentWidget(self.curves)
@@ -329,7 +337,7 @@ class MainWindow(QMainWindow):
         if plan and resume_run is None:
             self.log("info", plan)  # what this run does and takes, as shown before the click
         self.plan.stop_measuring()
-        self.session.start_training(domain, model_config, config, resume_run=resume_run)
+        self.session.start_training(domain, model_config, config, resume_run=resume_run, anew=anew)
         self._run = RunStatus(domain, config.total_epochs, resumed=resume_run is not None)
         if resume_run is None:
             self.curves.clear_run()  # (a resume shows its run's curves so far)
@@ -339,6 +347,15 @@ class MainWindow(QMainWindow):
         self.status_label.setText(self._run.text())
         self._update_controls()
         return True
+
+    def _ask_start(self, domain: str) -> bool | None:
+        """A made domain whose images changed: anew (True) or from its current adapters
+        (False), as the person chooses; None: they cancelled. False when nothing changed."""
+        question = changed_data_question(domain, self.domains.states())
+        if question is None:
+            return False
+        answer = self.dialogs.choose(question.title, question.text, (FINE_TUNE, ANEW))
+        return None if answer is None else answer == 1
 
     def _confirm_mode(self, domain: str) -> bool:
         """Ask before a mode that does not fit the trunk: retraining it, or adapters on noise."""

@@ -128,6 +128,7 @@ class WorkbenchSession(QObject):
         config: TrainingConfig,
         *,
         resume_run: Path | None = None,
+        anew: bool = False,
     ) -> Job:
         if self._training_job is not None:
             raise RuntimeError("A training run is active already; stop it first.")
@@ -137,7 +138,7 @@ class WorkbenchSession(QObject):
             backend.configure(model_config)
             if resume_run is not None:  # the run folder says what to train
                 return backend.resume(resume_run, on_event=ctx.emit, control=control)
-            return backend.train(domain, config, on_event=ctx.emit, control=control)
+            return backend.train(domain, config, on_event=ctx.emit, control=control, anew=anew)
 
         return self._start_run(f"Training {domain}", work, control, self._training_done)
 

@@ -258,6 +258,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             init_from=args.init_from,
             resume_run=args.resume,
             sync_batch_norm=args.sync_bn,
+            anew=args.anew,
         )
     except Exception as exc:
         from core.config import ClusterError

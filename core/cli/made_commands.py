@@ -44,6 +44,13 @@ def add_parsers(sub) -> None:
     p.add_argument("domain")
     p.add_argument("paths", type=Path, nargs="+", help="image files or folders")
     p.add_argument("--limit", type=int, default=0, help="show only the first N")
+    p.add_argument(
+        "--order",
+        choices=("margin", "in-domain"),
+        default="margin",
+        help="margin: the least sure first (default); in-domain: the least like the "
+        "domain's own images first (its in-domain score)",
+    )
 
 
 def _classes(pairs: list[str]) -> dict[str, list[Path]]:
@@ -108,11 +115,16 @@ def cmd_label_next(args: argparse.Namespace) -> int:
     if not ws.engine.has_domain(args.domain):
         print(f"error: '{args.domain}' is not trained yet", file=sys.stderr)
         return 2
-    rows, errors = ws.label_order(args.domain, expand_images(args.paths))
+    rows, errors = ws.label_order(args.domain, expand_images(args.paths), args.order)
     shown = rows[: args.limit] if args.limit > 0 else rows
-    print(f"{len(rows)} images, the model least sure first (margin = top class - runner-up):")
+    if args.order == "margin":
+        print(f"{len(rows)} images, the model least sure first (margin = top class - runner-up):")
+    else:
+        print(f"{len(rows)} images, the least like '{args.domain}' first (in-domain score):")
     for row in shown:
-        print(f"  {row.margin:6.3f}  {row.predicted:<20}  {row.source}")
+        value = row.margin if args.order == "margin" else row.score
+        shown_value = "   n/a" if value is None else f"{value:6.3f}"
+        print(f"  {shown_value}  {row.predicted:<20}  {row.source}")
     for p in errors:
         print(f"note: {p.source}: {p.error}", file=sys.stderr)
     return 0

@@ -177,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--init-from", help="start this domain's adapters/BN from another domain")
     p.add_argument("--resume", type=Path, help="continue the run in this run folder")
+    p.add_argument("--anew", action="store_true", help="restart its adapters, BNs and head")
     p.add_argument(
         "--strategy",
         choices=("default", "mirrored", "multi_worker"),

@@ -7,9 +7,10 @@ turns a domain name into a ``DomainData``. User-added sources persist in
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from core.config import DomainSpec
@@ -28,7 +29,13 @@ from core.data.sources.builtin import cache as builtin_cache
 from core.data.sources.decathlon_archive import archive_destination, is_tar_name, unpack_domain_tars
 from core.data.sources.download import download_svhn as _download_svhn
 from core.data.sources.folders import folder_spec, sanitize_name, scan_folder
-from core.data.sources.registry import FolderSource, Sources, load_sources, save_sources
+from core.data.sources.registry import (
+    FolderSource,
+    Sources,
+    load_sources,
+    save_sources,
+    sources_lock,
+)
 from core.data.sources.svhn import NAME as SVHN_NAME
 from core.data.sources.svhn import OFFICIAL_URL, load_svhn, svhn_present
 from core.data.sources.tar_safety import safe_extract
@@ -235,6 +242,17 @@ class Catalogue:
         )
         return ArrayDomainData(resized_spec(spec, image_size), splits)
 
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Hold ``sources.json`` against other threads and programs, re-read as it is now
+        (another program may have added to it since), for one change."""
+        with self._lock, sources_lock(self._root):
+            current, problem = load_sources(self._root)
+            if problem:
+                self._warnings.append(problem)
+            self._sources = current
+            yield
+
     def _save(self, sources: Sources) -> None:
         save_sources(self._root, sources)
         self._sources = sources
@@ -250,25 +268,25 @@ class Catalogue:
         """Register a class-per-sub-folder image folder as a domain (checked now)."""
         path = Path(path).expanduser().resolve()
         scan_folder(path)  # refuse a folder that cannot be a domain
-        for existing in self._sources.folders:
-            if Path(existing.path) == path and (name is None or name == existing.name):
-                return self.entry(existing.name)
-        taken = set(self.names())
-        if name is not None:
-            if sanitize_name(name) != name:
-                raise ValueError(
-                    "A domain name holds only a-z, 0-9 and '_' and starts with a letter. "
-                    f"Received: name={name!r}"
-                )
-            if name in taken:
-                raise ValueError(f"A domain named {name!r} exists already. Received: {name!r}")
-        else:
-            base = sanitize_name(path.name)
-            name, k = base, 2
-            while name in taken:
-                name, k = f"{base[:44]}_{k}", k + 1
-        source = FolderSource(name, str(path), random_crop, allow_flip)
-        with self._lock:
+        with self._changing():
+            for existing in self._sources.folders:
+                if Path(existing.path) == path and (name is None or name == existing.name):
+                    return self.entry(existing.name)
+            taken = set(self.names())
+            if name is not None:
+                if sanitize_name(name) != name:
+                    raise ValueError(
+                        "A domain name holds only a-z, 0-9 and '_' and starts with a letter. "
+                        f"Received: name={name!r}"
+                    )
+                if name in taken:
+                    raise ValueError(f"A domain named {name!r} exists already. Received: {name!r}")
+            else:
+                base = sanitize_name(path.name)
+                name, k = base, 2
+                while name in taken:
+                    name, k = f"{base[:44]}_{k}", k + 1
+            source = FolderSource(name, str(path), random_crop, allow_flip)
             self._save(
                 dataclasses.replace(self._sources, folders=self._sources.folders + (source,))
             )
@@ -276,10 +294,10 @@ class Catalogue:
 
     def remove_source(self, name: str) -> None:
         """Forget a user folder (its files are not touched)."""
-        folders = tuple(f for f in self._sources.folders if f.name != name)
-        if len(folders) == len(self._sources.folders):
-            raise KeyError(f"No user folder named {name!r}. Received: {name!r}")
-        with self._lock:
+        with self._changing():
+            folders = tuple(f for f in self._sources.folders if f.name != name)
+            if len(folders) == len(self._sources.folders):
+                raise KeyError(f"No user folder named {name!r}. Received: {name!r}")
             self._save(dataclasses.replace(self._sources, folders=folders))
 
     def add_decathlon(
@@ -329,7 +347,7 @@ class Catalogue:
         assert root is not None
         if not dec.available_keys(root):
             raise DataError(f"{root}/annotations holds no <domain>_train.json file.")
-        with self._lock:
+        with self._changing():
             self._save(dataclasses.replace(self._sources, decathlon_root=str(root)))
         progress(1.0, "Visual Decathlon added")
         # Domains without training images come back with present=False and the reason in
@@ -343,7 +361,7 @@ class Catalogue:
             raise DataError(
                 f"{path} needs train_32x32.mat and test_32x32.mat (the official SVHN files)."
             )
-        with self._lock:
+        with self._changing():
             self._save(dataclasses.replace(self._sources, svhn_dir=str(path)))
         return self.entry(SVHN_NAME)
 

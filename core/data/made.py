@@ -5,8 +5,9 @@ Images are copied (nothing depends on where they came from), named by their cont
 SHA-256 so the same picture is kept once, and read before they are kept so a damaged file is
 refused with its reason (the words Classify uses). ``made.json`` beside the class folders
 marks the folder as made here (its splits then follow each file's hash:
-``core.data.sources.folders.split_by_hash``) and records when images were last added, which
-tells "data changed since training". No TensorFlow here: the command line lists and adds
+``core.data.sources.folders.split_by_hash``) and records when its images last changed (added,
+moved to another class or removed: ``last_added``), which tells "data changed since
+training". No TensorFlow here: the command line lists and adds
 without it.
 """
 
@@ -300,10 +301,18 @@ def create_domain(
         final = made_root(catalogue) / name
         partial = made_root(catalogue) / f".{name}.partial-{os.getpid()}"
         shutil.rmtree(partial, ignore_errors=True)
-        added = _write(partial, plan)
-        _write_record(partial, name)
-        partial.rename(final)
-        catalogue.add_folder(final, name=name)
+        try:
+            added = _write(partial, plan)
+            _write_record(partial, name)
+            partial.rename(final)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)  # a failed create leaves nothing
+            raise
+        try:
+            catalogue.add_folder(final, name=name)
+        except BaseException:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
     added = tuple(Added(a.label, a.source, final / a.label / a.stored.name) for a in added)
     return dataclasses.replace(report, added=added)
 
@@ -330,6 +339,69 @@ def add_images(
         if added:
             _write_record(folder, name)
     return dataclasses.replace(report, added=added)
+
+
+def stored_images(folder: Path) -> dict[str, list[Path]]:
+    """A made domain's kept files per class (named by content: ``content_key``)."""
+    return {
+        c.name: sorted(p for p in c.iterdir() if p.is_file() and not p.name.startswith("."))
+        for c in sorted(folder.iterdir())
+        if c.is_dir() and not c.name.startswith(".")
+    }
+
+
+def change_images(
+    catalogue: Catalogue, name: str, moves: Mapping[str, str], removals: Sequence[str]
+) -> tuple[int, int]:
+    """Move kept images (by file name) to other classes of a made domain, and delete others
+    from its folder (the originals, elsewhere, are untouched). Checked first, all or none:
+    every name must be there and every class keep an image. Returns (moved, removed)."""
+    folder = made_folder(catalogue, name)
+    if folder is None:
+        raise ValueError(
+            f"Images are changed only in a domain made here. Made domains: "
+            f"{made_names(catalogue)}. Received: {name!r}"
+        )
+    with _lock(catalogue, name):
+        held = {p.name: label for label, paths in stored_images(folder).items() for p in paths}
+        _check_change(name, held, moves, removals)
+        for key, label in moves.items():
+            if held[key] != label:
+                os.replace(folder / held[key] / key, folder / label / key)
+        for key in removals:
+            (folder / held[key] / key).unlink()
+        moved = sum(1 for key, label in moves.items() if held[key] != label)
+        if moved or removals:
+            _write_record(folder, name)  # "last_added": when its images last changed
+    return moved, len(removals)
+
+
+def _check_change(
+    name: str, held: Mapping[str, str], moves: Mapping[str, str], removals: Sequence[str]
+) -> None:
+    classes = set(held.values())
+    missing = [k for k in [*moves, *removals] if k not in held]
+    if missing:
+        raise ValueError(
+            f"'{name}' holds no image {missing[0]} (changed by another program meanwhile?). "
+            f"Received: {len(missing)} unknown of {len(moves) + len(removals)}"
+        )
+    unknown = sorted({label for label in moves.values() if label not in classes})
+    if unknown:
+        raise ValueError(
+            f"'{name}' has no class {unknown[0]!r} (its classes are fixed). Classes: "
+            f"{sorted(classes)}. Received: {unknown}"
+        )
+    after = {label: 0 for label in classes}
+    for key, label in held.items():
+        if key not in removals:
+            after[moves.get(key, label)] += 1
+    empty = sorted(label for label, n in after.items() if n == 0)
+    if empty:
+        raise ValueError(
+            f"Every class keeps at least one image; none would be left in {empty}. "
+            f"Received: {len(moves)} moves, {len(removals)} removals"
+        )
 
 
 def split_counts(folder: Path) -> dict[str, dict[str, int]]:

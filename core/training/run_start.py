@@ -140,3 +140,16 @@ def auto_class_weights(
             f"('{names[high]}', {counts[high]} images).",
         )
     return class_weights, note
+
+
+def start_words(name: str, anew: bool) -> str:
+    """What a run of a domain trained before starts from, in a person's words."""
+    if anew:
+        return (
+            f"Training '{name}' anew: its adapters, batch-norms and head start again "
+            "instead of from their current values."
+        )
+    return (
+        f"'{name}' goes on from its current weights (trained before); training it anew "
+        "starts them again."
+    )

@@ -21,6 +21,10 @@ class ToLabel:
     predicted: str
     margin: float
     top: tuple[tuple[str, float], ...]
+    score: float | None = None  # its in-domain score (low: unlike the domain's images)
+
+
+LABEL_ORDERS = ("margin", "in-domain")
 
 
 class MadeMethods(WorkspaceBase):
@@ -33,6 +37,17 @@ class MadeMethods(WorkspaceBase):
     def add_images(self, name: str, label: str, paths: Sequence[Path | str]) -> made.AddReport:
         """Copy images into a class of a made domain; it is then "data changed" if trained."""
         return made.add_images(self.catalogue, name, label, paths)
+
+    def change_images(
+        self, name: str, moves: Mapping[str, str], removals: Sequence[str]
+    ) -> tuple[int, int]:
+        """Move kept images between the classes of a made domain, delete others from it."""
+        return made.change_images(self.catalogue, name, moves, removals)
+
+    def made_images(self, name: str) -> dict[str, list[Path]]:
+        """A made domain's kept files per class (empty: not a made domain)."""
+        folder = made.made_folder(self.catalogue, name)
+        return made.stored_images(folder) if folder is not None else {}
 
     def made_domains(self) -> list[str]:
         return made.made_names(self.catalogue)
@@ -50,17 +65,29 @@ class MadeMethods(WorkspaceBase):
         trained = status.updated if status is not None else None
         return folder is not None and made.data_changed(folder, trained)
 
-    def label_order(self, name: str, images: Sequence[Any]) -> tuple[list[ToLabel], list[Any]]:
+    def label_order(
+        self, name: str, images: Sequence[Any], order: str = "margin"
+    ) -> tuple[list[ToLabel], list[Any]]:
         """Unlabelled images in the order worth labelling: the smallest margin between the
-        model's top two classes first (ties by path); and the predictions of unreadable files."""
+        model's top two classes first, or (``order="in-domain"``) the lowest in-domain score
+        first (the least like the domain's own images); ties by path. And the predictions of
+        unreadable files."""
+        if order not in LABEL_ORDERS:
+            raise ValueError(f"order is one of {LABEL_ORDERS}. Received: {order!r}")
         predictions = self.classify([name], list(images), top_k=2)[name]  # type: ignore[attr-defined]
         rows = [
             ToLabel(
-                p.source, p.top[0][0], p.top[0][1] - (p.top[1][1] if len(p.top) > 1 else 0), p.top
+                p.source,
+                p.top[0][0],
+                p.top[0][1] - (p.top[1][1] if len(p.top) > 1 else 0),
+                p.top,
+                None if p.in_domain is None else float(p.in_domain.score),
             )
             for p in predictions
             if p.ok
         ]
-        return sorted(rows, key=lambda r: (r.margin, r.source)), [
-            p for p in predictions if not p.ok
-        ]
+        if order == "margin":
+            rows.sort(key=lambda r: (r.margin, r.source))
+        else:
+            rows.sort(key=lambda r: (r.score is None, r.score or 0.0, r.source))
+        return rows, [p for p in predictions if not p.ok]

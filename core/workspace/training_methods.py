@@ -17,6 +17,7 @@ from core.config import TrainingConfig
 from core.control import TrainingControl
 from core.data.pipeline.datasource import DomainData
 from core.events import EventSink, LogMessage, ignore_events
+from core.training.run_start import start_words
 from core.workspace.base import WorkspaceBase
 from core.workspace.state import WorkspaceError
 
@@ -44,8 +45,13 @@ class TrainingMethods(WorkspaceBase):
         resume_run: Path | None = None,
         save: bool = True,
         sync_batch_norm: bool = False,
+        anew: bool = False,
     ) -> TrainingResult:
         """Train domain ``name`` from the catalogue; returns a ``TrainingResult``.
+
+        A domain trained before starts from its current weights (a fine-tune, e.g. after
+        images were added to it) unless ``anew``: then its adapters, batch-norms and head
+        start again as a new domain's do (the choice a person makes when its data changed).
 
         A new domain on a trained trunk starts from the source domain's batch-norms
         (gamma, beta, moving statistics; ``config.bn_init="fresh"`` starts them anew), as the
@@ -89,6 +95,7 @@ class TrainingMethods(WorkspaceBase):
                     resume_run=resume_run,
                     save=save,
                     sync_batch_norm=sync_batch_norm,
+                    anew=anew,
                 )
 
     def resume(
@@ -155,6 +162,7 @@ class TrainingMethods(WorkspaceBase):
         resume_run: Path | None,
         save: bool,
         sync_batch_norm: bool,
+        anew: bool = False,
     ) -> TrainingResult:
         from core.model.replicas import across_workers
         from core.training.distribute import is_chief
@@ -166,6 +174,10 @@ class TrainingMethods(WorkspaceBase):
             decay = _run_domain_decay(resume_run)  # a run that kept its decay in its spec
         if decay is not None:
             spec = dataclasses.replace(spec, weight_decay=decay)
+        if anew and resume_run is None:
+            self._forget_weights(name, on_event)
+        elif resume_run is None and name in self.status and self.engine.has_domain(name):
+            on_event(LogMessage("info", start_words(name, anew=False)))
         self._prepare_domain(name, spec, config, init_from, on_event)
         distributed = across_workers(self.strategy)
         chief = is_chief(self.strategy)
@@ -219,6 +231,15 @@ class TrainingMethods(WorkspaceBase):
         if checks:
             told = ", ".join(f"{n} {c.text()}" for n, c in checks.items())
             on_event(LogMessage("info", f"Probes of the other domains: {told}."))
+
+    def _forget_weights(self, name: str, on_event: EventSink) -> None:
+        """Train anew: the engine forgets the domain's weights; ``_prepare_domain`` then
+        builds it as it builds a new domain."""
+        with self._lock, self._scope():
+            if not self.engine.has_domain(name):
+                return
+            self.engine.remove_domain(name)
+        on_event(LogMessage("info", start_words(name, anew=True)))
 
     def _prepare_domain(
         self,

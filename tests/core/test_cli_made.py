@@ -146,3 +146,14 @@ def test_label_next_lists_the_least_sure_first_by_the_models_own_outputs(tmp_pat
     for row in rows:
         assert row.margin == pytest.approx(margin[row.source], abs=1e-5)
         assert row.predicted == next(p.top[0][0] for p in own if p.source == row.source)
+    # --order in-domain: the least like the domain's own images first, by its own verdicts.
+    capsys.readouterr()
+    argv = ["--root", str(root), "label-next", "mine", str(tmp_path / "new"), "--order"]
+    assert main([*argv, "in-domain"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{len(unlabelled)} images, the least like 'mine' first (in-domain score):"
+    by_score = [line.split()[-1] for line in out[1:]]
+    verdicts = {p.source: p.in_domain for p in ws.classify(["mine"], unlabelled)["mine"]}
+    scores = [verdicts[s].score for s in by_score]
+    assert sorted(by_score) == sorted(listed) and scores == sorted(scores)
+    assert [float(line.split()[0]) for line in out[1:]] == pytest.approx(scores, abs=1e-3)

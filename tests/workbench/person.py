@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QDrag, QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QAbstractItemView,
     QApplication,
     QMainWindow,
     QMenu,
@@ -183,3 +184,46 @@ def close_window(window) -> None:
     window.shutdown()
     window.deleteLater()
     QApplication.processEvents()
+
+
+def drag_thumbnail(view: QAbstractItemView, row: int, target: QWidget) -> bool:
+    """Press on the item at ``row`` of ``view`` and move the mouse: the view starts a real
+    ``QDrag``; its data is then dropped on ``target`` (real drag-enter, move and drop
+    events). True if ``target`` took it. (The offscreen platform ends a ``QDrag`` at once as
+    dropped nowhere; the drag's own data is what is dropped.)"""
+    at = view.visualRect(view.model().index(row, 0)).center()
+    QTest.mousePress(view.viewport(), Qt.MouseButton.LeftButton, pos=at)
+    step = max(2, QApplication.startDragDistance())
+    for k in range(1, 6):
+        QTest.mouseMove(view.viewport(), at + QPoint(step * k, step * k))
+    QTest.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=at + QPoint(5 * step, 0))
+    drags = view.findChildren(QDrag)
+    assert drags, "the view started no drag"
+    source = drags[-1].mimeData()
+    mime = QMimeData()
+    for kind in source.formats():
+        mime.setData(kind, source.data(kind))
+    for drag in drags:
+        drag.deleteLater()
+    return _drop(target, mime, Qt.DropAction.MoveAction)
+
+
+def _drop(widget: QWidget, mime: QMimeData, action: Qt.DropAction) -> bool:
+    at = widget.rect().center()
+    buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(QPoint(at), action, mime, buttons, mods)
+    QApplication.sendEvent(widget, enter)
+    if not enter.isAccepted():
+        return False
+    move = QDragMoveEvent(QPoint(at), action, mime, buttons, mods)
+    QApplication.sendEvent(widget, move)
+    drop = QDropEvent(QPointF(at), action, mime, buttons, mods)
+    QApplication.sendEvent(widget, drop)
+    return drop.isAccepted()
+
+
+def ctrl_key(widget: QWidget, key: Qt.Key) -> None:
+    """Ctrl+``key`` as a person types it, Ctrl let go after: ``QTest.keyClick`` leaves the
+    application's modifier state at Ctrl, so a later click would be a Ctrl+click."""
+    QTest.keyClick(widget, key, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyRelease(widget, Qt.Key.Key_Control)

@@ -3,11 +3,14 @@ same row, counts, notes and splits (real files: digits, photo crops, one cut-off
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import time
 
 import pytest
 
 from core.presets import get_preset
+from core.training.run_start import start_words
 from tests.core.data.made_images import damaged_copy, digit_images, photo_crops
 from workbench.fake.backend import FakeBackend
 
@@ -88,3 +91,93 @@ def test_both_backends_have_the_made_domain_methods():
     for method in ("new_domain", "made_classes", "add_images", "label_queue"):
         assert hasattr(Backend, method)
         assert callable(getattr(CoreBackend, method)) and callable(getattr(FakeBackend, method))
+
+
+def _changed_story(kind, tmp_path) -> list[tuple[bool, bool, list[str]]]:
+    from core.config import LrStage, TrainingConfig
+    from core.control import TrainingControl
+
+    images = tmp_path / "images"
+    backend = _backend(kind, tmp_path / kind)
+    backend.new_domain(
+        "mine",
+        {"zero": digit_images(images / "z", 0, 8), "seven": digit_images(images / "s", 7, 8)},
+    )
+    config = TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=8, mode="adapters")
+    words = {start_words("mine", anew=True), start_words("mine", anew=False)}
+    seen = []
+
+    def row():
+        return next(d for d in backend.domains() if d.name == "mine")
+
+    def run(anew: bool) -> list[str]:
+        # Times are recorded to the second and "data changed" counts an image added in the
+        # second a run ended: a real run lasts longer than that, the fake's may not.
+        time.sleep(1.05)
+        said: list[str] = []
+        backend.train(
+            "mine",
+            config,
+            on_event=lambda e: said.append(getattr(e, "text", "")),
+            control=TrainingControl(),
+            anew=anew,
+        )
+        return said
+
+    seen.append((row().trained, row().data_changed, []))
+    run(False)
+    seen.append((row().trained, row().data_changed, []))
+    added = backend.add_images("mine", "seven", digit_images(images / "more", 7, 2, start=8))
+    seen.append((row().trained, row().data_changed and added.data_changed, []))
+    said = run(True)
+    seen.append((row().trained, row().data_changed, [s for s in said if s in words]))
+    said = run(False)
+    seen.append((row().trained, row().data_changed, [s for s in said if s in words]))
+    return seen
+
+
+@pytest.mark.timeout(300)
+def test_data_changed_rows_answer_alike_on_both_backends(tmp_path):
+    """Untrained, trained, images added (data changed), trained anew (cleared)."""
+    fake = _changed_story("fake", tmp_path)
+    real = _changed_story("real", tmp_path)
+    steps = [(t, c) for t, c, _ in real]
+    assert steps == [(False, False), (True, False), (True, True), (True, False), (True, False)]
+    assert [(t, c) for t, c, _ in fake] == steps
+    assert [s for *_, s in fake] == [s for *_, s in real]
+    assert real[3][2] == [start_words("mine", anew=True)]
+    assert real[4][2] == [start_words("mine", anew=False)]
+
+
+def _change_story(kind, tmp_path):
+    images = tmp_path / "images"
+    backend = _backend(kind, tmp_path / kind)
+    zeros, ones = digit_images(images / "z", 0, 4), digit_images(images / "o", 1, 3)
+    backend.new_domain("mine", {"zero": zeros, "one": ones})
+    held = backend.made_images("mine")
+    moves = {held["zero"][0].name: "one"}
+    removals = [held["one"][0].name]
+    more = digit_images(images / "more", 0, 2, start=4)
+    result = backend.change_images("mine", moves, removals, {"zero": [*more, zeros[1]]})
+    now = [p.name for p in backend.made_images("mine")["zero"]]
+    emptied = refusal(lambda: backend.change_images("mine", {}, now, {}))
+    folder = tmp_path / kind / "made" / "mine"
+    files = {
+        c.name: sorted(p.name for p in c.iterdir()) for c in sorted(folder.iterdir()) if c.is_dir()
+    }
+    row = next(d for d in backend.domains() if d.name == "mine")
+    return result, emptied, files, dict(row.sizes), {c: len(p) for c, p in held.items()}
+
+
+@pytest.mark.timeout(300)
+def test_change_images_answers_alike_on_both_backends(tmp_path):
+    fake = _change_story("fake", tmp_path)
+    real = _change_story("real", tmp_path)
+    result, emptied, files, sizes, held = real
+    assert held == {"one": 3, "zero": 4}
+    assert (result.moved, result.removed, result.added, len(result.notes)) == (1, 1, 2, 1)
+    assert not result.data_changed  # never trained
+    assert "none would be left in ['zero']" in emptied
+    assert [len(files["one"]), len(files["zero"])] == [3, 5] and sum(sizes.values()) == 8
+    assert fake[2:] == real[2:] and fake[1] == real[1]
+    assert dataclasses.astuple(fake[0])[:4] == dataclasses.astuple(real[0])[:4]

@@ -7,16 +7,20 @@ then holds exactly what was dropped, by content, once each."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtGui import QContextMenuEvent, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFrame, QLabel, QMenu
 
 from tests.core.data.made_images import damaged_copy, digit_images, photo_crops
 from workbench.panels.add_to_domain_dialog import AddToDomainDialog
+from workbench.panels.class_bin import KEY_ROLE
 from workbench.panels.label_next_dialog import LabelNextDialog
 from workbench.panels.new_domain_dialog import NewDomainDialog
 
@@ -24,14 +28,19 @@ from .person import (
     button,
     choose_menu,
     click,
+    click_row_with,
     close_window,
+    ctrl_key,
+    drag_thumbnail,
     drop_files,
+    spin,
     toolbar_button,
     wait_until,
 )
 from .test_person import Person
 
 pytestmark = pytest.mark.timeout(900)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _sha(paths) -> list[str]:
@@ -173,6 +182,16 @@ def test_a_made_domain_from_dropped_images_trains_on_the_frozen_trunk(person, tm
     labeller = _visible(LabelNextDialog)
     margins = [float(t.split("margin ")[1].rstrip(")")) for t in _rows(labeller)]
     assert len(margins) == 6 and margins == sorted(margins)  # least sure first
+    # The other order: the least like the domain's own images first (in-domain score).
+    for wanted, key in (("in-domain", Qt.Key.Key_Down), ("margin", Qt.Key.Key_Up)):
+        click(labeller.order)
+        QTest.keyClick(labeller.order.view(), key)
+        QTest.keyClick(labeller.order.view(), Qt.Key.Key_Return)
+        wait_until(lambda w=wanted: labeller.order.currentData() == w, 5, f"order {wanted}")
+        if wanted == "in-domain":
+            scores = [float(t.split("score ")[1].rstrip(")")) for t in _rows(labeller)]
+            assert len(scores) == 6 and scores == sorted(scores)
+    assert [float(t.split("margin ")[1].rstrip(")")) for t in _rows(labeller)] == margins
     first = labeller.list.currentItem().toolTip()
     predicted = _rows(labeller)[0].split(": ")[1].split("?")[0]
     assert predicted in ("zero", "seven", "flower")
@@ -188,3 +207,146 @@ def test_a_made_domain_from_dropped_images_trains_on_the_frozen_trunk(person, tm
     assert person.log.count("(data changed)") == 2  # Add to domain's, then once for the folder
     held = {c: _sha((folder / c).iterdir()) for c in ("zero", "seven", "flower")}
     assert _sha([first])[0] in held["seven"] and _sha([second])[0] in held[second_class]
+
+
+def test_a_failed_create_keeps_the_dialog_and_says_why(person, tmp_path):
+    """Another program makes the same name while the dialog is open: Create fails, the
+    dialog stays with everything in it and says why; a new name then creates it."""
+    zeros = digit_images(tmp_path / "zeros", 0, 3, start=60)
+    ones = digit_images(tmp_path / "ones", 1, 3, start=60)
+    dialog = _open_dialog(person)
+    person.type_into(dialog.name_edit, "taken_meanwhile")
+    wait_until(lambda: all(b.isVisible() for b in dialog.bins), 5, "the bins")
+    for bin_, label in zip(dialog.bins, ("zero", "one"), strict=True):
+        person.type_into(bin_.name_edit, label)
+    assert drop_files(dialog.bins[0], zeros) and drop_files(dialog.bins[1], ones)
+    assert dialog.create_button.isEnabled()
+    other = subprocess.run(
+        [sys.executable, "main.py", "--root", str(person.home), "new-domain", "taken_meanwhile"]
+        + ["--class", f"a={zeros[0]}", "--class", f"b={ones[0]}"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert other.returncode == 0, other.stderr
+    click(dialog.create_button)
+    wait_until(dialog.error.isVisible, 60, "the reason")
+    assert dialog.isVisible()
+    assert dialog.error.text().startswith(
+        "The domain was not created: A domain named 'taken_meanwhile' exists already. Nothing"
+    )
+    assert dialog.domain_name() == "taken_meanwhile" and dialog.create_button.isEnabled()
+    assert [b.label() for b in dialog.bins] == ["zero", "one"]
+    assert [len(b.keys) for b in dialog.bins] == [3, 3]
+    person.type_into(dialog.name_edit, "made_second")
+    click(dialog.create_button)
+    wait_until(lambda: not dialog.isVisible(), 60, "the dialog to close")
+    w = person.window
+    wait_until(lambda: w.domains.selected_domain() == "made_second", 60, "the new domain")
+    folder = person.home / "made" / "made_second"
+    assert _sha((folder / "zero").iterdir()) == _sha(zeros)
+    assert _sha((folder / "one").iterdir()) == _sha(ones)
+
+
+def _train_mine(person, answer) -> str:
+    """Train 'mine' with ``answer`` queued for the question: the log lines of that run."""
+    w = person.window
+    click_row_with(w.domains.table, "mine")
+    wait_until(lambda: w.domains.selected_domain() == "mine", 10, "'mine' selected")
+    person.dialogs.queue(answer)
+    start, before = len(person.log), len(person.outcomes)
+    click(toolbar_button(w, "Train"))
+    if answer is None:
+        spin(0.5)
+        assert len(person.outcomes) == before and toolbar_button(w, "Train").isEnabled()
+        return person.log[start:]
+    outcome = person.wait_for_run_end(before)
+    assert (outcome.domain, outcome.reason) == ("mine", "completed")
+    wait_until(lambda: person.cell("mine", "Trained") == "adapters", 30, "data changed cleared")
+    return person.log[start:]
+
+
+def test_a_changed_domain_trains_again_from_its_adapters_or_anew_as_chosen(person, tmp_path):
+    """After the story above, 'mine' has images it was not trained on: the table says so,
+    and Train asks whether to fine-tune its current adapters or train them anew."""
+    w = person.window
+    wait_until(lambda: person.cell("mine", "Trained") == "adapters (data changed)", 30, "word")
+    asked = len(person.dialogs.asked)
+    said = _train_mine(person, None)  # Cancel: nothing starts
+    assert person.dialogs.asked[asked:] == [("choose", "The images changed")]
+    assert "Fine-tune the current adapters" in person.dialogs.shown[-1]
+    assert person.cell("mine", "Trained") == "adapters (data changed)"
+    said = _train_mine(person, "Train anew")
+    assert "Training 'mine' anew: its adapters, batch-norms and head start again" in said
+    # The two images Label next filed in the story: counted, and validation before → after.
+    wait_until(lambda: "Label next: 2 images labelled for 'mine'" in person.log, 30, "count")
+    line = person.log.split("Label next: 2 images labelled for 'mine' before this training; ")[1]
+    before, after = line.split("\n")[0].split(" → ")
+    state = w.domains.state("mine")
+    assert after == f"{100 * state.val_accuracy:.1f}% ({state.sizes['val']} images)."
+    assert before.startswith("validation accuracy ") and before.endswith(" images)")
+
+    # One more image filed with Label next: changed again; this time a fine-tune.
+    digit_images(tmp_path / "one_more", 7, 1, start=70)
+    person.dialogs.queue(str(tmp_path / "one_more"))
+    choose_menu(w, "File", "Label next…")
+    labeller = _visible(LabelNextDialog)
+    QTest.keyClick(labeller.list, Qt.Key.Key_Return)
+    wait_until(lambda: person.cell("mine", "Trained") == "adapters (data changed)", 30, "word")
+    labeller.close()
+    said = _train_mine(person, "Fine-tune the current adapters")
+    assert "'mine' goes on from its current weights (trained before)" in said
+    assert "Label next: 1 image labelled for 'mine' before this training" in person.log
+    assert "Training 'mine' anew" not in said
+    # Nothing changed since: no question.
+    asked = len(person.dialogs.asked)
+    said = _train_mine(person, "Train anew")  # queued, but not asked: it stays unread
+    assert ("choose", "The images changed") not in person.dialogs.asked[asked:]
+    assert "goes on from its current weights" in said and "Training 'mine' anew" not in said
+    person.dialogs.answers.clear()
+
+
+def test_a_made_domains_images_move_go_and_come_in_the_data_folder(person, tmp_path):
+    """Edit domain images… on the domain made above: a thumbnail dragged to the other class
+    moves its file there, one removed with Delete is deleted, a pasted image is copied."""
+    w = person.window
+    folder = person.home / "made" / "made_second"
+    before = {c: _sha((folder / c).iterdir()) for c in ("zero", "one")}
+    click_row_with(w.domains.table, "digits_street")  # not made here: said so
+    choose_menu(w, "File", "Edit domain images…")
+    wait_until(lambda: "'digits_street' was not made here" in person.log, 30, "the refusal")
+    click_row_with(w.domains.table, "made_second")
+    choose_menu(w, "File", "Edit domain images…")
+    dialog = _visible(NewDomainDialog)
+    assert dialog.windowTitle() == "Images of made_second" and dialog.name_edit.isReadOnly()
+    one, zero = dialog.bins  # in the model's class order
+    assert [one.label(), zero.label()] == ["one", "zero"]
+    assert [len(zero.keys), len(one.keys)] == [3, 3] and not dialog.create_button.isEnabled()
+    moved = zero.thumbs.item(0).data(KEY_ROLE)
+    assert drag_thumbnail(zero.thumbs, 0, one)
+    at = zero.thumbs.visualItemRect(zero.thumbs.item(0)).center()
+    QTest.mouseClick(zero.thumbs.viewport(), Qt.MouseButton.LeftButton, pos=at)
+    deleted = zero.thumbs.item(0).data(KEY_ROLE)
+    QTest.keyClick(zero.thumbs, Qt.Key.Key_Delete)
+    assert "Save changes deletes its copy from the data folder" in dialog.notes.text()
+    pasted = digit_images(tmp_path / "clip", 1, 1, start=80)[0]
+    QApplication.clipboard().setImage(QImage(str(pasted)))
+    click(one.thumbs.viewport())
+    ctrl_key(one.thumbs, Qt.Key.Key_V)
+    assert [len(zero.keys), len(one.keys)] == [1, 5]
+    assert "moves 1, deletes 1 and copies 1" in dialog.guidance.text()
+    assert (folder / "zero" / moved).exists()  # nothing changes before Save changes
+    click(dialog.create_button)
+    wait_until(lambda: not dialog.isVisible(), 60, "the dialog to close")
+    wait_until(lambda: "Changed the images of 'made_second'" in person.log, 30, "the log")
+    assert "moved 1, deleted 1, copied 1." in person.log
+    assert sorted(p.name for p in (folder / "zero").iterdir()) == sorted(
+        set(Path(k).name for k in zero.keys)
+    )
+    assert not (folder / "zero" / deleted).exists() and (folder / "one" / moved).exists()
+    now = {c: _sha((folder / c).iterdir()) for c in ("zero", "one")}
+    assert len(now["zero"]) == 1 and set(now["zero"]) < set(before["zero"])
+    assert len(now["one"]) == 5 and set(before["one"]) < set(now["one"])
+    wait_until(lambda: sum(w.domains.state("made_second").sizes.values()) == 6, 30, "sizes")

@@ -73,6 +73,7 @@ class CatalogueActions(QObject):
         self.refreshed.connect(self.made.refreshed)
         self.add_to_domain = AddToDomain(session, log, classify, self)
         self.label_next_flow = LabelNextFlow(session, dialogs, prefs, log, domains, self)
+        self.refreshed.connect(self.label_next_flow.domains_refreshed)
         self.label_next_flow.filed.connect(self._images_added)
         self.add_to_domain.added.connect(self._images_added)
         domains.add_archive_requested.connect(self.add_archive)
@@ -167,6 +168,10 @@ class CatalogueActions(QObject):
     def new_domain(self) -> None:
         """New domain…: the dialog; Create copies on the engine thread (``made_flow``)."""
         self.made.open_dialog()
+
+    def edit_domain(self) -> None:
+        """Edit domain images…: the selected made domain's images in the bins dialog."""
+        self.made.open_edit()
 
     def label_next(self) -> None:
         """Label next…: unlabelled images for the selected made domain, least sure first."""

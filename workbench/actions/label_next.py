@@ -1,9 +1,11 @@
 """Label next… (File menu): a folder of unlabelled images for the selected made domain,
 ordered by the model's margin (``Backend.label_queue``), each image filed with one key
-(``Backend.add_images``, on the engine thread)."""
+(``Backend.add_images``, on the engine thread). After the domain's next training the log
+says how many were labelled and how its validation accuracy moved (``domains_refreshed``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +18,17 @@ from workbench.panels.domains_panel import DomainsPanel
 from workbench.panels.label_next_dialog import LabelNextDialog
 from workbench.preferences import Preferences
 from workbench.session import WorkbenchSession
+from workbench.status_text import percent
+
+
+@dataclasses.dataclass
+class Labelled:
+    """Images filed into a domain since its last training, and its validation then."""
+
+    count: int
+    val_accuracy: float | None
+    val_images: int
+    seen_changed: bool = False  # the table has shown it "data changed" since
 
 
 class LabelNextFlow(QObject):
@@ -37,6 +50,7 @@ class LabelNextFlow(QObject):
         self.domains = domains
         self.dialog: LabelNextDialog | None = None
         self._said_changed = False
+        self.labelled: dict[str, Labelled] = {}  # until the domain's next training
 
     def start(self) -> None:
         domain = self.domains.selected_domain()
@@ -87,6 +101,13 @@ class LabelNextFlow(QObject):
             self.log("warning", note)
         if result.added:
             self.log("info", f"Filed 1 image into '{result.domain}', class '{result.label}'.")
+            state = self.domains.state(result.domain)
+            if result.domain not in self.labelled and state is not None:
+                self.labelled[result.domain] = Labelled(
+                    0, state.val_accuracy, state.sizes.get("val", 0)
+                )
+            if result.domain in self.labelled:
+                self.labelled[result.domain].count += result.added
         if result.data_changed and not self._said_changed:  # once per folder, not per image
             self._said_changed = True
             self.log(
@@ -98,3 +119,24 @@ class LabelNextFlow(QObject):
 
     def _failed(self, error: JobError) -> None:
         self.log("warning" if error.cancelled else "error", f"Label next: {error.message}")
+
+    @Slot()
+    def domains_refreshed(self) -> None:
+        """A domain trained since images were labelled for it (its data no longer changed):
+        how many were labelled, and its validation accuracy before and after."""
+        for domain, before in list(self.labelled.items()):
+            state = self.domains.state(domain)
+            if state is None or not state.trained or state.data_changed:
+                before.seen_changed = before.seen_changed or bool(state and state.data_changed)
+                continue
+            if not before.seen_changed:  # a reload from before the filing: not trained yet
+                continue
+            del self.labelled[domain]
+            n = before.count
+            self.log(
+                "info",
+                f"Label next: {n} image{'s' if n != 1 else ''} labelled for '{domain}' before "
+                f"this training; validation accuracy {percent(before.val_accuracy) or 'not measured'} "
+                f"({before.val_images} images) → {percent(state.val_accuracy) or 'not measured'} "
+                f"({state.sizes.get('val', 0)} images).",
+            )

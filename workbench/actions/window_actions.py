@@ -132,6 +132,7 @@ def _build_file_menu(w: MainWindow) -> None:
     menu.addSeparator()
     menu.addAction(make_action(w, "Add image folder…", w.catalogue.add_folder))
     menu.addAction(make_action(w, "New domain…", w.catalogue.new_domain))
+    menu.addAction(make_action(w, "Edit domain images…", w.catalogue.edit_domain))
     menu.addAction(make_action(w, "Label next…", w.catalogue.label_next))
     menu.addAction(make_action(w, "Add decathlon archive…", w.catalogue.add_archive))
     for group in (

@@ -29,6 +29,7 @@ from workbench.backend.protocol import (
     FolderChange,
     FolderReport,
     ImagesAdded,
+    ImagesChanged,
     LabelQueue,
     MadeDomain,
     ParameterRow,
@@ -94,9 +95,9 @@ class CoreBackend(InsightMethods, RunsMethods):
     def domains(self) -> list[DomainState]:
         return [self._state(row) for row in self._ws.domains_overview()]
 
-    @staticmethod
-    def _state(row: DomainOverview) -> DomainState:
+    def _state(self, row: DomainOverview) -> DomainState:
         status, params = row.status, row.parameters
+        changed = row.trained and row.source == "folder" and self._ws.data_changed(row.name)
         return DomainState(
             name=row.name,
             title=row.title,
@@ -114,6 +115,7 @@ class CoreBackend(InsightMethods, RunsMethods):
             export_bytes=None if params is None else params.export_bytes,
             is_trunk_source=row.is_trunk_source,
             stale=row.stale,
+            data_changed=changed,
             problem=row.problem,
             probe="" if row.probe is None else row.probe.text(),
             probe_detail="" if row.probe is None else probe_detail(row.probe),
@@ -170,6 +172,25 @@ class CoreBackend(InsightMethods, RunsMethods):
     def made_classes(self) -> dict[str, tuple[str, ...]]:
         return {n: tuple(self._ws.made_classes(n)) for n in self._ws.made_domains()}
 
+    def made_images(self, domain: str) -> dict[str, tuple[Path, ...]]:
+        return {c: tuple(p) for c, p in self._ws.made_images(domain).items()}
+
+    def change_images(
+        self,
+        domain: str,
+        moves: Mapping[str, str],
+        removals: Sequence[str],
+        additions: Mapping[str, Sequence[Path]],
+    ) -> ImagesChanged:
+        moved, removed = self._ws.change_images(domain, moves, removals)
+        added, notes = 0, []
+        for label, paths in additions.items():
+            report = self._ws.add_images(domain, label, paths)
+            added += len(report.added)
+            notes += report.notes()
+        changed = bool(moved or removed or added) and self._ws.data_changed(domain)
+        return ImagesChanged(domain, moved, removed, added, tuple(notes), changed)
+
     def add_images(self, domain: str, label: str, paths: Sequence[Path]) -> ImagesAdded:
         report = self._ws.add_images(domain, label, paths)
         changed = bool(report.added) and self._ws.data_changed(domain)
@@ -183,7 +204,8 @@ class CoreBackend(InsightMethods, RunsMethods):
             raise ValueError(f"Label next works on a domain made here. Received: {domain!r}")
         rows, errors = self._ws.label_order(domain, expand_images(paths))
         items = tuple((r.source, r.predicted, r.margin) for r in rows)
-        return LabelQueue(domain, classes, items, tuple(str(e.error) for e in errors))
+        errors_text = tuple(str(e.error) for e in errors)
+        return LabelQueue(domain, classes, items, errors_text, tuple(r.score for r in rows))
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event
@@ -205,8 +227,9 @@ class CoreBackend(InsightMethods, RunsMethods):
         *,
         on_event: EventSink,
         control: TrainingControl,
+        anew: bool = False,
     ) -> TrainOutcome:
-        result = self._ws.train(domain, config, on_event=on_event, control=control)
+        result = self._ws.train(domain, config, on_event=on_event, control=control, anew=anew)
         return self._outcome(domain, result)
 
     def resume(
@@ -377,4 +400,5 @@ def _view(domain: str, p: Any, route: RouteView | None = None) -> PredictionView
         unlike=None if verdict is None else verdict.unlike,
         score_text="" if verdict is None else verdict.text(),
         route=route,
+        score=None if verdict is None else float(verdict.score),
     )

@@ -42,6 +42,7 @@ class DomainState:
     export_bytes: int | None = None
     is_trunk_source: bool = False
     stale: bool = False  # trained on an earlier trunk
+    data_changed: bool = False  # a made domain's images changed after it was trained
     problem: str = ""  # its saved weights are damaged (which file, what is wrong): not loaded
     # Its probe's last re-run (core.model.probe): "unchanged", "stale", "changed (…)", "not
     # re-run"; "" when it has none. ``probe_detail``: after what, when, the logit difference.
@@ -72,6 +73,19 @@ class ImagesAdded:
 
 
 @dataclasses.dataclass(frozen=True)
+class ImagesChanged:
+    """What Save changes did to a made domain: images moved between its classes, deleted
+    from its folder, added (copied); ``data_changed``: it was trained before."""
+
+    domain: str
+    moved: int
+    removed: int
+    added: int
+    notes: tuple[str, ...]
+    data_changed: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class LabelQueue:
     """Unlabelled images for a made domain, the model least sure first: (path, the class it
     gives, the margin between its top two classes); and the files that could not be read."""
@@ -80,6 +94,7 @@ class LabelQueue:
     classes: tuple[str, ...]
     items: tuple[tuple[str, str, float], ...]
     unreadable: tuple[str, ...]
+    scores: tuple[float | None, ...] = ()  # each item's in-domain score (None: not judged)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +112,7 @@ class PredictionView:
     # ``classify(..., route=True)``: the router's answer for this image (the same in every
     # domain's view of it), from the same predictions; None when not asked.
     route: RouteView | None = None
+    score: float | None = None  # the in-domain score itself
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,6 +245,21 @@ class Backend(Protocol):
         """Copy images into a class of a made domain (kept once by content)."""
         ...
 
+    def made_images(self, domain: str) -> dict[str, tuple[Path, ...]]:
+        """A made domain's kept files per class (named by content)."""
+        ...
+
+    def change_images(
+        self,
+        domain: str,
+        moves: Mapping[str, str],
+        removals: Sequence[str],
+        additions: Mapping[str, Sequence[Path]],
+    ) -> ImagesChanged:
+        """Kept files (by name) moved to another class or deleted, then new files copied
+        into their classes."""
+        ...
+
     def label_queue(self, domain: str, paths: Sequence[Path]) -> LabelQueue:
         """Images (files or folders) under a trained made domain, least sure first."""
         ...
@@ -248,7 +279,11 @@ class Backend(Protocol):
         *,
         on_event: EventSink,
         control: TrainingControl,
-    ) -> TrainOutcome: ...
+        anew: bool = False,
+    ) -> TrainOutcome:
+        """A run of ``config`` on ``domain``: a trained domain goes on from its current
+        weights (a fine-tune) unless ``anew`` (its adapters, batch-norms and head restart)."""
+        ...
 
     def resume(
         self, run_dir: Path, *, on_event: EventSink, control: TrainingControl

@@ -37,12 +37,14 @@ from core.model.parameters import TRUNK_PART, part_label
 from core.presets import get_preset
 from core.progress import Cancelled, ProgressFn, check_cancel
 from core.training.estimate import SpeedMeasurement
+from core.training.run_start import start_words
 from workbench.backend.protocol import (
     DomainState,
     EvalOutcome,
     FolderChange,
     FolderReport,
     ImagesAdded,
+    ImagesChanged,
     LabelQueue,
     MadeDomain,
     ParameterRow,
@@ -130,7 +132,16 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             stale=bool(info) and info.get("trunk") != self._fingerprint,
             probe=self._probes.get(name, "") if info else "",
             probe_detail=f"Run again after {self._probes_after}" if name in self._probes else "",
+            data_changed=bool(info) and self._made_changed(name, info.get("updated")),
         )
+
+    def _made_changed(self, name: str, trained: str | None) -> bool:
+        """As ``Workspace.data_changed``: the made domain's record against its training."""
+        from core.data.made import MADE_FOLDER, data_changed
+        from core.data.sources.folders import MADE_RECORD
+
+        folder = self._root / MADE_FOLDER / name
+        return bool(trained) and (folder / MADE_RECORD).is_file() and data_changed(folder, trained)
 
     def _state(self, name: str) -> DomainState:
         return next(d for d in self.domains() if d.name == name)
@@ -240,18 +251,58 @@ class FakeBackend(FakeModelFiles, FakeInsight):
 
     def add_images(self, domain: str, label: str, paths: Sequence[Path]) -> ImagesAdded:
         from core.data.catalogue import Catalogue
-        from core.data.made import add_images, made_folder, split_counts
+        from core.data.made import add_images
 
         catalogue = Catalogue(self._root)
         report = add_images(catalogue, domain, label, paths)
+        self._made_sizes(catalogue, domain)
+        with self._lock:
+            changed = bool(report.added) and domain in self._trained
+        return ImagesAdded(domain, label, len(report.added), tuple(report.notes()), changed)
+
+    def _made_sizes(self, catalogue: Any, domain: str) -> None:
+        """The row's split sizes from the made domain's files, as the real catalogue."""
+        from core.data.made import made_folder, split_counts
+
         folder = made_folder(catalogue, domain)
-        assert folder is not None  # add_images refuses any other domain
+        assert folder is not None  # the callers refuse any other domain
         splits = split_counts(folder)
         sizes = {s: sum(c[s] for c in splits.values()) for s in ("train", "val", "test")}
         with self._lock:
             self._catalogue[domain].sizes = {s: n for s, n in sizes.items() if n}
-            changed = bool(report.added) and domain in self._trained
-        return ImagesAdded(domain, label, len(report.added), tuple(report.notes()), changed)
+
+    def made_images(self, domain: str) -> dict[str, tuple[Path, ...]]:
+        from core.data.catalogue import Catalogue
+        from core.data.made import made_folder, stored_images
+
+        folder = made_folder(Catalogue(self._root), domain)
+        if folder is None:
+            return {}
+        return {c: tuple(p) for c, p in stored_images(folder).items()}
+
+    def change_images(
+        self,
+        domain: str,
+        moves: Mapping[str, str],
+        removals: Sequence[str],
+        additions: Mapping[str, Sequence[Path]],
+    ) -> ImagesChanged:
+        """The real moving and copying (``core.data.made``) in the fake's data folder."""
+        from core.data.catalogue import Catalogue
+        from core.data.made import change_images
+
+        catalogue = Catalogue(self._root)
+        moved, removed = change_images(catalogue, domain, moves, removals)
+        added, notes, changed = 0, [], False
+        for label, paths in additions.items():
+            result = self.add_images(domain, label, paths)
+            added, notes = added + result.added, [*notes, *result.notes]
+        self._made_sizes(catalogue, domain)
+        with self._lock:
+            info = self._trained.get(domain)
+        if info is not None and (moved or removed or added):
+            changed = self._made_changed(domain, info.get("updated"))
+        return ImagesChanged(domain, moved, removed, added, tuple(notes), changed)
 
     def label_queue(self, domain: str, paths: Sequence[Path]) -> LabelQueue:
         from core.data.pipeline.image_files import expand_images
@@ -265,9 +316,10 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             for p in predictions
             if p.error is None
         ]
+        score = {p.source: p.score for p in predictions}
         rows.sort(key=lambda r: (r[2], r[0]))
         errors = tuple(str(p.error) for p in predictions if p.error is not None)
-        return LabelQueue(domain, classes, tuple(rows), errors)
+        return LabelQueue(domain, classes, tuple(rows), errors, tuple(score[r[0]] for r in rows))
 
     def add_archive(
         self, path: Path, progress: ProgressFn, cancel: threading.Event
@@ -320,9 +372,15 @@ class FakeBackend(FakeModelFiles, FakeInsight):
     # === Training ===
 
     def train(
-        self, domain: str, config: TrainingConfig, *, on_event: EventSink, control: TrainingControl
+        self,
+        domain: str,
+        config: TrainingConfig,
+        *,
+        on_event: EventSink,
+        control: TrainingControl,
+        anew: bool = False,
     ) -> TrainOutcome:
-        return self._run(domain, config, on_event, control, None)
+        return self._run(domain, config, on_event, control, None, anew)
 
     def resume(
         self, run_dir: Path, *, on_event: EventSink, control: TrainingControl
@@ -344,6 +402,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         on_event: EventSink,
         control: TrainingControl,
         resume_run: Path | None,
+        anew: bool = False,
     ) -> TrainOutcome:
         row = self._catalogue.get(domain)
         if row is not None and not row.present and control.stop_requested:
@@ -353,7 +412,10 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         decay = config.domain_weight_decay
         if decay is not None:
             spec = dataclasses.replace(spec, weight_decay=decay)
-        self.calls.append(f"train {domain} {config.mode} momentum={config.momentum:g} wd={decay}")
+        self.calls.append(
+            f"train {domain} {config.mode} momentum={config.momentum:g} wd={decay}"
+            + (" anew" if anew else "")
+        )
         start = time.monotonic()
         steps = self.steps_per_epoch
         previous = None if resume_run is None else self._runs.get(str(resume_run))
@@ -361,6 +423,8 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             resume_run or self._root / "runs" / f"fake-{len(self._runs) + 1}-{domain}_{config.mode}"
         )
         first = 0 if previous is None else len(previous.epoch.get("epoch", ()))
+        if previous is None and domain in self._trained:  # core's words, as its run says them
+            on_event(LogMessage("info", start_words(domain, anew)))
         on_event(
             TrainingStarted(
                 domain=domain,
@@ -423,6 +487,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 "trunk": self._fingerprint,
                 "spec": spec,
                 "probe": self._fingerprint,  # its probe, taken on this trunk
+                "updated": utc_now(),
             }
             self._recheck_probes(f"training {domain}", skip={domain})
             vals = [v for v in epochs["val_accuracy"] if v is not None]
@@ -528,6 +593,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                         tuple(ranked[:top_k]),
                         unlike=score < FAKE_THRESHOLD,
                         score_text=f"score {score:.2f}, threshold {FAKE_THRESHOLD:.2f}",
+                        score=score,
                     )
                 )
         return out

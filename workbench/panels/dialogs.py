@@ -8,13 +8,33 @@ which answers from queues and records what was asked.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from workbench.panels.import_dialog import ImportChoice, ImportNameDialog
 from workbench.status_text import for_people
+
+
+def choice_box(
+    title: str, text: str, options: Sequence[str], parent: QWidget | None = None
+) -> QMessageBox:
+    box = QMessageBox(
+        QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent
+    )
+    for k, option in enumerate(options):
+        button = box.addButton(option, QMessageBox.ButtonRole.AcceptRole)
+        if k == 0:
+            box.setDefaultButton(button)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    return box
+
+
+def chosen(box: QMessageBox, options: Sequence[str]) -> int | None:
+    clicked = box.clickedButton()
+    text = clicked.text() if clicked is not None else ""
+    return options.index(text) if text in options else None
 
 
 class Dialogs:
@@ -47,6 +67,12 @@ class Dialogs:
 
     def warn(self, title: str, text: str) -> None:
         QMessageBox.warning(self.parent, title, for_people(text))
+
+    def choose(self, title: str, text: str, options: Sequence[str]) -> int | None:
+        """One of ``options`` (its index), each a button; None: Cancel."""
+        box = choice_box(title, text, options, self.parent)
+        box.exec()
+        return chosen(box, options)
 
     def import_name(self, name: str, taken: Collection[str], what: str = "") -> ImportChoice | None:
         """Adapters of a domain that exists: under another name, replacing it, or None."""
@@ -100,6 +126,22 @@ class ScriptedDialogs(Dialogs):
     def confirm(self, title: str, text: str) -> bool:
         self.shown.append(f"{title}: {text}")
         return bool(self._next("confirm", title, self.default_confirm))
+
+    def choose(self, title: str, text: str, options: Sequence[str]) -> int | None:
+        """A queued answer (an option's text; None: Cancel; nothing queued: the first)
+        clicked on a real choice box."""
+        self.shown.append(f"{title}: {text}")
+        answer = self._next("choose", title, options[0])
+        box = choice_box(title, text, options)
+        box.show()
+        if answer in options:
+            target = next(b for b in box.buttons() if b.text() == answer)
+        else:
+            target = box.button(QMessageBox.StandardButton.Cancel)
+        target.click()
+        index = chosen(box, options)
+        box.deleteLater()
+        return index
 
     def warn(self, title: str, text: str) -> None:
         self.shown.append(f"{title}: {for_people(text)}")

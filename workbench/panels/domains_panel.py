@@ -170,6 +170,8 @@ class DomainsPanel(QWidget):
             trained = "" if not d.trained else TRAINED_WORDS.get(d.mode or "", d.mode or "yes")
             if d.stale:
                 trained += " (stale)"
+            if d.data_changed:
+                trained += " (data changed)"
             if d.problem:
                 trained = "damaged"
             name = f"★ {d.name}" if d.is_trunk_source else d.name
@@ -200,6 +202,11 @@ class DomainsPanel(QWidget):
                     item.setToolTip("Trained on an earlier trunk: retrain it on this one")
                 if c == PROBE_COLUMN and d.probe_detail:
                     item.setToolTip(d.probe_detail)
+                if c == 1 and d.data_changed and not d.problem:
+                    item.setToolTip(
+                        "Images were added or changed since it was trained: train it again "
+                        "(from its current adapters, or anew)"
+                    )
                 if c == 1 and d.problem:
                     item.setToolTip(f"{d.problem} File > Check data folder… can repair it.")
                 self.table.setItem(r, c, item)

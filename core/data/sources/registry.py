@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from core.atomic_write import atomic_write_json
 
 FILE_NAME = "sources.json"
@@ -63,3 +65,15 @@ def load_sources(root: Path) -> tuple[Sources, str | None]:
 
 def save_sources(root: Path, sources: Sources) -> None:
     atomic_write_json(Path(root) / FILE_NAME, sources.to_dict())
+
+
+LOCK_NAME = ".sources.lock"
+LOCK_WAIT_S = 120.0  # a change takes milliseconds; minutes mean a stuck program
+
+
+def sources_lock(root: Path) -> FileLock:
+    """The inter-process lock around a read-modify-write of ``sources.json``: two programs
+    adding folders at once each add to what the other wrote (``flock``: a killed holder's
+    lock is free at once)."""
+    Path(root).mkdir(parents=True, exist_ok=True)
+    return FileLock(str(Path(root) / LOCK_NAME), timeout=LOCK_WAIT_S)

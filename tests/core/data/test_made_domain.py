@@ -16,6 +16,7 @@ from core.data.catalogue import Catalogue
 from core.data.made import (
     UnreadableFile,
     add_images,
+    change_images,
     check_class_name,
     content_key,
     create_domain,
@@ -23,6 +24,7 @@ from core.data.made import (
     made_folder,
     preview_splits,
     split_counts,
+    stored_images,
 )
 from tests.core.data.made_images import damaged_copy, digit_images, photo_crops
 
@@ -207,3 +209,37 @@ def test_a_text_file_and_a_missing_file_are_refused_with_reasons(tmp_path, sourc
 def test_the_made_module_does_not_import_tensorflow():
     code = "import sys, core.data.made; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_kept_images_move_between_classes_and_go_all_or_none(tmp_path, sources):
+    root = tmp_path / "data"
+    catalogue = Catalogue(root)
+    create_domain(catalogue, "mine", {"zero": sources["zero"][:4], "one": sources["one"][:3]})
+    folder = root / "made" / "mine"
+    held = stored_images(folder)
+    assert [len(held["zero"]), len(held["one"])] == [4, 3]
+    assert [content_key(p) for p in held["zero"]] == [p.name for p in held["zero"]]
+    before = _contents(folder)
+    wrong, gone = held["zero"][0], held["one"][0]
+    refusals = {
+        "holds no image": ({"nothere.png": "one"}, []),
+        "has no class 'two'": ({wrong.name: "two"}, []),
+        r"none would be left in \['one'\]": ({}, [p.name for p in held["one"]]),
+    }
+    for why, (moves, removals) in refusals.items():
+        with pytest.raises(ValueError, match=why):
+            change_images(catalogue, "mine", moves, removals)
+        assert _contents(folder) == before  # nothing moved, nothing deleted
+    expected = {
+        "one": _sha([*held["one"][1:], wrong]),
+        "zero": _sha(held["zero"][1:]),
+    }
+    record = (folder / "made.json").read_text()
+    time.sleep(1.1)  # the record is to the second
+    assert change_images(catalogue, "mine", {wrong.name: "one"}, [gone.name]) == (1, 1)
+    assert _contents(folder) == expected
+    assert not gone.exists() and all(p.exists() for p in sources["one"])  # originals stay
+    assert (folder / "made.json").read_text() != record  # its data changed
+    assert data_changed(folder, utc_now()) is True
+    with pytest.raises(ValueError, match="only in a domain made here"):
+        change_images(catalogue, catalogue.names()[0], {}, [])
