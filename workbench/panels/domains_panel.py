@@ -53,6 +53,31 @@ def _pct(value: float | None) -> str:
     return percent(value)
 
 
+def _cells(d: DomainState) -> tuple[str, ...]:
+    """One row's texts, in ``COLUMNS`` order."""
+    sizes = "/".join(str(d.sizes.get(k, 0)) for k in ("train", "val", "test"))
+    trained = "" if not d.trained else TRAINED_WORDS.get(d.mode or "", d.mode or "yes")
+    if d.stale:
+        trained += " (stale)"
+    if d.data_changed:
+        trained += " (data changed)"
+    if d.problem:
+        trained = "damaged"
+    return (
+        f"★ {d.name}" if d.is_trunk_source else d.name,
+        trained,
+        _pct(d.test_accuracy),
+        _pct(d.val_accuracy),
+        d.probe,
+        str(d.num_classes),
+        "present" if d.present else ("built on first use" if d.source == "builtin" else "absent"),
+        sizes if d.sizes else "",
+        d.source,
+        "" if d.parameters is None else f"{d.parameters:,}",
+        describe_bytes(d.export_bytes),
+    )
+
+
 class DomainsPanel(QWidget):
     """Domains table, catalogue actions and the SVHN banner.
 
@@ -166,31 +191,7 @@ class DomainsPanel(QWidget):
         bold = QFont()
         bold.setBold(True)
         for r, d in enumerate(self._states):
-            sizes = "/".join(str(d.sizes.get(k, 0)) for k in ("train", "val", "test"))
-            trained = "" if not d.trained else TRAINED_WORDS.get(d.mode or "", d.mode or "yes")
-            if d.stale:
-                trained += " (stale)"
-            if d.data_changed:
-                trained += " (data changed)"
-            if d.problem:
-                trained = "damaged"
-            name = f"★ {d.name}" if d.is_trunk_source else d.name
-            cells = (
-                name,
-                trained,
-                _pct(d.test_accuracy),
-                _pct(d.val_accuracy),
-                d.probe,
-                str(d.num_classes),
-                "present"
-                if d.present
-                else ("built on first use" if d.source == "builtin" else "absent"),
-                sizes if d.sizes else "",
-                d.source,
-                "" if d.parameters is None else f"{d.parameters:,}",
-                describe_bytes(d.export_bytes),
-            )
-            for c, text in enumerate(cells):
+            for c, text in enumerate(_cells(d)):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, d.name)
                 if d.is_trunk_source:
