@@ -9,7 +9,7 @@ command line; ``for_people`` is the one place that tidies them for the window.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from core.clock import local_text
@@ -68,6 +68,12 @@ def for_people(text: str) -> str:
         if value and value in text[: match.start()]:
             return text[: match.start()].rstrip()
     return text
+
+
+def split_words(sizes: Mapping[str, int]) -> str:
+    """``{'train': 700, 'val': 100}`` as people read it: "700 train, 100 validation"."""
+    names = {"train": "train", "val": "validation", "test": "test"}
+    return ", ".join(f"{sizes[k]:,} {names[k]}" for k in names if sizes.get(k))
 
 
 def describe_model(config: ModelConfig) -> str:

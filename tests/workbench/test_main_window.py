@@ -1,6 +1,7 @@
 """The window over the fake engine: controls, training, jobs, files, runs, preferences."""
 
 import json
+import re
 import threading
 
 import safetensors
@@ -249,7 +250,10 @@ def test_prepare_and_evaluate_are_background_jobs(qtbot, window):
     window.domains.select("signs")
     with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
         window.domains.prepare_button.click()
-    assert "Domain 'signs' is ready" in window.progress.log_text()
+    log = window.progress.log_text()
+    assert "Domain 'signs' is ready" in log
+    assert "{" not in log and "'train'" not in log  # sizes in words, not a Python dict
+    assert re.search(r"images: [\d,]+ train, [\d,]+ validation, [\d,]+ test\.", log), log
     assert not window.domains.evaluate_button.isEnabled()
     run_to_end(qtbot, window, domain="signs")
     assert window.domains.evaluate_button.isEnabled()

@@ -25,6 +25,7 @@ from workbench.panels.parameters_panel import ParametersPanel
 from workbench.panels.runs_panel import RunsPanel
 from workbench.preferences import Preferences
 from workbench.session import WorkbenchSession
+from workbench.status_text import split_words
 
 LogFn = Callable[[str, str], None]
 
@@ -143,7 +144,7 @@ class CatalogueActions(QObject):
         self.log(
             "info",
             f"Domain '{state.name}' is ready: {state.num_classes} classes, "
-            f"{dict(state.sizes)} images.",
+            f"images: {split_words(state.sizes)}.",
         )
         self.refresh()
 

@@ -90,8 +90,8 @@ class MadeDomainFlow(QObject):
         if not images:
             self.log(
                 "warning",
-                f"'{name}' was not made here: Edit domain images works on domains made with "
-                "File > New domain….",
+                f"'{name}' was not made here: Edit domain images works on the domains made "
+                "with File > New domain… in this data folder.",
             )
             return
         self.dialog = NewDomainDialog(
