@@ -24,3 +24,16 @@ def utc_now() -> str:
 def file_stamp() -> str:
     """The current local time as ``YYYYmmdd-HHMMSS``, for folder and file names."""
     return now().astimezone().strftime("%Y%m%d-%H%M%S")
+
+
+def local_text(stamp: str) -> str:
+    """A recorded time (ISO 8601, UTC) in this computer's time zone, as '3 Dec 2026 08:14'
+    (the window's ``local_time`` says the same); text that is not a time is kept."""
+    try:
+        moment = _dt.datetime.fromisoformat(stamp.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.UTC)
+    local = moment.astimezone()
+    return f"{local.day} {local:%b %Y %H:%M}"

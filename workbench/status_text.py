@@ -8,11 +8,11 @@ command line; ``for_people`` is the one place that tidies them for the window.
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from core.clock import local_text
 from core.config import ModelConfig
 from core.failure_report import write_crash_log
 from workbench.backend.jobs import JobError
@@ -51,15 +51,9 @@ def ended_words(reason: str) -> str:
 
 def local_time(stamp: str) -> str:
     """An ISO time (core writes UTC, e.g. '2026-12-03T07:14:08Z') in this computer's time
-    zone, as '3 Dec 2026 08:14'; text that is not a time is returned as it is."""
-    try:
-        moment = _dt.datetime.fromisoformat(stamp.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return stamp
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.UTC)
-    local = moment.astimezone()
-    return f"{local.day} {local:%b %Y %H:%M}"
+    zone, as '3 Dec 2026 08:14'; text that is not a time is returned as it is (the command
+    line says the same: ``core.clock.local_text``)."""
+    return local_text(stamp)
 
 
 _RECEIVED = re.compile(r"\s*Received: \w+=(?P<value>'[^']*'|\"[^\"]*\"|[^\s,;]+)\.?$")

@@ -8,11 +8,12 @@ import dataclasses
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.cli.program import command_name
+from core.clock import local_text
 from core.config import (
     CLASS_WEIGHTS,
     ConfigError,
@@ -21,6 +22,7 @@ from core.config import (
     format_stages,
     parse_stages,
 )
+from core.model.probe import NOT_RERUN, ProbeCheck
 from core.presets import get_preset
 
 if TYPE_CHECKING:
@@ -139,6 +141,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.report:
         files = write_report(report, args.report)
         print(f"report written to {args.report}: {', '.join(files)}")
+        _write_histogram(ws, args)
         wrong = report.misclassified()
         if wrong.size:
             pairs: dict[tuple[int, int], int] = {}
@@ -154,6 +157,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_histogram(ws: Workspace, args: argparse.Namespace) -> None:
+    """The in-domain score's histogram (own vs other domains' images) and its AUROC."""
+    if args.weights != "best":
+        print("no in-domain score histogram: the statistics describe the workspace's weights")
+        return
+    histogram = ws.score_histogram(args.domain, score=args.score, split=args.split)
+    if histogram is None:
+        print(
+            f"no in-domain score histogram: '{args.domain}' has no in-domain statistics or "
+            f"no {args.split} images here"
+        )
+        return
+    files = histogram.write(args.report)
+    aurocs = histogram.aurocs()
+    if aurocs:
+        pooled = aurocs.pop("all other domains")
+        each = ", ".join(f"{n} {v:.3f}" for n, v in aurocs.items())
+        said = f"AUROC against the other domains' images {pooled:.3f} ({each})"
+    else:
+        said = "no other trained domain's images are here to compare with"
+    print(f"in-domain score ({histogram.score}) histogram: {', '.join(files)}; {said}")
+
+
 def _eval_mixed(ws: Workspace, args: argparse.Namespace) -> int:
     try:
         report = ws.mixed_report(score=args.score)
@@ -167,6 +193,11 @@ def _eval_mixed(ws: Workspace, args: argparse.Namespace) -> int:
         rows = [dataclasses.asdict(r) for r in (*report.rows, report.pooled())]
         path.write_text(json.dumps({"score": report.score, "router": report.router, "rows": rows}))
         print(f"report written to {path}")
+        for histogram in report.histograms:  # each domain's score: own vs the others' images
+            folder = args.report / f"in_domain_{histogram.domain}"
+            histogram.write(folder)
+            pooled = histogram.aurocs().get("all other domains", float("nan"))
+            print(f"{histogram.domain}: score histogram in {folder}, AUROC {pooled:.3f}")
     return 0
 
 
@@ -268,13 +299,35 @@ def cmd_results(args: argparse.Namespace) -> int:
     baseline = load_baseline(args.baseline) if args.baseline else None
     name = f"the run set {args.baseline}" if args.baseline else ""
     table = results_table(ws, baseline, name)
+    checks = {n: c for n, c in ws.probe_checks().items() if n in ws.status}
     if args.csv:
         sys.stdout.write(table.to_csv())
     elif args.json:
-        print(json.dumps(table.to_json(), indent=2))
+        print(json.dumps({**table.to_json(), "probes": _probes_json(checks)}, indent=2))
     else:
         print(table.to_markdown())
+        print("\n".join(probe_lines(checks)))
     return 0
+
+
+def probe_lines(checks: Mapping[str, ProbeCheck]) -> list[str]:
+    """The probes' last verdicts, one line per domain (none: nothing was re-run yet)."""
+    if not checks:
+        return []
+    out = ["", "Probes (a few validation images per domain, run again after each change):"]
+    width = max(len(n) for n in checks)
+    for name, check in sorted(checks.items()):
+        when = f"after {check.after}, {local_text(check.checked)}"
+        if check.state == NOT_RERUN:
+            was = f"; last re-run: {check.before}" if check.before else ""
+            out.append(f"  {name.ljust(width)}  not re-run {when}{was}")
+        else:
+            out.append(f"  {name.ljust(width)}  {check.text()}  ({when})")
+    return out
+
+
+def _probes_json(checks: Mapping[str, ProbeCheck]) -> dict[str, dict]:
+    return {n: {**c.to_dict(), "text": c.text()} for n, c in sorted(checks.items())}
 
 
 def cmd_decathlon_results(args: argparse.Namespace) -> int:

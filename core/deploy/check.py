@@ -23,6 +23,7 @@ import numpy as np
 
 from core.deploy.formats import DeployError
 from core.model.domain_model import DomainModel
+from core.model.in_domain import InDomainStats
 from core.progress import check_cancel
 
 RUNNER = Path(__file__).with_name("runner.py")
@@ -53,6 +54,37 @@ def reference_probabilities(domain: DomainModel, images: Sequence[np.ndarray]) -
     return out
 
 
+def reference_scores(
+    domain: DomainModel, images: Sequence[np.ndarray], stats: InDomainStats
+) -> np.ndarray:
+    """The workbench's default in-domain score of each image, as ``Workspace.classify``
+    computes it: ``eval_transform``, the features of the domain's merged model (float32),
+    ``InDomainStats.score`` in float64. (The score whitens the features, so the small
+    float32 difference between the merged and the unmerged network can show in it.)"""
+    import tensorflow as tf
+
+    from core.data.pipeline.preprocess import eval_transform
+    from core.model.features import FeatureModel
+    from core.model.in_domain import DEFAULT_SCORE
+    from core.model.merge import merge_domain
+
+    model = FeatureModel(merge_domain(domain, dtype="float32"))
+    out = np.zeros(len(images), np.float64)
+    for indices, group in _groups(images):  # one batch per image size
+        for start in range(0, len(indices), 256):
+            chunk = group[start : start + 256]
+            batch = np.stack([eval_transform(tf.constant(im), domain.spec).numpy() for im in chunk])
+            out[indices[start : start + len(chunk)]] = stats.score(model(batch), DEFAULT_SCORE)
+    return out
+
+
+def compare_scores(expected: np.ndarray, got: np.ndarray | None) -> float:
+    """The largest difference relative to max(1, |expected|) (inf: no scores came back)."""
+    if got is None or got.shape != expected.shape:
+        return float("inf")
+    return float(np.max(np.abs(got - expected) / np.maximum(1.0, np.abs(expected))))
+
+
 def run_in_fresh_process(
     fmt: str,
     artifact: Path,
@@ -60,9 +92,10 @@ def run_in_fresh_process(
     *,
     cancel: threading.Event | None = None,
     timeout: float = 600.0,
-) -> tuple[np.ndarray, str]:
+) -> tuple[np.ndarray, str, np.ndarray | None]:
     """The artifact's probabilities for ``images``, computed by ``runner.py`` in a new
-    ``python -I`` process with the format's own runtime; and that runtime's name."""
+    ``python -I`` process with the format's own runtime; that runtime's name; and the
+    artifact's ``in_domain`` scores (None when it has no such output)."""
     groups = _groups(images)
     with tempfile.TemporaryDirectory(prefix="ram-deploy-check-") as name:
         work = Path(name)
@@ -94,13 +127,17 @@ def run_in_fresh_process(
             )
         info = json.loads(stdout.strip().splitlines()[-1])
         probabilities = np.zeros((len(images), 0), np.float32)
+        scores: np.ndarray | None = None
         with np.load(outputs) as result:
             for i, (indices, _) in enumerate(groups):
                 values = result[f"group_{i}"]
                 if probabilities.shape[1] == 0:
                     probabilities = np.zeros((len(images), values.shape[1]), np.float32)
                 probabilities[indices] = values
-    return probabilities, f"{info['runtime']} {info['version']}"
+                if f"in_domain_{i}" in result.files:
+                    scores = np.zeros(len(images), np.float64) if scores is None else scores
+                    scores[indices] = result[f"in_domain_{i}"].reshape(-1)
+    return probabilities, f"{info['runtime']} {info['version']}", scores
 
 
 def extra_images(seed: int = 13) -> list[np.ndarray]:

@@ -2,7 +2,8 @@
 
 ``python -I runner.py FORMAT ARTIFACT IMAGES.npz OUT.npz``: ``IMAGES.npz`` holds
 uint8 batches ``group_0, group_1, ...`` ([N, H, W, 3], one size per group); ``OUT.npz``
-gets the artifact's ``probabilities`` for each group under the same keys. The last line of
+gets the artifact's ``probabilities`` for each group under the same keys, and its
+``in_domain`` scores (when it has that output) under ``in_domain_0, in_domain_1, ...``. The last line of
 stdout is JSON naming the runtime and its version. This file imports only numpy and the
 format's runtime (TensorFlow for a SavedModel, the LiteRT interpreter, onnxruntime), as a
 consumer of the artifact would; ``core.deploy.standalone`` runs it to verify every export.
@@ -23,8 +24,8 @@ def _saved_model(path: str):
 
     serve = tf.saved_model.load(path).signatures["serving_default"]
 
-    def run(images: np.ndarray) -> np.ndarray:
-        return serve(image=tf.constant(images))["probabilities"].numpy()
+    def run(images: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v.numpy() for k, v in serve(image=tf.constant(images)).items()}
 
     return run, {"runtime": "tensorflow", "version": tf.__version__}
 
@@ -44,8 +45,8 @@ def _litert(path: str):
         runtime, runtime_version = "tf.lite", tf.__version__
     runner = Interpreter(model_path=path).get_signature_runner("serving_default")
 
-    def run(images: np.ndarray) -> np.ndarray:
-        return runner(image=images)["probabilities"]
+    def run(images: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(runner(image=images))
 
     return run, {"runtime": runtime, "version": runtime_version}
 
@@ -55,10 +56,9 @@ def _onnx(path: str):
 
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     outputs = [o.name for o in session.get_outputs()]
-    index = outputs.index("probabilities")
 
-    def run(images: np.ndarray) -> np.ndarray:
-        return session.run(None, {"image": images})[index]
+    def run(images: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(outputs, session.run(None, {"image": images}), strict=True))
 
     return run, {"runtime": "onnxruntime", "version": ort.__version__}
 
@@ -77,7 +77,10 @@ def main(argv: list[str]) -> int:
         for key in groups.files:
             images = groups[key]
             parts = [run(images[i : i + CHUNK]) for i in range(0, len(images), CHUNK)]
-            results[key] = np.concatenate(parts).astype(np.float32)
+            results[key] = np.concatenate([p["probabilities"] for p in parts]).astype(np.float32)
+            if "in_domain" in parts[0]:
+                scores = np.concatenate([np.reshape(p["in_domain"], (-1,)) for p in parts])
+                results[key.replace("group_", "in_domain_")] = scores.astype(np.float32)
     np.savez(out_path, **results)  # type: ignore[arg-type]  # numpy's stub: a key could be allow_pickle
     print(json.dumps(info))
     return 0

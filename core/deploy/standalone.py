@@ -5,7 +5,9 @@ domain's evaluation transform in front (``core.deploy.graph_preprocess``: uint8 
 in) and a softmax behind, and writes one of:
 
 - ``saved_model``: a SavedModel directory (``tf.saved_model.save``), signature
-  ``serving_default``: ``image`` uint8 [N, H, W, 3] -> ``probabilities``, ``logits``;
+  ``serving_default``: ``image`` uint8 [N, H, W, 3] -> ``probabilities``, ``logits`` and,
+  when the domain has in-domain statistics, ``in_domain`` [N] (the default score,
+  ``core.deploy.in_domain_layer``; its threshold and rule are in the metadata);
 - ``litert``: a ``.tflite`` file converted *from that SavedModel* with LiteRT builtin ops
   only (``TFLiteConverter.from_keras_model`` fails on Keras 3 models; builtins only so the
   plain LiteRT interpreter runs it, no TensorFlow "Flex" ops);
@@ -16,8 +18,9 @@ Class names and the domain's metadata travel with it: ``assets.extra/ram_deploy.
 inside a SavedModel, ``<file>.json`` beside a ``.tflite`` or ``.onnx`` (and the ONNX
 model's ``metadata_props``). Before anything replaces the target, the artifact is loaded
 in a fresh process with its own runtime (``core/deploy/runner.py``) and its top-1 is
-compared with the workbench's on the domain's test split plus a few non-square images;
-a cancelled or failed export leaves an earlier artifact as it was.
+compared with the workbench's on the domain's test split plus a few non-square images (and
+its ``in_domain`` score with the workbench's, ``MAX_SCORE_DIFF``); a cancelled or failed
+export leaves an earlier artifact as it was.
 """
 
 from __future__ import annotations
@@ -38,7 +41,14 @@ import numpy as np
 
 from core.atomic_write import atomic_path
 from core.clock import utc_now
-from core.deploy.check import compare, extra_images, reference_probabilities, run_in_fresh_process
+from core.deploy.check import (
+    compare,
+    compare_scores,
+    extra_images,
+    reference_probabilities,
+    reference_scores,
+    run_in_fresh_process,
+)
 from core.deploy.formats import (
     DEPLOY_FORMATS,
     SUFFIXES,
@@ -50,6 +60,7 @@ from core.deploy.formats import (
 from core.files.model_io import library_versions
 from core.model.domain_model import DomainModel
 from core.model.engine import AdapterEngine
+from core.model.in_domain import InDomainStats
 from core.progress import Cancelled, ProgressFn, check_cancel, no_progress
 
 __all__ = [
@@ -64,6 +75,12 @@ METADATA_FORMAT = "ram-workbench-deployment"
 METADATA_VERSION = 1
 SIDECAR_IN_SAVED_MODEL = "assets.extra/ram_deploy.json"
 MAX_PROBABILITY_DIFF = 1e-3  # float32 artifacts agree to ~1e-5; more means a broken export
+# in_domain: relative to max(1, |score|), against the host's float64 score of the merged
+# network's features (what classify computes). Measured at the tiny preset: 3e-6 to 8e-6 on
+# a trained 'glyphs' in all three formats; on a domain with random weights, whose nearly
+# constant feature directions the score whitens by up to ~4e4, 2e-3 (Keras) and 0.038
+# (LiteRT). A broken export (wrong constants, taps or preprocessing) is off by O(1).
+MAX_SCORE_DIFF = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,14 +95,22 @@ class DeployReport:
     max_probability_diff: float
     runtime: str  # e.g. "onnxruntime 1.32.0", the runtime of the checking process
     seconds: float
+    # The in_domain output's largest difference from the workbench's score (relative to
+    # max(1, |score|)); None: the artifact has no in_domain output (no statistics).
+    max_score_diff: float | None = None
 
     def summary(self) -> str:
+        scored = (
+            ""
+            if self.max_score_diff is None
+            else f", in_domain score max relative difference {self.max_score_diff:.1e}"
+        )
         return (
             f"wrote {self.path} ({self.format}, {self.bytes:,} bytes; metadata "
             f"{self.metadata_path.name}); checked in {self.runtime} on {self.images_checked} "
             f"images ({self.test_images} from the test split): top-1 agreement "
             f"{100 * self.top1_agreement:.2f}%, max probability difference "
-            f"{self.max_probability_diff:.1e}"
+            f"{self.max_probability_diff:.1e}{scored}"
         )
 
 
@@ -124,8 +149,9 @@ def check_target(path: Path, fmt: str) -> None:
 # === The deployable model ===
 
 
-def build_deploy_model(domain: DomainModel):
-    """uint8 RGB [N, H, W, 3] -> {probabilities, logits}: preprocessing, merged net, softmax."""
+def build_deploy_model(domain: DomainModel, stats: InDomainStats | None = None):
+    """uint8 RGB [N, H, W, 3] -> {probabilities, logits}: preprocessing, merged net, softmax;
+    with ``stats`` also ``in_domain`` [N], the default in-domain score, from the same pass."""
     import keras
 
     from core.deploy.graph_preprocess import InGraphPreprocess
@@ -135,11 +161,20 @@ def build_deploy_model(domain: DomainModel):
     merged = merge_domain(domain, dtype="float32")
     images = keras.Input(shape=(None, None, 3), dtype="uint8", name="image")
     x = InGraphPreprocess.for_spec(spec, name="preprocess")(images)
-    logits = merged(x)
+    outputs: dict[str, Any] = {}
+    if stats is None:
+        logits = merged(x)
+    else:
+        from core.deploy.in_domain_layer import InDomainScore
+        from core.model.features import feature_outputs
+
+        features = feature_outputs(merged)(x)
+        logits = features["logits"]
+        taps = (features["tap0"], features["tap1"], features["tap2"])
+        outputs["in_domain"] = InDomainScore(stats, name="in_domain")(features["pooled"], *taps)
     probabilities = keras.layers.Softmax(name="probabilities", dtype="float32")(logits)
-    return keras.Model(
-        images, {"probabilities": probabilities, "logits": logits}, name=f"{spec.name}_deploy"
-    )
+    outputs = {"probabilities": probabilities, "logits": logits, **outputs}
+    return keras.Model(images, outputs, name=f"{spec.name}_deploy")
 
 
 def _input_signature():
@@ -148,8 +183,18 @@ def _input_signature():
     return [tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")]
 
 
-def deploy_metadata(engine: AdapterEngine, domain: DomainModel, fmt: str) -> dict[str, Any]:
+def deploy_metadata(
+    engine: AdapterEngine, domain: DomainModel, fmt: str, stats: InDomainStats | None = None
+) -> dict[str, Any]:
+    from core.deploy.in_domain_layer import in_domain_metadata
+
     spec = domain.spec
+    outputs: dict[str, Any] = {
+        "probabilities": ["batch", spec.num_classes],
+        "logits": ["batch", spec.num_classes],
+    }
+    if stats is not None:
+        outputs["in_domain"] = ["batch"]
     return {
         "format": METADATA_FORMAT,
         "format_version": METADATA_VERSION,
@@ -163,10 +208,9 @@ def deploy_metadata(engine: AdapterEngine, domain: DomainModel, fmt: str) -> dic
             "colour": "RGB",
             "note": "any height and width; one size per batch",
         },
-        "outputs": {
-            "probabilities": ["batch", spec.num_classes],
-            "logits": ["batch", spec.num_classes],
-        },
+        "outputs": outputs,
+        # None: the domain had no in-domain statistics (its data was not here to fit them).
+        "in_domain": None if stats is None else in_domain_metadata(stats),
         "preprocessing": {
             "inside_the_model": True,
             "resize_shorter": spec.resize_shorter,
@@ -274,10 +318,15 @@ def export_deployable(
     fmt: str,
     *,
     test_images: Sequence[np.ndarray] = (),
+    in_domain: InDomainStats | None = None,
     progress: ProgressFn = no_progress,
     cancel: threading.Event | None = None,
 ) -> DeployReport:
     """Write ``domain_name`` as a standalone ``fmt`` artifact at ``path``, then prove it.
+
+    ``in_domain``: the domain's in-domain statistics (for the weights exported): the
+    artifact then outputs the default score too, checked against the workbench's score of
+    every image (``MAX_SCORE_DIFF``).
 
     ``test_images`` (uint8 RGB arrays, the domain's test split) and three synthetic
     non-square images go through the artifact in a fresh process and through the workbench
@@ -294,12 +343,13 @@ def export_deployable(
     domain = engine.domain(domain_name)
     progress(0.0, f"Merging the adapters of {domain_name} into the trunk")
     reference = _float32_domain(engine, domain_name)
-    model = build_deploy_model(reference)
+    model = build_deploy_model(reference, in_domain)
     check_cancel(cancel)
     images = [np.asarray(im, np.uint8) for im in test_images] + extra_images()
     progress(0.1, f"Classifying {len(images)} images with the workbench")
     expected = reference_probabilities(reference, images)
-    metadata = deploy_metadata(engine, domain, fmt)
+    scores = None if in_domain is None else reference_scores(reference, images, in_domain)
+    metadata = deploy_metadata(engine, domain, fmt, in_domain)
     check_cancel(cancel)
     sidecar_name = SIDECAR_IN_SAVED_MODEL if fmt == "saved_model" else f"{path.name}.json"
     with _targets(path, fmt) as (artifact, sidecar):
@@ -307,20 +357,16 @@ def export_deployable(
         _write(model, artifact, fmt, metadata)
         check_cancel(cancel)
         progress(0.6, f"Loading {path.name} in a fresh process to check it")
-        got, runtime = run_in_fresh_process(fmt, artifact, images, cancel=cancel)
-        agreement, diff = compare(expected, got)
-        if not np.isfinite(diff) or diff > MAX_PROBABILITY_DIFF:
-            raise DeployError(
-                f"The {fmt} artifact does not reproduce domain '{domain_name}' (max probability "
-                f"difference {diff:.3g} > {MAX_PROBABILITY_DIFF:g}, top-1 agreement "
-                f"{100 * agreement:.2f}%); nothing was written. Received: path={str(path)!r}"
-            )
+        runtime, agreement, diff, score_diff = _check_artifact(
+            fmt, artifact, images, (expected, scores), (domain_name, path), cancel
+        )
         metadata["verification"] = {
             "runtime": runtime,
             "images": len(images),
             "test_images": len(test_images),
             "top1_agreement": agreement,
             "max_probability_diff": diff,
+            "max_in_domain_relative_diff": score_diff,
         }
         sidecar_path = artifact / SIDECAR_IN_SAVED_MODEL if sidecar is None else sidecar
         sidecar_path.parent.mkdir(parents=True, exist_ok=True)
@@ -340,7 +386,38 @@ def export_deployable(
         max_probability_diff=diff,
         runtime=runtime,
         seconds=time.monotonic() - started,
+        max_score_diff=score_diff,
     )
+
+
+def _check_artifact(
+    fmt: str,
+    artifact: Path,
+    images: list[np.ndarray],
+    expected: tuple[np.ndarray, np.ndarray | None],
+    where: tuple[str, Path],
+    cancel: threading.Event | None,
+) -> tuple[str, float, float, float | None]:
+    """The artifact run in a fresh process against the workbench's (probabilities, scores):
+    (runtime, top-1 agreement, max probability difference, max score difference); a
+    ``DeployError`` when either is off."""
+    (domain_name, path) = where
+    got, runtime, got_scores = run_in_fresh_process(fmt, artifact, images, cancel=cancel)
+    agreement, diff = compare(expected[0], got)
+    if not np.isfinite(diff) or diff > MAX_PROBABILITY_DIFF:
+        raise DeployError(
+            f"The {fmt} artifact does not reproduce domain '{domain_name}' (max probability "
+            f"difference {diff:.3g} > {MAX_PROBABILITY_DIFF:g}, top-1 agreement "
+            f"{100 * agreement:.2f}%); nothing was written. Received: path={str(path)!r}"
+        )
+    score_diff = None if expected[1] is None else compare_scores(expected[1], got_scores)
+    if score_diff is not None and not score_diff <= MAX_SCORE_DIFF:
+        raise DeployError(
+            f"The {fmt} artifact's in_domain score does not reproduce the workbench's "
+            f"(max relative difference {score_diff:.3g} > {MAX_SCORE_DIFF:g}); nothing "
+            f"was written. Received: path={str(path)!r}"
+        )
+    return runtime, agreement, diff, score_diff
 
 
 def _float32_domain(engine: AdapterEngine, name: str) -> DomainModel:

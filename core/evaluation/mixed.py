@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from core.evaluation.domain_router import NONE, RouterFit, route
+from core.evaluation.score_histogram import ScoreHistogram
 from core.model.in_domain import InDomainStats
 
 
@@ -35,6 +36,9 @@ class MixedReport:
     score: str
     router: str  # "affine" or "percentile"
     rows: tuple[MixedRow, ...]
+    # Per domain: its score of its own test images against the other domains' (the same
+    # scores the router used), for ``eval --mixed --report``'s histograms.
+    histograms: tuple[ScoreHistogram, ...] = ()
 
     def pooled(self) -> MixedRow:
         n = sum(r.images for r in self.rows)

@@ -184,6 +184,7 @@ def export_domain(
     status: Mapping[str, Any] | None = None,
     generation: int | None = None,
     in_domain: tuple[Mapping[str, np.ndarray], Mapping[str, str]] | None = None,
+    probe: tuple[Mapping[str, np.ndarray], Mapping[str, str]] | None = None,
 ) -> ExportReport:
     """Write one domain to ``path`` (``*.adapter.safetensors``), then prove the file.
 
@@ -201,7 +202,8 @@ def export_domain(
     record of the domain) and ``generation`` (of its index) are kept in the metadata, so the
     file describes itself when the workspace's index is lost or was not updated.
     ``in_domain``: the domain's in-domain statistics (tensors named ``in_domain.*`` and their
-    metadata entry, ``core.model.in_domain``), carried so that an import keeps them.
+    metadata entry, ``core.model.in_domain``), carried so that an import keeps them;
+    ``probe`` likewise its probe (``probe.*``, ``core.model.probe``).
     """
     path = Path(path)
     _check_suffix(path)
@@ -210,9 +212,10 @@ def export_domain(
     arrays = {k: np.ascontiguousarray(v) for k, v in domain.weight_arrays().items()}
     fingerprint = engine.trunk_fingerprint()
     metadata = _metadata(engine, domain, fingerprint, status, generation)
-    if in_domain is not None:
-        arrays.update({k: np.ascontiguousarray(v) for k, v in in_domain[0].items()})
-        metadata.update(in_domain[1])
+    for carried in (in_domain, probe):
+        if carried is not None:
+            arrays.update({k: np.ascontiguousarray(v) for k, v in carried[0].items()})
+            metadata.update(carried[1])
     batch = _verification_batch(domain.spec)
     expected = _logits(domain, batch) if verify else None
     diff = float("nan")

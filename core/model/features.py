@@ -69,18 +69,24 @@ def _channel_stats(tensor):
     return ops.concatenate([mean, ops.log(ops.sqrt(var) + LOG_STD_EPS)], axis=-1)
 
 
+def feature_outputs(model: keras.Model) -> keras.Model:
+    """``model`` (same layers) with the outputs above, as a Keras model with dict outputs
+    (``FeatureModel`` traces it; a deployment puts it in its graph)."""
+    pooled, *taps = tap_layers(model)
+    outputs = {
+        "logits": ops.cast(model.output, "float32"),
+        "pooled": ops.cast(model.get_layer(pooled).output, "float32"),
+    }
+    for key, name in zip(TAPS, taps, strict=True):
+        outputs[key] = _channel_stats(model.get_layer(name).output)
+    return keras.Model(model.input, outputs, name=f"{model.name}_features")
+
+
 class FeatureModel:
     """``model`` with the score's inputs as extra outputs, called as one traced function."""
 
     def __init__(self, model: keras.Model) -> None:
-        pooled, *taps = tap_layers(model)
-        outputs = {
-            "logits": ops.cast(model.output, "float32"),
-            "pooled": ops.cast(model.get_layer(pooled).output, "float32"),
-        }
-        for key, name in zip(TAPS, taps, strict=True):
-            outputs[key] = _channel_stats(model.get_layer(name).output)
-        self.model = keras.Model(model.input, outputs, name=f"{model.name}_features")
+        self.model = feature_outputs(model)
         spec = tf.TensorSpec([None, None, None, 3], tf.float32)
         self._call = tf.function(
             lambda x: self.model(x, training=False), input_signature=[spec], jit_compile=False

@@ -43,6 +43,7 @@ QUANTILES = 101  # validation-score quantiles kept per score (for the percentile
 TAPS = ("tap0", "tap1", "tap2")
 PREFIX = "in_domain."  # tensor names in an adapter file / the statistics file
 METADATA_KEY = "in_domain"
+CARRIED_PROBE_PREFIX = "probe."  # core.model.probe.PREFIX: an adapter file's probe tensors
 VERSION = 1
 
 
@@ -250,9 +251,11 @@ class InDomainStats:
 def split_tensors(
     tensors: Mapping[str, np.ndarray],
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(the domain's weights, its in-domain statistics) of an adapter file's tensors."""
-    weights = {k: v for k, v in tensors.items() if not k.startswith(PREFIX)}
-    stats = {k: v for k, v in tensors.items() if k.startswith(PREFIX)}
+    """(the domain's weights, what the file carries besides: its in-domain statistics and
+    its probe, ``core.model.probe``) of an adapter file's tensors."""
+    carried = (PREFIX, CARRIED_PROBE_PREFIX)
+    weights = {k: v for k, v in tensors.items() if not k.startswith(carried)}
+    stats = {k: v for k, v in tensors.items() if k.startswith(carried)}
     return weights, stats
 
 

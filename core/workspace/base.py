@@ -24,7 +24,15 @@ from core.presets import get_preset
 from core.progress import ProgressFn
 from core.weights_version import version_problem
 from core.workspace.loading import RefreshReport
-from core.workspace.locks import TRUNK_KEY, Leases, busy, domain_key, domain_keys_in, holder
+from core.workspace.locks import (
+    TRUNK_KEY,
+    Leases,
+    LockBusy,
+    busy,
+    domain_key,
+    domain_keys_in,
+    holder,
+)
 from core.workspace.state import DomainStatus, WorkspaceError, layout
 from core.workspace.store import (
     FileRecord,
@@ -69,6 +77,8 @@ class WorkspaceBase:
         self._features: dict[str, tuple[Any, Any]] = {}  # name -> (model, traced features)
         self._in_domain: dict[str, Any] = {}  # name -> InDomainStats (checked by key)
         self._in_domain_failed: dict[str, str] = {}  # name -> key its data could not fit
+        # name -> (its probe file's signature when read or written, core.model.probe.Probe)
+        self._probes: dict[str, tuple[Any, Any]] = {}
         self.store = Store(self.layout)
         self._leases = Leases(self.store.locks)
         self._init_file_state()
@@ -299,6 +309,23 @@ class WorkspaceBase:
             for key in reversed(taken):
                 self._leases.release(key)
 
+    def _write_beside(
+        self, name: str, path: Path, stored: tuple[dict[str, Any], dict[str, str]], what: str
+    ) -> None:
+        """A file kept beside domain ``name``'s adapter file (its in-domain statistics, its
+        probe): written atomically under the domain's lease; a note when it cannot be."""
+        from core.atomic_write import atomic_path
+        from core.files.digests import encode_safetensors
+
+        encoded = encode_safetensors(*stored)
+        try:
+            with self.changing(name, purpose=f"saving the {what} of '{name}'"):
+                self.layout.domains_dir.mkdir(parents=True, exist_ok=True)
+                with atomic_path(path, expected_bytes=len(encoded.data)) as tmp:
+                    tmp.write_bytes(encoded.data)
+        except (LockBusy, WorkspaceError, OSError) as exc:
+            self.notes.append(f"The {what} of '{name}' was not saved: {exc}")
+
     def _refuse_conflicts(self, name: str | None, mode: str) -> None:
         folder = self.store.locks
         if mode == "full" or name is None:
@@ -428,6 +455,8 @@ class WorkspaceBase:
                 self.source_domain = None
             self._dirty.discard(name)
             self._removed.add(name)
+            self._in_domain.pop(name, None)
+            self._probes.pop(name, None)
             self._weights_changed()
 
     def trained_domains(self) -> list[str]:

@@ -19,7 +19,7 @@ from core.config import ConfigError, ModelConfig
 from core.files.digests import file_sha256
 from core.workspace.locks import TRUNK_KEY, busy, domain_key, domain_keys_in, holder
 from core.workspace.rebuild import rebuild_index
-from core.workspace.state import WorkspaceError
+from core.workspace.state import SIDE_SUFFIXES, WorkspaceError
 from core.workspace.store import (
     TRUNK_ENTRY,
     FileRecord,
@@ -76,6 +76,8 @@ def commit(ws: WorkspaceBase) -> None:
             index.generation = generation
         for name in ws._removed:
             ws.layout.adapter_file(name).unlink(missing_ok=True)
+            for suffix in SIDE_SUFFIXES:  # its statistics and probe go with it
+                (ws.layout.domains_dir / f"{name}{suffix}").unlink(missing_ok=True)
         ws._seen = signature(ws.layout.state_file)
         ws._dirty.clear()
         ws._dirty_status.clear()

@@ -31,6 +31,7 @@ class DomainMethods(WorkspaceBase):
                 set(self.stale_domains()),
                 self.source_domain,
                 {n: p.message() for n, p in self.damaged.items()},
+                self.probe_checks(),  # type: ignore[attr-defined]
             )
 
     def domain_overview(self, name: str) -> DomainOverview:

@@ -28,6 +28,7 @@ from core.workspace.domains import DomainMethods
 from core.workspace.file_methods import FileMethods
 from core.workspace.in_domain_methods import InDomainMethods
 from core.workspace.made_methods import MadeMethods
+from core.workspace.probe_methods import ProbeMethods
 from core.workspace.runs import RunRecord, list_run_records, read_run_record
 from core.workspace.state import WorkspaceError
 from core.workspace.training_methods import TrainingMethods
@@ -36,7 +37,9 @@ if TYPE_CHECKING:
     from core.model.multi_domain import DomainStack
 
 
-class Workspace(TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDomainMethods):
+class Workspace(
+    TrainingMethods, FileMethods, DomainMethods, MadeMethods, InDomainMethods, ProbeMethods
+):
     """The engine plus where its data, weights and runs live.
 
     Args:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from core.progress import ProgressFn, no_progress, within
 from core.workspace.base import WorkspaceBase
 from core.workspace.state import EXPORTED_STATUS, restored_status
+
+if TYPE_CHECKING:
+    from core.model.engine import AdapterEngine
+    from core.model.in_domain import InDomainStats
 
 
 class FileMethods(WorkspaceBase):
@@ -33,11 +37,12 @@ class FileMethods(WorkspaceBase):
         (``core.files.export.export_domain``; returns its ``ExportReport``)."""
         from core.files.export import export_domain
 
-        stats = None
-        if weights == "best":  # statistics describe the workspace's weights
+        stats = probe = None
+        if weights == "best":  # statistics and probe describe the workspace's weights
             stats = self.in_domain_stats(  # type: ignore[attr-defined]
                 name, progress=within(progress, 0.0, 0.5), cancel=cancel
             )
+            probe = self._current_probe(name)
             progress = within(progress, 0.5, 1.0)
         engine = self._reading_engine([name], weights)
         return export_domain(
@@ -49,7 +54,21 @@ class FileMethods(WorkspaceBase):
             cancel=cancel,
             status=self._exported_status(name) if weights == "best" else None,
             in_domain=stats.to_tensors() if stats is not None else None,
+            probe=probe.to_tensors() if probe is not None else None,
         )
+
+    def _current_probe(self, name: str):
+        """The domain's probe when it was taken of the weights it holds now (an export
+        carries no probe of other weights)."""
+        from core.files.digests import tensors_digest
+
+        probe = self.probe_of(name)  # type: ignore[attr-defined]
+        if probe is None:
+            return None
+        same = probe.trunk == self.engine.trunk_fingerprint() and probe.weights == tensors_digest(
+            self.engine.weight_arrays(name)
+        )
+        return probe if same else None
 
     def _local_run(self, recorded: dict[str, Any]) -> str | None:
         """The recorded run folder, when it is one of this data folder's runs."""
@@ -81,18 +100,40 @@ class FileMethods(WorkspaceBase):
     ):
         """A standalone merged model (``saved_model``, ``litert`` or ``onnx``) checked in its
         own runtime (``core.workspace.shipping.export_workspace_domain``; a ``DeployReport``)."""
-        from core.workspace.shipping import export_workspace_domain
+        from core.workspace.shipping import check_deployable, export_workspace_domain
 
+        engine = self._reading_engine([name], weights)
+        check_deployable(self, name, engine)  # before the statistics are made for it
+        stats = self._stats_describing(name, engine, within(progress, 0.0, 0.2), cancel)
         return export_workspace_domain(
             self,
             name,
             Path(path),
             fmt,
-            engine=self._reading_engine([name], weights),
+            engine=engine,
             max_test_images=max_test_images,
-            progress=progress,
+            in_domain=stats,
+            progress=within(progress, 0.2, 1.0),
             cancel=cancel,
         )
+
+    def _stats_describing(
+        self,
+        name: str,
+        engine: AdapterEngine,
+        progress: ProgressFn,
+        cancel: threading.Event | None,
+    ) -> InDomainStats | None:
+        """The domain's in-domain statistics when they describe the weights ``engine``
+        holds (the workspace's own; not a run's last epoch), else None."""
+        from core.files.digests import tensors_digest
+
+        try:
+            stats = self.in_domain_stats(name, progress=progress, cancel=cancel)  # type: ignore[attr-defined]
+        except (KeyError, ValueError, OSError):
+            return None
+        key = f"{engine.trunk_fingerprint()}:{tensors_digest(engine.weight_arrays(name))}"
+        return stats if stats is not None and stats.key == key else None
 
     def import_adapters(self, path: Path | str, *, name: str | None = None, replace: bool = False):
         """Add a domain from an exported adapter file, record it and save the workspace
@@ -117,6 +158,8 @@ class FileMethods(WorkspaceBase):
                 )
             self.save()
             self.keep_imported_stats(domain.name, Path(path))  # type: ignore[attr-defined]
+            self.keep_imported_probe(domain.name, Path(path))  # type: ignore[attr-defined]
+        self.check_probes(f"importing {domain.name}")  # type: ignore[attr-defined]
         return domain
 
     def import_reference(self, path: Path | str, name: str = "imagenet", *, replace: bool = False):
@@ -138,6 +181,9 @@ class FileMethods(WorkspaceBase):
                         result.domain, mode="imported", trunk_fingerprint=result.trunk_fingerprint
                     )
             self.save()
+            if result.domain is not None:
+                self.forget_probe(result.domain)  # type: ignore[attr-defined]
+        self.check_probes("importing a reference checkpoint")  # type: ignore[attr-defined]
         return result
 
     def fitting_reference(self, path: Path | str, image_size: int = 64) -> Self:
@@ -166,6 +212,7 @@ class FileMethods(WorkspaceBase):
                 self._trunk_dirty = True
                 self.trunk_problem = None
             self.save()
+        self.check_probes("loading a trunk")  # type: ignore[attr-defined]
         return fingerprint
 
     def export_model(

@@ -22,6 +22,7 @@ import numpy as np
 
 from core.evaluation.domain_router import NONE, RouteAnswer, RouterFit, fit_affine, route
 from core.evaluation.mixed import MixedReport, mixed_rows
+from core.evaluation.score_histogram import ScoreHistogram
 from core.files.digests import tensors_digest
 from core.model.engine import AdapterEngine
 from core.model.in_domain import (
@@ -33,10 +34,8 @@ from core.model.in_domain import (
 )
 from core.progress import ProgressFn, check_cancel, no_progress, within
 from core.workspace.base import WorkspaceBase
-from core.workspace.locks import LockBusy
-from core.workspace.state import WorkspaceError
+from core.workspace.state import STATS_SUFFIX
 
-STATS_SUFFIX = ".in_domain.safetensors"
 ROUTER_FILE = "router.json"
 BATCH = 256
 ROUTER_VAL_MAX = 1000  # validation images per domain for the router's fit
@@ -112,18 +111,7 @@ class InDomainMethods(WorkspaceBase):
         """Saved under the domain's lease; kept in memory only when it cannot be."""
         if self.read_only or self.training:
             return
-        from core.atomic_write import atomic_path
-        from core.files.digests import encode_safetensors
-
-        tensors, metadata = stats.to_tensors()
-        encoded = encode_safetensors(tensors, metadata)
-        try:
-            with self.changing(name, purpose=f"saving the in-domain statistics of '{name}'"):
-                self.layout.domains_dir.mkdir(parents=True, exist_ok=True)
-                with atomic_path(self.stats_file(name), expected_bytes=len(encoded.data)) as tmp:
-                    tmp.write_bytes(encoded.data)
-        except (LockBusy, WorkspaceError, OSError) as exc:
-            self.notes.append(f"The in-domain statistics of '{name}' were not saved: {exc}")
+        self._write_beside(name, self.stats_file(name), stats.to_tensors(), "in-domain statistics")
 
     def keep_imported_stats(self, name: str, path: Path) -> bool:
         """Keep the statistics an imported adapter file carries, when they were made for
@@ -169,7 +157,56 @@ class InDomainMethods(WorkspaceBase):
         cross = self.cross_scores(names, "test", limit, progress=within(progress, 0.6, 1.0))
         stats = [self.in_domain_stats(n) for n in names]
         rows = mixed_rows(names, cross, stats, score, fit)  # type: ignore[arg-type]
-        return MixedReport(score, "affine" if fit is not None else "percentile", rows)
+        histograms = tuple(
+            ScoreHistogram(
+                d,
+                "test",
+                score,
+                s.threshold(score),  # type: ignore[union-attr]
+                cross[d].scores[d][score],
+                {o: cross[o].scores[d][score] for o in cross if o != d},
+            )
+            for d, s in zip(names, stats, strict=True)
+            if d in cross
+        )
+        router = "affine" if fit is not None else "percentile"
+        return MixedReport(score, router, rows, histograms)
+
+    def score_histogram(
+        self,
+        name: str,
+        *,
+        score: str = DEFAULT_SCORE,
+        split: str = "test",
+        limit: int | None = None,
+        progress: ProgressFn = no_progress,
+        cancel: threading.Event | None = None,
+    ) -> ScoreHistogram | None:
+        """Domain ``name``'s ``score`` of its own ``split`` images and of every other trained
+        domain's (at most ``limit`` each, from the first), for ``eval --report``; None when
+        it has no statistics or its own images are not here."""
+        check_score(score)
+        stats = self.in_domain_stats(name, progress=within(progress, 0, 0.3), cancel=cancel)
+        if stats is None:
+            return None
+        model = self._feature_model(name, self._inference_model(name))  # type: ignore[attr-defined]
+        spec = self.engine.spec(name)
+        names = self.trained_domains()
+        scores: dict[str, np.ndarray] = {}
+        for i, other in enumerate(names):
+            check_cancel(cancel)
+            progress(0.3 + 0.7 * i / len(names), f"Scoring {other} {split} images with {name}")
+            data = self._data_or_none(other, no_progress, cancel)
+            if data is None or not hasattr(data, "arrays") or not data.has_split(split):
+                continue
+            images, _ = data.arrays(split)
+            if len(images[:limit]):
+                scores[other] = stats.score(features_of_arrays(model, images[:limit], spec), score)
+        progress(1.0, "Scored")
+        own = scores.pop(name, None)
+        if own is None:
+            return None
+        return ScoreHistogram(name, split, score, stats.threshold(score), own, scores)
 
     # === Routing ===
 
@@ -194,8 +231,11 @@ class InDomainMethods(WorkspaceBase):
         if not names:
             return [RouteAnswer(None, error="no domain has in-domain statistics") for _ in images]
         fit = self.router_fit(score, progress=within(progress, 0.6, 0.9), cancel=cancel)
-        if results is None or any(n not in results for n in names):
-            results = self.classify(names, images, top_k=1, score=score)  # type: ignore[attr-defined]
+        missing = [n for n in names if results is None or n not in results]
+        if missing:  # only the domains ``results`` lacks are classified
+            more = self.classify(missing, images, top_k=1, score=score)  # type: ignore[attr-defined]
+            results = {**(results or {}), **more}
+        assert results is not None  # (for the type checker: ``missing`` covered None)
         return answers(names, results, [stats[n] for n in names], score, fit)  # type: ignore[misc]
 
     def router_fit(

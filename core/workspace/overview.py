@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Mapping
 
 from core.data.entries import DomainEntry
 from core.model.parameters import DomainParameters
+from core.model.probe import ProbeCheck
 from core.workspace.state import DomainStatus
 
 IMPORTED = "imported"  # the source of a domain the engine holds but the catalogue does not
@@ -46,6 +47,7 @@ class DomainOverview:
     stale: bool
     is_trunk_source: bool
     problem: str = ""  # why its saved weights cannot be used (a damaged file): not loaded
+    probe: ProbeCheck | None = None  # its probe's last re-run (core.model.probe)
 
 
 def overview_rows(
@@ -55,14 +57,17 @@ def overview_rows(
     stale: Collection[str],
     source_domain: str | None,
     damaged: Mapping[str, str] | None = None,
+    probes: Mapping[str, ProbeCheck] | None = None,
 ) -> list[DomainOverview]:
     """The catalogue's domains, then domains only the workspace holds (imported adapters).
 
     ``parameters`` has a row for every domain the engine holds (trained or not); ``status``
     for every domain trained or imported here; ``stale`` names those on an earlier trunk;
-    ``damaged`` says why a domain's saved file cannot be used (it is listed, not loaded).
+    ``damaged`` says why a domain's saved file cannot be used (it is listed, not loaded);
+    ``probes``: the last re-run of each trained domain's probe.
     """
     damaged = damaged or {}
+    probes = probes or {}
     data = {e.name: {f: getattr(e, f) for f in _ENTRY_FIELDS} for e in entries}
     for name in [*status, *damaged]:
         if name not in data and (name in parameters or name in damaged):
@@ -86,6 +91,7 @@ def overview_rows(
             stale=name in stale,
             is_trunk_source=source_domain == name,
             problem=damaged.get(name, ""),
+            probe=probes.get(name) if name in status and name in parameters else None,
         )
         for name, fields in data.items()
     ]

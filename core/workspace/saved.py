@@ -21,6 +21,7 @@ from core.config import ModelConfig
 from core.data.entries import DomainEntry
 from core.files.adapter_header import read_adapter_info
 from core.model.parameters import DomainParameters, ParameterReport
+from core.model.probe import ProbeCheck, read_checks
 from core.presets import get_preset
 from core.workspace.overview import DomainOverview, overview_rows
 from core.workspace.state import ADAPTER_SUFFIX, DomainStatus, Layout, WorkspaceError, layout
@@ -42,6 +43,10 @@ class SavedWorkspace:
     # Domains whose saved file cannot be used (missing, damaged): why, as ``Workspace`` says.
     damaged: dict[str, str] = dataclasses.field(default_factory=dict)
     problems: tuple[str, ...] = ()  # the index's or the trunk's damage, in words
+
+    def probe_checks(self) -> dict[str, ProbeCheck]:
+        """Each domain's last probe verdict (as ``Workspace.probe_checks``)."""
+        return read_checks(self.layout.dir)
 
     def trained_domains(self) -> list[str]:
         return list(self.status)
@@ -75,6 +80,7 @@ class SavedWorkspace:
             set(self.stale_domains()),
             self.source_domain,
             self.damaged,
+            self.probe_checks(),
         )
 
 

@@ -21,6 +21,7 @@ from core.progress import ProgressFn, check_cancel, no_progress, within
 
 if TYPE_CHECKING:
     from core.model.engine import AdapterEngine
+    from core.model.in_domain import InDomainStats
     from core.workspace.base import WorkspaceBase
 
 
@@ -71,13 +72,15 @@ def export_workspace_domain(
     *,
     engine: AdapterEngine | None = None,
     max_test_images: int | None = None,
+    in_domain: InDomainStats | None = None,
     progress: ProgressFn = no_progress,
     cancel: threading.Event | None = None,
 ) -> DeployReport:
     """Check, gather the test images and export (``core.deploy.standalone.export_deployable``).
 
     ``engine``: where the weights are read (a copy taken while a run trains); default the
-    workspace's own.
+    workspace's own. ``in_domain``: the domain's statistics for those weights (the artifact
+    then outputs the in-domain score too).
     """
     if max_test_images is not None and (
         not isinstance(max_test_images, int) or max_test_images < 1
@@ -100,6 +103,7 @@ def export_workspace_domain(
         path,
         fmt,
         test_images=images,
+        in_domain=in_domain,
         progress=within(progress, 0.1, 1.0),
         cancel=cancel,
     )

@@ -19,6 +19,11 @@ STATE_FILE = "workspace.json"
 TRUNK_FILE = "trunk.safetensors"
 DOMAINS_DIR = "domains"
 ADAPTER_SUFFIX = ".adapter.safetensors"
+# What a domain keeps beside its adapter file (removed with it): its in-domain statistics
+# (core.workspace.in_domain_methods) and its probe (core.workspace.probe_methods).
+STATS_SUFFIX = ".in_domain.safetensors"
+PROBE_SUFFIX = ".probe.safetensors"
+SIDE_SUFFIXES = (STATS_SUFFIX, PROBE_SUFFIX)
 
 
 class WorkspaceError(ValueError):

@@ -217,6 +217,7 @@ class _Sweep:
             run_dir=best_run.run_dir,
         )
         ws.save()
+        ws.take_probe(domain, self.data)  # the chosen weights' probe (the run's file has none)
         self.chosen = {
             "chosen": dataclasses.asdict(summary.chosen),
             "chosen_run": best_run.run_dir,

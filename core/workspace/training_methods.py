@@ -220,8 +220,10 @@ class TrainingMethods(WorkspaceBase):
             return result  # the chief keeps the workspace and the run
         self._record_run(name, config, result, run_dir, data, on_event)
         if save:
+            self.take_probe(name, data)  # type: ignore[attr-defined]
             on_event(LogMessage("info", "Saving the workspace…"))
             self.save()
+            self._recheck_probes(f"training {name}", {name}, on_event)
         return result
 
     def _with_adapters(self, name: str, spec: DomainSpec, config: TrainingConfig) -> DomainSpec:
@@ -240,6 +242,13 @@ class TrainingMethods(WorkspaceBase):
         if last is None:
             last = own is not None and own.own_last_stage
         return dataclasses.replace(spec, adapter_kind=kind, adapter_rank=rank, own_last_stage=last)
+
+    def _recheck_probes(self, after: str, skip: set[str], on_event: EventSink) -> None:
+        """The other domains' probes, run again and told (``core.workspace.probe_methods``)."""
+        checks = self.check_probes(after, skip=skip)  # type: ignore[attr-defined]
+        if checks:
+            told = ", ".join(f"{n} {c.text()}" for n, c in checks.items())
+            on_event(LogMessage("info", f"Probes of the other domains: {told}."))
 
     def _forget_weights(self, name: str, on_event: EventSink) -> None:
         """Train anew: the engine forgets the domain's weights; ``_prepare_domain`` then

@@ -183,6 +183,9 @@ def test_sweep_picks_best_validation_keeps_its_weights_and_reports_seeds(capsys,
     assert all(np.array_equal(kept[k], made[k]) for k in kept)
     ws_state = json.loads((root / "workspace" / "workspace.json").read_text())
     assert ws_state["domains"]["shapes"]["run_dir"] == chosen_run
+    # and its probe is the chosen weights' (the run's file carries none)
+    probe = load_file(root / "workspace" / "domains" / "shapes.probe.safetensors")
+    assert probe["probe.logits"].shape[1] == 2
 
 
 def test_a_stopped_sweep_resumes_without_retraining_finished_runs(capsys, tmp_path):

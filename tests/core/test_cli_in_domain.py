@@ -89,8 +89,52 @@ def test_eval_mixed_routes_test_images_to_their_own_domain(capsys, trained_root,
     for row in rows.values():
         assert row["task_agnostic_accuracy"] <= row["known_domain_accuracy"] + 1e-9
     assert rows["all"]["images"] == rows["glyphs"]["images"] + rows["digits_street"]["images"]
+    for domain, other in (("glyphs", "digits_street"), ("digits_street", "glyphs")):
+        summary = json.loads((tmp_path / f"in_domain_{domain}" / "in_domain.json").read_text())
+        assert summary["images"] == {domain: rows[domain]["images"], other: rows[other]["images"]}
+        assert (tmp_path / f"in_domain_{domain}" / "in_domain.png").is_file()
+        assert f"{domain}: score histogram in " in out
+    glyphs = json.loads((tmp_path / "in_domain_glyphs" / "in_domain.json").read_text())
+    assert glyphs["auroc"]["digits_street"] >= 0.95  # the glyphs model tells street digits apart
 
 
 def test_eval_without_domain_or_mixed_says_what_to_give(capsys, trained_root):
     code, _, err = run(capsys, "--root", trained_root, "eval")
     assert code == 2 and "--domain" in err
+
+
+def test_eval_report_writes_the_score_histogram_and_the_auroc(capsys, trained_root, tmp_path):
+    from PIL import Image as PILImage
+
+    code, out, _ = run(
+        capsys, "--root", trained_root, "eval", "--domain", "glyphs", "--report", tmp_path
+    )
+    assert code == 0, out
+    assert "in-domain score (maha+stages) histogram: in_domain.csv" in out
+    summary = json.loads((tmp_path / "in_domain.json").read_text())
+    assert summary["score"] == "maha+stages" and summary["domain"] == "glyphs"
+    assert set(summary["auroc"]) == {"digits_street", "all other domains"}
+    assert summary["auroc"]["digits_street"] >= 0.95  # glyphs vs street digits separate
+    assert f"AUROC against the other domains' images {summary['auroc']['digits_street']:.3f}" in out
+    assert 0.8 <= summary["own_pass"] <= 1.0
+    rows = (tmp_path / "in_domain.csv").read_text().splitlines()
+    assert rows[0] == "bin_from,bin_to,glyphs,digits_street"
+    counts = [[int(v) for v in r.split(",")[2:]] for r in rows[1:]]
+    images = summary["images"]
+    assert [sum(c[0] for c in counts), sum(c[1] for c in counts)] == [
+        images["glyphs"],
+        images["digits_street"],
+    ]
+    with PILImage.open(tmp_path / "in_domain.png") as png:
+        assert png.size == (700, 420)
+
+
+def test_the_histogram_auroc_counts_every_pair_with_ties_half():
+    import numpy as np
+
+    from core.evaluation.score_histogram import auroc
+
+    rng = np.random.default_rng(0)
+    inside, outside = rng.integers(0, 5, 40).astype(float), rng.integers(0, 4, 30).astype(float)
+    diff = inside[:, None] - outside[None, :]
+    assert auroc(inside, outside) == pytest.approx((diff > 0).mean() + 0.5 * (diff == 0).mean())

@@ -99,7 +99,10 @@ def test_the_saved_workspace_says_what_the_loaded_one_says(trained_root):
         (["domains", "--short"], 0, ELLIPSIS),
         (["runs"], 0, "digits_street"),
         (["results"], 0, "| glyphs_copy | adapters |"),  # its record came with it
+        (["results"], 0, "glyphs_copy  stale  (after training digits_street, "),
         (["results", "--csv"], 0, "glyphs_copy,adapters"),
+        # the probes, run again after the trunk was retrained: stale
+        (["results", "--json"], 0, '"state": "stale"'),
         (["--help"], 0, "import-reference"),
         (["results", "--help"], 0, "--baseline"),
         (["no-such-command"], 2, ""),

@@ -56,23 +56,23 @@ def _sidecar(path, fmt):
     return path.with_name(path.name + ".json")
 
 
-def _run_here(fmt, path, batch):
-    """The artifact's probabilities, computed in this process with the format's runtime."""
+def _run_here(fmt, path, batch, output="probabilities"):
+    """The artifact's ``output``, computed in this process with the format's runtime."""
     if fmt == "saved_model":
         import tensorflow as tf
 
         serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-        return serve(image=tf.constant(batch))["probabilities"].numpy()
+        return serve(image=tf.constant(batch))[output].numpy()
     if fmt == "litert":
         from ai_edge_litert.interpreter import Interpreter
 
         runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
-        return runner(image=batch)["probabilities"]
+        return runner(image=batch)[output]
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    return session.run(None, {"image": batch})[names.index("probabilities")]
+    return session.run(None, {"image": batch})[names.index(output)]
 
 
 @pytest.mark.parametrize("fmt", DEPLOY_FORMATS)
@@ -230,3 +230,67 @@ def test_a_lowrank_domain_deploys_as_a_plain_network_in_each_runtime(tmp_path, t
     batch = np.stack(test_images[:4]).astype(np.uint8)
     got = _run_here(fmt, path, batch)
     assert got.shape == (4, len(SPEC.class_names))
+
+
+@pytest.fixture(scope="module")
+def stats(engine):
+    """In-domain statistics of 'signs', fit on blob images' features (as a workspace fits
+    them on its training and validation splits)."""
+    from core.deploy.check import _groups
+    from core.model.features import FeatureModel
+    from core.model.in_domain import fit_stats
+
+    images, labels = blob_images(120, 10, 20, seed=9)
+    model = FeatureModel(engine.domain("signs").model)
+    batch = np.stack([_transformed(im) for im in images])
+    features = model(batch)
+    assert _groups(list(images))  # one size: one batch
+    train = {k: v[:90] for k, v in features.items()} | {"labels": np.asarray(labels[:90])}
+    return fit_stats(train, {k: v[90:] for k, v in features.items()}, "key")
+
+
+def _transformed(image):
+    import tensorflow as tf
+
+    from core.data.pipeline.preprocess import eval_transform
+
+    return eval_transform(tf.constant(image), SPEC).numpy()
+
+
+@pytest.mark.parametrize("fmt", DEPLOY_FORMATS)
+def test_the_in_domain_output_is_checked_in_its_runtime(engine, stats, test_images, tmp_path, fmt):
+    from core.model.features import FeatureModel
+    from core.model.in_domain import DEFAULT_SCORE
+
+    path = tmp_path / NAMES[fmt]
+    report = export_deployable(engine, "signs", path, fmt, test_images=test_images, in_domain=stats)
+    assert report.max_score_diff is not None and report.max_score_diff <= deploy.MAX_SCORE_DIFF
+    assert "in_domain score max relative difference" in report.summary()
+    meta = json.loads(_sidecar(path, fmt).read_text())
+    assert meta["outputs"]["in_domain"] == ["batch"]
+    assert meta["in_domain"]["threshold"] == stats.threshold(DEFAULT_SCORE)
+    assert (
+        meta["in_domain"]["score"] == DEFAULT_SCORE and "in_domain <" in meta["in_domain"]["rule"]
+    )
+    # Independently: the artifact loaded here gives the workbench's score of other images.
+    rng = np.random.default_rng(11)
+    images = rng.integers(0, 256, size=(3, 40, 28, 3), dtype=np.uint8)
+    got = _run_here(fmt, path, images, output="in_domain").reshape(-1)
+    batch = np.stack([_transformed(im) for im in images])
+    expected = stats.score(FeatureModel(engine.domain("signs").model)(batch), DEFAULT_SCORE)
+    assert np.ptp(expected) > 0.1  # different images, different scores
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3)
+
+
+def test_a_wrong_in_domain_output_is_refused(engine, stats, tmp_path, monkeypatch):
+    real = deploy.reference_scores
+
+    def off(d, im, s):  # off by at least max(1, |score|): a relative difference >= 1
+        score = real(d, im, s)
+        return score + 1.0 + np.abs(score)
+
+    monkeypatch.setattr(deploy, "reference_scores", off)
+    path = tmp_path / "m.onnx"
+    with pytest.raises(DeployError, match="in_domain score does not reproduce"):
+        export_deployable(engine, "signs", path, "onnx", in_domain=stats)
+    assert not path.exists()

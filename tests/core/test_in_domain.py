@@ -122,3 +122,12 @@ def test_the_router_names_the_domain_of_built_in_test_images(trained):
     assert sum(a.domain == "digits_street" for a in answers["digits_street"]) >= 24
     assert ws.router_fit() is not None
     assert (ws.dir / "router.json").is_file()
+
+
+def test_a_deployed_trained_domain_gives_the_workbench_score(trained, tmp_path):
+    """The standalone model's in_domain output, checked in LiteRT by the export itself: on a
+    trained domain it agrees far inside the export's tolerance (which leaves room for
+    domains with random weights)."""
+    ws = _open(trained)
+    report = ws.export_deployment("glyphs", tmp_path / "g.tflite", "litert", max_test_images=50)
+    assert report.max_score_diff is not None and report.max_score_diff < 1e-4

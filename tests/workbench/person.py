@@ -163,11 +163,16 @@ def drop_files(widget: QWidget, paths: Sequence[Path | str]) -> bool:
 
 def table_text(table: QTableWidget, row_key: str, column: str) -> str:
     """The text a person reads in ``column`` of the row whose first cell is ``row_key``."""
+    return table_item(table, row_key, column).text()
+
+
+def table_item(table: QTableWidget, row_key: str, column: str):
+    """The cell in ``column`` of the row whose first cell is ``row_key`` (its tooltip too)."""
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     c = headers.index(column)
     for r in range(table.rowCount()):
         if plain(table.item(r, 0).text()).lstrip("★ ").strip() == row_key:
-            return table.item(r, c).text()
+            return table.item(r, c)
     raise AssertionError(f"no row {row_key!r}")
 
 

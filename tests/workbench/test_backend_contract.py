@@ -32,6 +32,7 @@ from core.events import (
     TrainingStarted,
 )
 from core.model.in_domain import InDomainStats
+from core.model.probe import PROBE_IMAGES, Probe
 from core.presets import get_preset
 from core.progress import Cancelled
 from core.weights_version import WEIGHTS_FORMAT_VERSION
@@ -169,6 +170,11 @@ def story(request, tmp_path_factory) -> Story:
     d["classified_all"] = b.classify(["digits_street"], [image], top_k=50)
     d["classify_untrained"] = refusal(lambda: b.classify(["textures"], [image]))
     d["routed"] = b.route([image, broken])
+    # The window asks once: classify carries the route. A real backend classifies the
+    # images once for both (its workspace's classify is counted).
+    asked = _count_classify(b) if kind == "core" else None
+    d["classified_routed"] = b.classify(["digits_street"], [image, broken], route=True)
+    d["classify_calls"] = None if asked is None else list(asked)
     d["parameters"] = b.parameter_rows()
     # Files.
     adapter = files / "digits_street.adapter.safetensors"
@@ -217,6 +223,19 @@ def story(request, tmp_path_factory) -> Story:
     d["reconfigured_parameters"] = b.parameter_rows()
     d["reconfigured_runs"] = b.list_runs()
     return s
+
+
+def _count_classify(backend: Any) -> list[list[str]]:
+    """The domains of each ``Workspace.classify`` call the backend makes from now on."""
+    ws = backend.workspace
+    real, calls = ws.classify, []
+
+    def counted(names, *args, **kwargs):
+        calls.append(list(names))
+        return real(names, *args, **kwargs)
+
+    ws.classify = counted
+    return calls
 
 
 def _row(state: DomainState) -> tuple:
@@ -432,6 +451,12 @@ def test_classify_judges_each_image_and_route_names_a_trained_domain_or_none(sto
         assert good.domain in trained
         assert re.fullmatch(rf"looks like {good.domain}: .+, \d+%", good.text)
     assert bad.domain is None and bad.error and bad.source.endswith("broken.png")
+    # classify(route=True) carries the same answers; without it, none.
+    carried = story["classified_routed"]["digits_street"]
+    assert [v.route for v in carried] == story["routed"]
+    assert all(v.route is None for views in story["classified"].values() for v in views)
+    if story["classify_calls"] is not None:  # one pass per domain, none twice
+        assert story["classify_calls"] == [["digits_street"], ["signs"]]
 
 
 def test_parameter_rows(story):
@@ -479,10 +504,15 @@ def test_exported_adapters_are_safetensors_with_core_metadata(story):
         "domain_status",
         "tensors_sha256",  # the tensors' digest: a damaged file is found on its own
         "in_domain",  # the in-domain statistics' constants (their tensors: in_domain.*)
+        "probe",  # the probe's record (its images and logits: probe.*)
     }
     with safetensors.safe_open(str(path), framework="numpy") as handle:
         stats = InDomainStats.from_tensors({k: handle.get_tensor(k) for k in handle.keys()}, meta)
     assert stats.threshold("maha+stages") < stats.calibration["maha+stages"].mean
+    with safetensors.safe_open(str(path), framework="numpy") as handle:
+        probe = Probe.from_tensors({k: handle.get_tensor(k) for k in handle.keys()}, meta)
+    classes = {r.name: r for r in story["evaluated_rows"]}["digits_street"].num_classes
+    assert probe.logits.shape == (PROBE_IMAGES, classes)
     record = json.loads(meta["domain_status"])  # the domain's record, as the table showed it
     seen = {r.name: r for r in story["evaluated_rows"]}["digits_street"]
     assert (record["mode"], record["test_accuracy"]) == (seen.mode, seen.test_accuracy)
@@ -517,6 +547,21 @@ def test_trunk_files_and_foreign_adapters(story):
     )
     stale = {r.name: r.stale for r in story["rows_on_other_trunk"] if r.trained}
     assert stale == {"digits_street": True, "signs": True}
+    # Probes (old domains shown unchanged): run again after every training, import and
+    # trunk load; taken on another trunk, they are stale.
+    probes = {r.name: r.probe for r in story["trained_rows"] if r.trained}
+    assert probes == {"digits_street": "unchanged", "signs": ""}  # signs' own: not re-run yet
+    probes = {r.name: r.probe for r in story["rows_on_other_trunk"] if r.trained}
+    assert probes == {"digits_street": "stale", "signs": "stale"}
+    assert "loading a trunk" in next(
+        r.probe_detail for r in story["rows_on_other_trunk"] if r.name == "signs"
+    )
+    probes = {r.name: r.probe for r in story["rows_after_renamed"] if r.trained}
+    assert probes == {
+        "digits_street": "unchanged",
+        "signs": "unchanged",
+        "street_copy": "unchanged",
+    }
     other = story["import_other_trunk"]
     assert isinstance(other, ValueError) and "another trunk" in str(other)
     for key in ("import_text", "import_trunk_file", "load_not_trunk"):

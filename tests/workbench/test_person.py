@@ -39,6 +39,7 @@ from .person import (
     plain,
     press,
     spin,
+    table_item,
     table_text,
     toolbar_button,
     wait_until,
@@ -188,6 +189,11 @@ def test_f5_on_another_domain_trains_adapters_on_the_frozen_trunk(person):
     assert len(person.dialogs.asked) == asked  # nothing to confirm: the trunk stays
     wait_until(lambda: person.cell("digits_hand", "Trained") == "adapters", 30, "Trained")
     assert person.cell("digits_street", "Trained") == "trunk"  # not made stale
+    # Its probe (a few validation images) was run again after this run: the same logits.
+    assert person.cell("digits_street", "Probe") == "unchanged"
+    tip = table_item(w.domains.table, "digits_street", "Probe").toolTip()
+    assert "after training digits_hand" in tip and "largest logit difference" in tip
+    assert person.cell("digits_hand", "Probe") == ""  # its own was just taken
     assert "Classify" in w.domains.hint.text()
     assert "drop" in w.classify.status.text().lower()
 

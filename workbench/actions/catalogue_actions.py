@@ -292,12 +292,14 @@ class CatalogueActions(QObject):
 
         def work(backend: Backend, ctx: JobContext) -> dict[str, Any]:
             thumbs = {str(p): make_thumbnail(p) for p in files}
-            results = backend.classify(list(domains), files)
+            results = backend.classify(list(domains), files, route=routing)
+            views = next(iter(results.values()), [])
+            routes = [v.route for v in views] if routing and views else None
             return {
                 "paths": [str(p) for p in files],
                 "thumbs": thumbs,
                 "results": results,
-                "routes": backend.route(files) if routing else None,
+                "routes": routes,
                 "left_out": left_out,
             }
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import EventSink
+from core.model.probe import NOT_RERUN, ProbeCheck
 from core.progress import ProgressFn
 from core.training.estimate import SpeedMeasurement
 from core.workspace import DomainOverview, Workspace
@@ -36,6 +37,20 @@ from workbench.backend.protocol import (
     RouteView,
     TrainOutcome,
 )
+from workbench.status_text import local_time
+
+
+def probe_detail(check: ProbeCheck) -> str:
+    """The tooltip of a probe's verdict: after what, when, the largest logit difference."""
+    when = f"after {check.after}, {local_time(check.checked)}"
+    if check.state == NOT_RERUN:
+        last = f" Last re-run: {check.before}." if check.before else ""
+        return f"Not run again {when} (only a few unloaded domains are loaded for it).{last}"
+    return (
+        f"Its validation images were run again {when}: largest logit difference "
+        f"{check.max_diff:.2g}."
+    )
+
 
 if TYPE_CHECKING:
     from core.training.train_evaluate import TrainingResult
@@ -103,6 +118,8 @@ class CoreBackend(InsightMethods, RunsMethods):
             data_changed=changed,
             problem=row.problem,
             adapters="" if params is None else params.adapters,
+            probe="" if row.probe is None else row.probe.text(),
+            probe_detail="" if row.probe is None else probe_detail(row.probe),
         )
 
     def _state_of(self, name: str) -> DomainState:
@@ -259,19 +276,29 @@ class CoreBackend(InsightMethods, RunsMethods):
     # === Classification ===
 
     def classify(
-        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
+        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5, *, route: bool = False
     ) -> dict[str, list[PredictionView]]:
-        """``Workspace.classify`` (merged models; a copy of the weights while a run trains)."""
-        found = self._ws.classify(list(domains), [str(p) for p in paths], top_k=top_k)
-        return {d: [_view(d, p) for p in predictions] for d, predictions in found.items()}
+        """``Workspace.classify`` (merged models; a copy of the weights while a run trains);
+        ``route``: ``Workspace.route`` over these predictions (only trained domains missing
+        from ``domains`` are classified for it)."""
+        sources = [str(p) for p in paths]
+        found = self._ws.classify(list(domains), sources, top_k=top_k)
+        routes = self._routes(paths, self._ws.route(sources, results=found)) if route else None
+        return {
+            d: [_view(d, p, None if routes is None else routes[i]) for i, p in enumerate(found_d)]
+            for d, found_d in found.items()
+        }
 
-    def route(self, paths: Sequence[Path]) -> list[RouteView]:
-        """``Workspace.route``: the domain each image looks like, or none of them."""
-        answers = self._ws.route([str(p) for p in paths])
+    @staticmethod
+    def _routes(paths: Sequence[Path], answers: Sequence[Any]) -> list[RouteView]:
         return [
             RouteView(str(path), a.domain, a.text(), a.error)
             for path, a in zip(paths, answers, strict=True)
         ]
+
+    def route(self, paths: Sequence[Path]) -> list[RouteView]:
+        """``Workspace.route``: the domain each image looks like, or none of them."""
+        return self._routes(paths, self._ws.route([str(p) for p in paths]))
 
     # === Files ===
 
@@ -371,7 +398,7 @@ class CoreBackend(InsightMethods, RunsMethods):
         ]
 
 
-def _view(domain: str, p: Any) -> PredictionView:
+def _view(domain: str, p: Any, route: RouteView | None = None) -> PredictionView:
     verdict = p.in_domain
     return PredictionView(
         p.source,
@@ -380,5 +407,6 @@ def _view(domain: str, p: Any) -> PredictionView:
         p.error,
         unlike=None if verdict is None else verdict.unlike,
         score_text="" if verdict is None else verdict.text(),
+        route=route,
         score=None if verdict is None else float(verdict.score),
     )

@@ -45,6 +45,10 @@ class DomainState:
     data_changed: bool = False  # a made domain's images changed after it was trained
     problem: str = ""  # its saved weights are damaged (which file, what is wrong): not loaded
     adapters: str = ""  # a trained domain's adapters: "low-rank (rank 8)", "series", ...
+    # Its probe's last re-run (core.model.probe): "unchanged", "stale", "changed (…)", "not
+    # re-run"; "" when it has none. ``probe_detail``: after what, when, the logit difference.
+    probe: str = ""
+    probe_detail: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +110,9 @@ class PredictionView:
     # None: not judged (the domain has no in-domain statistics).
     unlike: bool | None = None
     score_text: str = ""  # "score -5.77, threshold -1.77"
+    # ``classify(..., route=True)``: the router's answer for this image (the same in every
+    # domain's view of it), from the same predictions; None when not asked.
+    route: RouteView | None = None
     score: float | None = None  # the in-domain score itself
 
 
@@ -299,8 +306,11 @@ class Backend(Protocol):
     ) -> EvalOutcome: ...
 
     def classify(
-        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
-    ) -> dict[str, list[PredictionView]]: ...
+        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5, *, route: bool = False
+    ) -> dict[str, list[PredictionView]]:
+        """Each domain's top-k of each image; ``route``: each view also carries the router's
+        answer, taken from these predictions (the images are classified once)."""
+        ...
 
     def route(self, paths: Sequence[Path]) -> list[RouteView]:
         """Per image: the trained domain it looks like (and its top class), or none."""

@@ -17,7 +17,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +87,10 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         self._lock = threading.Lock()
         self._catalogue = {d.name: d for d in catalogue_rows(builtin_scale)}
         self._fingerprint = secrets.token_hex(32)
+        self._probes_after = ""
         self._source: str | None = None
         self._trained: dict[str, dict] = {}
+        self._probes: dict[str, str] = {}  # name -> its probe's last verdict (as core's)
         self._runs: dict[str, RunCurves] = {}
         self.calls: list[str] = []
 
@@ -129,6 +131,8 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             is_trunk_source=name == self._source,
             stale=bool(info) and info.get("trunk") != self._fingerprint,
             adapters=self._config.budget_label(info["spec"]) if info else "",
+            probe=self._probes.get(name, "") if info else "",
+            probe_detail=f"Run again after {self._probes_after}" if name in self._probes else "",
             data_changed=bool(info) and self._made_changed(name, info.get("updated")),
         )
 
@@ -156,6 +160,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         with self._lock:
             self._config = model_config
             self._trained.clear()
+            self._probes.clear()
             self._source = None
             self._fingerprint = secrets.token_hex(32)
         return True
@@ -347,6 +352,16 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         self._catalogue[SVHN_NAME].present = True
         return self._state(SVHN_NAME)
 
+    def _recheck_probes(self, after: str, skip: Collection[str] = ()) -> None:
+        """As core's ``check_probes``: every other probe is run again; a probe taken on
+        another trunk is stale (the fake's weights never change otherwise). Under the lock."""
+        for name in skip:
+            self._probes.pop(name, None)
+        for name, info in self._trained.items():
+            if name not in skip and info.get("probe"):
+                self._probes[name] = "stale" if info["probe"] != self._fingerprint else "unchanged"
+        self._probes_after = after
+
     def _trained_info(self, name: str) -> dict:
         """A domain of the engine (trained or imported); KeyError as ``AdapterEngine.domain``."""
         try:
@@ -474,8 +489,10 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 "test": test,
                 "trunk": self._fingerprint,
                 "spec": spec,
+                "probe": self._fingerprint,  # its probe, taken on this trunk
                 "updated": utc_now(),
             }
+            self._recheck_probes(f"training {domain}", skip={domain})
             vals = [v for v in epochs["val_accuracy"] if v is not None]
             summary = RunSummary(
                 run_dir,
@@ -552,7 +569,20 @@ class FakeBackend(FakeModelFiles, FakeInsight):
     # === Classification ===
 
     def classify(
-        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5
+        self, domains: Sequence[str], paths: Sequence[Path], top_k: int = 5, *, route: bool = False
+    ) -> dict[str, list[PredictionView]]:
+        out = self._classify(domains, paths, top_k)
+        if not route:
+            return out
+        missing = [d for d in self._trained if d not in out]
+        routes = self._route(paths, {**out, **self._classify(missing, paths, 1)})
+        return {
+            d: [dataclasses.replace(v, route=r) for v, r in zip(views, routes, strict=True)]
+            for d, views in out.items()
+        }
+
+    def _classify(
+        self, domains: Sequence[str], paths: Sequence[Path], top_k: int
     ) -> dict[str, list[PredictionView]]:
         classes = {d: self._trained_info(d)["spec"].class_names for d in domains}
         out: dict[str, list[PredictionView]] = {d: [] for d in domains}
@@ -590,8 +620,12 @@ class FakeBackend(FakeModelFiles, FakeInsight):
     def route(self, paths: Sequence[Path]) -> list[RouteView]:
         """The first trained domain the image is not unlike (as the real router, which
         answers "none" when it is unlike every domain)."""
+        return self._route(paths, self._classify(list(self._trained), paths, 1))
+
+    def _route(
+        self, paths: Sequence[Path], found: Mapping[str, list[PredictionView]]
+    ) -> list[RouteView]:
         domains = list(self._trained)
-        found = self.classify(domains, paths, top_k=1)
         out = []
         for i, path in enumerate(paths):
             views = [found[d][i] for d in domains]

@@ -116,8 +116,9 @@ def write_adapter(
     if status is not None:
         meta[STATUS_KEY] = status
     stats, stats_meta = _in_domain_stats(rng, spec.num_classes, fingerprint, arrays)
-    arrays.update(stats)
-    meta.update(stats_meta)
+    probe, probe_meta = _probe(rng, spec, fingerprint, arrays)
+    arrays.update(stats | probe)
+    meta.update(stats_meta | probe_meta)
     _save(path, arrays, meta)
     return path.stat().st_size
 
@@ -138,6 +139,19 @@ def _in_domain_stats(
     train = features(4 * classes) | {"labels": np.arange(4 * classes) % classes}
     stats = fit_stats(train, features(20), f"{fingerprint}:{tensors_digest(weights)}")
     return stats.to_tensors()
+
+
+def _probe(
+    rng: np.random.Generator, spec: Any, fingerprint: str, weights: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """A probe in the real format (``core.model.probe``): random images and logits."""
+    from core.files.digests import tensors_digest
+    from core.model.probe import PROBE_IMAGES, Probe
+
+    size = spec.image_size
+    images = rng.normal(size=(PROBE_IMAGES, size, size, 3)).astype(np.float16)
+    logits = rng.normal(size=(PROBE_IMAGES, spec.num_classes)).astype(np.float32)
+    return Probe(images, logits, fingerprint, tensors_digest(weights), utc_now()).to_tensors()
 
 
 def read_adapter(path: Path) -> AdapterInfo:

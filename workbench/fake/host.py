@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from core.config import ModelConfig
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from core.config import TrainingConfig
     from core.control import TrainingControl
     from core.events import EventSink
@@ -36,6 +38,8 @@ class FakeHost:
         def _data(self, name: str) -> FakeDomain: ...
 
         def _trained_info(self, name: str) -> dict: ...
+
+        def _recheck_probes(self, after: str, skip: Collection[str] = ()) -> None: ...
 
         def _steps(self, cancel: threading.Event, progress: ProgressFn, message: str) -> None: ...
 

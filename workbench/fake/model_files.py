@@ -88,7 +88,9 @@ class FakeModelFiles(FakeHost):
                 "test": restored["test_accuracy"],
                 "trunk": self._fingerprint,
                 "spec": spec,
+                "probe": self._fingerprint,  # an exported file carries its probe
             }
+            self._recheck_probes(f"importing {name}")
         return name
 
     def import_reference(self, path: Path, name: str = "imagenet") -> str:
@@ -110,6 +112,8 @@ class FakeModelFiles(FakeHost):
 
     def load_trunk(self, path: Path) -> str:
         self._fingerprint = read_trunk(Path(path), self._config)
+        with self._lock:
+            self._recheck_probes("loading a trunk")
         return f"loaded {Path(path).name}; trunk fingerprint {self._fingerprint[:12]}"
 
     def export_model(self, path: Path, progress: ProgressFn, cancel: threading.Event) -> str:

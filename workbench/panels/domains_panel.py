@@ -34,6 +34,7 @@ COLUMNS = (
     "Trained",
     "Test acc",
     "Val acc",
+    "Probe",
     "Classes",
     "Data",
     "Train/val/test",
@@ -42,6 +43,7 @@ COLUMNS = (
     "Parameters",
     "Export",
 )
+PROBE_COLUMN = COLUMNS.index("Probe")  # old domains shown unchanged (core.model.probe)
 TRAINED_WORDS = MODE_WORDS
 BUILTIN_DIGITS = "digits_street"
 ROW_PADDING = 6  # pixels above and below a row's text
@@ -50,6 +52,32 @@ MIN_TABLE_ROWS = 4  # the table never shrinks below this many rows' height
 
 def _pct(value: float | None) -> str:
     return percent(value)
+
+
+def _cells(d: DomainState) -> tuple[str, ...]:
+    """One row's texts, in ``COLUMNS`` order."""
+    sizes = "/".join(str(d.sizes.get(k, 0)) for k in ("train", "val", "test"))
+    trained = "" if not d.trained else TRAINED_WORDS.get(d.mode or "", d.mode or "yes")
+    if d.stale:
+        trained += " (stale)"
+    if d.data_changed:
+        trained += " (data changed)"
+    if d.problem:
+        trained = "damaged"
+    return (
+        f"★ {d.name}" if d.is_trunk_source else d.name,
+        trained,
+        _pct(d.test_accuracy),
+        _pct(d.val_accuracy),
+        d.probe,
+        str(d.num_classes),
+        "present" if d.present else ("built on first use" if d.source == "builtin" else "absent"),
+        sizes if d.sizes else "",
+        d.source,
+        d.adapters,
+        "" if d.parameters is None else f"{d.parameters:,}",
+        describe_bytes(d.export_bytes),
+    )
 
 
 class DomainsPanel(QWidget):
@@ -165,31 +193,7 @@ class DomainsPanel(QWidget):
         bold = QFont()
         bold.setBold(True)
         for r, d in enumerate(self._states):
-            sizes = "/".join(str(d.sizes.get(k, 0)) for k in ("train", "val", "test"))
-            trained = "" if not d.trained else TRAINED_WORDS.get(d.mode or "", d.mode or "yes")
-            if d.stale:
-                trained += " (stale)"
-            if d.data_changed:
-                trained += " (data changed)"
-            if d.problem:
-                trained = "damaged"
-            name = f"★ {d.name}" if d.is_trunk_source else d.name
-            cells = (
-                name,
-                trained,
-                _pct(d.test_accuracy),
-                _pct(d.val_accuracy),
-                str(d.num_classes),
-                "present"
-                if d.present
-                else ("built on first use" if d.source == "builtin" else "absent"),
-                sizes if d.sizes else "",
-                d.source,
-                d.adapters,
-                "" if d.parameters is None else f"{d.parameters:,}",
-                describe_bytes(d.export_bytes),
-            )
-            for c, text in enumerate(cells):
+            for c, text in enumerate(_cells(d)):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, d.name)
                 if d.is_trunk_source:
@@ -199,6 +203,8 @@ class DomainsPanel(QWidget):
                     item.setToolTip(d.description or d.title)
                 if c == 1 and d.stale:
                     item.setToolTip("Trained on an earlier trunk: retrain it on this one")
+                if c == PROBE_COLUMN and d.probe_detail:
+                    item.setToolTip(d.probe_detail)
                 if c == 1 and d.data_changed and not d.problem:
                     item.setToolTip(
                         "Images were added or changed since it was trained: train it again "
