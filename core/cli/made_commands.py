@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 NAMES = frozenset({"new-domain", "add-images"})
 
 
-def add_parsers(sub) -> None:
+def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "new-domain",
         help="make a domain of your own images (copied into the data folder)",
@@ -63,7 +64,7 @@ def _classes(pairs: list[str]) -> dict[str, list[Path]]:
     return out
 
 
-def _print_report(report, folder: Path | None) -> None:
+def _print_report(report: Any, folder: Path | None) -> None:
     from core.data import made
 
     for note in report.notes():

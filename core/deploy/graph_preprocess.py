@@ -13,13 +13,15 @@ of the crop are computed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
 from core.config import DomainSpec
 
 
-def _resample_matrix(in_size: tf.Tensor, new_size: tf.Tensor, start: tf.Tensor, count: int):
+def _resample_matrix(in_size: tf.Tensor, new_size: tf.Tensor, start: tf.Tensor, count: int) -> Any:
     """[count, in_size]: output pixels ``start .. start+count-1`` of a resize to ``new_size``.
 
     TensorFlow's ``ScaleAndTranslate`` with the triangle kernel and antialiasing: output
@@ -54,7 +56,7 @@ class InGraphPreprocess(keras.layers.Layer):
         resize_shorter: int,
         mean: tuple[float, float, float],
         std: tuple[float, float, float],
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
@@ -64,7 +66,7 @@ class InGraphPreprocess(keras.layers.Layer):
         self.std = tuple(float(s) for s in std)
 
     @classmethod
-    def for_spec(cls, spec: DomainSpec, **kwargs) -> InGraphPreprocess:
+    def for_spec(cls, spec: DomainSpec, **kwargs: Any) -> InGraphPreprocess:
         return cls(spec.image_size, spec.resize_shorter, spec.mean, spec.std, **kwargs)
 
     def call(self, images):

@@ -10,6 +10,8 @@ cancellation costs float32 its precision).
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 from keras import ops
@@ -22,7 +24,7 @@ DEPLOYED_SCORE = DEFAULT_SCORE
 class InDomainScore(keras.layers.Layer):
     """(pooled, tap0, tap1, tap2) -> the ``maha+stages`` score [N]; higher = more like."""
 
-    def __init__(self, stats: InDomainStats, **kwargs) -> None:
+    def __init__(self, stats: InDomainStats, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._values = {
             "pool_whiten": stats.pool.whiten,

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import numpy as np
 
 CHUNK = 256
 
 
-def _saved_model(path: str):
+def _saved_model(path: str) -> Any:
     import tensorflow as tf
 
     serve = tf.saved_model.load(path).signatures["serving_default"]
@@ -30,7 +31,7 @@ def _saved_model(path: str):
     return run, {"runtime": "tensorflow", "version": tf.__version__}
 
 
-def _litert(path: str):
+def _litert(path: str) -> Any:
     try:
         from ai_edge_litert.interpreter import Interpreter
 
@@ -51,7 +52,7 @@ def _litert(path: str):
     return run, {"runtime": runtime, "version": runtime_version}
 
 
-def _onnx(path: str):
+def _onnx(path: str) -> Any:
     import onnxruntime as ort
 
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])

@@ -149,7 +149,7 @@ def check_target(path: Path, fmt: str) -> None:
 # === The deployable model ===
 
 
-def build_deploy_model(domain: DomainModel, stats: InDomainStats | None = None):
+def build_deploy_model(domain: DomainModel, stats: InDomainStats | None = None) -> Any:
     """uint8 RGB [N, H, W, 3] -> {probabilities, logits}: preprocessing, merged net, softmax;
     with ``stats`` also ``in_domain`` [N], the default in-domain score, from the same pass."""
     import keras
@@ -232,7 +232,7 @@ def deploy_metadata(
 # === Writers ===
 
 
-def _write_saved_model(model, directory: Path) -> None:
+def _write_saved_model(model: Any, directory: Path) -> None:
     """``tf.saved_model.save`` of one ``serving_default`` function over the model's variables.
 
     Keras 3's ``ExportArchive`` wrote every variable twice here (its ``_all_variables``
@@ -251,7 +251,7 @@ def _write_saved_model(model, directory: Path) -> None:
     tf.saved_model.save(module, str(directory), signatures={"serving_default": serve})
 
 
-def _write_litert(model, path: Path) -> None:
+def _write_litert(model: Any, path: Path) -> None:
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory(prefix="ram-litert-") as work:
@@ -262,7 +262,7 @@ def _write_litert(model, path: Path) -> None:
         path.write_bytes(converter.convert())
 
 
-def _write_onnx(model, path: Path, metadata: dict[str, Any]) -> None:
+def _write_onnx(model: Any, path: Path, metadata: dict[str, Any]) -> None:
     import onnx
 
     model.export(str(path), format="onnx", verbose=False, input_signature=_input_signature())
@@ -444,7 +444,7 @@ def _targets(path: Path, fmt: str) -> Iterator[tuple[Path, Path | None]]:
         yield tmp, side
 
 
-def _write(model, artifact: Path, fmt: str, metadata: dict[str, Any]) -> None:
+def _write(model: Any, artifact: Path, fmt: str, metadata: dict[str, Any]) -> None:
     try:
         if fmt == "saved_model":
             _write_saved_model(model, artifact)

@@ -284,7 +284,7 @@ def _renamed(data: DomainData, name: str) -> DomainData:
 
 
 class _SpecOverride:
-    def __init__(self, data: DomainData, spec) -> None:
+    def __init__(self, data: DomainData, spec: Any) -> None:
         self._data, self._spec = data, spec
 
     @property

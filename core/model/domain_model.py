@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -65,7 +66,7 @@ class DomainClassifier(keras.Model):
     so trunk and domain kernels can carry different coefficients.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._l2 = _L2Terms()
         # The penalty's own running mean, so curves and logs can show the data loss
@@ -152,7 +153,7 @@ class _DomainBuilder:
             dtype=self.dtype,
         )
 
-    def trunk_input(self, x, position: ConvPosition):
+    def trunk_input(self, x: Any, position: ConvPosition) -> Any:
         """What the shared 3x3 reads: at stride 2, the input padded 1 on every side (reference)."""
         if needs_symmetric_pad(position):
             x = keras.layers.ZeroPadding2D(
@@ -178,10 +179,10 @@ class _DomainBuilder:
             )
         return self.owned[position.name]
 
-    def trunk_conv(self, x, position: ConvPosition):
+    def trunk_conv(self, x: Any, position: ConvPosition) -> Any:
         return self.conv3(position)(self.trunk_input(x, position))
 
-    def lowrank_branch(self, padded, position: ConvPosition):
+    def lowrank_branch(self, padded: Any, position: ConvPosition) -> Any:
         """B(A(x)): A reads what the 3x3 reads (same k x k window, stride and padding) into
         ``adapter_rank`` channels, B (1x1) maps them to the 3x3's outputs. B starts at zero,
         so a fresh domain computes exactly what the trunk computes."""
@@ -207,7 +208,7 @@ class _DomainBuilder:
             dtype=self.dtype,
         )(a)
 
-    def conv_task(self, x, position: ConvPosition):
+    def conv_task(self, x: Any, position: ConvPosition) -> Any:
         """Shared 3x3 conv followed (or paralleled) by this domain's adapter and BN."""
         kind = self.config.adapter_kind
         if kind == "series" and position.adapted:
@@ -241,7 +242,7 @@ class _DomainBuilder:
             return self.bn(position.name, "bn")(y)
         return self.bn(position.name, "bn")(self.trunk_conv(x, position))
 
-    def shortcut(self, x, block: BlockPosition):
+    def shortcut(self, x: Any, block: BlockPosition) -> Any:
         if not block.needs_projection:
             return x
         if block.name in self.trunk.shortcuts:
@@ -253,7 +254,7 @@ class _DomainBuilder:
         extra = block.out_channels - block.in_channels
         return ChannelZeroPad(extra, name=self.name(block.name, "zero_pad"), dtype=self.dtype)(x)
 
-    def block(self, x, block: BlockPosition):
+    def block(self, x: Any, block: BlockPosition) -> Any:
         y = self.conv_task(x, block.conv1)
         y = keras.layers.ReLU(name=self.name(block.name, "relu1"), dtype=self.dtype)(y)
         y = self.conv_task(y, block.conv2)

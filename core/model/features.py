@@ -15,6 +15,8 @@ makes plain classification faster than calling the model eagerly (issue 23's mea
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -96,7 +98,7 @@ class FeatureModel:
         out = self._call(tf.convert_to_tensor(np.asarray(batch, np.float32)))
         return {k: np.asarray(v, np.float32) for k, v in out.items()}
 
-    def run(self, batches) -> dict[str, np.ndarray]:
+    def run(self, batches: Any) -> dict[str, np.ndarray]:
         """Every output over ``batches`` (arrays, or (images, labels) pairs), concatenated;
         the labels, when given, under ``labels``."""
         parts: dict[str, list[np.ndarray]] = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -123,7 +124,7 @@ def _error_text(exc: BaseException) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def _resolve(target: AdapterEngine | InferenceSnapshot | MergedDomain, domain_name: str):
+def _resolve(target: AdapterEngine | InferenceSnapshot | MergedDomain, domain_name: str) -> Any:
     """Something with the domain's ``spec`` and ``model`` (a DomainModel or MergedDomain)."""
     if isinstance(target, MergedDomain):
         if domain_name != target.name:
@@ -140,7 +141,7 @@ def _resolve(target: AdapterEngine | InferenceSnapshot | MergedDomain, domain_na
     return target.domain(domain_name)
 
 
-def model_of(target: AdapterEngine | InferenceSnapshot | MergedDomain, domain_name: str):
+def model_of(target: AdapterEngine | InferenceSnapshot | MergedDomain, domain_name: str) -> Any:
     """The Keras model ``classify`` runs for ``domain_name`` of ``target``."""
     return _resolve(target, domain_name).model
 

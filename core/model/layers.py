@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -10,7 +12,7 @@ from keras import ops
 class ChannelZeroPad(keras.layers.Layer):
     """Append ``extra`` zero channels: the parameter-free half of the paper's shortcut."""
 
-    def __init__(self, extra: int, **kwargs) -> None:
+    def __init__(self, extra: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(extra, int) or extra < 0:
             raise ValueError(f"`extra` must be a non-negative int. Received: extra={extra!r}")
@@ -39,7 +41,7 @@ class Subsample2D(keras.layers.Layer):
     sampling, done before a stride-1 1x1 conv. TF 2.21's CPU gradient of a stride-2 1x1
     conv beside a padded stride-2 3x3 on the same input crashed (heap corruption) here."""
 
-    def __init__(self, stride: int, **kwargs) -> None:
+    def __init__(self, stride: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(stride, int) or stride < 1:
             raise ValueError(f"`stride` must be a positive int. Received: stride={stride!r}")
@@ -89,7 +91,7 @@ class FusedBatchNorm(keras.layers.BatchNormalization):
     Other backends, masks and non-channels-last inputs use the stock implementation.
     """
 
-    def _can_fuse(self, inputs, mask) -> bool:
+    def _can_fuse(self, inputs: Any, mask: Any) -> bool:
         return (
             mask is None
             and keras.backend.backend() == "tensorflow"

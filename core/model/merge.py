@@ -25,7 +25,7 @@ gives the same logits (``tests/core/test_merge.py``: <= 1e-4 relative).
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -48,11 +48,11 @@ class MergeError(ValueError):
 class ScaleShift(keras.layers.Layer):
     """``x * scale + shift`` per channel: a batch-norm frozen for inference."""
 
-    def __init__(self, channels: int, **kwargs) -> None:
+    def __init__(self, channels: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.channels = int(channels)
 
-    def build(self, input_shape) -> None:
+    def build(self, input_shape: Any) -> None:
         self.scale = self.add_weight(shape=(self.channels,), initializer="ones", name="scale")
         self.shift = self.add_weight(shape=(self.channels,), initializer="zeros", name="shift")
 
@@ -213,7 +213,7 @@ class _MergedBuilder:
         self._weights.append((layer, [np.asarray(v, np.float32) for v in values]))
         return layer
 
-    def conv_task(self, x, position: ConvPosition):
+    def conv_task(self, x: Any, position: ConvPosition) -> Any:
         conv = self.conv3(position)
         kernel, bias = self.folded_kernel(position)
         if needs_symmetric_pad(position):  # as the domain model: pad 1 on every side
@@ -229,7 +229,7 @@ class _MergedBuilder:
         )
         return self._add(merged, [kernel, bias])(x)
 
-    def shortcut(self, x, block: BlockPosition):
+    def shortcut(self, x: Any, block: BlockPosition) -> Any:
         if not block.needs_projection:
             return x
         if block.name in self.trunk.shortcuts:
@@ -251,7 +251,7 @@ class _MergedBuilder:
         extra = block.out_channels - block.in_channels
         return ChannelZeroPad(extra, name=f"{block.name}_zero_pad", dtype=self.dtype)(x)
 
-    def block(self, x, block: BlockPosition):
+    def block(self, x: Any, block: BlockPosition) -> Any:
         y = self.conv_task(x, block.conv1)
         y = keras.layers.ReLU(name=f"{block.name}_relu1", dtype=self.dtype)(y)
         y = self.conv_task(y, block.conv2)

@@ -171,7 +171,7 @@ class DomainStack:
         groups = tf.shape(p["head_fc/kernel"])[0]
         x = tf.tile(images, [groups, 1, 1, 1])  # domain-major: pair (g, b) at g * B + b
 
-        def per(x: tf.Tensor, fn) -> tf.Tensor:
+        def per(x: tf.Tensor, fn: Any) -> tf.Tensor:
             s = tf.shape(x)
             y = fn(tf.reshape(x, [groups, -1, s[1], s[2], s[3]]))
             t = tf.shape(y)

@@ -34,6 +34,7 @@ from core.workspace.state import WorkspaceError
 from core.workspace.training_methods import TrainingMethods
 
 if TYPE_CHECKING:
+    from core.evaluation.eval_report import EvalReport
     from core.model.multi_domain import DomainStack
 
 
@@ -66,7 +67,7 @@ class Workspace(
         data: DomainData | None = None,
         progress: ProgressFn = no_progress,
         cancel: threading.Event | None = None,
-    ):
+    ) -> EvalReport:
         """Loss, accuracy and predictions of domain ``name`` on ``split`` (an ``EvalReport``).
 
         A test-split evaluation of the workspace's own weights (``weights="best"``, no run
@@ -114,7 +115,7 @@ class Workspace(
         score: str = DEFAULT_SCORE,
         progress: ProgressFn = no_progress,
         cancel: threading.Event | None = None,
-    ):
+    ) -> Any:
         """``{domain: [Prediction per image]}`` (``core.model.inference.classify``), each
         with its in-domain verdict (``score`` against the domain's threshold; a domain
         without statistics gets them first, from its data, in ``progress``).

@@ -16,6 +16,9 @@ from core.workspace.base import WorkspaceBase
 from core.workspace.state import EXPORTED_STATUS, restored_status
 
 if TYPE_CHECKING:
+    from core.files.reference_checkpoint import ReferenceImport
+    from core.files.trunk_header import TrunkFileInfo
+    from core.model.domain_model import DomainModel
     from core.model.engine import AdapterEngine
     from core.model.in_domain import InDomainStats
 
@@ -32,7 +35,7 @@ class FileMethods(WorkspaceBase):
         verify: bool = True,
         progress: ProgressFn = no_progress,
         cancel: threading.Event | None = None,
-    ):
+    ) -> Any:
         """Write domain ``name`` as ``*.adapter.safetensors``, reloaded and checked
         (``core.files.export.export_domain``; returns its ``ExportReport``)."""
         from core.files.export import export_domain
@@ -57,7 +60,7 @@ class FileMethods(WorkspaceBase):
             probe=probe.to_tensors() if probe is not None else None,
         )
 
-    def _current_probe(self, name: str):
+    def _current_probe(self, name: str) -> Any:
         """The domain's probe when it was taken of the weights it holds now (an export
         carries no probe of other weights)."""
         from core.files.digests import tensors_digest
@@ -97,7 +100,7 @@ class FileMethods(WorkspaceBase):
         max_test_images: int | None = None,
         progress: ProgressFn = no_progress,
         cancel: threading.Event | None = None,
-    ):
+    ) -> Any:
         """A standalone merged model (``saved_model``, ``litert`` or ``onnx``) checked in its
         own runtime (``core.workspace.shipping.export_workspace_domain``; a ``DeployReport``)."""
         from core.workspace.shipping import check_deployable, export_workspace_domain
@@ -135,7 +138,9 @@ class FileMethods(WorkspaceBase):
         key = f"{engine.trunk_fingerprint()}:{tensors_digest(engine.weight_arrays(name))}"
         return stats if stats is not None and stats.key == key else None
 
-    def import_adapters(self, path: Path | str, *, name: str | None = None, replace: bool = False):
+    def import_adapters(
+        self, path: Path | str, *, name: str | None = None, replace: bool = False
+    ) -> DomainModel:
         """Add a domain from an exported adapter file, record it and save the workspace
         (refused while another program trains a domain of that name).
 
@@ -162,7 +167,9 @@ class FileMethods(WorkspaceBase):
         self.check_probes(f"importing {domain.name}")  # type: ignore[attr-defined]
         return domain
 
-    def import_reference(self, path: Path | str, name: str = "imagenet", *, replace: bool = False):
+    def import_reference(
+        self, path: Path | str, name: str = "imagenet", *, replace: bool = False
+    ) -> ReferenceImport:
         """Import an authors' pretrained checkpoint (srebuffi/residual_adapters): its 3x3
         convs become the trunk, its ImageNet task domain ``name`` (when the adapter kind
         fits), which becomes the source domain. Returns ``ReferenceImport``; refused files
@@ -194,7 +201,7 @@ class FileMethods(WorkspaceBase):
         config = read_reference(Path(path)).model_config(image_size=image_size)
         return self if config == self.model_config else self.anew(config)
 
-    def save_trunk(self, path: Path | str):
+    def save_trunk(self, path: Path | str) -> TrunkFileInfo:
         """Write the shared trunk (``core.files.model_io.save_trunk``; a ``TrunkFileInfo``)."""
         from core.files.model_io import save_trunk
 

@@ -86,7 +86,7 @@ class InDomainMethods(WorkspaceBase):
                 self._in_domain[name] = stats
         return stats
 
-    def _data_or_none(self, name: str, progress: ProgressFn, cancel: threading.Event | None):
+    def _data_or_none(self, name: str, progress: ProgressFn, cancel: threading.Event | None) -> Any:
         from core.data.pipeline.file_dataset import DataError
 
         try:
@@ -367,7 +367,7 @@ def compute_stats(
     return fit_stats(parts["train"], parts[calibrate], key)
 
 
-def _split_features(model: Any, data: Any, split: str, progress: ProgressFn, cancel) -> dict:
+def _split_features(model: Any, data: Any, split: str, progress: ProgressFn, cancel: Any) -> dict:
     from core.data.pipeline.datasource import ArrayDomainData
 
     total = data.num_examples(split)

@@ -15,7 +15,7 @@ so that opening a workspace costs the same with 1 or 100 domains (issue 26).
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.failure_report import one_line
 from core.files.digests import file_sha256
@@ -111,7 +111,7 @@ def load_trunk_file(ws: WorkspaceBase, index: Index) -> bool:
     return True
 
 
-def _why(path, exc: Exception) -> str:
+def _why(path: Any, exc: Exception) -> str:
     """What is wrong with a weights file that failed to load, in a few words."""
     from core.workspace.rebuild import check_file
 
@@ -119,7 +119,7 @@ def _why(path, exc: Exception) -> str:
     return problem if problem else f"is not usable ({one_line(exc)})"
 
 
-def _damaged(ws: WorkspaceBase, name: str, path, what: str, affected: str = "") -> None:
+def _damaged(ws: WorkspaceBase, name: str, path: Any, what: str, affected: str = "") -> None:
     ws.damaged[name] = StoreProblem(
         path, what, affected or f"domain '{name}' is not loaded (the others are)", domain=name
     )
