@@ -291,3 +291,22 @@ class DomainSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DomainSpec:
         return _from_dict(cls, data, tuples=("class_names", "mean", "std"))
+
+
+def run_adapters(
+    spec: DomainSpec, own: DomainSpec | None, config: TrainingConfig, model: ModelConfig
+) -> DomainSpec:
+    """``spec`` with the adapters a run trains: the run's, else the domain's own (``own``; a
+    new domain: the model's), named on the spec only when they are not the model's."""
+    kind: AdapterKind | None = None
+    rank: int | None = None
+    if config.adapter_kind is not None:
+        kind, rank = config.adapter_kind, config.adapter_rank
+    elif own is not None:
+        kind, rank = own.adapter_kind, own.adapter_rank
+    if (kind, rank) == (model.adapter_kind, model.adapter_rank):
+        kind, rank = None, None
+    last = config.own_last_stage
+    if last is None:
+        last = own is not None and own.own_last_stage
+    return dataclasses.replace(spec, adapter_kind=kind, adapter_rank=rank, own_last_stage=last)

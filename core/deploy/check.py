@@ -78,6 +78,17 @@ def reference_scores(
     return out
 
 
+def score_verdicts_differ(
+    expected: np.ndarray, got: np.ndarray, threshold: float, band: float
+) -> int:
+    """Images whose like/unlike verdict the artifact turns round, leaving out those whose
+    expected score lies within ``band`` x max(1, |threshold|) of the threshold (there float32
+    rounding may decide either way)."""
+    near = np.abs(expected - threshold) <= band * max(1.0, abs(threshold))
+    flipped = (got < threshold) != (expected < threshold)
+    return int(np.sum(flipped & ~near))
+
+
 def compare_scores(expected: np.ndarray, got: np.ndarray | None) -> float:
     """The largest difference relative to max(1, |expected|) (inf: no scores came back)."""
     if got is None or got.shape != expected.shape:

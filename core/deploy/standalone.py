@@ -48,6 +48,7 @@ from core.deploy.check import (
     reference_probabilities,
     reference_scores,
     run_in_fresh_process,
+    score_verdicts_differ,
 )
 from core.deploy.formats import (
     DEPLOY_FORMATS,
@@ -60,7 +61,7 @@ from core.deploy.formats import (
 from core.files.model_io import library_versions
 from core.model.domain_model import DomainModel
 from core.model.engine import AdapterEngine
-from core.model.in_domain import InDomainStats
+from core.model.in_domain import DEFAULT_SCORE, InDomainStats
 from core.progress import Cancelled, ProgressFn, check_cancel, no_progress
 
 __all__ = [
@@ -79,8 +80,12 @@ MAX_PROBABILITY_DIFF = 1e-3  # float32 artifacts agree to ~1e-5; more means a br
 # network's features (what classify computes). Measured at the tiny preset: 3e-6 to 8e-6 on
 # a trained 'glyphs' in all three formats; on a domain with random weights, whose nearly
 # constant feature directions the score whitens by up to ~4e4, 2e-3 (Keras) and 0.038
-# (LiteRT). A broken export (wrong constants, taps or preprocessing) is off by O(1).
-MAX_SCORE_DIFF = 0.1
+# (LiteRT); on a barely trained tiny domain in LiteRT once 0.123. So the check is what a
+# person reads from the score, the like/unlike verdict of every image (those within
+# SCORE_BAND of the threshold aside), and a bound that a broken export (wrong constants,
+# taps or preprocessing: off by O(1)) cannot meet.
+MAX_SCORE_DIFF = 0.5
+SCORE_BAND = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -349,6 +354,7 @@ def export_deployable(
     progress(0.1, f"Classifying {len(images)} images with the workbench")
     expected = reference_probabilities(reference, images)
     scores = None if in_domain is None else reference_scores(reference, images, in_domain)
+    threshold = None if in_domain is None else in_domain.threshold(DEFAULT_SCORE)
     metadata = deploy_metadata(engine, domain, fmt, in_domain)
     check_cancel(cancel)
     sidecar_name = SIDECAR_IN_SAVED_MODEL if fmt == "saved_model" else f"{path.name}.json"
@@ -358,7 +364,7 @@ def export_deployable(
         check_cancel(cancel)
         progress(0.6, f"Loading {path.name} in a fresh process to check it")
         runtime, agreement, diff, score_diff = _check_artifact(
-            fmt, artifact, images, (expected, scores), (domain_name, path), cancel
+            fmt, artifact, images, (expected, scores), (domain_name, path), threshold, cancel
         )
         metadata["verification"] = {
             "runtime": runtime,
@@ -396,6 +402,7 @@ def _check_artifact(
     images: list[np.ndarray],
     expected: tuple[np.ndarray, np.ndarray | None],
     where: tuple[str, Path],
+    threshold: float | None,
     cancel: threading.Event | None,
 ) -> tuple[str, float, float, float | None]:
     """The artifact run in a fresh process against the workbench's (probabilities, scores):
@@ -417,6 +424,14 @@ def _check_artifact(
             f"(max relative difference {score_diff:.3g} > {MAX_SCORE_DIFF:g}); nothing "
             f"was written. Received: path={str(path)!r}"
         )
+    if expected[1] is not None and got_scores is not None and threshold is not None:
+        flipped = score_verdicts_differ(expected[1], got_scores, threshold, SCORE_BAND)
+        if flipped:
+            raise DeployError(
+                f"The {fmt} artifact's in_domain score turns the like/unlike verdict of "
+                f"{flipped} of {len(images)} images round; nothing was written. "
+                f"Received: path={str(path)!r}"
+            )
     return runtime, agreement, diff, score_diff
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.atomic_write import atomic_write_json
-from core.config import AdapterKind, DomainSpec, TrainingConfig
+from core.config import DomainSpec, TrainingConfig, run_adapters
 from core.control import TrainingControl
 from core.data.pipeline.datasource import DomainData
 from core.events import EventSink, LogMessage, ignore_events
@@ -227,21 +227,8 @@ class TrainingMethods(WorkspaceBase):
         return result
 
     def _with_adapters(self, name: str, spec: DomainSpec, config: TrainingConfig) -> DomainSpec:
-        """``spec`` with the adapters the run asks for, else the domain's own (a new domain:
-        the model's); named on the spec only when they are not the model's."""
         own = self.engine.spec(name) if self.engine.has_domain(name) else None
-        kind: AdapterKind | None = None
-        rank: int | None = None
-        if config.adapter_kind is not None:
-            kind, rank = config.adapter_kind, config.adapter_rank
-        elif own is not None:
-            kind, rank = own.adapter_kind, own.adapter_rank
-        if (kind, rank) == (self.model_config.adapter_kind, self.model_config.adapter_rank):
-            kind, rank = None, None
-        last = config.own_last_stage
-        if last is None:
-            last = own is not None and own.own_last_stage
-        return dataclasses.replace(spec, adapter_kind=kind, adapter_rank=rank, own_last_stage=last)
+        return run_adapters(spec, own, config, self.model_config)
 
     def _recheck_probes(self, after: str, skip: set[str], on_event: EventSink) -> None:
         """The other domains' probes, run again and told (``core.workspace.probe_methods``)."""

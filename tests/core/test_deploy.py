@@ -294,3 +294,12 @@ def test_a_wrong_in_domain_output_is_refused(engine, stats, tmp_path, monkeypatc
     with pytest.raises(DeployError, match="in_domain score does not reproduce"):
         export_deployable(engine, "signs", path, "onnx", in_domain=stats)
     assert not path.exists()
+
+
+def test_a_turned_verdict_counts_unless_the_score_sits_at_the_threshold():
+    from core.deploy.check import score_verdicts_differ
+
+    expected = np.array([-5.0, -1.5, 2.0, -2.05])
+    got = np.array([-5.1, -2.6, 2.1, -1.95])  # image 1 turns unlike; image 3 sits at -2
+    assert score_verdicts_differ(expected, got, threshold=-2.0, band=0.1) == 1
+    assert score_verdicts_differ(expected, expected + 1e-6, threshold=-2.0, band=0.1) == 0

@@ -24,7 +24,7 @@ from typing import Any
 from PIL import Image
 
 from core.clock import utc_now
-from core.config import AdapterKind, DomainSpec, ModelConfig, TrainingConfig
+from core.config import DomainSpec, ModelConfig, TrainingConfig, run_adapters
 from core.control import TrainingControl
 from core.data.pipeline.image_files import unreadable_reason
 from core.events import (
@@ -516,20 +516,9 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             )
 
     def _with_adapters(self, domain: str, spec: DomainSpec, config: TrainingConfig) -> DomainSpec:
-        """As core's workspace: the run's adapters, else the domain's own, else the model's."""
+        """As core's workspace (``core.config.run_adapters``)."""
         own = self._trained[domain]["spec"] if domain in self._trained else None
-        kind: AdapterKind | None = None
-        rank: int | None = None
-        if config.adapter_kind is not None:
-            kind, rank = config.adapter_kind, config.adapter_rank
-        elif own is not None:
-            kind, rank = own.adapter_kind, own.adapter_rank
-        if (kind, rank) == (self._config.adapter_kind, self._config.adapter_rank):
-            kind, rank = None, None
-        last = config.own_last_stage
-        if last is None:
-            last = own is not None and own.own_last_stage
-        return dataclasses.replace(spec, adapter_kind=kind, adapter_rank=rank, own_last_stage=last)
+        return run_adapters(spec, own, config, self._config)
 
     def training_speed(
         self, model_config: ModelConfig, mode: str, batch_size: int, *, probe: bool, cancel: Any
