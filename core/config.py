@@ -45,6 +45,7 @@ from core.training_config import (
 )
 
 __all__ = [
+    "run_adapters",
     "ADAPTER_KINDS",
     "MAX_ADAPTER_RANK",
     "BN_INITS",

@@ -168,13 +168,7 @@ class TrainingMethods(WorkspaceBase):
         from core.training.distribute import is_chief
         from core.training.train_evaluate import train
 
-        spec = data.spec
-        decay = config.domain_weight_decay
-        if decay is None and resume_run is not None:
-            decay = _run_domain_decay(resume_run)  # a run that kept its decay in its spec
-        if decay is not None:
-            spec = dataclasses.replace(spec, weight_decay=decay)
-        spec = self._with_adapters(name, spec, config)  # (anew keeps its own adapters)
+        spec = self._run_spec(name, data.spec, config, resume_run)
         if anew and resume_run is None:
             self._forget_weights(name, on_event)
         elif resume_run is None and name in self.status and self.engine.has_domain(name):
@@ -226,7 +220,16 @@ class TrainingMethods(WorkspaceBase):
             self._recheck_probes(f"training {name}", {name}, on_event)
         return result
 
-    def _with_adapters(self, name: str, spec: DomainSpec, config: TrainingConfig) -> DomainSpec:
+    def _run_spec(
+        self, name: str, spec: DomainSpec, config: TrainingConfig, resume_run: Path | None
+    ) -> DomainSpec:
+        """The domain as the run trains it: its decay (the run's, or for a resumed run that
+        kept it in its spec, that one) and its adapters (``run_adapters``; anew keeps its own)."""
+        decay = config.domain_weight_decay
+        if decay is None and resume_run is not None:
+            decay = _run_domain_decay(resume_run)
+        if decay is not None:
+            spec = dataclasses.replace(spec, weight_decay=decay)
         own = self.engine.spec(name) if self.engine.has_domain(name) else None
         return run_adapters(spec, own, config, self.model_config)
 
