@@ -230,20 +230,20 @@ class CoreBackend(InsightMethods, RunsMethods):
         control: TrainingControl,
         anew: bool = False,
     ) -> TrainOutcome:
-        result = self._ws.train(domain, config, on_event=on_event, control=control, anew=anew)
-        return self._outcome(domain, result)
+        return self._outcome(
+            self._ws.train(domain, config, on_event=on_event, control=control, anew=anew)
+        )
 
     def resume(
         self, run_dir: Path, *, on_event: EventSink, control: TrainingControl
     ) -> TrainOutcome:
-        domain = self._ws.read_run(run_dir).info.domain
-        result = self._ws.resume(run_dir, on_event=on_event, control=control)
-        return self._outcome(domain, result)
+        return self._outcome(self._ws.resume(run_dir, on_event=on_event, control=control))
 
-    def _outcome(self, domain: str, result: TrainingResult) -> TrainOutcome:
-        status = self._ws.status.get(domain)
+    def _outcome(self, result: TrainingResult) -> TrainOutcome:
+        """The run as the window reads it (the run names its domain; no folder read again)."""
+        status = self._ws.status.get(result.domain)
         return TrainOutcome(
-            domain=domain,
+            domain=result.domain,
             reason=result.reason,
             epochs_completed=result.epochs_completed,
             run_dir=None if result.run_dir is None else str(result.run_dir),
