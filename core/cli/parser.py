@@ -312,6 +312,18 @@ def _add_experiment_parser(sub: Any) -> None:
         action="store_true",
         help="also the last stage fine-tuned (the preset's adapters + its own last stage)",
     )
+    p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        help="train every target method once per seed on the one trunk (mean ± spread), e.g. 0 1",
+    )
+    p.add_argument(
+        "--target-train-examples",
+        type=int,
+        default=None,
+        help="training images per target domain (default: as the source's, 5000)",
+    )
 
 
 # Commands that read files and print a table: they answer without TensorFlow, whose import

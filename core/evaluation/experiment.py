@@ -42,6 +42,7 @@ from core.evaluation.experiment_results import (
     ExperimentResult,
     MethodResult,
     lowrank_rank,
+    plot_frontier,
     plot_result,
 )
 from core.model.domain_model import copy_batch_norms
@@ -62,8 +63,13 @@ class ExperimentConfig:
     source_stages: tuple[LrStage, ...] = (LrStage(0.1, 6), LrStage(0.01, 2))
     target_stages: tuple[LrStage, ...] = (LrStage(0.1, 3), LrStage(0.01, 1))
     batch_size: int = 64
-    seed: int = 0
+    seed: int = 0  # the trunk's, and the data subsets'
+    # Each target method is trained once per seed on the one trunk: the spread over seeds
+    # is the spread of a domain's training (None: just ``seed``).
+    target_seeds: tuple[int, ...] | None = None
     max_train_examples: int | None = 5000
+    # The targets' training images (None: ``max_train_examples``, as for the source).
+    max_target_train_examples: int | None = None
     max_eval_examples: int | None = None
 
     def __post_init__(self) -> None:
@@ -80,12 +86,24 @@ class ExperimentConfig:
                 "The score needs the fine-tuning baseline in `methods`. "
                 f"Received: methods={self.methods}"
             )
-        for name in ("max_train_examples", "max_eval_examples"):
+        seeds = self.target_seeds
+        if seeds is not None and (
+            not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(x, int) for x in seeds)
+        ):
+            raise ConfigError(
+                "`target_seeds` must be None or distinct ints, at least one. "
+                f"Received: target_seeds={seeds!r}"
+            )
+        for name in ("max_train_examples", "max_target_train_examples", "max_eval_examples"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 16):
                 raise ConfigError(
                     f"`{name}` must be None or an int >= 16. Received: {name}={value!r}"
                 )
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return self.target_seeds if self.target_seeds is not None else (self.seed,)
 
 
 def _cap(data: DomainData, max_train: int | None, max_eval: int | None, seed: int) -> DomainData:
@@ -132,6 +150,28 @@ def _engine_like(source: AdapterEngine, adapter_kind: AdapterKind) -> AdapterEng
     return engine
 
 
+@dataclasses.dataclass
+class _Setup:
+    """What every target method starts from: the trunks, their engines and the recipe."""
+
+    config: ExperimentConfig
+    preset: Any
+    model_config: ModelConfig
+    trunks: dict[str, AdapterEngine]
+    engines: dict[str, AdapterEngine]
+    trunk_of: dict[str, str]
+
+    def recipe(self, stages: Sequence[LrStage], mode: TrainMode, seed: int) -> TrainingConfig:
+        return dataclasses.replace(
+            self.preset.training,
+            stages=tuple(stages),
+            mode=mode,
+            batch_size=self.config.batch_size,
+            seed=seed,
+            validation=False,
+        )
+
+
 def run_experiment(
     config: ExperimentConfig,
     catalogue: Any,
@@ -139,7 +179,6 @@ def run_experiment(
     log: Callable[[str], None] = print,
 ) -> ExperimentResult:
     from core.evaluation.score import decathlon_score
-    from core.training.train_evaluate import evaluate, train
 
     preset = get_preset(config.preset)
     model_config: ModelConfig = preset.model
@@ -147,19 +186,9 @@ def run_experiment(
         model_config = dataclasses.replace(model_config, precision=config.precision)
     seed_everything(config.seed)
 
-    def load(name: str) -> DomainData:
+    def load(name: str, max_train: int | None) -> DomainData:
         data = catalogue.load(name, image_size=model_config.image_size)
-        return _cap(data, config.max_train_examples, config.max_eval_examples, config.seed)
-
-    def recipe(stages: Sequence[LrStage], mode: TrainMode) -> TrainingConfig:
-        return dataclasses.replace(
-            preset.training,
-            stages=tuple(stages),
-            mode=mode,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            validation=False,
-        )
+        return _cap(data, max_train, config.max_eval_examples, config.seed)
 
     targets = config.targets
     if targets is None:
@@ -168,109 +197,139 @@ def run_experiment(
         )
     log(
         f"source '{config.source}', targets {list(targets)}, preset '{config.preset}', "
-        f"precision {model_config.precision}"
+        f"precision {model_config.precision}, seeds {list(config.seeds)}"
     )
-
-    # === The trunk, from scratch on the source domain (one per kind of adapter used) ===
-    source_data = load(config.source)
-
-    def source_trunk(kind: AdapterKind) -> tuple[AdapterEngine, float, float]:
-        seed_everything(config.seed)
-        engine = AdapterEngine(_of_kind(model_config, kind))
-        engine.add_domain(source_data.spec)
-        start = time.perf_counter()
-        train(engine, config.source, source_data, recipe(config.source_stages, "full"))
-        seconds = time.perf_counter() - start
-        acc = evaluate(engine, config.source, source_data, "test").accuracy
-        log(f"source trunk ({kind}): test accuracy {acc:.4f} in {seconds:.0f} s")
-        return engine, acc, seconds
-
-    main_kind = model_config.adapter_kind
-    source_engine, source_acc, source_seconds = source_trunk(main_kind)
-    trunks = {main_kind: source_engine}
-    if "parallel" in config.methods and "parallel" not in trunks:
-        trunks["parallel"] = source_trunk("parallel")[0]
-    # Which trunk (and source domain) each method starts from.
-    trunk_of = {m: main_kind for m in config.methods}
-    trunk_of["parallel"] = "parallel"
-
+    setup = _Setup(config, preset, model_config, {}, {}, {})
+    source_acc, source_seconds = _train_trunks(
+        setup, load(config.source, config.max_train_examples), log
+    )
+    target_cap = config.max_target_train_examples or config.max_train_examples
     results: list[MethodResult] = []
-    engines: dict[str, AdapterEngine] = {main_kind: source_engine}
-    if "parallel" in trunks:
-        engines["parallel"] = trunks["parallel"]
-    for kind in ("bn_only", "series"):
-        if kind in config.methods and kind not in engines:
-            engines[kind] = _engine_like(source_engine, kind)
     test_sizes: dict[str, int] = {}
     for name in targets:
-        data = load(name)
+        data = load(name, target_cap)
         test_sizes[name] = data.num_examples("test")
-        for method in config.methods:
-            seed_everything(config.seed)
-            trunk_engine = trunks[trunk_of[method]]
-            source_domain = trunk_engine.domain(config.source)
-            if method == "finetune":
-                # The reference's baseline: a BN-mode network, every weight trained.
-                engine = _engine_like(trunk_engine, "bn_only")
-                domain = engine.add_domain(data.spec)
-                mode: TrainMode = "full"
-            elif method == "linear_probe":
-                engine = trunk_engine
-                domain = engine.add_domain(
-                    dataclasses.replace(data.spec, name=f"{name}_probe"), init_from=config.source
-                )
-                mode = "linear_probe"
-            else:
-                engine = engines.get(method, trunk_engine)  # low-rank: on the main trunk
-                domain = engine.add_domain(_adapter_spec(data, method, engine is trunk_engine))
-                mode = "adapters"
-            if method != "linear_probe":
-                copy_batch_norms(domain, source_domain.weight_arrays())
-            domain_name = domain.name
-            domain_data = data if domain_name == name else _renamed(data, domain_name)
-            start = time.perf_counter()
-            run = train(engine, domain_name, domain_data, recipe(config.target_stages, mode))
-            seconds = time.perf_counter() - start
-            acc = evaluate(engine, domain_name, domain_data, "test").accuracy
-            report = {d.name: d for d in engine.parameter_report().domains}[domain_name]
-            if method == "finetune":
-                params = report.model_parameters
-            elif method == "linear_probe":
-                params = report.head_parameters
-            else:
-                params = report.domain_parameters
-            pct = 100.0 * params / report.model_parameters
-            results.append(
-                MethodResult(
-                    name, method, acc, params, pct, seconds, run.epochs_completed, trunk_of[method]
-                )
-            )
-            log(
-                f"{name:<16} {method:<13} test acc {acc:.4f}  params {params:>10,} "
-                f"({pct:5.1f}%)  {seconds:6.1f} s  ({trunk_of[method]} trunk)"
-            )
-            if method != "finetune":  # the fine-tuned copy is dropped with its engine
-                engine.remove_domain(domain_name)
+        for seed in config.seeds:
+            for method in config.methods:
+                results.append(_train_method(setup, data, method, seed, log))
 
-    baseline = {r.domain: r.test_accuracy for r in results if r.method == "finetune"}
     min_error = 1.0 / max(test_sizes.values()) if test_sizes else 0.0
     scores = {}
     for method in config.methods:
-        accs = {r.domain: r.test_accuracy for r in results if r.method == method}
-        # A perfect fine-tune on a small test set would make E_max zero: floor the baseline
-        # error at one test image.
-        scores[method] = decathlon_score(
-            accs, baseline=baseline, percent=False, min_baseline_error=min_error
-        ).total
+        per_seed = []
+        for seed in config.seeds:
+            mine = [r for r in results if r.seed == seed]
+            baseline = {r.domain: r.test_accuracy for r in mine if r.method == "finetune"}
+            accs = {r.domain: r.test_accuracy for r in mine if r.method == method}
+            # A perfect fine-tune on a small test set would make E_max zero: floor the
+            # baseline error at one test image.
+            per_seed.append(
+                decathlon_score(
+                    accs, baseline=baseline, percent=False, min_baseline_error=min_error
+                ).total
+            )
+        scores[method] = float(np.mean(per_seed))
     return ExperimentResult(
         config=_config_dict(config),
         source=config.source,
         source_test_accuracy=source_acc,
         source_seconds=source_seconds,
-        network_parameters=source_engine.parameter_report().trunk_parameters,
+        network_parameters=setup.trunks[model_config.adapter_kind]
+        .parameter_report()
+        .trunk_parameters,
         results=tuple(results),
         scores=scores,
     )
+
+
+def _train_trunks(
+    setup: _Setup, source_data: DomainData, log: Callable[[str], None]
+) -> tuple[float, float]:
+    """The trunk, from scratch on the source domain (one per kind of adapter used)."""
+    from core.training.train_evaluate import evaluate, train
+
+    config = setup.config
+
+    def source_trunk(kind: AdapterKind) -> tuple[AdapterEngine, float, float]:
+        seed_everything(config.seed)
+        engine = AdapterEngine(_of_kind(setup.model_config, kind))
+        engine.add_domain(source_data.spec)
+        start = time.perf_counter()
+        train(
+            engine,
+            config.source,
+            source_data,
+            setup.recipe(config.source_stages, "full", config.seed),
+        )
+        seconds = time.perf_counter() - start
+        acc = evaluate(engine, config.source, source_data, "test").accuracy
+        log(f"source trunk ({kind}): test accuracy {acc:.4f} in {seconds:.0f} s")
+        return engine, acc, seconds
+
+    main_kind = setup.model_config.adapter_kind
+    source_engine, source_acc, source_seconds = source_trunk(main_kind)
+    setup.trunks[main_kind] = source_engine
+    if "parallel" in config.methods and "parallel" not in setup.trunks:
+        setup.trunks["parallel"] = source_trunk("parallel")[0]
+    # Which trunk (and source domain) each method starts from.
+    setup.trunk_of.update({m: main_kind for m in config.methods})
+    setup.trunk_of["parallel"] = "parallel"
+    setup.engines.update(setup.trunks)
+    for kind in ("bn_only", "series"):
+        if kind in config.methods and kind not in setup.engines:
+            setup.engines[kind] = _engine_like(source_engine, kind)
+    return source_acc, source_seconds
+
+
+def _train_method(
+    setup: _Setup, data: DomainData, method: str, seed: int, log: Callable[[str], None]
+) -> MethodResult:
+    """One target domain trained one way from the source trunk, measured on its test split."""
+    from core.training.train_evaluate import evaluate, train
+
+    config, name = setup.config, data.spec.name
+    seed_everything(seed)
+    trunk_engine = setup.trunks[setup.trunk_of[method]]
+    source_domain = trunk_engine.domain(config.source)
+    if method == "finetune":
+        # The reference's baseline: a BN-mode network, every weight trained.
+        engine = _engine_like(trunk_engine, "bn_only")
+        domain = engine.add_domain(data.spec)
+        mode: TrainMode = "full"
+    elif method == "linear_probe":
+        engine = trunk_engine
+        domain = engine.add_domain(
+            dataclasses.replace(data.spec, name=f"{name}_probe"), init_from=config.source
+        )
+        mode = "linear_probe"
+    else:
+        engine = setup.engines.get(method, trunk_engine)  # low-rank: on the main trunk
+        domain = engine.add_domain(_adapter_spec(data, method, engine is trunk_engine))
+        mode = "adapters"
+    if method != "linear_probe":
+        copy_batch_norms(domain, source_domain.weight_arrays())
+    domain_name = domain.name
+    domain_data = data if domain_name == name else _renamed(data, domain_name)
+    start = time.perf_counter()
+    run = train(engine, domain_name, domain_data, setup.recipe(config.target_stages, mode, seed))
+    seconds = time.perf_counter() - start
+    acc = evaluate(engine, domain_name, domain_data, "test").accuracy
+    report = {d.name: d for d in engine.parameter_report().domains}[domain_name]
+    if method == "finetune":
+        params = report.model_parameters
+    elif method == "linear_probe":
+        params = report.head_parameters
+    else:
+        params = report.domain_parameters
+    pct = 100.0 * params / report.model_parameters
+    log(
+        f"{name:<16} {method:<13} seed {seed} test acc {acc:.4f}  params {params:>10,} "
+        f"({pct:5.1f}%)  {seconds:6.1f} s  ({setup.trunk_of[method]} trunk)"
+    )
+    if method != "finetune":  # the fine-tuned copy is dropped with its engine
+        engine.remove_domain(domain_name)
+    trunk = setup.trunk_of[method]
+    return MethodResult(name, method, acc, params, pct, seconds, run.epochs_completed, trunk, seed)
 
 
 def _renamed(data: DomainData, name: str) -> DomainData:
@@ -331,6 +390,10 @@ def run_experiment_cli(args: Any) -> int:
             config = dataclasses.replace(config, source=args.source)
         if args.domains:
             config = dataclasses.replace(config, targets=tuple(args.domains))
+    if getattr(args, "seeds", None):
+        config = dataclasses.replace(config, target_seeds=tuple(args.seeds))
+    if getattr(args, "target_train_examples", None):
+        config = dataclasses.replace(config, max_target_train_examples=args.target_train_examples)
     extra = tuple(f"{LOWRANK_PREFIX}{r}" for r in getattr(args, "ranks", None) or ())
     extra += (LAST_STAGE,) if getattr(args, "last_stage", False) else ()
     if extra:  # low-rank adapters at several ranks, the last stage fine-tuned
@@ -342,6 +405,7 @@ def run_experiment_cli(args: Any) -> int:
     atomic_write_json(out / "results.json", result.to_json(), sort_keys=False)
     atomic_write_text(out / "results.md", result.to_markdown() + "\n")
     plot_result(result, out / "results.png")
+    plot_frontier(result, out / "frontier.png")
     print(result.to_markdown())
     print(
         f"source '{result.source}' test accuracy {result.source_test_accuracy:.4f}; "

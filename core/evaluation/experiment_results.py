@@ -49,6 +49,7 @@ class MethodResult:
     seconds: float
     epochs: int
     trunk: str = ""  # the adapter kind the trunk was trained with
+    seed: int = 0  # the target training's seed (the trunk is one for all seeds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,11 +62,36 @@ class ExperimentResult:
     results: tuple[MethodResult, ...]
     scores: dict[str, float]
 
+    def accuracies(self, domain: str, method: str) -> list[float]:
+        """One test accuracy per seed."""
+        return [r.test_accuracy for r in self.results if r.domain == domain and r.method == method]
+
     def accuracy(self, domain: str, method: str) -> float | None:
-        for r in self.results:
-            if r.domain == domain and r.method == method:
-                return r.test_accuracy
-        return None
+        """The mean over seeds."""
+        accs = self.accuracies(domain, method)
+        return float(np.mean(accs)) if accs else None
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({r.seed for r in self.results})
+
+    def mean_accuracy(self, method: str) -> tuple[float, float]:
+        """The mean over domains, averaged over seeds, and its spread: half the range of the
+        per-seed means (0 with one seed)."""
+        per_seed = []
+        for seed in self.seeds:
+            accs = [r.test_accuracy for r in self.results if r.method == method and r.seed == seed]
+            if accs:
+                per_seed.append(float(np.mean(accs)))
+        return float(np.mean(per_seed)), (max(per_seed) - min(per_seed)) / 2
+
+    def parameters(self, method: str) -> tuple[int, float]:
+        """Parameters per domain and their percentage of the network, mean over domains."""
+        rows = [r for r in self.results if r.method == method]
+        return (
+            int(np.mean([r.domain_parameters for r in rows])),
+            float(np.mean([r.percent_of_network for r in rows])),
+        )
 
     @property
     def domains(self) -> list[str]:
@@ -76,7 +102,8 @@ class ExperimentResult:
         return list(dict.fromkeys(r.method for r in self.results))
 
     def to_markdown(self) -> str:
-        domains = self.domains
+        """One row per method; with several seeds each accuracy is mean +- half the range."""
+        domains, several = self.domains, len(self.seeds) > 1
         head = (
             "| method | "
             + " | ".join(domains)
@@ -84,21 +111,74 @@ class ExperimentResult:
         )
         lines = [head, "|---" * (len(domains) + 5) + "|"]
         for method in self.methods:
-            rows = [r for r in self.results if r.method == method]
-            accs = [self.accuracy(d, method) for d in domains]
-            mean_acc = float(np.mean([a for a in accs if a is not None]))
-            pct = float(np.mean([r.percent_of_network for r in rows]))
-            params = int(np.mean([r.domain_parameters for r in rows]))
-            secs = sum(r.seconds for r in rows)
-            cells = " | ".join("-" if a is None else f"{100 * a:.1f}" for a in accs)
+            cells = []
+            for d in domains:
+                accs = self.accuracies(d, method)
+                cells.append(_cell(accs, several))
+            mean_acc, spread = self.mean_accuracy(method)
+            mean_cell = f"{100 * mean_acc:.1f}" + (f" ± {100 * spread:.1f}" if several else "")
+            params, pct = self.parameters(method)
+            secs = sum(r.seconds for r in self.results if r.method == method) / len(self.seeds)
             lines.append(
-                f"| {method_title(method)} | {cells} | {100 * mean_acc:.1f} | "
+                f"| {method_title(method)} | {' | '.join(cells)} | {mean_cell} | "
                 f"{params:,} ({pct:.1f}%) | {secs:.0f} | {self.scores[method]:.0f} |"
+            )
+        if several:
+            lines.append("")
+            lines.append(
+                f"Seeds {', '.join(map(str, self.seeds))} (one trunk): accuracy is the mean over "
+                "seeds ± half the range; train time is per seed; S is the mean of each "
+                "seed's score against that seed's fine-tuning."
             )
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "markdown": self.to_markdown()}
+
+
+def _cell(accs: list[float], several: bool) -> str:
+    if not accs:
+        return "-"
+    mean = 100 * float(np.mean(accs))
+    if not several:
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ± {100 * (max(accs) - min(accs)) / 2:.1f}"
+
+
+def plot_frontier(result: ExperimentResult, path: Path) -> Path:
+    """Mean test accuracy against parameters per domain (log scale), one point per method,
+    bars over seeds (PNG, matplotlib Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.8), dpi=110)
+    ax = fig.subplots()
+    for method in result.methods:
+        mean, spread = result.mean_accuracy(method)
+        _, pct = result.parameters(method)
+        ax.errorbar([pct], [100 * mean], yerr=[100 * spread], fmt="o", capsize=3)
+        ax.annotate(
+            method_title(method),
+            (pct, 100 * mean),
+            fontsize=7,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters per domain (% of the network, log scale)")
+    ax.set_ylabel("mean test accuracy (%)")
+    seeds = result.seeds
+    ax.set_title(
+        f"Mini-decathlon frontier, trunk on '{result.source}', "
+        f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}"
+    )
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
 
 
 def plot_result(result: ExperimentResult, path: Path) -> Path:
