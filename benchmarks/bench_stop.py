@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.training.request import TrainingRequest
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE, DOMAIN = "digits_street", "digits_hand"
 
@@ -46,7 +48,11 @@ def child_prepare(args: argparse.Namespace) -> None:
     preset = get_preset(args.preset)
     ws = Workspace(args.root, preset.model, builtin_scale=args.scale)
     batch = preset.training.batch_size
-    ws.train(SOURCE, TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=batch, mode="full"))
+    ws.train(
+        TrainingRequest(
+            SOURCE, TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=batch, mode="full")
+        )
+    )
     ws.load_data(DOMAIN)  # built once here, not in the timed runs
 
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QMainWindow
 
 from core.config import ModelConfig, TrainingConfig
 from core.events import EpochEnded, TrainingStarted
+from core.training.request import TrainingRequest
 from workbench.actions.catalogue_actions import CatalogueActions
 from workbench.actions.file_actions import FileActions
 from workbench.actions.help_actions import build_help
@@ -351,7 +352,8 @@ class MainWindow(QMainWindow):
         if plan and resume_run is None:
             self.log("info", plan)  # what this run does and takes, as shown before the click
         self.plan.stop_measuring()
-        self.session.start_training(domain, model_config, config, resume_run=resume_run, anew=anew)
+        request = TrainingRequest(domain, config, anew=anew, resume_run=resume_run)
+        self.session.start_training(model_config, request)
         self._run = RunStatus(domain, config.total_epochs, resumed=resume_run is not None)
         if resume_run is None:
             self.curves.clear_run()  # (a resume shows its run's curves so far)

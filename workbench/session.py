@@ -9,7 +9,6 @@ while a model trains. Widgets never call the backend; they ask the session.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -17,6 +16,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from core.config import ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import TrainingFailed
+from core.training.request import TrainingRequest
 from workbench.backend.jobs import Job, JobContext, JobError, JobRunner
 from workbench.backend.protocol import Backend, TrainOutcome
 
@@ -121,26 +121,20 @@ class WorkbenchSession(QObject):
     def paused(self) -> bool:
         return self._control is not None and self._control.paused
 
-    def start_training(
-        self,
-        domain: str,
-        model_config: ModelConfig,
-        config: TrainingConfig,
-        *,
-        resume_run: Path | None = None,
-        anew: bool = False,
-    ) -> Job:
+    def start_training(self, model_config: ModelConfig, request: TrainingRequest) -> Job:
+        """The run ``request`` asks for, on the engine thread; a request to resume a run
+        is the run folder's to describe (``Backend.resume``: its own domain and recipe)."""
         if self._training_job is not None:
             raise RuntimeError("A training run is active already; stop it first.")
         control = TrainingControl()
 
         def work(backend: Backend, ctx: JobContext) -> TrainOutcome:
             backend.configure(model_config)
-            if resume_run is not None:  # the run folder says what to train
-                return backend.resume(resume_run, on_event=ctx.emit, control=control)
-            return backend.train(domain, config, on_event=ctx.emit, control=control, anew=anew)
+            if request.resume_run is not None:
+                return backend.resume(request.resume_run, on_event=ctx.emit, control=control)
+            return backend.train(request, on_event=ctx.emit, control=control)
 
-        return self._start_run(f"Training {domain}", work, control, self._training_done)
+        return self._start_run(f"Training {request.domain}", work, control, self._training_done)
 
     def start_sweep(
         self, domain: str, model_config: ModelConfig, config: TrainingConfig, request: Any

@@ -265,7 +265,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from core.control import TrainingControl
     from core.training.distribute import make_strategy
+    from core.training.request import TrainingRequest
 
+    config = _training_config(args, args.preset)  # a wrong request is refused before any work
+    request = TrainingRequest(
+        args.domain,
+        config,
+        anew=args.anew,
+        init_from=args.init_from,
+        resume_run=args.resume,
+        sync_batch_norm=args.sync_bn,
+    )
     strategy = None
     if args.strategy != "default":
         strategy = make_strategy(
@@ -275,8 +285,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     model_config = _train_model_config(args)
     ws = _workspace(args, model_config, fresh=args.fresh, strategy=strategy)
-    preset_name = args.preset
-    config = _training_config(args, preset_name)
     control = TrainingControl()
 
     def on_sigint(signum, frame):  # first Ctrl+C stops cleanly, the second one kills
@@ -291,16 +299,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"recipe: {format_stages(config.stages)}, batch {config.batch_size}, momentum "
             f"{config.momentum}, mode {config.mode}"
         )
-        result = ws.train(
-            args.domain,
-            config,
-            on_event=printer,
-            control=control,
-            init_from=args.init_from,
-            resume_run=args.resume,
-            sync_batch_norm=args.sync_bn,
-            anew=args.anew,
-        )
+        result = ws.train(request, on_event=printer, control=control)
     except Exception as exc:
         from core.config import ClusterError
         from core.training.distribute import lost_peer_message

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from core.config import ConfigError, TrainingConfig
 from core.events import EventSink, TrainingStarted, ignore_events
 from core.training.checkpoint import CHECKPOINT_NAME
+from core.training.request import TrainingRequest
 from core.training.sweep import (
     SWEEP_FILE,
     SWEEP_MODES,
@@ -156,16 +157,15 @@ class _Sweep:
             on_event(event)
 
         init_from = ws.source_domain if self.base.mode == "linear_probe" else None
-        result = ws.train(
+        request = TrainingRequest(
             domain,
             run_config(self.base, run.setting, run.seed),
-            on_event=record,
-            control=control,
             data=self.data,
             init_from=None if init_from == domain else init_from,
             resume_run=resume_run,
             save=False,
         )
+        result = ws.train(request, on_event=record, control=control)
         if result.reason == "stopped" or (control is not None and control.stop_requested):
             self.save()
             return False

@@ -17,6 +17,7 @@ from core.config import DomainSpec, TrainingConfig, run_adapters
 from core.control import TrainingControl
 from core.data.pipeline.datasource import DomainData
 from core.events import EventSink, LogMessage, ignore_events
+from core.training.request import TrainingRequest
 from core.training.run_start import start_words
 from core.workspace.base import WorkspaceBase
 from core.workspace.state import WorkspaceError
@@ -35,32 +36,26 @@ class TrainingMethods(WorkspaceBase):
 
     def train(
         self,
-        name: str,
-        config: TrainingConfig,
+        request: TrainingRequest,
         *,
         on_event: EventSink = ignore_events,
         control: TrainingControl | None = None,
-        data: DomainData | None = None,
-        init_from: str | None = None,
-        resume_run: Path | None = None,
-        save: bool = True,
-        sync_batch_norm: bool = False,
-        anew: bool = False,
     ) -> TrainingResult:
-        """Train domain ``name`` from the catalogue; returns a ``TrainingResult``.
+        """Train ``request.domain`` from the catalogue; returns a ``TrainingResult``.
 
         A domain trained before starts from its current weights (a fine-tune, e.g. after
-        images were added to it) unless ``anew``: then its adapters, batch-norms and head
+        images were added to it) unless ``request.anew``: then its adapters, batch-norms and head
         start again as a new domain's do (the choice a person makes when its data changed).
 
         A new domain on a trained trunk starts from the source domain's batch-norms
         (gamma, beta, moving statistics; ``config.bn_init="fresh"`` starts them anew), as the
         reference code does. A linear probe starts from the source domain's whole
         adaptation (the frozen features of the paper's "feature extractor" row) unless
-        ``init_from`` says otherwise. ``config.domain_weight_decay``, when set, replaces the
-        domain spec's coefficient (the one channel for it). Without ``data`` the domain's data
-        is loaded here, with progress as log events and the control's Stop as its cancel. The domain's test accuracy (when it has a
-        test split) is recorded with the run.
+        ``request.init_from`` says otherwise. ``config.domain_weight_decay``, when set, replaces the
+        domain spec's coefficient (the one channel for it). Without ``request.data`` the
+        domain's data is loaded here, with progress as log events and the control's Stop as
+        its cancel. The domain's test accuracy (when it has a test split) is recorded with
+        the run.
 
         Across several workers (``multi_worker``) only the chief saves the workspace and
         writes the run; a run that did not finish is resumed by the same call (the chief
@@ -75,28 +70,19 @@ class TrainingMethods(WorkspaceBase):
         from core.training.distribute import is_chief
 
         chief = is_chief(self.strategy)
-        hold = self.changing(name, config.mode) if chief else contextlib.nullcontext()
+        name, mode = request.domain, request.config.mode
+        hold = self.changing(name, mode) if chief else contextlib.nullcontext()
         with hold:
             for note in self.notes:
                 on_event(LogMessage("warning", note))
             self.notes.clear()
             if chief:
-                self._catch_up(config.mode)
+                self._catch_up(mode)
+            data = request.data
             if data is None:
                 data = self._load_for_run(name, on_event, control)
             with self.run_in_progress():
-                return self._train(
-                    name,
-                    config,
-                    on_event=on_event,
-                    control=control,
-                    data=data,
-                    init_from=init_from,
-                    resume_run=resume_run,
-                    save=save,
-                    sync_batch_norm=sync_batch_norm,
-                    anew=anew,
-                )
+                return self._train(request, data, on_event=on_event, control=control)
 
     def resume(
         self,
@@ -117,9 +103,8 @@ class TrainingMethods(WorkspaceBase):
         if config is None or not record.can_resume:
             why = record.problem or f"it is {record.info.status}"
             raise WorkspaceError(f"The run {Path(run_dir).name} cannot be resumed: {why}.")
-        return self.train(
-            record.info.domain, config, on_event=on_event, control=control, resume_run=Path(run_dir)
-        )
+        request = TrainingRequest(record.info.domain, config, resume_run=Path(run_dir))
+        return self.train(request, on_event=on_event, control=control)
 
     def _load_for_run(
         self, name: str, on_event: EventSink, control: TrainingControl | None
@@ -152,28 +137,23 @@ class TrainingMethods(WorkspaceBase):
 
     def _train(
         self,
-        name: str,
-        config: TrainingConfig,
+        request: TrainingRequest,
+        data: DomainData,
         *,
         on_event: EventSink,
         control: TrainingControl | None,
-        data: DomainData,
-        init_from: str | None,
-        resume_run: Path | None,
-        save: bool,
-        sync_batch_norm: bool,
-        anew: bool = False,
     ) -> TrainingResult:
         from core.model.replicas import across_workers
         from core.training.distribute import is_chief
         from core.training.train_evaluate import train
 
+        name, config, resume_run = request.domain, request.config, request.resume_run
         spec = self._run_spec(name, data.spec, config, resume_run)
-        if anew and resume_run is None:
+        if request.anew and resume_run is None:
             self._forget_weights(name, on_event)
         elif resume_run is None and name in self.status and self.engine.has_domain(name):
             on_event(LogMessage("info", start_words(name, anew=False)))
-        self._prepare_domain(name, spec, config, init_from, on_event)
+        self._prepare_domain(name, spec, config, request.init_from, on_event)
         distributed = across_workers(self.strategy)
         chief = is_chief(self.strategy)
         backup = self.runs_root / f".backup_{name}_{config.mode}.json"
@@ -201,7 +181,7 @@ class TrainingMethods(WorkspaceBase):
             run_dir=run_dir,
             resume=resume_run is not None,
             strategy=self.strategy,
-            sync_batch_norm=sync_batch_norm,
+            sync_batch_norm=request.sync_batch_norm,
         )
         if distributed:
             from core.training.distribute import weights_digest
@@ -213,7 +193,7 @@ class TrainingMethods(WorkspaceBase):
         if not chief:
             return result  # the chief keeps the workspace and the run
         self._record_run(name, config, result, run_dir, data, on_event)
-        if save:
+        if request.save:
             self.take_probe(name, data)  # type: ignore[attr-defined]
             on_event(LogMessage("info", "Saving the workspace…"))
             self.save()

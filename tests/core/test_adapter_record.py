@@ -14,6 +14,7 @@ import safetensors.numpy
 from core.config import LrStage, TrainingConfig
 from core.files.adapter_header import STATUS_KEY, read_adapter_info
 from core.presets import get_preset
+from core.training.request import TrainingRequest
 from core.workspace import Workspace
 from core.workspace.state import restored_status
 
@@ -23,9 +24,11 @@ RECIPE = TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=32)
 def _trained(root):
     ws = Workspace(root, get_preset("tiny").model, builtin_scale=0.03)
     ws.train(
-        "digits_street", TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=32, mode="full")
+        TrainingRequest(
+            "digits_street", TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=32, mode="full")
+        )
     )
-    ws.train("glyphs", RECIPE)
+    ws.train(TrainingRequest("glyphs", RECIPE))
     return ws
 
 

@@ -23,6 +23,7 @@ from core.cli.domains_table import ELLIPSIS, about, trained_text
 from core.config import LrStage, TrainingConfig
 from core.data import Catalogue
 from core.presets import get_preset
+from core.training.request import TrainingRequest
 from core.workspace import Workspace, read_saved_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,12 +50,12 @@ def trained_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("listings") / "home"
     ws = Workspace(root, get_preset("tiny").model, builtin_scale=0.05)
     full = dataclasses.replace(RECIPE, mode="full")
-    ws.train("digits_street", full)
-    ws.train("glyphs", RECIPE)
+    ws.train(TrainingRequest("digits_street", full))
+    ws.train(TrainingRequest("glyphs", RECIPE))
     exported = root.parent / "glyphs.adapter.safetensors"
     ws.export_adapters("glyphs", exported)
     ws.import_adapters(exported, name="glyphs_copy")
-    ws.train("digits_street", full)
+    ws.train(TrainingRequest("digits_street", full))
     return root
 
 

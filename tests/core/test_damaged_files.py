@@ -19,6 +19,7 @@ from safetensors.numpy import save
 
 from core.cli import main as cli_main
 from core.files.digests import file_sha256, read_safetensors, tensors_digest
+from core.training.request import TrainingRequest
 from core.workspace import Workspace, WorkspaceError
 from core.workspace.doctor import check
 from core.workspace.repair import repair_folder as repair
@@ -138,7 +139,7 @@ def test_a_damaged_file_is_told_checked_and_repaired(trained, tmp_path, capsys, 
         assert (str(relevant) in err) == told and ("doctor" in err) == told, err
     if (target, damage) == ("index", "newer_version"):  # read-only: never written
         with pytest.raises(WorkspaceError, match="newer RAM Workbench"):
-            ws.train("sc", _one_epoch())
+            ws.train(TrainingRequest("sc", _one_epoch()))
         assert path.read_bytes() == damaged_bytes
 
     # The doctor finds it.
@@ -188,7 +189,7 @@ def test_a_newer_version_workspace_is_never_overwritten(trained, tmp_path):
     ws = Workspace(root)
     assert ws.read_only and "opened read-only" in ws.problems()[0].message()
     for call in (
-        lambda: ws.train("sc", _one_epoch()),
+        lambda: ws.train(TrainingRequest("sc", _one_epoch())),
         lambda: ws.import_adapters(
             root / "workspace" / "domains" / "sb.adapter.safetensors", name="sb2"
         ),

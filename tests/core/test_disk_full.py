@@ -26,6 +26,7 @@ from core.config import LrStage, TrainingConfig
 from core.events import EpochEnded, TrainingFinished
 from core.training import run_log
 from core.training.checkpoint import CHECKPOINT_NAME, read_checkpoint
+from core.training.request import TrainingRequest
 from core.workspace import Workspace
 from core.workspace.doctor import check
 from tests.core.shared_folder import ONE_EPOCH, copy_folder, index
@@ -114,7 +115,7 @@ def test_a_disk_that_fills_during_a_run_keeps_the_last_checkpoint(trained, small
             filled.append(_fill(small_disk, 20_000))
 
     with pytest.raises(StorageError) as failure:
-        ws.train("sc", TWO_EPOCHS, on_event=fill_after_epoch_one)
+        ws.train(TrainingRequest("sc", TWO_EPOCHS), on_event=fill_after_epoch_one)
     message = str(failure.value)
     run_dir = next((root / "runs").glob("*_sc_adapters"))
     assert f"Could not write {run_dir / CHECKPOINT_NAME}: no space left on the disk" in message
@@ -126,7 +127,7 @@ def test_a_disk_that_fills_during_a_run_keeps_the_last_checkpoint(trained, small
     # Space again: the run resumes from its last epoch and is saved.
     filled[0].unlink()
     again = Workspace(root)
-    result = again.train("sc", TWO_EPOCHS, resume_run=run_dir)
+    result = again.train(TrainingRequest("sc", TWO_EPOCHS, resume_run=run_dir))
     assert result.epochs_completed == 2 and index(root)["domains"]["sc"]["epochs"] == 2
     for name, logits in _logits(root).items():
         np.testing.assert_allclose(logits, reference[name], atol=1e-6, err_msg=name)
@@ -143,7 +144,7 @@ def test_a_disk_full_at_the_end_of_a_run_keeps_the_workspace(trained, small_disk
             filled.append(_fill(small_disk, 20_000))
 
     with pytest.raises(StorageError) as failure:
-        ws.train("sc", TWO_EPOCHS, on_event=fill_at_the_end)
+        ws.train(TrainingRequest("sc", TWO_EPOCHS), on_event=fill_at_the_end)
     adapter = root / "workspace" / "domains" / "sc.adapter.safetensors"
     assert f"Could not write {adapter}: no space left on the disk" in str(failure.value)
     assert "Nothing was written under sc.adapter.safetensors." in str(failure.value)
@@ -228,7 +229,7 @@ def test_enospc_at_each_write_site(trained, tmp_path, monkeypatch, site):
             shutil.copyfile(root / "workspace" / "trunk.safetensors", trunk_copy)
             ws.load_trunk(trunk_copy)
         else:
-            ws.train("sc", TWO_EPOCHS)
+            ws.train(TrainingRequest("sc", TWO_EPOCHS))
     message = str(failure.value)
     assert f"{site}: no space left on the disk (" in message and "free there" in message
     kept = ("was kept unchanged", f"Nothing was written under {site}", "rows already in")

@@ -7,6 +7,7 @@ import pytest
 from core.config import LrStage, TrainingConfig
 from core.presets import get_preset
 from core.training.estimate import SpeedMeasurement, estimate, probe_speed, speed_from_runs
+from core.training.request import TrainingRequest
 from core.workspace import Workspace
 
 TINY = get_preset("tiny").model
@@ -16,7 +17,9 @@ def test_the_speed_of_earlier_runs_of_the_same_shape(tmp_path):
     ws = Workspace(tmp_path, TINY, builtin_scale=0.03)
     assert speed_from_runs(ws.runs(), TINY, "full", 32) is None
     ws.train(
-        "digits_street", TrainingConfig(stages=(LrStage(0.05, 2),), batch_size=32, mode="full")
+        TrainingRequest(
+            "digits_street", TrainingConfig(stages=(LrStage(0.05, 2),), batch_size=32, mode="full")
+        )
     )
     speed = speed_from_runs(ws.runs(), TINY, "full", 32)
     assert speed is not None and speed.source == "runs" and speed.images_per_second > 0

@@ -12,6 +12,7 @@ from core.config import LrStage, TrainingConfig
 from core.files.digests import read_safetensors
 from core.model.in_domain import PREFIX, SCORES
 from core.presets import get_preset
+from core.training.request import TrainingRequest
 from core.workspace import Workspace
 
 RECIPE = TrainingConfig(stages=(LrStage(0.1, 3),), batch_size=32, validation=False)
@@ -23,8 +24,8 @@ def trained(tmp_path_factory):
     """digits_street (trunk) and glyphs (adapters), trained once at the tiny preset."""
     root = tmp_path_factory.mktemp("in_domain")
     ws = Workspace(root, get_preset("tiny").model, builtin_scale=SCALE)
-    ws.train("digits_street", dataclasses.replace(RECIPE, mode="full"))
-    ws.train("glyphs", RECIPE)
+    ws.train(TrainingRequest("digits_street", dataclasses.replace(RECIPE, mode="full")))
+    ws.train(TrainingRequest("glyphs", RECIPE))
     return root
 
 
@@ -107,7 +108,7 @@ def test_an_imported_domain_keeps_its_statistics(trained, tmp_path):
 def test_retrained_weights_make_the_statistics_stale(trained):
     ws = _open(trained)
     before = ws.in_domain_stats("glyphs")
-    ws.train("glyphs", dataclasses.replace(RECIPE, stages=(LrStage(0.05, 1),)))
+    ws.train(TrainingRequest("glyphs", dataclasses.replace(RECIPE, stages=(LrStage(0.05, 1),))))
     after = ws.in_domain_stats("glyphs")
     assert after is not None and after.key != before.key
 

@@ -10,6 +10,7 @@ import pytest
 from core.config import LrStage, TrainingConfig
 from core.events import TrainingStarted
 from core.presets import get_preset
+from core.training.request import TrainingRequest
 from core.workspace import Workspace
 from tests.core.data.made_images import digit_images
 
@@ -24,7 +25,7 @@ def _run(ws: Workspace, **kwargs) -> tuple[dict[str, np.ndarray], dict[str, np.n
         if isinstance(event, TrainingStarted):
             start.update({k: np.array(v) for k, v in ws.engine.weight_arrays("mine").items()})
 
-    ws.train("mine", RECIPE, on_event=on_event, **kwargs)
+    ws.train(TrainingRequest("mine", RECIPE, **kwargs), on_event=on_event)
     assert start, "no TrainingStarted event"
     return start, {k: np.array(v) for k, v in ws.engine.weight_arrays("mine").items()}
 

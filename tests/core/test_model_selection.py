@@ -12,6 +12,7 @@ from core.cli import main
 from core.config import LrStage, TrainingConfig
 from core.presets import get_preset
 from core.training.checkpoint import BEST_CHECKPOINT_NAME, CHECKPOINT_NAME, read_checkpoint
+from core.training.request import TrainingRequest
 from core.training.run_history import read_run
 from core.training.run_log import STATUS_NAME
 from core.workspace import Workspace
@@ -30,7 +31,7 @@ def _domain_arrays(ws, name):
 def test_best_and_last_are_kept_and_the_workspace_uses_best(tmp_path, capsys):
     data = blob_data(n_train=192, n_val=96)
     ws = Workspace(tmp_path, get_preset("tiny").model)
-    result = ws.train("blobs", RECIPE, data=data)
+    result = ws.train(TrainingRequest("blobs", RECIPE, data=data))
     run_dir = result.run_dir
     val = [h.val_accuracy for h in result.history]
     best = int(np.argmax(val))  # the earliest of equal maxima, as the trainer picks
@@ -64,7 +65,7 @@ def test_best_and_last_are_kept_and_the_workspace_uses_best(tmp_path, capsys):
 def test_export_weights_last_writes_the_last_epoch(tmp_path, capsys):
     data = blob_data(n_train=96, n_val=64)
     ws = Workspace(tmp_path, get_preset("tiny").model)
-    result = ws.train("blobs", RECIPE, data=data)
+    result = ws.train(TrainingRequest("blobs", RECIPE, data=data))
     last_ckpt = read_checkpoint(result.run_dir / CHECKPOINT_NAME)
     best_ckpt = read_checkpoint(result.run_dir / BEST_CHECKPOINT_NAME)
     from safetensors.numpy import load_file

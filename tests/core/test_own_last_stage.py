@@ -16,6 +16,7 @@ from core.files.export import adapter_filename, export_domain, import_domain
 from core.model.engine import AdapterEngine, copy_engine
 from core.model.merge import merge_domain
 from core.presets import get_preset
+from core.training.request import TrainingRequest
 from core.workspace import Workspace
 from tests.core.training_helpers import randomise_domain
 
@@ -96,12 +97,12 @@ def test_merge_and_file_round_trip_keep_the_copy(tmp_path):
 def test_a_run_asks_for_it_and_a_later_run_keeps_it(tmp_path):
     recipe = TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=32, validation=False)
     ws = Workspace(tmp_path / "home", TINY, builtin_scale=0.05)
-    ws.train("digits_street", dataclasses.replace(recipe, mode="full"))
+    ws.train(TrainingRequest("digits_street", dataclasses.replace(recipe, mode="full")))
     trunk = ws.engine.trunk_fingerprint()
-    ws.train("glyphs", dataclasses.replace(recipe, own_last_stage=True))
+    ws.train(TrainingRequest("glyphs", dataclasses.replace(recipe, own_last_stage=True)))
     assert ws.engine.trunk_fingerprint() == trunk
     assert ws.engine.spec("glyphs").own_last_stage
-    ws.train("glyphs", recipe)  # not named: the domain keeps its own last stage
+    ws.train(TrainingRequest("glyphs", recipe))  # not named: the domain keeps its own last stage
     assert ws.engine.domain_parameters("glyphs").adapters == "series + own last stage"
     again = Workspace(tmp_path / "home", builtin_scale=0.05)
     assert again.engine.spec("glyphs").own_last_stage

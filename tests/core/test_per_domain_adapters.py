@@ -11,6 +11,7 @@ from PIL import Image
 
 from core.config import LrStage, TrainingConfig
 from core.presets import get_preset
+from core.training.request import TrainingRequest
 from core.workspace import Workspace
 from core.workspace.saved import read_saved_workspace
 
@@ -32,10 +33,12 @@ LABELS = {
 
 def test_one_trunk_holds_domains_of_several_kinds_and_ranks(tmp_path):
     ws = Workspace(tmp_path / "home", get_preset("tiny").model, builtin_scale=0.05)
-    ws.train("digits_street", dataclasses.replace(RECIPE, mode="full"))
+    ws.train(TrainingRequest("digits_street", dataclasses.replace(RECIPE, mode="full")))
     trunk = ws.engine.trunk_fingerprint()
     for name, (kind, rank) in KINDS.items():
-        ws.train(name, dataclasses.replace(RECIPE, adapter_kind=kind, adapter_rank=rank))
+        ws.train(
+            TrainingRequest(name, dataclasses.replace(RECIPE, adapter_kind=kind, adapter_rank=rank))
+        )
     assert ws.engine.trunk_fingerprint() == trunk  # adapters never moved the shared trunk
     assert ws.model_config.adapter_kind == "series"  # the model's default is unchanged
     for name, label in LABELS.items():
@@ -63,7 +66,7 @@ def test_one_trunk_holds_domains_of_several_kinds_and_ranks(tmp_path):
     before = {n: np.asarray(ws.engine.domain(n).model(x, training=False)) for n in names}
 
     # Retraining without naming adapters keeps the domain's own.
-    ws.train("signs", RECIPE)
+    ws.train(TrainingRequest("signs", RECIPE))
     assert ws.engine.domain_parameters("signs").adapters == "low-rank (rank 2)"
     before["signs"] = np.asarray(ws.engine.domain("signs").model(x, training=False))
 

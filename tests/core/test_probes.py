@@ -26,6 +26,7 @@ from core.model.probe import (
     logits_digest,
 )
 from core.presets import get_preset
+from core.training.request import TrainingRequest
 from core.workspace import Workspace
 
 RECIPE = TrainingConfig(stages=(LrStage(0.1, 1),), batch_size=32, validation=False)
@@ -37,8 +38,8 @@ def trained(tmp_path_factory):
     """digits_street (trunk), then glyphs (adapters), trained once at the tiny preset."""
     root = tmp_path_factory.mktemp("probes") / "home"
     ws = Workspace(root, get_preset("tiny").model, builtin_scale=SCALE)
-    ws.train("digits_street", dataclasses.replace(RECIPE, mode="full"))
-    ws.train("glyphs", RECIPE)
+    ws.train(TrainingRequest("digits_street", dataclasses.replace(RECIPE, mode="full")))
+    ws.train(TrainingRequest("glyphs", RECIPE))
     return root
 
 
@@ -68,7 +69,7 @@ def test_a_reopened_workspace_reruns_deferred_domains_after_a_training(trained, 
     root = _copy(trained, tmp_path)
     ws = _open(root)
     assert not ws.engine.is_built("glyphs")  # opened deferred: nothing ran on open
-    ws.train("digits_hand", RECIPE)
+    ws.train(TrainingRequest("digits_hand", RECIPE))
     checks = ws.probe_checks()
     assert {n: checks[n].state for n in ("digits_street", "glyphs")} == {
         "digits_street": UNCHANGED,
@@ -169,7 +170,7 @@ def test_a_probe_another_program_took_is_the_one_compared(trained, tmp_path):
     root = _copy(trained, tmp_path)
     here, other = _open(root), _open(root)
     before = here.probe_of("glyphs")
-    other.train("glyphs", RECIPE)  # new weights, a new probe file
+    other.train(TrainingRequest("glyphs", RECIPE))  # new weights, a new probe file
     here.refresh()
     after = here.probe_of("glyphs")
     assert after is not None and after.weights != before.weights

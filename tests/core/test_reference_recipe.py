@@ -14,6 +14,7 @@ from core.model.domain_model import copy_batch_norms
 from core.model.engine import AdapterEngine
 from core.presets import get_preset
 from core.training.recipe import ReferenceSGD, l2_terms
+from core.training.request import TrainingRequest
 
 
 def _reference_sgd_numpy(p, grads, lrs, mu, nesterov):
@@ -175,7 +176,7 @@ def trained_trunk(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("bn_init")
     ws = Workspace(root, get_preset("tiny").model, builtin_scale=0.05)
-    ws.train("digits_street", dataclasses.replace(BN_RECIPE, mode="full"))
+    ws.train(TrainingRequest("digits_street", dataclasses.replace(BN_RECIPE, mode="full")))
     return ws
 
 
@@ -191,7 +192,7 @@ def test_a_new_domain_on_a_trained_trunk_starts_from_the_source_bns(trained_trun
         stages=(LrStage(1e-9, 1),),
         bn_init=bn_init,
     )
-    ws.train(target, tiny_lr, on_event=messages.append)
+    ws.train(TrainingRequest(target, tiny_lr), on_event=messages.append)
     got = _bn_gammas(ws.engine.domain(target))
     assert set(got) == set(source)
     for key, array in got.items():

@@ -21,6 +21,7 @@ from core.training.checkpoint import (
     write_atomically,
 )
 from core.training.recipe import prepare_model
+from core.training.request import TrainingRequest
 from core.training.run_history import read_run
 from core.training.train_evaluate import train
 from tests.core.training_helpers import blob_data, tiny_config, tiny_engine
@@ -303,7 +304,9 @@ def test_the_workspace_resumes_a_run_from_its_folder_alone(tmp_path):
         if isinstance(event, BatchEnded):
             control.request_stop_after_epoch()
 
-    first = ws.train("digits_street", config, on_event=stop_after_first, control=control)
+    first = ws.train(
+        TrainingRequest("digits_street", config), on_event=stop_after_first, control=control
+    )
     assert (first.reason, first.epochs_completed) == ("stopped_after_epoch", 1)
     events: list = []
     again = Workspace(tmp_path, builtin_scale=0.03).resume(first.run_dir, on_event=events.append)

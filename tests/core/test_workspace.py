@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from core.config import LrStage, TrainingConfig
 from core.presets import get_preset
+from core.training.request import TrainingRequest
 from core.workspace import Workspace, WorkspaceError
 
 RECIPE = TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=32, validation=False)
@@ -22,8 +23,8 @@ def _workspace(root, **kwargs):
 def test_trunk_and_domains_survive_a_restart(tmp_path, use_strategy):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"]) if use_strategy else None
     ws = _workspace(tmp_path, model_config=get_preset("tiny").model, strategy=strategy)
-    ws.train("digits_street", dataclasses.replace(RECIPE, mode="full"))
-    ws.train("glyphs", RECIPE)
+    ws.train(TrainingRequest("digits_street", dataclasses.replace(RECIPE, mode="full")))
+    ws.train(TrainingRequest("glyphs", RECIPE))
     assert ws.source_domain == "digits_street"
     assert ws.trained_domains() == ["digits_street", "glyphs"]
     x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
@@ -50,7 +51,7 @@ def test_trunk_and_domains_survive_a_restart(tmp_path, use_strategy):
     (copy,) = [r for r in again.domains_overview() if r.name == "glyphs_copy"]
     assert (copy.source, copy.trained, copy.present) == ("imported", True, False)
     assert copy.num_classes == rows["glyphs"].num_classes
-    again.train("digits_street", dataclasses.replace(RECIPE, mode="full"))
+    again.train(TrainingRequest("digits_street", dataclasses.replace(RECIPE, mode="full")))
     assert again.stale_domains() == ["glyphs", "glyphs_copy"]
     assert again.domain_overview("glyphs").stale
 

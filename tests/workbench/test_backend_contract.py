@@ -35,6 +35,7 @@ from core.model.in_domain import InDomainStats
 from core.model.probe import PROBE_IMAGES, Probe
 from core.presets import get_preset
 from core.progress import Cancelled
+from core.training.request import TrainingRequest
 from core.weights_version import WEIGHTS_FORMAT_VERSION
 from workbench.backend.protocol import (
     DomainState,
@@ -111,7 +112,9 @@ def train(backend, domain: str, config: TrainingConfig, *, stop: str = "", resum
         outcome = backend.resume(resume, on_event=events.append, control=control)
         assert (outcome.domain, outcome.epochs_completed) == (domain, config.total_epochs)
     else:
-        outcome = backend.train(domain, config, on_event=events.append, control=control)
+        outcome = backend.train(
+            TrainingRequest(domain, config), on_event=events.append, control=control
+        )
     return Run(outcome, events)
 
 

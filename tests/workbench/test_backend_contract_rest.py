@@ -17,6 +17,7 @@ import pytest
 from core.config import LrStage, TrainingConfig
 from core.control import TrainingControl
 from core.presets import get_preset
+from core.training.request import TrainingRequest
 from tests.core.data.fixtures import make_class_folder
 from workbench.fake.backend import FakeBackend
 from workbench.panels.sweep_dialog import SweepRequest
@@ -61,7 +62,11 @@ def _story(kind: str, tmp: Path) -> dict[str, Any]:
     (tmp / "empty").mkdir()
     d["svhn"] = _refusal(lambda: b.set_svhn_dir(tmp / "empty"))
     d["reference"] = _refusal(lambda: b.import_reference(not_archive))
-    b.train("digits_street", ONE_EPOCH, on_event=lambda e: None, control=TrainingControl())
+    b.train(
+        TrainingRequest("digits_street", ONE_EPOCH),
+        on_event=lambda e: None,
+        control=TrainingControl(),
+    )
     d["model_text"] = b.export_model(tmp / "all.keras", _no_progress, cancel)
     d["model_file"] = (tmp / "all.keras").is_file()
     d["deploy_untrained"] = _refusal(

@@ -10,6 +10,7 @@ from core.config import LrStage, TrainingConfig
 from core.control import TrainingControl
 from core.events import LogMessage
 from core.presets import get_preset
+from core.training.request import TrainingRequest
 from tests.core.data.fixtures import make_class_folder
 from workbench.backend.core_backend import CoreBackend
 
@@ -24,7 +25,9 @@ def test_a_damaged_image_is_told_once_and_the_decay_comes_from_the_config(tmp_pa
     backend.add_folder(folder, name="pictures")
     events: list = []
     config = dataclasses.replace(RUN, domain_weight_decay=0.0123)
-    outcome = backend.train("pictures", config, on_event=events.append, control=TrainingControl())
+    outcome = backend.train(
+        TrainingRequest("pictures", config), on_event=events.append, control=TrainingControl()
+    )
     assert outcome.reason == "completed"
     told = [e.text for e in events if isinstance(e, LogMessage) and "broken.png" in e.text]
     assert len(told) == 1, told

@@ -6,6 +6,7 @@ from core.config import LrStage, TrainingConfig
 from core.data import Catalogue
 from core.data.pipeline.file_dataset import read_rgb
 from core.presets import get_preset
+from core.training.request import TrainingRequest
 from core.workspace import Workspace
 from tests.core.test_cli_analysis import noisy_folder
 from workbench.backend.insight_backend import class_count_view, evaluation_view, results_view
@@ -16,7 +17,7 @@ def test_evaluation_view_images_and_counts_come_from_the_files(tmp_path):
     root = tmp_path / "home"
     Catalogue(root).add_folder(folder, name="pets")
     ws = Workspace(root, get_preset("tiny").model)
-    ws.train("pets", TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=8))
+    ws.train(TrainingRequest("pets", TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=8)))
 
     names, counts = class_count_view(ws, "pets")
     assert names == ("ant", "bee")

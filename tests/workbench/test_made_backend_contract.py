@@ -10,6 +10,7 @@ import time
 import pytest
 
 from core.presets import get_preset
+from core.training.request import TrainingRequest
 from core.training.run_start import start_words
 from tests.core.data.made_images import damaged_copy, digit_images, photo_crops
 from workbench.fake.backend import FakeBackend
@@ -116,11 +117,9 @@ def _changed_story(kind, tmp_path) -> list[tuple[bool, bool, list[str]]]:
         time.sleep(1.05)
         said: list[str] = []
         backend.train(
-            "mine",
-            config,
+            TrainingRequest("mine", config, anew=anew),
             on_event=lambda e: said.append(getattr(e, "text", "")),
             control=TrainingControl(),
-            anew=anew,
         )
         return said
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QLabel
 
 from core.config import LrStage, TrainingConfig
 from core.presets import get_preset
+from core.training.request import TrainingRequest
 from core.workspace import Workspace
 from workbench.main_window import MainWindow
 from workbench.panels.dialogs import ScriptedDialogs
@@ -38,8 +39,8 @@ def window(qapp, tmp_path_factory):
     root = tmp_path_factory.mktemp("person_in_domain")
     home = root / "home"
     ws = Workspace(home, get_preset("tiny").model, builtin_scale=SCALE)
-    ws.train("digits_street", dataclasses.replace(RECIPE, mode="full"))
-    ws.train("glyphs", RECIPE)
+    ws.train(TrainingRequest("digits_street", dataclasses.replace(RECIPE, mode="full")))
+    ws.train(TrainingRequest("glyphs", RECIPE))
     images = {}
     for name, other in (("digits_street", "glyphs"), ("glyphs", "digits_street")):
         pixels, _ = ws.load_data(name).arrays("test")

@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.config import ModelConfig, TrainingConfig
+from core.config import ModelConfig
 from core.control import TrainingControl
 from core.events import EventSink
 from core.model.probe import NOT_RERUN, ProbeCheck
 from core.progress import ProgressFn
 from core.training.estimate import SpeedMeasurement
+from core.training.request import TrainingRequest
 from core.workspace import DomainOverview, Workspace
 from workbench.backend.core_runs import RunsMethods
 from workbench.backend.insight_backend import InsightMethods
@@ -222,17 +223,9 @@ class CoreBackend(InsightMethods, RunsMethods):
     # === Training ===
 
     def train(
-        self,
-        domain: str,
-        config: TrainingConfig,
-        *,
-        on_event: EventSink,
-        control: TrainingControl,
-        anew: bool = False,
+        self, request: TrainingRequest, *, on_event: EventSink, control: TrainingControl
     ) -> TrainOutcome:
-        return self._outcome(
-            self._ws.train(domain, config, on_event=on_event, control=control, anew=anew)
-        )
+        return self._outcome(self._ws.train(request, on_event=on_event, control=control))
 
     def resume(
         self, run_dir: Path, *, on_event: EventSink, control: TrainingControl

@@ -20,6 +20,7 @@ from core.control import TrainingControl
 from core.events import EventSink
 from core.progress import ProgressFn
 from core.training.estimate import SpeedMeasurement
+from core.training.request import TrainingRequest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,16 +277,10 @@ class Backend(Protocol):
     def download_svhn(self, progress: ProgressFn, cancel: threading.Event) -> DomainState: ...
 
     def train(
-        self,
-        domain: str,
-        config: TrainingConfig,
-        *,
-        on_event: EventSink,
-        control: TrainingControl,
-        anew: bool = False,
+        self, request: TrainingRequest, *, on_event: EventSink, control: TrainingControl
     ) -> TrainOutcome:
-        """A run of ``config`` on ``domain``: a trained domain goes on from its current
-        weights (a fine-tune) unless ``anew`` (its adapters, batch-norms and head restart)."""
+        """The run ``request`` asks for (``core.training.request``), passed on unchanged: a
+        trained domain goes on from its current weights (a fine-tune) unless ``anew``."""
         ...
 
     def resume(

@@ -37,6 +37,7 @@ from core.model.parameters import TRUNK_PART, part_label
 from core.presets import get_preset
 from core.progress import Cancelled, ProgressFn, check_cancel
 from core.training.estimate import SpeedMeasurement
+from core.training.request import TrainingRequest
 from core.training.run_start import start_words
 from workbench.backend.protocol import (
     DomainState,
@@ -374,15 +375,9 @@ class FakeBackend(FakeModelFiles, FakeInsight):
     # === Training ===
 
     def train(
-        self,
-        domain: str,
-        config: TrainingConfig,
-        *,
-        on_event: EventSink,
-        control: TrainingControl,
-        anew: bool = False,
+        self, request: TrainingRequest, *, on_event: EventSink, control: TrainingControl
     ) -> TrainOutcome:
-        return self._run(domain, config, on_event, control, None, anew)
+        return self._run(request, on_event, control)
 
     def resume(
         self, run_dir: Path, *, on_event: EventSink, control: TrainingControl
@@ -395,17 +390,13 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         summary = previous.summary
         if summary.training_config is None or not summary.can_resume:
             raise ValueError(f"The run {Path(run_dir).name} cannot be resumed.")
-        return self._run(summary.domain, summary.training_config, on_event, control, run_dir)
+        request = TrainingRequest(summary.domain, summary.training_config, resume_run=Path(run_dir))
+        return self._run(request, on_event, control)
 
     def _run(
-        self,
-        domain: str,
-        config: TrainingConfig,
-        on_event: EventSink,
-        control: TrainingControl,
-        resume_run: Path | None,
-        anew: bool = False,
+        self, request: TrainingRequest, on_event: EventSink, control: TrainingControl
     ) -> TrainOutcome:
+        domain, config, resume_run = request.domain, request.config, request.resume_run
         row = self._catalogue.get(domain)
         if row is not None and not row.present and control.stop_requested:
             raise Cancelled("cancelled by the user")  # Stop while its data is built, as core
@@ -417,7 +408,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         spec = self._with_adapters(domain, spec, config)
         self.calls.append(
             f"train {domain} {config.mode} momentum={config.momentum:g} wd={decay}"
-            + (" anew" if anew else "")
+            + (" anew" if request.anew else "")
         )
         start = time.monotonic()
         steps = self.steps_per_epoch
@@ -427,7 +418,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         )
         first = 0 if previous is None else len(previous.epoch.get("epoch", ()))
         if previous is None and domain in self._trained:  # core's words, as its run says them
-            on_event(LogMessage("info", start_words(domain, anew)))
+            on_event(LogMessage("info", start_words(domain, request.anew)))
         on_event(
             TrainingStarted(
                 domain=domain,

@@ -12,10 +12,10 @@ from core.config import ModelConfig
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    from core.config import TrainingConfig
     from core.control import TrainingControl
     from core.events import EventSink
     from core.progress import ProgressFn
+    from core.training.request import TrainingRequest
     from workbench.backend.protocol import DomainState, RunCurves, TrainOutcome
     from workbench.fake.catalogue import FakeDomain
 
@@ -44,10 +44,5 @@ class FakeHost:
         def _steps(self, cancel: threading.Event, progress: ProgressFn, message: str) -> None: ...
 
         def train(
-            self,
-            domain: str,
-            config: TrainingConfig,
-            *,
-            on_event: EventSink,
-            control: TrainingControl,
+            self, request: TrainingRequest, *, on_event: EventSink, control: TrainingControl
         ) -> TrainOutcome: ...

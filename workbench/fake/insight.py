@@ -24,6 +24,7 @@ from core.evaluation.eval_report import TOP_K, EvalReport
 from core.evaluation.results import ResultRow, ResultsTable, load_baseline
 from core.events import EventSink
 from core.progress import ProgressFn
+from core.training.request import TrainingRequest
 from workbench.backend.insight_backend import EvaluationView
 from workbench.fake.host import FakeHost
 
@@ -139,12 +140,8 @@ class FakeInsight(FakeHost):
         runs = plan(request.weight_decays, request.learning_rates, request.seeds)
         sweep_dir = Path(self._root) / "runs" / f"fake-sweep-{domain}"
         for index, run in enumerate(runs):
-            out = self.train(
-                domain,
-                run_config(config, run.setting, run.seed),
-                on_event=on_event,
-                control=control,
-            )
+            request = TrainingRequest(domain, run_config(config, run.setting, run.seed))
+            out = self.train(request, on_event=on_event, control=control)
             if out.reason == "stopped" or control.stop_requested:
                 return SweepResult(sweep_dir, domain, tuple(runs), complete=False)
             val = self._trained[domain]["val_accuracy"]
