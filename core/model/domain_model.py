@@ -34,8 +34,9 @@ from keras import ops
 from core.config import DomainSpec, ModelConfig
 from core.events import PENALTY_METRIC
 from core.model.layers import ChannelZeroPad, Subsample2D, batch_norm, conv_initializer
+from core.model.layout import BlockPosition, ConvPosition, needs_symmetric_pad
 from core.model.replicas import across_workers, local_value
-from core.model.trunk import BlockPosition, ConvPosition, SharedTrunk, needs_symmetric_pad
+from core.model.trunk import SharedTrunk
 
 tree_map = keras.tree.map_structure
 

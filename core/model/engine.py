@@ -18,7 +18,7 @@ import numpy as np
 
 from core.config import DomainSpec, ModelConfig
 from core.model.domain_model import DomainModel
-from core.model.parameters import DomainParameters, ParameterReport
+from core.model.parameters import DomainParameters, ParameterReport, domain_parameters
 from core.model.trunk import SharedTrunk
 
 
@@ -199,23 +199,6 @@ class AdapterEngine:
 
     def trunk_fingerprint(self) -> str:
         return self.trunk.fingerprint()
-
-
-def domain_parameters(
-    name: str, num_classes: int, params: int, head: int, stats: int, trunk: int, adapters: str
-) -> DomainParameters:
-    """A ``DomainParameters`` row from a domain's counts and the trunk's size."""
-    return DomainParameters(
-        name=name,
-        num_classes=num_classes,
-        domain_parameters=params,
-        head_parameters=head,
-        moving_statistics=stats,
-        model_parameters=trunk + params,
-        percent_of_trunk=100.0 * params / trunk,
-        export_bytes=4 * (params + stats),
-        adapters=adapters,
-    )
 
 
 def copy_engine(engine: AdapterEngine, domain_names: Iterable[str] = ()) -> AdapterEngine:

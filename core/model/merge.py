@@ -34,7 +34,7 @@ from keras import ops
 from core.config import DomainSpec
 from core.model.domain_model import DomainModel
 from core.model.layers import ChannelZeroPad
-from core.model.trunk import BlockPosition, ConvPosition, needs_symmetric_pad
+from core.model.layout import BlockPosition, ConvPosition, needs_symmetric_pad
 
 if TYPE_CHECKING:
     from core.model.engine import AdapterEngine

@@ -47,7 +47,7 @@ from core.model.inference import (
     judge,
 )
 from core.model.layers import batch_norm
-from core.model.trunk import BlockPosition, ConvPosition, needs_symmetric_pad
+from core.model.layout import BlockPosition, ConvPosition, needs_symmetric_pad
 
 PAIRS_PER_PASS = 256  # at 32 px and above; smaller images take more (the same pixels)
 PASS_PIXELS = PAIRS_PER_PASS * 32 * 32

@@ -183,7 +183,7 @@ def _defer(ws: WorkspaceBase, name: str, info: AdapterInfo, sha: str) -> bool:
     """Hold domain ``name`` in the engine unbuilt, from its file's header (checked as an
     import checks it); False when the header lacks the parameter counts a listing needs."""
     from core.files.adapter_header import check_structure, domain_spec_for
-    from core.model.engine import domain_parameters
+    from core.model.parameters import domain_parameters
 
     if any(key not in info.parameters for key in COUNTS):
         return False

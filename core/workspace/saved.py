@@ -20,7 +20,7 @@ import safetensors
 from core.config import ModelConfig
 from core.data.entries import DomainEntry
 from core.files.adapter_header import read_adapter_info
-from core.model.parameters import DomainParameters, ParameterReport
+from core.model.parameters import DomainParameters, ParameterReport, domain_parameters
 from core.model.probe import ProbeCheck, read_checks
 from core.presets import get_preset
 from core.workspace.overview import DomainOverview, overview_rows
@@ -102,17 +102,14 @@ def _domain_parameters(
     name: str, counts: dict[str, int], classes: int, adapters: str
 ) -> DomainParameters:
     """One row of the engine's ``parameter_report``, from the counts an export wrote."""
-    own, trunk = counts["domain_parameters"], counts["trunk_parameters"]
-    return DomainParameters(
-        name=name,
-        num_classes=classes,
-        domain_parameters=own,
-        head_parameters=counts["head_parameters"],
-        moving_statistics=counts["moving_statistics"],
-        model_parameters=trunk + own,
-        percent_of_trunk=100.0 * own / trunk,
-        export_bytes=4 * (own + counts["moving_statistics"]),
-        adapters=adapters,
+    return domain_parameters(
+        name,
+        classes,
+        counts["domain_parameters"],
+        counts["head_parameters"],
+        counts["moving_statistics"],
+        counts["trunk_parameters"],
+        adapters,
     )
 
 

@@ -90,7 +90,7 @@ def test_the_command_line_passes_one_request_down(tmp_path, monkeypatch, capsys)
         raise Stop
 
     monkeypatch.setattr(Workspace, "train", train)
-    argv = ["--root", str(tmp_path), "train", "--domain", "glyphs", "--preset", "tiny"]
+    argv = ["--debug", "--root", str(tmp_path), "train", "--domain", "glyphs", "--preset", "tiny"]
     argv += ["--stages", "0.05x1", "--anew", "--init-from", "digits_street", "--sync-bn"]
     with pytest.raises(Stop):
         main(argv)
