@@ -73,6 +73,9 @@ PRESETS: MappingProxyType[str, Preset] = MappingProxyType(
 )
 
 
+DEFAULT_PRESET = "cpu"  # a new workspace's model, the window's first recipe, the CLI's recipe
+
+
 def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]

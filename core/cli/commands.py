@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.cli.program import command_name
 from core.config import ModelConfig, TrainingConfig, format_stages, parse_stages
-from core.presets import get_preset
+from core.presets import DEFAULT_PRESET, get_preset
 
 if TYPE_CHECKING:
     from core.workspace import Workspace
@@ -94,7 +94,7 @@ def tell_notes(ws: Workspace) -> None:
 
 
 def _training_config(args: argparse.Namespace, preset_name: str | None) -> TrainingConfig:
-    base = get_preset(preset_name).training if preset_name else get_preset("cpu").training
+    base = get_preset(preset_name).training if preset_name else get_preset(DEFAULT_PRESET).training
     changes: dict[str, Any] = {}
     if args.stages:
         changes["stages"] = parse_stages(args.stages)

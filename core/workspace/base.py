@@ -20,7 +20,7 @@ from core.data import Catalogue
 from core.data.pipeline.datasource import DomainData
 from core.model.engine import AdapterEngine
 from core.model.parameters import ParameterReport
-from core.presets import get_preset
+from core.presets import DEFAULT_PRESET, get_preset
 from core.progress import ProgressFn
 from core.weights_version import version_problem
 from core.workspace.loading import RefreshReport
@@ -84,7 +84,9 @@ class WorkspaceBase:
         self._init_file_state()
         saved = None if fresh else self._read_saved()
         # A new workspace without a config gets the CPU-sized preset; `paper` is for GPUs.
-        self.model_config = self._saved_config(saved, model_config) or get_preset("cpu").model
+        self.model_config = (
+            self._saved_config(saved, model_config) or get_preset(DEFAULT_PRESET).model
+        )
         # "" (unknown) until a save names it: only a workspace started anew gets its own id.
         self.workspace_id = saved.workspace_id if saved is not None else ""
         if fresh:

@@ -22,7 +22,7 @@ from core.data.entries import DomainEntry
 from core.files.adapter_header import read_adapter_info
 from core.model.parameters import DomainParameters, ParameterReport, domain_parameters
 from core.model.probe import ProbeCheck, read_checks
-from core.presets import get_preset
+from core.presets import DEFAULT_PRESET, get_preset
 from core.workspace.overview import DomainOverview, overview_rows
 from core.workspace.state import ADAPTER_SUFFIX, DomainStatus, Layout, WorkspaceError, layout
 from core.workspace.store import domain_entry, read_index, status_from_dict
@@ -127,7 +127,9 @@ def read_saved_workspace(root: Path | str | None = None) -> SavedWorkspace:
     index = found.index
     problems = [found.problem.message()] if found.problem is not None else []
     if index is None and found.problem is None:
-        return SavedWorkspace(where, False, get_preset("cpu").model, None, {}, (), None, None)
+        return SavedWorkspace(
+            where, False, get_preset(DEFAULT_PRESET).model, None, {}, (), None, None
+        )
     trunk_fingerprint = _trunk_fingerprint(where.trunk_file)
     if where.trunk_file.is_file() and trunk_fingerprint is None:
         problems.append(f"{where.trunk_file} is damaged; no domain can be used until it is back")
@@ -164,7 +166,7 @@ def read_saved_workspace(root: Path | str | None = None) -> SavedWorkspace:
     return SavedWorkspace(
         layout=where,
         saved=True,
-        model_config=ModelConfig.from_dict(config) if config else get_preset("cpu").model,
+        model_config=ModelConfig.from_dict(config) if config else get_preset(DEFAULT_PRESET).model,
         source_domain=index.source_domain if index is not None else None,
         status=status,
         parameters=tuple(rows),

@@ -32,6 +32,7 @@ from core.events import (
     TrainingStarted,
 )
 from core.model.in_domain import InDomainStats
+from core.model.parameters import expected_report, trainable_parameters
 from core.model.probe import PROBE_IMAGES, Probe
 from core.presets import get_preset
 from core.progress import Cancelled
@@ -48,6 +49,7 @@ from workbench.backend.protocol import (
     RunCurves,
     RunSummary,
     TrainOutcome,
+    parameter_table,
 )
 from workbench.fake.backend import FakeBackend
 
@@ -482,6 +484,18 @@ def test_parameter_rows(story):
     assert [r.adapters for r in rows] == ["", "series", "low-rank (rank 3)"]
     adapters = {d.name: d.adapters for d in story["trained_rows"] if d.trained}
     assert adapters == {"digits_street": "series", "signs": "low-rank (rank 3)"}
+    # The counts are the model config's (core's arithmetic, held to the built engine in
+    # tests/core/test_parameter_arithmetic.py): tiny, 72,792 shared and 12,522 for ten classes.
+    specs = [r.domain_spec for r in reversed(story["runs"])]
+    assert rows == parameter_table(expected_report(TINY.model, specs))
+    assert (trunk.parameters, rows[1].parameters) == (72_792, 12_522)
+    states = {d.name: d for d in story["trained_rows"] if d.trained}
+    assert [(states[n].parameters, states[n].export_bytes) for n in ("digits_street", "signs")] == [
+        (r.parameters, r.file_bytes) for r in rows[1:]
+    ]
+    for run, spec in zip((story["after_epoch"], story["stopped"]), specs, strict=True):
+        started = run.of(TrainingStarted)[0]
+        assert started.trainable_parameters == trainable_parameters(TINY.model, spec, "adapters")
     assert [r.part for r in story["reconfigured_parameters"]] == ["shared trunk"]
 
 

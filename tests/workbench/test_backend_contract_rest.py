@@ -8,15 +8,18 @@ and ``new_domain``/``add_images``/``label_queue`` (``test_made_backend_contract`
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+import safetensors
 
 from core.config import LrStage, TrainingConfig
 from core.control import TrainingControl
-from core.presets import get_preset
+from core.events import TrainingStarted
+from core.presets import DEFAULT_PRESET, get_preset
 from core.training.request import TrainingRequest
 from tests.core.data.fixtures import make_class_folder
 from workbench.fake.backend import FakeBackend
@@ -27,12 +30,14 @@ ONE_EPOCH = TrainingConfig(stages=(LrStage(0.05, 1),), batch_size=32, mode="full
 SWEEP = SweepRequest(weight_decays=(1e-4, 1e-3), learning_rates=None, seeds=(0,))
 
 
-def _backend(kind: str, root: Path) -> Any:
+def _backend(kind: str, root: Path, *, default: bool = False) -> Any:
+    """A backend at the tiny preset, or (``default``) at the model a new workspace gets."""
+    model = None if default else TINY.model
     if kind == "fake":
-        return FakeBackend(root, model_config=TINY.model, builtin_scale=0.03)
+        return FakeBackend(root, model_config=model, builtin_scale=0.03)
     from workbench.backend.core_backend import CoreBackend
 
-    return CoreBackend(root, TINY.model, builtin_scale=0.03)
+    return CoreBackend(root, model, builtin_scale=0.03)
 
 
 def _no_progress(fraction: float, message: str) -> None:
@@ -62,11 +67,13 @@ def _story(kind: str, tmp: Path) -> dict[str, Any]:
     (tmp / "empty").mkdir()
     d["svhn"] = _refusal(lambda: b.set_svhn_dir(tmp / "empty"))
     d["reference"] = _refusal(lambda: b.import_reference(not_archive))
+    started: list[Any] = []
     b.train(
         TrainingRequest("digits_street", ONE_EPOCH),
-        on_event=lambda e: None,
+        on_event=lambda e: started.append(e) if isinstance(e, TrainingStarted) else None,
         control=TrainingControl(),
     )
+    d["full_trainable"] = started[0].trainable_parameters
     d["model_text"] = b.export_model(tmp / "all.keras", _no_progress, cancel)
     d["model_file"] = (tmp / "all.keras").is_file()
     d["deploy_untrained"] = _refusal(
@@ -78,6 +85,14 @@ def _story(kind: str, tmp: Path) -> dict[str, Any]:
     adapters = dataclasses.replace(ONE_EPOCH, mode="adapters")
     d["sweep"] = b.sweep("glyphs", adapters, SWEEP, lambda e: None, TrainingControl())
     d["rows"] = {r.name: r for r in b.domains()}
+    d["parameters"] = b.parameter_rows()
+    d["results_after_sweep"] = b.results()
+    d["trunk_text"] = b.save_trunk(tmp / "own.trunk.safetensors").replace(str(tmp), "")
+    adapter = tmp / "street.adapter.safetensors"
+    b.export_adapters("digits_street", adapter, _no_progress, cancel)
+    with safetensors.safe_open(str(adapter), framework="numpy") as handle:
+        d["exported_counts"] = json.loads(handle.metadata()["parameters"])
+    d["default_model"] = _backend(kind, tmp / "default-home", default=True).model_config
     return d
 
 
@@ -132,3 +147,34 @@ def test_model_file_view_results_and_sweep_alike(answers):
         assert sweep.complete and [r.done for r in sweep.runs] == [True, True]
         assert sweep.chosen.weight_decay in SWEEP.weight_decays
         assert d["rows"]["glyphs"].trained
+
+
+def test_parameter_counts_and_the_default_model_alike(answers):
+    """The fake counts what the real engine builds (the model config's arithmetic, not a
+    made-up number) and starts at the model a new workspace gets."""
+    fake, core = answers["fake"], answers["core"]
+    assert fake["parameters"] == core["parameters"]
+    assert [r.part for r in core["parameters"]] == [
+        "shared trunk",
+        "digits_street (10 classes)",
+        "glyphs (26 classes)",
+    ]
+    assert core["parameters"][0].parameters == 72_792  # tiny's trunk
+    for name in ("digits_street", "glyphs"):
+        assert (fake["rows"][name].parameters, fake["rows"][name].export_bytes) == (
+            core["rows"][name].parameters,
+            core["rows"][name].export_bytes,
+        )
+    assert fake["full_trainable"] == core["full_trainable"] == 72_792 + 12_522
+    assert fake["exported_counts"] == core["exported_counts"]
+    assert (
+        fake["trunk_text"]
+        == core["trunk_text"]
+        == "wrote /own.trunk.safetensors (72,792 parameters)"
+    )
+    table = {k: answers[k]["results_after_sweep"] for k in ("fake", "core")}
+    assert table["fake"].trunk_parameters == table["core"].trunk_parameters == 72_792
+    assert [(r.domain, r.parameters, r.percent_of_network) for r in table["fake"].rows] == [
+        (r.domain, r.parameters, r.percent_of_network) for r in table["core"].rows
+    ]
+    assert fake["default_model"] == core["default_model"] == get_preset(DEFAULT_PRESET).model

@@ -37,6 +37,7 @@ from workbench.backend.protocol import (
     PredictionView,
     RouteView,
     TrainOutcome,
+    parameter_table,
 )
 from workbench.status_text import local_time
 
@@ -377,18 +378,7 @@ class CoreBackend(InsightMethods, RunsMethods):
     # === Parameters (runs: RunsMethods) ===
 
     def parameter_rows(self) -> list[ParameterRow]:
-        rows = self._ws.parameter_report().as_rows()
-        return [
-            ParameterRow(
-                r["part"],
-                r["parameters"],
-                r["percent_of_trunk"],
-                r["bytes"],
-                r["adapters"],
-                r["percent_of_model"],
-            )
-            for r in rows
-        ]
+        return parameter_table(self._ws.parameter_report())
 
 
 def _view(domain: str, p: Any, route: RouteView | None = None) -> PredictionView:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from core.config import DomainSpec, ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import EventSink
+from core.model.parameters import TRUNK_PART, ParameterReport
 from core.progress import ProgressFn
 from core.training.estimate import SpeedMeasurement
 from core.training.request import TrainingRequest
@@ -136,6 +137,22 @@ class ParameterRow:
     file_bytes: int
     adapters: str = ""  # a domain's adapters: "low-rank (rank 8)", "series" ("" for the trunk)
     percent_of_model: float | None = None  # of the network the domain runs in (trunk + it)
+
+
+def parameter_table(report: ParameterReport) -> list[ParameterRow]:
+    """The parameter panel's rows of an engine's report: the trunk, then each domain."""
+    trunk = ParameterRow(TRUNK_PART, report.trunk_parameters, 100.0, report.trunk_bytes)
+    return [trunk] + [
+        ParameterRow(
+            d.label,
+            d.domain_parameters,
+            d.percent_of_trunk,
+            d.export_bytes,
+            d.adapters,
+            d.percent_of_model,
+        )
+        for d in report.domains
+    ]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,8 +33,8 @@ from core.events import (
     TrainingFinished,
     TrainingStarted,
 )
-from core.model.parameters import TRUNK_PART, part_label
-from core.presets import get_preset
+from core.model.parameters import expected_domain_parameters, trainable_parameters
+from core.presets import DEFAULT_PRESET, get_preset
 from core.progress import Cancelled, ProgressFn, check_cancel
 from core.training.estimate import SpeedMeasurement
 from core.training.request import TrainingRequest
@@ -54,9 +54,10 @@ from workbench.backend.protocol import (
     RunCurves,
     RunSummary,
     TrainOutcome,
+    parameter_table,
 )
 from workbench.fake.catalogue import SVHN_NAME, FakeDomain, catalogue_rows
-from workbench.fake.insight import TRUNK_PARAMETERS, FakeInsight
+from workbench.fake.insight import FakeInsight
 from workbench.fake.model_files import FakeModelFiles
 from workbench.fake.run import finish_message, simulate_epochs
 
@@ -81,7 +82,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         svhn_online: bool = False,
     ) -> None:
         self._root = Path(data_root)
-        self._config = model_config or get_preset("tiny").model
+        self._config = model_config or get_preset(DEFAULT_PRESET).model  # as a new workspace
         self.steps_per_epoch = steps_per_epoch
         self.step_delay = step_delay
         self.svhn_online = svhn_online
@@ -114,6 +115,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
     def _row(self, name: str, d: FakeDomain | None) -> DomainState:
         info = self._trained.get(name, {})
         classes = len(info["spec"].class_names) if info else (d.num_classes if d else 0)
+        budget = expected_domain_parameters(self._config, info["spec"]) if info else None
         return DomainState(
             name=name,
             title=d.title if d else name,
@@ -127,8 +129,8 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             mode=info.get("mode"),
             val_accuracy=info.get("val_accuracy"),
             test_accuracy=info.get("test"),
-            parameters=1000 + 10 * classes if info else None,
-            export_bytes=4000 + 40 * classes if info else None,
+            parameters=budget.domain_parameters if budget else None,
+            export_bytes=budget.export_bytes if budget else None,
             is_trunk_source=name == self._source,
             stale=bool(info) and info.get("trunk") != self._fingerprint,
             adapters=self._config.budget_label(info["spec"]) if info else "",
@@ -429,7 +431,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
                 batch_size=config.batch_size,
                 stage_start_epochs=config.stage_start_epochs(),
                 stage_learning_rates=tuple(s.learning_rate for s in config.stages),
-                trainable_parameters=1234,
+                trainable_parameters=trainable_parameters(self._config, spec, config.mode),
                 resumed=previous is not None,
                 run_dir=run_dir,
             )
@@ -650,21 +652,6 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         )
 
     def parameter_rows(self) -> list[ParameterRow]:
-        """The trunk first, then each domain of the engine, labelled as ``CoreBackend`` does."""
-        rows = [ParameterRow(TRUNK_PART, _TRUNK_PARAMETERS, 100.0, 4 * _TRUNK_PARAMETERS)]
-        for d in self.domains():
-            if d.trained and d.parameters is not None:
-                rows.append(
-                    ParameterRow(
-                        part_label(d.name, d.num_classes),
-                        d.parameters,
-                        100.0 * d.parameters / _TRUNK_PARAMETERS,
-                        d.export_bytes or 0,
-                        d.adapters,
-                        100.0 * d.parameters / (_TRUNK_PARAMETERS + d.parameters),
-                    )
-                )
-        return rows
-
-
-_TRUNK_PARAMETERS = TRUNK_PARAMETERS
+        """The trunk first, then each domain of the engine, as ``CoreBackend`` says them."""
+        with self._lock:
+            return parameter_table(self._budget())

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.config import ModelConfig
+from core.model.parameters import DomainParameters, ParameterReport, expected_report
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -28,6 +29,14 @@ class FakeHost:
     _lock: threading.Lock
     _trained: dict[str, dict[str, Any]]
     _runs: dict[str, RunCurves]
+
+    def _budget(self) -> ParameterReport:
+        """The engine's parameter report as core's arithmetic counts the model config and
+        the trained domains' specs (``core.model.parameters``: what the real engine builds)."""
+        return expected_report(self._config, [info["spec"] for info in self._trained.values()])
+
+    def _domain_budget(self, name: str) -> DomainParameters:
+        return next(d for d in self._budget().domains if d.name == name)
 
     if TYPE_CHECKING:
 

@@ -28,8 +28,6 @@ from core.training.request import TrainingRequest
 from workbench.backend.insight_backend import EvaluationView
 from workbench.fake.host import FakeHost
 
-TRUNK_PARAMETERS = 100_000
-
 
 def fake_report(domain: str, split: str, class_names: Sequence[str], count: int, acc: float):
     """``count`` images, labels round-robin, about ``acc`` of them predicted right."""
@@ -93,26 +91,28 @@ class FakeInsight(FakeHost):
 
     def results(self, baseline: str = "") -> ResultsTable:
         base = load_baseline(Path(baseline)) if baseline else {}
+        with self._lock:
+            budget = self._budget()
+        counts = {d.name: d for d in budget.domains}
         rows = []
         for d in self.domains():
             if not d.trained:
                 continue
-            params = d.parameters or 0
             runs = [c.summary for c in self._runs.values() if c.summary.domain == d.name]
             rows.append(
                 ResultRow(
                     domain=d.name,
                     mode=d.mode or "",
                     test_accuracy=d.test_accuracy,
-                    parameters=params,
-                    percent_of_network=100.0 * params / (TRUNK_PARAMETERS + params),
+                    parameters=counts[d.name].domain_parameters,
+                    percent_of_network=counts[d.name].percent_of_model,
                     seconds=None,
                     run=runs[-1].path if runs else None,
                     baseline_accuracy=base.get(d.name),
                 )
             )
         name = f"the run set {baseline}" if baseline else "the published fine-tuning baseline"
-        return ResultsTable(tuple(rows), name, None, TRUNK_PARAMETERS)
+        return ResultsTable(tuple(rows), name, None, budget.trunk_parameters)
 
     def write_decathlon_file(self, path: str) -> dict[str, int]:
         trained = [d for d in self.domains() if d.trained and d.source == "decathlon"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from core.clock import utc_now
 from core.config import ConfigError
 from core.files.adapter_header import domain_spec_for
+from core.model.parameters import trunk_parameter_count
 from core.progress import ProgressFn
 from core.workspace.state import restored_status
 from workbench.fake.files import (
@@ -23,9 +24,6 @@ from workbench.fake.files import (
     write_trunk,
 )
 from workbench.fake.host import FakeHost
-from workbench.fake.insight import TRUNK_PARAMETERS
-
-_TRUNK_PARAMETERS = TRUNK_PARAMETERS
 
 
 class FakeModelFiles(FakeHost):
@@ -41,7 +39,9 @@ class FakeModelFiles(FakeHost):
             )
         info = self._trained_info(domain)
         self._steps(cancel, progress, f"exporting {domain}")
-        params = self._state(domain).parameters or 0
+        with self._lock:
+            budget = self._domain_budget(domain)
+        params = budget.domain_parameters
         size = write_adapter(
             path,
             info["spec"],
@@ -49,9 +49,9 @@ class FakeModelFiles(FakeHost):
             info["trunk"],
             {
                 "domain_parameters": params,
-                "head_parameters": 10 * info["spec"].num_classes,
-                "moving_statistics": 100,
-                "trunk_parameters": _TRUNK_PARAMETERS,
+                "head_parameters": budget.head_parameters,
+                "moving_statistics": budget.moving_statistics,
+                "trunk_parameters": budget.model_parameters - params,
             },
             status={
                 "mode": info["mode"],
@@ -107,8 +107,9 @@ class FakeModelFiles(FakeHost):
         )
 
     def save_trunk(self, path: Path) -> str:
-        write_trunk(Path(path), self._config, self._fingerprint, _TRUNK_PARAMETERS)
-        return f"wrote {path} ({_TRUNK_PARAMETERS:,} parameters)"
+        trunk = trunk_parameter_count(self._config)
+        write_trunk(Path(path), self._config, self._fingerprint, trunk)
+        return f"wrote {path} ({trunk:,} parameters)"
 
     def load_trunk(self, path: Path) -> str:
         self._fingerprint = read_trunk(Path(path), self._config)
