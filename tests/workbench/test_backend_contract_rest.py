@@ -157,7 +157,7 @@ def test_parameter_counts_and_the_default_model_alike(answers):
     assert [r.part for r in core["parameters"]] == [
         "shared trunk",
         "digits_street (10 classes)",
-        "glyphs (26 classes)",
+        "glyphs (40 classes)",
     ]
     assert core["parameters"][0].parameters == 72_792  # tiny's trunk
     for name in ("digits_street", "glyphs"):
