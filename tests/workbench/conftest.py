@@ -8,10 +8,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.presets import get_preset
 from workbench.fake.backend import FakeBackend
 from workbench.main_window import MainWindow
 from workbench.panels.dialogs import ScriptedDialogs
 from workbench.preferences import Preferences, open_settings
+
+# The window tests' engine: the tiny preset's model, as the real-engine tests use (a fake
+# without a model starts at the default preset's, as a new workspace does).
+TINY_MODEL = get_preset("tiny").model
 
 
 @pytest.fixture
@@ -35,7 +40,7 @@ def open_window(
     backend: FakeBackend | None = None,
     dialogs: ScriptedDialogs | None = None,
 ) -> MainWindow:
-    backend = backend or FakeBackend(home)
+    backend = backend or FakeBackend(home, model_config=TINY_MODEL)
     window = MainWindow(lambda model_config: backend, prefs, dialogs or ScriptedDialogs())
     qtbot.addWidget(window)
     window.show()
@@ -46,7 +51,7 @@ def open_window(
 
 @pytest.fixture
 def fake_backend(home: Path) -> FakeBackend:
-    return FakeBackend(home)
+    return FakeBackend(home, model_config=TINY_MODEL)
 
 
 @pytest.fixture

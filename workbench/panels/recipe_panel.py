@@ -30,13 +30,12 @@ from core.config import (
     ModelConfig,
     TrainingConfig,
 )
-from core.presets import PRESETS, get_preset
+from core.presets import DEFAULT_PRESET, PRESETS, get_preset
 from workbench.panels.fields import CheckedField, parse_float, parse_int
 from workbench.panels.lr_stage_editor import LrStageEditor
 
 KIND_LABELS = {"bn_only": "BN only", "lowrank": "low-rank"}
 DEFAULT_RANK = 8
-DEFAULT_PRESET = "cpu"  # what a new workspace gets (core.workspace), so the two agree
 WORKSPACE_MODEL = "__workspace__"  # the preset box's entry for a model no preset has
 
 MODES: tuple[tuple[str, str], ...] = (
