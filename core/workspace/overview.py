@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Iterable, Mapping
+from typing import Protocol
 
-from core.data.entries import DomainEntry
 from core.model.parameters import DomainParameters
 from core.model.probe import ProbeCheck
 from core.workspace.state import DomainStatus
@@ -50,8 +50,29 @@ class DomainOverview:
     probe: ProbeCheck | None = None  # its probe's last re-run (core.model.probe)
 
 
+class CatalogueRow(Protocol):
+    """What a row takes from a catalogue entry (``DomainEntry``, or the fake engine's rows)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def present(self) -> bool: ...
+    @property
+    def num_classes(self) -> int: ...
+    @property
+    def sizes(self) -> Mapping[str, int]: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def default_source(self) -> bool: ...
+
+
 def overview_rows(
-    entries: Iterable[DomainEntry],
+    entries: Iterable[CatalogueRow],
     status: Mapping[str, DomainStatus],
     parameters: Mapping[str, DomainParameters],
     stale: Collection[str],

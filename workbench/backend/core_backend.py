@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from core.config import ModelConfig
 from core.control import TrainingControl
 from core.events import EventSink
-from core.model.probe import NOT_RERUN, ProbeCheck
 from core.progress import ProgressFn
 from core.training.estimate import SpeedMeasurement
 from core.training.request import TrainingRequest
@@ -37,22 +36,9 @@ from workbench.backend.protocol import (
     PredictionView,
     RouteView,
     TrainOutcome,
+    domain_state,
     parameter_table,
 )
-from workbench.status_text import local_time
-
-
-def probe_detail(check: ProbeCheck) -> str:
-    """The tooltip of a probe's verdict: after what, when, the largest logit difference."""
-    when = f"after {check.after}, {local_time(check.checked)}"
-    if check.state == NOT_RERUN:
-        last = f" Last re-run: {check.before}." if check.before else ""
-        return f"Not run again {when} (only a few unloaded domains are loaded for it).{last}"
-    return (
-        f"Its validation images were run again {when}: largest logit difference "
-        f"{check.max_diff:.2g}."
-    )
-
 
 if TYPE_CHECKING:
     from core.training.train_evaluate import TrainingResult
@@ -98,31 +84,8 @@ class CoreBackend(InsightMethods, RunsMethods):
         return [self._state(row) for row in self._ws.domains_overview()]
 
     def _state(self, row: DomainOverview) -> DomainState:
-        status, params = row.status, row.parameters
         changed = row.trained and row.source == "folder" and self._ws.data_changed(row.name)
-        return DomainState(
-            name=row.name,
-            title=row.title,
-            source=row.source,
-            present=row.present,
-            num_classes=row.num_classes,
-            sizes=dict(row.sizes),
-            description=row.description,
-            default_source=row.default_source,
-            trained=row.trained,
-            mode=None if status is None else status.mode,
-            val_accuracy=None if status is None else status.val_accuracy,
-            test_accuracy=None if status is None else status.test_accuracy,
-            parameters=None if params is None else params.domain_parameters,
-            export_bytes=None if params is None else params.export_bytes,
-            is_trunk_source=row.is_trunk_source,
-            stale=row.stale,
-            data_changed=changed,
-            problem=row.problem,
-            adapters="" if params is None else params.adapters,
-            probe="" if row.probe is None else row.probe.text(),
-            probe_detail="" if row.probe is None else probe_detail(row.probe),
-        )
+        return domain_state(row, data_changed=changed)
 
     def _state_of(self, name: str) -> DomainState:
         return self._state(self._ws.domain_overview(name))

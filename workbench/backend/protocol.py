@@ -15,13 +15,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from core.clock import local_text
 from core.config import DomainSpec, ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import EventSink
 from core.model.parameters import TRUNK_PART, ParameterReport
+from core.model.probe import NOT_RERUN, ProbeCheck
 from core.progress import ProgressFn
 from core.training.estimate import SpeedMeasurement
 from core.training.request import TrainingRequest
+from core.workspace.overview import DomainOverview
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +54,48 @@ class DomainState:
     # re-run"; "" when it has none. ``probe_detail``: after what, when, the logit difference.
     probe: str = ""
     probe_detail: str = ""
+
+
+def domain_state(record: DomainOverview, *, data_changed: bool = False) -> DomainState:
+    """Core's record of a domain (``core.workspace.overview``) as the window's row: the one
+    place the two are translated, for both backends (``data_changed``: a made domain's images
+    changed after it was trained, which the backend asks the workspace)."""
+    status, params, probe = record.status, record.parameters, record.probe
+    return DomainState(
+        name=record.name,
+        title=record.title,
+        source=record.source,
+        present=record.present,
+        num_classes=record.num_classes,
+        sizes=dict(record.sizes),
+        description=record.description,
+        default_source=record.default_source,
+        trained=record.trained,
+        mode=None if status is None else status.mode,
+        val_accuracy=None if status is None else status.val_accuracy,
+        test_accuracy=None if status is None else status.test_accuracy,
+        parameters=None if params is None else params.domain_parameters,
+        export_bytes=None if params is None else params.export_bytes,
+        is_trunk_source=record.is_trunk_source,
+        stale=record.stale,
+        data_changed=data_changed,
+        problem=record.problem,
+        adapters="" if params is None else params.adapters,
+        probe="" if probe is None else probe.text(),
+        probe_detail="" if probe is None else probe_detail(probe),
+    )
+
+
+def probe_detail(check: ProbeCheck) -> str:
+    """The tooltip of a probe's verdict: after what, when, the largest logit difference."""
+    when = f"after {check.after}, {local_text(check.checked)}"
+    if check.state == NOT_RERUN:
+        last = f" Last re-run: {check.before}." if check.before else ""
+        return f"Not run again {when} (only a few unloaded domains are loaded for it).{last}"
+    return (
+        f"Its validation images were run again {when}: largest logit difference "
+        f"{check.max_diff:.2g}."
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,12 +33,15 @@ from core.events import (
     TrainingFinished,
     TrainingStarted,
 )
-from core.model.parameters import expected_domain_parameters, trainable_parameters
+from core.model.parameters import trainable_parameters
+from core.model.probe import STALE, UNCHANGED, ProbeCheck
 from core.presets import DEFAULT_PRESET, get_preset
 from core.progress import Cancelled, ProgressFn, check_cancel
 from core.training.estimate import SpeedMeasurement
 from core.training.request import TrainingRequest
 from core.training.run_start import start_words
+from core.workspace.overview import overview_rows
+from core.workspace.state import DomainStatus
 from workbench.backend.protocol import (
     DomainState,
     EvalOutcome,
@@ -54,6 +57,7 @@ from workbench.backend.protocol import (
     RunCurves,
     RunSummary,
     TrainOutcome,
+    domain_state,
     parameter_table,
 )
 from workbench.fake.catalogue import SVHN_NAME, FakeDomain, catalogue_rows
@@ -62,6 +66,20 @@ from workbench.fake.model_files import FakeModelFiles
 from workbench.fake.run import finish_message, simulate_epochs
 
 FAKE_THRESHOLD = -1.0  # the fake's in-domain scores run from -3 to 1: half are unlike
+
+
+def _status(name: str, info: Mapping[str, Any]) -> DomainStatus:
+    """A fake domain's record as core's workspace keeps it."""
+    return DomainStatus(
+        name=name,
+        mode=info["mode"],
+        epochs=info.get("epochs", 0),
+        val_accuracy=info["val_accuracy"],
+        test_accuracy=info["test"],
+        run_dir=None,
+        updated=info.get("updated", ""),
+        trunk_fingerprint=info["trunk"],
+    )
 
 
 class FakeBackend(FakeModelFiles, FakeInsight):
@@ -89,10 +107,9 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         self._lock = threading.Lock()
         self._catalogue = {d.name: d for d in catalogue_rows(builtin_scale)}
         self._fingerprint = secrets.token_hex(32)
-        self._probes_after = ""
         self._source: str | None = None
         self._trained: dict[str, dict] = {}
-        self._probes: dict[str, str] = {}  # name -> its probe's last verdict (as core's)
+        self._probes: dict[str, ProbeCheck] = {}  # name -> its probe's last re-run
         self._runs: dict[str, RunCurves] = {}
         self.calls: list[str] = []
 
@@ -107,37 +124,19 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         return self._config
 
     def domains(self) -> list[DomainState]:
+        """Core's rows (``core.workspace.overview``) over the fake's catalogue and domains."""
         with self._lock:
-            out = [self._row(d.name, d) for d in self._catalogue.values()]
-            out += [self._row(n, None) for n in self._trained if n not in self._catalogue]
-            return out
-
-    def _row(self, name: str, d: FakeDomain | None) -> DomainState:
-        info = self._trained.get(name, {})
-        classes = len(info["spec"].class_names) if info else (d.num_classes if d else 0)
-        budget = expected_domain_parameters(self._config, info["spec"]) if info else None
-        return DomainState(
-            name=name,
-            title=d.title if d else name,
-            source=d.source if d else "imported",
-            present=d.present if d else False,
-            num_classes=d.num_classes if d else classes,
-            sizes=dict(d.sizes) if d else {},
-            description=d.description if d else "",
-            default_source=d.default_source if d else False,
-            trained=bool(info),
-            mode=info.get("mode"),
-            val_accuracy=info.get("val_accuracy"),
-            test_accuracy=info.get("test"),
-            parameters=budget.domain_parameters if budget else None,
-            export_bytes=budget.export_bytes if budget else None,
-            is_trunk_source=name == self._source,
-            stale=bool(info) and info.get("trunk") != self._fingerprint,
-            adapters=self._config.budget_label(info["spec"]) if info else "",
-            probe=self._probes.get(name, "") if info else "",
-            probe_detail=f"Run again after {self._probes_after}" if name in self._probes else "",
-            data_changed=bool(info) and self._made_changed(name, info.get("updated")),
-        )
+            trained = self._trained
+            status = {n: _status(n, info) for n, info in trained.items()}
+            stale = {n for n, info in trained.items() if info.get("trunk") != self._fingerprint}
+            budget = {d.name: d for d in self._budget().domains}
+            rows = overview_rows(
+                self._catalogue.values(), status, budget, stale, self._source, probes=self._probes
+            )
+            changed = {
+                n for n, info in trained.items() if self._made_changed(n, info.get("updated"))
+            }
+            return [domain_state(r, data_changed=r.trained and r.name in changed) for r in rows]
 
     def _made_changed(self, name: str, trained: str | None) -> bool:
         """As ``Workspace.data_changed``: the made domain's record against its training."""
@@ -362,8 +361,8 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             self._probes.pop(name, None)
         for name, info in self._trained.items():
             if name not in skip and info.get("probe"):
-                self._probes[name] = "stale" if info["probe"] != self._fingerprint else "unchanged"
-        self._probes_after = after
+                state = STALE if info["probe"] != self._fingerprint else UNCHANGED
+                self._probes[name] = ProbeCheck(state, 0.0, "", utc_now(), after)
 
     def _trained_info(self, name: str) -> dict:
         """A domain of the engine (trained or imported); KeyError as ``AdapterEngine.domain``."""
