@@ -26,6 +26,8 @@ from PIL import Image
 from core.clock import utc_now
 from core.config import DomainSpec, ModelConfig, TrainingConfig, run_adapters
 from core.control import TrainingControl
+from core.data.catalogue import Catalogue
+from core.data.entries import DomainEntry
 from core.data.pipeline.image_files import unreadable_reason
 from core.events import (
     EventSink,
@@ -198,50 +200,40 @@ class FakeBackend(FakeModelFiles, FakeInsight):
 
     def add_folder(self, path: Path, name: str | None = None) -> DomainState:
         """The real catalogue's check, split and words (``core.data``, no TensorFlow)."""
-        from core.data.catalogue import Catalogue
 
         entry = Catalogue(self._root).add_folder(Path(path), name)
-        with self._lock:
-            self._catalogue.setdefault(
-                entry.name,
-                FakeDomain(
-                    entry.name,
-                    entry.title,
-                    "folder",
-                    entry.class_names,
-                    dict(entry.sizes),
-                    entry.description,
-                    True,
-                ),
-            )
+        self._keep_entry(entry)
         return self._state(entry.name)
+
+    def _keep_entry(self, entry: DomainEntry) -> None:
+        """A folder domain's row as the real catalogue gives it."""
+        row = FakeDomain(
+            entry.name,
+            entry.title,
+            "folder",
+            entry.class_names,
+            dict(entry.sizes),
+            entry.description,
+            True,
+        )
+        with self._lock:
+            self._catalogue.setdefault(entry.name, row)
 
     def new_domain(self, name: str, classes: Mapping[str, Sequence[Path]]) -> MadeDomain:
         """The real copying (``core.data.made``, no TensorFlow) into the fake's data folder."""
-        from core.data.catalogue import Catalogue
-        from core.data.entries import SPLIT_WORDS
         from core.data.made import create_domain, made_folder, split_counts
-
-        def made_description(folder: Path) -> str:  # as core.data.entries.folder_entry
-            return f"Image folder {folder} ({SPLIT_WORDS['hash']} split)."
 
         if name in self._catalogue:
             raise ValueError(f"A domain named {name!r} exists already. Received: {name!r}")
         catalogue = Catalogue(self._root)
         report = create_domain(catalogue, name, classes)
+        self._keep_entry(Catalogue(self._root).entry(name))
         folder = made_folder(catalogue, name)
         assert folder is not None
         splits = split_counts(folder)
-        sizes = {s: sum(c[s] for c in splits.values()) for s in ("train", "val", "test")}
-        sizes = {s: n for s, n in sizes.items() if n}  # as scan_folder: no empty splits
-        with self._lock:
-            self._catalogue[name] = FakeDomain(
-                name, folder.name, "folder", tuple(splits), sizes, made_description(folder), True
-            )
         return MadeDomain(self._state(name), len(report.added), tuple(report.notes()), splits)
 
     def made_classes(self) -> dict[str, tuple[str, ...]]:
-        from core.data.catalogue import Catalogue
         from core.data.made import made_folder, made_names, split_counts
 
         catalogue = Catalogue(self._root)
@@ -253,7 +245,6 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         return out
 
     def add_images(self, domain: str, label: str, paths: Sequence[Path]) -> ImagesAdded:
-        from core.data.catalogue import Catalogue
         from core.data.made import add_images
 
         catalogue = Catalogue(self._root)
@@ -263,19 +254,13 @@ class FakeBackend(FakeModelFiles, FakeInsight):
             changed = bool(report.added) and domain in self._trained
         return ImagesAdded(domain, label, len(report.added), tuple(report.notes()), changed)
 
-    def _made_sizes(self, catalogue: Any, domain: str) -> None:
+    def _made_sizes(self, catalogue: Catalogue, domain: str) -> None:
         """The row's split sizes from the made domain's files, as the real catalogue."""
-        from core.data.made import made_folder, split_counts
-
-        folder = made_folder(catalogue, domain)
-        assert folder is not None  # the callers refuse any other domain
-        splits = split_counts(folder)
-        sizes = {s: sum(c[s] for c in splits.values()) for s in ("train", "val", "test")}
+        sizes = dict(catalogue.entry(domain).sizes)
         with self._lock:
-            self._catalogue[domain].sizes = {s: n for s, n in sizes.items() if n}
+            self._catalogue[domain].sizes = sizes
 
     def made_images(self, domain: str) -> dict[str, tuple[Path, ...]]:
-        from core.data.catalogue import Catalogue
         from core.data.made import made_folder, stored_images
 
         folder = made_folder(Catalogue(self._root), domain)
@@ -291,7 +276,6 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         additions: Mapping[str, Sequence[Path]],
     ) -> ImagesChanged:
         """The real moving and copying (``core.data.made``) in the fake's data folder."""
-        from core.data.catalogue import Catalogue
         from core.data.made import change_images
 
         catalogue = Catalogue(self._root)
