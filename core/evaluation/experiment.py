@@ -178,8 +178,6 @@ def run_experiment(
     *,
     log: Callable[[str], None] = print,
 ) -> ExperimentResult:
-    from core.evaluation.score import decathlon_score
-
     preset = get_preset(config.preset)
     model_config: ModelConfig = preset.model
     if config.precision is not None:
@@ -213,22 +211,7 @@ def run_experiment(
             for method in config.methods:
                 results.append(_train_method(setup, data, method, seed, log))
 
-    min_error = 1.0 / max(test_sizes.values()) if test_sizes else 0.0
-    scores = {}
-    for method in config.methods:
-        per_seed = []
-        for seed in config.seeds:
-            mine = [r for r in results if r.seed == seed]
-            baseline = {r.domain: r.test_accuracy for r in mine if r.method == "finetune"}
-            accs = {r.domain: r.test_accuracy for r in mine if r.method == method}
-            # A perfect fine-tune on a small test set would make E_max zero: floor the
-            # baseline error at one test image.
-            per_seed.append(
-                decathlon_score(
-                    accs, baseline=baseline, percent=False, min_baseline_error=min_error
-                ).total
-            )
-        scores[method] = float(np.mean(per_seed))
+    scores = _scores(config, results, test_sizes)
     return ExperimentResult(
         config=_config_dict(config),
         source=config.source,
@@ -240,6 +223,31 @@ def run_experiment(
         results=tuple(results),
         scores=scores,
     )
+
+
+def _scores(
+    config: ExperimentConfig, results: list[MethodResult], test_sizes: dict[str, int]
+) -> dict[str, float]:
+    """Each method's decathlon score, the mean over seeds of its score against that seed's
+    fine-tuning."""
+    from core.evaluation.score import decathlon_score
+
+    # A perfect fine-tune on a small test set would make E_max zero: floor the baseline
+    # error at one test image.
+    min_error = 1.0 / max(test_sizes.values()) if test_sizes else 0.0
+    scores = {}
+    for method in config.methods:
+        per_seed = []
+        for seed in config.seeds:
+            mine = [r for r in results if r.seed == seed]
+            baseline = {r.domain: r.test_accuracy for r in mine if r.method == "finetune"}
+            accs = {r.domain: r.test_accuracy for r in mine if r.method == method}
+            score = decathlon_score(
+                accs, baseline=baseline, percent=False, min_baseline_error=min_error
+            )
+            per_seed.append(score.total)
+        scores[method] = float(np.mean(per_seed))
+    return scores
 
 
 def _train_trunks(
