@@ -324,6 +324,18 @@ def _add_experiment_parser(sub: Any) -> None:
         default=None,
         help="training images per target domain (default: as the source's, 5000)",
     )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        help="only these methods (with finetune, the score's baseline), e.g. parallel "
+        "lowrank_24 finetune; --ranks and --last-stage add to them",
+    )
+    p.add_argument(
+        "--target-weight-decay",
+        type=float,
+        default=None,
+        help="every target domain's own weight decay (default: each domain's, 5e-4)",
+    )
 
 
 # Commands that read files and print a table: they answer without TensorFlow, whose import

@@ -71,6 +71,9 @@ class ExperimentConfig:
     # The targets' training images (None: ``max_train_examples``, as for the source).
     max_target_train_examples: int | None = None
     max_eval_examples: int | None = None
+    # The targets' own weight decay (adapters, BN, head); None: each domain's spec's. The
+    # paper tuned it per domain: one run per value on one domain shows what it moves.
+    target_weight_decay: float | None = None
 
     def __post_init__(self) -> None:
         get_preset(self.preset)
@@ -93,6 +96,12 @@ class ExperimentConfig:
             raise ConfigError(
                 "`target_seeds` must be None or distinct ints, at least one. "
                 f"Received: target_seeds={seeds!r}"
+            )
+        decay = self.target_weight_decay
+        if decay is not None and not (isinstance(decay, float) and 0.0 <= decay < 1.0):
+            raise ConfigError(
+                "`target_weight_decay` must be None or a float in [0, 1). "
+                f"Received: target_weight_decay={decay!r}"
             )
         for name in ("max_train_examples", "max_target_train_examples", "max_eval_examples"):
             value = getattr(self, name)
@@ -206,6 +215,9 @@ def run_experiment(
     test_sizes: dict[str, int] = {}
     for name in targets:
         data = load(name, target_cap)
+        if config.target_weight_decay is not None:
+            spec = dataclasses.replace(data.spec, weight_decay=config.target_weight_decay)
+            data = _with_spec(data, spec)
         test_sizes[name] = data.num_examples("test")
         for seed in config.seeds:
             for method in config.methods:
@@ -342,7 +354,11 @@ def _train_method(
 
 def _renamed(data: DomainData, name: str) -> DomainData:
     """The same data under another domain name (two methods share one engine)."""
-    spec = dataclasses.replace(data.spec, name=name)
+    return _with_spec(data, dataclasses.replace(data.spec, name=name))
+
+
+def _with_spec(data: DomainData, spec: DomainSpec) -> DomainData:
+    """The same images under another spec."""
     if isinstance(data, ArrayDomainData):
         return ArrayDomainData(
             spec, {s: data.arrays(s) for s in ("train", "val", "test") if data.has_split(s)}
@@ -398,6 +414,10 @@ def run_experiment_cli(args: Any) -> int:
             config = dataclasses.replace(config, source=args.source)
         if args.domains:
             config = dataclasses.replace(config, targets=tuple(args.domains))
+    if getattr(args, "methods", None):
+        config = dataclasses.replace(config, methods=tuple(args.methods))
+    if getattr(args, "target_weight_decay", None) is not None:
+        config = dataclasses.replace(config, target_weight_decay=args.target_weight_decay)
     if getattr(args, "seeds", None):
         config = dataclasses.replace(config, target_seeds=tuple(args.seeds))
     if getattr(args, "target_train_examples", None):

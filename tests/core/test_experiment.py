@@ -107,6 +107,8 @@ def test_experiment_config_refuses_bad_seeds():
     with pytest.raises(ConfigError, match="target_seeds"):
         ExperimentConfig(target_seeds=())
     assert ExperimentConfig(seed=3).seeds == (3,)
+    with pytest.raises(ConfigError, match="target_weight_decay"):
+        ExperimentConfig(target_weight_decay=-1e-3)
     assert ExperimentConfig(target_seeds=(0, 1)).seeds == (0, 1)
 
 
@@ -143,10 +145,12 @@ def test_every_target_method_trains_once_per_seed_on_one_trunk(tmp_path, monkeyp
     import core.training.train_evaluate as train_evaluate
 
     sizes: list[tuple[str, int, int]] = []
+    decays: list[float] = []
     real_train = train_evaluate.train
 
     def counting_train(engine, domain, data, config, **kwargs):
         sizes.append((domain, data.num_examples("train"), config.seed))
+        decays.append(engine.domain(domain).spec.weight_decay)
         return real_train(engine, domain, data, config, **kwargs)
 
     monkeypatch.setattr(train_evaluate, "train", counting_train)
@@ -159,6 +163,7 @@ def test_every_target_method_trains_once_per_seed_on_one_trunk(tmp_path, monkeyp
         max_train_examples=128,
         max_target_train_examples=48,
         max_eval_examples=64,
+        target_weight_decay=2e-3,
     )
     result = run_experiment(config, catalogue, log=lambda _line: None)
     # One trunk (the source trained once, on 128 images); each method twice, on 48 images.
@@ -171,3 +176,5 @@ def test_every_target_method_trains_once_per_seed_on_one_trunk(tmp_path, monkeyp
         ("finetune", 1),
     ]
     assert result.scores["finetune"] == pytest.approx(250.0)
+    # The targets train with the asked decay, the source with its own.
+    assert decays[0] != 2e-3 and decays[1:] == [2e-3] * 4
