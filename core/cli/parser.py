@@ -336,6 +336,11 @@ def _add_experiment_parser(sub: Any) -> None:
         default=None,
         help="every target domain's own weight decay (default: each domain's, 5e-4)",
     )
+    p.add_argument(
+        "--target-stages",
+        default=None,
+        help="every target method's LR stages (default 0.1x3,0.01x1), e.g. 0.1x6,0.01x2",
+    )
 
 
 # Commands that read files and print a table: they answer without TensorFlow, whose import

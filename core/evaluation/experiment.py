@@ -402,11 +402,17 @@ def run_experiment_cli(args: Any) -> int:
     from core.data import Catalogue
 
     catalogue = Catalogue(args.root)
+    config = experiment_config(args, [e.name for e in catalogue.entries() if e.source == "builtin"])
+    start = time.perf_counter()
+    return _run_and_write(config, catalogue, args, start)
+
+
+def experiment_config(args: Any, builtin: list[str]) -> ExperimentConfig:
+    """The experiment the command line asks for (``builtin``: the built-in domains' names)."""
     if args.quick:
         config = quick_config()
-        entries = [e.name for e in catalogue.entries() if e.source == "builtin"]
         source = args.source or config.source
-        targets = tuple(args.domains or [n for n in entries if n != source][:2])
+        targets = tuple(args.domains or [n for n in builtin if n != source][:2])
         config = dataclasses.replace(config, source=source, targets=targets)
     else:
         config = ExperimentConfig(preset=args.preset, precision=args.precision)
@@ -418,6 +424,10 @@ def run_experiment_cli(args: Any) -> int:
         config = dataclasses.replace(config, methods=tuple(args.methods))
     if getattr(args, "target_weight_decay", None) is not None:
         config = dataclasses.replace(config, target_weight_decay=args.target_weight_decay)
+    if getattr(args, "target_stages", None):
+        from core.training_config import parse_stages
+
+        config = dataclasses.replace(config, target_stages=parse_stages(args.target_stages))
     if getattr(args, "seeds", None):
         config = dataclasses.replace(config, target_seeds=tuple(args.seeds))
     if getattr(args, "target_train_examples", None):
@@ -426,7 +436,10 @@ def run_experiment_cli(args: Any) -> int:
     extra += (LAST_STAGE,) if getattr(args, "last_stage", False) else ()
     if extra:  # low-rank adapters at several ranks, the last stage fine-tuned
         config = dataclasses.replace(config, methods=(*config.methods, *extra))
-    start = time.perf_counter()
+    return config
+
+
+def _run_and_write(config: ExperimentConfig, catalogue: Any, args: Any, start: float) -> int:
     result = run_experiment(config, catalogue)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

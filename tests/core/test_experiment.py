@@ -178,3 +178,30 @@ def test_every_target_method_trains_once_per_seed_on_one_trunk(tmp_path, monkeyp
     assert result.scores["finetune"] == pytest.approx(250.0)
     # The targets train with the asked decay, the source with its own.
     assert decays[0] != 2e-3 and decays[1:] == [2e-3] * 4
+
+
+def test_the_frontier_command_builds_the_experiment_it_says():
+    from core.cli import build_parser
+    from core.config import LrStage
+    from core.evaluation.experiment import experiment_config
+
+    args = build_parser().parse_args(
+        "experiment --preset cpu --seeds 0 1 --ranks 2 10 24 --last-stage "
+        "--target-train-examples 2000".split()
+    )
+    config = experiment_config(args, ["digits_street", "digits_hand"])
+    assert config.seeds == (0, 1) and config.max_target_train_examples == 2000
+    assert config.max_train_examples == 5000  # the source keeps its images
+    assert config.methods == (*METHODS, "lowrank_2", "lowrank_10", "lowrank_24", "last_stage")
+    args = build_parser().parse_args(
+        "experiment --domains textures --methods parallel lowrank_24 finetune "
+        "--target-weight-decay 2e-3 --target-stages 0.1x6,0.01x2".split()
+    )
+    config = experiment_config(args, [])
+    assert config.targets == ("textures",)
+    assert config.methods == ("parallel", "lowrank_24", "finetune")
+    assert config.target_weight_decay == 2e-3
+    assert config.target_stages == (LrStage(0.1, 6), LrStage(0.01, 2))
+    args = build_parser().parse_args("experiment --methods parallel".split())
+    with pytest.raises(ConfigError, match="baseline"):
+        experiment_config(args, [])
