@@ -363,7 +363,6 @@ FUNCTION_BUDGET = 60  # lines of a function's body, its docstring not counted
 # may shrink (lower the number, or drop the line once under budget) but never grow; every
 # other function stays within the budget.
 OVER_BUDGET: dict[str, int] = {
-    "core/cli/parser.py::build_parser": 169,
     "workbench/actions/window_actions.py::build_actions": 76,
     "core/data/sources/builtin/textures.py::_patterns": 100,
     "workbench/main_window.py::MainWindow.__init__": 93,
