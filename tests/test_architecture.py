@@ -368,7 +368,6 @@ OVER_BUDGET: dict[str, int] = {
     "workbench/main_window.py::MainWindow.__init__": 93,
     "workbench/panels/confusion_panel.py::ConfusionPanel.__init__": 83,
     "workbench/panels/recipe_panel.py::RecipePanel.__init__": 81,
-    "core/data/sources/folders.py::scan_folder": 73,
     "workbench/fake/run.py::simulate_epochs": 72,
     "workbench/panels/progress_panel.py::ProgressPanel.on_event": 71,
     "core/data/pipeline/file_dataset.py::FileDomainData.prepare": 67,
