@@ -370,7 +370,6 @@ OVER_BUDGET: dict[str, int] = {
     "workbench/panels/recipe_panel.py::RecipePanel.__init__": 81,
     "workbench/fake/run.py::simulate_epochs": 72,
     "workbench/panels/progress_panel.py::ProgressPanel.on_event": 71,
-    "core/files/reference_checkpoint.py::read_reference": 66,
     "core/cli/commands.py::cmd_train": 65,
     "core/data/sources/builtin/signs.py::_draw": 61,
 }
