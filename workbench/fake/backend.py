@@ -107,7 +107,7 @@ class FakeBackend(FakeModelFiles, FakeInsight):
         self.step_delay = step_delay
         self.svhn_online = svhn_online
         self._lock = threading.Lock()
-        self._catalogue = {d.name: d for d in catalogue_rows(builtin_scale)}
+        self._catalogue = {d.name: d for d in catalogue_rows(self._root, builtin_scale)}
         self._fingerprint = secrets.token_hex(32)
         self._source: str | None = None
         self._trained: dict[str, dict] = {}

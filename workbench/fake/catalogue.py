@@ -1,24 +1,18 @@
-"""The fake engine's catalogue: the real built-in, SVHN and decathlon lists, without TensorFlow.
-
-The built-in domains come from ``core.data.sources.builtin.BUILTIN_DOMAINS`` and the decathlon's
-from ``core.data.sources.decathlon_table`` (both TF-free), so the fake lists the same names,
-titles, classes and planned sizes as ``core.data.Catalogue``; the SVHN row repeats
-``core.data.entries.svhn_entry`` (whose module needs TensorFlow). The backend contract
-test (tests/workbench/test_backend_contract.py) checks both against the real catalogue.
+"""The fake engine's catalogue: the real one's rows (``core.data.Catalogue``, no TensorFlow),
+held as mutable rows that the fake 'builds' (``present``) without building anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from core.config import DomainSpec
+from core.data.catalogue import Catalogue
 from core.data.sources.builtin import BUILTIN_DOMAINS, BuiltinDomain
-from core.data.sources.decathlon_table import DECATHLON
+from core.data.sources.svhn import NAME as SVHN_NAME
 
-SVHN_NAME = "svhn_cropped"  # core.data.sources.svhn.NAME
-_SVHN_TRAIN, _SVHN_TEST = 73257, 26032  # core.data.sources.svhn.SVHN_SIZES
-_SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"  # core.data.sources.svhn.OFFICIAL_URL
-_BUILTIN_NOTE = " Built-in: generated on first use (seconds), then cached."
+__all__ = ["SVHN_NAME", "FakeDomain", "catalogue_rows"]
 
 
 @dataclasses.dataclass
@@ -59,48 +53,20 @@ class FakeDomain:
         return dataclasses.replace(spec, image_size=image_size, resize_shorter=resize)
 
 
-def catalogue_rows(scale: float) -> list[FakeDomain]:
-    """The real catalogue's rows on an empty data folder: built-in, SVHN, decathlon."""
-    rows = [
+def catalogue_rows(root: Path, scale: float) -> list[FakeDomain]:
+    """The real catalogue's rows of the data folder ``root``: built-in, SVHN, decathlon, folders."""
+    return [
         FakeDomain(
-            name=d.name,
-            title=d.title,
-            source="builtin",
-            class_names=d.class_names,
-            sizes=d.planned_sizes(scale),
-            description=d.description + _BUILTIN_NOTE,
-            present=False,
-            default_source=d.default_source,
-            builtin=d,
+            name=e.name,
+            title=e.title,
+            source=e.source,
+            class_names=e.class_names,
+            sizes=dict(e.sizes),
+            description=e.description,
+            present=e.present,
+            default_source=e.default_source,
+            builtin=BUILTIN_DOMAINS.get(e.name) if e.source == "builtin" else None,
+            num_classes=e.num_classes,
         )
-        for d in BUILTIN_DOMAINS.values()
+        for e in Catalogue(root, builtin_scale=scale).entries()
     ]
-    held_out = round(_SVHN_TRAIN * 0.1)
-    rows.append(
-        FakeDomain(
-            name=SVHN_NAME,
-            title="SVHN cropped digits (official .mat files)",
-            source="svhn",
-            class_names=tuple(str(d) for d in range(10)),
-            sizes={"train": _SVHN_TRAIN - held_out, "val": held_out, "test": _SVHN_TEST},
-            description="Street View House Numbers, 32x32 crops: train_32x32.mat (10% held "
-            f"out for validation) and test_32x32.mat. Not here: download it ({_SVHN_URL}) or "
-            "point at a folder holding the .mat files.",
-            present=False,
-        )
-    )
-    for info in DECATHLON.values():
-        rows.append(
-            FakeDomain(
-                name=info.name,
-                title=info.title,
-                source="decathlon",
-                class_names=(),
-                num_classes=info.num_classes,
-                sizes=dict(zip(("train", "val", "test"), info.sizes, strict=True)),
-                description=f"Visual Decathlon domain {info.number}: {info.title}. Not here: "
-                "add the Visual Decathlon archive (folder or .tar).",
-                present=False,
-            )
-        )
-    return rows
