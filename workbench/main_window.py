@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow
 
 from core.config import ModelConfig, TrainingConfig
 from core.events import EpochEnded, TrainingStarted
 from workbench.actions.catalogue_actions import CatalogueActions
 from workbench.actions.file_actions import FileActions
-from workbench.actions.help_actions import build_help
 from workbench.actions.insight_actions import InsightActions
 from workbench.actions.plan_actions import PlanActions
 from workbench.actions.run_actions import RunActions
@@ -70,27 +69,6 @@ class MainWindow(QMainWindow):
 
     first_painted = Signal()
     training_ended = Signal(object)
-
-    # The actions build_actions and the help menu make (workbench/actions), declared here.
-    train_action: QAction
-    pause_action: QAction
-    sweep_action: QAction
-    stop_action: QAction
-    stop_epoch_action: QAction
-    export_adapters_action: QAction
-    import_adapters_action: QAction
-    save_trunk_action: QAction
-    load_trunk_action: QAction
-    export_model_action: QAction
-    export_deployment_action: QAction
-    import_reference_action: QAction
-    check_folder_action: QAction
-    open_images_action: QAction
-    shortcuts_action: QAction
-    docs_action: QAction
-    about_action: QAction
-    device_actions: QActionGroup
-    engine_file_actions: tuple[QAction, ...]
 
     def __init__(
         self, factory: BackendFactory, prefs: Preferences, dialogs: Dialogs | None = None
@@ -156,8 +134,7 @@ class MainWindow(QMainWindow):
         self.insight = InsightActions(self)
         self.plan = PlanActions(self)
         self.data_folder = DataFolderActions(self)  # other programs on the same data folder
-        build_actions(self)
-        build_help(self)
+        self.commands = build_actions(self)  # not ``actions``: QWidget.actions() is Qt's
         # Status texts of any length never widen the window: they elide, the tooltip has all.
         self.status_label = ElidedLabel("Loading TensorFlow…")
         self.statusBar().addWidget(self.status_label, 1)
@@ -254,14 +231,15 @@ class MainWindow(QMainWindow):
     def _update_controls(self) -> None:
         active = self.session.training_active
         ok, why = self._can_train()
-        self.train_action.setEnabled(ok)
-        self.train_action.setStatusTip(why)
-        self.train_action.setToolTip("Train the selected domain (F5)" if ok else why)
-        for a in (self.pause_action, self.stop_action, self.stop_epoch_action):
+        actions = self.commands
+        actions.train.setEnabled(ok)
+        actions.train.setStatusTip(why)
+        actions.train.setToolTip("Train the selected domain (F5)" if ok else why)
+        for a in (actions.pause, actions.stop, actions.stop_epoch):
             a.setEnabled(active)
         if not active:
-            self.pause_action.setText("Pause")
-        for a in self.engine_file_actions:
+            actions.pause.setText("Pause")
+        for a in actions.engine_files:
             a.setEnabled(self.session.ready and not active)
         self.domains.set_busy(active)
         self.runs.set_can_resume(self.session.ready and not active)
@@ -397,7 +375,7 @@ class MainWindow(QMainWindow):
 
     @Slot(bool)
     def _paused_changed(self, paused: bool) -> None:
-        self.pause_action.setText("Resume" if paused else "Pause")
+        self.commands.pause.setText("Resume" if paused else "Pause")
         self.log("info", "Paused." if paused else "Resumed.")
         self.progress.set_paused(paused)
         if self._run is not None:

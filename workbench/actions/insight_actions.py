@@ -217,8 +217,8 @@ class InsightActions(QObject):
     def sweep(self) -> None:
         w = self.w
         domain = w.domains.selected_domain()
-        if not w.train_action.isEnabled() or domain is None:
-            w.log("warning", f"Cannot sweep: {w.train_action.statusTip() or 'select a domain.'}")
+        if not w.commands.train.isEnabled() or domain is None:
+            w.log("warning", f"Cannot sweep: {w.commands.train.statusTip() or 'select a domain.'}")
             return
         mode = w.recipe.mode_value()
         if mode not in SWEEP_MODES:
