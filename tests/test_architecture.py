@@ -366,7 +366,6 @@ OVER_BUDGET: dict[str, int] = {
     "core/cli/parser.py::build_parser": 171,
     "core/evaluation/experiment.py::run_experiment": 136,
     "core/data/sources/builtin/textures.py::_patterns": 100,
-    "workbench/main_window.py::MainWindow.__init__": 93,
     "workbench/panels/confusion_panel.py::ConfusionPanel.__init__": 83,
     "workbench/panels/recipe_panel.py::RecipePanel.__init__": 81,
     "core/data/sources/folders.py::scan_folder": 75,

@@ -10,9 +10,19 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QTabWidget, QWidget
 
-from workbench.actions.window_actions import Actions
+from workbench.fake.backend import FakeBackend
 from workbench.main_window import MainWindow
+from workbench.panels.class_count_chart import ClassCountChart
+from workbench.panels.confusion_panel import ConfusionPanel
+from workbench.panels.curves_panel import CurvesPanel
+from workbench.panels.dialogs import ScriptedDialogs
+from workbench.panels.domains_panel import DomainsPanel
+from workbench.panels.recipe_panel import RecipePanel
+from workbench.panels.results_panel import ResultsPanel
+from workbench.panels.sweep_dialog import SweepRequest
+from workbench.session import WorkbenchSession
 
 
 def _assigned_by_the_window() -> set[str]:
@@ -52,6 +62,8 @@ def test_the_window_holds_only_what_it_assigns_itself(window):
 
 
 def test_the_actions_are_one_declared_object(window):
+    from workbench.actions.window_actions import Actions
+
     actions = window.commands
     assert isinstance(actions, Actions)
     fields = [f.name for f in Actions.__dataclass_fields__.values()]
@@ -66,3 +78,127 @@ def test_the_actions_are_one_declared_object(window):
         a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "Run"
     )
     assert actions.sweep in run_menu.actions() and actions.stop_epoch in run_menu.actions()
+
+
+# === The insight actions take collaborators, not the window ===
+
+
+def test_the_insight_module_does_not_import_the_window():
+    import workbench.actions.insight_actions as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    assert "workbench.panels.sweep_dialog" in imported  # the walk sees its imports
+    assert "workbench.main_window" not in imported  # not even under TYPE_CHECKING
+
+
+def test_the_insight_actions_work_without_a_main_window(qtbot, home, prefs):
+    """Built from a session, panels and callbacks alone: results, then a whole sweep."""
+    from workbench.actions.insight_actions import InsightActions, InsightTargets
+    from workbench.actions.run_preparation import RunPreparation
+
+    host = QWidget()  # a plain widget owns them: no MainWindow anywhere
+    qtbot.addWidget(host)
+    backend = FakeBackend(home)
+    session = WorkbenchSession(lambda model_config: backend, host)
+    dialogs = ScriptedDialogs()
+    logged: list[str] = []
+    status: list[str] = []
+    domains, recipe, curves = DomainsPanel(), RecipePanel(), CurvesPanel()
+    results, tabs = ResultsPanel(dialogs), QTabWidget()
+    for panel in (curves, results):
+        tabs.addTab(panel, type(panel).__name__)
+    preparation = RunPreparation(
+        session,
+        recipe,
+        domains,
+        dialogs,
+        prefs,
+        lambda level, text: logged.append(f"{level}: {text}"),
+        show_curves=lambda: tabs.setCurrentWidget(curves),
+    )
+    insight = InsightActions(
+        InsightTargets(
+            session=session,
+            dialogs=dialogs,
+            log=lambda level, text: logged.append(f"{level}: {text}"),
+            domains=domains,
+            confusion=ConfusionPanel(dialogs),
+            results=results,
+            class_counts=ClassCountChart(),
+            curves=curves,
+            tabs=tabs,
+            preparation=preparation,
+            refresh_catalogue=lambda: None,
+            running_domain=lambda: None,
+            set_status=status.append,
+        ),
+        parent=host,
+    )
+    try:
+        with qtbot.waitSignal(session.backend_ready, timeout=60_000):
+            session.load(None)
+        with qtbot.waitSignal(insight.results_shown, timeout=10_000):
+            insight.refresh_results()
+        domains.set_domains(backend.domains())
+        domains.select("signs")
+        recipe.set_mode("adapters")
+        dialogs.queue(SweepRequest((1e-4, 5e-3), None, (0,)))
+        with qtbot.waitSignal(insight.sweep_shown, timeout=30_000) as blocker:
+            insight.sweep()
+            assert status == ["Sweeping signs: 2 run(s)…"]
+            assert tabs.currentWidget() is curves  # the preparation brought the curves forward
+        assert blocker.args[0].chosen is not None
+        assert insight.sweep_table.table.rowCount() == 2
+        assert status[-1].startswith("Sweep of signs: chosen ")
+        assert prefs.get_json("recipe") is not None  # the recipe was remembered
+        assert len([c for c in backend.calls if c.startswith("train signs")]) == 2
+    finally:
+        session.shutdown()
+
+
+# === Train and Sweep share one preparation ===
+
+
+def test_the_new_model_question_is_written_once():
+    """Sweep used to copy Train's preamble, its dialog text included."""
+    workbench = Path(inspect.getfile(MainWindow)).parent
+    texts = [
+        path.name
+        for path in sorted(workbench.rglob("*.py"))
+        for _ in range(path.read_text().count("starts a new workspace and forgets"))
+    ]
+    assert texts == ["run_preparation.py"]
+
+
+def test_train_and_sweep_go_through_the_same_preparation(qtbot, window):
+    verbs: list[str] = []
+    prepare = window.preparation.prepare
+
+    def spy(verb, *args, **kwargs):
+        verbs.append(verb)
+        return prepare(verb, *args, **kwargs)
+
+    window.preparation.prepare = spy
+    window.domains.select("signs")
+    window.recipe.set_mode("full")  # the trunk first: then no question about the mode
+    window.recipe.stages.set_row_texts([("0.1", "1")])
+    with qtbot.waitSignal(window.catalogue.refreshed, timeout=30_000):  # after the run
+        with qtbot.waitSignal(window.training_ended, timeout=30_000):
+            window.commands.train.trigger()
+    window.recipe.set_mode("adapters")
+    qtbot.waitUntil(window.commands.sweep.isEnabled, timeout=10_000)
+    # A model the trained domain does not share: both ask the same question, said for each.
+    window.recipe.width_factor.setText("0.5")
+    window.dialogs.queue(False)
+    window.commands.train.trigger()
+    window.dialogs.queue(SweepRequest((1e-4,), None, (0,)), False)
+    window.commands.sweep.trigger()
+    assert verbs == ["train", "train", "sweep"]
+    assert not window.session.training_active and not window.dialogs.answers
+    asked = [t for t in window.dialogs.shown if t.startswith("New model: ")]
+    assert len(asked) == 2
+    assert "Training starts a new workspace" in asked[0]
+    assert "The sweep starts a new workspace" in asked[1]
