@@ -367,7 +367,6 @@ OVER_BUDGET: dict[str, int] = {
     "core/evaluation/experiment.py::run_experiment": 136,
     "core/data/sources/builtin/textures.py::_patterns": 100,
     "workbench/panels/confusion_panel.py::ConfusionPanel.__init__": 83,
-    "workbench/panels/recipe_panel.py::RecipePanel.__init__": 81,
     "core/data/sources/folders.py::scan_folder": 75,
     "workbench/fake/run.py::simulate_epochs": 72,
     "workbench/panels/progress_panel.py::ProgressPanel.on_event": 71,

@@ -67,9 +67,10 @@ class RunPreparation:
         backend = self.session.backend
         if backend is not None and trunk_trained(self.domains.states()):
             own = backend.model_config
-            model = dataclasses.replace(
-                model, adapter_kind=own.adapter_kind, adapter_rank=own.adapter_rank
-            )
+            if (model.adapter_kind, model.adapter_rank) != (own.adapter_kind, own.adapter_rank):
+                model = dataclasses.replace(
+                    model, adapter_kind=own.adapter_kind, adapter_rank=own.adapter_rank
+                )
         return model
 
     def prepare(
