@@ -24,15 +24,20 @@ if TYPE_CHECKING:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Actions:
-    """The window's actions, one attribute each: the toolbar, the menus, the shortcut list
-    and the tests all reach them here (``MainWindow.commands``)."""
+class RunControls:
+    """Run: Train, Pause, Sweep, Stop and Stop after this epoch."""
 
     train: QAction
     pause: QAction
     sweep: QAction
     stop: QAction
     stop_epoch: QAction
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EngineFileActions:
+    """What works on the engine's files, and the devices: enabled only while it is idle."""
+
     export_adapters: QAction
     import_adapters: QAction
     save_trunk: QAction
@@ -41,15 +46,9 @@ class Actions:
     export_deployment: QAction
     import_reference: QAction
     devices: QActionGroup
-    open_images: QAction
-    check_folder: QAction
-    shortcuts: QAction
-    docs: QAction
-    about: QAction
 
     @property
     def engine_files(self) -> tuple[QAction, ...]:
-        """What works on the engine's files: enabled only while the engine is idle."""
         return (
             self.export_adapters,
             self.import_adapters,
@@ -63,24 +62,15 @@ class Actions:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class _RunActions:
-    train: QAction
-    pause: QAction
-    sweep: QAction
-    stop: QAction
-    stop_epoch: QAction
+class Actions(RunControls, EngineFileActions):
+    """The window's actions, one attribute each: the toolbar, the menus, the shortcut list
+    and the tests all reach them here (``MainWindow.commands``)."""
 
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class _FileActions:
-    export_adapters: QAction
-    import_adapters: QAction
-    save_trunk: QAction
-    load_trunk: QAction
-    export_model: QAction
-    export_deployment: QAction
-    import_reference: QAction
-    devices: QActionGroup
+    open_images: QAction
+    check_folder: QAction
+    shortcuts: QAction
+    docs: QAction
+    about: QAction
 
 
 def build_actions(w: MainWindow) -> Actions:
@@ -126,7 +116,7 @@ def build_actions(w: MainWindow) -> Actions:
     return actions
 
 
-def _run_actions(w: MainWindow) -> _RunActions:
+def _run_actions(w: MainWindow) -> RunControls:
     """Train, Pause, Sweep, Stop and Stop after this epoch (Sweep follows Train's state)."""
     train = make_action(
         w,
@@ -143,7 +133,7 @@ def _run_actions(w: MainWindow) -> _RunActions:
         tip="Train the selected domain once per weight decay (and learning rate) and keep the best",
     )
     train.changed.connect(lambda: sweep.setEnabled(train.isEnabled()))
-    return _RunActions(
+    return RunControls(
         train=train,
         pause=make_action(w, "Pause", w.toggle_pause, "F6", "Ctrl+P"),
         sweep=sweep,
@@ -160,7 +150,7 @@ def _run_actions(w: MainWindow) -> _RunActions:
     )
 
 
-def _file_actions(w: MainWindow) -> _FileActions:
+def _file_actions(w: MainWindow) -> EngineFileActions:
     """The engine's files: adapters, trunk, model, deployment, reference; the devices."""
     f = w.files
     devices = QActionGroup(w)
@@ -172,7 +162,7 @@ def _file_actions(w: MainWindow) -> _FileActions:
         action.setCheckable(True)
         action.setChecked(kind == "default")
         devices.addAction(action)
-    return _FileActions(
+    return EngineFileActions(
         export_adapters=make_action(
             w, "Export adapters…", lambda: f.export_adapters(w.domains.selected_domain())
         ),
@@ -191,7 +181,7 @@ def _file_actions(w: MainWindow) -> _FileActions:
     )
 
 
-def _build_file_menu(w: MainWindow, files: _FileActions) -> tuple[QAction, QAction]:
+def _build_file_menu(w: MainWindow, files: EngineFileActions) -> tuple[QAction, QAction]:
     """File: open and add images and domains, files of the engine, check, quit; gives
     (Open images, Check data folder)."""
     menu = w.menuBar().addMenu("&File")
