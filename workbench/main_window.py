@@ -152,7 +152,9 @@ class MainWindow(QMainWindow):
             show_curves=self._show_curves,
         )
         self.insight = self._build_insight()
-        self.plan = PlanActions(self)
+        self.plan = PlanActions(self.preparation, self.progress, parent=self)
+        self.catalogue.refreshed.connect(self.plan.replan)
+        self.training_ended.connect(self.plan.run_ended)
         self.data_folder = DataFolderActions(self)  # other programs on the same data folder
         self.commands = build_actions(self)  # not ``actions``: QWidget.actions() is Qt's
         self.run_actions = RunActions(
