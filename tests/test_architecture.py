@@ -367,8 +367,6 @@ OVER_BUDGET: dict[str, int] = {
     "workbench/panels/confusion_panel.py::ConfusionPanel.__init__": 83,
     "workbench/fake/run.py::simulate_epochs": 72,
     "workbench/panels/progress_panel.py::ProgressPanel.on_event": 71,
-    "core/data/pipeline/file_dataset.py::FileDomainData.prepare": 67,
-    "core/files/reference_checkpoint.py::read_reference": 66,
     "core/cli/commands.py::cmd_train": 65,
     "core/data/sources/builtin/signs.py::_draw": 61,
 }
