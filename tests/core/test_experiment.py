@@ -139,6 +139,9 @@ def test_the_table_gives_the_mean_and_half_the_range_over_seeds(tmp_path):
     assert "half the range" in table
     png = plot_frontier(result, tmp_path / "frontier.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Written and read back, the result draws the same table (a plot redrawn without training).
+    again = ExperimentResult.from_json(json.loads(json.dumps(result.to_json())))
+    assert again == result and again.to_markdown() == table
 
 
 def test_every_target_method_trains_once_per_seed_on_one_trunk(tmp_path, monkeypatch):
