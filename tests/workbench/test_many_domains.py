@@ -9,12 +9,14 @@ test here).
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QTimer
 
+from benchmarks.gui_slices import SliceWatch, print_report
 from core.config import DomainSpec
 from core.presets import get_preset
 from workbench.main_window import MainWindow
@@ -80,6 +82,8 @@ def test_the_window_lists_many_domains_without_building_one(
     w.show()
     probe = GapProbe()
     probe.timer.start()
+    watch = SliceWatch(roots=bool(os.environ.get("SLICE_ROOTS")))
+    watch.start()
     ready: list[float] = []
     w.session.backend_ready.connect(lambda _backend: ready.append(time.perf_counter()))
     loading = time.perf_counter()
@@ -101,6 +105,9 @@ def test_the_window_lists_many_domains_without_building_one(
     record_property("longest_gap_around_arrival_ms", round(around, 1))
     print(f"longest event-loop gap from the tick before the engine arrived: {around:.1f} ms")
     print(f"(from loading: {probe.longest_gap_ms(loading, end):.1f} ms; {arrived:.1f} ms)")
+    watch.stop()
+    print_report(watch.report(loading, start), "GUI slices while the engine loaded")
+    print_report(watch.report(start, end), "GUI slices from the engine's arrival")
 
     names = [f"copy_{i:02d}" for i in range(MANY)]
     trained = [s for s in w.domains.states() if s.trained]
