@@ -30,10 +30,11 @@ class TurnSteps(QObject):
         self._timer.timeout.connect(self._next)
 
     def run(self, steps: Sequence[Callable[[], object]]) -> None:
-        """Run the first step now and each next one in a later turn."""
+        """Run each step in a later turn, the first one too: the call that asks is often
+        one of several the loop delivers at once (the engine's arrival, then the refresh's
+        result), and the loop's other work (paints, input, timers) goes between them."""
         self._steps = list(steps)
-        self._timer.stop()
-        self._next()
+        self._timer.start()
 
     @property
     def pending(self) -> int:

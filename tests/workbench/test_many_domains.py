@@ -109,7 +109,8 @@ def test_the_window_lists_many_domains_without_building_one(
     w = MainWindow(lambda mc: CoreBackend(many_home, mc), prefs, ScriptedDialogs())
     qtbot.addWidget(w)
     w.resize(1366, 768)
-    w.show()
+    with qtbot.waitSignal(w.first_painted, timeout=60_000):  # the app loads after it too
+        w.show()
     fills: list[tuple[str, FrameType | None]] = []  # (list, the event-loop call it ran in)
 
     def recorded(name: str, fill: Callable[..., Any]) -> Callable[..., Any]:
@@ -126,7 +127,6 @@ def test_the_window_lists_many_domains_without_building_one(
         (w.classify, "set_trained_domains"),
     ):
         monkeypatch.setattr(panel, method, recorded(method, getattr(panel, method)))
-    qtbot.waitExposed(w)
     spy = ResizeSpy()
     w.curves.plots.installEventFilter(spy)
     probe = GapProbe()
