@@ -250,7 +250,7 @@ def _window(root: Path) -> dict[str, Any]:
     application, window = wa.build(["--root", str(root), "--settings", str(root / "b.ini")])
     probe = StallProbe(5)
     probe.timer.start()
-    watch = SliceWatch()
+    watch = SliceWatch(stacks=bool(os.environ.get("SLICE_STACKS")))
     watch.start()
     marks: dict[str, float] = {}
 
@@ -385,7 +385,9 @@ def run_worker(op: str, *args: object) -> dict[str, Any]:
         timeout=TIMEOUT_S,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"worker {op} failed:\n{proc.stderr[-3000:]}")
+        kept = Path(tempfile.mkstemp(prefix=f"bench-domains-{op}-", suffix=".err")[1])
+        kept.write_text(proc.stderr)  # all of it: a crash's thread stacks come first
+        raise RuntimeError(f"worker {op} failed ({proc.returncode}; stderr in {kept}):\n")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -19,8 +19,11 @@ of a 5 ms GUI-thread timer:
   other numbers are then larger than without it), every Python call the event loop made
   (a slot, a paint or an event handler) with its CPU time: what ran in the slice, exactly;
   the slice's GUI CPU time beyond them was Qt's own C++ work (layouts, native paints);
-- stacks of the GUI thread, sampled every ``sample_ms`` by a watchdog thread while the
-  event loop has not ticked for ``watch_ms`` (``sys._current_frames``): where the time went.
+- with ``stacks=True``, stacks of the GUI thread, sampled every ``sample_ms`` by the
+  watchdog while the event loop has not ticked for ``watch_ms`` (``sys._current_frames``):
+  where the time went. Off by default: walking a running thread's frames from another is
+  what profilers do, but two benchmark window processes that sampled them crashed (not
+  reproduced in six more runs, cause unknown), so only a diagnosis turns it on.
 
 Used by ``tests/workbench/test_many_domains.py`` (printed) and ``bench_domains.py``'s
 window step (in its JSON). Only a measuring tool: the product does not import it.
@@ -134,8 +137,10 @@ class SliceWatch:
         watch_ms: float = 30.0,
         sample_ms: float = 2.0,
         roots: bool = False,
+        stacks: bool = False,
     ) -> None:
         self._roots = roots
+        self._stacks = stacks
         self._loops: list[Any] = []  # frames that called an event loop's exec
         self._open: tuple[Any, str, float] | None = None  # the event loop's current call
         self._calls: list[tuple[str, float]] = []
@@ -240,7 +245,7 @@ class SliceWatch:
                 self._watchdog_gap = max(self._watchdog_gap, now - self._watchdog_last)
                 self._watchdog_last = now
                 late = now - self._last[0] > self._watch
-            if not late:
+            if not late or not self._stacks:
                 continue
             frame = sys._current_frames().get(self._gui)
             if frame is None:

@@ -131,7 +131,9 @@ def test_the_window_lists_many_domains_without_building_one(
     w.curves.plots.installEventFilter(spy)
     probe = GapProbe()
     probe.timer.start()
-    watch = SliceWatch(roots=bool(os.environ.get("SLICE_ROOTS")))
+    watch = SliceWatch(
+        roots=bool(os.environ.get("SLICE_ROOTS")), stacks=bool(os.environ.get("SLICE_STACKS"))
+    )
     watch.start()
     ready: list[float] = []
     w.session.backend_ready.connect(lambda _backend: ready.append(time.perf_counter()))
