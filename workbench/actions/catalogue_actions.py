@@ -122,17 +122,23 @@ class CatalogueActions(QObject):
         )
 
     def _refreshed(self, result: tuple[list[DomainState], Any, Any, str]) -> None:
-        """Each list fills in a turn of the event loop of its own, ``refreshed`` after them
-        all (with many domains one turn of all of them stalled the window, issue 26)."""
+        """Each list fills in a turn of the event loop of its own (with many domains one
+        turn of all of them stalled the window, issue 26). The domains table comes last,
+        with ``refreshed``: what reads the table (the model line, the plan, the controls)
+        is brought up to date in the same turn, as a person or a test sees the table."""
         domains, runs, params, runs_root = result
         trained = [d.name for d in domains if d.trained]
+
+        def domains_table() -> None:
+            self.domains.set_domains(domains)
+            self.refreshed.emit()
+
         self.fill.run(
             (
-                lambda: self.domains.set_domains(domains),
                 lambda: self.runs.set_runs(runs, runs_root),
                 lambda: self.parameters.set_rows(params),
                 lambda: self.classify_panel.set_trained_domains(trained),
-                self.refreshed.emit,
+                domains_table,
             )
         )
 
