@@ -84,7 +84,7 @@ def child_stop(args: argparse.Namespace) -> None:
         now = time.perf_counter()
         if isinstance(event, BatchEnded) and "asked" not in marks:
             marks["asked"] = now
-            window.stop_epoch_action.trigger()
+            window.commands.stop_epoch.trigger()
         elif isinstance(event, EpochEnded):
             marks["epoch_ended"] = now
         elif isinstance(event, TrainingFinished):
@@ -105,7 +105,7 @@ def child_stop(args: argparse.Namespace) -> None:
     )
     window.domains.select(DOMAIN)
     window.recipe.stages.set_stages((LrStage(0.01, 3),))
-    window.train_action.trigger()
+    window.commands.train.trigger()
     wait(lambda: bool(ended), 1800)
     outcome = ended[0]
     window.shutdown()

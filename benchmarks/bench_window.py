@@ -126,7 +126,7 @@ def child_gui_train(args: argparse.Namespace) -> None:
             probe.timer.start()
         marks["start"] = time.perf_counter()
         if not window.start_training():
-            marks["error"] = f"the window refused to train: {window.train_action.statusTip()}"
+            marks["error"] = f"the window refused to train: {window.commands.train.statusTip()}"
             window.close()
 
     profiler = cProfile.Profile() if args.profile else None

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Literal
 
 from core.config_checks import (
@@ -34,6 +35,7 @@ from core.training_config import (
     BN_INITS,
     CLASS_WEIGHTS,
     TRAIN_MODES,
+    TRAINING_FIELD_CHECKS,
     WEIGHT_DECAY_SCOPES,
     BnInit,
     LrStage,
@@ -69,6 +71,7 @@ __all__ = [
     "TrainingConfig",
     "WeightDecayScope",
     "adapter_label",
+    "field_problem",
     "format_stages",
     "parse_stages",
 ]
@@ -88,6 +91,20 @@ class ClusterError(RuntimeError):
 
 
 # === Model ===
+
+
+def _check_image_size(value: Any) -> None:
+    _check_positive_int("image_size", value)
+    if value < 8 or value > 1024:
+        _fail("`image_size` must be in [8, 1024].", image_size=value)
+
+
+MODEL_FIELD_CHECKS: Mapping[str, Callable[[Any], None]] = MappingProxyType(
+    {
+        "width_factor": lambda v: _check_finite("width_factor", v, low=0.0625, high=8.0),
+        "image_size": _check_image_size,
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -121,7 +138,7 @@ class ModelConfig:
     precision: Precision = "float32"
 
     def __post_init__(self) -> None:
-        _check_finite("width_factor", self.width_factor, low=0.0625, high=8.0)
+        MODEL_FIELD_CHECKS["width_factor"](self.width_factor)
         blocks = self.blocks_per_stage
         if (
             not isinstance(blocks, tuple)
@@ -132,9 +149,7 @@ class ModelConfig:
                 "`blocks_per_stage` must be a tuple of three positive integers.",
                 blocks_per_stage=blocks,
             )
-        _check_positive_int("image_size", self.image_size)
-        if self.image_size < 8 or self.image_size > 1024:
-            _fail("`image_size` must be in [8, 1024].", image_size=self.image_size)
+        MODEL_FIELD_CHECKS["image_size"](self.image_size)
         if self.adapter_kind not in ADAPTER_KINDS:
             _fail(f"`adapter_kind` must be one of {ADAPTER_KINDS}.", adapter_kind=self.adapter_kind)
         self._check_rank()
@@ -210,6 +225,10 @@ class ModelConfig:
 
 # === Domain ===
 
+DOMAIN_FIELD_CHECKS: Mapping[str, Callable[[Any], None]] = MappingProxyType(
+    {"weight_decay": lambda v: _check_finite("weight_decay", v, low=0.0, high=1.0)}
+)
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DomainSpec:
@@ -277,7 +296,7 @@ class DomainSpec:
         for flag in ("random_crop", "allow_flip"):
             if not isinstance(getattr(self, flag), bool):
                 _fail(f"`{flag}` must be a bool.", **{flag: getattr(self, flag)})
-        _check_finite("weight_decay", self.weight_decay, low=0.0, high=1.0)
+        DOMAIN_FIELD_CHECKS["weight_decay"](self.weight_decay)
 
     def _check_adapters(self) -> None:
         _check_optional_adapters(self.adapter_kind, self.adapter_rank, "A domain")
@@ -292,6 +311,22 @@ class DomainSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DomainSpec:
         return _from_dict(cls, data, tuples=("class_names", "mean", "std"))
+
+
+def field_problem(config: type, name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be field ``name`` of ``config`` (None: it can), by the very check
+    the config runs on construction, without building one: a form checks a field as it is
+    typed. Only fields a value alone decides have such a check (others raise KeyError)."""
+    checks = {
+        ModelConfig: MODEL_FIELD_CHECKS,
+        TrainingConfig: TRAINING_FIELD_CHECKS,
+        DomainSpec: DOMAIN_FIELD_CHECKS,
+    }[config]
+    try:
+        checks[name](value)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def run_adapters(

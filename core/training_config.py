@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Literal
 
 from core.config_checks import (
@@ -34,6 +35,35 @@ BN_INITS: tuple[str, ...] = ("source", "fresh")
 
 
 # === Training ===
+
+
+def _check_batch_size(value: Any) -> None:
+    _check_positive_int("batch_size", value)
+    if value > 65536:
+        _fail("`batch_size` must be at most 65536.", batch_size=value)
+
+
+def _check_domain_weight_decay(value: Any) -> None:
+    if value is not None:
+        _check_finite("domain_weight_decay", value, low=0.0, high=1.0)
+
+
+def _check_seed(value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        _fail("`seed` must be a non-negative integer.", seed=value)
+
+
+# The fields a value alone decides, checked as construction checks them (core.config's
+# ``field_problem`` answers for one field without building a config).
+TRAINING_FIELD_CHECKS: Mapping[str, Callable[[Any], None]] = MappingProxyType(
+    {
+        "batch_size": _check_batch_size,
+        "momentum": lambda v: _check_finite("momentum", v, low=0.0, high=0.999),
+        "weight_decay": lambda v: _check_finite("weight_decay", v, low=0.0, high=1.0),
+        "domain_weight_decay": _check_domain_weight_decay,
+        "seed": _check_seed,
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,28 +174,25 @@ class TrainingConfig:
             _fail("`stages` must be a non-empty tuple of LrStage.", stages=stages)
         if not all(isinstance(s, LrStage) for s in stages):
             _fail("`stages` must hold LrStage objects.", stages=stages)
-        _check_positive_int("batch_size", self.batch_size)
-        if self.batch_size > 65536:
-            _fail("`batch_size` must be at most 65536.", batch_size=self.batch_size)
-        _check_finite("momentum", self.momentum, low=0.0, high=0.999)
+        check = TRAINING_FIELD_CHECKS
+        check["batch_size"](self.batch_size)
+        check["momentum"](self.momentum)
         if not isinstance(self.nesterov, bool):
             _fail("`nesterov` must be a bool.", nesterov=self.nesterov)
         if self.nesterov and self.momentum == 0:
             _fail("Nesterov momentum needs `momentum` > 0.", momentum=self.momentum)
-        _check_finite("weight_decay", self.weight_decay, low=0.0, high=1.0)
+        check["weight_decay"](self.weight_decay)
         if self.weight_decay_scope not in WEIGHT_DECAY_SCOPES:
             _fail(
                 f"`weight_decay_scope` must be one of {WEIGHT_DECAY_SCOPES}.",
                 weight_decay_scope=self.weight_decay_scope,
             )
-        if self.domain_weight_decay is not None:
-            _check_finite("domain_weight_decay", self.domain_weight_decay, low=0.0, high=1.0)
+        check["domain_weight_decay"](self.domain_weight_decay)
         if self.bn_init not in BN_INITS:
             _fail(f"`bn_init` must be one of {BN_INITS}.", bn_init=self.bn_init)
         if self.mode not in TRAIN_MODES:
             _fail(f"`mode` must be one of {TRAIN_MODES}.", mode=self.mode)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            _fail("`seed` must be a non-negative integer.", seed=self.seed)
+        check["seed"](self.seed)
         _check_finite("label_smoothing", self.label_smoothing, low=0.0, high=0.5)
         if not isinstance(self.validation, bool):
             _fail("`validation` must be a bool.", validation=self.validation)

@@ -7,22 +7,21 @@ engine are disabled and the status bar says "Loading TensorFlow…".
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QEvent, Qt, Signal, Slot
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow
 
 from core.config import ModelConfig, TrainingConfig
 from core.events import EpochEnded, TrainingStarted
 from workbench.actions.catalogue_actions import CatalogueActions
 from workbench.actions.file_actions import FileActions
-from workbench.actions.help_actions import build_help
-from workbench.actions.insight_actions import InsightActions
+from workbench.actions.insight_actions import InsightActions, InsightTargets
 from workbench.actions.plan_actions import PlanActions
 from workbench.actions.run_actions import RunActions
+from workbench.actions.run_preparation import RunPreparation
 from workbench.actions.window_actions import build_actions
 from workbench.backend.jobs import JobError
 from workbench.backend.protocol import Backend, TrainOutcome
@@ -31,7 +30,6 @@ from workbench.gc_guard import GuiThreadCollector
 from workbench.guidance import (
     ANEW,
     FINE_TUNE,
-    can_train,
     changed_data_question,
     default_mode,
     mode_question,
@@ -72,27 +70,6 @@ class MainWindow(QMainWindow):
     first_painted = Signal()
     training_ended = Signal(object)
 
-    # The actions build_actions and the help menu make (workbench/actions), declared here.
-    train_action: QAction
-    pause_action: QAction
-    sweep_action: QAction
-    stop_action: QAction
-    stop_epoch_action: QAction
-    export_adapters_action: QAction
-    import_adapters_action: QAction
-    save_trunk_action: QAction
-    load_trunk_action: QAction
-    export_model_action: QAction
-    export_deployment_action: QAction
-    import_reference_action: QAction
-    check_folder_action: QAction
-    open_images_action: QAction
-    shortcuts_action: QAction
-    docs_action: QAction
-    about_action: QAction
-    device_actions: QActionGroup
-    engine_file_actions: tuple[QAction, ...]
-
     def __init__(
         self, factory: BackendFactory, prefs: Preferences, dialogs: Dialogs | None = None
     ) -> None:
@@ -112,6 +89,17 @@ class MainWindow(QMainWindow):
         self._selected: str | None = None
         self._run: RunStatus | None = None  # the run in progress, as the status bar says it
 
+        self._build_panels()
+        self.log = self.progress.log
+        self._build_actions(prefs)
+        self._build_status_bar()
+        self._connect()
+        self._restore_preferences()
+        self._set_engine_widgets_enabled(False)
+        self._update_controls()
+
+    def _build_panels(self) -> None:
+        """The panels, in docks and tabs."""
         self.domains = DomainsPanel()
         self.recipe = RecipePanel()
         self.curves = CurvesPanel()
@@ -138,7 +126,8 @@ class MainWindow(QMainWindow):
             progress=self.progress,
         )
 
-        self.log = self.progress.log
+    def _build_actions(self, prefs: Preferences) -> None:
+        """The action objects over the panels, then the window's own actions and menus."""
         self.catalogue = CatalogueActions(
             self.session,
             self.dialogs,
@@ -155,11 +144,34 @@ class MainWindow(QMainWindow):
         )
         self.files.engine_changed.connect(self.catalogue.refresh)
         self.catalogue.refreshed.connect(self._catalogue_refreshed)
-        self.insight = InsightActions(self)
-        self.plan = PlanActions(self)
+        self.preparation = RunPreparation(
+            self.session,
+            self.recipe,
+            self.domains,
+            self.dialogs,
+            prefs,
+            self.log,
+            show_curves=self._show_curves,
+        )
+        self.insight = self._build_insight()
+        self.plan = PlanActions(self.preparation, self.progress, parent=self)
+        self.catalogue.refreshed.connect(self.plan.replan)
+        self.training_ended.connect(self.plan.run_ended)
         self.data_folder = DataFolderActions(self)  # other programs on the same data folder
-        build_actions(self)
-        build_help(self)
+        self.commands = build_actions(self)  # not ``actions``: QWidget.actions() is Qt's
+        self.run_actions = RunActions(
+            self.session,
+            self.runs,
+            self.curves,
+            prefs,
+            self.dialogs,
+            self.log,
+            show_curves=self._show_curves,
+            resume_training=self._resume_training,
+            parent=self,
+        )
+
+    def _build_status_bar(self) -> None:
         # Status texts of any length never widen the window: they elide, the tooltip has all.
         self.status_label = ElidedLabel("Loading TensorFlow…")
         self.statusBar().addWidget(self.status_label, 1)
@@ -168,6 +180,8 @@ class MainWindow(QMainWindow):
         self.jobs_bar = JobsBar(self.session.engine_jobs, self.session.side_jobs)
         self.statusBar().addPermanentWidget(self.jobs_bar)
 
+    def _connect(self) -> None:
+        """The session's and the panels' signals to the window's own slots."""
         self.session.backend_ready.connect(self._backend_ready)
         self.session.backend_failed.connect(self._backend_failed)
         self.session.training_event.connect(self._training_event)
@@ -176,20 +190,37 @@ class MainWindow(QMainWindow):
         self.session.paused_changed.connect(self._paused_changed)
         self.recipe.changed.connect(self._update_controls)
         self.domains.domain_selected.connect(self._domain_selected)
-        self.run_actions = RunActions(
-            self.session,
-            self.runs,
-            self.curves,
-            prefs,
-            self.dialogs,
-            self.log,
-            show_curves=lambda: self.tabs.setCurrentWidget(self.curves),
-            resume_training=self._resume_training,
+
+    def _build_insight(self) -> InsightActions:
+        """The insight actions over the window's panels; the window places their sweep dock
+        and forwards its own signals to them."""
+        insight = InsightActions(
+            InsightTargets(
+                session=self.session,
+                dialogs=self.dialogs,
+                log=self.log,
+                domains=self.domains,
+                confusion=self.confusion,
+                results=self.results,
+                class_counts=self.class_counts,
+                curves=self.curves,
+                tabs=self.tabs,
+                preparation=self.preparation,
+                refresh_catalogue=self.catalogue.refresh,
+                running_domain=self.running_domain,
+                set_status=lambda text: self.status_label.setText(text),
+            ),
             parent=self,
         )
-        self._restore_preferences()
-        self._set_engine_widgets_enabled(False)
-        self._update_controls()
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, insight.sweep_dock)
+        insight.sweep_dock.hide()
+        self.catalogue.refreshed.connect(insight.catalogue_refreshed)
+        self.training_ended.connect(insight.run_ended)
+        self.files.engine_changed.connect(insight.refresh_results)  # an import, a trunk loaded
+        return insight
+
+    def _show_curves(self) -> None:
+        self.tabs.setCurrentWidget(self.curves)
 
     # === Loading ===
 
@@ -243,27 +274,21 @@ class MainWindow(QMainWindow):
         return None if self._run is None else self._run.domain
 
     def _can_train(self) -> tuple[bool, str]:
-        domain = self.domains.selected_domain()
-        return can_train(
-            ready=self.session.ready,
-            active=self.session.training_active,
-            domain=domain,
-            state=self.domains.state(domain) if domain is not None else None,
-            recipe_errors=self.recipe.errors(),
-        )
+        return self.preparation.can_train()
 
     @Slot()
     def _update_controls(self) -> None:
         active = self.session.training_active
         ok, why = self._can_train()
-        self.train_action.setEnabled(ok)
-        self.train_action.setStatusTip(why)
-        self.train_action.setToolTip("Train the selected domain (F5)" if ok else why)
-        for a in (self.pause_action, self.stop_action, self.stop_epoch_action):
+        actions = self.commands
+        actions.train.setEnabled(ok)
+        actions.train.setStatusTip(why)
+        actions.train.setToolTip("Train the selected domain (F5)" if ok else why)
+        for a in (actions.pause, actions.stop, actions.stop_epoch):
             a.setEnabled(active)
         if not active:
-            self.pause_action.setText("Pause")
-        for a in self.engine_file_actions:
+            actions.pause.setText("Pause")
+        for a in actions.engine_files:
             a.setEnabled(self.session.ready and not active)
         self.domains.set_busy(active)
         self.runs.set_can_resume(self.session.ready and not active)
@@ -302,17 +327,8 @@ class MainWindow(QMainWindow):
         self.domains.set_hint(next_step_hint(self.domains.states(), ready=self.session.ready))
 
     def recipe_model(self) -> ModelConfig:
-        """The recipe's model. On a trained trunk the workspace keeps its own default
-        adapters: the recipe's kind and rank go with the run, for the domain it trains
-        (one trunk holds domains of several kinds)."""
-        model = self.recipe.model_config()
-        backend = self.session.backend
-        if backend is not None and trunk_trained(self.domains.states()):
-            own = backend.model_config
-            model = dataclasses.replace(
-                model, adapter_kind=own.adapter_kind, adapter_rank=own.adapter_rank
-            )
-        return model
+        """The model a run from the recipe trains (``RunPreparation.recipe_model``)."""
+        return self.preparation.recipe_model()
 
     @Slot()
     def start_training(
@@ -323,37 +339,29 @@ class MainWindow(QMainWindow):
         model_config: ModelConfig | None = None,
     ) -> bool:
         """Train the selected domain with the recipe (or the given configs, for a resume)."""
-        ok, why = self._can_train()
-        domain = domain or self.domains.selected_domain()
-        if not ok or domain is None:
-            self.log("warning", f"Cannot train: {why}")
-            return False
-        model_config = model_config or self.recipe_model()
-        backend = self.session.backend
-        assert backend is not None
-        lost = backend.would_discard(model_config)
-        if lost and not self.dialogs.confirm(
-            "New model",
-            "This model differs from the one the trained domains use. "
-            f"Training starts a new workspace and forgets: {', '.join(lost)}. Continue?",
-        ):
-            return False
         anew = False
-        if config is None:  # a run from the recipe (a resume brings its own configs)
-            if not self._confirm_mode(domain):
-                return False
-            start = self._ask_start(domain)
-            if start is None:
-                return False
-            anew = start
-            config = self.recipe.training_config()
-        self.prefs.set_json("recipe", self.recipe.to_dict())
-        self.tabs.setCurrentWidget(self.curves)
+
+        def ask(name: str) -> bool:  # a run from the recipe (a resume brings its configs)
+            nonlocal anew
+            if config is not None:
+                return True
+            start = self._ask_start(name) if self._confirm_mode(name) else None
+            anew = bool(start)
+            return start is not None
+
+        run = self.preparation.prepare(
+            "train", ask, domain=domain, model_config=model_config, config=config
+        )
+        if run is None:
+            return False
+        domain, config = run.domain, run.config
         plan = self.plan.text()
         if plan and resume_run is None:
             self.log("info", plan)  # what this run does and takes, as shown before the click
         self.plan.stop_measuring()
-        self.session.start_training(domain, model_config, config, resume_run=resume_run, anew=anew)
+        self.session.start_training(
+            domain, run.model_config, config, resume_run=resume_run, anew=anew
+        )
         self._run = RunStatus(domain, config.total_epochs, resumed=resume_run is not None)
         if resume_run is None:
             self.curves.clear_run()  # (a resume shows its run's curves so far)
@@ -399,7 +407,7 @@ class MainWindow(QMainWindow):
 
     @Slot(bool)
     def _paused_changed(self, paused: bool) -> None:
-        self.pause_action.setText("Resume" if paused else "Pause")
+        self.commands.pause.setText("Resume" if paused else "Pause")
         self.log("info", "Paused." if paused else "Resumed.")
         self.progress.set_paused(paused)
         if self._run is not None:

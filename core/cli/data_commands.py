@@ -4,6 +4,33 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_data_parsers(sub: Any) -> None:
+    """domains: the catalogue and what the workspace holds of it."""
+    p = sub.add_parser(
+        "domains", help="list the domains: data present?, classes, sizes, trained?, what it is"
+    )
+    p.add_argument(
+        "--short", action="store_true", help="one line per domain (descriptions shortened)"
+    )
+
+
+def add_source_parsers(sub: Any) -> None:
+    """add-folder, add-decathlon, svhn: where a domain's images come from."""
+    p = sub.add_parser("add-folder", help="add an image folder (one sub-folder per class)")
+    p.add_argument("path", type=Path)
+    p.add_argument("--name")
+    p = sub.add_parser(
+        "add-decathlon",
+        help="add the Visual Decathlon archive: its folder, or the official .tar.gz files",
+    )
+    p.add_argument("path", type=Path, nargs="+")
+    p = sub.add_parser("svhn", help="use existing SVHN .mat files, or download them")
+    p.add_argument("--dir", type=Path, help="folder holding train_32x32.mat, test_32x32.mat")
+    p.add_argument("--download", action="store_true")
 
 
 def cmd_domains(args: argparse.Namespace) -> int:

@@ -3,9 +3,65 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
+from core.cli.analysis import add_weights_option
 from core.cli.commands import _workspace, describe_weights
 from core.cli.program import command_name
+from core.cli.reference import add_parser as add_import_reference_parser
+from core.deploy.formats import DEPLOY_FORMATS
+
+
+def add_file_parsers(sub: Any) -> None:
+    """export, import, import-reference, save-/load-trunk, save-model, runs, doctor."""
+    p = sub.add_parser(
+        "export",
+        help="write a domain's adapters (.adapter.safetensors), or a standalone model",
+        description="adapters (default): the domain's own weights for this workbench. "
+        "saved_model (a directory), litert (.tflite), onnx (.onnx): one merged model with "
+        "the preprocessing inside (uint8 RGB of any size in, class probabilities out), "
+        "class names in its metadata, checked in its own runtime on the test split "
+        "(needs the 'deploy' extra: pip install -e \".[deploy]\").",
+    )
+    p.add_argument("--domain", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--format", choices=("adapters", *DEPLOY_FORMATS), default="adapters", help="what to write"
+    )
+    p.add_argument(
+        "--max-test-images",
+        type=int,
+        default=None,
+        help="check a deployed model on at most this many test images (default: all)",
+    )
+    add_weights_option(p)
+
+    p = sub.add_parser("import", help="add a domain from an exported adapter file")
+    p.add_argument("file", type=Path)
+    p.add_argument("--name", help="domain name to use (default: the file's)")
+    p.add_argument("--replace", action="store_true", help="replace a domain of that name")
+
+    add_import_reference_parser(sub)
+
+    p = sub.add_parser("save-trunk", help="write the shared trunk to a .safetensors file")
+    p.add_argument("file", type=Path)
+    p = sub.add_parser("load-trunk", help="replace the shared trunk from a .safetensors file")
+    p.add_argument("file", type=Path)
+    p = sub.add_parser("save-model", help="write the whole multi-domain model as .keras")
+    p.add_argument("file", type=Path)
+
+    sub.add_parser("runs", help="list past training runs")
+    p = sub.add_parser(
+        "doctor",
+        help="check every file of the data folder (checksums, references, run folders)",
+        description="Checks workspace.json, the trunk and adapter files (their checksums), "
+        "the run folders and what stopped programs left behind. With --repair: restores "
+        "damaged weights from run checkpoints holding exactly them, rebuilds workspace.json "
+        "from the intact files, keeps every damaged original aside. Exit status 3 when "
+        "problems remain.",
+    )
+    p.add_argument("--repair", action="store_true", help="repair what the intact files allow")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -18,8 +18,16 @@ from core.cli import analysis as cli_analysis
 from core.cli import made_commands
 from core.cli.analysis import add_score_option
 from core.cli.commands import cmd_classify, cmd_experiment, cmd_info, cmd_train
-from core.cli.data_commands import cmd_add_decathlon, cmd_add_folder, cmd_domains, cmd_svhn
+from core.cli.data_commands import (
+    add_data_parsers,
+    add_source_parsers,
+    cmd_add_decathlon,
+    cmd_add_folder,
+    cmd_domains,
+    cmd_svhn,
+)
 from core.cli.file_commands import (
+    add_file_parsers,
     cmd_doctor,
     cmd_export,
     cmd_import,
@@ -29,7 +37,6 @@ from core.cli.file_commands import (
     cmd_save_trunk,
 )
 from core.cli.program import command_name
-from core.cli.reference import add_parser as add_import_reference_parser
 from core.cli.reference import cmd_import_reference
 from core.config import (
     ADAPTER_KINDS,
@@ -42,7 +49,6 @@ from core.config import (
     ClusterError,
     ConfigError,
 )
-from core.deploy.formats import DEPLOY_FORMATS
 from core.failure_report import one_line, write_crash_log
 from core.presets import PRESETS
 from core.quiet_start import import_tensorflow
@@ -99,10 +105,6 @@ def _add_capacity_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_weights_option(p: argparse.ArgumentParser) -> None:
-    cli_analysis.add_weights_option(p)
-
-
 def _add_classify_parser(sub: Any) -> None:
     p = sub.add_parser("classify", help="top-k classes of image files or folders")
     p.add_argument("images", nargs="+", type=Path)
@@ -133,13 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="command")
 
-    p = sub.add_parser(
-        "domains", help="list the domains: data present?, classes, sizes, trained?, what it is"
-    )
-    p.add_argument(
-        "--short", action="store_true", help="one line per domain (descriptions shortened)"
-    )
-
+    add_data_parsers(sub)
     p = sub.add_parser("info", help="print the parameter table (shared trunk vs each domain)")
     _add_model_options(p)
     p.add_argument(
@@ -150,6 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
 
+    _add_train_parser(sub)
+    cli_analysis.add_parsers(sub, _add_model_options)
+
+    _add_classify_parser(sub)
+    add_file_parsers(sub)
+    add_source_parsers(sub)
+    made_commands.add_parsers(sub)
+    _add_experiment_parser(sub)
+    return parser
+
+
+def _add_train_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train a domain (adapters on the frozen trunk by default)")
     p.add_argument("--domain", required=True)
     p.add_argument(
@@ -194,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", help="start this domain's adapters/BN from another domain")
     p.add_argument("--resume", type=Path, help="continue the run in this run folder")
     p.add_argument("--anew", action="store_true", help="restart its adapters, BNs and head")
+    _add_distribution_options(p)
+    _add_model_options(p)
+
+
+def _add_distribution_options(p: argparse.ArgumentParser) -> None:
+    """tf.distribute: the strategy and what multi-worker training waits for."""
     p.add_argument(
         "--strategy",
         choices=("default", "mirrored", "multi_worker"),
@@ -217,75 +231,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=20.0,
         help="multi_worker: seconds without a heartbeat before a worker counts as lost",
     )
-    _add_model_options(p)
-
-    cli_analysis.add_parsers(sub, _add_model_options)
-
-    _add_classify_parser(sub)
-
-    p = sub.add_parser(
-        "export",
-        help="write a domain's adapters (.adapter.safetensors), or a standalone model",
-        description="adapters (default): the domain's own weights for this workbench. "
-        "saved_model (a directory), litert (.tflite), onnx (.onnx): one merged model with "
-        "the preprocessing inside (uint8 RGB of any size in, class probabilities out), "
-        "class names in its metadata, checked in its own runtime on the test split "
-        "(needs the 'deploy' extra: pip install -e \".[deploy]\").",
-    )
-    p.add_argument("--domain", required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument(
-        "--format", choices=("adapters", *DEPLOY_FORMATS), default="adapters", help="what to write"
-    )
-    p.add_argument(
-        "--max-test-images",
-        type=int,
-        default=None,
-        help="check a deployed model on at most this many test images (default: all)",
-    )
-    _add_weights_option(p)
-
-    p = sub.add_parser("import", help="add a domain from an exported adapter file")
-    p.add_argument("file", type=Path)
-    p.add_argument("--name", help="domain name to use (default: the file's)")
-    p.add_argument("--replace", action="store_true", help="replace a domain of that name")
-
-    add_import_reference_parser(sub)
-
-    p = sub.add_parser("save-trunk", help="write the shared trunk to a .safetensors file")
-    p.add_argument("file", type=Path)
-    p = sub.add_parser("load-trunk", help="replace the shared trunk from a .safetensors file")
-    p.add_argument("file", type=Path)
-    p = sub.add_parser("save-model", help="write the whole multi-domain model as .keras")
-    p.add_argument("file", type=Path)
-
-    sub.add_parser("runs", help="list past training runs")
-    p = sub.add_parser(
-        "doctor",
-        help="check every file of the data folder (checksums, references, run folders)",
-        description="Checks workspace.json, the trunk and adapter files (their checksums), "
-        "the run folders and what stopped programs left behind. With --repair: restores "
-        "damaged weights from run checkpoints holding exactly them, rebuilds workspace.json "
-        "from the intact files, keeps every damaged original aside. Exit status 3 when "
-        "problems remain.",
-    )
-    p.add_argument("--repair", action="store_true", help="repair what the intact files allow")
-
-    p = sub.add_parser("add-folder", help="add an image folder (one sub-folder per class)")
-    p.add_argument("path", type=Path)
-    p.add_argument("--name")
-    made_commands.add_parsers(sub)
-    p = sub.add_parser(
-        "add-decathlon",
-        help="add the Visual Decathlon archive: its folder, or the official .tar.gz files",
-    )
-    p.add_argument("path", type=Path, nargs="+")
-    p = sub.add_parser("svhn", help="use existing SVHN .mat files, or download them")
-    p.add_argument("--dir", type=Path, help="folder holding train_32x32.mat, test_32x32.mat")
-    p.add_argument("--download", action="store_true")
-
-    _add_experiment_parser(sub)
-    return parser
 
 
 def _add_experiment_parser(sub: Any) -> None:
@@ -323,6 +268,23 @@ def _add_experiment_parser(sub: Any) -> None:
         type=int,
         default=None,
         help="training images per target domain (default: as the source's, 5000)",
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        help="only these methods (with finetune, the score's baseline), e.g. parallel "
+        "lowrank_24 finetune; --ranks and --last-stage add to them",
+    )
+    p.add_argument(
+        "--target-weight-decay",
+        type=float,
+        default=None,
+        help="every target domain's own weight decay (default: each domain's, 5e-4)",
+    )
+    p.add_argument(
+        "--target-stages",
+        default=None,
+        help="every target method's LR stages (default 0.1x3,0.01x1), e.g. 0.1x6,0.01x2",
     )
 
 

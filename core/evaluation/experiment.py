@@ -71,6 +71,9 @@ class ExperimentConfig:
     # The targets' training images (None: ``max_train_examples``, as for the source).
     max_target_train_examples: int | None = None
     max_eval_examples: int | None = None
+    # The targets' own weight decay (adapters, BN, head); None: each domain's spec's. The
+    # paper tuned it per domain: one run per value on one domain shows what it moves.
+    target_weight_decay: float | None = None
 
     def __post_init__(self) -> None:
         get_preset(self.preset)
@@ -93,6 +96,12 @@ class ExperimentConfig:
             raise ConfigError(
                 "`target_seeds` must be None or distinct ints, at least one. "
                 f"Received: target_seeds={seeds!r}"
+            )
+        decay = self.target_weight_decay
+        if decay is not None and not (isinstance(decay, float) and 0.0 <= decay < 1.0):
+            raise ConfigError(
+                "`target_weight_decay` must be None or a float in [0, 1). "
+                f"Received: target_weight_decay={decay!r}"
             )
         for name in ("max_train_examples", "max_target_train_examples", "max_eval_examples"):
             value = getattr(self, name)
@@ -178,8 +187,6 @@ def run_experiment(
     *,
     log: Callable[[str], None] = print,
 ) -> ExperimentResult:
-    from core.evaluation.score import decathlon_score
-
     preset = get_preset(config.preset)
     model_config: ModelConfig = preset.model
     if config.precision is not None:
@@ -208,27 +215,15 @@ def run_experiment(
     test_sizes: dict[str, int] = {}
     for name in targets:
         data = load(name, target_cap)
+        if config.target_weight_decay is not None:
+            spec = dataclasses.replace(data.spec, weight_decay=config.target_weight_decay)
+            data = _with_spec(data, spec)
         test_sizes[name] = data.num_examples("test")
         for seed in config.seeds:
             for method in config.methods:
                 results.append(_train_method(setup, data, method, seed, log))
 
-    min_error = 1.0 / max(test_sizes.values()) if test_sizes else 0.0
-    scores = {}
-    for method in config.methods:
-        per_seed = []
-        for seed in config.seeds:
-            mine = [r for r in results if r.seed == seed]
-            baseline = {r.domain: r.test_accuracy for r in mine if r.method == "finetune"}
-            accs = {r.domain: r.test_accuracy for r in mine if r.method == method}
-            # A perfect fine-tune on a small test set would make E_max zero: floor the
-            # baseline error at one test image.
-            per_seed.append(
-                decathlon_score(
-                    accs, baseline=baseline, percent=False, min_baseline_error=min_error
-                ).total
-            )
-        scores[method] = float(np.mean(per_seed))
+    scores = _scores(config, results, test_sizes)
     return ExperimentResult(
         config=_config_dict(config),
         source=config.source,
@@ -240,6 +235,31 @@ def run_experiment(
         results=tuple(results),
         scores=scores,
     )
+
+
+def _scores(
+    config: ExperimentConfig, results: list[MethodResult], test_sizes: dict[str, int]
+) -> dict[str, float]:
+    """Each method's decathlon score, the mean over seeds of its score against that seed's
+    fine-tuning."""
+    from core.evaluation.score import decathlon_score
+
+    # A perfect fine-tune on a small test set would make E_max zero: floor the baseline
+    # error at one test image.
+    min_error = 1.0 / max(test_sizes.values()) if test_sizes else 0.0
+    scores = {}
+    for method in config.methods:
+        per_seed = []
+        for seed in config.seeds:
+            mine = [r for r in results if r.seed == seed]
+            baseline = {r.domain: r.test_accuracy for r in mine if r.method == "finetune"}
+            accs = {r.domain: r.test_accuracy for r in mine if r.method == method}
+            score = decathlon_score(
+                accs, baseline=baseline, percent=False, min_baseline_error=min_error
+            )
+            per_seed.append(score.total)
+        scores[method] = float(np.mean(per_seed))
+    return scores
 
 
 def _train_trunks(
@@ -334,7 +354,11 @@ def _train_method(
 
 def _renamed(data: DomainData, name: str) -> DomainData:
     """The same data under another domain name (two methods share one engine)."""
-    spec = dataclasses.replace(data.spec, name=name)
+    return _with_spec(data, dataclasses.replace(data.spec, name=name))
+
+
+def _with_spec(data: DomainData, spec: DomainSpec) -> DomainData:
+    """The same images under another spec."""
     if isinstance(data, ArrayDomainData):
         return ArrayDomainData(
             spec, {s: data.arrays(s) for s in ("train", "val", "test") if data.has_split(s)}
@@ -378,11 +402,17 @@ def run_experiment_cli(args: Any) -> int:
     from core.data import Catalogue
 
     catalogue = Catalogue(args.root)
+    config = experiment_config(args, [e.name for e in catalogue.entries() if e.source == "builtin"])
+    start = time.perf_counter()
+    return _run_and_write(config, catalogue, args, start)
+
+
+def experiment_config(args: Any, builtin: list[str]) -> ExperimentConfig:
+    """The experiment the command line asks for (``builtin``: the built-in domains' names)."""
     if args.quick:
         config = quick_config()
-        entries = [e.name for e in catalogue.entries() if e.source == "builtin"]
         source = args.source or config.source
-        targets = tuple(args.domains or [n for n in entries if n != source][:2])
+        targets = tuple(args.domains or [n for n in builtin if n != source][:2])
         config = dataclasses.replace(config, source=source, targets=targets)
     else:
         config = ExperimentConfig(preset=args.preset, precision=args.precision)
@@ -390,6 +420,14 @@ def run_experiment_cli(args: Any) -> int:
             config = dataclasses.replace(config, source=args.source)
         if args.domains:
             config = dataclasses.replace(config, targets=tuple(args.domains))
+    if getattr(args, "methods", None):
+        config = dataclasses.replace(config, methods=tuple(args.methods))
+    if getattr(args, "target_weight_decay", None) is not None:
+        config = dataclasses.replace(config, target_weight_decay=args.target_weight_decay)
+    if getattr(args, "target_stages", None):
+        from core.training_config import parse_stages
+
+        config = dataclasses.replace(config, target_stages=parse_stages(args.target_stages))
     if getattr(args, "seeds", None):
         config = dataclasses.replace(config, target_seeds=tuple(args.seeds))
     if getattr(args, "target_train_examples", None):
@@ -398,7 +436,10 @@ def run_experiment_cli(args: Any) -> int:
     extra += (LAST_STAGE,) if getattr(args, "last_stage", False) else ()
     if extra:  # low-rank adapters at several ranks, the last stage fine-tuned
         config = dataclasses.replace(config, methods=(*config.methods, *extra))
-    start = time.perf_counter()
+    return config
+
+
+def _run_and_write(config: ExperimentConfig, catalogue: Any, args: Any, start: float) -> int:
     result = run_experiment(config, catalogue)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

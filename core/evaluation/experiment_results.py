@@ -135,6 +135,14 @@ class ExperimentResult:
     def to_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "markdown": self.to_markdown()}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ExperimentResult:
+        """The result ``to_json`` wrote (a table or plot drawn again without training)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kept = {k: v for k, v in data.items() if k in fields}
+        kept["results"] = tuple(MethodResult(**r) for r in data["results"])
+        return cls(**kept)
+
 
 def _cell(accs: list[float], several: bool) -> str:
     if not accs:
@@ -153,19 +161,13 @@ def plot_frontier(result: ExperimentResult, path: Path) -> Path:
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.5, 4.8), dpi=110)
+    fig = Figure(figsize=(7.5, 6.0), dpi=110)
     ax = fig.subplots()
     for method in result.methods:
         mean, spread = result.mean_accuracy(method)
         _, pct = result.parameters(method)
-        ax.errorbar([pct], [100 * mean], yerr=[100 * spread], fmt="o", capsize=3)
-        ax.annotate(
-            method_title(method),
-            (pct, 100 * mean),
-            fontsize=7,
-            xytext=(4, 4),
-            textcoords="offset points",
-        )
+        label = f"{method_title(method)}: {100 * mean:.1f}% accuracy, {pct:.1f}% of the net"
+        ax.errorbar([pct], [100 * mean], yerr=[100 * spread], fmt="o", capsize=3, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("parameters per domain (% of the network, log scale)")
     ax.set_ylabel("mean test accuracy (%)")
@@ -175,6 +177,7 @@ def plot_frontier(result: ExperimentResult, path: Path) -> Path:
         f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}"
     )
     ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -139,17 +139,53 @@ def _kind_at(arrays: dict, prefix: str, task: int) -> AdapterKind:
 
 def read_reference(path: str | Path, task: int = 0) -> ReferenceNetwork:
     """Read and check a reference checkpoint (never executes code from it)."""
+    obj, arrays = _read_arrays(path)
+    blocks, factor, widths = _check_layout(arrays)
+    num_tasks = sum(1 for k in arrays if re.fullmatch(r"linears\.\d+\.weight", k))
+    if not 0 <= task < max(num_tasks, 1) or f"linears.{task}.weight" not in arrays:
+        raise _fail(f"The checkpoint has {num_tasks} task(s). Received: task={task}")
+    head = _shape(arrays, f"linears.{task}.weight")
+    if head[1:] != (widths[3],):
+        raise _fail(f"The classifier does not fit the network. Received: shape={head}")
+    kind, adapt_stem, positions = _adapter_layout(arrays, blocks, task)
+    extra = {}
+    if isinstance(obj, dict):
+        extra = {
+            str(k): v for k, v in obj.items() if isinstance(v, (int, float, str)) and k != "net"
+        }
+    return ReferenceNetwork(
+        width_factor=factor,
+        blocks_per_stage=blocks,
+        adapter_kind=kind,
+        adapt_stem=adapt_stem,
+        adapter_positions=positions,
+        num_tasks=num_tasks,
+        num_classes=head[0],
+        task=task,
+        arrays=arrays,
+        extra=extra,
+    )
+
+
+def _read_arrays(path: str | Path) -> tuple[Any, dict[str, np.ndarray]]:
+    """The checkpoint's object and its tensors by name (without DataParallel's prefix)."""
     try:
         obj = load(path, MODULE_CLASSES)
-        net = _net(obj)
-        refs = flat_state(net)
+        refs = flat_state(_net(obj))
     except TorchFileError as exc:
         raise _fail(f"Cannot import {str(path)!r}: {exc}") from None
     refs = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in refs.items()}
     try:
-        arrays = {k: v.array() for k, v in refs.items() if isinstance(v, TensorRef)}
+        return obj, {k: v.array() for k, v in refs.items() if isinstance(v, TensorRef)}
     except TorchFileError as exc:
         raise _fail(f"Cannot import {str(path)!r}: {exc}") from None
+
+
+def _check_layout(
+    arrays: dict[str, np.ndarray],
+) -> tuple[tuple[int, int, int], float, list[int]]:
+    """Blocks per stage, width factor and stage widths of a reference ResNet-26, every 3x3
+    convolution's shape checked."""
     blocks = []
     for s in (1, 2, 3):
         indices = {int(m.group(1)) for k in arrays if (m := re.match(rf"layer{s}\.(\d+)\.", k))}
@@ -162,7 +198,8 @@ def read_reference(path: str | Path, task: int = 0) -> ReferenceNetwork:
     factor = stem[0] / 32
     widths = [int(32 * factor), int(64 * factor), int(128 * factor), int(256 * factor)]
     channels = widths[0]
-    for position, prefix in conv_task_prefixes(tuple(blocks))[1:]:
+    per_stage = (blocks[0], blocks[1], blocks[2])
+    for position, prefix in conv_task_prefixes(per_stage)[1:]:
         stage = int(position[5])
         shape = _shape(arrays, f"{prefix}conv.weight")
         first = position.endswith("block1_conv1")
@@ -173,13 +210,14 @@ def read_reference(path: str | Path, task: int = 0) -> ReferenceNetwork:
                 f"Expected: {expected}. Received: {shape}"
             )
         channels = widths[stage]
-    num_tasks = sum(1 for k in arrays if re.fullmatch(r"linears\.\d+\.weight", k))
-    if not 0 <= task < max(num_tasks, 1) or f"linears.{task}.weight" not in arrays:
-        raise _fail(f"The checkpoint has {num_tasks} task(s). Received: task={task}")
-    head = _shape(arrays, f"linears.{task}.weight")
-    if head[1:] != (widths[3],):
-        raise _fail(f"The classifier does not fit the network. Received: shape={head}")
-    kinds = {p: _kind_at(arrays, prefix, task) for p, prefix in conv_task_prefixes(tuple(blocks))}
+    return per_stage, factor, widths
+
+
+def _adapter_layout(
+    arrays: dict[str, np.ndarray], blocks: tuple[int, int, int], task: int
+) -> tuple[AdapterKind, bool, tuple[bool, bool]]:
+    """The adapters' kind, whether the stem has one, and at which convolution of a block."""
+    kinds = {p: _kind_at(arrays, prefix, task) for p, prefix in conv_task_prefixes(blocks)}
     adapted = {k for k in kinds.values() if k != "bn_only"}
     if len(adapted) > 1:
         raise _fail(f"Mixed adapter kinds in one checkpoint. Received: {sorted(adapted)}")
@@ -188,23 +226,9 @@ def read_reference(path: str | Path, task: int = 0) -> ReferenceNetwork:
     conv2 = {kinds[p] != "bn_only" for p in kinds if p.endswith("conv2")}
     if kind != "bn_only" and (len(conv1) != 1 or len(conv2) != 1):
         raise _fail("Adapters at some blocks only: not a layout the engine has.")
-    extra = {}
-    if isinstance(obj, dict):
-        extra = {
-            str(k): v for k, v in obj.items() if isinstance(v, (int, float, str)) and k != "net"
-        }
-    return ReferenceNetwork(
-        width_factor=factor,
-        blocks_per_stage=(blocks[0], blocks[1], blocks[2]),
-        adapter_kind=kind,
-        adapt_stem=kind == "bn_only" or kinds["stem"] != "bn_only",
-        adapter_positions=(True, True) if kind == "bn_only" else (conv1.pop(), conv2.pop()),
-        num_tasks=num_tasks,
-        num_classes=head[0],
-        task=task,
-        arrays=arrays,
-        extra=extra,
-    )
+    if kind == "bn_only":
+        return kind, True, (True, True)
+    return kind, kinds["stem"] != "bn_only", (conv1.pop(), conv2.pop())
 
 
 def _hwio(array: np.ndarray) -> np.ndarray:

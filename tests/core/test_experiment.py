@@ -99,3 +99,112 @@ def test_experiment_runs_lowrank_adapters_at_several_ranks(tmp_path, capsys):
     assert "Low-rank adapters (rank 8)" in (tmp_path / "out" / "results.md").read_text()
     with pytest.raises(ConfigError, match="lowrank_<rank>"):
         ExperimentConfig(methods=("lowrank_0", "finetune"))
+
+
+def test_experiment_config_refuses_bad_seeds():
+    with pytest.raises(ConfigError, match="target_seeds"):
+        ExperimentConfig(target_seeds=(0, 0))
+    with pytest.raises(ConfigError, match="target_seeds"):
+        ExperimentConfig(target_seeds=())
+    assert ExperimentConfig(seed=3).seeds == (3,)
+    with pytest.raises(ConfigError, match="target_weight_decay"):
+        ExperimentConfig(target_weight_decay=-1e-3)
+    assert ExperimentConfig(target_seeds=(0, 1)).seeds == (0, 1)
+
+
+def test_the_table_gives_the_mean_and_half_the_range_over_seeds(tmp_path):
+    from core.evaluation.experiment_results import ExperimentResult, MethodResult, plot_frontier
+
+    def row(domain, method, acc, seed, params):
+        return MethodResult(domain, method, acc, params, params / 10.0, 1.0, 1, "series", seed)
+
+    results = (
+        row("a", "series", 0.50, 0, 100),
+        row("b", "series", 0.70, 0, 100),
+        row("a", "series", 0.60, 1, 100),
+        row("b", "series", 0.90, 1, 100),
+        row("a", "finetune", 0.80, 0, 1000),
+        row("b", "finetune", 0.80, 0, 1000),
+        row("a", "finetune", 0.80, 1, 1000),
+        row("b", "finetune", 0.80, 1, 1000),
+    )
+    result = ExperimentResult({}, "src", 0.9, 1.0, 1000, results, {"series": 1.0, "finetune": 2.0})
+    assert result.seeds == [0, 1]
+    # Per-seed means over domains: 0.60 and 0.75, so 67.5 +- 7.5.
+    mean, spread = result.mean_accuracy("series")
+    assert mean == pytest.approx(0.675) and spread == pytest.approx(0.075)
+    table = result.to_markdown()
+    assert "| Series adapters | 55.0 ± 5.0 | 80.0 ± 10.0 | 67.5 ± 7.5 |" in table
+    assert "| Full fine-tuning (baseline) | 80.0 ± 0.0 | 80.0 ± 0.0 | 80.0 ± 0.0 |" in table
+    assert "half the range" in table
+    png = plot_frontier(result, tmp_path / "frontier.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Written and read back, the result draws the same table (a plot redrawn without training).
+    again = ExperimentResult.from_json(json.loads(json.dumps(result.to_json())))
+    assert again == result and again.to_markdown() == table
+
+
+def test_every_target_method_trains_once_per_seed_on_one_trunk(tmp_path, monkeypatch):
+    import core.training.train_evaluate as train_evaluate
+
+    sizes: list[tuple[str, int, int]] = []
+    decays: list[float] = []
+    real_train = train_evaluate.train
+
+    def counting_train(engine, domain, data, config, **kwargs):
+        sizes.append((domain, data.num_examples("train"), config.seed))
+        decays.append(engine.domain(domain).spec.weight_decay)
+        return real_train(engine, domain, data, config, **kwargs)
+
+    monkeypatch.setattr(train_evaluate, "train", counting_train)
+    catalogue = Catalogue(tmp_path / "data", builtin_scale=0.05)
+    config = dataclasses.replace(
+        quick_config(),
+        targets=("digits_hand",),
+        methods=("bn_only", "finetune"),
+        target_seeds=(0, 1),
+        max_train_examples=128,
+        max_target_train_examples=48,
+        max_eval_examples=64,
+        target_weight_decay=2e-3,
+    )
+    result = run_experiment(config, catalogue, log=lambda _line: None)
+    # One trunk (the source trained once, on 128 images); each method twice, on 48 images.
+    assert sizes[0] == ("digits_street", 128, 0)
+    assert sorted((s, n) for d, n, s in sizes[1:]) == [(0, 48), (0, 48), (1, 48), (1, 48)]
+    assert sorted((r.method, r.seed) for r in result.results) == [
+        ("bn_only", 0),
+        ("bn_only", 1),
+        ("finetune", 0),
+        ("finetune", 1),
+    ]
+    assert result.scores["finetune"] == pytest.approx(250.0)
+    # The targets train with the asked decay, the source with its own.
+    assert decays[0] != 2e-3 and decays[1:] == [2e-3] * 4
+
+
+def test_the_frontier_command_builds_the_experiment_it_says():
+    from core.cli import build_parser
+    from core.config import LrStage
+    from core.evaluation.experiment import experiment_config
+
+    args = build_parser().parse_args(
+        "experiment --preset cpu --seeds 0 1 --ranks 2 10 24 --last-stage "
+        "--target-train-examples 2000".split()
+    )
+    config = experiment_config(args, ["digits_street", "digits_hand"])
+    assert config.seeds == (0, 1) and config.max_target_train_examples == 2000
+    assert config.max_train_examples == 5000  # the source keeps its images
+    assert config.methods == (*METHODS, "lowrank_2", "lowrank_10", "lowrank_24", "last_stage")
+    args = build_parser().parse_args(
+        "experiment --domains textures --methods parallel lowrank_24 finetune "
+        "--target-weight-decay 2e-3 --target-stages 0.1x6,0.01x2".split()
+    )
+    config = experiment_config(args, [])
+    assert config.targets == ("textures",)
+    assert config.methods == ("parallel", "lowrank_24", "finetune")
+    assert config.target_weight_decay == 2e-3
+    assert config.target_stages == (LrStage(0.1, 6), LrStage(0.01, 2))
+    args = build_parser().parse_args("experiment --methods parallel".split())
+    with pytest.raises(ConfigError, match="baseline"):
+        experiment_config(args, [])

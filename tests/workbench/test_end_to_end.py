@@ -88,17 +88,17 @@ def test_train_classify_export_import_for_real(qtbot, real_window, tmp_path):
     assert during.args[0]["results"]["digits_street"][0].error is None
     assert "snapshot of the weights" in w.classify.status.text()
     with qtbot.waitSignal(w.training_ended, timeout=60_000) as stopped:
-        w.stop_action.trigger()
+        w.commands.stop.trigger()
     assert stopped.args[0].reason == "stopped"
 
     exported = tmp_path / "digits_street.adapter.safetensors"
     w.dialogs.queue(str(exported))
     with qtbot.waitSignal(w.files.done, timeout=60_000):
-        w.export_adapters_action.trigger()
+        w.commands.export_adapters.trigger()
     assert exported.stat().st_size > 1000
     w.dialogs.queue(str(exported), True)  # the file, then "Replace digits_street"
     with qtbot.waitSignal(w.catalogue.refreshed, timeout=60_000):
-        w.import_adapters_action.trigger()
+        w.commands.import_adapters.trigger()
     assert "imported domain 'digits_street'" in w.progress.log_text()
     assert ("import_name", "digits_street") in w.dialogs.asked  # its name is taken: asked how
     assert w.domains.state("digits_street").trained
@@ -106,5 +106,5 @@ def test_train_classify_export_import_for_real(qtbot, real_window, tmp_path):
     model_file = tmp_path / "model.keras"
     w.dialogs.queue(str(model_file))
     with qtbot.waitSignal(w.files.done, timeout=120_000):
-        w.export_model_action.trigger()
+        w.commands.export_model.trigger()
     assert model_file.stat().st_size > 1000

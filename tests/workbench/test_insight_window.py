@@ -14,26 +14,26 @@ def test_stop_during_a_sweep_ends_it_without_a_choice(qtbot, home, prefs):
     w = open_window(qtbot, home, prefs, backend=backend, dialogs=dialogs)
     w.domains.select("signs")
     w.recipe.set_mode("adapters")
-    qtbot.waitUntil(w.sweep_action.isEnabled, timeout=5000)
+    qtbot.waitUntil(w.commands.sweep.isEnabled, timeout=5000)
     dialogs.queue(SweepRequest((1e-4, 5e-3), None, (0,)))
-    w.sweep_action.trigger()
-    assert w.session.training_active and w.stop_action.isEnabled()
+    w.commands.sweep.trigger()
+    assert w.session.training_active and w.commands.stop.isEnabled()
     qtbot.waitUntil(lambda: len(w.curves.history.series("batch_loss")) > 2, timeout=10_000)
     with qtbot.waitSignal(w.session.sweep_finished, timeout=10_000) as blocker:
-        w.stop_action.trigger()
+        w.commands.stop.trigger()
     result = blocker.args[0]
     assert not result.complete and result.chosen is None
     assert len([c for c in backend.calls if c.startswith("train signs")]) == 1  # not the 2nd
     assert "did not finish" in w.insight.sweep_table.note.text()
     assert "stopped after 0 of 2 runs" in w.progress.log_text()
-    assert w.train_action.isEnabled() and w.sweep_action.isEnabled()
+    assert w.commands.train.isEnabled() and w.commands.sweep.isEnabled()
 
 
 def test_a_sweep_in_mode_full_is_refused_before_asking(qtbot, window):
     window.domains.select("signs")
     window.recipe.set_mode("full")
-    qtbot.waitUntil(window.sweep_action.isEnabled, timeout=5000)
-    window.sweep_action.trigger()
+    qtbot.waitUntil(window.commands.sweep.isEnabled, timeout=5000)
+    window.commands.sweep.trigger()
     assert not window.session.training_active
     asked = window.dialogs.asked
     assert asked and asked[-1][0] == "warn" and "frozen trunk" in asked[-1][1]

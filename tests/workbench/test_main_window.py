@@ -30,12 +30,13 @@ def test_window_opens_on_the_catalogue_with_controls_in_the_right_state(window):
     assert names[:3] == ["digits_street", "digits_hand", "signs"]
     assert window.domains.selected_domain() == "digits_street"  # the default source
     assert window.status_label.text().startswith("Ready")
-    assert window.train_action.isEnabled()
+    assert window.commands.train.isEnabled()
     assert not any(
-        a.isEnabled() for a in (window.pause_action, window.stop_action, window.stop_epoch_action)
+        a.isEnabled()
+        for a in (window.commands.pause, window.commands.stop, window.commands.stop_epoch)
     )
     assert not window.domains.svhn_banner.isHidden()
-    assert window.train_action.shortcuts()[0].toString() == "F5"
+    assert window.commands.train.shortcuts()[0].toString() == "F5"
 
 
 def test_engine_widgets_wait_for_the_backend(qtbot, home, prefs):
@@ -53,13 +54,13 @@ def test_engine_widgets_wait_for_the_backend(qtbot, home, prefs):
     w.show()
     w.start_loading()
     assert w.status_label.text() == "Loading TensorFlow…"
-    assert not w.train_action.isEnabled() and not w.domains.isEnabled()
+    assert not w.commands.train.isEnabled() and not w.domains.isEnabled()
     # The load shows in the jobs bar (its start arrives from the engine thread, queued).
     qtbot.waitUntil(lambda: w.jobs_bar.current() is not None, timeout=5000)
     assert w.jobs_bar.isVisibleTo(w) and w.jobs_bar.current().title == "Loading TensorFlow…"
     with qtbot.waitSignal(w.catalogue.refreshed, timeout=10_000):
         gate.set()
-    assert w.domains.isEnabled() and w.train_action.isEnabled()
+    assert w.domains.isEnabled() and w.commands.train.isEnabled()
     w.shutdown()
 
 
@@ -81,7 +82,7 @@ def test_training_streams_events_to_curves_progress_and_domains(qtbot, window):
         "shared trunk",
         "digits_street (10 classes)",
     ]
-    assert window.train_action.isEnabled() and not window.stop_action.isEnabled()
+    assert window.commands.train.isEnabled() and not window.commands.stop.isEnabled()
 
 
 def test_pause_resume_stop_and_no_second_run(qtbot, window, fake_backend):
@@ -89,25 +90,25 @@ def test_pause_resume_stop_and_no_second_run(qtbot, window, fake_backend):
     window.domains.select("digits_street")
     config = TrainingConfig(stages=(LrStage(0.1, 50),), batch_size=8)
     assert window.start_training(config=config)
-    assert not window.train_action.isEnabled() and not window.start_training(config=config)
-    assert window.stop_action.isEnabled() and window.pause_action.isEnabled()
-    assert not window.recipe.isEnabled() and not window.export_adapters_action.isEnabled()
+    assert not window.commands.train.isEnabled() and not window.start_training(config=config)
+    assert window.commands.stop.isEnabled() and window.commands.pause.isEnabled()
+    assert not window.recipe.isEnabled() and not window.commands.export_adapters.isEnabled()
     qtbot.waitUntil(lambda: len(window.curves.history.series("batch_loss")) > 3, timeout=5000)
-    window.pause_action.trigger()
-    assert window.pause_action.text() == "Resume" and window.session.paused
+    window.commands.pause.trigger()
+    assert window.commands.pause.text() == "Resume" and window.session.paused
     qtbot.wait(150)
     count = len(window.curves.history.series("batch_loss"))
     qtbot.wait(200)
     assert len(window.curves.history.series("batch_loss")) <= count + 1
-    window.pause_action.trigger()
-    assert window.pause_action.text() == "Pause"
+    window.commands.pause.trigger()
+    assert window.commands.pause.text() == "Pause"
     qtbot.waitUntil(
         lambda: len(window.curves.history.series("batch_loss")) > count + 2, timeout=5000
     )
     with qtbot.waitSignal(window.training_ended, timeout=10_000) as blocker:
-        window.stop_action.trigger()
+        window.commands.stop.trigger()
     assert blocker.args[0].reason == "stopped"
-    assert window.train_action.isEnabled() and window.recipe.isEnabled()
+    assert window.commands.train.isEnabled() and window.recipe.isEnabled()
 
 
 def test_stop_says_resumed_only_when_the_run_was_paused(qtbot, window, fake_backend):
@@ -118,13 +119,13 @@ def test_stop_says_resumed_only_when_the_run_was_paused(qtbot, window, fake_back
         assert window.start_training(config=config)
         qtbot.waitUntil(lambda: len(window.curves.history.series("batch_loss")) > 0, timeout=5000)
         if pause_first:
-            window.pause_action.trigger()
-            assert window.pause_action.text() == "Resume"
+            window.commands.pause.trigger()
+            assert window.commands.pause.text() == "Resume"
         before = window.progress.log_text().count("Resumed.")
         with qtbot.waitSignal(window.training_ended, timeout=10_000):
-            window.stop_action.trigger()
+            window.commands.stop.trigger()
         assert window.progress.log_text().count("Resumed.") == before + int(pause_first)
-        assert window.pause_action.text() == "Pause"
+        assert window.commands.pause.text() == "Pause"
 
 
 def test_stop_after_this_epoch(qtbot, window, fake_backend):
@@ -133,7 +134,7 @@ def test_stop_after_this_epoch(qtbot, window, fake_backend):
     assert window.start_training(config=TrainingConfig(stages=(LrStage(0.1, 20),)))
     qtbot.waitUntil(lambda: len(window.curves.history.series("batch_loss")) > 0, timeout=5000)
     with qtbot.waitSignal(window.training_ended, timeout=10_000) as blocker:
-        window.stop_epoch_action.trigger()
+        window.commands.stop_epoch.trigger()
     outcome = blocker.args[0]
     assert outcome.reason == "stopped_after_epoch" and 1 <= outcome.epochs_completed < 20
 
@@ -162,15 +163,15 @@ def test_a_failing_run_is_reported_not_raised(qtbot, window, fake_backend, monke
     outcome = run_to_end(qtbot, window)
     assert isinstance(outcome, JobError) and outcome.message == "disk full"
     assert "Training failed: disk full" in window.progress.log_text()
-    assert window.train_action.isEnabled()
+    assert window.commands.train.isEnabled()
 
 
 def test_invalid_recipe_disables_train_with_the_reason(window):
     window.recipe.batch_size.setText("-3")
-    assert not window.train_action.isEnabled()
-    assert "batch_size" in window.train_action.toolTip()
+    assert not window.commands.train.isEnabled()
+    assert "batch_size" in window.commands.train.toolTip()
     window.recipe.batch_size.setText("16")
-    assert window.train_action.isEnabled()
+    assert window.commands.train.isEnabled()
 
 
 def test_export_and_import_adapters_and_trunk_mismatch(qtbot, window, fake_backend, tmp_path):
@@ -178,17 +179,17 @@ def test_export_and_import_adapters_and_trunk_mismatch(qtbot, window, fake_backe
     out = tmp_path / "digits.adapter.safetensors"
     window.dialogs.queue(str(out))
     with qtbot.waitSignal(window.files.done, timeout=5000):
-        window.export_adapters_action.trigger()
+        window.commands.export_adapters.trigger()
     with safetensors.safe_open(str(out), framework="numpy") as handle:
         assert json.loads(handle.metadata()["domain_spec"])["name"] == "digits_street"
     window.dialogs.queue(str(out), True)  # file, then "replace the existing domain?" -> yes
     with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
-        window.import_adapters_action.trigger()
+        window.commands.import_adapters.trigger()
     assert "imported domain 'digits_street'" in window.progress.log_text()
     fake_backend.set_trunk_fingerprint("another-trunk")
     window.dialogs.queue(str(out), True)
     with qtbot.waitSignal(window.files.failed, timeout=5000) as blocker:
-        window.import_adapters_action.trigger()
+        window.commands.import_adapters.trigger()
     assert "another trunk" in blocker.args[0]
     assert any(kind == "warn" and "another trunk" in text for kind, text in window.dialogs.asked)
 
@@ -197,13 +198,13 @@ def test_trunk_files_and_whole_model(qtbot, window, tmp_path):
     run_to_end(qtbot, window)
     window.dialogs.queue(str(tmp_path / "t.safetensors"))
     with qtbot.waitSignal(window.files.done, timeout=5000):
-        window.save_trunk_action.trigger()
+        window.commands.save_trunk.trigger()
     window.dialogs.queue(str(tmp_path / "t.safetensors"), True)
     with qtbot.waitSignal(window.catalogue.refreshed, timeout=5000):
-        window.load_trunk_action.trigger()
+        window.commands.load_trunk.trigger()
     window.dialogs.queue(str(tmp_path / "m.keras"))
     with qtbot.waitSignal(window.files.done, timeout=5000):
-        window.export_model_action.trigger()
+        window.commands.export_model.trigger()
     assert (tmp_path / "m.keras").exists() and (tmp_path / "t.safetensors").exists()
 
 
@@ -339,14 +340,14 @@ def test_finished_event_with_nan_is_a_warning(window):
 
 
 def test_devices_menu_switches_the_strategy(qtbot, window, fake_backend):
-    mirrored = [a for a in window.device_actions.actions() if "Mirrored" in a.text()][0]
+    mirrored = [a for a in window.commands.devices.actions() if "Mirrored" in a.text()][0]
     assert mirrored.isEnabled() and not mirrored.isChecked()
     with qtbot.waitSignal(window.files.done, timeout=5000) as blocker:
         mirrored.trigger()
     assert fake_backend.strategy == "mirrored"
     assert "Mirrored" in blocker.args[0] and mirrored.isChecked()
     run_to_end(qtbot, window)
-    assert all(a.isEnabled() for a in window.device_actions.actions())
+    assert all(a.isEnabled() for a in window.commands.devices.actions())
 
 
 def _cancel_current_job(qtbot, window, title_start):
@@ -365,13 +366,13 @@ def test_export_and_evaluate_can_be_cancelled_midway(qtbot, window, fake_backend
     out = tmp_path / "digits.adapter.safetensors"
     window.dialogs.queue(str(out))
     with qtbot.waitSignal(window.files.cancelled, timeout=5000):
-        window.export_adapters_action.trigger()
+        window.commands.export_adapters.trigger()
         _cancel_current_job(qtbot, window, "Export of digits_street")
     assert not out.exists()
     assert "cancelled, the file was left as it was" in window.progress.log_text()
     window.dialogs.queue(str(tmp_path / "m.keras"))
     with qtbot.waitSignal(window.files.cancelled, timeout=5000):
-        window.export_model_action.trigger()
+        window.commands.export_model.trigger()
         _cancel_current_job(qtbot, window, "Export of the model")
     assert not (tmp_path / "m.keras").exists()
     window.domains.select("digits_street")

@@ -122,7 +122,7 @@ def test_a_damaged_adapter_is_listed_and_repaired_from_the_menu(
         assert _trained(w, "sa")  # the rest is usable
         dialogs.queue(True)  # "Repair what the intact files allow?" - yes
         with qtbot.waitSignal(w.data_folder.checked, timeout=60_000) as checked:
-            w.check_folder_action.trigger()  # File > Check data folder…
+            w.commands.check_folder.trigger()  # File > Check data folder…
         assert checked.args[0].problems == 1
         qtbot.waitUntil(lambda: _trained(w, "sb"), timeout=60_000)
         assert any(kind == "inform" and "restored from" in text for kind, text in dialogs.asked)

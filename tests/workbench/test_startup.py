@@ -23,7 +23,7 @@ def painted():
     seen.setdefault("tf_at_paint", "tensorflow" in sys.modules)
     seen.setdefault("keras_at_paint", "keras" in sys.modules)
     seen.setdefault("status_at_paint", w.status_label.text())
-    seen.setdefault("train_enabled_at_paint", w.train_action.isEnabled())
+    seen.setdefault("train_enabled_at_paint", w.commands.train.isEnabled())
 
 def ready(backend):
     seen["ready"] = True

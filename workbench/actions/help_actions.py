@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QUrl, qVersion
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
-from workbench.actions.window_actions import make_action
+from workbench.wiring import make_action
 
 if TYPE_CHECKING:
     from workbench.main_window import MainWindow
@@ -31,29 +31,29 @@ GESTURES = (
 )
 
 
-def build_help(w: MainWindow) -> None:
-    """View (the docks) and Help menus, after the File and Run menus."""
+def build_help(w: MainWindow, devices: QActionGroup) -> tuple[QAction, QAction, QAction]:
+    """View (the docks) and Help menus, after the File and Run menus; gives Help's
+    (Keyboard shortcuts, Documentation, About) for the window's ``Actions``."""
     view = w.menuBar().addMenu("&View")
     for dock in w.docks:
         view.addAction(dock.toggleViewAction())
     help_menu = w.menuBar().addMenu("&Help")
-    w.shortcuts_action = make_action(
+    shortcuts = make_action(
         w,
         "Keyboard shortcuts",
         lambda: w.dialogs.inform("Keyboard shortcuts", shortcuts_html(w)),
         QKeySequence.StandardKey.HelpContents,
         "F1",
     )
-    w.docs_action = make_action(
-        w, "Documentation", lambda: w.dialogs.inform("Documentation", docs_html())
-    )
-    w.about_action = make_action(
+    docs = make_action(w, "Documentation", lambda: w.dialogs.inform("Documentation", docs_html()))
+    about = make_action(
         w,
         "About RAM Workbench",
-        lambda: w.dialogs.inform("About RAM Workbench", about_html(w)),
+        lambda: w.dialogs.inform("About RAM Workbench", about_html(w, devices)),
     )
-    for action in (w.shortcuts_action, w.docs_action, w.about_action):
+    for action in (shortcuts, docs, about):
         help_menu.addAction(action)
+    return shortcuts, docs, about
 
 
 def shortcuts_html(w: MainWindow) -> str:
@@ -101,7 +101,7 @@ def _link(path: Path) -> str:
     return f"<a href='{html.escape(url)}'>{html.escape(str(path))}</a>"
 
 
-def about_html(w: MainWindow) -> str:
+def about_html(w: MainWindow, devices: QActionGroup) -> str:
     backend = w.session.backend
     folder = str(backend.data_root) if backend is not None else "(the engine is still loading)"
     lines = [
@@ -117,14 +117,14 @@ def about_html(w: MainWindow) -> str:
             _version("pyqtgraph"),
         ),
         f"Data folder: {html.escape(folder)}",
-        f"Device: {html.escape(device_text(w))}",
+        f"Device: {html.escape(device_text(devices))}",
     ]
     return "<p>" + "</p><p>".join(lines) + "</p>"
 
 
-def device_text(w: MainWindow) -> str:
+def device_text(devices: QActionGroup) -> str:
     """The devices TensorFlow sees (once it is loaded) and the one chosen in Run > Devices."""
-    chosen = next((a.text() for a in w.device_actions.actions() if a.isChecked()), "")
+    chosen = next((a.text() for a in devices.actions() if a.isChecked()), "")
     cores = f"{os.cpu_count() or 1} CPU core(s)"
     tf = sys.modules.get("tensorflow")
     if tf is None:

@@ -9,18 +9,15 @@ estimate and saying where its figure comes from; the run's log starts with it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import QObject, Signal, Slot
 
 from core.config import ModelConfig
 from core.training.estimate import SpeedMeasurement, TrainingEstimate, estimate
+from workbench.actions.run_preparation import RunPreparation
 from workbench.backend.jobs import Job, JobError
 from workbench.backend.protocol import DomainState
 from workbench.guidance import first_train_words
-
-if TYPE_CHECKING:
-    from workbench.main_window import MainWindow
+from workbench.panels.progress_panel import ProgressPanel
 
 Shape = tuple[ModelConfig, str, int]  # model, mode, batch size: what decides the speed
 
@@ -64,47 +61,51 @@ class PlanActions(QObject):
 
     planned = Signal(str)
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
+    def __init__(
+        self, preparation: RunPreparation, progress: ProgressPanel, parent: QObject | None = None
+    ) -> None:
+        """``preparation`` gives the recipe, the domains and the session as Train sees them;
+        the plan line goes to ``progress``. The window connects ``replan`` (its catalogue
+        refreshed) and ``run_ended``."""
+        super().__init__(parent)
+        self.prep = preparation
+        self.progress = progress
         self._speeds: dict[Shape, SpeedMeasurement] = {}
         self._asked: set[Shape] = set()  # shapes whose runs were read (or probed) already
         self._probe: Job | None = None
-        window.domains.domain_selected.connect(self._domain_selected)
-        window.recipe.changed.connect(self.update)
-        window.catalogue.refreshed.connect(self.update)
-        window.training_ended.connect(self._run_ended)
+        preparation.domains.domain_selected.connect(self._domain_selected)
+        preparation.recipe.changed.connect(self.replan)
 
     def _shape(self) -> Shape | None:
         try:
-            config = self.w.recipe.training_config()
-            return (self.w.recipe_model(), config.mode, config.batch_size)
+            config = self.prep.recipe.training_config()
+            return (self.prep.recipe_model(), config.mode, config.batch_size)
         except ValueError:  # the recipe has an error (it is shown there)
             return None
 
     def current(self, domain: str | None = None) -> TrainingEstimate | None:
         """The estimate of the next run of ``domain`` (default: the selected one)."""
-        name = domain or self.w.domains.selected_domain()
-        state = None if name is None else self.w.domains.state(name)
+        name = domain or self.prep.domains.selected_domain()
+        state = None if name is None else self.prep.domains.state(name)
         shape = self._shape()
         speed = None if shape is None else self._speeds.get(shape)
         if state is None or speed is None or not state.sizes:
             return None
-        return estimate_for(state, speed, self.w.recipe.training_config().total_epochs)
+        return estimate_for(state, speed, self.prep.recipe.training_config().total_epochs)
 
     def measuring(self) -> bool:
         return self._probe is not None
 
     @Slot(str)
     def _domain_selected(self, _name: str) -> None:
-        self.update()
+        self.replan()
 
     @Slot()
-    def update(self) -> None:
+    def replan(self) -> None:
         """Show the plan line; ask the engine for the speed of a shape not asked yet."""
         self._show()
         shape = self._shape()
-        session = self.w.session
+        session = self.prep.session
         if shape is None or shape in self._asked or not session.ready:
             return
         if not session.probe_jobs.alive:  # the window is closing
@@ -119,14 +120,14 @@ class PlanActions(QObject):
             self._probe = None
             if speed is not None:
                 self._speeds[shape] = speed
-            self.update()  # the recipe may have changed meanwhile
+            self.replan()  # the recipe may have changed meanwhile
 
         def failed(error: JobError) -> None:
             self._probe = None
             if error.cancelled:
                 self._asked.discard(shape)  # a run started: measure again after it
             else:
-                self.w.log(
+                self.prep.log(
                     "warning", f"No estimate: the speed could not be measured ({error.message})."
                 )
             self._show()
@@ -147,17 +148,17 @@ class PlanActions(QObject):
             self._probe.request_cancel()
 
     @Slot(object)
-    def _run_ended(self, _outcome: object) -> None:
+    def run_ended(self, _outcome: object) -> None:
         self._asked.clear()  # the new run folder is a better measurement
-        self.update()
+        self.replan()
 
     def text(self) -> str:
         """What the next Train of the selected domain does and takes (the plan line)."""
-        name = self.w.domains.selected_domain()
+        name = self.prep.domains.selected_domain()
         if name is None or self._shape() is None:
             return ""
         found = self.current()
-        state = self.w.domains.state(name)
+        state = self.prep.domains.state(name)
         building = state is not None and not state.present
         if found is not None:
             when = (
@@ -169,10 +170,10 @@ class PlanActions(QObject):
             when = f"Train {name}: measuring this computer's speed for an estimate…"
         else:
             when = ""
-        first = first_train_words(name, self.w.recipe.mode_value(), self.w.domains.states())
+        first = first_train_words(name, self.prep.recipe.mode_value(), self.prep.domains.states())
         return " ".join(t for t in (first, when) if t)
 
     def _show(self) -> None:
         text = self.text()
-        self.w.progress.set_plan(text)
+        self.progress.set_plan(text)
         self.planned.emit(text)

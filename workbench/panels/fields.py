@@ -3,8 +3,9 @@
 A ``CheckedField`` parses its text with a function that raises ``ValueError`` (core's
 ``ConfigError`` is one) carrying the reason; while the text is invalid the field is marked,
 its tooltip holds the reason, and ``value()`` raises. The validation is core's own (the
-parse functions build the config object), so the window and the command line refuse the
-same values with the same words.
+recipe's parse functions ask ``core.config.field_problem``, the very check the config runs on
+construction), so the window and the command line refuse the same values with the same
+words.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """Model and recipe: preset, adapter kind (and a low-rank adapter's rank), width, image size, LR stages and the optimiser.
 
-Every field is checked by core's own config classes as it is typed; the panel builds the
-frozen ``ModelConfig`` / ``TrainingConfig`` the session trains with. Weight decay of a
-domain's own kernels is remembered per domain (the paper uses a decay per dataset).
+Every field is checked as it is typed by core's own check of that field
+(``core.config.field_problem``); then, once per edit, the panel builds the frozen
+``ModelConfig`` / ``TrainingConfig`` the session trains with, or the reasons it cannot, and
+keeps that one verdict (``RecipeCheck``) for everything that asks until the next edit.
+Weight decay of a domain's own kernels is remembered per domain (the paper uses a decay per
+dataset).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from core.config import (
     DomainSpec,
     ModelConfig,
     TrainingConfig,
+    field_problem,
 )
 from core.presets import PRESETS, get_preset
 from workbench.panels.fields import CheckedField, parse_float, parse_int
@@ -46,19 +50,17 @@ MODES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _checked(parse: Callable[[str], Any], config: Callable[..., Any], field: str):
-    """A field parser that lets the config class itself refuse a bad value (its message)."""
+def _checked(parse: Callable[[str], Any], config: type, field: str):
+    """A field parser that lets core refuse a bad value with its own words."""
 
     def parse_and_check(text: str) -> Any:
         value = parse(text)
-        config(**{field: value})
+        problem = field_problem(config, field, value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     return parse_and_check
-
-
-def _domain_spec(weight_decay: float) -> DomainSpec:
-    return DomainSpec(name="check", class_names=("a", "b"), weight_decay=weight_decay)
 
 
 _width = _checked(parse_float, ModelConfig, "width_factor")
@@ -66,8 +68,20 @@ _image_size = _checked(parse_int, ModelConfig, "image_size")
 _batch = _checked(parse_int, TrainingConfig, "batch_size")
 _momentum = _checked(parse_float, TrainingConfig, "momentum")
 _weight_decay = _checked(parse_float, TrainingConfig, "weight_decay")
-_domain_weight_decay = _checked(parse_float, _domain_spec, "weight_decay")
+# The value becomes the run's TrainingConfig.domain_weight_decay, in place of the domain's
+# own DomainSpec.weight_decay: checked (and worded) as the domain's.
+_domain_weight_decay = _checked(parse_float, DomainSpec, "weight_decay")
 _seed = _checked(parse_int, TrainingConfig, "seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeCheck:
+    """One edit's verdict: each config, or the reason there is none, and every reason (the
+    first is shown under the recipe and on the Train button)."""
+
+    model: ModelConfig | str
+    training: TrainingConfig | str
+    reasons: tuple[str, ...]
 
 
 def _adapter_widgets() -> tuple[QComboBox, QSpinBox, QCheckBox]:
@@ -108,6 +122,7 @@ class RecipePanel(QWidget):
         self._domain: str | None = None
         self._domain_decay: dict[str, str] = {}
         self._loading = False
+        self._check = RecipeCheck("Not checked yet.", "Not checked yet.", ("Not checked yet.",))
         # What the fields are laid over: a preset's configs, or the open workspace's model.
         self._model_base: ModelConfig = get_preset(DEFAULT_PRESET).model
         self._training_base: TrainingConfig = get_preset(DEFAULT_PRESET).training
@@ -151,6 +166,20 @@ class RecipePanel(QWidget):
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #b3261e;")
 
+        self._lay_out()
+
+        self.apply_preset(DEFAULT_PRESET)
+        self.preset.currentIndexChanged.connect(self._preset_chosen)
+        for combo in (self.adapter_kind, self.mode, self.bn_init):
+            combo.currentIndexChanged.connect(self._emit_changed)
+        self._connect_adapters()
+        for field in self._fields():
+            field.checked.connect(self._emit_changed)
+        self.stages.changed.connect(self._emit_changed)
+        self._emit_changed()
+
+    def _lay_out(self) -> None:
+        """The Model box over the Recipe box (the error label is the window's to place)."""
         model_box = QGroupBox("Model")
         form = QFormLayout(model_box)
         form.addRow("Preset", self.preset)
@@ -175,16 +204,6 @@ class RecipePanel(QWidget):
         layout.addWidget(model_box)
         layout.addWidget(recipe_box)
         layout.addStretch(1)
-
-        self.apply_preset(DEFAULT_PRESET)
-        self.preset.currentIndexChanged.connect(self._preset_chosen)
-        for combo in (self.adapter_kind, self.mode, self.bn_init):
-            combo.currentIndexChanged.connect(self._emit_changed)
-        self._connect_adapters()
-        for field in self._fields():
-            field.checked.connect(self._emit_changed)
-        self.stages.changed.connect(self._emit_changed)
-        self._emit_changed()
 
     def _fields(self) -> list[CheckedField]:
         return [
@@ -316,33 +335,57 @@ class RecipePanel(QWidget):
     # === Values ===
 
     def errors(self) -> list[str]:
-        out = [
-            f"{name}: {f.error}"
-            for name, f in zip(
-                (
-                    "Width factor",
-                    "Image size",
-                    "Batch size",
-                    "Momentum",
-                    "Trunk weight decay",
-                    "Domain weight decay",
-                    "Seed",
-                ),
-                self._fields(),
-                strict=True,
-            )
-            if not f.valid
-        ]
-        out += self.stages.errors()
-        if not out:
-            try:
-                self.training_config()
-                self.model_config()
-            except ValueError as exc:
-                out.append(str(exc))
-        return out
+        """Why the recipe cannot train as it stands ([]: it can), as of the last edit."""
+        return list(self._check.reasons)
 
     def model_config(self) -> ModelConfig:
+        """The model of the last edit (ValueError with the reason when there is none)."""
+        if isinstance(self._check.model, str):
+            raise ValueError(self._check.model)
+        return self._check.model
+
+    def training_config(self) -> TrainingConfig:
+        """The recipe of the last edit, with the adapters (kind and rank, own last stage or
+        not) of the domain it trains (ValueError with the reason when there is none)."""
+        if isinstance(self._check.training, str):
+            raise ValueError(self._check.training)
+        return self._check.training
+
+    def _validate(self) -> RecipeCheck:
+        """The fields' own verdicts, then each config built once from valid fields."""
+        labels = (
+            "Width factor",
+            "Image size",
+            "Batch size",
+            "Momentum",
+            "Trunk weight decay",
+            "Domain weight decay",
+            "Seed",
+        )
+        fields = self._fields()
+        reasons = [f"{n}: {f.error}" for n, f in zip(labels, fields, strict=True) if not f.valid]
+        stage_reasons = self.stages.errors()
+        reasons += stage_reasons
+        model = self._build(self._build_model, fields[:2], [])
+        training = self._build(self._build_training, fields[2:], stage_reasons)
+        if not reasons:  # every field is valid alone: a config may still refuse the whole
+            reasons += [r for r in (training, model) if isinstance(r, str)][:1]
+        return RecipeCheck(model, training, tuple(reasons))
+
+    @staticmethod
+    def _build(
+        build: Callable[[], Any], fields: list[CheckedField], stage_reasons: list[str]
+    ) -> Any:
+        """``build()``, or the first reason its fields give, or the reason it raises."""
+        invalid = [f.error for f in fields if f.error is not None] + stage_reasons
+        if invalid:
+            return invalid[0]
+        try:
+            return build()
+        except ValueError as exc:
+            return str(exc)
+
+    def _build_model(self) -> ModelConfig:
         kind = self.adapter_kind.currentData()
         return dataclasses.replace(
             self._model_base,
@@ -352,9 +395,7 @@ class RecipePanel(QWidget):
             image_size=self.image_size.value(),
         )
 
-    def training_config(self) -> TrainingConfig:
-        """The recipe, with the adapters (kind and rank, own last stage or not) of the domain
-        it trains."""
+    def _build_training(self) -> TrainingConfig:
         kind = self.adapter_kind.currentData()
         return dataclasses.replace(
             self._training_base,
@@ -375,7 +416,8 @@ class RecipePanel(QWidget):
     def _emit_changed(self) -> None:
         if self._loading:
             return
-        errors = self.errors()
+        self._check = self._validate()
+        errors = self._check.reasons
         self.error_label.setText("" if not errors else errors[0])
         self.changed.emit()
 

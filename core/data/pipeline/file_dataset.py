@@ -97,6 +97,31 @@ def summarise(kind: str, problems: Sequence[tuple[str, str]], split: str | None 
 
 
 @dataclasses.dataclass
+class _Preparation:
+    """What one ``prepare`` carries across its splits: progress, the memory left, the train
+    split's running statistics."""
+
+    progress: ProgressFn
+    cancel: threading.Event | None
+    total: int
+    budget_left: int
+    done: int = 0
+    stats: RunningStats = dataclasses.field(default_factory=RunningStats)
+
+    def keep(self, images: list[np.ndarray] | None, image: np.ndarray) -> list[np.ndarray] | None:
+        """``images`` with ``image`` while the budget lasts; None from then on: the split
+        streams from disk (what it held is given back to the budget)."""
+        if images is None:
+            return None
+        self.budget_left -= image.nbytes
+        if self.budget_left < 0:
+            self.budget_left += sum(a.nbytes for a in images) + image.nbytes
+            return None
+        images.append(image)
+        return images
+
+
+@dataclasses.dataclass
 class _Split:
     records: list[FileRecord]
     images: list[np.ndarray] | None = None  # decoded, in memory
@@ -206,59 +231,15 @@ class FileDomainData:
         """Decode every file once: drop bad ones with a named warning, keep what fits."""
         if self._prepared:
             return self
-        progress = progress or no_progress
         jobs = [(s, r) for s, r in self._raw.items()]
         if self._raw_unlabeled:
             jobs.append(("unlabeled", self._raw_unlabeled))
-        total = sum(len(r) for _, r in jobs) or 1
-        done = 0
-        budget_left = self._budget
-        stats = RunningStats()
-        num_classes = self._spec.num_classes
+        run = _Preparation(
+            progress or no_progress, cancel, sum(len(r) for _, r in jobs) or 1, self._budget
+        )
         with ThreadPoolExecutor(self._workers) as pool:
             for split, records in jobs:
-                good: list[FileRecord] = []
-                images: list[np.ndarray] | None = []
-                bad_label = [
-                    (str(r.path), f"label {r.label}")
-                    for r in records
-                    if split != "unlabeled" and not 0 <= r.label < num_classes
-                ]
-                records = [r for r in records if split == "unlabeled" or 0 <= r.label < num_classes]
-                problems: list[tuple[str, str]] = []
-                for start in range(0, len(records), CHUNK):
-                    check_cancel(cancel)
-                    chunk = records[start : start + CHUNK]
-                    for record, result in zip(chunk, pool.map(self._try_read, chunk), strict=True):
-                        if isinstance(result, str):
-                            problems.append((str(record.path), result))
-                            continue
-                        good.append(record)
-                        if split == "train" and self._compute_stats:
-                            stats.add(result)
-                        if images is not None:
-                            budget_left -= result.nbytes
-                            if budget_left < 0:
-                                budget_left += sum(a.nbytes for a in images) + result.nbytes
-                                images = None  # this split streams from disk
-                            else:
-                                images.append(result)
-                    done += len(chunk)
-                    progress(done / total, f"Checking images of '{self._spec.name}' ({split})")
-                where = None if split == "unlabeled" else split
-                if bad_label:
-                    self._warnings.append(summarise("out-of-range label", bad_label, where))
-                if problems:
-                    self._warnings.append(summarise("unreadable", problems, where or "test"))
-                if records and not good:
-                    raise DataError(
-                        f"No readable image in the '{split}' split of '{self._spec.name}'. "
-                        f"First problems: {summarise('unreadable', problems)}"
-                    )
-                data = _Split(good, images)
-                if images is not None and images and len({a.shape for a in images}) == 1:
-                    data.stacked = np.stack(images)
-                    data.images = []
+                data = self._prepare_split(pool, split, records, run)
                 if split == "unlabeled":
                     self._unlabeled = data
                 else:
@@ -266,11 +247,55 @@ class FileDomainData:
         if "train" not in self._splits or not self._splits["train"].records:
             raise DataError(f"Domain '{self._spec.name}' has no training images.")
         if self._compute_stats:
-            mean, std = stats.result()
+            mean, std = run.stats.result()
             self._spec = dataclasses.replace(self._spec, mean=mean, std=std)
         self._prepared = True
-        progress(1.0, f"Checked images of '{self._spec.name}'")
+        run.progress(1.0, f"Checked images of '{self._spec.name}'")
         return self
+
+    def _prepare_split(
+        self, pool: ThreadPoolExecutor, split: str, records: list[FileRecord], run: _Preparation
+    ) -> _Split:
+        """One split's readable records, in memory while the budget lasts (else streamed)."""
+        num_classes = self._spec.num_classes
+        good: list[FileRecord] = []
+        images: list[np.ndarray] | None = []
+        labelled = split != "unlabeled"
+        bad_label = [
+            (str(r.path), f"label {r.label}")
+            for r in records
+            if labelled and not 0 <= r.label < num_classes
+        ]
+        records = [r for r in records if not labelled or 0 <= r.label < num_classes]
+        problems: list[tuple[str, str]] = []
+        for start in range(0, len(records), CHUNK):
+            check_cancel(run.cancel)
+            chunk = records[start : start + CHUNK]
+            for record, result in zip(chunk, pool.map(self._try_read, chunk), strict=True):
+                if isinstance(result, str):
+                    problems.append((str(record.path), result))
+                    continue
+                good.append(record)
+                if split == "train" and self._compute_stats:
+                    run.stats.add(result)
+                images = run.keep(images, result)
+            run.done += len(chunk)
+            run.progress(run.done / run.total, f"Checking images of '{self._spec.name}' ({split})")
+        where = split if labelled else None
+        if bad_label:
+            self._warnings.append(summarise("out-of-range label", bad_label, where))
+        if problems:
+            self._warnings.append(summarise("unreadable", problems, where or "test"))
+        if records and not good:
+            raise DataError(
+                f"No readable image in the '{split}' split of '{self._spec.name}'. "
+                f"First problems: {summarise('unreadable', problems)}"
+            )
+        data = _Split(good, images)
+        if images is not None and images and len({a.shape for a in images}) == 1:
+            data.stacked = np.stack(images)
+            data.images = []
+        return data
 
     def _try_read(self, record: FileRecord) -> np.ndarray | str:
         try:

@@ -70,30 +70,8 @@ def scan_folder(
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"Not a folder: {root}")
-    children = _class_dirs(root)
-    split_dirs = {
-        SPLIT_FOLDERS[c.name.lower()]: c for c in children if c.name.lower() in SPLIT_FOLDERS
-    }
-    explicit = "train" in split_dirs
-    warnings: list[str] = []
-    per_split: dict[str, dict[str, list[Path]]] = {}
-    ignored: list[Path] = []
-    if explicit:
-        extra = [c.name for c in children if c.name.lower() not in SPLIT_FOLDERS]
-        if extra:
-            warnings.append(f"ignored folders beside train/val/test: {', '.join(extra)}")
-        for split, folder in split_dirs.items():
-            per_split[split] = {}
-            for class_dir in _class_dirs(folder):
-                images, others = _images_in(class_dir)
-                per_split[split][class_dir.name] = images
-                ignored += others
-    else:
-        per_split["all"] = {}
-        for class_dir in children:
-            images, others = _images_in(class_dir)
-            per_split["all"][class_dir.name] = images
-            ignored += others
+    per_split, ignored, warnings = _listing(root)
+    explicit = "train" in per_split
     names = sorted({c for classes in per_split.values() for c in classes})
     empty = [c for c in names if not any(classes.get(c) for classes in per_split.values())]
     if empty:
@@ -113,6 +91,55 @@ def scan_folder(
             f"ignored {len(ignored)} files that are not images: {shown}"
             + (" ..." if len(ignored) > 5 else "")
         )
+    made = (root / MADE_RECORD).is_file()
+    splits = _split_records(per_split, class_names, explicit, made, seed, fractions)
+    if explicit:
+        no_train = [c for c in class_names if not per_split["train"].get(c)]
+        if no_train:
+            warnings.append(f"classes without training images: {', '.join(no_train)}")
+    rule = "own" if explicit else "hash" if made else "seeded"
+    return FolderScan(class_names, splits, tuple(warnings), explicit, rule)
+
+
+def _listing(root: Path) -> tuple[dict[str, dict[str, list[Path]]], list[Path], list[str]]:
+    """Images per split ("all" without train/val/test folders) and class, the files that are
+    not images, and warnings."""
+    children = _class_dirs(root)
+    split_dirs = {
+        SPLIT_FOLDERS[c.name.lower()]: c for c in children if c.name.lower() in SPLIT_FOLDERS
+    }
+    warnings: list[str] = []
+    per_split: dict[str, dict[str, list[Path]]] = {}
+    ignored: list[Path] = []
+    if "train" in split_dirs:
+        extra = [c.name for c in children if c.name.lower() not in SPLIT_FOLDERS]
+        if extra:
+            warnings.append(f"ignored folders beside train/val/test: {', '.join(extra)}")
+        for split, folder in split_dirs.items():
+            per_split[split] = {}
+            for class_dir in _class_dirs(folder):
+                images, others = _images_in(class_dir)
+                per_split[split][class_dir.name] = images
+                ignored += others
+    else:
+        per_split["all"] = {}
+        for class_dir in children:
+            images, others = _images_in(class_dir)
+            per_split["all"][class_dir.name] = images
+            ignored += others
+    return per_split, ignored, warnings
+
+
+def _split_records(
+    per_split: dict[str, dict[str, list[Path]]],
+    class_names: tuple[str, ...],
+    explicit: bool,
+    made: bool,
+    seed: int,
+    fractions: tuple[float, float],
+) -> dict[str, list[FileRecord]]:
+    """The records of each split: the folder's own split, a made domain's hash split, or a
+    seeded split per class."""
     index = {c: k for k, c in enumerate(class_names)}
     splits: dict[str, list[FileRecord]] = {"train": [], "val": [], "test": []}
     if explicit:
@@ -120,10 +147,7 @@ def scan_folder(
             for cls, paths in classes.items():
                 if cls in index:
                     splits[split] += [FileRecord(p, index[cls]) for p in paths]
-        no_train = [c for c in class_names if not per_split["train"].get(c)]
-        if no_train:
-            warnings.append(f"classes without training images: {', '.join(no_train)}")
-    elif (root / MADE_RECORD).is_file():
+    elif made:
         for cls in class_names:
             for split, paths in split_by_hash(per_split["all"][cls], fractions).items():
                 splits[split] += [FileRecord(p, index[cls]) for p in paths]
@@ -137,9 +161,7 @@ def scan_folder(
             splits["val"] += [FileRecord(p, label) for p in order[:n_val]]
             splits["test"] += [FileRecord(p, label) for p in order[n_val : n_val + n_test]]
             splits["train"] += [FileRecord(p, label) for p in order[n_val + n_test :]]
-    splits = {s: sorted(r, key=lambda rec: str(rec.path)) for s, r in splits.items() if r}
-    rule = "own" if explicit else "hash" if (root / MADE_RECORD).is_file() else "seeded"
-    return FolderScan(class_names, splits, tuple(warnings), explicit, rule)
+    return {s: sorted(r, key=lambda rec: str(rec.path)) for s, r in splits.items() if r}
 
 
 def hash_fraction(path: Path) -> float:

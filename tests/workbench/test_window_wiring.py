@@ -1,0 +1,316 @@
+"""The window's wiring (#22, item 4): what the window holds is declared by the window itself,
+the insight actions stand without it, Train and Sweep prepare a run in one place, and a
+recipe edit is validated once."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QTabWidget, QWidget
+
+from core.config import DomainSpec, ModelConfig, TrainingConfig
+from workbench.fake.backend import FakeBackend
+from workbench.main_window import MainWindow
+from workbench.panels.class_count_chart import ClassCountChart
+from workbench.panels.confusion_panel import ConfusionPanel
+from workbench.panels.curves_panel import CurvesPanel
+from workbench.panels.dialogs import ScriptedDialogs
+from workbench.panels.domains_panel import DomainsPanel
+from workbench.panels.recipe_panel import RecipePanel
+from workbench.panels.results_panel import ResultsPanel
+from workbench.panels.sweep_dialog import SweepRequest
+from workbench.session import WorkbenchSession
+
+
+def _assigned_by_the_window() -> set[str]:
+    """Every ``self.<name> = ...`` (plain or annotated) in MainWindow's own methods."""
+    tree = ast.parse(Path(inspect.getfile(MainWindow)).read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "MainWindow")
+    names: set[str] = set()
+    for node in ast.walk(cls):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
+            targets = [node.target]
+        for target in targets:
+            for t in ast.walk(target):
+                if (
+                    isinstance(t, ast.Attribute)
+                    and isinstance(t.value, ast.Name)
+                    and t.value.id == "self"
+                ):
+                    names.add(t.attr)
+    return names
+
+
+def test_the_window_holds_only_what_it_assigns_itself(window):
+    """build_actions used to set 14 attributes on the window from outside (declared on the
+    class as a stopgap): now it returns one ``Actions`` the window keeps."""
+    own = _assigned_by_the_window()
+    assert {"session", "recipe", "insight", "status_label"} <= own  # the walk sees the window
+    # PySide keeps a connected signal's bound instance in the object's dict: not ours.
+    signals = {n for n in vars(window) if isinstance(getattr(MainWindow, n, None), Signal)}
+    assert "destroyed" in signals or "customContextMenuRequested" in signals
+    from_outside = sorted(set(vars(window)) - own - signals)
+    assert from_outside == []
+    # Nor does the class declare attributes for others to set.
+    assert sorted(set(MainWindow.__annotations__) - own) == []
+
+
+def test_the_actions_are_one_declared_object(window):
+    from workbench.actions.window_actions import Actions
+
+    actions = window.commands
+    assert isinstance(actions, Actions)
+    fields = [f.name for f in Actions.__dataclass_fields__.values()]
+    assert len(fields) == 18
+    for name in fields:
+        value = getattr(actions, name)
+        assert value.parent() is window  # made for this window, not loose
+    assert all(isinstance(a, QAction) for a in actions.engine_files)
+    assert actions.train.shortcuts()[0].toString() == "F5"
+    # The run menu and toolbar hold these very objects.
+    run_menu = next(
+        a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "Run"
+    )
+    assert actions.sweep in run_menu.actions() and actions.stop_epoch in run_menu.actions()
+
+
+# === The insight actions take collaborators, not the window ===
+
+
+@pytest.mark.parametrize("name", ["insight_actions", "plan_actions", "run_preparation"])
+def test_the_insight_and_plan_modules_do_not_import_the_window(name):
+    tree = ast.parse(
+        (Path(inspect.getfile(MainWindow)).parent / "actions" / f"{name}.py").read_text()
+    )
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    assert "PySide6.QtCore" in imported or "core.config" in imported  # the walk sees imports
+    assert "workbench.main_window" not in imported  # not even under TYPE_CHECKING
+
+
+def test_the_insight_actions_work_without_a_main_window(qtbot, home, prefs):
+    """Built from a session, panels and callbacks alone: results, then a whole sweep."""
+    from workbench.actions.insight_actions import InsightActions, InsightTargets
+    from workbench.actions.run_preparation import RunPreparation
+
+    host = QWidget()  # a plain widget owns them: no MainWindow anywhere
+    qtbot.addWidget(host)
+    backend = FakeBackend(home)
+    session = WorkbenchSession(lambda model_config: backend, host)
+    dialogs = ScriptedDialogs()
+    logged: list[str] = []
+    status: list[str] = []
+    domains, recipe, curves = DomainsPanel(), RecipePanel(), CurvesPanel()
+    results, tabs = ResultsPanel(dialogs), QTabWidget()
+    for panel in (curves, results):
+        tabs.addTab(panel, type(panel).__name__)
+    preparation = RunPreparation(
+        session,
+        recipe,
+        domains,
+        dialogs,
+        prefs,
+        lambda level, text: logged.append(f"{level}: {text}"),
+        show_curves=lambda: tabs.setCurrentWidget(curves),
+    )
+    insight = InsightActions(
+        InsightTargets(
+            session=session,
+            dialogs=dialogs,
+            log=lambda level, text: logged.append(f"{level}: {text}"),
+            domains=domains,
+            confusion=ConfusionPanel(dialogs),
+            results=results,
+            class_counts=ClassCountChart(),
+            curves=curves,
+            tabs=tabs,
+            preparation=preparation,
+            refresh_catalogue=lambda: None,
+            running_domain=lambda: None,
+            set_status=status.append,
+        ),
+        parent=host,
+    )
+    try:
+        with qtbot.waitSignal(session.backend_ready, timeout=60_000):
+            session.load(None)
+        with qtbot.waitSignal(insight.results_shown, timeout=10_000):
+            insight.refresh_results()
+        domains.set_domains(backend.domains())
+        domains.select("signs")
+        recipe.set_mode("adapters")
+        dialogs.queue(SweepRequest((1e-4, 5e-3), None, (0,)))
+        with qtbot.waitSignal(insight.sweep_shown, timeout=30_000) as blocker:
+            insight.sweep()
+            assert status == ["Sweeping signs: 2 run(s)…"]
+            assert tabs.currentWidget() is curves  # the preparation brought the curves forward
+        assert blocker.args[0].chosen is not None
+        assert insight.sweep_table.table.rowCount() == 2
+        assert status[-1].startswith("Sweep of signs: chosen ")
+        assert prefs.get_json("recipe") is not None  # the recipe was remembered
+        assert len([c for c in backend.calls if c.startswith("train signs")]) == 2
+    finally:
+        session.shutdown()
+
+
+# === Train and Sweep share one preparation ===
+
+
+def test_the_new_model_question_is_written_once():
+    """Sweep used to copy Train's preamble, its dialog text included."""
+    workbench = Path(inspect.getfile(MainWindow)).parent
+    texts = [
+        path.name
+        for path in sorted(workbench.rglob("*.py"))
+        for _ in range(path.read_text().count("starts a new workspace and forgets"))
+    ]
+    assert texts == ["run_preparation.py"]
+
+
+def test_train_and_sweep_go_through_the_same_preparation(qtbot, window):
+    verbs: list[str] = []
+    prepare = window.preparation.prepare
+
+    def spy(verb, *args, **kwargs):
+        verbs.append(verb)
+        return prepare(verb, *args, **kwargs)
+
+    window.preparation.prepare = spy
+    window.domains.select("signs")
+    window.recipe.set_mode("full")  # the trunk first: then no question about the mode
+    window.recipe.stages.set_row_texts([("0.1", "1")])
+    with qtbot.waitSignal(window.catalogue.refreshed, timeout=30_000):  # after the run
+        with qtbot.waitSignal(window.training_ended, timeout=30_000):
+            window.commands.train.trigger()
+    window.recipe.set_mode("adapters")
+    qtbot.waitUntil(window.commands.sweep.isEnabled, timeout=10_000)
+    # A model the trained domain does not share: both ask the same question, said for each.
+    window.recipe.width_factor.setText("0.5")
+    window.dialogs.queue(False)
+    window.commands.train.trigger()
+    window.dialogs.queue(SweepRequest((1e-4,), None, (0,)), False)
+    window.commands.sweep.trigger()
+    assert verbs == ["train", "train", "sweep"]
+    assert not window.session.training_active and not window.dialogs.answers
+    asked = [t for t in window.dialogs.shown if t.startswith("New model: ")]
+    assert len(asked) == 2
+    assert "Training starts a new workspace" in asked[0]
+    assert "The sweep starts a new workspace" in asked[1]
+
+
+# === One validated recipe per edit, fields checked by core ===
+
+
+class _Builds:
+    """Counts the ModelConfig and TrainingConfig objects built (their __post_init__ runs)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.counts = {"ModelConfig": 0, "TrainingConfig": 0}
+        for cls in (ModelConfig, TrainingConfig):
+            original = cls.__post_init__
+
+            def counted(config, _original=original, _name=cls.__name__) -> None:
+                self.counts[_name] += 1
+                _original(config)
+
+            monkeypatch.setattr(cls, "__post_init__", counted)
+
+    def during(self, act) -> dict[str, int]:
+        before = dict(self.counts)
+        act()
+        return {k: self.counts[k] - before[k] for k in self.counts}
+
+
+def test_core_checks_one_field_without_building_a_config(monkeypatch):
+    from core.config import field_problem
+
+    builds = _Builds(monkeypatch)
+    found: list[str | None] = []
+    counts = builds.during(
+        lambda: found.extend(
+            [
+                field_problem(ModelConfig, "width_factor", 0.0),
+                field_problem(ModelConfig, "image_size", 4),
+                field_problem(TrainingConfig, "batch_size", 0),
+                field_problem(TrainingConfig, "momentum", 0.9),
+                field_problem(DomainSpec, "weight_decay", 2.0),
+            ]
+        )
+    )
+    assert counts == {"ModelConfig": 0, "TrainingConfig": 0}
+    width, size, batch, momentum, decay = found
+    assert width is not None and "`width_factor`" in width and "Received: width_factor=0.0" in width
+    assert size is not None and "[8, 1024]" in size
+    assert batch is not None and "`batch_size`" in batch
+    assert momentum is None
+    assert decay is not None and "`weight_decay`" in decay
+    # The same words as construction: the field check is the config's own.
+    for build, problem in (
+        (lambda: ModelConfig(width_factor=0.0), width),
+        (lambda: TrainingConfig(batch_size=0), batch),
+        (lambda: DomainSpec(name="a", class_names=("x", "y"), weight_decay=2.0), decay),
+    ):
+        with pytest.raises(ValueError) as refused:
+            build()
+        assert str(refused.value) == problem
+
+
+def test_the_recipe_panel_builds_no_dummy_spec():
+    import workbench.panels.recipe_panel as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    calls = [
+        n.func.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+    ]
+    assert "_checked" in calls  # the walk sees the module's calls
+    assert not {"DomainSpec", "ModelConfig", "TrainingConfig"} & set(calls)
+
+
+def test_a_keystroke_in_the_recipe_builds_each_config_once(qtbot, monkeypatch):
+    panel = RecipePanel()
+    qtbot.addWidget(panel)
+    builds = _Builds(monkeypatch)
+    panel.momentum.setFocus()
+    panel.momentum.setText("0.8")
+    counts = builds.during(lambda: QTest.keyClick(panel.momentum, Qt.Key.Key_5))
+    assert panel.momentum.text() == "0.85" and panel.training_config().momentum == 0.85
+    assert counts == {"ModelConfig": 1, "TrainingConfig": 1}
+    # What the window then asks (errors, both configs, again and again) builds nothing.
+    counts = builds.during(
+        lambda: [(panel.errors(), panel.model_config(), panel.training_config()) for _ in range(3)]
+    )
+    assert counts == {"ModelConfig": 0, "TrainingConfig": 0}
+    # An invalid keystroke builds neither config its field belongs to, and says why.
+    QTest.keyClick(panel.momentum, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    counts = builds.during(lambda: QTest.keyClick(panel.momentum, Qt.Key.Key_2))
+    assert panel.momentum.text() == "2"
+    assert counts == {"ModelConfig": 1, "TrainingConfig": 0}
+    assert panel.errors()[0].startswith("Momentum: `momentum` must be")
+    with pytest.raises(ValueError, match="momentum"):
+        panel.training_config()
+
+
+def test_a_keystroke_in_the_window_builds_each_config_once(qtbot, window, monkeypatch):
+    """The panel's verdict serves the Train button, the model label and the estimate."""
+    window.domains.select("signs")
+    builds = _Builds(monkeypatch)
+    field = window.recipe.batch_size
+    field.setFocus()
+    counts = builds.during(lambda: QTest.keyClick(field, Qt.Key.Key_2))
+    assert counts == {"ModelConfig": 1, "TrainingConfig": 1}
+    assert field.text().endswith("2") and window.recipe.training_config().batch_size == int(
+        field.text()
+    )
+    assert window.commands.train.isEnabled()  # the window did look at the new recipe
