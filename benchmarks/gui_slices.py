@@ -11,6 +11,8 @@ of a 5 ms GUI-thread timer:
   whose GUI CPU time is short was waiting (for the GIL, or for a core), not working;
 - the time the GUI thread was runnable but had no core (the kernel's run-queue wait in
   ``/proc/<pid>/task/<tid>/schedstat``): the machine's load, told apart from GIL waits;
+- what is left of the slice (wall less GUI CPU less that wait): the GUI thread was not
+  runnable, i.e. blocked (on the GIL, mostly, or idle until the next tick: under 5 ms);
 - the longest the watchdog thread itself went without running in the slice: when it too
   was stopped, no Python thread of this process could run (a core, or a GIL held in C code);
 - the garbage collections that ran in it (``gc.callbacks``: generation, thread, CPU time
@@ -82,6 +84,9 @@ class Slice:
             "gui_cpu_ms": round(self.gui_cpu_ms, 1),
             "other_threads_cpu_ms": round(max(0.0, self.process_cpu_ms - self.gui_cpu_ms), 1),
             "gui_runqueue_ms": round(self.gui_runqueue_ms, 1),
+            "gui_blocked_ms": round(
+                max(0.0, self.wall_ms - self.gui_cpu_ms - self.gui_runqueue_ms), 1
+            ),
             "watchdog_gap_ms": round(self.watchdog_gap_ms, 1),
             "collections": [
                 f"gen{c.generation} on {c.thread}: {c.cpu_ms:.1f} ms CPU, {c.collected} freed"
@@ -202,7 +207,17 @@ class SliceWatch:
             gap = max(self._watchdog_gap, now[0] - self._watchdog_last)
             self._watchdog_gap = 0.0
         ms = [1000 * (b - a) for a, b in zip(start, now, strict=True)]
-        self.slices.append(Slice(start[0], now[0], ms[1], ms[2], ms[3], 1000 * gap, samples))
+        self.slices.append(
+            Slice(
+                start[0],
+                now[0],
+                ms[1],
+                ms[2],
+                ms[3],
+                1000 * gap,
+                samples=samples,
+            )
+        )
         self.slices[-1].roots, self._calls = self._calls, []
 
     def _profile(self, frame: Any, event: str, arg: Any) -> None:
@@ -309,7 +324,8 @@ def print_report(report: dict[str, Any], title: str) -> None:
     for s in report.get("long", []):
         print(
             f"  slice {s['wall_ms']} ms wall, GUI CPU {s['gui_cpu_ms']} ms, GUI waiting for a"
-            f" core {s['gui_runqueue_ms']} ms, other threads' CPU {s['other_threads_cpu_ms']} ms,"
+            f" core {s['gui_runqueue_ms']} ms, GUI blocked {s['gui_blocked_ms']} ms,"
+            f" other threads' CPU {s['other_threads_cpu_ms']} ms,"
             f" watchdog's longest gap {s['watchdog_gap_ms']} ms, {s['samples']} samples"
             f" {s['collections']}",
             file=sys.stderr,
