@@ -22,7 +22,9 @@ every domain is judged as trained domains are (``--unjudged``: without):
   (``network+score inputs``: the fair comparison since issue 23);
 - ``window``: the real window (offscreen): the longest GUI-thread stall while its lists
   fill after the engine arrives, the stall spanning the arrival itself, and the GC settle's
-  own time there;
+  own time there; and, apart from the machine's load (``benchmarks/gui_slices.py``), the
+  most CPU time the GUI thread spent in one event-loop slice then, and the longest slice
+  less the time the GUI thread waited for a core (the stall a free core would have had);
 - peak RSS of the open and classify processes, and its growth per added domain.
 
 Slopes are least-squares fits over N. Timings on a shared machine move; compare the ratios
@@ -242,11 +244,14 @@ def _window(root: Path) -> dict[str, Any]:
     from PySide6.QtCore import QTimer
 
     from benchmarks.bench_window import StallProbe
+    from benchmarks.gui_slices import SliceWatch
     from workbench import app as wa
 
     application, window = wa.build(["--root", str(root), "--settings", str(root / "b.ini")])
     probe = StallProbe(5)
     probe.timer.start()
+    watch = SliceWatch(stacks=bool(os.environ.get("SLICE_STACKS")))
+    watch.start()
     marks: dict[str, float] = {}
 
     def ready(_backend: object) -> None:
@@ -280,6 +285,7 @@ def _window(root: Path) -> dict[str, Any]:
     window.insight.results_shown.connect(results)
     QTimer.singleShot(600_000, window.close)
     application.exec()
+    watch.stop()
     late = probe.lateness_ms(marks["ready"], marks["end"])
     before = max((t for t in probe.ticks if t <= marks["ready"]), default=marks["ready"])
     around = probe.lateness_ms(before, marks["end"])  # with the engine's arrival slot
@@ -295,6 +301,26 @@ def _window(root: Path) -> dict[str, Any]:
         "window_results_rows": window.results.table.rowCount(),
         "window_parameter_rows": len(window.parameters.rows()),
         "window_domains_built": getattr(engine, "builds", -1),  # -1: not counted
+        **_slices(watch, marks),
+    }
+
+
+def _slices(watch: Any, marks: dict[str, float]) -> dict[str, Any]:
+    """The GUI thread's event-loop slices from the engine's arrival until the lists are
+    filled (and, apart, before it: the first paint), apart from the machine's load."""
+    filling = watch.between(marks["ready"], marks["end"])
+    report = watch.report(marks["ready"], marks["end"])
+    loading = watch.between(0.0, marks["ready"])
+    return {
+        "window_gui_cpu_max_ms": max((s.gui_cpu_ms for s in filling), default=0.0),
+        "window_stall_less_core_wait_ms": max(
+            (s.wall_ms - s.gui_runqueue_ms for s in filling), default=0.0
+        ),
+        "window_longest_slice_core_wait_ms": max(filling, key=lambda s: s.wall_ms).gui_runqueue_ms
+        if filling
+        else 0.0,
+        "window_loading_gui_cpu_max_ms": max((s.gui_cpu_ms for s in loading), default=0.0),
+        "window_long_slices": report.get("long", [])[:3],
     }
 
 
@@ -351,7 +377,7 @@ def worker(op: str, args: list[str]) -> dict[str, Any]:
 
 def run_worker(op: str, *args: object) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, __file__, "--worker", op, *map(str, args)],
+        [sys.executable, "-X", "faulthandler", __file__, "--worker", op, *map(str, args)],
         cwd=ROOT,
         env=_env(),
         capture_output=True,
@@ -359,7 +385,9 @@ def run_worker(op: str, *args: object) -> dict[str, Any]:
         timeout=TIMEOUT_S,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"worker {op} failed:\n{proc.stderr[-3000:]}")
+        kept = Path(tempfile.mkstemp(prefix=f"bench-domains-{op}-", suffix=".err")[1])
+        kept.write_text(proc.stderr)  # all of it: a crash's thread stacks come first
+        raise RuntimeError(f"worker {op} failed ({proc.returncode}; stderr in {kept}):\n")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -389,7 +417,15 @@ METRICS = (
     "open_rss_mb",
     "classify_peak_rss_mb",
 )
-WINDOW = ("window_fill_s", "window_max_stall_ms", "window_arrival_stall_ms", "window_settle_ms")
+WINDOW = (
+    "window_fill_s",
+    "window_max_stall_ms",
+    "window_arrival_stall_ms",
+    "window_settle_ms",
+    "window_gui_cpu_max_ms",
+    "window_stall_less_core_wait_ms",
+    "window_loading_gui_cpu_max_ms",
+)
 
 
 STEP_ARGS = {
@@ -467,6 +503,10 @@ COLUMNS = (  # (key, header, format); a column shows when its step was run
     ("window_max_stall_ms", "window max stall ms", "{:.0f}"),
     ("window_arrival_stall_ms", "window stall with the arrival ms", "{:.0f}"),
     ("window_settle_ms", "GC settle at arrival ms", "{:.0f}"),
+    ("window_gui_cpu_max_ms", "window most GUI CPU in one slice ms", "{:.1f}"),
+    ("window_stall_less_core_wait_ms", "window max stall less core wait ms", "{:.0f}"),
+    ("window_longest_slice_core_wait_ms", "longest slice's core wait ms", "{:.0f}"),
+    ("window_loading_gui_cpu_max_ms", "before arrival (first paint) most GUI CPU ms", "{:.1f}"),
 )
 
 

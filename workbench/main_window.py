@@ -54,6 +54,7 @@ from workbench.preferences import Preferences
 from workbench.run_status import RunStatus
 from workbench.session import BackendFactory, WorkbenchSession
 from workbench.status_text import describe_model, keep_traceback, run_ended_text
+from workbench.turns import TurnSteps
 from workbench.window_layout import arrange, restore_window, save_window
 
 TITLE = "RAM Workbench"
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         self.session = WorkbenchSession(factory, self)
         self.collector = GuiThreadCollector(parent=self)
         self.collector.start()
+        self._arrival = TurnSteps(self)
         self._warm = False  # whether the current run has finished its first (tracing) epoch
         self._close_when_stopped = False
         self._shut_down = False
@@ -255,7 +257,7 @@ class MainWindow(QMainWindow):
         self._update_controls()
         self.catalogue.refresh()
         self.data_folder.start(backend.data_root)
-        self.collector.settle()
+        self._arrival.run([self.collector.settle])  # a turn of its own (issue 26)
 
     @Slot(str)
     def _backend_failed(self, message: str) -> None:

@@ -23,7 +23,7 @@ from workbench.preferences import Preferences
 
 PREFERRED_SIZE = QSize(1400, 900)
 DOMAINS_WIDTH = 340  # the table's first columns (name, trained, accuracies) without scrolling
-PROGRESS_HEIGHT = 140
+PROGRESS_HEIGHT = 180  # a plan of three lines above a log of four (the log gives way)
 LAYOUT_VERSION = 2  # 2: full-height side docks, class counts as a tab
 
 

@@ -26,6 +26,7 @@ from workbench.panels.runs_panel import RunsPanel
 from workbench.preferences import Preferences
 from workbench.session import WorkbenchSession
 from workbench.status_text import split_words
+from workbench.turns import TurnSteps
 
 LogFn = Callable[[str, str], None]
 
@@ -69,6 +70,7 @@ class CatalogueActions(QObject):
         domains.prepare_requested.connect(self.prepare)
         domains.add_folder_requested.connect(self.add_folder)
         domains.new_domain_requested.connect(self.new_domain)
+        self.fill = TurnSteps(self)
         self.made = MadeDomainFlow(session, dialogs, prefs, log, domains, self)
         self.made.refresh_requested.connect(self.refresh)
         self.refreshed.connect(self.made.refreshed)
@@ -120,12 +122,25 @@ class CatalogueActions(QObject):
         )
 
     def _refreshed(self, result: tuple[list[DomainState], Any, Any, str]) -> None:
+        """Each list fills in a turn of the event loop of its own (with many domains one
+        turn of all of them stalled the window, issue 26). The domains table comes last,
+        with ``refreshed``: what reads the table (the model line, the plan, the controls)
+        is brought up to date in the same turn, as a person or a test sees the table."""
         domains, runs, params, runs_root = result
-        self.domains.set_domains(domains)
-        self.runs.set_runs(runs, runs_root)
-        self.parameters.set_rows(params)
-        self.classify_panel.set_trained_domains([d.name for d in domains if d.trained])
-        self.refreshed.emit()
+        trained = [d.name for d in domains if d.trained]
+
+        def domains_table() -> None:
+            self.domains.set_domains(domains)
+            self.refreshed.emit()
+
+        self.fill.run(
+            (
+                lambda: self.runs.set_runs(runs, runs_root),
+                lambda: self.parameters.set_rows(params),
+                lambda: self.classify_panel.set_trained_domains(trained),
+                domains_table,
+            )
+        )
 
     # === Domains ===
 

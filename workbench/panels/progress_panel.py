@@ -36,6 +36,7 @@ from core.events import (
 )
 from workbench.status_text import ended_words, for_people, percent
 
+LOG_MIN_LINES = 2
 LEVEL_COLOURS = {"info": "#303030", "warning": "#a05a00", "error": "#b3261e"}
 
 
@@ -71,6 +72,14 @@ class ProgressPanel(QWidget):
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
+        # The log gives way to the plan (down to LOG_MIN_LINES lines), so the plan showing
+        # when the engine arrives does not grow the dock: growing it resized the tabs and
+        # repainted the curves' plots whole (25-40 ms of the GUI thread each time, issue 26).
+        self.log_view.setMinimumHeight(
+            LOG_MIN_LINES * self.log_view.fontMetrics().lineSpacing()
+            + 2 * self.log_view.frameWidth()
+            + 2 * round(self.log_view.document().documentMargin())
+        )
         # The log follows its newest line unless the person scrolled up to read.
         self._follow = True
         bar = self.log_view.verticalScrollBar()
