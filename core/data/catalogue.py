@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from core.config import DomainSpec
 from core.data.entries import (
     DomainEntry,
     builtin_entry,
@@ -230,16 +229,7 @@ class Catalogue:
                 progress=progress,
                 cancel=cancel,
             )
-        spec = DomainSpec(
-            name=domain.name,
-            class_names=domain.class_names,
-            mean=tuple(meta["mean"]),
-            std=tuple(meta["std"]),
-            image_size=domain.crop,
-            resize_shorter=domain.native_size,
-            random_crop=domain.random_crop,
-            allow_flip=domain.allow_flip,
-        )
+        spec = domain.spec(tuple(meta["mean"]), tuple(meta["std"]))
         return ArrayDomainData(resized_spec(spec, image_size), splits)
 
     @contextlib.contextmanager

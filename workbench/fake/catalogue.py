@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.config import DomainSpec
 from core.data.catalogue import Catalogue
+from core.data.entries import resized_spec
 from core.data.sources.builtin import BUILTIN_DOMAINS, BuiltinDomain
 from core.data.sources.svhn import NAME as SVHN_NAME
 
@@ -39,18 +40,8 @@ class FakeDomain:
         if b is None:
             spec = DomainSpec(name=self.name, class_names=self.class_names)
         else:
-            spec = DomainSpec(
-                name=b.name,
-                class_names=b.class_names,
-                image_size=b.crop,
-                resize_shorter=b.native_size,
-                random_crop=b.random_crop,
-                allow_flip=b.allow_flip,
-            )
-        if image_size == spec.image_size:  # core.data.entries.resized_spec
-            return spec
-        resize = max(image_size, round(image_size * spec.resize_shorter / spec.image_size))
-        return dataclasses.replace(spec, image_size=image_size, resize_shorter=resize)
+            spec = b.spec()
+        return resized_spec(spec, image_size)
 
 
 def catalogue_rows(root: Path, scale: float) -> list[FakeDomain]:

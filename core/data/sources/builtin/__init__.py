@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from core.config import DomainSpec
 from core.data.sources.builtin import digits, glyphs, signs, textures
 from core.data.sources.builtin.render import balanced_labels
 
@@ -43,6 +44,23 @@ class BuiltinDomain:
     generate: Callable[[np.random.Generator, np.ndarray, int, int], np.ndarray] | None
     default_source: bool = False
     fixed_sizes: tuple[int, int, int] | None = None  # for domains with a fixed set of images
+
+    def spec(
+        self,
+        mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
+        std: tuple[float, float, float] = (0.25, 0.25, 0.25),
+    ) -> DomainSpec:
+        """Its spec at its own crop (the catalogue gives the statistics of its images)."""
+        return DomainSpec(
+            name=self.name,
+            class_names=self.class_names,
+            mean=mean,
+            std=std,
+            image_size=self.crop,
+            resize_shorter=self.native_size,
+            random_crop=self.random_crop,
+            allow_flip=self.allow_flip,
+        )
 
     def planned_sizes(self, scale: float = 1.0) -> dict[str, int]:
         if self.fixed_sizes is not None:
