@@ -161,7 +161,7 @@ def plot_frontier(result: ExperimentResult, path: Path) -> Path:
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.5, 6.0), dpi=110)
+    fig = Figure(figsize=(7.5, 7.6), dpi=110)
     ax = fig.subplots()
     for method in result.methods:
         mean, spread = result.mean_accuracy(method)
@@ -177,7 +177,7 @@ def plot_frontier(result: ExperimentResult, path: Path) -> Path:
         f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}"
     )
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
