@@ -47,7 +47,7 @@ from core.evaluation.experiment_results import (
 )
 from core.model.domain_model import copy_batch_norms
 from core.model.engine import AdapterEngine
-from core.presets import get_preset
+from core.presets import Preset, get_preset
 from core.seeding import seed_everything
 
 
@@ -164,7 +164,7 @@ class _Setup:
     """What every target method starts from: the trunks, their engines and the recipe."""
 
     config: ExperimentConfig
-    preset: Any
+    preset: Preset
     model_config: ModelConfig
     trunks: dict[str, AdapterEngine]
     engines: dict[str, AdapterEngine]
