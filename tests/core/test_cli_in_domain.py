@@ -73,7 +73,10 @@ def test_classify_marks_an_unlike_image_and_routes_it(capsys, trained_root, tmp_
     code, out, _ = run(capsys, *base, tmp_path / "g", tmp_path / "s", "--json", "--score", "maha")
     result = json.loads(out)
     routed = [a["domain"] for a in result["router"]]
-    assert routed[:10].count("glyphs") >= 9 and routed[10:].count("digits_street") >= 7
+    # at the 5% threshold one own image in twenty is "none" by design (two of ten: ~9% of runs);
+    # what must not happen is an image sent to the other domain
+    assert routed[:10].count("glyphs") >= 7 and routed[:10].count("digits_street") <= 1, routed
+    assert routed[10:].count("digits_street") >= 7 and routed[10:].count("glyphs") <= 1, routed
     verdicts = [p["in_domain"] for p in result["glyphs"]]
     assert all(v["score_name"] == "maha" for v in verdicts)
     assert sum(v["score"] < v["threshold"] for v in verdicts[10:]) >= 9  # unlike glyphs
