@@ -239,6 +239,12 @@ def _add_experiment_parser(sub: Any) -> None:
     p.add_argument("--out", type=Path, default=Path("experiment_results"))
     p.add_argument("--quick", action="store_true", help="tiny smoke version")
     p.add_argument(
+        "--restart",
+        action="store_true",
+        help="drop the finished runs an interrupted experiment left in --out (by default "
+        "the same command carries on from them)",
+    )
+    p.add_argument(
         "--precision",
         choices=PRECISIONS,
         default=None,

@@ -16,6 +16,7 @@ under ``bns.``), the linear probe from the whole source domain.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -186,7 +187,11 @@ def run_experiment(
     catalogue: Any,
     *,
     log: Callable[[str], None] = print,
+    done: Sequence[MethodResult] = (),
+    on_result: Callable[[MethodResult], None] | None = None,
 ) -> ExperimentResult:
+    """``done``: runs an earlier, interrupted experiment of this config finished (kept, not
+    trained again); ``on_result`` hears of each run as it finishes, so that it can be kept."""
     preset = get_preset(config.preset)
     model_config: ModelConfig = preset.model
     if config.precision is not None:
@@ -211,6 +216,10 @@ def run_experiment(
         setup, load(config.source, config.max_train_examples), log
     )
     target_cap = config.max_target_train_examples or config.max_train_examples
+    kept = {(r.domain, r.method, r.seed): r for r in done}
+    total = len(targets) * len(config.seeds) * len(config.methods)
+    if kept:
+        log(f"{len(kept)} of {total} runs kept from the interrupted experiment")
     results: list[MethodResult] = []
     test_sizes: dict[str, int] = {}
     for name in targets:
@@ -221,7 +230,13 @@ def run_experiment(
         test_sizes[name] = data.num_examples("test")
         for seed in config.seeds:
             for method in config.methods:
-                results.append(_train_method(setup, data, method, seed, log))
+                result = kept.get((name, method, seed))
+                if result is None:
+                    result = _train_method(setup, data, method, seed, log)
+                    if on_result is not None:
+                        on_result(result)
+                    log(f"run {len(results) + 1} of {total} done")
+                results.append(result)
 
     scores = _scores(config, results, test_sizes)
     return ExperimentResult(
@@ -439,10 +454,37 @@ def experiment_config(args: Any, builtin: list[str]) -> ExperimentConfig:
     return config
 
 
+PROGRESS_FILE = "progress.json"
+
+
+def _progress(config: ExperimentConfig, out: Path, restart: bool) -> list[MethodResult]:
+    """The finished runs an interrupted experiment of this config left in ``out``."""
+    path = out / PROGRESS_FILE
+    if restart or not path.exists():
+        return []
+    saved = json.loads(path.read_text())
+    wanted, had = json.loads(json.dumps(_config_dict(config))), saved["config"]
+    differ = sorted(k for k in set(wanted) | set(had) if had.get(k) != wanted.get(k))
+    if differ:
+        raise ConfigError(
+            f"{out} holds the runs of another experiment (it differs in {', '.join(differ)}). "
+            "Choose another --out, or --restart to drop those runs."
+        )
+    return [MethodResult(**r) for r in saved["results"]]
+
+
 def _run_and_write(config: ExperimentConfig, catalogue: Any, args: Any, start: float) -> int:
-    result = run_experiment(config, catalogue)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    done = _progress(config, out, getattr(args, "restart", False))
+    finished = list(done)
+
+    def keep(result: MethodResult) -> None:
+        finished.append(result)
+        runs = [dataclasses.asdict(r) for r in finished]
+        atomic_write_json(out / PROGRESS_FILE, {"config": _config_dict(config), "results": runs})
+
+    result = run_experiment(config, catalogue, done=done, on_result=keep)
     atomic_write_json(out / "results.json", result.to_json(), sort_keys=False)
     atomic_write_text(out / "results.md", result.to_markdown() + "\n")
     plot_result(result, out / "results.png")

@@ -208,3 +208,88 @@ def test_the_frontier_command_builds_the_experiment_it_says():
     args = build_parser().parse_args("experiment --methods parallel".split())
     with pytest.raises(ConfigError, match="baseline"):
         experiment_config(args, [])
+
+
+def _experiment_argv(root, out, *extra):
+    return [
+        "--root",
+        str(root),
+        "experiment",
+        "--quick",
+        "--domains",
+        "digits_hand",
+        "--methods",
+        "bn_only",
+        "finetune",
+        "--seeds",
+        "0",
+        "1",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_a_killed_experiment_carries_on_where_it_stopped(tmp_path, monkeypatch, capsys):
+    """A real process killed after its first finished run: the same command trains only the
+    runs it had not finished, and keeps the finished ones as they were."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import core.training.train_evaluate as train_evaluate
+    from core.cli import main
+
+    root, out = tmp_path / "data", tmp_path / "out"
+    progress = out / "progress.json"
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from core.cli import main; sys.exit(main(sys.argv[1:]))",
+        ]
+        + _experiment_argv(root, out),
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not (progress.exists() and json.loads(progress.read_text())["results"]):
+        assert proc.poll() is None, "the experiment ended before its first run was kept"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = json.loads(progress.read_text())["results"]
+    assert 1 <= len(kept) < 4 and not (out / "results.json").exists()
+
+    trained: list[tuple[str, int]] = []
+    real_train = train_evaluate.train
+
+    def counting_train(engine, domain, data, config, **kwargs):
+        trained.append((domain, config.seed))
+        return real_train(engine, domain, data, config, **kwargs)
+
+    monkeypatch.setattr(train_evaluate, "train", counting_train)
+    assert main(_experiment_argv(root, out)) == 0
+    assert f"{len(kept)} of 4 runs kept" in capsys.readouterr().out
+    assert len(trained) == 1 + 4 - len(kept)  # the trunk again, then only the missing runs
+    results = json.loads((out / "results.json").read_text())["results"]
+    assert len(results) == 4
+    assert all(r in results for r in kept)  # the finished runs, exactly as they were
+    assert len(json.loads(progress.read_text())["results"]) == 4
+
+    # Another experiment in that folder is refused with the reason; --restart starts over.
+    assert main([*_experiment_argv(root, out), "--target-stages", "0.1x2"]) == 2
+    assert "differs in target_stages" in capsys.readouterr().err
+    trained.clear()
+    restart = [*_experiment_argv(root, out), "--methods", "finetune", "--seeds", "0", "--restart"]
+    assert main(restart) == 0
+    assert len(trained) == 1 + 1
+    assert len(json.loads(progress.read_text())["results"]) == 1
