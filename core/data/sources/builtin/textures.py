@@ -7,6 +7,7 @@ families (stripes / waves / zigzag, grid / checks / bricks, blotches / cells) ge
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -34,6 +35,118 @@ def _soft(x: np.ndarray, sharp: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x * sharp, -30, 30)))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Family:
+    """The images of one family: the coordinate grid and their own rotated coordinates and
+    random parameters (each ``[k, 1, 1]`` or ``[k, size, size]``), and the generator that the
+    families with extra randomness draw from, in family order."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    w: np.ndarray
+    period: np.ndarray
+    phase: np.ndarray
+    sharp: np.ndarray
+    rng: np.random.Generator
+
+    @property
+    def count(self) -> int:
+        return int(self.u.shape[0])
+
+    @property
+    def size(self) -> int:
+        return int(self.xs.shape[0])
+
+
+def _stripes(f: _Family) -> np.ndarray:
+    return _soft(np.sin(f.w * f.u + f.phase), f.sharp)
+
+
+def _waves(f: _Family) -> np.ndarray:
+    return _soft(np.sin(f.w * (f.u + 2.5 * np.sin(f.w * 0.6 * f.v)) + f.phase), f.sharp)
+
+
+def _zigzag(f: _Family) -> np.ndarray:
+    zig = 2.0 * np.abs(((f.v / f.period * 1.2) % 2) - 1) * f.period / 2
+    return _soft(np.sin(f.w * (f.u + zig) + f.phase), f.sharp)
+
+
+def _checks(f: _Family) -> np.ndarray:
+    return _soft(np.sin(f.w * f.u + f.phase) * np.sin(f.w * f.v), f.sharp * 2)
+
+
+def _grid(f: _Family) -> np.ndarray:
+    return np.maximum(
+        _soft(np.cos(f.w * f.u + f.phase) - 0.8, f.sharp * 4),
+        _soft(np.cos(f.w * f.v) - 0.8, f.sharp * 4),
+    )
+
+
+def _bricks(f: _Family) -> np.ndarray:
+    row = np.floor(f.v / f.period)
+    mortar_h = _soft(np.cos(2 * np.pi * f.v / f.period) - 0.75, f.sharp * 4)
+    shifted = f.u / (1.8 * f.period) + 0.5 * (row % 2)
+    mortar_v = _soft(np.cos(2 * np.pi * shifted) - 0.85, f.sharp * 4)
+    return np.maximum(mortar_h, mortar_v)
+
+
+def _dots(f: _Family) -> np.ndarray:
+    return _soft(
+        0.35 - np.hypot(((f.u / f.period) % 1) - 0.5, ((f.v / f.period) % 1) - 0.5),
+        f.sharp * 6,
+    )
+
+
+def _rings(f: _Family) -> np.ndarray:
+    k, size = f.count, f.size
+    cx = f.rng.uniform(-size, 2 * size, (k, 1, 1)).astype(np.float32)
+    cy = f.rng.uniform(-size, 2 * size, (k, 1, 1)).astype(np.float32)
+    return _soft(np.sin(f.w * np.hypot(f.xs - cx, f.ys - cy) + f.phase), f.sharp)
+
+
+def _blotches(f: _Family) -> np.ndarray:
+    field = render.smooth_noise(f.rng, f.count, f.size, 5, 1)[..., 0]
+    return _soft(field - 0.5, f.sharp * 3)
+
+
+def _grain(f: _Family) -> np.ndarray:
+    return f.rng.random((f.count, f.size, f.size), dtype=np.float32)
+
+
+def _veins(f: _Family) -> np.ndarray:
+    turb = (render.smooth_noise(f.rng, f.count, f.size, 4, 1)[..., 0] - 0.5) * 5.0
+    return _soft(0.25 - np.abs(np.sin(f.w * 0.5 * f.u + turb)), f.sharp * 2)
+
+
+def _cells(f: _Family) -> np.ndarray:
+    points = f.rng.uniform(-4, f.size + 4, (f.count, 14, 2)).astype(np.float32)
+    d = np.hypot(
+        f.xs[None, None] - points[:, :, 0, None, None],
+        f.ys[None, None] - points[:, :, 1, None, None],
+    )
+    d.sort(axis=1)
+    return _soft(1.6 - (d[:, 1] - d[:, 0]), f.sharp)
+
+
+# In the order of TEXTURE_CLASSES: the families that draw from the generator draw in this order.
+_FAMILIES: dict[str, Callable[[_Family], np.ndarray]] = {
+    "stripes": _stripes,
+    "waves": _waves,
+    "zigzag": _zigzag,
+    "checks": _checks,
+    "grid": _grid,
+    "bricks": _bricks,
+    "dots": _dots,
+    "rings": _rings,
+    "blotches": _blotches,
+    "grain": _grain,
+    "veins": _veins,
+    "cells": _cells,
+}
+
+
 def _patterns(rng: np.random.Generator, labels: np.ndarray, size: int) -> np.ndarray:
     """Pattern values [n, size, size] in [0, 1] for the given families."""
     n = labels.size
@@ -47,94 +160,11 @@ def _patterns(rng: np.random.Generator, labels: np.ndarray, size: int) -> np.nda
     v = -xs * np.sin(theta) + ys * np.cos(theta)
     w = 2 * np.pi / period
     out = np.zeros((n, size, size), np.float32)
-
-    def pick(name: str) -> np.ndarray:
-        return labels == TEXTURE_CLASSES.index(name)
-
-    def put(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> None:
-        sel = pick(name)
-        if sel.any():
-            out[sel] = fn(sel)
-
-    put("stripes", lambda s: _soft(np.sin(w[s] * u[s] + phase[s]), sharp[s]))
-    put(
-        "waves",
-        lambda s: _soft(
-            np.sin(w[s] * (u[s] + 2.5 * np.sin(w[s] * 0.6 * v[s])) + phase[s]), sharp[s]
-        ),
-    )
-    put(
-        "zigzag",
-        lambda s: _soft(
-            np.sin(
-                w[s] * (u[s] + 2.0 * np.abs(((v[s] / period[s] * 1.2) % 2) - 1) * period[s] / 2)
-                + phase[s]
-            ),
-            sharp[s],
-        ),
-    )
-    put(
-        "checks",
-        lambda s: _soft(np.sin(w[s] * u[s] + phase[s]) * np.sin(w[s] * v[s]), sharp[s] * 2),
-    )
-    put(
-        "grid",
-        lambda s: np.maximum(
-            _soft(np.cos(w[s] * u[s] + phase[s]) - 0.8, sharp[s] * 4),
-            _soft(np.cos(w[s] * v[s]) - 0.8, sharp[s] * 4),
-        ),
-    )
-
-    def bricks(s: np.ndarray) -> np.ndarray:
-        row = np.floor(v[s] / period[s])
-        mortar_h = _soft(np.cos(2 * np.pi * v[s] / period[s]) - 0.75, sharp[s] * 4)
-        shifted = u[s] / (1.8 * period[s]) + 0.5 * (row % 2)
-        mortar_v = _soft(np.cos(2 * np.pi * shifted) - 0.85, sharp[s] * 4)
-        return np.maximum(mortar_h, mortar_v)
-
-    put("bricks", bricks)
-    put(
-        "dots",
-        lambda s: _soft(
-            0.35 - np.hypot(((u[s] / period[s]) % 1) - 0.5, ((v[s] / period[s]) % 1) - 0.5),
-            sharp[s] * 6,
-        ),
-    )
-
-    def rings(s: np.ndarray) -> np.ndarray:
-        k = int(s.sum())
-        cx = rng.uniform(-size, 2 * size, (k, 1, 1)).astype(np.float32)
-        cy = rng.uniform(-size, 2 * size, (k, 1, 1)).astype(np.float32)
-        return _soft(np.sin(w[s] * np.hypot(xs - cx, ys - cy) + phase[s]), sharp[s])
-
-    put("rings", rings)
-
-    def blotches(s: np.ndarray) -> np.ndarray:
-        k = int(s.sum())
-        field = render.smooth_noise(rng, k, size, 5, 1)[..., 0]
-        return _soft(field - 0.5, sharp[s] * 3)
-
-    put("blotches", blotches)
-    put("grain", lambda s: rng.random((int(s.sum()), size, size), dtype=np.float32))
-
-    def veins(s: np.ndarray) -> np.ndarray:
-        k = int(s.sum())
-        turb = (render.smooth_noise(rng, k, size, 4, 1)[..., 0] - 0.5) * 5.0
-        return _soft(0.25 - np.abs(np.sin(w[s] * 0.5 * u[s] + turb)), sharp[s] * 2)
-
-    put("veins", veins)
-
-    def cells(s: np.ndarray) -> np.ndarray:
-        k = int(s.sum())
-        points = rng.uniform(-4, size + 4, (k, 14, 2)).astype(np.float32)
-        d = np.hypot(
-            xs[None, None] - points[:, :, 0, None, None],
-            ys[None, None] - points[:, :, 1, None, None],
-        )
-        d.sort(axis=1)
-        return _soft(1.6 - (d[:, 1] - d[:, 0]), sharp[s])
-
-    put("cells", cells)
+    for index, name in enumerate(TEXTURE_CLASSES):
+        s = labels == index
+        if s.any():
+            family = _Family(xs, ys, u[s], v[s], w[s], period[s], phase[s], sharp[s], rng)
+            out[s] = _FAMILIES[name](family)
     return out
 
 
