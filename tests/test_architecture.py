@@ -367,7 +367,6 @@ OVER_BUDGET: dict[str, int] = {
     "workbench/fake/run.py::simulate_epochs": 72,
     "workbench/panels/progress_panel.py::ProgressPanel.on_event": 71,
     "core/cli/commands.py::cmd_train": 65,
-    "core/data/sources/builtin/signs.py::_draw": 61,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from types import MappingProxyType
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -75,67 +76,91 @@ def _arrow(
     draw.polygon(head, fill=colour)
 
 
-def _draw(name: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> Image.Image:
-    img = Image.new("RGBA", (T, T), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(img)
-    if name.startswith("limit_"):
-        _ring(draw, RED, WHITE)
-        text = name.split("_")[1]
-        f = font if len(text) < 3 else ImageFont.load_default(size=30)
-        draw.text((T / 2, T / 2), text, fill=BLACK, font=f, anchor="mm")
-    elif name == "no_entry":
+def _speed_limit(
+    draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont
+) -> None:
+    _ring(draw, RED, WHITE)
+    f = font if len(text) < 3 else ImageFont.load_default(size=30)
+    draw.text((T / 2, T / 2), text, fill=BLACK, font=f, anchor="mm")
+
+
+def _stop(draw: ImageDraw.ImageDraw) -> None:
+    r = T / 2 - 2
+    pts = [
+        (T / 2 + r * np.cos(a), T / 2 + r * np.sin(a)) for a in np.deg2rad(np.arange(22.5, 360, 45))
+    ]
+    draw.polygon(pts, fill=RED)
+    draw.text((T / 2, T / 2), "STOP", fill=WHITE, font=ImageFont.load_default(size=24), anchor="mm")
+
+
+def _curve(draw: ImageDraw.ImageDraw, sign: int) -> None:
+    """A bend to the left (``sign`` -1) or the right (1)."""
+    draw.line(
+        [(T / 2 - 6 * sign, 76), (T / 2 - 6 * sign, 55), (T / 2 + 8 * sign, 40)],
+        fill=BLACK,
+        width=6,
+    )
+    draw.polygon(
+        [(T / 2 + 14 * sign, 34), (T / 2 + 2 * sign, 36), (T / 2 + 12 * sign, 48)],
+        fill=BLACK,
+    )
+
+
+def _warning(draw: ImageDraw.ImageDraw, name: str) -> None:
+    """A red-rimmed triangle with its black symbol."""
+    _triangle(draw, up=True)
+    if name == "caution":
+        draw.rectangle((T / 2 - 4, 34, T / 2 + 4, 62), fill=BLACK)
+        draw.rectangle((T / 2 - 4, 68, T / 2 + 4, 76), fill=BLACK)
+    elif name == "slippery":
+        xs = np.linspace(30, 66, 12)
+        draw.line([(x, 62 + 6 * np.sin((x - 30) / 6)) for x in xs], fill=BLACK, width=5)
+        draw.line([(x, 50 + 6 * np.sin((x - 30) / 6)) for x in xs], fill=BLACK, width=5)
+    elif name == "crossroads":
+        draw.rectangle((T / 2 - 3, 36, T / 2 + 3, 76), fill=BLACK)
+        draw.rectangle((32, 55, 64, 61), fill=BLACK)
+    else:
+        _curve(draw, -1 if name == "curve_left" else 1)
+
+
+def _other(draw: ImageDraw.ImageDraw, name: str) -> None:
+    """The signs of a shape of their own."""
+    if name == "no_entry":
         _ring(draw, RED, RED)
         draw.rectangle((18, T / 2 - 8, T - 18, T / 2 + 8), fill=WHITE)
     elif name == "no_vehicles":
         _ring(draw, RED, WHITE)
-    elif name == "stop":
-        r = T / 2 - 2
-        pts = [
-            (T / 2 + r * np.cos(a), T / 2 + r * np.sin(a))
-            for a in np.deg2rad(np.arange(22.5, 360, 45))
-        ]
-        draw.polygon(pts, fill=RED)
-        draw.text(
-            (T / 2, T / 2), "STOP", fill=WHITE, font=ImageFont.load_default(size=24), anchor="mm"
-        )
     elif name == "yield":
         _triangle(draw, up=False)
     elif name == "priority_road":
         draw.polygon([(T / 2, 2), (T - 2, T / 2), (T / 2, T - 2), (2, T / 2)], fill=WHITE)
         draw.polygon([(T / 2, 16), (T - 16, T / 2), (T / 2, T - 16), (16, T / 2)], fill=YELLOW)
-    elif name in ("caution", "curve_left", "curve_right", "slippery", "crossroads"):
-        _triangle(draw, up=True)
-        if name == "caution":
-            draw.rectangle((T / 2 - 4, 34, T / 2 + 4, 62), fill=BLACK)
-            draw.rectangle((T / 2 - 4, 68, T / 2 + 4, 76), fill=BLACK)
-        elif name == "slippery":
-            xs = np.linspace(30, 66, 12)
-            draw.line([(x, 62 + 6 * np.sin((x - 30) / 6)) for x in xs], fill=BLACK, width=5)
-            draw.line([(x, 50 + 6 * np.sin((x - 30) / 6)) for x in xs], fill=BLACK, width=5)
-        elif name == "crossroads":
-            draw.rectangle((T / 2 - 3, 36, T / 2 + 3, 76), fill=BLACK)
-            draw.rectangle((32, 55, 64, 61), fill=BLACK)
-        else:
-            sign = -1 if name == "curve_left" else 1
-            draw.line(
-                [(T / 2 - 6 * sign, 76), (T / 2 - 6 * sign, 55), (T / 2 + 8 * sign, 40)],
-                fill=BLACK,
-                width=6,
-            )
-            draw.polygon(
-                [(T / 2 + 14 * sign, 34), (T / 2 + 2 * sign, 36), (T / 2 + 12 * sign, 48)],
-                fill=BLACK,
-            )
-    elif name in ("ahead_only", "turn_left", "turn_right", "keep_right"):
-        _ring(draw, BLUE, BLUE)
-        angle = {"ahead_only": 90, "turn_left": 180, "turn_right": 0, "keep_right": -45}[name]
-        _arrow(draw, angle)
     elif name == "end_of_limits":
         _ring(draw, WHITE, WHITE)
         for off in (-10, 0, 10):
             draw.line([(22 + off, T - 22 + off), (T - 22 + off, 22 + off)], fill=GREY, width=3)
     else:  # pragma: no cover - the class list above is fixed
         raise ValueError(f"Unknown sign. Received: {name!r}")
+
+
+_WARNINGS = ("caution", "curve_left", "curve_right", "slippery", "crossroads")
+_ARROWS = MappingProxyType({"ahead_only": 90, "turn_left": 180, "turn_right": 0, "keep_right": -45})
+
+
+def _draw(name: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> Image.Image:
+    img = Image.new("RGBA", (T, T), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    if name.startswith("limit_"):
+        _speed_limit(draw, name.split("_")[1], font)
+    elif name == "stop":
+        _stop(draw)
+    elif name in _WARNINGS:
+        _warning(draw, name)
+    elif name in _ARROWS:
+        _ring(draw, BLUE, BLUE)
+        _arrow(draw, _ARROWS[name])
+    else:
+        _other(draw, name)
     return img
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from types import MappingProxyType
 
 import numpy as np
 
@@ -131,20 +132,22 @@ def _cells(f: _Family) -> np.ndarray:
 
 
 # In the order of TEXTURE_CLASSES: the families that draw from the generator draw in this order.
-_FAMILIES: dict[str, Callable[[_Family], np.ndarray]] = {
-    "stripes": _stripes,
-    "waves": _waves,
-    "zigzag": _zigzag,
-    "checks": _checks,
-    "grid": _grid,
-    "bricks": _bricks,
-    "dots": _dots,
-    "rings": _rings,
-    "blotches": _blotches,
-    "grain": _grain,
-    "veins": _veins,
-    "cells": _cells,
-}
+_FAMILIES: MappingProxyType[str, Callable[[_Family], np.ndarray]] = MappingProxyType(
+    {
+        "stripes": _stripes,
+        "waves": _waves,
+        "zigzag": _zigzag,
+        "checks": _checks,
+        "grid": _grid,
+        "bricks": _bricks,
+        "dots": _dots,
+        "rings": _rings,
+        "blotches": _blotches,
+        "grain": _grain,
+        "veins": _veins,
+        "cells": _cells,
+    }
+)
 
 
 def _patterns(rng: np.random.Generator, labels: np.ndarray, size: int) -> np.ndarray:
