@@ -366,7 +366,6 @@ OVER_BUDGET: dict[str, int] = {
     "workbench/panels/confusion_panel.py::ConfusionPanel.__init__": 83,
     "workbench/fake/run.py::simulate_epochs": 72,
     "workbench/panels/progress_panel.py::ProgressPanel.on_event": 71,
-    "core/cli/commands.py::cmd_train": 65,
 }
 
 

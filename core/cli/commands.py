@@ -19,6 +19,10 @@ from core.config import ModelConfig, TrainingConfig, format_stages, parse_stages
 from core.presets import DEFAULT_PRESET, get_preset
 
 if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from core.training.request import TrainingRequest
+    from core.training.train_evaluate import TrainingResult
     from core.workspace import Workspace
 
 # === Helpers ===
@@ -262,44 +266,45 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from core.control import TrainingControl
+def _train_strategy(args: argparse.Namespace) -> tf.distribute.Strategy | None:
+    """The distribution strategy ``--strategy`` asks for, or None for the default device."""
     from core.training.distribute import make_strategy
-    from core.training.request import TrainingRequest
 
-    config = _training_config(args, args.preset)  # a wrong request is refused before any work
-    request = TrainingRequest(
-        args.domain,
-        config,
-        anew=args.anew,
-        init_from=args.init_from,
-        resume_run=args.resume,
-        sync_batch_norm=args.sync_bn,
+    if args.strategy == "default":
+        return None
+    return make_strategy(
+        args.strategy,
+        connect_timeout_s=args.connect_timeout,
+        peer_timeout_s=args.peer_timeout,
     )
-    strategy = None
-    if args.strategy != "default":
-        strategy = make_strategy(
-            args.strategy,
-            connect_timeout_s=args.connect_timeout,
-            peer_timeout_s=args.peer_timeout,
-        )
-    model_config = _train_model_config(args)
-    ws = _workspace(args, model_config, fresh=args.fresh, strategy=strategy)
+
+
+def _train_until_done(
+    args: argparse.Namespace,
+    ws: Workspace,
+    request: TrainingRequest,
+    strategy: tf.distribute.Strategy | None,
+) -> TrainingResult:
+    """Train with the first Ctrl+C stopping cleanly after this batch (the second one kills),
+    and a lost peer of a cluster told in one line (``--debug``: the whole traceback)."""
+    from core.control import TrainingControl
+
     control = TrainingControl()
 
-    def on_sigint(signum, frame):  # first Ctrl+C stops cleanly, the second one kills
+    def on_sigint(signum, frame):
         print("\nstopping after this batch (Ctrl+C again to abort)...", file=sys.stderr)
         control.request_stop()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     printer = _ProgressPrinter()
+    config = request.config
     try:
         print(
             f"recipe: {format_stages(config.stages)}, batch {config.batch_size}, momentum "
             f"{config.momentum}, mode {config.mode}"
         )
-        result = ws.train(request, on_event=printer, control=control)
+        return ws.train(request, on_event=printer, control=control)
     except Exception as exc:
         from core.config import ClusterError
         from core.training.distribute import lost_peer_message
@@ -311,6 +316,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         tell_notes(ws)
+
+
+def _tell_trained(
+    args: argparse.Namespace,
+    ws: Workspace,
+    result: TrainingResult,
+    strategy: tf.distribute.Strategy | None,
+) -> None:
+    """After training: the weights digest of a cluster's worker, the test accuracy and the
+    domains that the changed trunk leaves stale."""
     from core.model.replicas import across_workers
     from core.training.distribute import is_chief
 
@@ -326,6 +341,25 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"note: the trunk changed; domains trained on the old trunk need retraining: "
             f"{', '.join(stale)}"
         )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.training.request import TrainingRequest
+
+    config = _training_config(args, args.preset)  # a wrong request is refused before any work
+    request = TrainingRequest(
+        args.domain,
+        config,
+        anew=args.anew,
+        init_from=args.init_from,
+        resume_run=args.resume,
+        sync_batch_norm=args.sync_bn,
+    )
+    strategy = _train_strategy(args)
+    model_config = _train_model_config(args)
+    ws = _workspace(args, model_config, fresh=args.fresh, strategy=strategy)
+    result = _train_until_done(args, ws, request, strategy)
+    _tell_trained(args, ws, result, strategy)
     return 0 if result.reason in ("completed", "stopped_after_epoch", "stopped") else 3
 
 
