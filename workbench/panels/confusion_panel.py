@@ -124,6 +124,21 @@ class ConfusionPanel(QWidget):
 
         self.title = QLabel("Evaluate a trained domain to see where it fails.")
         self.title.setWordWrap(True)
+        top = self._build_tools()
+        self._build_matrix()
+        self._build_bars()
+        self._build_gallery()
+        self.splitter = self._build_splitter()
+        self._split_once = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.title)
+        layout.addLayout(top)
+        layout.addWidget(self.splitter, 1)
+        self._set_enabled(False)
+
+    def _build_tools(self) -> QHBoxLayout:
+        """The row over the matrix: counts or rows normalised, and the two exports."""
         self.mode = QComboBox()
         self.mode.addItems(["Counts", "Row-normalised"])
         self.mode.currentIndexChanged.connect(self._redraw)
@@ -136,7 +151,10 @@ class ConfusionPanel(QWidget):
         top.addWidget(self.export_png_button)
         top.addWidget(self.export_csv_button)
         top.addStretch(1)
+        return top
 
+    def _build_matrix(self) -> None:
+        """The matrix (true classes down, predicted across), its colour bar and hover line."""
         self.x_axis, self.y_axis = ClassAxis("bottom"), ClassAxis("left")
         self.plot = pg.PlotWidget(axisItems={"bottom": self.x_axis, "left": self.y_axis})
         self.plot.setBackground("w")
@@ -156,6 +174,8 @@ class ConfusionPanel(QWidget):
         self.plot.scene().sigMouseClicked.connect(self._clicked)
         self.hover_label = _fixed_lines_label(" ", 2)
 
+    def _build_bars(self) -> None:
+        """Each class's recall as a bar."""
         self.bars_plot = pg.PlotWidget(axisItems={"bottom": ClassAxis("bottom")})
         self.bars_plot.setBackground("w")
         self.bars_plot.setLabel("left", "recall %")  # short: the plot is short on a laptop
@@ -164,6 +184,8 @@ class ConfusionPanel(QWidget):
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=(66, 133, 244))
         self.bars_plot.addItem(self.bars)
 
+    def _build_gallery(self) -> None:
+        """The images of the clicked cell."""
         # Three lines whatever the cell: the gallery under it must not move when clicked
         # (a longer text is cut at the third line; its tooltip has it all).
         self.gallery_title = _fixed_lines_label("Click a cell to see its images.", 3)
@@ -174,6 +196,8 @@ class ConfusionPanel(QWidget):
         self.gallery.setWordWrap(True)
         self.gallery.setGridSize(pg.QtCore.QSize(THUMB + 44, THUMB + 60))
 
+    def _build_splitter(self) -> QSplitter:
+        """The matrix, hover line and bars on the left; the gallery on the right."""
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -190,14 +214,7 @@ class ConfusionPanel(QWidget):
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
-        self.splitter = splitter
-        self._split_once = False
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.title)
-        layout.addLayout(top)
-        layout.addWidget(splitter, 1)
-        self._set_enabled(False)
+        return splitter
 
     def showEvent(self, event) -> None:
         """The first time it shows: the matrix 3/5 of the width, the gallery 2/5 (the

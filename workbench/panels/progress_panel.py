@@ -175,76 +175,91 @@ class ProgressPanel(QWidget):
 
     def on_event(self, event: Any) -> None:
         if isinstance(event, BatchEnded):
-            self._epoch, self._step = event.epoch, event.step
-            self._done_steps = event.epoch * self._steps + event.step + 1
-            ips = event.images_per_second
-            if math.isfinite(ips) and ips > 0:
-                self._ips = ips if not math.isfinite(self._ips) else 0.9 * self._ips + 0.1 * ips
-            self._dirty = True
+            self._batch_ended(event)
         elif isinstance(event, EpochEnded):
-            val = (
-                ""
-                if event.val_accuracy is None
-                else f"; validation loss {event.val_loss:.4f}, accuracy "
-                f"{percent(event.val_accuracy)}"
-            )
-            self.log(
-                "info",
-                f"epoch {event.epoch + 1}: loss {event.train_loss:.4f}, accuracy "
-                f"{percent(event.train_accuracy)}{val}"
-                + (f", weight decay term {event.l2_penalty:.4f}" if event.l2_penalty else "")
-                + f", lr {event.learning_rate:g}, "
-                f"{event.seconds:.1f} s, {event.images_per_second:.0f} images/s",
-            )
-            self._done_steps = (event.epoch + 1) * self._steps
-            self._dirty = True
+            self._epoch_ended(event)
         elif isinstance(event, StageStarted):
-            self._stage = (
-                f"Stage {event.stage_index + 1}/{self._num_stages} · lr {event.learning_rate:g}"
-            )
-            self.log(
-                "info",
-                f"stage {event.stage_index + 1}: lr {event.learning_rate:g} for "
-                f"{event.epochs} epoch(s)",
-            )
-            self._dirty = True
+            self._stage_started(event)
         elif isinstance(event, TrainingStarted):
-            self._reset_numbers()
-            self._running = True
-            self.plan_label.setVisible(False)
-            self.bar.setRange(0, 1000)
-            self._total_epochs = event.total_epochs
-            self._steps = max(1, event.steps_per_epoch)
-            self._batch_size = max(1, event.batch_size)
-            self._num_stages = len(event.stage_start_epochs)
-            self._epoch, self._step = event.initial_epoch, -1  # a resumed run starts there
-            self._done_steps = event.initial_epoch * self._steps
-            what = "Resumed" if event.resumed else "Training"
-            self.log(
-                "info",
-                f"{what} '{event.domain}' ({event.mode}) at epoch {event.initial_epoch + 1}"
-                f" of {event.total_epochs}, {event.steps_per_epoch} steps per epoch, "
-                f"{event.trainable_parameters:,} trainable parameters"
-                + (f"; run folder {event.run_dir}" if event.run_dir else ""),
-            )
-            self._dirty = True
-            self.refresh()  # at once: the first batch may take seconds (tracing)
+            self._training_started(event)
         elif isinstance(event, LogMessage):
             self.log(event.level, event.text)
         elif isinstance(event, TrainingFinished):
-            level = "warning" if event.reason == "nan" else "info"
-            self.log(
-                level,
-                f"Training {ended_words(event.reason)} after "
-                f"{event.epochs_completed} epoch(s) in {event.seconds:.1f} s"
-                + (f" ({event.message})" if event.message else ""),
-            )
-            self._dirty = True
-            self.refresh()
-            self._idle()
+            self._training_finished(event)
         elif isinstance(event, TrainingFailed):
             self.log("error", f"Training failed: {event.error}")
             self._idle()
+
+    def _batch_ended(self, event: BatchEnded) -> None:
+        """Only numbers: the timer shows them (a batch may end hundreds of times a second)."""
+        self._epoch, self._step = event.epoch, event.step
+        self._done_steps = event.epoch * self._steps + event.step + 1
+        ips = event.images_per_second
+        if math.isfinite(ips) and ips > 0:
+            self._ips = ips if not math.isfinite(self._ips) else 0.9 * self._ips + 0.1 * ips
+        self._dirty = True
+
+    def _epoch_ended(self, event: EpochEnded) -> None:
+        val = (
+            ""
+            if event.val_accuracy is None
+            else f"; validation loss {event.val_loss:.4f}, accuracy {percent(event.val_accuracy)}"
+        )
+        self.log(
+            "info",
+            f"epoch {event.epoch + 1}: loss {event.train_loss:.4f}, accuracy "
+            f"{percent(event.train_accuracy)}{val}"
+            + (f", weight decay term {event.l2_penalty:.4f}" if event.l2_penalty else "")
+            + f", lr {event.learning_rate:g}, "
+            f"{event.seconds:.1f} s, {event.images_per_second:.0f} images/s",
+        )
+        self._done_steps = (event.epoch + 1) * self._steps
+        self._dirty = True
+
+    def _stage_started(self, event: StageStarted) -> None:
+        self._stage = (
+            f"Stage {event.stage_index + 1}/{self._num_stages} · lr {event.learning_rate:g}"
+        )
+        self.log(
+            "info",
+            f"stage {event.stage_index + 1}: lr {event.learning_rate:g} for "
+            f"{event.epochs} epoch(s)",
+        )
+        self._dirty = True
+
+    def _training_started(self, event: TrainingStarted) -> None:
+        self._reset_numbers()
+        self._running = True
+        self.plan_label.setVisible(False)
+        self.bar.setRange(0, 1000)
+        self._total_epochs = event.total_epochs
+        self._steps = max(1, event.steps_per_epoch)
+        self._batch_size = max(1, event.batch_size)
+        self._num_stages = len(event.stage_start_epochs)
+        self._epoch, self._step = event.initial_epoch, -1  # a resumed run starts there
+        self._done_steps = event.initial_epoch * self._steps
+        what = "Resumed" if event.resumed else "Training"
+        self.log(
+            "info",
+            f"{what} '{event.domain}' ({event.mode}) at epoch {event.initial_epoch + 1}"
+            f" of {event.total_epochs}, {event.steps_per_epoch} steps per epoch, "
+            f"{event.trainable_parameters:,} trainable parameters"
+            + (f"; run folder {event.run_dir}" if event.run_dir else ""),
+        )
+        self._dirty = True
+        self.refresh()  # at once: the first batch may take seconds (tracing)
+
+    def _training_finished(self, event: TrainingFinished) -> None:
+        level = "warning" if event.reason == "nan" else "info"
+        self.log(
+            level,
+            f"Training {ended_words(event.reason)} after "
+            f"{event.epochs_completed} epoch(s) in {event.seconds:.1f} s"
+            + (f" ({event.message})" if event.message else ""),
+        )
+        self._dirty = True
+        self.refresh()
+        self._idle()
 
     def _idle(self) -> None:
         """Nothing runs any more: no speed and no time left to show."""
