@@ -12,16 +12,15 @@ doctor`` and offers to repair what the intact files allow.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal, Slot
 
 from workbench.backend.jobs import JobContext, JobError
 from workbench.backend.protocol import Backend, FolderChange, FolderReport
-
-if TYPE_CHECKING:
-    from workbench.main_window import MainWindow
+from workbench.panels.dialogs import Dialogs
+from workbench.session import WorkbenchSession
 
 POLL_MS = 1000
 INDEX = Path("workspace") / "workspace.json"
@@ -81,15 +80,32 @@ class DataFolderActions(QObject):
     followed = Signal(object)
     checked = Signal(object)
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
+    def __init__(
+        self,
+        session: WorkbenchSession,
+        dialogs: Dialogs,
+        log: Callable[[str, str], None],
+        *,
+        refresh_catalogue: Callable[[], None],
+        refresh_results: Callable[[], None],
+        activated: QObject,
+        parent: QObject | None = None,
+    ) -> None:
+        """``refresh_catalogue`` and ``refresh_results`` reload the views after the engine
+        caught up with a change; ``activated`` is the window whose activation makes the
+        watcher look at once."""
+        super().__init__(parent)
+        self.session = session
+        self.dialogs = dialogs
+        self.log = log
+        self._refresh_catalogue = refresh_catalogue
+        self._refresh_results = refresh_results
         self.watcher = WorkspaceWatcher(self)
         self.watcher.changed.connect(self.follow)
         self._running = False
         self._again = False
         self._stopped = False
-        window.installEventFilter(self)
+        activated.installEventFilter(self)
 
     def start(self, root: Path) -> None:
         """Watch ``root`` and report what was found wrong at opening."""
@@ -103,7 +119,7 @@ class DataFolderActions(QObject):
 
     @property
     def _live(self) -> bool:
-        s = self.w.session
+        s = self.session
         return not self._stopped and s.ready and s.engine_jobs.alive and s.side_jobs.alive
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
@@ -114,7 +130,7 @@ class DataFolderActions(QObject):
     @Slot()
     def follow(self) -> None:
         """Have the engine catch up with the disk (after the run, if one trains)."""
-        session = self.w.session
+        session = self.session
         if not self._live:
             return
         if session.training_active or self._running:
@@ -136,17 +152,17 @@ class DataFolderActions(QObject):
     def _followed(self, change: FolderChange) -> None:
         self._running = False
         for message in change.messages:
-            self.w.log("warning", message)
+            self.log("warning", message)
         if change.changed:
-            self.w.catalogue.refresh()
-            self.w.insight.refresh_results()
+            self._refresh_catalogue()
+            self._refresh_results()
         self.followed.emit(change)
         if self._again and self._live:
             self.follow()
 
     def _failed(self, error: JobError) -> None:
         self._running = False
-        self.w.log("error", f"Reading other programs' changes failed: {error.message}")
+        self.log("error", f"Reading other programs' changes failed: {error.message}")
 
     # === File > Check data folder… ===
 
@@ -158,23 +174,23 @@ class DataFolderActions(QObject):
         def work(backend: Backend, ctx: JobContext) -> FolderReport:
             return backend.check_data_folder(repair=False)
 
-        self.w.session.run_side_job(
+        self.session.run_side_job(
             "Checking the data folder", work, on_done=self._checked, on_error=self._check_failed
         )
 
     def _checked(self, report: FolderReport) -> None:
         self.checked.emit(report)
         if not report.problems:
-            self.w.log("info", "Data folder checked: every file is intact.")
-            self.w.dialogs.inform("Check data folder", report.text)
+            self.log("info", "Data folder checked: every file is intact.")
+            self.dialogs.inform("Check data folder", report.text)
             return
-        self.w.log("warning", f"Data folder checked: {report.problems} problem(s).")
+        self.log("warning", f"Data folder checked: {report.problems} problem(s).")
         question = (
             f"{report.text}\n\nRepair what the intact files allow? Damaged files are kept "
             "aside (renamed), never deleted."
         )
-        if self.w.dialogs.confirm("Check data folder", question) and self._live:
-            self.w.session.run_engine_job(
+        if self.dialogs.confirm("Check data folder", question) and self._live:
+            self.session.run_engine_job(
                 "Repairing the data folder",
                 lambda b, ctx: b.check_data_folder(repair=True),
                 on_done=self._repaired,
@@ -182,14 +198,12 @@ class DataFolderActions(QObject):
             )
 
     def _repaired(self, report: FolderReport) -> None:
-        self.w.log(
-            "info", f"Data folder repaired: {report.repaired} repair(s), {report.lost} lost."
-        )
+        self.log("info", f"Data folder repaired: {report.repaired} repair(s), {report.lost} lost.")
         self.checked.emit(report)
-        self.w.dialogs.inform("Data folder repaired", report.text)
+        self.dialogs.inform("Data folder repaired", report.text)
         self.watcher.check()
         self.follow()
 
     def _check_failed(self, error: JobError) -> None:
-        self.w.log("error", f"Checking the data folder failed: {error.message}")
-        self.w.dialogs.warn("Check data folder", error.message)
+        self.log("error", f"Checking the data folder failed: {error.message}")
+        self.dialogs.warn("Check data folder", error.message)

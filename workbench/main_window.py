@@ -158,7 +158,15 @@ class MainWindow(QMainWindow):
         self.plan = PlanActions(self.preparation, self.progress, parent=self)
         self.catalogue.refreshed.connect(self.plan.replan)
         self.training_ended.connect(self.plan.run_ended)
-        self.data_folder = DataFolderActions(self)  # other programs on the same data folder
+        self.data_folder = DataFolderActions(  # other programs on the same data folder
+            self.session,
+            self.dialogs,
+            self.log,
+            refresh_catalogue=self.catalogue.refresh,
+            refresh_results=self.insight.refresh_results,
+            activated=self,
+            parent=self,
+        )
         self.commands = build_actions(self)  # not ``actions``: QWidget.actions() is Qt's
         self.run_actions = RunActions(
             self.session,

@@ -1,6 +1,6 @@
 """The window's wiring (#22, item 4): what the window holds is declared by the window itself,
-the insight actions stand without it, Train and Sweep prepare a run in one place, and a
-recipe edit is validated once."""
+the insight and data-folder actions stand without it, Train and Sweep prepare a run in one
+place, and a recipe edit is validated once."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import inspect
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QTabWidget, QWidget
+from PySide6.QtWidgets import QApplication, QTabWidget, QWidget
 
 from core.config import DomainSpec, ModelConfig, TrainingConfig
+from workbench.backend.protocol import FolderChange, FolderReport
+from workbench.data_folder import INDEX
 from workbench.fake.backend import FakeBackend
 from workbench.main_window import MainWindow
 from workbench.panels.class_count_chart import ClassCountChart
@@ -83,14 +85,20 @@ def test_the_actions_are_one_declared_object(window):
     assert actions.sweep in run_menu.actions() and actions.stop_epoch in run_menu.actions()
 
 
-# === The insight actions take collaborators, not the window ===
+# === The insight and data-folder actions take collaborators, not the window ===
 
 
-@pytest.mark.parametrize("name", ["insight_actions", "plan_actions", "run_preparation"])
-def test_the_insight_and_plan_modules_do_not_import_the_window(name):
-    tree = ast.parse(
-        (Path(inspect.getfile(MainWindow)).parent / "actions" / f"{name}.py").read_text()
-    )
+@pytest.mark.parametrize(
+    "name",
+    [
+        "actions/insight_actions.py",
+        "actions/plan_actions.py",
+        "actions/run_preparation.py",
+        "data_folder.py",
+    ],
+)
+def test_the_action_modules_do_not_import_the_window(name):
+    tree = ast.parse((Path(inspect.getfile(MainWindow)).parent / name).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
     }
@@ -159,6 +167,93 @@ def test_the_insight_actions_work_without_a_main_window(qtbot, home, prefs):
         assert status[-1].startswith("Sweep of signs: chosen ")
         assert prefs.get_json("recipe") is not None  # the recipe was remembered
         assert len([c for c in backend.calls if c.startswith("train signs")]) == 2
+    finally:
+        session.shutdown()
+
+
+class _OtherProgramFake(FakeBackend):
+    """A fake engine that another program seems to have changed once the data folder's
+    index exists (the fake's own ``refresh`` never sees a change)."""
+
+    def refresh(self) -> FolderChange:
+        self.calls.append("refresh")
+        if (self.data_root / INDEX).exists():
+            return FolderChange(True, ("another program added 'birds'",))
+        return FolderChange(False)
+
+
+def test_the_data_folder_actions_work_without_a_main_window(qtbot, home):
+    """Built from a session, dialogs and callbacks alone: a change by another program is
+    followed (on the poll and on the activation of the given widget) and the folder checked."""
+    from workbench.data_folder import DataFolderActions
+
+    host = QWidget()  # a plain widget: no MainWindow anywhere
+    qtbot.addWidget(host)
+    backend = _OtherProgramFake(home)
+    session = WorkbenchSession(lambda model_config: backend, host)
+    dialogs = ScriptedDialogs()
+    logged: list[str] = []
+    reloaded: list[str] = []
+    actions = DataFolderActions(
+        session,
+        dialogs,
+        lambda level, text: logged.append(f"{level}: {text}"),
+        refresh_catalogue=lambda: reloaded.append("catalogue"),
+        refresh_results=lambda: reloaded.append("results"),
+        activated=host,
+        parent=host,
+    )
+    try:
+        with qtbot.waitSignal(session.backend_ready, timeout=60_000):
+            session.load(None)
+        with qtbot.waitSignal(actions.followed, timeout=10_000) as opened:
+            actions.start(home)
+        assert opened.args[0] == FolderChange(False) and reloaded == [] and logged == []
+
+        # Another program writes the index: the poll sees it, the engine catches up.
+        index = home / INDEX
+        index.parent.mkdir(parents=True, exist_ok=True)
+        index.write_text("{}")
+        with qtbot.waitSignal(actions.followed, timeout=10_000) as followed:
+            pass
+        assert followed.args[0].changed
+        assert reloaded == ["catalogue", "results"]
+        assert logged == ["warning: another program added 'birds'"]
+
+        # With the poll stopped, activating the given widget looks at once.
+        actions.watcher.timer.stop()
+        index.write_text('{"domains": {}}')
+        with qtbot.waitSignal(actions.followed, timeout=10_000):
+            QApplication.sendEvent(host, QEvent(QEvent.Type.WindowActivate))
+        assert reloaded == ["catalogue", "results"] * 2
+        assert backend.calls.count("refresh") == 3
+
+        # File > Check data folder: the real checks find the index damaged; repaired on yes.
+        reports: list[FolderReport] = []
+        actions.checked.connect(reports.append)
+        dialogs.queue(True)
+        with qtbot.waitSignal(actions.followed, timeout=30_000):  # after the repair
+            actions.check()
+            qtbot.waitUntil(lambda: len(reports) == 2, timeout=30_000)
+        found, repaired = reports
+        assert found.problems == 1 and "workspace.json: is damaged" in found.text
+        # No trunk or adapter files to rebuild the index from: the repair tells it is left.
+        assert (repaired.problems, repaired.repaired, repaired.lost) == (1, 0, 0)
+        assert dialogs.asked == [
+            ("confirm", "Check data folder"),
+            ("inform", f"Data folder repaired: {repaired.text}"),
+        ]
+        assert logged[-3:] == [
+            "warning: Data folder checked: 1 problem(s).",
+            "info: Data folder repaired: 0 repair(s), 0 lost.",
+            "warning: another program added 'birds'",  # followed again after the repair
+        ]
+        actions.stop()
+        asked = backend.calls.count("refresh")
+        index.write_text('{"domains": {"x": 1}}')
+        actions.watcher.check()
+        actions.follow()
+        assert backend.calls.count("refresh") == asked  # stopped: nothing more is asked
     finally:
         session.shutdown()
 
