@@ -18,6 +18,7 @@ from core.config import DomainSpec, ModelConfig, TrainingConfig
 from workbench.backend.protocol import FolderChange, FolderReport
 from workbench.data_folder import INDEX
 from workbench.fake.backend import FakeBackend
+from workbench.gc_guard import GuiThreadCollector
 from workbench.main_window import MainWindow
 from workbench.panels.class_count_chart import ClassCountChart
 from workbench.panels.confusion_panel import ConfusionPanel
@@ -106,15 +107,30 @@ def test_the_action_modules_do_not_import_the_window(name):
     assert "workbench.main_window" not in imported  # not even under TYPE_CHECKING
 
 
-def test_the_insight_actions_work_without_a_main_window(qtbot, home, prefs):
+@pytest.fixture
+def gui_thread_gc():
+    """Cycles collected on the GUI thread only, as the window has it: a collection on a job's
+    thread that destroys a Qt object crashes (a segfault seen here without it)."""
+    collector = GuiThreadCollector()
+    collector.start()
+    yield collector
+    collector.stop()
+
+
+def _host_and_session(qtbot, backend: FakeBackend) -> tuple[QWidget, WorkbenchSession]:
+    """A plain widget to own what a test builds (no MainWindow anywhere) and a session."""
+    host = QWidget()
+    qtbot.addWidget(host)
+    return host, WorkbenchSession(lambda model_config: backend, host)
+
+
+def test_the_insight_actions_work_without_a_main_window(qtbot, home, prefs, gui_thread_gc):
     """Built from a session, panels and callbacks alone: results, then a whole sweep."""
     from workbench.actions.insight_actions import InsightActions, InsightTargets
     from workbench.actions.run_preparation import RunPreparation
 
-    host = QWidget()  # a plain widget owns them: no MainWindow anywhere
-    qtbot.addWidget(host)
     backend = FakeBackend(home)
-    session = WorkbenchSession(lambda model_config: backend, host)
+    host, session = _host_and_session(qtbot, backend)
     dialogs = ScriptedDialogs()
     logged: list[str] = []
     status: list[str] = []
@@ -182,15 +198,13 @@ class _OtherProgramFake(FakeBackend):
         return FolderChange(False)
 
 
-def test_the_data_folder_actions_work_without_a_main_window(qtbot, home):
+def test_the_data_folder_actions_work_without_a_main_window(qtbot, home, gui_thread_gc):
     """Built from a session, dialogs and callbacks alone: a change by another program is
     followed (on the poll and on the activation of the given widget) and the folder checked."""
     from workbench.data_folder import DataFolderActions
 
-    host = QWidget()  # a plain widget: no MainWindow anywhere
-    qtbot.addWidget(host)
     backend = _OtherProgramFake(home)
-    session = WorkbenchSession(lambda model_config: backend, host)
+    host, session = _host_and_session(qtbot, backend)
     dialogs = ScriptedDialogs()
     logged: list[str] = []
     reloaded: list[str] = []
