@@ -285,11 +285,13 @@ def test_a_killed_experiment_carries_on_where_it_stopped(tmp_path, monkeypatch, 
     assert all(r in results for r in kept)  # the finished runs, exactly as they were
     assert len(json.loads(progress.read_text())["results"]) == 4
 
-    # Another experiment in that folder is refused with the reason; --restart starts over.
+    # Another experiment in that folder is refused with the reason; --restart drops the runs.
     assert main([*_experiment_argv(root, out), "--target-stages", "0.1x2"]) == 2
     assert "differs in target_stages" in capsys.readouterr().err
-    trained.clear()
-    restart = [*_experiment_argv(root, out), "--methods", "finetune", "--seeds", "0", "--restart"]
-    assert main(restart) == 0
-    assert len(trained) == 1 + 1
-    assert len(json.loads(progress.read_text())["results"]) == 1
+    from core.cli import build_parser
+    from core.evaluation.experiment import _progress, experiment_config
+
+    args = build_parser().parse_args(_experiment_argv(root, out)[2:] + ["--restart"])
+    config = experiment_config(args, ["digits_street", "digits_hand"])
+    assert args.restart and len(_progress(config, out, restart=False)) == 4
+    assert _progress(config, out, restart=True) == []
