@@ -236,14 +236,8 @@ def _add_distribution_options(p: argparse.ArgumentParser) -> None:
 def _add_experiment_parser(sub: Any) -> None:
     p = sub.add_parser("experiment", help="the mini-decathlon table (see --help)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
-    p.add_argument("--out", type=Path, default=Path("experiment_results"))
     p.add_argument("--quick", action="store_true", help="tiny smoke version")
-    p.add_argument(
-        "--restart",
-        action="store_true",
-        help="drop the finished runs an interrupted experiment left in --out (by default "
-        "the same command carries on from them)",
-    )
+    _add_experiment_folder_options(p)
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -291,6 +285,23 @@ def _add_experiment_parser(sub: Any) -> None:
         "--target-stages",
         default=None,
         help="every target method's LR stages (default 0.1x3,0.01x1), e.g. 0.1x6,0.01x2",
+    )
+
+
+def _add_experiment_folder_options(p: Any) -> None:
+    """Where the runs are kept as they finish: a long experiment is carried on, or looked at."""
+    p.add_argument("--out", type=Path, default=Path("experiment_results"))
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="drop the finished runs an interrupted experiment left in --out (by default "
+        "the same command carries on from them)",
+    )
+    p.add_argument(
+        "--so-far",
+        action="store_true",
+        help="print the table of the runs this experiment has finished in --out so far "
+        "(while it runs, or after a stop), without training",
     )
 
 

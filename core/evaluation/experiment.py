@@ -16,7 +16,6 @@ under ``bns.``), the linear probe from the whole source domain.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,10 +41,12 @@ from core.evaluation.experiment_results import (
     METHODS,
     ExperimentResult,
     MethodResult,
+    decathlon_scores,
     lowrank_rank,
     plot_frontier,
     plot_result,
 )
+from core.evaluation.kept_runs import kept_runs, so_far_report, write_kept_runs
 from core.model.domain_model import copy_batch_norms
 from core.model.engine import AdapterEngine
 from core.presets import Preset, get_preset
@@ -202,11 +203,7 @@ def run_experiment(
         data = catalogue.load(name, image_size=model_config.image_size)
         return _cap(data, max_train, config.max_eval_examples, config.seed)
 
-    targets = config.targets
-    if targets is None:
-        targets = tuple(
-            e.name for e in catalogue.entries() if e.source == "builtin" and e.name != config.source
-        )
+    targets = experiment_targets(config, catalogue)
     log(
         f"source '{config.source}', targets {list(targets)}, preset '{config.preset}', "
         f"precision {model_config.precision}, seeds {list(config.seeds)}"
@@ -238,7 +235,7 @@ def run_experiment(
                     log(f"run {len(results) + 1} of {total} done")
                 results.append(result)
 
-    scores = _scores(config, results, test_sizes)
+    scores = decathlon_scores(config.methods, config.seeds, results, test_sizes)
     return ExperimentResult(
         config=_config_dict(config),
         source=config.source,
@@ -252,29 +249,13 @@ def run_experiment(
     )
 
 
-def _scores(
-    config: ExperimentConfig, results: list[MethodResult], test_sizes: dict[str, int]
-) -> dict[str, float]:
-    """Each method's decathlon score, the mean over seeds of its score against that seed's
-    fine-tuning."""
-    from core.evaluation.score import decathlon_score
-
-    # A perfect fine-tune on a small test set would make E_max zero: floor the baseline
-    # error at one test image.
-    min_error = 1.0 / max(test_sizes.values()) if test_sizes else 0.0
-    scores = {}
-    for method in config.methods:
-        per_seed = []
-        for seed in config.seeds:
-            mine = [r for r in results if r.seed == seed]
-            baseline = {r.domain: r.test_accuracy for r in mine if r.method == "finetune"}
-            accs = {r.domain: r.test_accuracy for r in mine if r.method == method}
-            score = decathlon_score(
-                accs, baseline=baseline, percent=False, min_baseline_error=min_error
-            )
-            per_seed.append(score.total)
-        scores[method] = float(np.mean(per_seed))
-    return scores
+def experiment_targets(config: ExperimentConfig, catalogue: Any) -> tuple[str, ...]:
+    """The domains trained on the trunk: those asked for, else every other built-in one."""
+    if config.targets is not None:
+        return config.targets
+    return tuple(
+        e.name for e in catalogue.entries() if e.source == "builtin" and e.name != config.source
+    )
 
 
 def _train_trunks(
@@ -418,8 +399,26 @@ def run_experiment_cli(args: Any) -> int:
 
     catalogue = Catalogue(args.root)
     config = experiment_config(args, [e.name for e in catalogue.entries() if e.source == "builtin"])
+    if getattr(args, "so_far", False):
+        return _print_so_far(config, catalogue, args)
     start = time.perf_counter()
     return _run_and_write(config, catalogue, args, start)
+
+
+def _print_so_far(config: ExperimentConfig, catalogue: Any, args: Any) -> int:
+    if getattr(args, "restart", False):
+        raise ConfigError(
+            "--so-far shows the runs kept in --out and --restart drops them: ask for one of them."
+        )
+    image_size = get_preset(config.preset).model.image_size
+
+    def test_size(name: str) -> int:
+        data = catalogue.load(name, image_size=image_size)
+        return _cap(data, None, config.max_eval_examples, config.seed).num_examples("test")
+
+    plan = (experiment_targets(config, catalogue), config.methods, config.seeds)
+    print(so_far_report(_config_dict(config), args.out, plan, test_size))
+    return 0
 
 
 def experiment_config(args: Any, builtin: list[str]) -> ExperimentConfig:
@@ -454,35 +453,15 @@ def experiment_config(args: Any, builtin: list[str]) -> ExperimentConfig:
     return config
 
 
-PROGRESS_FILE = "progress.json"
-
-
-def _progress(config: ExperimentConfig, out: Path, restart: bool) -> list[MethodResult]:
-    """The finished runs an interrupted experiment of this config left in ``out``."""
-    path = out / PROGRESS_FILE
-    if restart or not path.exists():
-        return []
-    saved = json.loads(path.read_text())
-    wanted, had = json.loads(json.dumps(_config_dict(config))), saved["config"]
-    differ = sorted(k for k in set(wanted) | set(had) if had.get(k) != wanted.get(k))
-    if differ:
-        raise ConfigError(
-            f"{out} holds the runs of another experiment (it differs in {', '.join(differ)}). "
-            "Choose another --out, or --restart to drop those runs."
-        )
-    return [MethodResult(**r) for r in saved["results"]]
-
-
 def _run_and_write(config: ExperimentConfig, catalogue: Any, args: Any, start: float) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    done = _progress(config, out, getattr(args, "restart", False))
+    done = kept_runs(_config_dict(config), out, getattr(args, "restart", False))
     finished = list(done)
 
     def keep(result: MethodResult) -> None:
         finished.append(result)
-        runs = [dataclasses.asdict(r) for r in finished]
-        atomic_write_json(out / PROGRESS_FILE, {"config": _config_dict(config), "results": runs})
+        write_kept_runs(_config_dict(config), out, finished)
 
     result = run_experiment(config, catalogue, done=done, on_result=keep)
     atomic_write_json(out / "results.json", result.to_json(), sort_keys=False)

@@ -6,6 +6,7 @@ Split from ``core.evaluation.experiment`` (which runs the experiment and writes 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,34 @@ class ExperimentResult:
         kept = {k: v for k, v in data.items() if k in fields}
         kept["results"] = tuple(MethodResult(**r) for r in data["results"])
         return cls(**kept)
+
+
+def decathlon_scores(
+    methods: Sequence[str],
+    seeds: Sequence[int],
+    results: Sequence[MethodResult],
+    test_sizes: dict[str, int],
+) -> dict[str, float]:
+    """Each method's decathlon score, the mean over seeds of its score against that seed's
+    fine-tuning."""
+    from core.evaluation.score import decathlon_score
+
+    # A perfect fine-tune on a small test set would make E_max zero: floor the baseline
+    # error at one test image.
+    min_error = 1.0 / max(test_sizes.values()) if test_sizes else 0.0
+    scores = {}
+    for method in methods:
+        per_seed = []
+        for seed in seeds:
+            mine = [r for r in results if r.seed == seed]
+            baseline = {r.domain: r.test_accuracy for r in mine if r.method == "finetune"}
+            accs = {r.domain: r.test_accuracy for r in mine if r.method == method}
+            score = decathlon_score(
+                accs, baseline=baseline, percent=False, min_baseline_error=min_error
+            )
+            per_seed.append(score.total)
+        scores[method] = float(np.mean(per_seed))
+    return scores
 
 
 def _cell(accs: list[float], several: bool) -> str:

@@ -277,6 +277,14 @@ def test_a_killed_experiment_carries_on_where_it_stopped(tmp_path, monkeypatch, 
         return real_train(engine, domain, data, config, **kwargs)
 
     monkeypatch.setattr(train_evaluate, "train", counting_train)
+    # --so-far shows the kept runs without training: no domain has all of its runs yet.
+    assert main([*_experiment_argv(root, out), "--so-far"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith(f"{len(kept)} of 4 runs finished.") and "Every run of" not in shown
+    for run in kept:
+        assert f"seed {run['seed']}: {100 * run['test_accuracy']:.1f}%" in shown
+    assert trained == []
+
     assert main(_experiment_argv(root, out)) == 0
     assert f"{len(kept)} of 4 runs kept" in capsys.readouterr().out
     assert len(trained) == 1 + 4 - len(kept)  # the trunk again, then only the missing runs
@@ -285,13 +293,26 @@ def test_a_killed_experiment_carries_on_where_it_stopped(tmp_path, monkeypatch, 
     assert all(r in results for r in kept)  # the finished runs, exactly as they were
     assert len(json.loads(progress.read_text())["results"]) == 4
 
+    # With every run finished, --so-far's table is the experiment's own table.
+    assert main([*_experiment_argv(root, out), "--so-far"]) == 0
+    shown = capsys.readouterr().out
+    assert "4 of 4 runs finished." in shown and "Every run of digits_hand:" in shown
+    assert (out / "results.md").read_text().strip() in shown
+    assert len(trained) == 1 + 4 - len(kept)
+    # Nothing kept, or asked to drop what it would show: refused with the reason.
+    assert main([*_experiment_argv(root, tmp_path / "empty"), "--so-far"]) == 2
+    assert "holds no finished run of this experiment yet (0 of 4)" in capsys.readouterr().err
+    assert main([*_experiment_argv(root, out), "--so-far", "--restart"]) == 2
+    assert "ask for one of them" in capsys.readouterr().err
+
     # Another experiment in that folder is refused with the reason; --restart drops the runs.
     assert main([*_experiment_argv(root, out), "--target-stages", "0.1x2"]) == 2
     assert "differs in target_stages" in capsys.readouterr().err
     from core.cli import build_parser
-    from core.evaluation.experiment import _progress, experiment_config
+    from core.evaluation.experiment import _config_dict, experiment_config
+    from core.evaluation.kept_runs import kept_runs
 
     args = build_parser().parse_args(_experiment_argv(root, out)[2:] + ["--restart"])
-    config = experiment_config(args, ["digits_street", "digits_hand"])
-    assert args.restart and len(_progress(config, out, restart=False)) == 4
-    assert _progress(config, out, restart=True) == []
+    config = _config_dict(experiment_config(args, ["digits_street", "digits_hand"]))
+    assert args.restart and len(kept_runs(config, out, restart=False)) == 4
+    assert kept_runs(config, out, restart=True) == []

@@ -1,0 +1,83 @@
+"""An experiment's finished runs, kept in its folder as each ends.
+
+A frontier at a near-plateau schedule takes longer than a working day: the same command
+carries on from the kept runs after a stop, and ``--so-far`` shows their table while the
+experiment goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.atomic_write import atomic_write_json
+from core.config import ConfigError
+from core.evaluation.experiment_results import (
+    ExperimentResult,
+    MethodResult,
+    decathlon_scores,
+    method_title,
+)
+
+PROGRESS_FILE = "progress.json"
+
+
+def kept_runs(config: dict[str, Any], out: Path, restart: bool) -> list[MethodResult]:
+    """The finished runs an experiment of this config (its JSON form) left in ``out``."""
+    path = out / PROGRESS_FILE
+    if restart or not path.exists():
+        return []
+    saved = json.loads(path.read_text())
+    wanted, had = json.loads(json.dumps(config)), saved["config"]
+    differ = sorted(k for k in set(wanted) | set(had) if had.get(k) != wanted.get(k))
+    if differ:
+        raise ConfigError(
+            f"{out} holds the runs of another experiment (it differs in {', '.join(differ)}). "
+            "Choose another --out, or --restart to drop those runs."
+        )
+    return [MethodResult(**r) for r in saved["results"]]
+
+
+def write_kept_runs(config: dict[str, Any], out: Path, runs: Sequence[MethodResult]) -> None:
+    rows = [dataclasses.asdict(r) for r in runs]
+    atomic_write_json(out / PROGRESS_FILE, {"config": config, "results": rows})
+
+
+def so_far_report(
+    config: dict[str, Any],
+    out: Path,
+    plan: tuple[Sequence[str], Sequence[str], Sequence[int]],
+    test_size: Any,
+) -> str:
+    """The table of the domains whose every run is finished, then the other finished runs.
+
+    ``plan``: the targets, methods and seeds; ``test_size(domain)``: its test images (for
+    the score's floor, as in the finished table)."""
+    targets, methods, seeds = plan
+    done = kept_runs(config, out, restart=False)
+    total = len(targets) * len(methods) * len(seeds)
+    if not done:
+        raise ConfigError(
+            f"{out} holds no finished run of this experiment yet (0 of {total}); "
+            "run the same command without --so-far to start or carry it on."
+        )
+    have = {(r.domain, r.method, r.seed) for r in done}
+    whole = [d for d in targets if all((d, m, s) in have for m in methods for s in seeds)]
+    lines = [f"{len(done)} of {total} runs finished."]
+    if whole:
+        rows = tuple(r for r in done if r.domain in whole)
+        scores = decathlon_scores(methods, seeds, rows, {d: test_size(d) for d in whole})
+        table = ExperimentResult(config, "", float("nan"), float("nan"), 0, rows, scores)
+        lines += ["", f"Every run of {', '.join(whole)}:", "", table.to_markdown()]
+    rest = [r for r in done if r.domain not in whole]
+    if rest:
+        lines += ["", "Finished runs of the domains still going on:"]
+        lines += [
+            f"- {r.domain}, {method_title(r.method)}, seed {r.seed}: "
+            f"{100 * r.test_accuracy:.1f}% ({r.seconds:.0f} s)"
+            for r in rest
+        ]
+    return "\n".join(lines)
