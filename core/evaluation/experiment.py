@@ -213,8 +213,9 @@ def run_experiment(
         setup, load(config.source, config.max_train_examples), log
     )
     target_cap = config.max_target_train_examples or config.max_train_examples
-    kept = {(r.domain, r.method, r.seed): r for r in done}
-    total = len(targets) * len(config.seeds) * len(config.methods)
+    plan = {(d, m, s) for d in targets for m in config.methods for s in config.seeds}
+    kept = {key: r for r in done if (key := (r.domain, r.method, r.seed)) in plan}
+    total = len(plan)
     if kept:
         log(f"{len(kept)} of {total} runs kept from the interrupted experiment")
     results: list[MethodResult] = []

@@ -87,11 +87,13 @@ class ExperimentResult:
         return float(np.mean(per_seed)), (max(per_seed) - min(per_seed)) / 2
 
     def parameters(self, method: str) -> tuple[int, float]:
-        """Parameters per domain and their percentage of the network, mean over domains."""
+        """Parameters per domain and their percentage of full fine-tuning's (a whole network
+        of the domain's own, the budget the goal is set against), mean over domains."""
         rows = [r for r in self.results if r.method == method]
+        whole = {r.domain: r.domain_parameters for r in self.results if r.method == "finetune"}
         return (
             int(np.mean([r.domain_parameters for r in rows])),
-            float(np.mean([r.percent_of_network for r in rows])),
+            float(np.mean([100 * r.domain_parameters / whole[r.domain] for r in rows])),
         )
 
     @property
@@ -108,7 +110,7 @@ class ExperimentResult:
         head = (
             "| method | "
             + " | ".join(domains)
-            + " | mean acc | params/domain (% of net) | train time (s) | S |"
+            + " | mean acc | params/domain (% of fine-tuning) | train time (s) | S |"
         )
         lines = [head, "|---" * (len(domains) + 5) + "|"]
         for method in self.methods:
@@ -185,6 +187,14 @@ def _cell(accs: list[float], several: bool) -> str:
 def plot_frontier(result: ExperimentResult, path: Path) -> Path:
     """Mean test accuracy against parameters per domain (log scale), one point per method,
     bars over seeds (PNG, matplotlib Agg)."""
+    fig = frontier_figure(result)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def frontier_figure(result: ExperimentResult) -> Any:
+    """The frontier plot's figure (a matplotlib ``Figure``), drawn without a display."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -195,10 +205,13 @@ def plot_frontier(result: ExperimentResult, path: Path) -> Path:
     for method in result.methods:
         mean, spread = result.mean_accuracy(method)
         _, pct = result.parameters(method)
-        label = f"{method_title(method)}: {100 * mean:.1f}% accuracy, {pct:.1f}% of the net"
+        label = (
+            f"{method_title(method)}: {100 * mean:.1f}% accuracy, "
+            f"{pct:.1f}% of fine-tuning's parameters"
+        )
         ax.errorbar([pct], [100 * mean], yerr=[100 * spread], fmt="o", capsize=3, label=label)
     ax.set_xscale("log")
-    ax.set_xlabel("parameters per domain (% of the network, log scale)")
+    ax.set_xlabel("parameters per domain (% of full fine-tuning's, log scale)")
     ax.set_ylabel("mean test accuracy (%)")
     seeds = result.seeds
     ax.set_title(
@@ -208,9 +221,7 @@ def plot_frontier(result: ExperimentResult, path: Path) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return fig
 
 
 def plot_result(result: ExperimentResult, path: Path) -> Path:

@@ -23,16 +23,21 @@ from core.evaluation.experiment_results import (
 )
 
 PROGRESS_FILE = "progress.json"
+# Which runs an experiment makes, not how each is made: these may change between a stop and
+# the carrying on (a rank added, a seed more); a kept run is used where the new plan has it.
+PLAN_KEYS = frozenset({"methods", "target_seeds", "targets"})
 
 
 def kept_runs(config: dict[str, Any], out: Path, restart: bool) -> list[MethodResult]:
-    """The finished runs an experiment of this config (its JSON form) left in ``out``."""
+    """The finished runs an experiment made the same way (``config`` in its JSON form) left
+    in ``out``, all of them: runs the plan no longer has are kept in the file too."""
     path = out / PROGRESS_FILE
     if restart or not path.exists():
         return []
     saved = json.loads(path.read_text())
     wanted, had = json.loads(json.dumps(config)), saved["config"]
-    differ = sorted(k for k in set(wanted) | set(had) if had.get(k) != wanted.get(k))
+    keys = (set(wanted) | set(had)) - PLAN_KEYS
+    differ = sorted(k for k in keys if had.get(k) != wanted.get(k))
     if differ:
         raise ConfigError(
             f"{out} holds the runs of another experiment (it differs in {', '.join(differ)}). "
@@ -57,8 +62,10 @@ def so_far_report(
     ``plan``: the targets, methods and seeds; ``test_size(domain)``: its test images (for
     the score's floor, as in the finished table)."""
     targets, methods, seeds = plan
-    done = kept_runs(config, out, restart=False)
-    total = len(targets) * len(methods) * len(seeds)
+    runs = {(d, m, s) for d in targets for m in methods for s in seeds}
+    kept = kept_runs(config, out, restart=False)
+    done = [r for r in kept if (r.domain, r.method, r.seed) in runs]
+    total = len(runs)
     if not done:
         raise ConfigError(
             f"{out} holds no finished run of this experiment yet (0 of {total}); "
