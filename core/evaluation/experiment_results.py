@@ -210,6 +210,7 @@ def frontier_figure(result: ExperimentResult) -> Any:
             f"{pct:.1f}% of fine-tuning's parameters"
         )
         ax.errorbar([pct], [100 * mean], yerr=[100 * spread], fmt="o", capsize=3, label=label)
+    ax.axvline(25.0, color="grey", linestyle="--", linewidth=1, label="25% of fine-tuning's")
     ax.set_xscale("log")
     ax.set_xlabel("parameters per domain (% of full fine-tuning's, log scale)")
     ax.set_ylabel("mean test accuracy (%)")
