@@ -62,6 +62,7 @@ __all__ = [
     "BnInit",
     "ClusterError",
     "ConfigError",
+    "DomainBudget",
     "DomainSpec",
     "LrStage",
     "ModelConfig",
@@ -105,6 +106,22 @@ MODEL_FIELD_CHECKS: Mapping[str, Callable[[Any], None]] = MappingProxyType(
         "image_size": _check_image_size,
     }
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainBudget:
+    """What one domain owns beside the shared trunk: the kind and rank of its adapters, and
+    whether it has its own copy of the trunk's last stage (the window shows and keeps them)."""
+
+    adapter_kind: AdapterKind
+    adapter_rank: int | None
+    own_last_stage: bool
+
+    @property
+    def label(self) -> str:
+        """In words: ``low-rank (rank 8)``, ``series + own last stage``."""
+        label = adapter_label(self.adapter_kind, self.adapter_rank)
+        return f"{label} + own last stage" if self.own_last_stage else label
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -183,11 +200,10 @@ class ModelConfig:
         """The kind as a person reads it: ``low-rank (rank 8)``, ``BN only``, ``series``."""
         return adapter_label(self.adapter_kind, self.adapter_rank)
 
-    def budget_label(self, spec: DomainSpec) -> str:
-        """What ``spec``'s domain adds to the trunk, in words: ``low-rank (rank 8)``,
-        ``series + own last stage``."""
-        label = self.for_domain(spec).adapter_label
-        return f"{label} + own last stage" if spec.own_last_stage else label
+    def domain_budget(self, spec: DomainSpec) -> DomainBudget:
+        """What ``spec``'s domain adds to the trunk: its adapters and own last stage."""
+        config = self.for_domain(spec)
+        return DomainBudget(config.adapter_kind, config.adapter_rank, spec.own_last_stage)
 
     def for_domain(self, spec: DomainSpec) -> ModelConfig:
         """The model as ``spec``'s domain is built: its own adapter kind and rank, if it has

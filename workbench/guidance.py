@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from core.config import DomainBudget
 from workbench.backend.protocol import DomainState
 
 
@@ -111,6 +112,39 @@ def mode_question(mode: str, domain: str, states: Sequence[DomainState]) -> Ques
             switch_to_full=True,
         )
     return None
+
+
+def budget_words(budget: DomainBudget) -> str:
+    """A domain's adapters in a sentence: "low-rank adapters of rank 8 and its own copy of
+    the trunk's last stage"."""
+    kind, rank = budget.adapter_kind, budget.adapter_rank
+    words = {"bn_only": "batch-norms only", "lowrank": f"low-rank adapters of rank {rank}"}
+    text = words.get(kind, f"{kind} adapters")
+    return f"{text} and its own copy of the trunk's last stage" if budget.own_last_stage else text
+
+
+def adapters_question(
+    domain: str, mode: str, budget: DomainBudget, states: Sequence[DomainState]
+) -> Question | None:
+    """Before a run would give a trained domain other adapters than it has: they are made
+    anew, and what the old ones learned is gone. None: nothing to ask."""
+    state = next((d for d in states if d.name == domain), None)
+    if mode != "adapters" or state is None or not state.trained or state.budget is None:
+        return None
+    had = state.budget
+    if (had.adapter_kind, had.adapter_rank) != (budget.adapter_kind, budget.adapter_rank):
+        text = (
+            f"'{domain}' was trained with {budget_words(had)}. Training it with "
+            f"{budget_words(budget)} replaces them with new ones, trained from the start."
+        )
+    elif had.own_last_stage and not budget.own_last_stage:
+        text = (
+            f"'{domain}' has its own copy of the trunk's last stage. Training it without "
+            "one drops that copy and what it learned."
+        )
+    else:  # the same, or a copy of the last stage added: nothing is lost
+        return None
+    return Question("Other adapters", f"{text} Continue?", switch_to_full=False)
 
 
 FINE_TUNE = "Fine-tune the current adapters"

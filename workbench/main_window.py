@@ -14,7 +14,7 @@ from PySide6.QtCore import QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow
 
-from core.config import ModelConfig, TrainingConfig
+from core.config import DomainBudget, ModelConfig, TrainingConfig
 from core.events import EpochEnded, TrainingStarted
 from core.training.request import TrainingRequest
 from workbench.actions.catalogue_actions import CatalogueActions
@@ -31,6 +31,7 @@ from workbench.gc_guard import GuiThreadCollector
 from workbench.guidance import (
     ANEW,
     FINE_TUNE,
+    adapters_question,
     changed_data_question,
     default_mode,
     mode_question,
@@ -328,9 +329,21 @@ class MainWindow(QMainWindow):
             # untrained, else adapters on it (the last run's mode does not carry over).
             self._selected = name
             self.recipe.set_mode(default_mode(self.domains.states()))
+            self._show_budget(name)
         self.recipe.set_domain(name)
         self._update_controls()
         self._update_hint()
+
+    def _show_budget(self, name: str) -> None:
+        """The selected domain's own adapters in the recipe (a new one: the model's), so that
+        Train keeps them unless the person chooses others."""
+        states, backend = self.domains.states(), self.session.backend
+        state = next((d for d in states if d.name == name), None)
+        if state is not None and state.trained and state.budget is not None:
+            self.recipe.show_budget(state.budget)
+        elif backend is not None and trunk_trained(states):
+            model = backend.model_config
+            self.recipe.show_budget(DomainBudget(model.adapter_kind, model.adapter_rank, False))
 
     def _update_hint(self) -> None:
         self.domains.set_hint(next_step_hint(self.domains.states(), ready=self.session.ready))
@@ -354,7 +367,8 @@ class MainWindow(QMainWindow):
             nonlocal anew
             if config is not None:
                 return True
-            start = self._ask_start(name) if self._confirm_mode(name) else None
+            confirmed = self._confirm_mode(name) and self._confirm_adapters(name)
+            start = self._ask_start(name) if confirmed else None
             anew = bool(start)
             return start is not None
 
@@ -400,6 +414,12 @@ class MainWindow(QMainWindow):
                 self.recipe.set_mode("full")
             return True
         return answer
+
+    def _confirm_adapters(self, domain: str) -> bool:
+        """Ask before a run replaces what a trained domain's adapters learned."""
+        states, budget = self.domains.states(), self.recipe.budget()
+        question = adapters_question(domain, self.recipe.mode_value(), budget, states)
+        return question is None or self.dialogs.confirm(question.title, question.text)
 
     def _resume_training(self, domain: str, **options: Any) -> None:
         """A past run continues: its domain is selected first, as a click on it would."""

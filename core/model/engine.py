@@ -188,7 +188,7 @@ class AdapterEngine:
             head,
             stats,
             self.trunk_parameters(),
-            self.model_config.budget_label(entry.spec),
+            self.model_config.domain_budget(entry.spec),
         )
 
     def trunk_parameters(self) -> int:

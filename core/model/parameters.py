@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from core.config import DomainSpec, ModelConfig
+from core.config import DomainBudget, DomainSpec, ModelConfig
 from core.model.layout import ConvPosition, conv_positions, network_layout
 
 TRUNK_PART = "shared trunk"
@@ -36,6 +36,7 @@ class DomainParameters:
     percent_of_trunk: float
     export_bytes: int  # float32 bytes of every domain variable (what an export holds)
     adapters: str = ""  # the domain's adapters as a person reads them: "low-rank (rank 8)"
+    budget: DomainBudget | None = None  # the same, for a program: kind, rank, own last stage
 
     @property
     def percent_of_model(self) -> float:
@@ -96,7 +97,13 @@ class ParameterReport:
 
 
 def domain_parameters(
-    name: str, num_classes: int, params: int, head: int, stats: int, trunk: int, adapters: str
+    name: str,
+    num_classes: int,
+    params: int,
+    head: int,
+    stats: int,
+    trunk: int,
+    budget: DomainBudget,
 ) -> DomainParameters:
     """A ``DomainParameters`` row from a domain's counts and the trunk's size."""
     return DomainParameters(
@@ -108,7 +115,8 @@ def domain_parameters(
         model_parameters=trunk + params,
         percent_of_trunk=100.0 * params / trunk,
         export_bytes=4 * (params + stats),
-        adapters=adapters,
+        adapters=budget.label,
+        budget=budget,
     )
 
 
@@ -167,7 +175,7 @@ def expected_domain_parameters(model: ModelConfig, spec: DomainSpec) -> DomainPa
         head,
         stats,
         trunk_parameter_count(model),
-        model.budget_label(spec),
+        model.domain_budget(spec),
     )
 
 

@@ -198,7 +198,7 @@ def _defer(ws: WorkspaceBase, name: str, info: AdapterInfo, sha: str) -> bool:
         counts[1],
         counts[2],
         ws.engine.trunk_parameters(),
-        ws.engine.model_config.budget_label(spec),
+        ws.engine.model_config.domain_budget(spec),
     )
     ws.engine.defer_domain(spec, row, lambda: _read(ws, name, info.path, sha))
     return True

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import safetensors
 
-from core.config import ModelConfig
+from core.config import DomainBudget, ModelConfig
 from core.data.entries import DomainEntry
 from core.files.adapter_header import read_adapter_info
 from core.model.parameters import DomainParameters, ParameterReport, domain_parameters
@@ -99,7 +99,7 @@ _COUNTS = ("domain_parameters", "head_parameters", "moving_statistics", "trunk_p
 
 
 def _domain_parameters(
-    name: str, counts: dict[str, int], classes: int, adapters: str
+    name: str, counts: dict[str, int], classes: int, budget: DomainBudget
 ) -> DomainParameters:
     """One row of the engine's ``parameter_report``, from the counts an export wrote."""
     return domain_parameters(
@@ -109,7 +109,7 @@ def _domain_parameters(
         counts["head_parameters"],
         counts["moving_statistics"],
         counts["trunk_parameters"],
-        adapters,
+        budget,
     )
 
 
@@ -159,8 +159,8 @@ def read_saved_workspace(root: Path | str | None = None) -> SavedWorkspace:
             damaged[name] = f"{path.name} lacks the parameter counts {missing}"
             continue
         status[name] = status_from_dict(name, info)
-        adapters = header.model_config.budget_label(header.spec)
-        rows.append(_domain_parameters(name, header.parameters, header.spec.num_classes, adapters))
+        budget = header.model_config.domain_budget(header.spec)
+        rows.append(_domain_parameters(name, header.parameters, header.spec.num_classes, budget))
         trunk_parameters = header.parameters["trunk_parameters"]
     config = index.model_config if index is not None else None
     return SavedWorkspace(

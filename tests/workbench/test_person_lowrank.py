@@ -1,6 +1,7 @@
 """A person picks low-rank adapters of rank 4 in the recipe panel and trains: the model the
 window made, and the domain it saved, hold low-rank adapters of rank 4; then parallel adapters
-for a second domain on the same trunk, with no new workspace (real engine, tiny)."""
+for a second domain on the same trunk, with no new workspace; a click on a domain shows its
+own adapters, and other ones for a trained domain are asked for first (real engine, tiny)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QStyle, QStyleOptionButton
 
-from .person import click, click_row_with, close_window, press, toolbar_button, wait_until
+from .person import (
+    click,
+    click_row_with,
+    close_window,
+    press,
+    table_text,
+    toolbar_button,
+    wait_until,
+)
 from .test_person import Person
 
 pytestmark = pytest.mark.timeout(900)
@@ -38,6 +47,14 @@ def tick(box: QCheckBox) -> None:
     square = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
     assert box.isVisible() and box.isEnabled()
     QTest.mouseClick(box, Qt.MouseButton.LeftButton, pos=square.center())
+
+
+def _has_row(table, key: str) -> bool:
+    try:
+        table_text(table, key, "Part")
+    except AssertionError:
+        return False
+    return True
 
 
 def test_a_person_trains_lowrank_adapters_of_rank_4(qapp, tmp_path):
@@ -90,8 +107,41 @@ def test_a_person_trains_lowrank_adapters_of_rank_4(qapp, tmp_path):
         wait_until(lambda: person.cell("digits_hand", "Adapters") == owned, 30, "kind")
         assert person.cell(source, "Adapters") == "low-rank (rank 4)"
         assert person.cell(source, "Trained") == "trunk"  # not made stale
-        budgets = {r.part.split(" ")[0]: r for r in w.session.backend.parameter_rows()[1:]}
-        assert budgets["digits_hand"].adapters == owned
-        assert 0 < budgets["digits_hand"].percent_of_model < 100
+        # The budgets as a person reads them: the domains table and the Parameters tab.
+        hand = f"digits_hand ({person.cell('digits_hand', 'Classes')} classes)"
+        person.show_tab("Parameters")
+        table = w.parameters.table
+        wait_until(lambda: _has_row(table, hand), 30, "the domain's row in the Parameters tab")
+        assert table_text(table, hand, "Adapters") == owned
+        assert 0 < float(table_text(table, hand, "% of network")) < 100
+        own = int(table_text(table, hand, "Parameters").replace(",", ""))
+        assert f"{own:,}" == person.cell("digits_hand", "Parameters")
+
+        # A click on a domain shows its own adapters in the recipe, so Train keeps them.
+        click_row_with(w.domains.table, source)
+        assert (recipe.adapter_kind.currentData(), recipe.adapter_rank.value()) == ("lowrank", 4)
+        assert not recipe.own_last_stage.isChecked()  # the last domain's tick does not carry
+        click_row_with(w.domains.table, "digits_hand")
+        assert recipe.adapter_kind.currentData() == "parallel"
+        assert recipe.own_last_stage.isChecked()
+        # Other adapters for a trained domain: the window asks first, and No trains nothing.
+        choose(recipe.adapter_kind, "series")
+        person.dialogs.queue(False)
+        press(w, "F5")
+        assert person.dialogs.asked[-1] == ("confirm", "Other adapters")
+        assert person.dialogs.shown[-1] == (
+            "Other adapters: 'digits_hand' was trained with parallel adapters and its own copy "
+            "of the trunk's last stage. Training it with series adapters and its own copy of "
+            "the trunk's last stage replaces them with new ones, trained from the start. Continue?"
+        )
+        assert w.running_domain() is None and toolbar_button(w, "Train").isEnabled()
+        assert person.cell("digits_hand", "Adapters") == owned
+        # Unticked, the own copy would be dropped: asked too.
+        choose(recipe.adapter_kind, "parallel")
+        tick(recipe.own_last_stage)
+        person.dialogs.queue(False)
+        press(w, "F5")
+        assert "drops that copy and what it learned" in person.dialogs.shown[-1]
+        assert w.running_domain() is None
     finally:
         close_window(w)

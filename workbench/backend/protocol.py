@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.clock import local_text
-from core.config import DomainSpec, ModelConfig, TrainingConfig
+from core.config import DomainBudget, DomainSpec, ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import EventSink
 from core.model.parameters import TRUNK_PART, ParameterReport
@@ -50,6 +50,7 @@ class DomainState:
     data_changed: bool = False  # a made domain's images changed after it was trained
     problem: str = ""  # its saved weights are damaged (which file, what is wrong): not loaded
     adapters: str = ""  # a trained domain's adapters: "low-rank (rank 8)", "series", ...
+    budget: DomainBudget | None = None  # the same as the recipe panel shows and keeps them
     # Its probe's last re-run (core.model.probe): "unchanged", "stale", "changed (…)", "not
     # re-run"; "" when it has none. ``probe_detail``: after what, when, the logit difference.
     probe: str = ""
@@ -81,6 +82,7 @@ def domain_state(record: DomainOverview, *, data_changed: bool = False) -> Domai
         data_changed=data_changed,
         problem=record.problem,
         adapters="" if params is None else params.adapters,
+        budget=None if params is None else params.budget,
         probe="" if probe is None else probe.text(),
         probe_detail="" if probe is None else probe_detail(probe),
     )

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from core.config import (
     ADAPTER_KINDS,
     MAX_ADAPTER_RANK,
+    DomainBudget,
     DomainSpec,
     ModelConfig,
     TrainingConfig,
@@ -324,6 +325,25 @@ class RecipePanel(QWidget):
         self.domain_decay_label.setText(
             f"Weight decay of {name}" if name else "Domain weight decay"
         )
+
+    def show_budget(self, budget: DomainBudget) -> None:
+        """Show a domain's adapters and own last stage, so that a run trains them as it has
+        them unless the person chooses others (the window asks before replacing them)."""
+        self._loading = True
+        try:
+            self.adapter_kind.setCurrentIndex(self.adapter_kind.findData(budget.adapter_kind))
+            if budget.adapter_rank is not None:
+                self.adapter_rank.setValue(budget.adapter_rank)
+            self.own_last_stage.setChecked(budget.own_last_stage)
+        finally:
+            self._loading = False
+        self._emit_changed()
+
+    def budget(self) -> DomainBudget:
+        """The adapters and own last stage a run from the recipe gives its domain."""
+        kind = self.adapter_kind.currentData()
+        rank = self.adapter_rank.value() if kind == "lowrank" else None
+        return DomainBudget(kind, rank, self.own_last_stage.isChecked())
 
     def set_mode(self, mode: str) -> None:
         self.mode.setCurrentIndex(self.mode.findData(mode))
