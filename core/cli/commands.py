@@ -248,7 +248,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         engine = AdapterEngine(config)
         names = tuple(f"class_{i}" for i in range(args.classes))
         engine.add_domain(DomainSpec(name="example", class_names=names))
-        title = f"model {config.to_dict()} with one {args.classes}-class example domain"
+        title = f"{_model_words(config)}, with one {args.classes}-class example domain"
     else:
         ws = _workspace(args)
         engine = ws.engine
@@ -259,11 +259,21 @@ def cmd_info(args: argparse.Namespace) -> int:
         title = f"workspace {ws.dir} ({config.adapter_label} adapters)"
     report = engine.parameter_report()
     if args.json:
-        print(json.dumps({"title": title, "rows": report.as_rows()}, indent=2))
+        rows = report.as_rows()
+        print(json.dumps({"title": title, "model": config.to_dict(), "rows": rows}, indent=2))
     else:
         print(title)
         print(report.to_markdown())
     return 0
+
+
+def _model_words(config: ModelConfig) -> str:
+    """The model as a person reads it: "model: low-rank (rank 8) adapters, width 0.5, ..."."""
+    blocks = "-".join(str(b) for b in config.blocks_per_stage)
+    return (
+        f"model: {config.adapter_label} adapters, width {config.width_factor:g}, "
+        f"{config.image_size} px images, {blocks} blocks per stage, {config.precision}"
+    )
 
 
 def _train_strategy(args: argparse.Namespace) -> tf.distribute.Strategy | None:

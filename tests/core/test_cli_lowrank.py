@@ -44,7 +44,8 @@ def test_info_shows_the_budget_of_a_rank(capsys):
         )
         assert code == 0
         result = json.loads(out)
-        assert "'adapter_rank': " + rank in result["title"]
+        assert result["title"].startswith(f"model: low-rank (rank {rank}) adapters, width ")
+        assert result["model"]["adapter_rank"] == int(rank)
         sizes[rank] = result["rows"][1]["parameters"]
     assert sizes["2"] < sizes["16"]
 
