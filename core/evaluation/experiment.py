@@ -219,6 +219,7 @@ def run_experiment(
     if kept:
         log(f"{len(kept)} of {total} runs kept from the interrupted experiment")
     results: list[MethodResult] = []
+    ended = len(kept)  # runs of the plan finished, kept ones included
     test_sizes: dict[str, int] = {}
     for name in targets:
         data = load(name, target_cap)
@@ -233,7 +234,8 @@ def run_experiment(
                     result = _train_method(setup, data, method, seed, log)
                     if on_result is not None:
                         on_result(result)
-                    log(f"run {len(results) + 1} of {total} done")
+                    ended += 1
+                    log(f"{ended} of {total} runs done")
                 results.append(result)
 
     scores = decathlon_scores(config.methods, config.seeds, results, test_sizes)
