@@ -62,9 +62,13 @@ def so_far_report(
     ``plan``: the targets, methods and seeds; ``test_size(domain)``: its test images (for
     the score's floor, as in the finished table)."""
     targets, methods, seeds = plan
-    runs = {(d, m, s) for d in targets for m in methods for s in seeds}
+    runs = set(_plan_order(targets, methods, seeds))
     kept = kept_runs(config, out, restart=False)
-    done = [r for r in kept if (r.domain, r.method, r.seed) in runs]
+    order = {key: i for i, key in enumerate(_plan_order(targets, methods, seeds))}
+    done = sorted(
+        (r for r in kept if (r.domain, r.method, r.seed) in runs),
+        key=lambda r: order[(r.domain, r.method, r.seed)],
+    )
     total = len(runs)
     if not done:
         raise ConfigError(
@@ -88,3 +92,10 @@ def so_far_report(
             for r in rest
         ]
     return "\n".join(lines)
+
+
+def _plan_order(
+    targets: Sequence[str], methods: Sequence[str], seeds: Sequence[int]
+) -> list[tuple[str, str, int]]:
+    """The runs in the order the experiment makes them (and its table lists them)."""
+    return [(d, m, s) for d in targets for s in seeds for m in methods]

@@ -327,6 +327,10 @@ def test_a_killed_experiment_carries_on_where_it_stopped(tmp_path, monkeypatch, 
     shown = capsys.readouterr().out
     assert shown.startswith("2 of 2 runs finished.") and "BN only" not in shown
     assert len(json.loads(progress.read_text())["results"]) == 4
+    # The table lists the methods in the command's order, whatever order they ran in.
+    assert main([*_experiment_argv(root, out), "--methods", "finetune", "bn_only", "--so-far"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.index("| Full fine-tuning") < shown.index("| BN only")
     # Nothing kept, or asked to drop what it would show: refused with the reason.
     assert main([*_experiment_argv(root, tmp_path / "empty"), "--so-far"]) == 2
     assert "holds no finished run of this experiment yet (0 of 4)" in capsys.readouterr().err
