@@ -46,7 +46,7 @@ from core.evaluation.experiment_results import (
     plot_frontier,
     plot_result,
 )
-from core.evaluation.kept_runs import kept_runs, so_far_report, write_kept_runs
+from core.evaluation.kept_runs import kept_runs, planned_runs, so_far_report, write_kept_runs
 from core.model.domain_model import copy_batch_norms
 from core.model.engine import AdapterEngine
 from core.presets import Preset, get_preset
@@ -213,7 +213,7 @@ def run_experiment(
         setup, load(config.source, config.max_train_examples), log
     )
     target_cap = config.max_target_train_examples or config.max_train_examples
-    plan = {(d, m, s) for d in targets for m in config.methods for s in config.seeds}
+    plan = set(planned_runs(targets, config.methods, config.seeds))
     kept = {key: r for r in done if (key := (r.domain, r.method, r.seed)) in plan}
     total = len(plan)
     if kept:

@@ -62,14 +62,13 @@ def so_far_report(
     ``plan``: the targets, methods and seeds; ``test_size(domain)``: its test images (for
     the score's floor, as in the finished table)."""
     targets, methods, seeds = plan
-    runs = set(_plan_order(targets, methods, seeds))
+    order = {key: i for i, key in enumerate(planned_runs(targets, methods, seeds))}
     kept = kept_runs(config, out, restart=False)
-    order = {key: i for i, key in enumerate(_plan_order(targets, methods, seeds))}
     done = sorted(
-        (r for r in kept if (r.domain, r.method, r.seed) in runs),
+        (r for r in kept if (r.domain, r.method, r.seed) in order),
         key=lambda r: order[(r.domain, r.method, r.seed)],
     )
-    total = len(runs)
+    total = len(order)
     if not done:
         raise ConfigError(
             f"{out} holds no finished run of this experiment yet (0 of {total}); "
@@ -94,7 +93,7 @@ def so_far_report(
     return "\n".join(lines)
 
 
-def _plan_order(
+def planned_runs(
     targets: Sequence[str], methods: Sequence[str], seeds: Sequence[int]
 ) -> list[tuple[str, str, int]]:
     """The runs in the order the experiment makes them (and its table lists them)."""
