@@ -127,15 +127,19 @@ def adapters_question(
     domain: str, mode: str, budget: DomainBudget, states: Sequence[DomainState]
 ) -> Question | None:
     """Before a run would give a trained domain other adapters than it has: they are made
-    anew, and what the old ones learned is gone. None: nothing to ask."""
+    anew, and what the old ones learned is gone (a linear probe leaves the new ones as they
+    start). None: nothing to ask; retraining the trunk has its own question."""
     state = next((d for d in states if d.name == domain), None)
-    if mode != "adapters" or state is None or not state.trained or state.budget is None:
+    if mode == "full" or state is None or not state.trained or state.budget is None:
         return None
     had = state.budget
     if (had.adapter_kind, had.adapter_rank) != (budget.adapter_kind, budget.adapter_rank):
+        how = (
+            ", trained from the start" if mode == "adapters" else " a linear probe leaves untrained"
+        )
         text = (
             f"'{domain}' was trained with {budget_words(had)}. Training it with "
-            f"{budget_words(budget)} replaces them with new ones, trained from the start."
+            f"{budget_words(budget)} replaces them with new ones{how}."
         )
     elif had.own_last_stage and not budget.own_last_stage:
         text = (
