@@ -42,12 +42,8 @@ from core.files.adapter_header import (
     read_adapter_info,
     short_fingerprint,
 )
-from core.files.digests import (
-    GENERATION_KEY,
-    encode_safetensors,
-    read_safetensors,
-    tensors_problem,
-)
+from core.files.adapter_weights import check_adapter_intact, read_adapter_weights
+from core.files.digests import GENERATION_KEY, encode_safetensors
 from core.files.model_io import library_versions
 from core.model.domain_model import DomainModel
 from core.model.engine import AdapterEngine, copy_engine
@@ -281,14 +277,7 @@ def import_domain(
             f"A domain named '{spec.name}' exists already; import under another name or "
             f"replace it. Received: name={spec.name!r}"
         )
-    try:
-        metadata, stored = read_safetensors(path)
-    except (OSError, ValueError) as exc:
-        raise AdapterImportError(f"Cannot read the adapter weights: {exc}") from None
-    arrays, _ = split_tensors(stored)  # in-domain statistics: kept by the workspace
-    bad = sorted(k for k, v in stored.items() if not np.all(np.isfinite(v)))
-    if bad:
-        raise AdapterImportError(f"The adapter file holds non-finite weights. Received: {bad[:5]}")
+    metadata, arrays, stored = read_adapter_weights(path)  # statistics: kept by the workspace
     # Keys and shapes are checked on a model built over the trunk but not yet added: a
     # refused file leaves the engine as it was, and an accepted one costs one build.
     domain = engine.build_domain(spec)
@@ -299,7 +288,5 @@ def import_domain(
         raise AdapterImportError(
             f"The adapter weights do not fit the {label} adapters the file says it holds: {exc}"
         ) from None
-    problem = tensors_problem(metadata, stored)  # after the checks that say more
-    if problem:
-        raise AdapterImportError(f"The adapter file is damaged: {problem}. Received: {path}")
+    check_adapter_intact(metadata, stored, path)
     return engine.attach(domain, replace=replace)

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import pytest
 import safetensors
+import safetensors.numpy
 from PIL import Image
 
-from core.config import DomainSpec, LrStage, ModelConfig, TrainingConfig
+from core.config import DomainBudget, DomainSpec, LrStage, ModelConfig, TrainingConfig
 from core.control import TrainingControl
 from core.events import (
     BatchEnded,
@@ -209,12 +210,18 @@ def story(request, tmp_path_factory) -> Story:
     d["import_trunk_file"] = refusal(lambda: b.import_adapters(own_trunk))
     d["load_not_trunk"] = refusal(lambda: b.load_trunk(image))
     d["load_own_text"] = b.load_trunk(own_trunk)
+    for case, damaged in _damaged_adapters(adapter, files).items():
+        d[f"import_{case}"] = refusal(lambda f=damaged: b.import_adapters(f, name="street_damaged"))
     d["import_existing"] = refusal(lambda: b.import_adapters(adapter))
     d["import_replace"] = b.import_adapters(adapter, replace=True)
     d["rows_after_import"] = b.domains()
     d["import_bad_name"] = refusal(lambda: b.import_adapters(adapter, name="Street Copy"))
     d["import_renamed"] = b.import_adapters(adapter, name="street_copy")
     d["rows_after_renamed"] = b.domains()
+    low_rank_file = files / "signs.adapter.safetensors"  # its own adapters: low-rank, rank 3
+    b.export_adapters("signs", low_rank_file, no_progress, threading.Event())
+    d["import_low_rank"] = b.import_adapters(low_rank_file, name="signs_copy")
+    d["rows_after_low_rank_copy"] = b.domains()
     # Nothing changed the data folder but this backend: nothing to follow, nothing damaged.
     d["refresh_own"] = b.refresh()
     d["folder_check"] = b.check_data_folder(False)
@@ -228,6 +235,33 @@ def story(request, tmp_path_factory) -> Story:
     d["reconfigured_parameters"] = b.parameter_rows()
     d["reconfigured_runs"] = b.list_runs()
     return s
+
+
+def _damaged_adapters(adapter: Path, folder: Path) -> dict[str, Path]:
+    """Copies of an exported series adapter file, each damaged in one way a person's file
+    can be: a header that names low-rank adapters of rank 2 (consistent in itself), one
+    weight changed, one weight not a number."""
+    with safetensors.safe_open(str(adapter), framework="numpy") as handle:
+        meta = dict(handle.metadata())
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    weight = min(k for k in tensors if k.endswith("kernel"))
+    spec = json.loads(meta["domain_spec"]) | {"adapter_kind": "lowrank", "adapter_rank": 2}
+    other_kind = meta | {
+        "domain_spec": json.dumps(spec),
+        "adapter": json.dumps({"kind": "lowrank", "rank": 2}),
+    }
+    changed, not_a_number = dict(tensors), dict(tensors)
+    changed[weight] = tensors[weight] + np.float32(0.5)
+    not_a_number[weight] = np.full_like(tensors[weight], np.nan)
+    out = {}
+    for case, (m, t) in {
+        "other_kind": (other_kind, tensors),
+        "changed_weight": (meta, changed),
+        "not_a_number": (meta, not_a_number),
+    }.items():
+        out[case] = folder / f"{case}.adapter.safetensors"
+        safetensors.numpy.save_file(t, str(out[case]), metadata=m)
+    return out
 
 
 def _count_classify(backend: Any) -> list[list[str]]:
@@ -584,6 +618,20 @@ def test_trunk_files_and_foreign_adapters(story):
         assert isinstance(story[key], ValueError), key
     assert "Not a safetensors file" in str(story["import_text"])
     assert "Not a RAM Workbench adapter file" in str(story["import_trunk_file"])
+    # Damaged files are refused before anything changes, in the engine's words.
+    other = story["import_other_kind"]
+    assert isinstance(other, ValueError)
+    assert "do not fit the low-rank (rank 2) adapters the file says it holds" in str(other)
+    changed = story["import_changed_weight"]
+    assert isinstance(changed, ValueError)
+    assert "The adapter file is damaged: its weights do not match the checksum" in str(changed)
+    nan = story["import_not_a_number"]
+    assert isinstance(nan, ValueError) and "holds non-finite weights" in str(nan)
+    assert "street_damaged" not in {r.name for r in story["rows_after_renamed"]}
+    # A domain's own low-rank adapters travel in its file and come back as they were.
+    assert story["import_low_rank"] == "signs_copy"
+    budgets = {r.name: r.budget for r in story["rows_after_low_rank_copy"]}
+    assert budgets["signs_copy"] == budgets["signs"] == DomainBudget("lowrank", 3, False)
     existing = story["import_existing"]
     assert isinstance(existing, ValueError) and "exists already" in str(existing)
     assert story["import_replace"] == "digits_street"
@@ -604,7 +652,8 @@ def test_trunk_files_and_foreign_adapters(story):
 def test_configure_and_would_discard(story):
     assert story["same_discard_untrained"] == []
     assert story["same_discard"] == [] and story["same_configure"] is False
-    assert sorted(story["other_discard"]) == ["digits_street", "signs", "street_copy"]
+    discarded = ["digits_street", "signs", "signs_copy", "street_copy"]
+    assert sorted(story["other_discard"]) == discarded
     assert story["other_configure"] is True
     assert story["reconfigured_model"] == OTHER_MODEL
     assert not any(r.trained or r.stale or r.is_trunk_source for r in story["reconfigured_rows"])

@@ -27,6 +27,7 @@ from core.files.adapter_header import (
     FORMAT_VERSION,
     STATUS_KEY,
     SUFFIX,
+    AdapterImportError,
     AdapterInfo,
     adapter_entry,
     check_structure,
@@ -92,8 +93,8 @@ def write_adapter(
     _check_suffix(path, ADAPTER_SUFFIX, "adapter")
     rng = np.random.default_rng(len(spec.class_names))
     arrays = {
-        f"{spec.name}/head/kernel": rng.normal(size=(8, spec.num_classes)).astype(np.float32),
-        f"{spec.name}/head/bias": np.zeros(spec.num_classes, np.float32),
+        key: rng.normal(size=shape).astype(np.float32)
+        for key, shape in adapter_shapes(spec, model_config).items()
     }
     meta = {
         "format": ADAPTER_FORMAT,
@@ -152,6 +153,38 @@ def _probe(
     images = rng.normal(size=(PROBE_IMAGES, size, size, 3)).astype(np.float16)
     logits = rng.normal(size=(PROBE_IMAGES, spec.num_classes)).astype(np.float32)
     return Probe(images, logits, fingerprint, tensors_digest(weights), utc_now()).to_tensors()
+
+
+def adapter_shapes(spec: DomainSpec, model_config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The made-up weights' names and shapes: like the engine's, they differ with the
+    domain's adapters (kind, rank, own last stage), so a file whose header names other
+    adapters than its weights hold is refused as the engine refuses it."""
+    config = model_config.for_domain(spec)
+    shapes: dict[str, tuple[int, ...]] = {
+        f"{spec.name}/head/kernel": (8, spec.num_classes),
+        f"{spec.name}/head/bias": (spec.num_classes,),
+    }
+    if config.adapter_kind != "bn_only":
+        shapes[f"{spec.name}/{config.adapter_kind}_adapter/kernel"] = (config.adapter_rank or 8, 8)
+    if spec.own_last_stage:
+        shapes[f"{spec.name}/last_stage/kernel"] = (3, 3, 8, 8)
+    return shapes
+
+
+def check_adapter_weights(
+    weights: dict[str, np.ndarray], spec: DomainSpec, model_config: ModelConfig
+) -> None:
+    """Refuse weights that are not the adapters the header names, in the engine's words."""
+    expected = adapter_shapes(spec, model_config)
+    found = {k: tuple(v.shape) for k, v in weights.items()}
+    if found != expected:
+        label = model_config.for_domain(spec).adapter_label
+        missing = sorted(set(expected) - set(found))
+        extra = sorted(set(found) - set(expected))
+        raise AdapterImportError(
+            f"The adapter weights do not fit the {label} adapters the file says it holds: "
+            f"missing {missing}, unexpected {extra}"
+        )
 
 
 def read_adapter(path: Path) -> AdapterInfo:

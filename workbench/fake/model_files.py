@@ -12,12 +12,14 @@ from pathlib import Path
 from core.clock import utc_now
 from core.config import ConfigError
 from core.files.adapter_header import domain_spec_for
+from core.files.adapter_weights import check_adapter_intact, read_adapter_weights
 from core.model.parameters import trunk_parameter_count
 from core.progress import ProgressFn
 from core.workspace.state import restored_status
 from workbench.fake.files import (
     ADAPTER_SUFFIX,
     check_adapter_fits,
+    check_adapter_weights,
     read_adapter,
     read_trunk,
     write_adapter,
@@ -67,7 +69,7 @@ class FakeModelFiles(FakeHost):
     def import_adapters(self, path: Path, *, name: str | None = None, replace: bool = False) -> str:
         found = read_adapter(Path(path))
         check_adapter_fits(found, self._config, self._fingerprint)
-        spec = domain_spec_for(self._config, found)  # the adapters the file holds
+        held = spec = domain_spec_for(self._config, found)  # the adapters the file holds
         if name is not None and name != spec.name:
             try:
                 spec = dataclasses.replace(spec, name=name)
@@ -79,6 +81,9 @@ class FakeModelFiles(FakeHost):
                 f"A domain named '{name}' exists already; import under another name or "
                 f"replace it. Received: name={name!r}"
             )
+        metadata, weights, stored = read_adapter_weights(Path(path))  # the engine's checks
+        check_adapter_weights(weights, held, self._config)  # named as written
+        check_adapter_intact(metadata, stored, Path(path))
         restored = restored_status(found.status or {})  # core's own reading of the record
         with self._lock:
             self._trained[name] = {
