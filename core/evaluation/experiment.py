@@ -16,6 +16,7 @@ under ``bns.``), the linear probe from the whole source domain.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,7 +47,14 @@ from core.evaluation.experiment_results import (
     plot_frontier,
     plot_result,
 )
-from core.evaluation.kept_runs import kept_runs, planned_runs, so_far_report, write_kept_runs
+from core.evaluation.kept_runs import (
+    check_trunks,
+    drop_kept_runs,
+    kept_runs,
+    planned_runs,
+    so_far_report,
+    write_kept_runs,
+)
 from core.model.domain_model import copy_batch_norms
 from core.model.engine import AdapterEngine
 from core.presets import Preset, get_preset
@@ -190,9 +198,11 @@ def run_experiment(
     log: Callable[[str], None] = print,
     done: Sequence[MethodResult] = (),
     on_result: Callable[[MethodResult], None] | None = None,
+    on_trunks: Callable[[dict[str, str]], None] | None = None,
 ) -> ExperimentResult:
     """``done``: runs an earlier, interrupted experiment of this config finished (kept, not
-    trained again); ``on_result`` hears of each run as it finishes, so that it can be kept."""
+    trained again); ``on_result`` hears of each run as it finishes, so that it can be kept;
+    ``on_trunks`` hears each trained trunk's fingerprint before any run (and may refuse)."""
     preset = get_preset(config.preset)
     model_config: ModelConfig = preset.model
     if config.precision is not None:
@@ -212,6 +222,8 @@ def run_experiment(
     source_acc, source_seconds = _train_trunks(
         setup, load(config.source, config.max_train_examples), log
     )
+    if on_trunks is not None:
+        on_trunks({kind: trunk_fingerprint(e) for kind, e in setup.trunks.items()})
     target_cap = config.max_target_train_examples or config.max_train_examples
     plan = set(planned_runs(targets, config.methods, config.seeds))
     kept = {key: r for r in done if (key := (r.domain, r.method, r.seed)) in plan}
@@ -259,6 +271,16 @@ def experiment_targets(config: ExperimentConfig, catalogue: Any) -> tuple[str, .
     return tuple(
         e.name for e in catalogue.entries() if e.source == "builtin" and e.name != config.source
     )
+
+
+def trunk_fingerprint(engine: AdapterEngine) -> str:
+    """The SHA-256 of the trunk's weights (names, shapes and values), to tell two trunks
+    apart that should be one."""
+    digest = hashlib.sha256()
+    for name, value in sorted(engine.trunk.weight_arrays().items()):
+        digest.update(f"{name}:{value.shape};".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
 
 
 def _train_trunks(
@@ -459,14 +481,18 @@ def experiment_config(args: Any, builtin: list[str]) -> ExperimentConfig:
 def _run_and_write(config: ExperimentConfig, catalogue: Any, args: Any, start: float) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    done = kept_runs(_config_dict(config), out, getattr(args, "restart", False))
-    finished = list(done)
+    settings = _config_dict(config)
+    if getattr(args, "restart", False):
+        drop_kept_runs(settings, out)
+    done = kept_runs(settings, out, restart=False)
 
     def keep(result: MethodResult) -> None:
-        finished.append(result)
-        write_kept_runs(_config_dict(config), out, finished)
+        write_kept_runs(settings, out, [result])
 
-    result = run_experiment(config, catalogue, done=done, on_result=keep)
+    def trunks(fingerprints: dict[str, str]) -> None:
+        check_trunks(settings, out, fingerprints)
+
+    result = run_experiment(config, catalogue, done=done, on_result=keep, on_trunks=trunks)
     atomic_write_json(out / "results.json", result.to_json(), sort_keys=False)
     atomic_write_text(out / "results.md", result.to_markdown() + "\n")
     plot_result(result, out / "results.png")

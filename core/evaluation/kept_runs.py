@@ -2,7 +2,11 @@
 
 A frontier at a near-plateau schedule takes longer than a working day: the same command
 carries on from the kept runs after a stop, and ``--so-far`` shows their table while the
-experiment goes on.
+experiment goes on. Several processes may carry one experiment in one folder (each its own
+``--domains``, ``--seeds`` or ``--methods``): each writes its runs into the file as it is
+then, under a lock, so none loses another's. The file also holds a fingerprint of each trunk
+the runs were made on: a carrying on whose trunk came out otherwise (another machine,
+TensorFlow version or thread count) is refused rather than mixed in.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from core.atomic_write import atomic_write_json
 from core.config import ConfigError
@@ -31,9 +37,17 @@ PLAN_KEYS = frozenset({"methods", "target_seeds", "targets"})
 def kept_runs(config: dict[str, Any], out: Path, restart: bool) -> list[MethodResult]:
     """The finished runs an experiment made the same way (``config`` in its JSON form) left
     in ``out``, all of them: runs the plan no longer has are kept in the file too."""
-    path = out / PROGRESS_FILE
-    if restart or not path.exists():
+    if restart:
         return []
+    saved = _saved(config, out)
+    return [] if saved is None else [MethodResult(**r) for r in saved["results"]]
+
+
+def _saved(config: dict[str, Any], out: Path) -> dict[str, Any] | None:
+    """The progress file's content, refused if another experiment made it."""
+    path = out / PROGRESS_FILE
+    if not path.exists():
+        return None
     saved = json.loads(path.read_text())
     wanted, had = json.loads(json.dumps(config)), saved["config"]
     keys = (set(wanted) | set(had)) - PLAN_KEYS
@@ -43,12 +57,51 @@ def kept_runs(config: dict[str, Any], out: Path, restart: bool) -> list[MethodRe
             f"{out} holds the runs of another experiment (it differs in {', '.join(differ)}). "
             "Choose another --out, or --restart to drop those runs."
         )
-    return [MethodResult(**r) for r in saved["results"]]
+    return saved
+
+
+def _lock(out: Path) -> FileLock:
+    return FileLock(str(out / f"{PROGRESS_FILE}.lock"))
 
 
 def write_kept_runs(config: dict[str, Any], out: Path, runs: Sequence[MethodResult]) -> None:
-    rows = [dataclasses.asdict(r) for r in runs]
-    atomic_write_json(out / PROGRESS_FILE, {"config": config, "results": rows})
+    """Add ``runs`` to the file as it is now (another process's runs stay; a run of the same
+    domain, method and seed is replaced)."""
+    with _lock(out):
+        saved = _saved(config, out) or {"config": config, "results": []}
+        rows = {_key(r): r for r in saved["results"]}
+        rows.update({_key(r): r for r in (dataclasses.asdict(run) for run in runs)})
+        saved["results"] = list(rows.values())
+        atomic_write_json(out / PROGRESS_FILE, saved)
+
+
+def drop_kept_runs(config: dict[str, Any], out: Path) -> None:
+    """--restart: the folder's runs and trunk fingerprints go, another experiment's too."""
+    with _lock(out):
+        atomic_write_json(out / PROGRESS_FILE, {"config": config, "results": []})
+
+
+def check_trunks(config: dict[str, Any], out: Path, fingerprints: dict[str, str]) -> None:
+    """Refuse to carry on runs made on another trunk; record the trunks of a new experiment.
+
+    ``fingerprints``: the trunk kind (series, parallel) to its weights' fingerprint."""
+    with _lock(out):
+        saved = _saved(config, out) or {"config": config, "results": []}
+        had = saved.get("trunks", {})
+        differ = sorted(k for k in fingerprints if k in had and had[k] != fingerprints[k])
+        if differ:
+            raise ConfigError(
+                f"The {' and '.join(differ)} trunk trained now is not the one the runs kept "
+                f"in {out} were made on (its weights differ: another machine, TensorFlow "
+                "version or number of TensorFlow threads trains it otherwise). Carry the "
+                "experiment on as it was started, choose another --out, or --restart."
+            )
+        saved["trunks"] = {**had, **fingerprints}
+        atomic_write_json(out / PROGRESS_FILE, saved)
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str, int]:
+    return row["domain"], row["method"], row["seed"]
 
 
 def so_far_report(

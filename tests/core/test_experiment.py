@@ -348,3 +348,116 @@ def test_a_killed_experiment_carries_on_where_it_stopped(tmp_path, monkeypatch, 
     config = _config_dict(experiment_config(args, ["digits_street", "digits_hand"]))
     assert args.restart and len(kept_runs(config, out, restart=False)) == 4
     assert kept_runs(config, out, restart=True) == []
+
+
+def _writer_script(out, domain: str, count: int) -> str:
+    return (
+        "from pathlib import Path\n"
+        "from core.evaluation.experiment_results import MethodResult\n"
+        "from core.evaluation.kept_runs import write_kept_runs\n"
+        f"for seed in range({count}):\n"
+        f"    run = MethodResult({domain!r}, 'bn_only', 0.5, 10, 1.0, 1.0, 1, seed=seed)\n"
+        f"    write_kept_runs({{'preset': 'tiny'}}, Path({str(out)!r}), [run])\n"
+    )
+
+
+def test_processes_writing_one_progress_file_lose_no_run(tmp_path):
+    """Two real processes keep their runs in one folder at once: every run of both is kept
+    (each used to write its own list over the file, dropping the other's runs)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from core.evaluation.kept_runs import kept_runs
+
+    repo = Path(__file__).resolve().parents[2]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _writer_script(tmp_path, d, 40)], cwd=repo)
+        for d in ("digits_hand", "signs")
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    kept = kept_runs({"preset": "tiny"}, tmp_path, restart=False)
+    assert sorted((r.domain, r.seed) for r in kept) == sorted(
+        (d, s) for d in ("digits_hand", "signs") for s in range(40)
+    )
+
+
+def _split_argv(root, out, *domains):
+    return [
+        "--root",
+        str(root),
+        "experiment",
+        "--quick",
+        "--domains",
+        *domains,
+        "--methods",
+        "bn_only",
+        "finetune",
+        "--seeds",
+        "0",
+        "1",
+        "--out",
+        str(out),
+    ]
+
+
+def test_processes_carry_one_experiment_on_one_trunk(tmp_path, monkeypatch, capsys):
+    """Two real processes, each with its own domains, carry one experiment in one folder at
+    once; the whole command then trains only the trunk. A carrying on whose trunk differs
+    from the kept runs' is refused before it trains a run."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import core.training.train_evaluate as train_evaluate
+    from core.cli import main
+
+    root, out = tmp_path / "data", tmp_path / "out"
+    for name in ("digits_street", "digits_hand", "signs"):  # the built-in domains, made once
+        Catalogue(root).load(name, image_size=16)
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    code = "import sys; from core.cli import main; sys.exit(main(sys.argv[1:]))"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, *_split_argv(root, out, domain)],
+            cwd=repo,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for domain in ("digits_hand", "signs")
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()[-2000:]
+    progress = json.loads((out / "progress.json").read_text())
+    assert len(progress["results"]) == 8 and set(progress["trunks"]) == {"series"}
+
+    trained: list[str] = []
+    real_train = train_evaluate.train
+
+    def counting_train(engine, domain, data, config, **kwargs):
+        trained.append(domain)
+        return real_train(engine, domain, data, config, **kwargs)
+
+    monkeypatch.setattr(train_evaluate, "train", counting_train)
+    whole = _split_argv(root, out, "digits_hand", "signs")
+    assert main(whole) == 0
+    assert "8 of 8 runs kept" in capsys.readouterr().out
+    assert trained == ["digits_street"]  # the trunk, the same as both processes'
+    results = json.loads((out / "results.json").read_text())["results"]
+
+    def rows(runs):
+        return sorted(json.dumps(r, sort_keys=True) for r in runs)
+
+    assert rows(results) == rows(progress["results"])  # each run exactly as it was kept
+
+    progress["trunks"]["series"] = "0" * 64  # as if the runs were made on another trunk
+    (out / "progress.json").write_text(json.dumps(progress))
+    assert main(whole) == 2
+    assert "series trunk trained now is not the one" in capsys.readouterr().err
+    assert trained == ["digits_street"] * 2  # refused after the trunk, before any run
+    assert json.loads((out / "progress.json").read_text())["results"] == progress["results"]
+    assert main([*whole, "--restart"]) == 0  # --restart drops the runs and the fingerprint
+    assert len(trained) == 2 + 1 + 8
