@@ -228,14 +228,14 @@ def test_the_frontier_command_builds_the_experiment_it_says():
         experiment_config(args, [])
 
 
-def _experiment_argv(root, out, *extra):
+def _experiment_argv(root, out, *extra, domains=("digits_hand",)):
     return [
         "--root",
         str(root),
         "experiment",
         "--quick",
         "--domains",
-        "digits_hand",
+        *domains,
         "--methods",
         "bn_only",
         "finetune",
@@ -382,25 +382,6 @@ def test_processes_writing_one_progress_file_lose_no_run(tmp_path):
     )
 
 
-def _split_argv(root, out, *domains):
-    return [
-        "--root",
-        str(root),
-        "experiment",
-        "--quick",
-        "--domains",
-        *domains,
-        "--methods",
-        "bn_only",
-        "finetune",
-        "--seeds",
-        "0",
-        "1",
-        "--out",
-        str(out),
-    ]
-
-
 def test_processes_carry_one_experiment_on_one_trunk(tmp_path, monkeypatch, capsys):
     """Two real processes, each with its own domains, carry one experiment in one folder at
     once; the whole command then trains only the trunk. A carrying on whose trunk differs
@@ -421,7 +402,7 @@ def test_processes_carry_one_experiment_on_one_trunk(tmp_path, monkeypatch, caps
     code = "import sys; from core.cli import main; sys.exit(main(sys.argv[1:]))"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code, *_split_argv(root, out, domain)],
+            [sys.executable, "-c", code, *_experiment_argv(root, out, domains=(domain,))],
             cwd=repo,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -442,7 +423,7 @@ def test_processes_carry_one_experiment_on_one_trunk(tmp_path, monkeypatch, caps
         return real_train(engine, domain, data, config, **kwargs)
 
     monkeypatch.setattr(train_evaluate, "train", counting_train)
-    whole = _split_argv(root, out, "digits_hand", "signs")
+    whole = _experiment_argv(root, out, domains=("digits_hand", "signs"))
     assert main(whole) == 0
     assert "8 of 8 runs kept" in capsys.readouterr().out
     assert trained == ["digits_street"]  # the trunk, the same as both processes'
