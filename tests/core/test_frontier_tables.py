@@ -51,3 +51,31 @@ def test_the_budget_page_shows_stored_tables_of_the_four_domains() -> None:
         found = [name for name, rows in drawn.items() if rows == table]
         assert found, f"a table in {DOC.name} is none of the stored ones: {table[2]}"
         assert found[0] in DOC.read_text()  # and the page names the file it comes from
+
+
+def test_the_kept_frontier_runs_carry_on_under_the_documented_commands(tmp_path):
+    """The page's carrying-on commands accept the stored kept runs (the same experiment), and
+    the count the page gives is the file's."""
+    import re
+    import shlex
+    import shutil
+
+    from core.cli import build_parser
+    from core.evaluation.experiment import _config_dict, experiment_config
+    from core.evaluation.kept_runs import kept_runs
+
+    stored = REPO / "benchmarks" / "results_ref" / "kept_runs_frontier_plateau_cpu_2core.json"
+    text = DOC.read_text()
+    assert f"cp {stored.relative_to(REPO)} frontier/progress.json" in text
+    shutil.copy(stored, tmp_path / "progress.json")
+    lines = [line for line in text.splitlines() if "--domains" in line and "0.1x96" in line]
+    assert len(lines) == 2
+    for line in lines:
+        words = shlex.split(line.rstrip(" &"))
+        args = build_parser().parse_args(words[words.index("main.py") + 1 :])
+        config = _config_dict(experiment_config(args, []))
+        kept = kept_runs(config, tmp_path, restart=False)  # refused if another experiment
+        assert kept
+    saved = json.loads(stored.read_text())
+    assert set(saved["trunks"]) == {"series", "parallel"}
+    assert re.search(rf"\({len(saved['results'])} of 72 on ", text)
